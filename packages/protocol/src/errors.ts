@@ -1,0 +1,50 @@
+/**
+ * Coded errors. The `code` is a short stable string drawn from a closed list, so it can be a Prometheus label
+ * (rejects by reason) and can be matched by callers without parsing messages.
+ */
+export const ERROR_CODES = [
+  // decoding and validation of anything that came off the wire
+  'MALFORMED',
+  'TRUNCATED',
+  'OVERSIZED',
+  'WRONG_TYPE',
+  'UNKNOWN_CODEC',
+  'SHAPE_MISMATCH',
+  'NON_FINITE',
+  'WRONG_RUN',
+  'WRONG_VERSION',
+  'STALE_ROUND',
+  'FUTURE_ROUND',
+  'HASH_MISMATCH',
+  'DUPLICATE',
+  'NOT_SAMPLED',
+  'UNKNOWN_SENDER',
+  // math on flat vectors
+  'EMPTY_INPUT',
+  'LENGTH_MISMATCH',
+  'BAD_WEIGHT',
+  'BAD_ARGUMENT',
+] as const
+
+export type ErrorCode = (typeof ERROR_CODES)[number]
+
+export class CodedError<C extends ErrorCode = ErrorCode> extends Error {
+  override readonly name: string = 'CodedError'
+  readonly code: C
+  readonly details: Readonly<Record<string, unknown>>
+
+  constructor(code: C, message: string, details: Record<string, unknown> = {}) {
+    super(message)
+    this.code = code
+    this.details = details
+  }
+}
+
+export function isCodedError(err: unknown): err is CodedError {
+  return err instanceof CodedError
+}
+
+/** A thrown value as a metric label: its code when it is a CodedError, otherwise 'MALFORMED'. */
+export function errorCode(err: unknown): ErrorCode {
+  return isCodedError(err) ? err.code : 'MALFORMED'
+}

@@ -1,0 +1,37 @@
+import { defineConfig } from 'vitest/config'
+
+// Unit tests sit beside the code they test; swarm (in-process libp2p), process (the real CLI) and docker tests live
+// in each package's test/ folder. `pnpm test` builds first, because process tests start the compiled CLI.
+export default defineConfig({
+  resolve: { conditions: ['source'] },
+  test: {
+    setupFiles: ['packages/protocol/src/polyfill.ts'],
+    pool: 'forks',
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['packages/*/src/**/*.test.ts'], testTimeout: 30_000 },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'swarm',
+          include: ['packages/*/test/swarm/**/*.test.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 60_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'process',
+          include: ['packages/*/test/process/**/*.test.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 60_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+})
