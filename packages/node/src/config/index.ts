@@ -1,0 +1,3 @@
+export * from './fields.js'
+export * from './load.js'
+export * from './node-options.js'
