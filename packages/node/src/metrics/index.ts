@@ -1,0 +1,2 @@
+export * from './node-metrics.js'
+export * from './server.js'

@@ -1,0 +1,133 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+
+/** Reasons a received message or model is refused; the label values of `*_rejected_total`. */
+export type RejectReason = string
+
+const ROUND_SECONDS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120]
+const TRAIN_SECONDS_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60]
+const MERGE_SIZE_BUCKETS = [0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64]
+const TRANSFER_SECONDS_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+/**
+ * Every metric a peer exports, created in the registry it is given (tests pass a fresh one). Names follow
+ * `swarmgrad_<component>_<what>_<unit>`; labels come only from small enums (mode, message kind, reject code).
+ */
+export function createNodeMetrics(registry: Registry) {
+  const registers = [registry]
+  return {
+    info: new Gauge({
+      name: 'swarmgrad_node_info',
+      help: 'Always 1; labels tell the mode and the TensorFlow.js backend of this peer',
+      labelNames: ['mode', 'backend'] as const,
+      registers,
+    }),
+    round: new Gauge({ name: 'swarmgrad_node_round', help: 'Current round of this peer', registers }),
+    roundsCompleted: new Counter({
+      name: 'swarmgrad_node_rounds_completed_total',
+      help: 'Rounds this peer completed',
+      registers,
+    }),
+    roundDuration: new Histogram({
+      name: 'swarmgrad_node_round_duration_seconds',
+      help: 'Wall time of one round',
+      buckets: ROUND_SECONDS_BUCKETS,
+      registers,
+    }),
+    trainDuration: new Histogram({
+      name: 'swarmgrad_node_train_duration_seconds',
+      help: 'Wall time of local training in one round',
+      buckets: TRAIN_SECONDS_BUCKETS,
+      registers,
+    }),
+    trainSamples: new Counter({
+      name: 'swarmgrad_node_train_samples_total',
+      help: 'Samples processed by local training',
+      registers,
+    }),
+    trainLoss: new Gauge({
+      name: 'swarmgrad_node_train_loss',
+      help: 'Mean training loss of the last round',
+      registers,
+    }),
+    evalLoss: new Gauge({
+      name: 'swarmgrad_node_eval_loss',
+      help: 'Test loss at the last evaluation',
+      registers,
+    }),
+    evalAccuracy: new Gauge({
+      name: 'swarmgrad_node_eval_accuracy_ratio',
+      help: 'Test accuracy at the last evaluation, 0 to 1',
+      registers,
+    }),
+    bytesSent: new Counter({
+      name: 'swarmgrad_node_sent_bytes_total',
+      help: 'Application bytes sent, by message kind',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    bytesReceived: new Counter({
+      name: 'swarmgrad_node_received_bytes_total',
+      help: 'Application bytes received, by message kind',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    messagesReceived: new Counter({
+      name: 'swarmgrad_node_messages_received_total',
+      help: 'Messages and models accepted, by message kind',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    messagesRejected: new Counter({
+      name: 'swarmgrad_node_messages_rejected_total',
+      help: 'Messages and models refused, by message kind and reason code',
+      labelNames: ['kind', 'code'] as const,
+      registers,
+    }),
+    transferDuration: new Histogram({
+      name: 'swarmgrad_node_transfer_duration_seconds',
+      help: 'Wall time of one outgoing model transfer, ack included',
+      buckets: TRANSFER_SECONDS_BUCKETS,
+      registers,
+    }),
+    transferFailures: new Counter({
+      name: 'swarmgrad_node_transfer_failures_total',
+      help: 'Outgoing model transfers that failed, by reason code',
+      labelNames: ['code'] as const,
+      registers,
+    }),
+    mergeSize: new Histogram({
+      name: 'swarmgrad_node_merge_models',
+      help: 'Received models merged per round',
+      buckets: MERGE_SIZE_BUCKETS,
+      registers,
+    }),
+    peersConnected: new Gauge({
+      name: 'swarmgrad_node_peers_connected',
+      help: 'Connected libp2p peers',
+      registers,
+    }),
+    viewSize: new Gauge({
+      name: 'swarmgrad_node_view_peers',
+      help: 'Peers of the same run known to be live',
+      registers,
+    }),
+    tfTensors: new Gauge({
+      name: 'swarmgrad_node_tfjs_tensors',
+      help: 'Live TensorFlow.js tensors (flat over time unless something leaks)',
+      registers,
+    }),
+    tfBytes: new Gauge({
+      name: 'swarmgrad_node_tfjs_bytes',
+      help: 'Bytes held by live TensorFlow.js tensors',
+      registers,
+    }),
+    checkpointWrites: new Counter({
+      name: 'swarmgrad_node_checkpoint_writes_total',
+      help: 'Checkpoints written, by result',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+  }
+}
+
+export type NodeMetrics = ReturnType<typeof createNodeMetrics>

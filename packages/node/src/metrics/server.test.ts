@@ -1,0 +1,40 @@
+import { Registry } from 'prom-client'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createNodeMetrics } from './node-metrics.js'
+import { type MetricsServer, serveMetrics } from './server.js'
+
+describe('serveMetrics', () => {
+  let server: MetricsServer | undefined
+  afterEach(async () => {
+    await server?.close()
+    server = undefined
+  })
+
+  it('serves the registry in the Prometheus text format', async () => {
+    const registry = new Registry()
+    const metrics = createNodeMetrics(registry)
+    metrics.roundsCompleted.inc(3)
+    metrics.messagesRejected.inc({ kind: 'model', code: 'NON_FINITE' })
+    server = await serveMetrics(registry, { host: '127.0.0.1', port: 0 })
+    const res = await fetch(server.url)
+    expect(res.status).toBe(200)
+    const text = await res.text()
+    expect(text).toContain('swarmgrad_node_rounds_completed_total 3')
+    expect(text).toContain('swarmgrad_node_messages_rejected_total{kind="model",code="NON_FINITE"} 1')
+    expect(text).toContain('# TYPE swarmgrad_node_round_duration_seconds histogram')
+  })
+
+  it('reports health and refuses other paths', async () => {
+    let ok = true
+    server = await serveMetrics(new Registry(), {
+      host: '127.0.0.1',
+      port: 0,
+      health: () => ({ ok, detail: { round: 4 } }),
+    })
+    const base = server.url.replace('/metrics', '')
+    expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ ok: true, round: 4 })
+    ok = false
+    expect((await fetch(`${base}/healthz`)).status).toBe(503)
+    expect((await fetch(`${base}/other`)).status).toBe(404)
+  })
+})
