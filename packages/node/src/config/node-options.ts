@@ -151,9 +151,9 @@ export const metricsSchema = z.strictObject({
 export const logSchema = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   format: z
-    .enum(['auto', 'pretty', 'json'])
-    .default('auto')
-    .describe('auto: progress lines in a terminal, plain lines otherwise'),
+    .enum(['pretty', 'json'])
+    .default('pretty')
+    .describe('pretty: one human line per event; json: pino lines'),
 })
 
 export const nodeOptionsSchema = z.strictObject({
