@@ -24,6 +24,8 @@ export const ERROR_CODES = [
   'LENGTH_MISMATCH',
   'BAD_WEIGHT',
   'BAD_ARGUMENT',
+  // local data: missing, unreadable, corrupt or inconsistent files and data sets
+  'DATA_INVALID',
 ] as const
 
 export type ErrorCode = (typeof ERROR_CODES)[number]
