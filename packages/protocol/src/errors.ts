@@ -26,6 +26,9 @@ export const ERROR_CODES = [
   'BAD_ARGUMENT',
   // local data: missing, unreadable, corrupt or inconsistent files and data sets
   'DATA_INVALID',
+  // transport: a peer that cannot be reached, or a wait that ran past its deadline
+  'UNREACHABLE',
+  'TIMEOUT',
 ] as const
 
 export type ErrorCode = (typeof ERROR_CODES)[number]
