@@ -1,1 +1,3 @@
-export {}
+export * from './data/index.js'
+export * from './host/index.js'
+export * from './trainer/index.js'

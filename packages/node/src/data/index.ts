@@ -1,0 +1,6 @@
+export * from './csv.js'
+export * from './dataset.js'
+export * from './idx.js'
+export * from './load.js'
+export * from './mnist-package.js'
+export * from './partition.js'

@@ -1,0 +1,5 @@
+export * from './backend.js'
+export * from './model.js'
+export * from './model-spec.js'
+export * from './param-layout.js'
+export * from './trainer.js'
