@@ -29,6 +29,8 @@ export const ERROR_CODES = [
   // transport: a peer that cannot be reached, or a wait that ran past its deadline
   'UNREACHABLE',
   'TIMEOUT',
+  // wire: an envelope names a sender other than the peer the transport authenticated
+  'SENDER_MISMATCH',
 ] as const
 
 export type ErrorCode = (typeof ERROR_CODES)[number]
