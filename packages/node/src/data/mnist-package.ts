@@ -29,10 +29,7 @@ export async function loadMnistPackage(options: MnistPackageOptions = {}): Promi
   if (!(testFraction > 0 && testFraction < 1)) {
     throw new DataError(`mnist package: testFraction must lie in (0, 1), got ${testFraction}`)
   }
-  const folder = join(dirname(createRequire(import.meta.url).resolve('mnist/package.json')), 'src', 'digits')
-  const digits = await Promise.all(
-    Array.from({ length: DIGITS }, (_, d) => readDigitFile(join(folder, `${d}.json`))),
-  )
+  const digits = await readDigits()
   const train: [number, number][] = []
   const test: [number, number][] = []
   digits.forEach((pixels, d) => {
@@ -52,6 +49,24 @@ export async function loadMnistPackage(options: MnistPackageOptions = {}): Promi
     return createDataset({ x, y, featureShape: [28, 28, 1], numClasses: DIGITS, name })
   }
   return { train: build(train, 'mnist package (train)'), test: build(test, 'mnist package (test)') }
+}
+
+/** The parsed digit files, read once per process (about 21 MB of JSON) and never modified. */
+let cached: Promise<Float32Array[]> | undefined
+
+function readDigits(): Promise<Float32Array[]> {
+  if (cached === undefined) {
+    const folder = join(
+      dirname(createRequire(import.meta.url).resolve('mnist/package.json')),
+      'src',
+      'digits',
+    )
+    cached = Promise.all(Array.from({ length: DIGITS }, (_, d) => readDigitFile(join(folder, `${d}.json`))))
+    cached.catch(() => {
+      cached = undefined
+    })
+  }
+  return cached
 }
 
 async function readDigitFile(path: string): Promise<Float32Array> {

@@ -1,0 +1,130 @@
+import { existsSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { gzipSync } from 'node:zlib'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { classCounts, DataError } from './dataset.js'
+import { FASHION_MNIST_DIR, loadFashionMnist, loadIdx, loadIdxDir, parseIdx } from './idx.js'
+
+/** An unsigned-byte IDX file of the given dimensions and data. */
+function idx(dims: number[], data: number[]): Uint8Array {
+  const out = new Uint8Array(4 + 4 * dims.length + data.length)
+  const view = new DataView(out.buffer)
+  out[2] = 0x08
+  out[3] = dims.length
+  dims.forEach((d, i) => {
+    view.setUint32(4 + 4 * i, d, false)
+  })
+  out.set(data, 4 + 4 * dims.length)
+  return out
+}
+
+/** Three 2×2 images 0..11 and their labels 2, 0, 1. */
+const IMAGES = idx([3, 2, 2], [0, 51, 102, 255, 1, 2, 3, 4, 5, 6, 7, 8])
+const LABELS = idx([3], [2, 0, 1])
+
+let dir: string
+
+async function rejection(promise: Promise<unknown>): Promise<DataError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  expect(err).toBeInstanceOf(DataError)
+  expect((err as DataError).code).toBe('DATA_INVALID')
+  return err as DataError
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'swarmgrad-idx-'))
+  await writeFile(join(dir, 'train-images-idx3-ubyte'), IMAGES)
+  await writeFile(join(dir, 'train-labels-idx1-ubyte.gz'), gzipSync(LABELS))
+  await writeFile(join(dir, 't10k-images-idx3-ubyte.gz'), gzipSync(IMAGES))
+  await writeFile(join(dir, 't10k-labels-idx1-ubyte'), LABELS)
+})
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('IDX loader', () => {
+  it('parses header dimensions and data', () => {
+    const parsed = parseIdx(IMAGES, 'fixture')
+    expect(parsed.dims).toEqual([3, 2, 2])
+    expect(Array.from(parsed.data)).toEqual([0, 51, 102, 255, 1, 2, 3, 4, 5, 6, 7, 8])
+  })
+
+  it('loads plain and gzipped files alike, scaling pixels to [0, 1]', async () => {
+    for (const split of ['train', 'test'] as const) {
+      const ds = await loadIdxDir(dir, split)
+      expect(ds.n).toBe(3)
+      expect(ds.featureShape).toEqual([2, 2, 1])
+      expect(ds.numClasses).toBe(10)
+      expect(Array.from(ds.y)).toEqual([2, 0, 1])
+      expect(Array.from(ds.x.subarray(0, 4))).toEqual([0, 51 / 255, 102 / 255, 1].map(Math.fround))
+    }
+  })
+
+  it('names the file and the problem for bad magic, element type, truncation and trailing bytes', () => {
+    const cases: [Uint8Array, RegExp][] = [
+      [new Uint8Array([1, 2]), /too short/],
+      [Uint8Array.from([0x50, 0x4b, 3, 4, 0, 0, 0, 0]), /not an IDX file \(magic 50 4b 03 04/],
+      [Uint8Array.from([0, 0, 0x0d, 1, 0, 0, 0, 1, 0, 0, 0, 0]), /element type 0x0d is not supported/],
+      [IMAGES.subarray(0, 10), /truncated IDX header/],
+      [
+        IMAGES.subarray(0, IMAGES.length - 1),
+        /truncated: dimensions \[3, 2, 2\] need 12 bytes of data, found 11/,
+      ],
+      [Uint8Array.from([...IMAGES, 9]), /has trailing bytes/],
+    ]
+    for (const [bytes, message] of cases) {
+      expect(() => parseIdx(bytes, '/data/x-idx')).toThrow(DataError)
+      expect(() => parseIdx(bytes, '/data/x-idx')).toThrow(message)
+      expect(() => parseIdx(bytes, '/data/x-idx')).toThrow(/^\/data\/x-idx: /)
+    }
+  })
+
+  it('refuses missing files, corrupt gzip, count mismatches and out-of-range labels', async () => {
+    const missing = join(dir, 'nope-images')
+    expect((await rejection(loadIdx(missing, join(dir, 't10k-labels-idx1-ubyte')))).message).toBe(
+      `${missing}: file not found`,
+    )
+    const corrupt = join(dir, 'corrupt.gz')
+    await writeFile(corrupt, gzipSync(IMAGES).subarray(0, 20))
+    expect((await rejection(loadIdx(corrupt, join(dir, 't10k-labels-idx1-ubyte')))).message).toMatch(
+      `${corrupt}: corrupt gzip data`,
+    )
+    const twoLabels = join(dir, 'two-labels')
+    await writeFile(twoLabels, idx([2], [0, 1]))
+    expect((await rejection(loadIdx(join(dir, 'train-images-idx3-ubyte'), twoLabels))).message).toMatch(
+      `${twoLabels}: 2 labels for the 3 images`,
+    )
+    const badLabels = join(dir, 'bad-labels')
+    await writeFile(badLabels, idx([3], [0, 1, 10]))
+    expect((await rejection(loadIdx(join(dir, 'train-images-idx3-ubyte'), badLabels))).message).toMatch(
+      `${badLabels}: label 10 of sample 2 is outside [0, 10)`,
+    )
+    expect((await rejection(loadIdxDir(join(dir, 'absent'), 'train'))).message).toMatch('folder not found')
+  })
+
+  it('loads the real Fashion-MNIST from Debian’s dataset-fashion-mnist (CI installs it)', async () => {
+    expect(existsSync(FASHION_MNIST_DIR)).toBe(true)
+    const [train, test] = await Promise.all([loadFashionMnist('train'), loadFashionMnist('test')])
+    expect(train.n).toBe(60_000)
+    expect(test.n).toBe(10_000)
+    expect(train.featureShape).toEqual([28, 28, 1])
+    expect(train.x.length).toBe(60_000 * 784)
+    expect(classCounts(train.y, 10)).toEqual(new Array(10).fill(6000))
+    expect(classCounts(test.y, 10)).toEqual(new Array(10).fill(1000))
+    let max = 0
+    let min = 1
+    for (const v of test.x) {
+      max = Math.max(max, v)
+      min = Math.min(min, v)
+    }
+    expect([min, max]).toEqual([0, 1])
+    // The first training image is an ankle boot (class 9), the first test image too.
+    expect([train.y[0], test.y[0]]).toEqual([9, 9])
+  }, 60_000)
+})
