@@ -1,1 +1,8 @@
-export {}
+export * from './aggregators/mean.js'
+export * from './aggregators/median.js'
+export * from './aggregators/registry.js'
+export * from './aggregators/trimmed-mean.js'
+export * from './aggregators/types.js'
+export * from './aggregators/variance-corrected.js'
+export * from './layout.js'
+export * from './validate.js'

@@ -1,0 +1,65 @@
+import { checkInput, positiveOnly } from './input.js'
+import { sortPairs, sortValues } from './small-sort.js'
+import type { AggregatorDefinition } from './types.js'
+
+export type MedianOptions = Record<string, never>
+
+/**
+ * Coordinate-wise weighted median. Per coordinate, with the values sorted and W the total weight: the value at
+ * which the running weight first exceeds W/2; when it reaches exactly W/2, the mean of that value and the next
+ * (so equal weights give the usual median, the middle pair's mean for an even count). Robust: the result stays
+ * within the range of the honest values while outliers hold less than half the weight.
+ */
+export const medianRule = {
+  name: 'median',
+  description: 'Coordinate-wise weighted median; robust to outliers holding less than half the total weight.',
+  defaults: {},
+  aggregate(input) {
+    const checked = checkInput(input)
+    const { vectors, weights } = positiveOnly(checked)
+    const length = checked.length
+    const m = vectors.length
+    const out = new Float32Array(length)
+    const values = new Float64Array(m)
+    if (weights.every((w) => w === weights[0])) {
+      const mid = m >> 1
+      for (let i = 0; i < length; i++) {
+        for (let j = 0; j < m; j++) values[j] = (vectors[j] as Float32Array)[i] as number
+        sortValues(values, m)
+        out[i] =
+          (m & 1) === 1
+            ? (values[mid] as number)
+            : ((values[mid - 1] as number) + (values[mid] as number)) / 2
+      }
+      return out
+    }
+    const sorted = new Float64Array(m)
+    let total = 0
+    for (const w of weights) total += w
+    for (let i = 0; i < length; i++) {
+      for (let j = 0; j < m; j++) {
+        values[j] = (vectors[j] as Float32Array)[i] as number
+        sorted[j] = weights[j] as number
+      }
+      sortPairs(values, sorted, m)
+      out[i] = weightedMedianOfSorted(values, sorted, m, total)
+    }
+    return out
+  },
+} satisfies AggregatorDefinition<MedianOptions>
+
+function weightedMedianOfSorted(
+  values: Float64Array,
+  weights: Float64Array,
+  m: number,
+  total: number,
+): number {
+  let running = 0
+  for (let p = 0; p < m - 1; p++) {
+    running += weights[p] as number
+    const twice = 2 * running
+    if (twice > total) return values[p] as number
+    if (twice === total) return ((values[p] as number) + (values[p + 1] as number)) / 2
+  }
+  return values[m - 1] as number
+}
