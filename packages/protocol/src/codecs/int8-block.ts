@@ -1,0 +1,152 @@
+import { CodedError } from '../errors.js'
+import { type Tensor, TensorCodec } from '../generated/swarmgrad.js'
+import { DEFAULT_INT8_BLOCK_SIZE, MAX_INT8_BLOCK_SIZE } from '../limits.js'
+import { bytesToFloat32, float32ToBytes } from './bytes.js'
+import { assertFinite } from './float32.js'
+import { type DenseTensor, emptyFields, type TensorCodecDefinition, type TensorFields } from './types.js'
+
+export interface Int8BlockInput {
+  readonly codec: typeof TensorCodec.INT8_BLOCK
+  readonly values: Float32Array
+  /** Elements per block (one float32 scale each); DEFAULT_INT8_BLOCK_SIZE when omitted. */
+  readonly blockSize?: number
+  readonly shape?: readonly number[]
+}
+
+export interface Int8Blocks {
+  /** One int8 per value, in [-127, 127] as encoded (a decoder also accepts -128). */
+  readonly data: Int8Array
+  /** One scale per block: value ≈ data[i] * scales[floor(i / blockSize)]. */
+  readonly scales: Float32Array
+  readonly blockSize: number
+}
+
+const FLOAT32_MAX = 3.4028234663852886e38
+const scratchF32 = new Float32Array(1)
+const scratchU32 = new Uint32Array(scratchF32.buffer)
+
+/** The next float32 above a positive float32. */
+function nextFloat32Up(x: number): number {
+  scratchF32[0] = x
+  scratchU32[0] = scratchU32[0]! + 1
+  return scratchF32[0]!
+}
+
+function checkBlockSize(blockSize: number): void {
+  if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > MAX_INT8_BLOCK_SIZE) {
+    throw new CodedError(
+      'BAD_ARGUMENT',
+      `block size ${blockSize} is not an integer in [1, ${MAX_INT8_BLOCK_SIZE}]`,
+      {
+        field: 'blockSize',
+      },
+    )
+  }
+}
+
+/**
+ * Quantizes to int8 with one scale per block: scale = max|x| / 127 (rounded up to a float32 so that
+ * 127 * scale ≥ max|x|), q = round(x / scale). Throws NON_FINITE for NaN and infinities.
+ */
+export function quantizeInt8Blocks(
+  values: Float32Array,
+  blockSize: number = DEFAULT_INT8_BLOCK_SIZE,
+): Int8Blocks {
+  checkBlockSize(blockSize)
+  const n = values.length
+  const blocks = Math.ceil(n / blockSize)
+  const data = new Int8Array(n)
+  const scales = new Float32Array(blocks)
+  for (let b = 0; b < blocks; b++) {
+    const start = b * blockSize
+    const end = Math.min(n, start + blockSize)
+    let maxAbs = 0
+    for (let i = start; i < end; i++) {
+      const a = Math.abs(values[i]!)
+      if (a > maxAbs) maxAbs = a
+    }
+    if (!(maxAbs <= FLOAT32_MAX)) assertFinite(values.subarray(start, end), `values[${start}..${end})`)
+    if (maxAbs === 0) continue
+    let scale = Math.fround(maxAbs / 127)
+    if (scale * 127 < maxAbs) scale = nextFloat32Up(scale)
+    scales[b] = scale
+    const inverse = 1 / scale
+    for (let i = start; i < end; i++) data[i] = Math.round(values[i]! * inverse)
+  }
+  return { data, scales, blockSize }
+}
+
+/** value[i] = data[i] * scales[floor(i / blockSize)], rounded to float32. */
+export function dequantizeInt8Blocks(
+  data: Int8Array,
+  scales: Float32Array,
+  blockSize: number,
+  out: Float32Array = new Float32Array(data.length),
+): Float32Array {
+  checkBlockSize(blockSize)
+  if (scales.length !== Math.ceil(data.length / blockSize) || out.length !== data.length) {
+    throw new CodedError(
+      'LENGTH_MISMATCH',
+      `${data.length} values in blocks of ${blockSize} need ${Math.ceil(data.length / blockSize)} scales and as many outputs, got ${scales.length} and ${out.length}`,
+    )
+  }
+  for (let b = 0; b < scales.length; b++) {
+    const scale = scales[b]!
+    const end = Math.min(data.length, (b + 1) * blockSize)
+    for (let i = b * blockSize; i < end; i++) out[i] = data[i]! * scale
+  }
+  return out
+}
+
+/**
+ * int8-block: one int8 per value and one float32 scale per block of `blockSize` values (default 256). Error per
+ * element ≤ scale · (1/2 + 2^-16) where scale = max|x| of its block / 127 (half a quantization step, plus float32
+ * rounding of the product).
+ */
+export const INT8_BLOCK_CODEC: TensorCodecDefinition<Int8BlockInput> = {
+  codec: TensorCodec.INT8_BLOCK,
+  name: 'int8-block',
+  errorBound: '≤ scale·(1/2 + 2^-16) per element, scale = max|x| of its block / 127',
+  fields: ['blockSize', 'scales', 'data'],
+  encode(input: Int8BlockInput): TensorFields {
+    const { data, scales, blockSize } = quantizeInt8Blocks(
+      input.values,
+      input.blockSize ?? DEFAULT_INT8_BLOCK_SIZE,
+    )
+    return {
+      ...emptyFields(input.values.length),
+      blockSize,
+      scales: float32ToBytes(scales),
+      data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    }
+  },
+  decode(tensor: Tensor): DenseTensor {
+    const { length, blockSize } = tensor
+    if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > MAX_INT8_BLOCK_SIZE) {
+      throw new CodedError('MALFORMED', `int8 block size ${blockSize} is not in [1, ${MAX_INT8_BLOCK_SIZE}]`)
+    }
+    if (tensor.data.byteLength !== length) {
+      throw new CodedError(
+        'LENGTH_MISMATCH',
+        `int8 data has ${tensor.data.byteLength} bytes, expected ${length}`,
+        {
+          bytes: tensor.data.byteLength,
+          length,
+        },
+      )
+    }
+    const blocks = Math.ceil(length / blockSize)
+    if (tensor.scales.byteLength !== blocks * 4) {
+      throw new CodedError(
+        'LENGTH_MISMATCH',
+        `int8 scales have ${tensor.scales.byteLength} bytes, expected ${blocks * 4} (${blocks} blocks)`,
+        { bytes: tensor.scales.byteLength, blocks },
+      )
+    }
+    const scales = bytesToFloat32(tensor.scales)
+    assertFinite(scales, 'int8 scales')
+    const data = new Int8Array(tensor.data.buffer, tensor.data.byteOffset, length)
+    const values = dequantizeInt8Blocks(data, scales, blockSize)
+    return { kind: 'dense', codec: TensorCodec.INT8_BLOCK, shape: tensor.shape, values }
+  },
+}

@@ -1,0 +1,201 @@
+/**
+ * Tensor codecs keyed by the wire enum, and the two entry points every tensor goes through: encodeTensor (values to
+ * a Tensor message) and decodeTensor (a Tensor message from the wire to checked values).
+ */
+import { CodedError, isCodedError } from '../errors.js'
+import { DType, type Tensor, TensorCodec } from '../generated/swarmgrad.js'
+import { MAX_PARAM_COUNT, MAX_TENSOR_RANK } from '../limits.js'
+import { FLOAT16_CODEC, type Float16Input } from './float16.js'
+import { FLOAT32_CODEC, type Float32Input } from './float32.js'
+import { INT8_BLOCK_CODEC, type Int8BlockInput } from './int8-block.js'
+import { RANDOM_K_CODEC, type RandomKInput, sparseToDense, TOP_K_CODEC, type TopKInput } from './sparse.js'
+import { SPSA_BYTE_CODEC, type SpsaByteInput } from './spsa-byte.js'
+import type { CodecField, DecodedTensor, TensorCodecDefinition } from './types.js'
+
+/** What encodeTensor takes: the codec, its inputs, and optionally the shape (default: flat). */
+export type TensorInput =
+  | Float32Input
+  | Float16Input
+  | Int8BlockInput
+  | TopKInput
+  | RandomKInput
+  | SpsaByteInput
+
+/** A codec enum value other than UNSPECIFIED. */
+export type TensorCodecId = TensorInput['codec']
+
+/** The registry: one definition per codec enum value. A codec missing here does not compile. */
+export const TENSOR_CODECS: {
+  readonly [C in TensorCodecId]: TensorCodecDefinition<Extract<TensorInput, { codec: C }>>
+} = {
+  [TensorCodec.FLOAT32]: FLOAT32_CODEC,
+  [TensorCodec.FLOAT16]: FLOAT16_CODEC,
+  [TensorCodec.INT8_BLOCK]: INT8_BLOCK_CODEC,
+  [TensorCodec.TOP_K]: TOP_K_CODEC,
+  [TensorCodec.RANDOM_K]: RANDOM_K_CODEC,
+  [TensorCodec.SPSA_BYTE]: SPSA_BYTE_CODEC,
+}
+
+/** Codec names (configuration, metrics labels) and their enum values. */
+export const TENSOR_CODEC_NAMES = {
+  float32: TensorCodec.FLOAT32,
+  float16: TensorCodec.FLOAT16,
+  'int8-block': TensorCodec.INT8_BLOCK,
+  'top-k': TensorCodec.TOP_K,
+  'random-k': TensorCodec.RANDOM_K,
+  'spsa-byte': TensorCodec.SPSA_BYTE,
+} as const satisfies Record<string, TensorCodecId>
+export type TensorCodecName = keyof typeof TENSOR_CODEC_NAMES
+
+/** The definition of a wire codec value, or undefined for UNSPECIFIED and unknown values. */
+export function codecDefinition(codec: number): TensorCodecDefinition<never> | undefined {
+  return Object.hasOwn(TENSOR_CODECS, codec)
+    ? (TENSOR_CODECS[codec as TensorCodecId] as TensorCodecDefinition<never>)
+    : undefined
+}
+
+function checkedProduct(shape: readonly number[], code: 'BAD_ARGUMENT' | 'SHAPE_MISMATCH'): number {
+  if (shape.length > MAX_TENSOR_RANK) {
+    throw new CodedError(code, `shape has ${shape.length} dimensions, more than ${MAX_TENSOR_RANK}`, {
+      field: 'shape',
+    })
+  }
+  let product = 1
+  for (const dim of shape) {
+    if (!Number.isInteger(dim) || dim < 0) {
+      throw new CodedError(
+        code,
+        `shape [${shape.join(', ')}] has a dimension that is not a non-negative integer`,
+        {
+          field: 'shape',
+        },
+      )
+    }
+    product *= dim
+    if (product > MAX_PARAM_COUNT) {
+      throw new CodedError('OVERSIZED', `shape [${shape.join(', ')}] exceeds ${MAX_PARAM_COUNT} elements`, {
+        field: 'shape',
+      })
+    }
+  }
+  return product
+}
+
+/** Encodes values into a Tensor message with the codec the input names. Throws CodedError for bad input. */
+export function encodeTensor(input: TensorInput): Tensor {
+  const definition = codecDefinition(input.codec) as TensorCodecDefinition<TensorInput> | undefined
+  if (definition === undefined) {
+    throw new CodedError('UNKNOWN_CODEC', `no tensor codec ${String(input.codec)}`, { field: 'codec' })
+  }
+  const fields = definition.encode(input)
+  if (fields.length > MAX_PARAM_COUNT) {
+    throw new CodedError('OVERSIZED', `tensor of ${fields.length} elements exceeds ${MAX_PARAM_COUNT}`)
+  }
+  const shape = input.shape === undefined ? [fields.length] : [...input.shape]
+  const product = checkedProduct(shape, 'BAD_ARGUMENT')
+  if (product !== fields.length) {
+    throw new CodedError(
+      'SHAPE_MISMATCH',
+      `shape [${shape.join(', ')}] holds ${product} elements, not ${fields.length}`,
+    )
+  }
+  return { dtype: DType.FLOAT32, shape, codec: definition.codec, ...fields }
+}
+
+/** What a receiver expects of a tensor; every given field is checked. */
+export interface TensorExpectations {
+  /** Dense element count (the model's parameter count). */
+  readonly paramCount?: number
+  /** Exact shape. */
+  readonly shape?: readonly number[]
+  /** Codecs accepted here. */
+  readonly codecs?: readonly TensorCodecId[]
+}
+
+const FIELD_EMPTY: Record<CodecField, (t: Tensor) => boolean> = {
+  blockSize: (t) => t.blockSize === 0,
+  gridOffset: (t) => t.gridOffset === 0,
+  seed: (t) => t.seed.byteLength === 0,
+  scales: (t) => t.scales.byteLength === 0,
+  indices: (t) => t.indices.byteLength === 0,
+  data: (t) => t.data.byteLength === 0,
+}
+const ALL_FIELDS = Object.keys(FIELD_EMPTY) as CodecField[]
+
+/**
+ * Checks everything about a Tensor but its values: dtype, codec (known, and accepted by `expect`), length and
+ * shape, and that it sets no field its codec does not use. Returns the codec. Throws only CodedError.
+ */
+export function checkTensorHeader(
+  tensor: Tensor,
+  expect: TensorExpectations = {},
+): TensorCodecDefinition<never> {
+  if (tensor.dtype !== DType.FLOAT32) {
+    throw new CodedError('WRONG_TYPE', `tensor dtype ${tensor.dtype} is not FLOAT32`, { dtype: tensor.dtype })
+  }
+  const definition = codecDefinition(tensor.codec)
+  if (definition === undefined) {
+    throw new CodedError('UNKNOWN_CODEC', `tensor codec ${tensor.codec} is unknown`, { codec: tensor.codec })
+  }
+  if (expect.codecs !== undefined && !expect.codecs.includes(definition.codec as TensorCodecId)) {
+    throw new CodedError('UNKNOWN_CODEC', `tensor codec ${definition.name} is not accepted here`, {
+      codec: tensor.codec,
+    })
+  }
+  if (tensor.length > MAX_PARAM_COUNT) {
+    throw new CodedError('OVERSIZED', `tensor of ${tensor.length} elements exceeds ${MAX_PARAM_COUNT}`, {
+      length: tensor.length,
+    })
+  }
+  const product = checkedProduct(tensor.shape, 'SHAPE_MISMATCH')
+  if (product !== tensor.length) {
+    throw new CodedError(
+      'SHAPE_MISMATCH',
+      `shape [${tensor.shape.join(', ')}] does not hold ${tensor.length} elements`,
+    )
+  }
+  if (expect.paramCount !== undefined && tensor.length !== expect.paramCount) {
+    throw new CodedError(
+      'SHAPE_MISMATCH',
+      `tensor has ${tensor.length} elements, expected ${expect.paramCount}`,
+      {
+        length: tensor.length,
+        expected: expect.paramCount,
+      },
+    )
+  }
+  if (expect.shape !== undefined) {
+    const want = expect.shape
+    if (want.length !== tensor.shape.length || want.some((dim, i) => dim !== tensor.shape[i])) {
+      throw new CodedError(
+        'SHAPE_MISMATCH',
+        `tensor shape [${tensor.shape.join(', ')}] is not [${want.join(', ')}]`,
+      )
+    }
+  }
+  for (const field of ALL_FIELDS) {
+    if (!definition.fields.includes(field) && !FIELD_EMPTY[field](tensor)) {
+      throw new CodedError('MALFORMED', `a ${definition.name} tensor must not set ${field}`, { field })
+    }
+  }
+  return definition
+}
+
+/**
+ * Decodes and checks a Tensor from the wire: dtype, codec, length and shape (≤ MAX_PARAM_COUNT, shape product =
+ * length, expected count and shape), the codec's own sizes, and finiteness of every value. Throws only
+ * CodedError. Decoded values may share memory with `tensor.data`.
+ */
+export function decodeTensor(tensor: Tensor, expect: TensorExpectations = {}): DecodedTensor {
+  try {
+    return checkTensorHeader(tensor, expect).decode(tensor)
+  } catch (err) {
+    if (isCodedError(err)) throw err
+    throw new CodedError('MALFORMED', `tensor: ${err instanceof Error ? err.message : String(err)}`)
+  }
+}
+
+/** The dense values of a decoded tensor (sparse ones expanded with zeros). */
+export function toDense(tensor: DecodedTensor): Float32Array {
+  return tensor.kind === 'dense' ? tensor.values : sparseToDense(tensor)
+}

@@ -1,0 +1,90 @@
+/**
+ * Size limits every peer enforces. The decoders refuse anything larger with CodedError OVERSIZED, and the same
+ * numbers configure the transports (gossipsub's inbound frame limit, the length-prefixed stream decoder), so a
+ * message the codec accepts is never dropped by a transport and a transport never hands the codec more than it
+ * accepts.
+ */
+
+/** Version of the wire format, carried in every Envelope and in every topic and protocol id. */
+export const PROTOCOL_VERSION = 1
+
+const KIB = 1024
+const MIB = 1024 * KIB
+
+/**
+ * Largest encoded Envelope, on any transport: one gossipsub message, or one length-prefixed frame of a stream.
+ * Gossip carries small messages only (announcements, views, round clock, SPSA scalars); models go over streams in
+ * chunks that fit in one frame each.
+ */
+export const MAX_ENVELOPE_BYTES = MIB
+
+/** Largest gossipsub message (its data field): an encoded Envelope. */
+export const MAX_GOSSIP_MESSAGE_BYTES = MAX_ENVELOPE_BYTES
+
+/** Largest frame on a swarmgrad stream protocol (`maxDataLength` of the length-prefixed decoder). */
+export const MAX_STREAM_FRAME_BYTES = MAX_ENVELOPE_BYTES
+
+/**
+ * The value the host passes as gossipsub's `maxInboundDataLength`. It bounds a whole gossipsub RPC frame, not one
+ * message: an RPC wraps each message with its topic, sequence number, key and signature, adds control messages,
+ * and an IWANT reply batches several messages in one frame. 4 MiB is also what a gossipsub sender's length-prefixed
+ * encoder allows, so every RPC a conforming peer can send arrives, including a batch of four maximal messages.
+ */
+export const GOSSIPSUB_MAX_INBOUND_DATA_LENGTH = 4 * MAX_GOSSIP_MESSAGE_BYTES
+
+/** Bytes a gossipsub RPC adds around one message's data, at most (topic, seqno, from, 64-byte signature, key). */
+export const GOSSIPSUB_MESSAGE_OVERHEAD_BYTES = 4 * KIB
+
+/** Largest model (parameter count) the wire carries: 64 MiB as float32. */
+export const MAX_PARAM_COUNT = 16 * MIB
+
+/**
+ * Largest model payload (one encoded Tensor) on a transfer stream. Top-k at k = n is the largest encoding (8 bytes
+ * per element: index and value); 64 KiB more covers the Tensor framing.
+ */
+export const MAX_MODEL_PAYLOAD_BYTES = 8 * MAX_PARAM_COUNT + 64 * KIB
+
+/** Chunk size a sender uses for model payloads on streams. */
+export const MODEL_CHUNK_BYTES = 256 * KIB
+
+/** Largest chunk a receiver accepts: with its Envelope it stays well inside MAX_STREAM_FRAME_BYTES. */
+export const MAX_CHUNK_BYTES = 512 * KIB
+
+/** Largest number of chunks in one payload (MAX_MODEL_PAYLOAD_BYTES in the smallest chunks allowed, 4 KiB). */
+export const MAX_CHUNK_COUNT = Math.ceil(MAX_MODEL_PAYLOAD_BYTES / (4 * KIB))
+
+/** Smallest chunk size a header may announce (keeps MAX_CHUNK_COUNT bounded). */
+export const MIN_CHUNK_BYTES = 4 * KIB
+
+/** sha-256 digest length: payload hashes and model hashes. */
+export const HASH_BYTES = 32
+
+/** Longest peer id (multihash bytes; an Ed25519 peer id is 38). */
+export const MAX_PEER_ID_BYTES = 128
+
+/** Most entries in one membership view (10 000 entries of ≈ 50 bytes fit in one envelope). */
+export const MAX_VIEW_ENTRIES = 10_000
+
+/** Most SPSA scalars one peer publishes per round (J). */
+export const MAX_SPSA_SCALARS_PER_BATCH = 4096
+
+/** Most dimensions of a tensor shape. */
+export const MAX_TENSOR_RANK = 8
+
+/** Most layers in a snapshot header. */
+export const MAX_LAYERS = 1024
+
+/** Largest int8 quantization block. */
+export const MAX_INT8_BLOCK_SIZE = 64 * KIB
+
+/** Default int8 quantization block (one float32 scale per 256 values: 1.6 % overhead). */
+export const DEFAULT_INT8_BLOCK_SIZE = 256
+
+/** Most hyper-parameters in a run config. */
+export const MAX_HYPER_PARAMETERS = 256
+
+/** Longest name: hyper-parameter names, layer names. */
+export const MAX_NAME_CHARS = 128
+
+/** Longest canonical JSON of a model architecture in a run config. */
+export const MAX_ARCHITECTURE_JSON_CHARS = 256 * KIB
