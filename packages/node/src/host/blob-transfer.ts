@@ -1,0 +1,364 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { Connection, PeerId, Stream, StreamCloseEvent } from '@libp2p/interface'
+import { CodedError, type ErrorCode, errorCode } from '@swarmgrad/protocol'
+import {
+  BLOB_ACK_PREFIX_BYTES,
+  BLOB_LENGTH_PREFIX_BYTES,
+  type BlobAck,
+  decodeBlobAckCode,
+  decodeBlobAckPrefix,
+  decodeBlobHeader,
+  decodeBlobHeaderLength,
+  encodeBlobAck,
+  encodeBlobHeader,
+} from './blob-frames.js'
+import { HostConfigError, HostNotStartedError } from './errors.js'
+import type { Host } from './host.js'
+import { StreamReader } from './stream-reader.js'
+
+export type BlobResult = BlobAck
+
+export const BLOB_DEFAULTS = {
+  maxBodyBytes: 64 * 1024 * 1024,
+  maxMetaBytes: 64 * 1024,
+  chunkBytes: 1024 * 1024,
+  timeoutMs: 120_000,
+  maxInboundStreams: 4,
+} as const
+
+export interface BlobTransferOptions {
+  /** Stream protocol id, e.g. `/swarmgrad/<runId>/model/1.0.0`. */
+  protocol: string
+  /** Receives each blob whose length and hash checked out; its answer goes back to the sender. */
+  onBlob?: (from: PeerId, meta: Uint8Array, body: Uint8Array) => Promise<BlobResult> | BlobResult
+  /**
+   * A receive that did not end with onBlob's own answer: refused by this layer (OVERSIZED, HASH_MISMATCH,
+   * MALFORMED), cut short (TRUNCATED), too slow (TIMEOUT), or onBlob threw (its error's code).
+   */
+  onReceiveError?: (from: PeerId, code: ErrorCode, err: Error) => void
+  /** Stream bytes in and out (headers, bodies, acks). */
+  onBytes?: (direction: 'in' | 'out', bytes: number) => void
+  /** Largest body accepted (checked from the header, before allocating) or sent. */
+  maxBodyBytes?: number
+  maxMetaBytes?: number
+  /** Body bytes handed to the stream at a time; the next chunk waits for the muxer to drain. */
+  chunkBytes?: number
+  /** Deadline of one whole transfer, each side (the sender's caller may pass a shorter signal). */
+  timeoutMs?: number
+  /** Concurrent incoming transfers per connection; more are reset by libp2p. */
+  maxInboundStreams?: number
+}
+
+function positiveInt(value: number, field: string): number {
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new HostConfigError(field, `must be a positive integer, got ${String(value)}`)
+  }
+  return value
+}
+
+function sha256(data: Uint8Array): Uint8Array {
+  return createHash('sha256').update(data).digest()
+}
+
+/**
+ * Pushes opaque blobs (model updates) to a peer over a dedicated protocol stream: a length-prefixed header (meta,
+ * body length, sha-256), the body in chunks with backpressure, and a small ack once the receiver has checked
+ * length and hash and run `onBlob`. A receiver refuses an oversized body from its header, before allocating; a
+ * transfer that breaks off costs the receiver only that transfer.
+ */
+export class BlobTransfer {
+  readonly protocol: string
+  readonly maxBodyBytes: number
+  readonly maxMetaBytes: number
+  readonly chunkBytes: number
+  readonly timeoutMs: number
+  readonly maxInboundStreams: number
+  readonly #host: Host
+  readonly #options: BlobTransferOptions
+  readonly #inbound = new Set<Stream>()
+  #handling = false
+  #bytesIn = 0
+  #bytesOut = 0
+
+  readonly #countIn = (bytes: number): void => {
+    this.#bytesIn += bytes
+    this.#options.onBytes?.('in', bytes)
+  }
+
+  constructor(host: Host, options: BlobTransferOptions) {
+    if (typeof options.protocol !== 'string' || !options.protocol.startsWith('/')) {
+      throw new HostConfigError('protocol', 'must be a protocol id such as /swarmgrad/<runId>/model/1.0.0')
+    }
+    this.protocol = options.protocol
+    this.maxBodyBytes = positiveInt(options.maxBodyBytes ?? BLOB_DEFAULTS.maxBodyBytes, 'maxBodyBytes')
+    this.maxMetaBytes = positiveInt(options.maxMetaBytes ?? BLOB_DEFAULTS.maxMetaBytes, 'maxMetaBytes')
+    this.chunkBytes = positiveInt(options.chunkBytes ?? BLOB_DEFAULTS.chunkBytes, 'chunkBytes')
+    this.timeoutMs = positiveInt(options.timeoutMs ?? BLOB_DEFAULTS.timeoutMs, 'timeoutMs')
+    this.maxInboundStreams = positiveInt(
+      options.maxInboundStreams ?? BLOB_DEFAULTS.maxInboundStreams,
+      'maxInboundStreams',
+    )
+    this.#host = host
+    this.#options = options
+  }
+
+  /** Stream bytes received so far (headers, bodies and acks). */
+  get bytesIn(): number {
+    return this.#bytesIn
+  }
+
+  /** Stream bytes sent so far. */
+  get bytesOut(): number {
+    return this.#bytesOut
+  }
+
+  /** Registers the stream handler, when `onBlob` is set (a send-only transfer registers nothing). Idempotent. */
+  async start(): Promise<void> {
+    if (this.#handling || this.#options.onBlob === undefined) return
+    if (this.#host.status !== 'started') throw new HostNotStartedError('BlobTransfer.start')
+    await this.#host.libp2p.handle(
+      this.protocol,
+      (stream, connection) => this.#onStream(stream, connection),
+      {
+        maxInboundStreams: this.maxInboundStreams,
+      },
+    )
+    this.#handling = true
+  }
+
+  /** Unregisters the handler and aborts transfers being received. Idempotent. */
+  async stop(): Promise<void> {
+    if (!this.#handling) return
+    this.#handling = false
+    if (this.#host.status === 'started') await this.#host.libp2p.unhandle(this.protocol)
+    for (const stream of this.#inbound) stream.abort(new Error('blob transfer stopped'))
+    this.#inbound.clear()
+  }
+
+  /**
+   * Sends `meta` and `body` to `peerId` and resolves with the receiver's answer. Throws CodedError OVERSIZED
+   * (above our own limits, nothing sent), UNREACHABLE (no stream, or it broke before the answer), TIMEOUT
+   * (`timeoutMs` passed), or the caller's abort reason. `body` must not change until this settles.
+   */
+  async send(
+    peerId: PeerId,
+    meta: Uint8Array,
+    body: Uint8Array,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<BlobResult> {
+    if (this.#host.status !== 'started') throw new HostNotStartedError('BlobTransfer.send')
+    if (body.byteLength > this.maxBodyBytes) {
+      throw new CodedError('OVERSIZED', `blob body of ${body.byteLength} bytes exceeds ${this.maxBodyBytes}`)
+    }
+    if (meta.byteLength > this.maxMetaBytes) {
+      throw new CodedError('OVERSIZED', `blob meta of ${meta.byteLength} bytes exceeds ${this.maxMetaBytes}`)
+    }
+    const deadline = AbortSignal.timeout(this.timeoutMs)
+    const signal = options.signal === undefined ? deadline : AbortSignal.any([options.signal, deadline])
+    const header = encodeBlobHeader({ bodyLength: body.byteLength, digest: sha256(body), meta })
+
+    let stream: Stream
+    try {
+      stream = await this.#host.libp2p.dialProtocol(peerId, this.protocol, { signal })
+    } catch (err) {
+      throw this.#sendFailure(err, options.signal, deadline, `cannot open ${this.protocol} to ${peerId}`)
+    }
+    const reader = new StreamReader(stream, this.#countIn)
+    let answered = false
+    const ack = readAck(reader, signal).then((result) => {
+      answered = true
+      return result
+    })
+    // a write failure below is reported through `ack`; keep its rejection handled until it is awaited
+    ack.catch(() => undefined)
+    try {
+      this.#write(stream, header)
+      for (let offset = 0; offset < body.byteLength && !answered; offset += this.chunkBytes) {
+        this.#write(stream, body.subarray(offset, offset + this.chunkBytes))
+        await writeQueueEmpty(stream, signal)
+      }
+      if (!answered) await stream.close({ signal })
+    } catch (err) {
+      // the receiver may have refused early and reset the stream: its answer, if any, is already buffered
+      this.#host.logger.debug(
+        { peer: peerId.toString(), err: (err as Error).message },
+        'blob write ended early',
+      )
+    }
+    try {
+      const result = await ack
+      if (stream.writeStatus === 'writable')
+        stream.abort(new Error('receiver answered before the end of the body'))
+      return result
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      throw this.#sendFailure(err, options.signal, deadline, `${peerId} did not answer the transfer`)
+    } finally {
+      reader.detach()
+    }
+  }
+
+  #write(stream: Stream, bytes: Uint8Array): void {
+    stream.send(bytes)
+    this.#bytesOut += bytes.byteLength
+    this.#options.onBytes?.('out', bytes.byteLength)
+  }
+
+  #sendFailure(
+    err: unknown,
+    callerSignal: AbortSignal | undefined,
+    deadline: AbortSignal,
+    what: string,
+  ): unknown {
+    if (callerSignal?.aborted === true) return callerSignal.reason
+    if (deadline.aborted) {
+      return new CodedError('TIMEOUT', `${what} within ${this.timeoutMs} ms`, { timeoutMs: this.timeoutMs })
+    }
+    if (err instanceof CodedError && err.code !== 'TRUNCATED') return err
+    return new CodedError('UNREACHABLE', `${what}: ${(err as Error).message}`, {
+      cause: (err as Error).message,
+    })
+  }
+
+  #onStream(stream: Stream, connection: Connection): void {
+    const onBlob = this.#options.onBlob
+    if (!this.#handling || onBlob === undefined) {
+      stream.abort(new Error('blob transfer stopped'))
+      return
+    }
+    this.#inbound.add(stream)
+    void this.#receive(stream, connection.remotePeer, onBlob).finally(() => this.#inbound.delete(stream))
+  }
+
+  async #receive(
+    stream: Stream,
+    from: PeerId,
+    onBlob: NonNullable<BlobTransferOptions['onBlob']>,
+  ): Promise<void> {
+    const deadline = AbortSignal.timeout(this.timeoutMs)
+    const reader = new StreamReader(stream, this.#countIn)
+    try {
+      const headerLength = decodeBlobHeaderLength(
+        await reader.readExact(BLOB_LENGTH_PREFIX_BYTES, deadline),
+        this.maxMetaBytes,
+      )
+      const header = decodeBlobHeader(await reader.readExact(headerLength, deadline))
+      if (header.bodyLength > this.maxBodyBytes) {
+        throw new CodedError(
+          'OVERSIZED',
+          `blob body of ${header.bodyLength} bytes exceeds ${this.maxBodyBytes}`,
+          {
+            size: header.bodyLength,
+            limit: this.maxBodyBytes,
+          },
+        )
+      }
+      const body = new Uint8Array(header.bodyLength)
+      const hash = createHash('sha256')
+      let offset = 0
+      while (offset < body.byteLength) {
+        for (const chunk of await reader.readSome(body.byteLength - offset, deadline)) {
+          body.set(chunk, offset)
+          hash.update(chunk)
+          offset += chunk.byteLength
+        }
+      }
+      if (!timingSafeEqual(hash.digest(), header.digest)) {
+        throw new CodedError(
+          'HASH_MISMATCH',
+          `sha-256 of the ${body.byteLength}-byte body differs from its header`,
+        )
+      }
+      const result = await untilAborted(Promise.resolve(onBlob(from, header.meta, body)), deadline)
+      await this.#answer(
+        stream,
+        { accepted: result.accepted, ...(result.code === undefined ? {} : { code: result.code }) },
+        deadline,
+      )
+    } catch (err) {
+      if (!this.#handling && !this.#inbound.has(stream)) return
+      const code: ErrorCode = deadline.aborted ? 'TIMEOUT' : errorCode(err)
+      const error = err instanceof Error ? err : new Error(String(err))
+      this.#host.logger.debug({ peer: from.toString(), code, err: error.message }, 'blob refused')
+      try {
+        this.#options.onReceiveError?.(from, code, error)
+      } catch (callbackErr) {
+        this.#host.logger.error({ err: (callbackErr as Error).message }, 'blob onReceiveError callback threw')
+      }
+      if (code !== 'TRUNCATED' && stream.writeStatus === 'writable') {
+        await this.#answer(stream, { accepted: false, code }, AbortSignal.timeout(this.timeoutMs)).catch(
+          () => undefined,
+        )
+      }
+      stream.abort(error)
+    } finally {
+      reader.detach()
+    }
+  }
+
+  async #answer(stream: Stream, ack: BlobAck, signal: AbortSignal): Promise<void> {
+    this.#write(stream, encodeBlobAck(ack))
+    await stream.close({ signal })
+  }
+}
+
+/**
+ * Resolves once everything queued on `stream` has been handed to the muxer ('idle'). This is the backpressure
+ * that holds: `send()` returning false followed by `onDrain()` is not, because yamux passes every connection-level
+ * 'drain' on to all its streams, also to one whose own send window is still exhausted, so a loop waiting on
+ * `onDrain()` keeps piling chunks into the stream's unbounded write buffer.
+ */
+function writeQueueEmpty(stream: Stream, signal: AbortSignal): Promise<void> {
+  signal.throwIfAborted()
+  if (stream.writeBufferLength === 0) return Promise.resolve()
+  return new Promise<void>((resolve, reject) => {
+    const cleanUp = (): void => {
+      stream.removeEventListener('idle', onIdle)
+      stream.removeEventListener('close', onClose)
+      signal.removeEventListener('abort', onAbort)
+    }
+    const onIdle = (): void => {
+      cleanUp()
+      resolve()
+    }
+    const onClose = (evt: StreamCloseEvent): void => {
+      cleanUp()
+      reject(evt.error ?? new CodedError('UNREACHABLE', 'stream closed while sending'))
+    }
+    const onAbort = (): void => {
+      cleanUp()
+      reject(signal.reason)
+    }
+    stream.addEventListener('idle', onIdle)
+    stream.addEventListener('close', onClose)
+    signal.addEventListener('abort', onAbort)
+  })
+}
+
+/** `promise`, or a rejection with the signal's reason once it aborts (the promise itself keeps running). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason)
+    signal.throwIfAborted()
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(value)
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(err)
+      },
+    )
+  })
+}
+
+async function readAck(reader: StreamReader, signal: AbortSignal): Promise<BlobResult> {
+  const prefix = decodeBlobAckPrefix(await reader.readExact(BLOB_ACK_PREFIX_BYTES, signal))
+  if (prefix.codeLength === 0) return { accepted: prefix.accepted }
+  return {
+    accepted: prefix.accepted,
+    code: decodeBlobAckCode(await reader.readExact(prefix.codeLength, signal)),
+  }
+}

@@ -1,0 +1,171 @@
+import { type Message, TopicValidatorResult } from '@libp2p/gossipsub'
+import type { PeerId } from '@libp2p/interface'
+import { CodedError, type ErrorCode, errorCode } from '@swarmgrad/protocol'
+import { HostConfigError, HostNotStartedError } from './errors.js'
+import type { Host } from './host.js'
+
+export type GossipVerdict = 'accept' | 'ignore' | 'reject'
+
+/**
+ * Codes that say "not useful to us now" rather than "this sender misbehaves": the message is dropped without
+ * forwarding and without a penalty to the peer that relayed it.
+ */
+const IGNORED_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'STALE_ROUND',
+  'FUTURE_ROUND',
+  'DUPLICATE',
+  'NOT_SAMPLED',
+  'UNKNOWN_SENDER',
+  'TIMEOUT',
+])
+
+/**
+ * The one place a validation failure becomes a gossipsub verdict. Stale, early, duplicate or unsampled messages
+ * are ignored; anything malformed, oversized, of the wrong run or otherwise invalid is rejected, which makes
+ * gossipsub penalise the peer that sent it. A foreign error thrown while decoding counts as MALFORMED.
+ */
+export function gossipVerdict(code: ErrorCode): Exclude<GossipVerdict, 'accept'> {
+  return IGNORED_CODES.has(code) ? 'ignore' : 'reject'
+}
+
+const GOSSIPSUB_RESULT = {
+  accept: TopicValidatorResult.Accept,
+  ignore: TopicValidatorResult.Ignore,
+  reject: TopicValidatorResult.Reject,
+} as const satisfies Record<GossipVerdict, TopicValidatorResult>
+
+export interface GossipChannelOptions {
+  /** Full topic string, e.g. `/swarmgrad/<runId>/announce/1`. */
+  topic: string
+  /** Throws (a CodedError) to refuse a message before it is delivered or forwarded. `from` is the signer. */
+  validate?: (from: PeerId, data: Uint8Array) => void | Promise<void>
+  /** Receives every message that passed validation. */
+  onMessage?: (from: PeerId, data: Uint8Array) => void | Promise<void>
+  /** Counts refusals: the code (a metric label) and the verdict it mapped to. */
+  onReject?: (code: ErrorCode, verdict: Exclude<GossipVerdict, 'accept'>) => void
+  /** Largest payload published or accepted; at most the host's `maxGossipMessageBytes` (its default). */
+  maxMessageBytes?: number
+}
+
+/**
+ * One gossipsub topic: subscribe with a validator, publish with a size check (gossipsub drops an oversized
+ * publish silently, reaching no one), deliver accepted messages.
+ */
+export class GossipChannel {
+  readonly topic: string
+  readonly maxMessageBytes: number
+  readonly #host: Host
+  readonly #options: GossipChannelOptions
+  #subscribed = false
+  readonly #onGossip = (evt: CustomEvent<Message>): void => {
+    const msg = evt.detail
+    if (msg.topic !== this.topic || msg.type !== 'signed') return
+    this.#deliver(msg.from, msg.data)
+  }
+
+  constructor(host: Host, options: GossipChannelOptions) {
+    if (typeof options.topic !== 'string' || !options.topic.startsWith('/')) {
+      throw new HostConfigError('topic', `must be a topic string such as /swarmgrad/<runId>/<name>/<version>`)
+    }
+    const max = options.maxMessageBytes ?? host.maxGossipMessageBytes
+    if (!Number.isInteger(max) || max <= 0 || max > host.maxGossipMessageBytes) {
+      throw new HostConfigError(
+        'maxMessageBytes',
+        `must be an integer between 1 and the host's maxGossipMessageBytes (${host.maxGossipMessageBytes})`,
+      )
+    }
+    this.topic = options.topic
+    this.maxMessageBytes = max
+    this.#host = host
+    this.#options = options
+  }
+
+  get #pubsub() {
+    return this.#host.libp2p.services.pubsub
+  }
+
+  /** Subscribes and installs the validator. Idempotent. */
+  start(): void {
+    if (this.#subscribed) return
+    if (this.#host.status !== 'started') throw new HostNotStartedError('GossipChannel.start')
+    if (this.#pubsub.topicValidators.has(this.topic)) {
+      throw new HostConfigError('topic', `${this.topic} already has a channel on this host`)
+    }
+    this.#pubsub.topicValidators.set(this.topic, (_propagationSource, msg) => this.#validate(msg))
+    this.#pubsub.addEventListener('message', this.#onGossip)
+    this.#pubsub.subscribe(this.topic)
+    this.#subscribed = true
+  }
+
+  /** Unsubscribes and removes the validator. Idempotent. */
+  stop(): void {
+    if (!this.#subscribed) return
+    this.#subscribed = false
+    this.#pubsub.removeEventListener('message', this.#onGossip)
+    this.#pubsub.topicValidators.delete(this.topic)
+    if (this.#host.status === 'started') this.#pubsub.unsubscribe(this.topic)
+  }
+
+  /** Peers known to subscribe to this topic. */
+  subscribers(): PeerId[] {
+    return this.#pubsub.getSubscribers(this.topic)
+  }
+
+  /**
+   * Signs and publishes `data`; resolves with how many peers it was sent to directly (0 when nobody subscribes
+   * yet). Throws CodedError OVERSIZED above `maxMessageBytes`.
+   */
+  async publish(data: Uint8Array): Promise<{ recipients: number }> {
+    if (this.#host.status !== 'started') throw new HostNotStartedError('GossipChannel.publish')
+    if (data.byteLength > this.maxMessageBytes) {
+      throw new CodedError(
+        'OVERSIZED',
+        `gossip message of ${data.byteLength} bytes exceeds ${this.maxMessageBytes}`,
+        {
+          size: data.byteLength,
+          limit: this.maxMessageBytes,
+          topic: this.topic,
+        },
+      )
+    }
+    const result = await this.#pubsub.publish(this.topic, data)
+    return { recipients: result.recipients.length }
+  }
+
+  async #validate(msg: Message): Promise<TopicValidatorResult> {
+    try {
+      if (msg.type !== 'signed') throw new CodedError('MALFORMED', 'unsigned gossip message')
+      if (msg.data.byteLength > this.maxMessageBytes) {
+        throw new CodedError(
+          'OVERSIZED',
+          `gossip message of ${msg.data.byteLength} bytes exceeds ${this.maxMessageBytes}`,
+        )
+      }
+      await this.#options.validate?.(msg.from, msg.data)
+      return GOSSIPSUB_RESULT.accept
+    } catch (err) {
+      const code = errorCode(err)
+      const verdict = gossipVerdict(code)
+      this.#host.logger.debug(
+        { topic: this.topic, code, verdict, err: (err as Error).message },
+        'gossip message refused',
+      )
+      try {
+        this.#options.onReject?.(code, verdict)
+      } catch (callbackErr) {
+        this.#host.logger.error({ err: (callbackErr as Error).message }, 'gossip onReject callback threw')
+      }
+      return GOSSIPSUB_RESULT[verdict]
+    }
+  }
+
+  #deliver(from: PeerId, data: Uint8Array): void {
+    const onMessage = this.#options.onMessage
+    if (onMessage === undefined) return
+    Promise.resolve()
+      .then(() => onMessage(from, data))
+      .catch((err: unknown) => {
+        this.#host.logger.error({ topic: this.topic, err: (err as Error).message }, 'gossip onMessage threw')
+      })
+  }
+}

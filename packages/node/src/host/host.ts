@@ -1,0 +1,313 @@
+import { EventEmitter } from 'node:events'
+import { bootstrap } from '@libp2p/bootstrap'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { type GossipSub, gossipsub, StrictSign } from '@libp2p/gossipsub'
+import { type Identify, identify } from '@libp2p/identify'
+import { KEEP_ALIVE, type Libp2p, type PeerId, type PrivateKey } from '@libp2p/interface'
+import { mdns } from '@libp2p/mdns'
+import { noise } from '@libp2p/noise'
+import { type Ping, ping } from '@libp2p/ping'
+import { preSharedKey } from '@libp2p/pnet'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p, type Libp2pOptions } from 'libp2p'
+import { type Logger, pino } from 'pino'
+import type { Registry } from 'prom-client'
+import { HostConfigError } from './errors.js'
+import { allowListGater } from './gater.js'
+import { loadOrCreateIdentity } from './identity.js'
+import {
+  GOSSIP_RPC_OVERHEAD_BYTES,
+  type HostOptions,
+  type ResolvedHostOptions,
+  resolveHostOptions,
+} from './options.js'
+import { loadPsk } from './psk.js'
+import { Redialer } from './redial.js'
+
+export type HostServices = { identify: Identify; ping: Ping; pubsub: GossipSub }
+export type HostLibp2p = Libp2p<HostServices>
+export type HostStatus = 'stopped' | 'starting' | 'started' | 'stopping'
+
+export interface HostEvents {
+  'peer:connect': [peerId: PeerId]
+  'peer:disconnect': [peerId: PeerId]
+}
+
+/** The peer-store tag that keeps important peers from being pruned (libp2p also redials `keep-alive*` peers). */
+export const KEEP_ALIVE_TAG = `${KEEP_ALIVE}-swarmgrad`
+const KEEP_ALIVE_TAG_VALUE = 100
+
+/**
+ * gossipsub mesh degrees for swarms of a handful to a few dozen peers (the defaults, D = 6 and Dhi = 12, assume
+ * large networks). Dout must stay below Dlo and at most D / 2.
+ */
+const GOSSIP_MESH = { D: 4, Dlo: 3, Dhi: 6, Dscore: 2, Dout: 1, Dlazy: 4 } as const
+
+/** A missed ping under a CPU saturated by training must not kill the connection: time out late, never abort. */
+const PING_TIMEOUT = { minTimeout: 10_000, maxTimeout: 60_000 } as const
+
+/** The pre-shared key nonce exchange deadline (libp2p's 1 s default is too tight for a busy CPU). */
+const PSK_HANDSHAKE_TIMEOUT_MS = 10_000
+
+/**
+ * libp2p's Prometheus module keeps its metric objects in a process-wide map and reuses them by name, so only the
+ * first registry a process hands it ever receives libp2p metrics. We refuse a second, different one instead of
+ * leaving it silently empty.
+ */
+let libp2pMetricsRegistry: Registry | undefined
+
+function claimMetricsRegistry(registry: Registry): void {
+  if (libp2pMetricsRegistry !== undefined && libp2pMetricsRegistry !== registry) {
+    throw new HostConfigError(
+      'metricsRegistry',
+      "libp2p's Prometheus metrics are process-wide and already feed another registry in this process",
+    )
+  }
+  libp2pMetricsRegistry = registry
+}
+
+const SILENT_LOGGER = pino({ enabled: false })
+
+function libp2pOptions(options: ResolvedHostOptions, privateKey: PrivateKey, psk: Uint8Array | undefined) {
+  const init: Libp2pOptions<HostServices> = {
+    start: false,
+    privateKey,
+    addresses: { listen: options.listen.map((ma) => ma.toString()) },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: { dialTimeout: options.dialTimeoutMs },
+    connectionMonitor: {
+      pingInterval: options.pingIntervalMs,
+      pingTimeout: PING_TIMEOUT,
+      abortConnectionOnPingFailure: false,
+    },
+    peerDiscovery: [
+      ...(options.bootstrap.length > 0
+        ? [bootstrap({ list: options.bootstrap.map((b) => b.multiaddr.toString()), timeout: 0 })]
+        : []),
+      ...(options.mdns ? [mdns()] : []),
+    ],
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({
+        globalSignaturePolicy: StrictSign,
+        maxInboundDataLength: options.maxGossipMessageBytes + GOSSIP_RPC_OVERHEAD_BYTES,
+        allowPublishToZeroTopicPeers: true,
+        emitSelf: false,
+        fallbackToFloodsub: false,
+        floodPublish: true,
+        doPX: false,
+        ...GOSSIP_MESH,
+      }),
+    },
+  }
+  if (options.allowPeers.length > 0) init.connectionGater = allowListGater(options.allowPeers)
+  if (psk !== undefined) init.connectionProtector = preSharedKey({ psk, timeout: PSK_HANDSHAKE_TIMEOUT_MS })
+  if (options.metricsRegistry !== undefined) {
+    init.metrics = prometheusMetrics({
+      registry: options.metricsRegistry,
+      preserveExistingMetrics: true,
+      collectDefaultMetrics: false,
+    })
+  }
+  return init
+}
+
+/**
+ * Validates `options`, loads the identity and the pre-shared key, and assembles a libp2p node (TCP, noise,
+ * yamux, identify, ping, gossipsub with strict signing). Nothing listens before every option was checked.
+ * Starts the host unless `start: false`.
+ */
+export async function createHost(options: HostOptions = {}): Promise<Host> {
+  const resolved = resolveHostOptions(options)
+  const logger = (resolved.logger ?? SILENT_LOGGER).child({ component: 'host' })
+  let privateKey = resolved.privateKey
+  if (resolved.identityFile !== undefined) {
+    const identity = await loadOrCreateIdentity(resolved.identityFile)
+    if (identity.created) logger.info({ file: resolved.identityFile }, 'created a new identity')
+    if (identity.exposed) {
+      logger.warn({ file: resolved.identityFile }, 'identity file is readable by other users; chmod 600 it')
+    }
+    privateKey = identity.privateKey
+  }
+  privateKey ??= await generateKeyPair('Ed25519')
+  const psk = await loadPsk(resolved)
+  if (resolved.metricsRegistry !== undefined) claimMetricsRegistry(resolved.metricsRegistry)
+  const libp2p = await createLibp2p(libp2pOptions(resolved, privateKey, psk))
+  const host = new Host(libp2p, resolved, logger)
+  if (resolved.start) await host.start()
+  return host
+}
+
+/**
+ * A started-or-stopped libp2p node with the swarmgrad policy around it: important peers are tagged keep-alive
+ * and redialled after they disconnect; peer connect/disconnect events are re-emitted.
+ */
+export class Host extends EventEmitter<HostEvents> {
+  readonly libp2p: HostLibp2p
+  readonly logger: Logger
+  readonly maxGossipMessageBytes: number
+  readonly #options: ResolvedHostOptions
+  readonly #redialer: Redialer
+  #status: HostStatus = 'stopped'
+  #transition: Promise<void> = Promise.resolve()
+  #current: Promise<void> = Promise.resolve()
+
+  constructor(libp2p: HostLibp2p, options: ResolvedHostOptions, logger: Logger) {
+    super()
+    this.libp2p = libp2p
+    this.logger = logger
+    this.maxGossipMessageBytes = options.maxGossipMessageBytes
+    this.#options = options
+    this.#redialer = new Redialer(
+      {
+        isConnected: (peerId) => this.isConnected(peerId),
+        dial: async (peerId, signal) => {
+          await this.libp2p.dial(peerId, { signal })
+        },
+        onAttemptFailed: (peerId, failures, err, nextDelayMs) => {
+          logger.debug(
+            { peer: peerId.toString(), failures, nextDelayMs, err: (err as Error).message },
+            'redial failed',
+          )
+        },
+      },
+      options.redial,
+    )
+    libp2p.addEventListener('peer:connect', (evt) => this.#onConnect(evt.detail))
+    libp2p.addEventListener('peer:disconnect', (evt) => this.#onDisconnect(evt.detail))
+    if (options.mdns) {
+      libp2p.addEventListener('peer:discovery', (evt) => {
+        if (this.isConnected(evt.detail.id)) return
+        libp2p.dial(evt.detail.id).catch((err: Error) => {
+          logger.debug({ peer: evt.detail.id.toString(), err: err.message }, 'dial of an mDNS peer failed')
+        })
+      })
+    }
+  }
+
+  get status(): HostStatus {
+    return this.#status
+  }
+
+  get peerId(): PeerId {
+    return this.libp2p.peerId
+  }
+
+  /** Listen addresses with the `/p2p/<peer id>` suffix, ready for another peer's bootstrap list. */
+  get multiaddrs(): Multiaddr[] {
+    return this.libp2p.getMultiaddrs()
+  }
+
+  connectedPeers(): PeerId[] {
+    return this.libp2p.getPeers()
+  }
+
+  isConnected(peerId: PeerId): boolean {
+    return this.libp2p.getConnections(peerId).some((c) => c.status === 'open')
+  }
+
+  /** Important peers: tagged keep-alive and redialled (bounded backoff) whenever they disconnect. */
+  async markImportant(peerId: PeerId, multiaddrs: Multiaddr[] = []): Promise<void> {
+    await this.libp2p.peerStore.merge(peerId, {
+      multiaddrs,
+      tags: { [KEEP_ALIVE_TAG]: { value: KEEP_ALIVE_TAG_VALUE } },
+    })
+    this.#redialer.add(peerId)
+  }
+
+  async unmarkImportant(peerId: PeerId): Promise<void> {
+    this.#redialer.remove(peerId)
+    if (await this.libp2p.peerStore.has(peerId)) {
+      await this.libp2p.peerStore.merge(peerId, { tags: { [KEEP_ALIVE_TAG]: undefined } })
+    }
+  }
+
+  isImportant(peerId: PeerId): boolean {
+    return this.#redialer.has(peerId)
+  }
+
+  /** Listens and connects to the bootstrap peers. Idempotent; runs after a stop under way has finished. */
+  async start(): Promise<void> {
+    if (this.#status === 'started') return
+    if (this.#status === 'starting') return this.#current
+    this.#status = 'starting'
+    return this.#enqueue(() => this.#doStart())
+  }
+
+  /** Stops redialling, closes every connection and listener. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.#status === 'stopped') return
+    if (this.#status === 'stopping') return this.#current
+    this.#status = 'stopping'
+    return this.#enqueue(() => this.#doStop())
+  }
+
+  /** Start and stop run one at a time, in call order; the status tells the last one asked for. */
+  #enqueue(operation: () => Promise<void>): Promise<void> {
+    const current = this.#transition.then(operation)
+    this.#current = current
+    this.#transition = current.catch(() => undefined)
+    return current
+  }
+
+  #settle(from: HostStatus, to: HostStatus): void {
+    if (this.#status === from) this.#status = to
+  }
+
+  async #doStart(): Promise<void> {
+    try {
+      await this.libp2p.start()
+      this.#redialer.start()
+      for (const peer of this.#options.bootstrap) await this.markImportant(peer.peerId, [peer.multiaddr])
+    } catch (err) {
+      await this.#redialer.stop()
+      await this.libp2p.stop()
+      this.#settle('starting', 'stopped')
+      throw err
+    }
+    this.#settle('starting', 'started')
+    this.logger.info(
+      { peerId: this.peerId.toString(), addrs: this.multiaddrs.map((ma) => ma.toString()) },
+      'host started',
+    )
+  }
+
+  async #doStop(): Promise<void> {
+    try {
+      await this.#redialer.stop()
+      await this.libp2p.stop()
+    } finally {
+      this.#settle('stopping', 'stopped')
+    }
+    this.logger.info('host stopped')
+  }
+
+  #onConnect(peerId: PeerId): void {
+    if (this.#redialer.has(peerId)) {
+      // libp2p's own reconnect queue drops keep-alive tags of peers it gave up on: put ours back
+      this.libp2p.peerStore
+        .merge(peerId, { tags: { [KEEP_ALIVE_TAG]: { value: KEEP_ALIVE_TAG_VALUE } } })
+        .catch((err: Error) => this.logger.debug({ err: err.message }, 'could not re-tag an important peer'))
+    }
+    this.#emitSafely('peer:connect', peerId)
+  }
+
+  #onDisconnect(peerId: PeerId): void {
+    if (this.#status === 'started') this.#redialer.ensureConnected(peerId)
+    this.#emitSafely('peer:disconnect', peerId)
+  }
+
+  #emitSafely(event: keyof HostEvents, peerId: PeerId): void {
+    try {
+      this.emit(event, peerId)
+    } catch (err) {
+      this.logger.error({ event, err: (err as Error).message }, 'a host event listener threw')
+    }
+  }
+}

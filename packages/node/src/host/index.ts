@@ -1,0 +1,23 @@
+export { BLOB_DEFAULTS, type BlobResult, BlobTransfer, type BlobTransferOptions } from './blob-transfer.js'
+export { HostConfigError, HostNotStartedError } from './errors.js'
+export { GossipChannel, type GossipChannelOptions, type GossipVerdict, gossipVerdict } from './gossip.js'
+export {
+  createHost,
+  Host,
+  type HostEvents,
+  type HostLibp2p,
+  type HostServices,
+  type HostStatus,
+  KEEP_ALIVE_TAG,
+} from './host.js'
+export { type Identity, loadOrCreateIdentity } from './identity.js'
+export {
+  DEFAULT_MAX_GOSSIP_MESSAGE_BYTES,
+  GOSSIP_MAX_FRAME_BYTES,
+  GOSSIP_RPC_OVERHEAD_BYTES,
+  HOST_DEFAULTS,
+  type HostOptions,
+  type RedialOptions,
+  resolveHostOptions,
+} from './options.js'
+export { generatePsk, loadPsk } from './psk.js'
