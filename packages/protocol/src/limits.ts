@@ -28,7 +28,8 @@ export const MAX_STREAM_FRAME_BYTES = MAX_ENVELOPE_BYTES
  * The value the host passes as gossipsub's `maxInboundDataLength`. It bounds a whole gossipsub RPC frame, not one
  * message: an RPC wraps each message with its topic, sequence number, key and signature, adds control messages,
  * and an IWANT reply batches several messages in one frame. 4 MiB is also what a gossipsub sender's length-prefixed
- * encoder allows, so every RPC a conforming peer can send arrives, including a batch of four maximal messages.
+ * encoder allows, so every RPC a conforming peer can send arrives, including an IWANT reply of three maximal
+ * messages.
  */
 export const GOSSIPSUB_MAX_INBOUND_DATA_LENGTH = 4 * MAX_GOSSIP_MESSAGE_BYTES
 
@@ -62,7 +63,7 @@ export const HASH_BYTES = 32
 /** Longest peer id (multihash bytes; an Ed25519 peer id is 38). */
 export const MAX_PEER_ID_BYTES = 128
 
-/** Most entries in one membership view (10 000 entries of ≈ 50 bytes fit in one envelope). */
+/** Most entries in one membership view (10 000 entries with Ed25519 peer ids, ≈ 60 bytes each, fit in one envelope). */
 export const MAX_VIEW_ENTRIES = 10_000
 
 /** Most SPSA scalars one peer publishes per round (J). */

@@ -1,4 +1,4 @@
-import { CodedError } from '../errors.js'
+import { CodedError, isCodedError } from '../errors.js'
 import type { HyperParameter, RunConfig } from '../generated/swarmgrad.js'
 import { MAX_ARCHITECTURE_JSON_CHARS, MAX_HYPER_PARAMETERS, MAX_NAME_CHARS } from '../limits.js'
 import {
@@ -50,6 +50,15 @@ export function runConfigFromSpec(spec: RunSpec): RunConfig {
  * CodedError (MALFORMED, OVERSIZED, DUPLICATE, NON_FINITE, HASH_MISMATCH).
  */
 export function runSpecFromConfig(config: RunConfig): RunSpec {
+  try {
+    return specFromConfig(config)
+  } catch (err) {
+    if (isCodedError(err)) throw err
+    throw new CodedError('MALFORMED', `run config: ${err instanceof Error ? err.message : String(err)}`)
+  }
+}
+
+function specFromConfig(config: RunConfig): RunSpec {
   const mode = runModeName(config.mode)
   if (mode === undefined) throw new CodedError('MALFORMED', `run config mode ${config.mode} is unknown`)
   if (config.hyperParameters.length > MAX_HYPER_PARAMETERS) {

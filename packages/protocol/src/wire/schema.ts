@@ -209,19 +209,10 @@ function fromWire(plan: TypePlan, message: unknown): Record<string, unknown> {
     if (value !== undefined) out[field.name] = value
   }
   for (const oneof of plan.oneofs) {
-    let chosen: FieldPlan | undefined
-    for (const member of oneof.members.values()) {
-      if (!Object.hasOwn(source, member.name)) continue
-      const v = source[member.name]
-      if (v === undefined || v === null) continue
-      if (chosen !== undefined) {
-        throw new CodedError(
-          'MALFORMED',
-          `${plan.name}.${oneof.name} has both ${chosen.name} and ${member.name} set`,
-        )
-      }
-      chosen = member
-    }
+    // protobufjs keeps protobuf's oneof semantics (the member read last wins, the others are cleared) and exposes
+    // the set member's name under the oneof's name.
+    const chosenName = source[oneof.name]
+    const chosen = typeof chosenName === 'string' ? oneof.members.get(chosenName) : undefined
     if (chosen !== undefined) {
       out[oneof.name] = { case: chosen.name, value: fieldFromWire(chosen, source[chosen.name]) }
     }

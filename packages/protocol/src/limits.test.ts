@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest'
+import { ModelRole, PeerStatus, TensorCodec } from './generated/swarmgrad.js'
+import {
+  GOSSIPSUB_MAX_INBOUND_DATA_LENGTH,
+  GOSSIPSUB_MESSAGE_OVERHEAD_BYTES,
+  HASH_BYTES,
+  MAX_CHUNK_BYTES,
+  MAX_CHUNK_COUNT,
+  MAX_ENVELOPE_BYTES,
+  MAX_GOSSIP_MESSAGE_BYTES,
+  MAX_MODEL_PAYLOAD_BYTES,
+  MAX_PARAM_COUNT,
+  MAX_SPSA_SCALARS_PER_BATCH,
+  MAX_STREAM_FRAME_BYTES,
+  MAX_VIEW_ENTRIES,
+  MIN_CHUNK_BYTES,
+  MODEL_CHUNK_BYTES,
+} from './limits.js'
+import { createEnvelope, encodeEnvelope } from './wire/envelope.js'
+import { encodeModelPayload } from './wire/payload.js'
+import { SAMPLE_RUN_ID, samplePeerId } from './wire/samples.js'
+
+const UINT32_MAX = 0xffff_ffff
+const sender = samplePeerId(1)
+const hash = new Uint8Array(HASH_BYTES).fill(0xff)
+
+describe('limits agree with each other and with the transports', () => {
+  it('lets gossipsub deliver an IWANT reply of three maximal messages with their RPC overhead', () => {
+    expect(MAX_GOSSIP_MESSAGE_BYTES).toBe(MAX_ENVELOPE_BYTES)
+    expect(3 * (MAX_GOSSIP_MESSAGE_BYTES + GOSSIPSUB_MESSAGE_OVERHEAD_BYTES)).toBeLessThanOrEqual(
+      GOSSIPSUB_MAX_INBOUND_DATA_LENGTH,
+    )
+    // gossipsub's sender refuses frames over 4 MiB (it-length-prefixed): the inbound limit never cuts one off.
+    expect(GOSSIPSUB_MAX_INBOUND_DATA_LENGTH).toBe(4 * 1024 * 1024)
+  })
+
+  it('fits the largest chunk, with the largest envelope fields, in one stream frame', () => {
+    const envelope = createEnvelope({
+      runId: 'f'.repeat(64),
+      round: UINT32_MAX,
+      sender: new Uint8Array(128).fill(0xff),
+      modelHash: hash,
+      body: {
+        case: 'modelChunk',
+        value: { index: MAX_CHUNK_COUNT - 1, data: new Uint8Array(MAX_CHUNK_BYTES) },
+      },
+    })
+    expect(encodeEnvelope(envelope, { maxBytes: MAX_STREAM_FRAME_BYTES }).byteLength).toBeLessThan(
+      MAX_STREAM_FRAME_BYTES,
+    )
+    expect(MODEL_CHUNK_BYTES).toBeLessThanOrEqual(MAX_CHUNK_BYTES)
+    expect(MAX_CHUNK_COUNT * MIN_CHUNK_BYTES).toBeGreaterThanOrEqual(MAX_MODEL_PAYLOAD_BYTES)
+  })
+
+  it('fits a payload header carrying a full view of Ed25519 peers in one envelope', () => {
+    const entries = Array.from({ length: MAX_VIEW_ENTRIES }, (_, i) => {
+      const peerId = samplePeerId(0)
+      peerId.set([i >> 8, i & 0xff], 6)
+      return { peerId, lastRound: UINT32_MAX, counter: UINT32_MAX, status: PeerStatus.LEAVE }
+    })
+    const envelope = createEnvelope({
+      runId: SAMPLE_RUN_ID,
+      round: UINT32_MAX,
+      sender,
+      modelHash: hash,
+      body: {
+        case: 'modelPayloadHeader',
+        value: {
+          round: UINT32_MAX,
+          byteSize: MAX_MODEL_PAYLOAD_BYTES,
+          payloadHash: hash,
+          chunkSize: MIN_CHUNK_BYTES,
+          chunkCount: Math.ceil(MAX_MODEL_PAYLOAD_BYTES / MIN_CHUNK_BYTES),
+          codec: TensorCodec.FLOAT32,
+          paramCount: MAX_PARAM_COUNT,
+          sampleCount: UINT32_MAX,
+          role: ModelRole.SNAPSHOT,
+          view: { entries },
+        },
+      },
+    })
+    expect(encodeEnvelope(envelope).byteLength).toBeLessThan(MAX_ENVELOPE_BYTES)
+  })
+
+  it('fits a full SPSA batch in a small gossip message', () => {
+    const envelope = createEnvelope({
+      runId: SAMPLE_RUN_ID,
+      round: UINT32_MAX,
+      sender,
+      body: {
+        case: 'spsaScalarBatch',
+        value: {
+          round: UINT32_MAX,
+          sender,
+          count: MAX_SPSA_SCALARS_PER_BATCH,
+          scalars: new Uint8Array(MAX_SPSA_SCALARS_PER_BATCH),
+          gridOffset: -8,
+          modelHash: hash,
+        },
+      },
+    })
+    expect(encodeEnvelope(envelope).byteLength).toBeLessThan(MAX_SPSA_SCALARS_PER_BATCH + 256)
+  })
+
+  it('leaves room in a model payload for the largest encoding (top-k with k = n) and its framing', () => {
+    const n = 100_000
+    const payload = encodeModelPayload({
+      codec: TensorCodec.TOP_K,
+      length: n,
+      indices: Uint32Array.from({ length: n }, (_, i) => i),
+      values: new Float32Array(n).fill(1),
+    })
+    const framing = payload.byteLength - 8 * n
+    expect(framing).toBeLessThan(32)
+    expect(8 * MAX_PARAM_COUNT + 64).toBeLessThanOrEqual(MAX_MODEL_PAYLOAD_BYTES)
+  })
+})

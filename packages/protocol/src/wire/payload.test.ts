@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest'
+import { type EnvelopeBody, ModelRole, TensorCodec } from '../generated/swarmgrad.js'
+import { MAX_MODEL_PAYLOAD_BYTES, MODEL_CHUNK_BYTES } from '../limits.js'
+import { createRng } from '../random.js'
+import { createEnvelope, decodeEnvelope, encodeEnvelope } from './envelope.js'
+import { bytesEqual, modelHash, sha256, toHex } from './hash.js'
+import {
+  chunkPayload,
+  decodeModelPayload,
+  describePayload,
+  encodeModelPayload,
+  PayloadAssembler,
+} from './payload.js'
+import { SAMPLE_RUN_ID, SAMPLE_SENDER } from './samples.js'
+
+const PARAMS = createRng('payload').fillGaussian(new Float32Array(199_210))
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn()
+  } catch (err) {
+    return (err as { code?: string }).code
+  }
+  return undefined
+}
+
+describe('model payloads', () => {
+  const payload = encodeModelPayload({ codec: TensorCodec.FLOAT32, values: PARAMS })
+  const header = describePayload(payload, {
+    round: 3,
+    codec: TensorCodec.FLOAT32,
+    paramCount: PARAMS.length,
+    sampleCount: 100,
+    role: ModelRole.TRAINED,
+  })
+
+  it('travels as a header and chunks that reassemble to the same bytes and values', () => {
+    expect(header.byteSize).toBe(payload.byteLength)
+    expect(header.chunkCount).toBe(Math.ceil(payload.byteLength / MODEL_CHUNK_BYTES))
+    const frame = (body: EnvelopeBody) =>
+      encodeEnvelope(
+        createEnvelope({
+          runId: SAMPLE_RUN_ID,
+          round: 3,
+          sender: SAMPLE_SENDER,
+          modelHash: modelHash(PARAMS),
+          body,
+        }),
+      )
+    const frames = [
+      frame({ case: 'modelPayloadHeader', value: header }),
+      ...chunkPayload(payload).map((chunk) => frame({ case: 'modelChunk', value: chunk })),
+    ]
+    const expectations = { runId: SAMPLE_RUN_ID, sender: SAMPLE_SENDER, paramCount: PARAMS.length }
+    const first = decodeEnvelope(frames[0]!, expectations)
+    if (first.body?.case !== 'modelPayloadHeader') throw new Error('expected a header')
+    const assembler = new PayloadAssembler(first.body.value)
+    for (const chunkFrame of frames.slice(1)) {
+      const envelope = decodeEnvelope(chunkFrame, expectations)
+      if (envelope.body?.case !== 'modelChunk') throw new Error('expected a chunk')
+      expect(assembler.complete).toBe(false)
+      assembler.add(envelope.body.value)
+    }
+    expect(assembler.complete).toBe(true)
+    const assembled = assembler.finish()
+    expect(bytesEqual(assembled, payload)).toBe(true)
+    const decoded = decodeModelPayload(assembled, {
+      paramCount: PARAMS.length,
+      payloadHash: header.payloadHash,
+    })
+    expect(decoded.kind === 'dense' && bytesEqual(modelHash(decoded.values), modelHash(PARAMS))).toBe(true)
+  })
+
+  it('refuses chunks out of order, repeated, past the end or of the wrong size', () => {
+    const chunks = chunkPayload(payload)
+    const fresh = () => new PayloadAssembler(header)
+    expect(codeOf(() => fresh().add(chunks[1]!))).toBe('MALFORMED')
+    expect(codeOf(() => fresh().add({ index: 99, data: chunks[0]!.data }))).toBe('OVERSIZED')
+    expect(codeOf(() => fresh().add({ index: 0, data: chunks[0]!.data.subarray(1) }))).toBe('MALFORMED')
+    const assembler = fresh()
+    assembler.add(chunks[0]!)
+    expect(codeOf(() => assembler.add(chunks[0]!))).toBe('DUPLICATE')
+    expect(codeOf(() => assembler.finish())).toBe('TRUNCATED')
+  })
+
+  it('refuses a payload whose bytes do not match the header hash', () => {
+    const tampered = new Uint8Array(payload)
+    tampered[1000] = tampered[1000]! ^ 1
+    const assembler = new PayloadAssembler(header)
+    for (const chunk of chunkPayload(tampered)) assembler.add(chunk)
+    expect(codeOf(() => assembler.finish())).toBe('HASH_MISMATCH')
+    expect(codeOf(() => decodeModelPayload(tampered, { payloadHash: header.payloadHash }))).toBe(
+      'HASH_MISMATCH',
+    )
+  })
+
+  it('refuses payloads over the limit and headers whose chunking does not add up', () => {
+    expect(codeOf(() => decodeModelPayload(new Uint8Array(MAX_MODEL_PAYLOAD_BYTES + 1)))).toBe('OVERSIZED')
+    expect(codeOf(() => new PayloadAssembler({ ...header, byteSize: MAX_MODEL_PAYLOAD_BYTES + 1 }))).toBe(
+      'OVERSIZED',
+    )
+    expect(codeOf(() => new PayloadAssembler({ ...header, chunkCount: header.chunkCount + 1 }))).toBe(
+      'MALFORMED',
+    )
+    expect(codeOf(() => chunkPayload(payload, 10))).toBe('BAD_ARGUMENT')
+    expect(codeOf(() => decodeModelPayload(payload, { paramCount: 10 }))).toBe('SHAPE_MISMATCH')
+  })
+
+  it('hashes models as sha-256 of their float32 little-endian bytes', () => {
+    const values = Float32Array.from([1, -2])
+    const bytes = Uint8Array.from([0, 0, 0x80, 0x3f, 0, 0, 0, 0xc0])
+    expect(toHex(modelHash(values))).toBe(toHex(sha256(bytes)))
+    expect(toHex(sha256(new Uint8Array(0)))).toBe(
+      'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+    )
+    expect(bytesEqual(Uint8Array.of(1, 2), Uint8Array.of(1, 2))).toBe(true)
+    expect(bytesEqual(Uint8Array.of(1, 2), Uint8Array.of(1, 3))).toBe(false)
+    expect(bytesEqual(Uint8Array.of(1), Uint8Array.of(1, 3))).toBe(false)
+  })
+})
