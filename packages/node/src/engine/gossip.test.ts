@@ -1,0 +1,143 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
+import { CodedError } from '@swarmgrad/protocol'
+import { pino } from 'pino'
+import { Registry } from 'prom-client'
+import { describe, expect, it } from 'vitest'
+import { createNodeMetrics } from '../metrics/index.js'
+import { GossipEngine, type GossipEngineOptions, type GossipExchange } from './gossip.js'
+import type { LocalModel, OutgoingModel, ReceivedModel, RoundReport } from './types.js'
+
+const LENGTH = 8
+
+class FakeModel implements LocalModel {
+  readonly layout = [{ name: 'w', offset: 0, length: LENGTH, shape: [LENGTH], role: 'weight' as const }]
+  params = new Float32Array(LENGTH)
+  trained = 0
+  constructor(readonly sampleCount: number) {}
+  getParams(): Float32Array {
+    return this.params.slice()
+  }
+  setParams(params: Float32Array): void {
+    this.params = params.slice()
+  }
+  async train(): Promise<{ loss: number; samples: number; seconds: number }> {
+    this.trained++
+    await yieldToEventLoop()
+    return { loss: 1 / this.trained, samples: this.sampleCount, seconds: 0.001 }
+  }
+  async evaluate(): Promise<{ loss: number; accuracy: number }> {
+    return { loss: 0.5, accuracy: 0.9 }
+  }
+}
+
+class FakeExchange implements GossipExchange {
+  inbox: ReceivedModel[] = []
+  sentTo: string[][] = []
+  failFor = new Set<string>()
+  constructor(readonly peers: string[]) {}
+  livePeers(): string[] {
+    return [...this.peers]
+  }
+  async sendModel(to: string, model: OutgoingModel): Promise<void> {
+    if (this.failFor.has(to)) throw new CodedError('UNREACHABLE', `no route to ${to}`)
+    this.sentTo[model.round - 1] = [...(this.sentTo[model.round - 1] ?? []), to]
+  }
+  takeReceived(): ReceivedModel[] {
+    const out = this.inbox
+    this.inbox = []
+    return out
+  }
+  async waitForReceived(count: number, signal: AbortSignal): Promise<void> {
+    if (this.inbox.length >= count || signal.aborted) return
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+  }
+  bytes(): { sent: number; received: number } {
+    return { sent: 0, received: 0 }
+  }
+}
+
+function setup(opts: Partial<GossipEngineOptions>, peers = ['b', 'c', 'd', 'e']) {
+  const registry = new Registry()
+  const metrics = createNodeMetrics(registry)
+  const model = new FakeModel(100)
+  const exchange = new FakeExchange(peers)
+  const reports: RoundReport[] = []
+  const engine = new GossipEngine(
+    {
+      peerId: 'a',
+      seed: 7,
+      rounds: 3,
+      fanout: 2,
+      aggregator: 'mean',
+      waitModels: 0,
+      waitTimeoutMs: 20,
+      maxStaleRounds: 2,
+      evalEvery: 1,
+      sendTimeoutMs: 1000,
+      ...opts,
+    },
+    model,
+    exchange,
+    { logger: pino({ level: 'silent' }), metrics, onRound: (r) => reports.push(r) },
+  )
+  return { engine, model, exchange, reports, registry }
+}
+
+describe('GossipEngine', () => {
+  it('merges received models weighted by sample count', async () => {
+    const { engine, model, exchange } = setup({})
+    exchange.inbox = [{ from: 'b', round: 1, params: new Float32Array(LENGTH).fill(1), sampleCount: 300 }]
+    const report = await engine.runRound(new AbortController().signal)
+    expect(report.merged).toBe(1)
+    expect(Array.from(model.params)).toEqual(new Array(LENGTH).fill(0.75))
+  })
+
+  it('sends to fanout distinct live peers, chosen afresh each round', async () => {
+    const { engine, exchange } = setup({ rounds: 20, fanout: 2 })
+    await engine.run(new AbortController().signal)
+    expect(exchange.sentTo).toHaveLength(20)
+    for (const targets of exchange.sentTo) {
+      expect(new Set(targets).size).toBe(2)
+      for (const t of targets) expect(['b', 'c', 'd', 'e']).toContain(t)
+    }
+    expect(new Set(exchange.sentTo.map((t) => [...t].sort().join())).size).toBeGreaterThan(1)
+  })
+
+  it('drops and counts stale models', async () => {
+    const { engine, model, exchange, registry } = setup({ maxStaleRounds: 2 })
+    await engine.runRound(new AbortController().signal)
+    await engine.runRound(new AbortController().signal)
+    await engine.runRound(new AbortController().signal)
+    model.params.fill(0)
+    exchange.inbox = [{ from: 'b', round: 1, params: new Float32Array(LENGTH).fill(5), sampleCount: 100 }]
+    const report = await engine.runRound(new AbortController().signal)
+    expect(report.merged).toBe(0)
+    expect(Array.from(model.params)).toEqual(new Array(LENGTH).fill(0))
+    const rejected = await registry.getSingleMetric('swarmgrad_node_messages_rejected_total')?.get()
+    expect(rejected?.values).toContainEqual(
+      expect.objectContaining({ labels: { kind: 'model', code: 'STALE_ROUND' }, value: 1 }),
+    )
+  })
+
+  it('does not wait past the timeout when no model arrives, and counts failed sends', async () => {
+    const { engine, exchange, registry } = setup({ waitModels: 2, waitTimeoutMs: 30 }, ['b', 'c'])
+    exchange.failFor.add('c')
+    const report = await engine.runRound(new AbortController().signal)
+    expect(report.merged).toBe(0)
+    expect(report.sent).toBe(1)
+    const failures = await registry.getSingleMetric('swarmgrad_node_transfer_failures_total')?.get()
+    expect(failures?.values).toContainEqual(
+      expect.objectContaining({ labels: { code: 'UNREACHABLE' }, value: 1 }),
+    )
+  })
+
+  it('stops between rounds when aborted and runs no round without peers to wait for', async () => {
+    const { engine, reports } = setup({ rounds: 0, waitModels: 1 }, [])
+    const controller = new AbortController()
+    const running = engine.run(controller.signal)
+    await expect.poll(() => reports.length).toBeGreaterThan(2)
+    controller.abort()
+    await running
+    expect(reports.every((r) => r.testAccuracy === 0.9 && r.sent === 0)).toBe(true)
+  })
+})

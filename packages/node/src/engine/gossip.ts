@@ -1,0 +1,169 @@
+import { AGGREGATORS, type AggregatorName } from '@swarmgrad/algorithms'
+import { createRng, errorCode, type Xoshiro128 } from '@swarmgrad/protocol'
+import type { Logger } from 'pino'
+import type { NodeMetrics } from '../metrics/index.js'
+import type { LocalModel, OutgoingModel, ReceivedModel, RoundReport } from './types.js'
+
+/** The transport a gossip engine runs over: who is live, how a model goes out, what came in. */
+export interface GossipExchange {
+  /** Peers of this run believed live, excluding this peer. */
+  livePeers(): string[]
+  /** Sends one model; rejects with a CodedError (its code is the failure reason). */
+  sendModel(to: string, model: OutgoingModel, signal: AbortSignal): Promise<void>
+  /** Removes and returns the models received since the last call, the newest per sender. */
+  takeReceived(): ReceivedModel[]
+  /** Resolves once `count` models are waiting, or when `signal` aborts (resolves, does not reject). */
+  waitForReceived(count: number, signal: AbortSignal): Promise<void>
+  /** Cumulative application bytes. */
+  bytes(): { sent: number; received: number }
+}
+
+export interface GossipEngineOptions {
+  readonly peerId: string
+  readonly seed: number
+  readonly rounds: number
+  readonly fanout: number
+  readonly aggregator: AggregatorName
+  readonly waitModels: number
+  readonly waitTimeoutMs: number
+  readonly maxStaleRounds: number
+  readonly evalEvery: number
+  readonly sendTimeoutMs: number
+}
+
+/**
+ * Gossip learning: each round the peer trains locally, sends its model to `fanout` live peers chosen at random,
+ * waits a bounded time for models from others, and merges what arrived (sample-weighted, by the configured rule).
+ * There is no global barrier: a slow or dead peer costs at most `waitTimeoutMs` a round.
+ */
+export class GossipEngine {
+  #round = 0
+  readonly #rng: Xoshiro128
+
+  constructor(
+    private readonly options: GossipEngineOptions,
+    private readonly model: LocalModel,
+    private readonly exchange: GossipExchange,
+    private readonly deps: { logger: Logger; metrics: NodeMetrics; onRound: (report: RoundReport) => void },
+  ) {
+    this.#rng = createRng(options.seed, options.peerId, 'gossip-fanout')
+  }
+
+  get round(): number {
+    return this.#round
+  }
+
+  /** Runs rounds until `options.rounds` are done (0: forever) or `signal` aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { rounds } = this.options
+    while (!signal.aborted && (rounds === 0 || this.#round < rounds)) {
+      await this.runRound(signal)
+    }
+  }
+
+  async runRound(signal: AbortSignal): Promise<RoundReport> {
+    const { metrics } = this.deps
+    const started = performance.now()
+    const round = this.#round + 1
+    metrics.round.set(round)
+
+    const trained = await this.model.train(signal)
+    metrics.trainDuration.observe(trained.seconds)
+    metrics.trainSamples.inc(trained.samples)
+    metrics.trainLoss.set(trained.loss)
+
+    const outgoing: OutgoingModel = {
+      round,
+      params: this.model.getParams(),
+      sampleCount: this.model.sampleCount,
+    }
+    const targets = this.#pickTargets()
+    const sends = Promise.all(targets.map((peer) => this.#send(peer, outgoing, signal)))
+
+    if (this.options.waitModels > 0 && !signal.aborted) {
+      const wait = AbortSignal.any([signal, AbortSignal.timeout(this.options.waitTimeoutMs)])
+      await this.exchange.waitForReceived(Math.min(this.options.waitModels, targets.length), wait)
+    }
+    const sent = (await sends).filter(Boolean).length
+    const merged = this.#merge(outgoing, round)
+
+    let evaluation: { loss: number; accuracy: number } | undefined
+    if (this.options.evalEvery > 0 && round % this.options.evalEvery === 0) {
+      evaluation = await this.model.evaluate()
+      if (evaluation !== undefined) {
+        metrics.evalLoss.set(evaluation.loss)
+        metrics.evalAccuracy.set(evaluation.accuracy)
+      }
+    }
+
+    this.#round = round
+    const seconds = (performance.now() - started) / 1000
+    metrics.roundDuration.observe(seconds)
+    metrics.roundsCompleted.inc()
+    const bytes = this.exchange.bytes()
+    const report: RoundReport = {
+      round,
+      seconds,
+      trainLoss: trained.loss,
+      trainSamples: trained.samples,
+      trainSeconds: trained.seconds,
+      merged,
+      sent,
+      peers: this.exchange.livePeers().length,
+      testLoss: evaluation?.loss,
+      testAccuracy: evaluation?.accuracy,
+      bytesSent: bytes.sent,
+      bytesReceived: bytes.received,
+    }
+    this.deps.onRound(report)
+    return report
+  }
+
+  #pickTargets(): string[] {
+    const live = this.exchange.livePeers()
+    const k = Math.min(this.options.fanout, live.length)
+    for (let i = 0; i < k; i++) {
+      const j = i + this.#rng.nextInt(live.length - i)
+      const tmp = live[i]!
+      live[i] = live[j]!
+      live[j] = tmp
+    }
+    return live.slice(0, k)
+  }
+
+  async #send(peer: string, model: OutgoingModel, signal: AbortSignal): Promise<boolean> {
+    const end = this.deps.metrics.transferDuration.startTimer()
+    try {
+      await this.exchange.sendModel(
+        peer,
+        model,
+        AbortSignal.any([signal, AbortSignal.timeout(this.options.sendTimeoutMs)]),
+      )
+      end()
+      return true
+    } catch (err) {
+      const code = errorCode(err)
+      this.deps.metrics.transferFailures.inc({ code })
+      this.deps.logger.debug({ peer, code, err: (err as Error).message }, 'model send failed')
+      return false
+    }
+  }
+
+  /** Merges this round's own model with the received ones and loads the result; returns how many were merged. */
+  #merge(own: OutgoingModel, round: number): number {
+    const received = this.exchange.takeReceived()
+    const fresh = received.filter((m) => m.round + this.options.maxStaleRounds >= round)
+    const stale = received.length - fresh.length
+    if (stale > 0) this.deps.metrics.messagesRejected.inc({ kind: 'model', code: 'STALE_ROUND' }, stale)
+    this.deps.metrics.mergeSize.observe(fresh.length)
+    if (fresh.length === 0) return 0
+    const rule = AGGREGATORS[this.options.aggregator]
+    const merged = rule.aggregate({
+      vectors: [own.params, ...fresh.map((m) => m.params)],
+      weights: [own.sampleCount, ...fresh.map((m) => m.sampleCount)],
+      layout: this.model.layout,
+    })
+    this.model.setParams(merged)
+    return fresh.length
+  }
+}

@@ -1,0 +1,47 @@
+import type { ParamLayout } from '@swarmgrad/algorithms'
+
+/** What a round engine needs of the local model: the trainer behind a narrow port, so engines test without TF.js. */
+export interface LocalModel {
+  readonly layout: ParamLayout
+  /** Local training samples: the weight of this peer's model in sample-weighted merges. */
+  readonly sampleCount: number
+  getParams(): Float32Array
+  setParams(params: Float32Array): void
+  train(signal: AbortSignal): Promise<{ loss: number; samples: number; seconds: number }>
+  /** Loss and accuracy on the held-out set, or undefined where the peer has none. */
+  evaluate(): Promise<{ loss: number; accuracy: number } | undefined>
+}
+
+/** A model that arrived from another peer and passed validation (run, shape, finiteness, hash). */
+export interface ReceivedModel {
+  readonly from: string
+  readonly round: number
+  readonly params: Float32Array
+  readonly sampleCount: number
+}
+
+/** A model this peer sends. */
+export interface OutgoingModel {
+  readonly round: number
+  readonly params: Float32Array
+  readonly sampleCount: number
+}
+
+/** What one round did, as the CLI prints it and the demo collects it. */
+export interface RoundReport {
+  readonly round: number
+  readonly seconds: number
+  readonly trainLoss: number
+  readonly trainSamples: number
+  readonly trainSeconds: number
+  /** Models from other peers merged into this peer's model this round. */
+  readonly merged: number
+  /** Peers the model was sent to successfully. */
+  readonly sent: number
+  readonly peers: number
+  readonly testLoss?: number | undefined
+  readonly testAccuracy?: number | undefined
+  /** Application bytes since the peer started. */
+  readonly bytesSent: number
+  readonly bytesReceived: number
+}
