@@ -1,4 +1,4 @@
-import { CodedError } from '@swarmgrad/protocol'
+import { CodedError, firstNonFinite } from '@swarmgrad/protocol'
 
 /**
  * Shared input checks. Every public function of this package runs its inputs through these before any math, so
@@ -17,17 +17,6 @@ export function assertFiniteVector(vector: unknown, what: string): asserts vecto
   if (index >= 0) {
     throw new CodedError('NON_FINITE', `${what} has ${vector[index]} at index ${index}`, { what, index })
   }
-}
-
-/** Index of the first NaN or ±Infinity in `values`, or -1. */
-export function firstNonFinite(values: Float32Array): number {
-  const n = values.length
-  for (let i = 0; i < n; i++) {
-    const v = values[i] as number
-    // v - v is 0 for every finite v and NaN for NaN and ±Infinity
-    if (v - v !== 0) return i
-  }
-  return -1
 }
 
 /**

@@ -1,5 +1,5 @@
-import { CodedError, SEED_BYTES, sampleIndices } from '@swarmgrad/protocol'
-import { assertFiniteVector, firstNonFinite } from '../validate.js'
+import { CodedError, firstNonFinite, SEED_BYTES, sampleIndices } from '@swarmgrad/protocol'
+import { assertFiniteVector } from '../validate.js'
 import {
   checkPayloadArray,
   checkPayloadLength,

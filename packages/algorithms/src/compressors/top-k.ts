@@ -1,5 +1,5 @@
-import { CodedError } from '@swarmgrad/protocol'
-import { assertFiniteVector, firstNonFinite } from '../validate.js'
+import { CodedError, firstNonFinite } from '@swarmgrad/protocol'
+import { assertFiniteVector } from '../validate.js'
 import {
   checkPayloadArray,
   checkPayloadLength,
