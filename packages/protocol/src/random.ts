@@ -101,8 +101,9 @@ function cosReduced(x: number): number {
 }
 
 /**
- * Logarithm table: a 24-bit integer k = M·2^(e-23) with M in [2^23, 2^24); j = the 8 bits of M below its leading
- * one; C_j = (256 + j)·2^15. Then ln k = (e - 23)·ln 2 + ln(C_j / 2^23) + ln(1 + t), t = (M - C_j)/C_j < 2^-8.
+ * Logarithm table: an integer 1 <= k <= 2^24 is M·2^(e-23) with e = ⌊log2 k⌋ and M in [2^23, 2^24); j = the 8 bits
+ * of M below its leading one; C_j = (256 + j)·2^15. Then ln k = e·ln 2 + ln(C_j / 2^23) + ln(1 + t) with
+ * t = (M - C_j)/C_j in [0, 2^-8); LN_TABLE[j] = ln(C_j / 2^23).
  */
 const LN_TABLE = Float64Array.from({ length: 256 }, (_, j) => lnInt24(256 + j) - 8 * LN2)
 const INV_C_TABLE = Float64Array.from({ length: 256 }, (_, j) => 1 / ((256 + j) * 32768))
