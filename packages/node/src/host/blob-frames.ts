@@ -1,4 +1,4 @@
-import { CodedError, ERROR_CODES, type ErrorCode } from '@swarmgrad/protocol'
+import { CodedError, ERROR_CODES, type ErrorCode, HASH_BYTES } from '@swarmgrad/protocol'
 
 /**
  * Framing of one blob transfer on its own stream. Sender → receiver:
@@ -18,7 +18,7 @@ import { CodedError, ERROR_CODES, type ErrorCode } from '@swarmgrad/protocol'
  * All integers are big-endian; lengths are checked against limits before anything is allocated.
  */
 export const BLOB_LENGTH_PREFIX_BYTES = 4
-export const BLOB_DIGEST_BYTES = 32
+export const BLOB_DIGEST_BYTES = HASH_BYTES
 export const BLOB_HEADER_FIXED_BYTES = 8 + BLOB_DIGEST_BYTES
 export const BLOB_ACK_PREFIX_BYTES = 2
 

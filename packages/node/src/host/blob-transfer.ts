@@ -1,6 +1,13 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { Connection, PeerId, Stream, StreamCloseEvent } from '@libp2p/interface'
-import { CodedError, type ErrorCode, errorCode } from '@swarmgrad/protocol'
+import {
+  CodedError,
+  type ErrorCode,
+  errorCode,
+  MAX_ENVELOPE_BYTES,
+  MAX_MODEL_PAYLOAD_BYTES,
+  MODEL_CHUNK_BYTES,
+} from '@swarmgrad/protocol'
 import {
   BLOB_ACK_PREFIX_BYTES,
   BLOB_LENGTH_PREFIX_BYTES,
@@ -19,9 +26,9 @@ import { StreamReader } from './stream-reader.js'
 export type BlobResult = BlobAck
 
 export const BLOB_DEFAULTS = {
-  maxBodyBytes: 64 * 1024 * 1024,
-  maxMetaBytes: 64 * 1024,
-  chunkBytes: 1024 * 1024,
+  maxBodyBytes: MAX_MODEL_PAYLOAD_BYTES,
+  maxMetaBytes: MAX_ENVELOPE_BYTES,
+  chunkBytes: MODEL_CHUNK_BYTES,
   timeoutMs: 120_000,
   maxInboundStreams: 4,
 } as const

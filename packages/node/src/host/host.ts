@@ -12,18 +12,14 @@ import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { GOSSIPSUB_MAX_INBOUND_DATA_LENGTH } from '@swarmgrad/protocol'
 import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import { type Logger, pino } from 'pino'
 import type { Registry } from 'prom-client'
 import { HostConfigError } from './errors.js'
 import { allowListGater } from './gater.js'
 import { loadOrCreateIdentity } from './identity.js'
-import {
-  GOSSIP_RPC_OVERHEAD_BYTES,
-  type HostOptions,
-  type ResolvedHostOptions,
-  resolveHostOptions,
-} from './options.js'
+import { type HostOptions, type ResolvedHostOptions, resolveHostOptions } from './options.js'
 import { loadPsk } from './psk.js'
 import { Redialer } from './redial.js'
 
@@ -96,7 +92,8 @@ function libp2pOptions(options: ResolvedHostOptions, privateKey: PrivateKey, psk
       ping: ping(),
       pubsub: gossipsub({
         globalSignaturePolicy: StrictSign,
-        maxInboundDataLength: options.maxGossipMessageBytes + GOSSIP_RPC_OVERHEAD_BYTES,
+        // bounds a whole RPC frame, which may batch several messages (an IWANT reply), not one message
+        maxInboundDataLength: GOSSIPSUB_MAX_INBOUND_DATA_LENGTH,
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,
         fallbackToFloodsub: false,

@@ -12,11 +12,10 @@ export {
 } from './host.js'
 export { type Identity, loadOrCreateIdentity } from './identity.js'
 export {
-  DEFAULT_MAX_GOSSIP_MESSAGE_BYTES,
   GOSSIP_MAX_FRAME_BYTES,
-  GOSSIP_RPC_OVERHEAD_BYTES,
   HOST_DEFAULTS,
   type HostOptions,
+  MAX_GOSSIP_MESSAGE_LIMIT,
   type RedialOptions,
   resolveHostOptions,
 } from './options.js'

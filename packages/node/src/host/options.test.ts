@@ -1,9 +1,9 @@
+import { MAX_GOSSIP_MESSAGE_BYTES } from '@swarmgrad/protocol'
 import { describe, expect, it } from 'vitest'
 import {
-  DEFAULT_MAX_GOSSIP_MESSAGE_BYTES,
   GOSSIP_MAX_FRAME_BYTES,
-  GOSSIP_RPC_OVERHEAD_BYTES,
   type HostOptions,
+  MAX_GOSSIP_MESSAGE_LIMIT,
   resolveHostOptions,
 } from './options.js'
 import { generatePsk } from './psk.js'
@@ -22,12 +22,12 @@ function fieldOf(options: HostOptions): string | undefined {
 }
 
 describe('resolveHostOptions', () => {
-  it('fills defaults: loopback listen, no bootstrap, no mDNS, 1 MiB gossip limit', () => {
+  it("fills defaults: loopback listen, no bootstrap, no mDNS, the protocol's gossip limit", () => {
     const resolved = resolveHostOptions({})
     expect(resolved.listen.map(String)).toEqual(['/ip4/127.0.0.1/tcp/0'])
     expect(resolved.bootstrap).toEqual([])
     expect(resolved.mdns).toBe(false)
-    expect(resolved.maxGossipMessageBytes).toBe(DEFAULT_MAX_GOSSIP_MESSAGE_BYTES)
+    expect(resolved.maxGossipMessageBytes).toBe(MAX_GOSSIP_MESSAGE_BYTES)
     expect(resolved.start).toBe(true)
   })
 
@@ -59,7 +59,7 @@ describe('resolveHostOptions', () => {
   })
 
   it('accepts the largest gossip payload that still fits a gossipsub frame', () => {
-    const largest = GOSSIP_MAX_FRAME_BYTES - GOSSIP_RPC_OVERHEAD_BYTES
+    const largest = MAX_GOSSIP_MESSAGE_LIMIT
     expect(resolveHostOptions({ maxGossipMessageBytes: largest }).maxGossipMessageBytes).toBe(largest)
     expect(fieldOf({ maxGossipMessageBytes: largest + 1 })).toBe('maxGossipMessageBytes')
   })

@@ -1,28 +1,20 @@
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { GOSSIPSUB_MESSAGE_OVERHEAD_BYTES, MAX_GOSSIP_MESSAGE_BYTES } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import { HostConfigError } from './errors.js'
 import { checkPsk } from './psk.js'
 
 /**
- * Largest gossip message payload when the caller sets none. The protocol package is meant to own this limit
- * (`MAX_GOSSIP_MESSAGE_BYTES`); until it does, the host takes it as an option with this default.
- */
-export const DEFAULT_MAX_GOSSIP_MESSAGE_BYTES = 1024 * 1024
-
-/**
- * Room for the gossipsub RPC frame around one message payload: signature, public key, sender, sequence number,
- * topic, and control messages gossipsub piggybacks on the same frame.
- */
-export const GOSSIP_RPC_OVERHEAD_BYTES = 64 * 1024
-
-/**
  * gossipsub frames above this size are dropped on the way out without an error (it-length-prefixed's default
- * cap, which gossipsub does not let us raise), so a payload limit must leave the envelope room below it.
+ * cap, which gossipsub does not let us raise), so one message and its envelope must fit below it.
  */
 export const GOSSIP_MAX_FRAME_BYTES = 4 * 1024 * 1024
+
+/** Largest `maxGossipMessageBytes`: one message with its RPC envelope still fits a gossipsub frame. */
+export const MAX_GOSSIP_MESSAGE_LIMIT = GOSSIP_MAX_FRAME_BYTES - GOSSIPSUB_MESSAGE_OVERHEAD_BYTES
 
 export interface RedialOptions {
   /** Wait before the second attempt; the first is immediate. */
@@ -49,7 +41,7 @@ export interface HostOptions {
   allowPeers?: string[]
   /** Discover peers on the local network by mDNS (multicast on every interface: off unless asked). */
   mdns?: boolean
-  /** Largest gossip payload published or accepted. */
+  /** Largest gossip payload published or accepted. Default: the protocol's MAX_GOSSIP_MESSAGE_BYTES. */
   maxGossipMessageBytes?: number
   /** libp2p's own Prometheus metrics go into this registry (nothing else in it is touched). */
   metricsRegistry?: Registry
@@ -83,7 +75,7 @@ export interface ResolvedHostOptions {
 
 export const HOST_DEFAULTS = {
   listen: ['/ip4/127.0.0.1/tcp/0'],
-  maxGossipMessageBytes: DEFAULT_MAX_GOSSIP_MESSAGE_BYTES,
+  maxGossipMessageBytes: MAX_GOSSIP_MESSAGE_BYTES,
   pingIntervalMs: 10_000,
   dialTimeoutMs: 10_000,
   redial: { initialDelayMs: 1_000, maxDelayMs: 30_000, dialTimeoutMs: 10_000 },
@@ -192,7 +184,7 @@ export function resolveHostOptions(options: HostOptions): ResolvedHostOptions {
   const maxGossipMessageBytes = positiveInt(
     options.maxGossipMessageBytes ?? HOST_DEFAULTS.maxGossipMessageBytes,
     'maxGossipMessageBytes',
-    GOSSIP_MAX_FRAME_BYTES - GOSSIP_RPC_OVERHEAD_BYTES,
+    MAX_GOSSIP_MESSAGE_LIMIT,
   )
   const redialIn = options.redial ?? {}
   const redial: RedialOptions = {
