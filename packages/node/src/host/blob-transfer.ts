@@ -119,6 +119,11 @@ export class BlobTransfer {
     return this.#bytesOut
   }
 
+  /** Transfers being received right now; each holds at most its body in memory until it ends. */
+  get activeReceives(): number {
+    return this.#inbound.size
+  }
+
   /** Registers the stream handler, when `onBlob` is set (a send-only transfer registers nothing). Idempotent. */
   async start(): Promise<void> {
     if (this.#handling || this.#options.onBlob === undefined) return
@@ -194,8 +199,9 @@ export class BlobTransfer {
     }
     try {
       const result = await ack
-      if (stream.writeStatus === 'writable')
+      if (stream.writeStatus === 'writable') {
         stream.abort(new Error('receiver answered before the end of the body'))
+      }
       return result
     } catch (err) {
       stream.abort(err instanceof Error ? err : new Error(String(err)))
@@ -292,7 +298,7 @@ export class BlobTransfer {
       } catch (callbackErr) {
         this.#host.logger.error({ err: (callbackErr as Error).message }, 'blob onReceiveError callback threw')
       }
-      if (code !== 'TRUNCATED' && stream.writeStatus === 'writable') {
+      if (stream.writeStatus === 'writable') {
         await this.#answer(stream, { accepted: false, code }, AbortSignal.timeout(this.timeoutMs)).catch(
           () => undefined,
         )

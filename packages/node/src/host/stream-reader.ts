@@ -21,7 +21,7 @@ export class StreamReader {
     this.#wake?.()
   }
 
-  readonly #onRemoteCloseWrite = (): void => {
+  readonly #onEnd = (): void => {
     this.#ended = true
     this.#wake?.()
   }
@@ -36,9 +36,11 @@ export class StreamReader {
     this.#stream = stream
     this.#onBytes = onBytes
     stream.addEventListener('message', this.#onMessage)
-    stream.addEventListener('remoteCloseWrite', this.#onRemoteCloseWrite)
+    // 'end' comes once the remote closed its writable end AND everything it sent was delivered; data that
+    // arrived before this listener existed is delivered first, so a sender that wrote and closed at once is read
+    stream.addEventListener('end', this.#onEnd)
     stream.addEventListener('close', this.#onClose)
-    if (stream.readStatus === 'closed' || stream.remoteWriteStatus === 'closed') this.#ended = true
+    this.#ended = stream.readableEnded
   }
 
   /** Bytes received and not yet read. */
@@ -65,7 +67,7 @@ export class StreamReader {
   /** Stops listening and drops anything unread. */
   detach(): void {
     this.#stream.removeEventListener('message', this.#onMessage)
-    this.#stream.removeEventListener('remoteCloseWrite', this.#onRemoteCloseWrite)
+    this.#stream.removeEventListener('end', this.#onEnd)
     this.#stream.removeEventListener('close', this.#onClose)
     this.#buffer.consume(this.#buffer.byteLength)
     this.#wake = undefined

@@ -94,6 +94,28 @@ describe('BlobTransfer', () => {
     expect(rx.errors.map((e) => e.code)).toEqual(['HASH_MISMATCH'])
   })
 
+  it('reports a truncated stream as TRUNCATED, answers it, and frees the transfer', async () => {
+    const [a, b] = await pool.star(2)
+    const rx = receiver(b!)
+    await rx.transfer.start()
+    const body = new Uint8Array(randomBytes(2 * MB))
+    const digest = createHash('sha256').update(body).digest()
+
+    const stream = await a!.libp2p.dialProtocol(b!.peerId, PROTOCOL)
+    const reader = new StreamReader(stream)
+    stream.send(encodeBlobHeader({ bodyLength: body.byteLength, digest, meta: new Uint8Array(0) }))
+    stream.send(body.subarray(0, MB))
+    await stream.close()
+    const ack = await reader.readExact(2 + 'TRUNCATED'.length, AbortSignal.timeout(10_000))
+
+    expect(new TextDecoder().decode(ack.subarray(2))).toBe('TRUNCATED')
+    expect(rx.errors.map((e) => e.code)).toEqual(['TRUNCATED'])
+    expect(rx.received).toEqual([])
+    await waitFor(() => rx.transfer.activeReceives === 0, 'the truncated transfer to be released')
+    const result = await new BlobTransfer(a!, { protocol: PROTOCOL }).send(b!.peerId, new Uint8Array(0), body)
+    expect(result).toEqual({ accepted: true })
+  })
+
   it('refuses an oversized body from its header with OVERSIZED, before the body arrives', async () => {
     const [a, b] = await pool.star(2)
     const rx = receiver(b!, { maxBodyBytes: MB })
@@ -143,6 +165,7 @@ describe('BlobTransfer', () => {
     expect(rx.errors[0]!.code).toBe('TRUNCATED')
     expect(rx.errors[0]!.from.equals(sender!.peerId)).toBe(true)
     expect(rx.received).toEqual([])
+    await waitFor(() => rx.transfer.activeReceives === 0, 'the broken transfer to be released')
 
     const body = new Uint8Array(randomBytes(4 * MB))
     const result = await new BlobTransfer(other!, { protocol: PROTOCOL }).send(
