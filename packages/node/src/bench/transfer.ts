@@ -3,7 +3,7 @@ import { type ChildProcess, fork } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { connect, createServer, type Server, type Socket } from 'node:net'
-import { cpus } from 'node:os'
+import { cpus, loadavg } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { PeerId } from '@libp2p/interface'
@@ -32,6 +32,12 @@ const RECEIVER_ARG = '--receiver'
 interface ReceiverReady {
   multiaddr: string
   tcpPort: number
+}
+
+/** CPU time (user + system) this process has used, in ms. */
+function cpuMs(): number {
+  const usage = process.cpuUsage()
+  return (usage.user + usage.system) / 1000
 }
 
 function median(values: number[]): number {
@@ -97,9 +103,18 @@ async function runReceiver(): Promise<void> {
   const sink = await rawTcpSink(BODY_BYTES)
   const ready: ReceiverReady = { multiaddr: host.multiaddrs[0]!.toString(), tcpPort: portOf(sink) }
   process.send?.(ready)
+  process.on('message', () => process.send?.(cpuMs()))
   process.once('disconnect', () => {
     sink.close()
     void host.stop().then(() => process.exit(0))
+  })
+}
+
+/** Asks the receiver process for its CPU time (one IPC round trip, outside any timed section). */
+function childCpuMs(child: ChildProcess): Promise<number> {
+  return new Promise((ok) => {
+    child.once('message', (message) => ok(message as number))
+    child.send('cpu')
   })
 }
 
@@ -117,9 +132,12 @@ async function startReceiverProcess(): Promise<{ child: ChildProcess; ready: Rec
 interface Layout {
   name: string
   libp2pRuns: number[]
+  libp2pCpuRuns: number[]
   tcpRuns: number[]
   sendBlob: () => Promise<number>
   sendTcp: () => Promise<number>
+  /** CPU ms used so far by the processes that take part (sender and receiver). */
+  cpu: () => Promise<number>
 }
 
 async function connectedSender(
@@ -162,26 +180,33 @@ async function main(): Promise<void> {
       {
         name: 'two processes',
         libp2pRuns: [],
+        libp2pCpuRuns: [],
         tcpRuns: [],
         sendBlob: timeBlob(remoteSender.transfer, remoteSender.peer),
         sendTcp: () => remoteTcp.run(body),
+        cpu: async () => cpuMs() + (await childCpuMs(remote.child)),
       },
       {
         name: 'one process',
         libp2pRuns: [],
+        libp2pCpuRuns: [],
         tcpRuns: [],
         sendBlob: timeBlob(localSender.transfer, localSender.peer),
         sendTcp: () => localTcp.run(body),
+        cpu: async () => cpuMs(),
       },
     ]
     const hashRuns: number[] = []
     for (let i = 0; i < WARMUP_RUNS + RUNS; i++) {
       for (const layout of layouts) {
         const tcpMs = await layout.sendTcp()
+        const cpuBefore = await layout.cpu()
         const libp2pMs = await layout.sendBlob()
+        const cpuUsed = (await layout.cpu()) - cpuBefore
         if (i >= WARMUP_RUNS) {
           layout.tcpRuns.push(tcpMs)
           layout.libp2pRuns.push(libp2pMs)
+          layout.libp2pCpuRuns.push(cpuUsed)
         }
       }
       const hashStart = performance.now()
@@ -205,6 +230,9 @@ interface Row {
   mbPerSecond: number
   ratioToTcp: number
   runsMs: number[]
+  /** CPU ms of sender and receiver together per transfer (libp2p rows only). */
+  cpuMedianMs?: number
+  cpuRunsMs?: number[]
 }
 
 async function report(layouts: Layout[], hashRuns: number[]): Promise<void> {
@@ -216,18 +244,28 @@ async function report(layouts: Layout[], hashRuns: number[]): Promise<void> {
       const rate = mbPerSecond(BODY_BYTES, medianMs)
       return { layout: layout.name, path, medianMs, mbPerSecond: rate, ratioToTcp: rate / tcpRate, runsMs }
     }
-    rows.push(row('libp2p BlobTransfer (noise, yamux, sha-256, ack)', layout.libp2pRuns))
+    rows.push({
+      ...row('libp2p BlobTransfer (noise, yamux, sha-256, ack)', layout.libp2pRuns),
+      cpuMedianMs: median(layout.libp2pCpuRuns),
+      cpuRunsMs: layout.libp2pCpuRuns,
+    })
     rows.push(row('raw Node.js TCP socket', layout.tcpRuns))
   }
   const hashMs = median(hashRuns)
+  const cpuCell = (r: Row): string =>
+    r.cpuMedianMs === undefined
+      ? '—'
+      : `${r.cpuMedianMs.toFixed(1)} (${mbPerSecond(BODY_BYTES, r.cpuMedianMs).toFixed(0)} MB per CPU-s)`
   const table = [
-    '| layout | path | median ms | MB/s | ratio to raw TCP |',
-    '| --- | --- | ---: | ---: | ---: |',
+    '| layout | path | median ms | MB/s | ratio to raw TCP | CPU ms, both sides |',
+    '| --- | --- | ---: | ---: | ---: | ---: |',
     ...rows.map(
       (r) =>
-        `| ${r.layout} | ${r.path} | ${r.medianMs.toFixed(1)} | ${r.mbPerSecond.toFixed(0)} | ${r.ratioToTcp.toFixed(3)} |`,
+        `| ${r.layout} | ${r.path} | ${r.medianMs.toFixed(1)} | ${r.mbPerSecond.toFixed(0)} | ` +
+        `${r.ratioToTcp.toFixed(3)} | ${cpuCell(r)} |`,
     ),
   ].join('\n')
+  const load = loadavg()[0]!.toFixed(1)
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node.js ${process.version}`
   const note = `sha-256 of the body alone: ${hashMs.toFixed(1)} ms (done once by each side)`
   console.log(`Model transfer: ${BODY_BYTES} bytes, median of ${RUNS} runs after ${WARMUP_RUNS} warm-up\n`)
@@ -237,6 +275,7 @@ async function report(layouts: Layout[], hashRuns: number[]): Promise<void> {
   const date = new Date().toISOString()
   const json = {
     benchmark: 'transfer',
+    loadAverage1m: Number(load),
     date,
     machine,
     bodyBytes: BODY_BYTES,
@@ -254,8 +293,9 @@ async function report(layouts: Layout[], hashRuns: number[]): Promise<void> {
     '',
     `One ${BODY_BYTES / (1024 * 1024)} MiB body pushed between two hosts on 127.0.0.1 with \`BlobTransfer\`, ` +
       `median of ${RUNS} runs after ${WARMUP_RUNS} warm-up, interleaved with a raw TCP socket moving the same ` +
-      `bytes; the receiver in a second process, then both hosts in one process. ${note}. ${machine}; ` +
-      `${date.slice(0, 10)}.`,
+      `bytes; the receiver in a second process, then both hosts in one process. ${note}. CPU ms: user + ` +
+      `system time of sender and receiver per transfer, which other load on the machine does not inflate. ` +
+      `${machine}, 1-minute load average ${load} during the run; ${date.slice(0, 10)}.`,
     '',
     '```',
     COMMAND,

@@ -10,6 +10,7 @@ import {
 } from '@swarmgrad/protocol'
 import {
   BLOB_ACK_PREFIX_BYTES,
+  BLOB_DIGEST_BYTES,
   BLOB_LENGTH_PREFIX_BYTES,
   type BlobAck,
   decodeBlobAckCode,
@@ -150,13 +151,15 @@ export class BlobTransfer {
   /**
    * Sends `meta` and `body` to `peerId` and resolves with the receiver's answer. Throws CodedError OVERSIZED
    * (above our own limits, nothing sent), UNREACHABLE (no stream, or it broke before the answer), TIMEOUT
-   * (`timeoutMs` passed), or the caller's abort reason. `body` must not change until this settles.
+   * (`timeoutMs` passed), or the caller's abort reason. `body` must not change until this settles. Pass `digest`
+   * (sha-256 of `body`) when it is already known, e.g. from the model's announcement, to skip hashing it again;
+   * the receiver checks it all the same.
    */
   async send(
     peerId: PeerId,
     meta: Uint8Array,
     body: Uint8Array,
-    options: { signal?: AbortSignal } = {},
+    options: { signal?: AbortSignal; digest?: Uint8Array } = {},
   ): Promise<BlobResult> {
     if (this.#host.status !== 'started') throw new HostNotStartedError('BlobTransfer.send')
     if (body.byteLength > this.maxBodyBytes) {
@@ -167,7 +170,14 @@ export class BlobTransfer {
     }
     const deadline = AbortSignal.timeout(this.timeoutMs)
     const signal = options.signal === undefined ? deadline : AbortSignal.any([options.signal, deadline])
-    const header = encodeBlobHeader({ bodyLength: body.byteLength, digest: sha256(body), meta })
+    if (options.digest !== undefined && options.digest.byteLength !== BLOB_DIGEST_BYTES) {
+      throw new CodedError(
+        'BAD_ARGUMENT',
+        `digest must be ${BLOB_DIGEST_BYTES} bytes, got ${options.digest.byteLength}`,
+      )
+    }
+    const digest = options.digest ?? sha256(body)
+    const header = encodeBlobHeader({ bodyLength: body.byteLength, digest, meta })
 
     let stream: Stream
     try {

@@ -94,6 +94,28 @@ describe('BlobTransfer', () => {
     expect(rx.errors.map((e) => e.code)).toEqual(['HASH_MISMATCH'])
   })
 
+  it('sends with a digest the caller already has, and the receiver still checks it', async () => {
+    const [a, b] = await pool.star(2)
+    const rx = receiver(b!)
+    await rx.transfer.start()
+    const tx = new BlobTransfer(a!, { protocol: PROTOCOL })
+    const body = new Uint8Array(randomBytes(MB))
+    const digest = createHash('sha256').update(body).digest()
+
+    await expect(tx.send(b!.peerId, new Uint8Array(0), body, { digest })).resolves.toEqual({ accepted: true })
+    const wrong = Uint8Array.from(digest, (x) => x ^ 1)
+    await expect(tx.send(b!.peerId, new Uint8Array(0), body, { digest: wrong })).resolves.toEqual({
+      accepted: false,
+      code: 'HASH_MISMATCH',
+    })
+    await expect(
+      tx.send(b!.peerId, new Uint8Array(0), body, { digest: digest.subarray(1) }),
+    ).rejects.toMatchObject({
+      code: 'BAD_ARGUMENT',
+    })
+    expect(rx.received).toHaveLength(1)
+  })
+
   it('reports a truncated stream as TRUNCATED, answers it, and frees the transfer', async () => {
     const [a, b] = await pool.star(2)
     const rx = receiver(b!)
