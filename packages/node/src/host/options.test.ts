@@ -55,6 +55,7 @@ describe('resolveHostOptions', () => {
     expect(fieldOf({ maxGossipMessageBytes: GOSSIP_MAX_FRAME_BYTES })).toBe('maxGossipMessageBytes')
     expect(fieldOf({ redial: { initialDelayMs: 5_000, maxDelayMs: 1_000 } })).toBe('redial.maxDelayMs')
     expect(fieldOf({ pingIntervalMs: 1.5 })).toBe('pingIntervalMs')
+    expect(fieldOf({ pingTimeoutMs: -1 })).toBe('pingTimeoutMs')
     expect(fieldOf({ identityFile: '' })).toBe('identityFile')
   })
 

@@ -48,6 +48,8 @@ export interface HostOptions {
   logger?: Logger
   /** Connection monitor ping interval; a missed ping is logged, never fatal. Default 10 s. */
   pingIntervalMs?: number
+  /** Shortest wait for a ping answer (the timeout adapts to measured round trips). Default 10 s. */
+  pingTimeoutMs?: number
   /** Dial deadline for bootstrap and other dials. Default 10 s. */
   dialTimeoutMs?: number
   redial?: Partial<RedialOptions>
@@ -68,6 +70,7 @@ export interface ResolvedHostOptions {
   metricsRegistry: Registry | undefined
   logger: Logger | undefined
   pingIntervalMs: number
+  pingTimeoutMs: number
   dialTimeoutMs: number
   redial: RedialOptions
   start: boolean
@@ -77,6 +80,7 @@ export const HOST_DEFAULTS = {
   listen: ['/ip4/127.0.0.1/tcp/0'],
   maxGossipMessageBytes: MAX_GOSSIP_MESSAGE_BYTES,
   pingIntervalMs: 10_000,
+  pingTimeoutMs: 10_000,
   dialTimeoutMs: 10_000,
   redial: { initialDelayMs: 1_000, maxDelayMs: 30_000, dialTimeoutMs: 10_000 },
 } as const satisfies Partial<HostOptions>
@@ -217,6 +221,7 @@ export function resolveHostOptions(options: HostOptions): ResolvedHostOptions {
     metricsRegistry: options.metricsRegistry,
     logger: options.logger,
     pingIntervalMs: positiveInt(options.pingIntervalMs ?? HOST_DEFAULTS.pingIntervalMs, 'pingIntervalMs'),
+    pingTimeoutMs: positiveInt(options.pingTimeoutMs ?? HOST_DEFAULTS.pingTimeoutMs, 'pingTimeoutMs'),
     dialTimeoutMs: positiveInt(options.dialTimeoutMs ?? HOST_DEFAULTS.dialTimeoutMs, 'dialTimeoutMs'),
     redial,
     start: options.start ?? true,

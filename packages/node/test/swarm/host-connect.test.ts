@@ -6,6 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createHost, generatePsk, HostConfigError, KEEP_ALIVE_TAG } from '../../src/host/index.js'
 import { HostPool, waitFor } from './host-helpers.js'
 
+/** The ping protocol of @libp2p/ping, which libp2p's connection monitor also speaks. */
+const PING_PROTOCOL = '/ipfs/ping/1.0.0'
 const FAST_REDIAL = { initialDelayMs: 50, maxDelayMs: 200, dialTimeoutMs: 2_000 }
 
 function ids(peers: PeerId[]): string[] {
@@ -66,6 +68,29 @@ describe('Host', () => {
     expect(
       records.filter((r) => r.msg === 'redial failed').every((r) => r.peer === first.peerId.toString()),
     ).toBe(true)
+  })
+
+  it('keeps a connection whose peer misses pings (a CPU saturated by training)', async () => {
+    const options = { pingIntervalMs: 100, pingTimeoutMs: 200 }
+    const [pinger, busy] = await pool.star(2, options)
+    // the busy peer takes every ping stream and never answers, as a peer stuck in a training step would
+    const missed: string[] = []
+    await busy!.libp2p.handle(
+      PING_PROTOCOL,
+      (stream) => {
+        stream.addEventListener('close', () => missed.push(stream.id))
+      },
+      { force: true },
+    )
+
+    await waitFor(() => missed.length >= 3, 'three pings that timed out')
+
+    expect(pinger!.isConnected(busy!.peerId)).toBe(true)
+    expect(busy!.isConnected(pinger!.peerId)).toBe(true)
+    await expect(
+      pinger!.libp2p.services.ping.ping(busy!.peerId, { signal: AbortSignal.timeout(500) }),
+    ).rejects.toThrow()
+    expect(pinger!.isConnected(busy!.peerId)).toBe(true)
   })
 
   it('stops redialling a peer that is no longer important', async () => {
