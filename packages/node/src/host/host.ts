@@ -265,7 +265,10 @@ export class Host extends EventEmitter<HostEvents> {
     try {
       await this.libp2p.start()
       this.#redialer.start()
-      for (const peer of this.#options.bootstrap) await this.markImportant(peer.peerId, [peer.multiaddr])
+      // a shared bootstrap list may name this peer too: it is not a peer to dial
+      for (const peer of this.#options.bootstrap.filter((b) => !b.peerId.equals(this.peerId))) {
+        await this.markImportant(peer.peerId, [peer.multiaddr])
+      }
     } catch (err) {
       await this.#redialer.stop()
       await this.libp2p.stop()

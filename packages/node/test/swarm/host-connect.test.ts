@@ -30,6 +30,25 @@ describe('Host', () => {
     }
   })
 
+  it('skips its own address in a shared bootstrap list', async () => {
+    const privateKey = await generateKeyPair('Ed25519')
+    const first = await pool.create({ privateKey })
+    const own = first.multiaddrs[0]!
+    await first.stop()
+    const port = own.getComponents().find((c) => c.name === 'tcp')!.value!
+
+    const self = await pool.create({
+      privateKey,
+      listen: [`/ip4/127.0.0.1/tcp/${port}`],
+      bootstrap: [own.toString()],
+    })
+    const spoke = await pool.create({ bootstrap: [own.toString()] })
+
+    await waitFor(() => self.isConnected(spoke.peerId), 'the spoke to connect')
+    expect(self.isImportant(self.peerId)).toBe(false)
+    expect(spoke.isImportant(self.peerId)).toBe(true)
+  })
+
   it('emits peer:connect and peer:disconnect', async () => {
     const hub = await pool.create()
     const connected: string[] = []
