@@ -96,6 +96,23 @@ describe('float16 codec', () => {
     expect(worstAbsolute).toBeLessThanOrEqual(2 ** -25)
   })
 
+  it('gives the same bits on the paired and the one-at-a-time paths (odd lengths, unaligned views)', () => {
+    const rng = createRng('float16 paths')
+    const values = new Float32Array(1001)
+    for (let i = 0; i < values.length; i++)
+      values[i] = (rng.nextFloat32() - 0.5) * 2 ** (rng.nextInt(40) - 30)
+    const paired = float32ToFloat16Bits(values)
+    const backing = new Uint16Array(values.length + 1)
+    const unalignedOut = float32ToFloat16Bits(values, backing.subarray(1))
+    expect(unalignedOut.byteOffset % 4).toBe(2)
+    expect(unalignedOut.findIndex((bits, i) => bits !== paired[i])).toBe(-1)
+    for (let i = 0; i < values.length; i += 97) expect(paired[i]).toBe(half(values[i]!))
+    const fromAligned = float16BitsToFloat32(paired)
+    const fromUnaligned = float16BitsToFloat32(unalignedOut)
+    expect(fromUnaligned.findIndex((x, i) => !Object.is(x, fromAligned[i]))).toBe(-1)
+    expect(float16BitsToFloat32(paired.subarray(1, 4))[0]).toBe(fromAligned[1])
+  })
+
   it('saturates finite values beyond ±65504 instead of overflowing to infinity', () => {
     expect(float16BitsToFloat32(Uint16Array.of(half(1e9), half(-65520), half(65519))).join()).toBe(
       '65504,-65504,65504',
@@ -104,18 +121,26 @@ describe('float16 codec', () => {
 
   it('refuses NaN and infinities both ways with NON_FINITE', () => {
     for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
-      expect(() => float32ToFloat16Bits(Float32Array.of(1, bad))).toThrowError(
-        expect.objectContaining({ code: 'NON_FINITE', details: { index: 1 } }),
-      )
+      for (const at of [0, 1, 2]) {
+        const values = Float32Array.of(1, 2, 3)
+        values[at] = bad
+        expect(() => float32ToFloat16Bits(values)).toThrowError(
+          expect.objectContaining({ code: 'NON_FINITE', details: { index: at } }),
+        )
+      }
     }
     for (const bits of [0x7c00, 0xfc00, 0x7e00]) {
-      let error: unknown
-      try {
-        float16BitsToFloat32(Uint16Array.of(0, bits))
-      } catch (err) {
-        error = err
+      for (const at of [0, 1, 2]) {
+        const halves = Uint16Array.of(0x3c00, 0x3c00, 0x3c00)
+        halves[at] = bits
+        let error: unknown
+        try {
+          float16BitsToFloat32(halves)
+        } catch (err) {
+          error = err
+        }
+        expect(isCodedError(error) && error.details).toEqual({ index: at })
       }
-      expect(isCodedError(error) && error.code).toBe('NON_FINITE')
     }
   })
 })

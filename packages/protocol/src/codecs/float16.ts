@@ -1,6 +1,6 @@
 import { CodedError } from '../errors.js'
 import { type Tensor, TensorCodec } from '../generated/swarmgrad.js'
-import { bytesToUint16, uint16ToBytes } from './bytes.js'
+import { bytesToUint16, HOST_LITTLE_ENDIAN, uint16ToBytes } from './bytes.js'
 import { type DenseTensor, emptyFields, type TensorCodecDefinition, type TensorFields } from './types.js'
 
 export interface Float16Input {
@@ -22,21 +22,30 @@ const FLOAT32_INFINITY_BITS = 0x7f800000
 /** (127 - 15) << 23: re-biases a float32 exponent to binary16's. */
 const EXPONENT_REBIAS = 0x38000000
 
+/** True when `a` (float32 bits without the sign) rounds to a normal binary16. */
+function isHalfNormal(a: number): boolean {
+  return a >= HALF_NORMAL_MIN_BITS && a < HALF_OVERFLOW_BITS
+}
+
+/** binary16 bits of the float32 with bits `f` (and `a` = f without its sign) when isHalfNormal(a). */
+function normalHalfBits(f: number, a: number): number {
+  // Add just under half an ulp of binary16 (13 dropped bits), plus one when the kept lsb is odd: ties to even.
+  // A carry out of the mantissa correctly bumps the exponent.
+  return ((f >>> 16) & 0x8000) | ((a + 0x0fff + ((a >>> 13) & 1) - EXPONENT_REBIAS) >>> 13)
+}
+
 /**
- * binary16 bits of the float32 whose bits are `f`, rounded to nearest, ties to even. Finite values beyond ±65504
- * saturate to ±65504 instead of becoming infinite. Returns -1 for NaN and infinities.
+ * binary16 bits of the float32 with bits `f` when it does not round to a normal half: ±0 or a subnormal (rounded to
+ * nearest, ties to even), or ±65504 for finite values beyond the range (saturation). Throws NON_FINITE for NaN and
+ * infinities, naming values[index].
  */
-function halfBits(f: number): number {
+function specialHalfBits(f: number, index: number, values: Float32Array): number {
   const sign = (f >>> 16) & 0x8000
   const a = f & 0x7fffffff
-  if (a >= HALF_NORMAL_MIN_BITS) {
-    if (a < HALF_OVERFLOW_BITS) {
-      // Add just under half an ulp of binary16 (13 dropped bits), plus one when the kept lsb is odd: ties to even.
-      // A carry out of the mantissa correctly bumps the exponent.
-      return sign | ((a + 0x0fff + ((a >>> 13) & 1) - EXPONENT_REBIAS) >>> 13)
-    }
-    return a >= FLOAT32_INFINITY_BITS ? -1 : sign | 0x7bff
+  if (a >= FLOAT32_INFINITY_BITS) {
+    throw new CodedError('NON_FINITE', `values[${index}] is ${values[index]}`, { index })
   }
+  if (a >= HALF_OVERFLOW_BITS) return sign | 0x7bff
   if (a < HALF_SUBNORMAL_MIN_BITS) return sign
   // Subnormal half: q = round(|x| * 2^24), |x| = m * 2^(e - 150) with the implicit bit in m.
   const e = a >>> 23
@@ -61,40 +70,55 @@ export function float32ToFloat16Bits(
     throw new CodedError('LENGTH_MISMATCH', `output holds ${out.length} values, input ${values.length}`)
   }
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length)
-  for (let i = 0; i < bits.length; i++) {
-    const h = halfBits(bits[i]!)
-    if (h < 0) throw new CodedError('NON_FINITE', `values[${i}] is ${values[i]}`, { index: i })
-    out[i] = h
+  const n = bits.length
+  let i = 0
+  if (HOST_LITTLE_ENDIAN && (out.byteOffset & 3) === 0) {
+    // Two halves per 32-bit store, the common case (both normal) inline: about twice as fast as one at a time.
+    const pairs = n >>> 1
+    const out32 = new Uint32Array(out.buffer, out.byteOffset, pairs)
+    for (let j = 0; j < pairs; j++) {
+      const f0 = bits[2 * j]!
+      const f1 = bits[2 * j + 1]!
+      const a0 = f0 & 0x7fffffff
+      const a1 = f1 & 0x7fffffff
+      const h0 = isHalfNormal(a0) ? normalHalfBits(f0, a0) : specialHalfBits(f0, 2 * j, values)
+      const h1 = isHalfNormal(a1) ? normalHalfBits(f1, a1) : specialHalfBits(f1, 2 * j + 1, values)
+      out32[j] = h0 | (h1 << 16)
+    }
+    i = pairs * 2
+  }
+  for (; i < n; i++) {
+    const f = bits[i]!
+    const a = f & 0x7fffffff
+    out[i] = isHalfNormal(a) ? normalHalfBits(f, a) : specialHalfBits(f, i, values)
   }
   return out
 }
 
-let halfTable: Float32Array | undefined
+/** 2^-24, the binary16 subnormal step (exact). */
+const HALF_SUBNORMAL_STEP = 1 / 16777216
+/** 112 << 10: re-biases a binary16 exponent field to float32's, applied before shifting into place. */
+const HALF_EXPONENT_REBIAS = 0x1c000
 
-/** 2^n by repeated doubling or halving: exact, where `**` is only "implementation-approximated" by ECMAScript. */
-function pow2(n: number): number {
-  let p = 1
-  for (let i = 0; i < n; i++) p *= 2
-  for (let i = 0; i > n; i--) p /= 2
-  return p
+/** Float32 bits of a normal binary16 pattern: sign, re-biased exponent and mantissa moved into place. */
+function normalFloatBits(h: number): number {
+  return ((h & 0x8000) << 16) | (((h & 0x7fff) + HALF_EXPONENT_REBIAS) << 13)
 }
 
-/** float32 value of every binary16 bit pattern (256 KiB, built on first use). */
-function float16Table(): Float32Array {
-  if (halfTable !== undefined) return halfTable
-  const table = new Float32Array(65536)
-  const scale = Array.from({ length: 32 }, (_, exponent) => pow2(exponent - 25))
-  for (let h = 0; h < 65536; h++) {
-    const exponent = (h >>> 10) & 0x1f
-    const mantissa = h & 0x3ff
-    let magnitude: number
-    if (exponent === 0) magnitude = mantissa * scale[1]!
-    else if (exponent === 31) magnitude = mantissa === 0 ? Number.POSITIVE_INFINITY : Number.NaN
-    else magnitude = (1024 + mantissa) * scale[exponent]!
-    table[h] = h & 0x8000 ? -magnitude : magnitude
+function isNormalHalf(h: number): boolean {
+  const exponent = h & 0x7c00
+  return exponent !== 0 && exponent !== 0x7c00
+}
+
+/** Writes a zero, subnormal or non-finite half to out[i] (throwing NON_FINITE for the latter). */
+function writeSpecialHalf(h: number, i: number, out: Float32Array): void {
+  if ((h & 0x7c00) !== 0) {
+    throw new CodedError('NON_FINITE', `float16 value ${i} is not finite (bits 0x${h.toString(16)})`, {
+      index: i,
+    })
   }
-  halfTable = table
-  return table
+  const magnitude = (h & 0x3ff) * HALF_SUBNORMAL_STEP
+  out[i] = h & 0x8000 ? -magnitude : magnitude
 }
 
 /** binary16 bits → float32 (exact). Throws NON_FINITE for the NaN and infinity patterns. */
@@ -105,15 +129,28 @@ export function float16BitsToFloat32(
   if (out.length !== bits.length) {
     throw new CodedError('LENGTH_MISMATCH', `output holds ${out.length} values, input ${bits.length}`)
   }
-  const table = float16Table()
-  for (let i = 0; i < bits.length; i++) {
-    const h = bits[i]!
-    if ((h & 0x7c00) === 0x7c00) {
-      throw new CodedError('NON_FINITE', `float16 value ${i} is not finite (bits 0x${h.toString(16)})`, {
-        index: i,
-      })
+  const n = bits.length
+  const out32 = new Uint32Array(out.buffer, out.byteOffset, n)
+  let i = 0
+  if (HOST_LITTLE_ENDIAN && (bits.byteOffset & 3) === 0) {
+    // Two halves per 32-bit load, both normal handled inline: about twice as fast as one at a time.
+    const pairs = n >>> 1
+    const in32 = new Uint32Array(bits.buffer, bits.byteOffset, pairs)
+    for (let j = 0; j < pairs; j++) {
+      const w = in32[j]!
+      const h0 = w & 0xffff
+      const h1 = w >>> 16
+      if (isNormalHalf(h0)) out32[2 * j] = normalFloatBits(h0)
+      else writeSpecialHalf(h0, 2 * j, out)
+      if (isNormalHalf(h1)) out32[2 * j + 1] = normalFloatBits(h1)
+      else writeSpecialHalf(h1, 2 * j + 1, out)
     }
-    out[i] = table[h]!
+    i = pairs * 2
+  }
+  for (; i < n; i++) {
+    const h = bits[i]!
+    if (isNormalHalf(h)) out32[i] = normalFloatBits(h)
+    else writeSpecialHalf(h, i, out)
   }
   return out
 }

@@ -81,6 +81,11 @@ function checkedProduct(shape: readonly number[], code: 'BAD_ARGUMENT' | 'SHAPE_
   return product
 }
 
+const NO_PADDING = new Uint8Array(0)
+
+/** Most padding bytes a tensor may carry (see encodeModelPayload). */
+export const MAX_TENSOR_PADDING_BYTES = 4
+
 /** Encodes values into a Tensor message with the codec the input names. Throws CodedError for bad input. */
 export function encodeTensor(input: TensorInput): Tensor {
   const definition = codecDefinition(input.codec) as TensorCodecDefinition<TensorInput> | undefined
@@ -99,7 +104,7 @@ export function encodeTensor(input: TensorInput): Tensor {
       `shape [${shape.join(', ')}] holds ${product} elements, not ${fields.length}`,
     )
   }
-  return { dtype: DType.FLOAT32, shape, codec: definition.codec, ...fields }
+  return { dtype: DType.FLOAT32, shape, codec: definition.codec, ...fields, padding: NO_PADDING }
 }
 
 /** What a receiver expects of a tensor; every given field is checked. */
@@ -124,7 +129,7 @@ const ALL_FIELDS = Object.keys(FIELD_EMPTY) as CodecField[]
 
 /**
  * Checks everything about a Tensor but its values: dtype, codec (known, and accepted by `expect`), length and
- * shape, and that it sets no field its codec does not use. Returns the codec. Throws only CodedError.
+ * shape, padding (≤ 4 zero bytes), and that it sets no field its codec does not use. Returns the codec. Throws only CodedError.
  */
 export function checkTensorHeader(
   tensor: Tensor,
@@ -172,6 +177,9 @@ export function checkTensorHeader(
         `tensor shape [${tensor.shape.join(', ')}] is not [${want.join(', ')}]`,
       )
     }
+  }
+  if (tensor.padding.byteLength > MAX_TENSOR_PADDING_BYTES || tensor.padding.some((b) => b !== 0)) {
+    throw new CodedError('MALFORMED', `tensor padding must be at most ${MAX_TENSOR_PADDING_BYTES} zero bytes`)
   }
   for (const field of ALL_FIELDS) {
     if (!definition.fields.includes(field) && !FIELD_EMPTY[field](tensor)) {

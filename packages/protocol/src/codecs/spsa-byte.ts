@@ -91,35 +91,48 @@ function checkGridOffset(gridOffset: number, code: 'BAD_ARGUMENT' | 'MALFORMED')
 
 let cachedOffset = Number.NaN
 let cachedGrid = new Float32Array(SPSA_MAX_INDEX + 1)
+let cachedTable = new Float32Array(256)
+
+function buildGrid(gridOffset: number): void {
+  const c = checkGridOffset(gridOffset, 'BAD_ARGUMENT')
+  if (c === cachedOffset) return
+  const grid = new Float32Array(SPSA_MAX_INDEX + 1)
+  for (let q = 1; q <= SPSA_MAX_INDEX; q++) grid[q] = exactExp(q / SPSA_GRID_STEPS_PER_NAT + c)
+  const table = new Float32Array(256)
+  for (let byte = 0; byte < 256; byte++) {
+    const magnitude = grid[byte & INDEX_MASK]!
+    table[byte] = byte & SIGN_BIT && magnitude !== 0 ? -magnitude : magnitude
+  }
+  cachedOffset = c
+  cachedGrid = grid
+  cachedTable = table
+}
 
 /**
  * The magnitude grid for offset c: M[0] = 0 and M[q] = fround(exp(q/8 + c)) for q = 1..127. The offset is
  * rounded to float32 first (the wire's precision). Throws BAD_ARGUMENT for an offset outside
- * [SPSA_GRID_OFFSET_MIN, SPSA_GRID_OFFSET_MAX].
+ * [SPSA_GRID_OFFSET_MIN, SPSA_GRID_OFFSET_MAX]. The array is shared: do not modify it.
  */
 export function spsaGrid(gridOffset: number): Float32Array {
-  const c = checkGridOffset(gridOffset, 'BAD_ARGUMENT')
-  if (c === cachedOffset) return cachedGrid
-  const grid = new Float32Array(SPSA_MAX_INDEX + 1)
-  for (let q = 1; q <= SPSA_MAX_INDEX; q++) grid[q] = exactExp(q / SPSA_GRID_STEPS_PER_NAT + c)
-  cachedOffset = c
-  cachedGrid = grid
-  return grid
+  buildGrid(gridOffset)
+  return cachedGrid
 }
 
-/** The byte for scalar g. Throws NON_FINITE for NaN (infinities clamp to ±M[127]). */
-export function encodeSpsaScalar(g: number, gridOffset: number): number {
-  const grid = spsaGrid(gridOffset)
+/** The value of every byte for offset c (256 entries; 0x00 and 0x80 are 0). Shared: do not modify it. */
+export function spsaByteTable(gridOffset: number): Float32Array {
+  buildGrid(gridOffset)
+  return cachedTable
+}
+
+function encodeOnGrid(g: number, grid: Float32Array, c: number): number {
   if (Number.isNaN(g)) throw new CodedError('NON_FINITE', 'SPSA scalar is NaN')
   const sign = g < 0 ? SIGN_BIT : 0
   const a = Math.abs(g)
-  const top = grid[SPSA_MAX_INDEX]!
-  if (a >= top) return sign | SPSA_MAX_INDEX
+  if (a >= grid[SPSA_MAX_INDEX]!) return sign | SPSA_MAX_INDEX
   const first = grid[1]!
   if (a < first) return a < first / 2 ? 0 : sign | 1
   // First guess from the log, then settle on the bracket grid[q] ≤ a < grid[q + 1] by comparing with the grid
   // itself, so the choice agrees with what decode returns whatever Math.log's last bit is.
-  const c = Math.fround(gridOffset)
   let q = Math.floor((Math.log(a) - c) * SPSA_GRID_STEPS_PER_NAT)
   if (q < 1) q = 1
   if (q > SPSA_MAX_INDEX - 1) q = SPSA_MAX_INDEX - 1
@@ -128,29 +141,30 @@ export function encodeSpsaScalar(g: number, gridOffset: number): number {
   return sign | (a - grid[q]! <= grid[q + 1]! - a ? q : q + 1)
 }
 
+/** The byte for scalar g. Throws NON_FINITE for NaN (infinities clamp to ±M[127]). */
+export function encodeSpsaScalar(g: number, gridOffset: number): number {
+  return encodeOnGrid(g, spsaGrid(gridOffset), Math.fround(gridOffset))
+}
+
 /** The scalar a byte stands for. */
 export function decodeSpsaScalar(byte: number, gridOffset: number): number {
-  const grid = spsaGrid(gridOffset)
-  const magnitude = grid[byte & INDEX_MASK]!
-  return byte & SIGN_BIT && magnitude !== 0 ? -magnitude : magnitude
+  return spsaByteTable(gridOffset)[byte & 0xff]!
 }
 
 /** One byte per scalar. */
 export function encodeSpsaScalars(values: ArrayLike<number>, gridOffset: number): Uint8Array {
+  const grid = spsaGrid(gridOffset)
+  const c = Math.fround(gridOffset)
   const out = new Uint8Array(values.length)
-  for (let i = 0; i < values.length; i++) out[i] = encodeSpsaScalar(values[i]!, gridOffset)
+  for (let i = 0; i < values.length; i++) out[i] = encodeOnGrid(values[i]!, grid, c)
   return out
 }
 
 /** The scalars the bytes stand for (what every replica, the sender included, applies). */
 export function decodeSpsaScalars(bytes: Uint8Array, gridOffset: number): Float32Array {
-  const grid = spsaGrid(gridOffset)
+  const table = spsaByteTable(gridOffset)
   const out = new Float32Array(bytes.length)
-  for (let i = 0; i < bytes.length; i++) {
-    const byte = bytes[i]!
-    const magnitude = grid[byte & INDEX_MASK]!
-    out[i] = byte & SIGN_BIT && magnitude !== 0 ? -magnitude : magnitude
-  }
+  for (let i = 0; i < bytes.length; i++) out[i] = table[bytes[i]!]!
   return out
 }
 

@@ -311,9 +311,13 @@ export const SWARMGRAD_DESCRIPTOR = {
                   "type": "bytes",
                   "id": 9
                 },
-                "data": {
+                "padding": {
                   "type": "bytes",
                   "id": 10
+                },
+                "data": {
+                  "type": "bytes",
+                  "id": 11
                 }
               }
             },
@@ -690,6 +694,7 @@ export interface Tensor {
   seed: Uint8Array
   scales: Uint8Array
   indices: Uint8Array
+  padding: Uint8Array
   data: Uint8Array
 }
 

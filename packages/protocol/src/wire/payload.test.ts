@@ -12,6 +12,7 @@ import {
   PayloadAssembler,
 } from './payload.js'
 import { SAMPLE_RUN_ID, SAMPLE_SENDER } from './samples.js'
+import { decodeMessage, encodeMessage } from './schema.js'
 
 const PARAMS = createRng('payload').fillGaussian(new Float32Array(199_210))
 
@@ -69,6 +70,42 @@ describe('model payloads', () => {
       payloadHash: header.payloadHash,
     })
     expect(decoded.kind === 'dense' && bytesEqual(modelHash(decoded.values), modelHash(PARAMS))).toBe(true)
+  })
+
+  it('pads so that data starts at a multiple of 4, and decodes float32 in place from an aligned buffer', () => {
+    for (const n of [0, 1, 2, 3, 31, 32, 33, 127, 128, 4095, 16_384]) {
+      for (const codec of [TensorCodec.FLOAT32, TensorCodec.FLOAT16, TensorCodec.INT8_BLOCK]) {
+        const values = PARAMS.subarray(0, n)
+        const bytes = encodeModelPayload({ codec, values })
+        const tensor = decodeMessage('Tensor', bytes)
+        expect(tensor.padding.byteLength).toBeLessThanOrEqual(4)
+        expect(encodeMessage('Tensor', tensor)).toEqual(bytes)
+        if (n > 0) expect(tensor.data.byteOffset % 4).toBe(0)
+      }
+    }
+    const aligned = new Uint8Array(payload)
+    const decoded = decodeModelPayload(aligned)
+    expect(decoded.kind === 'dense' && decoded.values.buffer).toBe(aligned.buffer)
+  })
+
+  it('writes into a target buffer when it is large enough, and allocates otherwise', () => {
+    const target = new Uint8Array(payload.byteLength + 100)
+    const written = encodeModelPayload({ codec: TensorCodec.FLOAT32, values: PARAMS }, { target })
+    expect(written.buffer).toBe(target.buffer)
+    expect(bytesEqual(written, payload)).toBe(true)
+    const small = new Uint8Array(10)
+    const allocated = encodeModelPayload({ codec: TensorCodec.FLOAT32, values: PARAMS }, { target: small })
+    expect(allocated.buffer).not.toBe(small.buffer)
+    expect(bytesEqual(allocated, payload)).toBe(true)
+  })
+
+  it('refuses padding that is longer than 4 bytes or not zero', () => {
+    const tensor = decodeMessage('Tensor', payload)
+    for (const padding of [new Uint8Array(5), Uint8Array.of(0, 1)]) {
+      expect(codeOf(() => decodeModelPayload(encodeMessage('Tensor', { ...tensor, padding })))).toBe(
+        'MALFORMED',
+      )
+    }
   })
 
   it('refuses chunks out of order, repeated, past the end or of the wrong size', () => {

@@ -17,16 +17,78 @@ import { MAX_CHUNK_BYTES, MAX_MODEL_PAYLOAD_BYTES, MIN_CHUNK_BYTES, MODEL_CHUNK_
 import { bytesEqual, sha256 } from './hash.js'
 import { decodeMessage, encodeMessage } from './schema.js'
 
-/** The payload bytes for a tensor: encodeTensor, then the Tensor message. */
-export function encodeModelPayload(input: TensorInput): Uint8Array {
-  const bytes = encodeMessage('Tensor', encodeTensor(input))
-  if (bytes.byteLength > MAX_MODEL_PAYLOAD_BYTES) {
-    throw new CodedError(
-      'OVERSIZED',
-      `payload of ${bytes.byteLength} bytes exceeds ${MAX_MODEL_PAYLOAD_BYTES}`,
-    )
+/** Tag of Tensor.padding (field 10, length-delimited). */
+const PADDING_TAG = (10 << 3) | 2
+/** Tag of Tensor.data (field 11, length-delimited): the last field, so it ends the message. */
+const DATA_TAG = (11 << 3) | 2
+const NO_BYTES = new Uint8Array(0)
+
+function varintLength(value: number): number {
+  let length = 1
+  while (value >= 0x80) {
+    value = Math.floor(value / 0x80)
+    length++
   }
-  return bytes
+  return length
+}
+
+function writeVarint(out: Uint8Array, offset: number, value: number): number {
+  while (value >= 0x80) {
+    out[offset++] = (value & 0x7f) | 0x80
+    value = Math.floor(value / 0x80)
+  }
+  out[offset++] = value
+  return offset
+}
+
+/** Bytes the padding field takes for `n` padding bytes (none at all for 0: proto3 omits an empty field). */
+function paddingFieldLength(n: number): number {
+  return n === 0 ? 0 : 2 + n
+}
+
+export interface EncodePayloadOptions {
+  /**
+   * Where to write the payload. When it is large enough the result is a view of it (no allocation; a sender that
+   * reuses one buffer per round avoids faulting in fresh memory every time); otherwise a new buffer is allocated.
+   */
+  readonly target?: Uint8Array
+}
+
+/**
+ * The payload bytes for a tensor: the Tensor message of encodeTensor(input), with `padding` chosen so that `data`
+ * starts at a multiple of 4 from the start of the payload. A receiver that holds the payload at an aligned address
+ * (PayloadAssembler does) then decodes float32 values without copying them. The bytes equal
+ * encodeMessage('Tensor', tensor) with that padding; `data` is copied once, straight into place.
+ */
+export function encodeModelPayload(input: TensorInput, options: EncodePayloadOptions = {}): Uint8Array {
+  const tensor = encodeTensor(input)
+  const { data } = tensor
+  const head = encodeMessage('Tensor', { ...tensor, padding: NO_BYTES, data: NO_BYTES })
+  const dataHeader = data.byteLength === 0 ? 0 : 1 + varintLength(data.byteLength)
+  // 0, 1, 3 or 4 bytes: the field adds 2 + n bytes, which covers every residue mod 4 for n = 1..4.
+  let padding = 0
+  while (dataHeader > 0 && (head.byteLength + paddingFieldLength(padding) + dataHeader) % 4 !== 0) padding++
+  const size = head.byteLength + paddingFieldLength(padding) + dataHeader + data.byteLength
+  if (size > MAX_MODEL_PAYLOAD_BYTES) {
+    throw new CodedError('OVERSIZED', `payload of ${size} bytes exceeds ${MAX_MODEL_PAYLOAD_BYTES}`)
+  }
+  const target = options.target
+  const out =
+    target !== undefined && target.byteLength >= size ? target.subarray(0, size) : new Uint8Array(size)
+  out.set(head, 0)
+  let offset = head.byteLength
+  if (padding > 0) {
+    out[offset++] = PADDING_TAG
+    out[offset++] = padding
+    out.fill(0, offset, offset + padding)
+    offset += padding
+  }
+  if (data.byteLength > 0) {
+    out[offset++] = DATA_TAG
+    offset = writeVarint(out, offset, data.byteLength)
+    out.set(data, offset)
+  }
+  return out
 }
 
 export interface PayloadExpectations extends TensorExpectations {

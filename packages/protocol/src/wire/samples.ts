@@ -31,7 +31,9 @@ import {
 import { MODEL_CHUNK_BYTES } from '../limits.js'
 import type { RunSpec } from '../names.js'
 import { createEnvelope, type EnvelopeExpectations } from './envelope.js'
+import { encodeModelPayload } from './payload.js'
 import { runConfigFromSpec } from './run-config.js'
+import { decodeMessage } from './schema.js'
 
 /** `n` bytes counting up from `start` (mod 256): recognisable in a hex dump. */
 export function patternBytes(n: number, start: number): Uint8Array {
@@ -234,4 +236,10 @@ export const SAMPLES: readonly Sample[] = [
     sample(`envelope-${kebab(bodyCase)}.bin`, 'Envelope', value),
   ),
   ...Object.entries(SAMPLE_TENSORS).map(([codec, value]) => sample(`tensor-${codec}.bin`, 'Tensor', value)),
+  // A model payload as encodeModelPayload lays it out: padding puts `data` at a multiple of 4.
+  sample(
+    'tensor-float32-payload.bin',
+    'Tensor',
+    decodeMessage('Tensor', encodeModelPayload({ codec: TensorCodec.FLOAT32, values: TENSOR_VALUES })),
+  ),
 ]
