@@ -256,15 +256,18 @@ async function report(layouts: Layout[], hashRuns: number[]): Promise<void> {
     r.cpuMedianMs === undefined
       ? '—'
       : `${r.cpuMedianMs.toFixed(1)} (${mbPerSecond(BODY_BYTES, r.cpuMedianMs).toFixed(0)} MB per CPU-s)`
-  const table = [
-    '| layout | path | median ms | MB/s | ratio to raw TCP | CPU ms, both sides |',
-    '| --- | --- | ---: | ---: | ---: | ---: |',
-    ...rows.map(
-      (r) =>
-        `| ${r.layout} | ${r.path} | ${r.medianMs.toFixed(1)} | ${r.mbPerSecond.toFixed(0)} | ` +
-        `${r.ratioToTcp.toFixed(3)} | ${cpuCell(r)} |`,
-    ),
-  ].join('\n')
+  const table = markdownTable(
+    ['layout', 'path', 'median ms', 'MB/s', 'ratio to raw TCP', 'CPU ms, both sides'],
+    ['left', 'left', 'right', 'right', 'right', 'right'],
+    rows.map((r) => [
+      r.layout,
+      r.path,
+      r.medianMs.toFixed(1),
+      r.mbPerSecond.toFixed(0),
+      r.ratioToTcp.toFixed(3),
+      cpuCell(r),
+    ]),
+  )
   const load = loadavg()[0]!.toFixed(1)
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node.js ${process.version}`
   const note = `sha-256 of the body alone: ${hashMs.toFixed(1)} ms (done once by each side)`
@@ -294,7 +297,7 @@ async function report(layouts: Layout[], hashRuns: number[]): Promise<void> {
     `One ${BODY_BYTES / (1024 * 1024)} MiB body pushed between two hosts on 127.0.0.1 with \`BlobTransfer\`, ` +
       `median of ${RUNS} runs after ${WARMUP_RUNS} warm-up, interleaved with a raw TCP socket moving the same ` +
       `bytes; the receiver in a second process, then both hosts in one process. ${note}. CPU ms: user + ` +
-      `system time of sender and receiver per transfer, which other load on the machine does not inflate. ` +
+      `system time of sender and receiver per transfer, far less sensitive than wall time to other load on the machine. ` +
       `${machine}, 1-minute load average ${load} during the run; ${date.slice(0, 10)}.`,
     '',
     '```',
@@ -314,6 +317,16 @@ async function report(layouts: Layout[], hashRuns: number[]): Promise<void> {
   await mkdir(dirname(reportPath), { recursive: true })
   await writeFile(reportPath, replaceSection(existing, section))
   console.log(`\nwrote ${RESULTS_FILE} and the "${SECTION_TITLE}" section of ${REPORT_FILE}`)
+}
+
+/** A Markdown table with padded columns, as the repository's formatter (biome) lays tables out. */
+function markdownTable(header: string[], align: Array<'left' | 'right'>, body: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)))
+  const cell = (text: string, i: number): string =>
+    align[i] === 'right' ? text.padStart(widths[i]!) : text.padEnd(widths[i]!)
+  const line = (cells: string[]): string => `| ${cells.map(cell).join(' | ')} |`
+  const rule = widths.map((w, i) => (align[i] === 'right' ? `${'-'.repeat(w - 1)}:` : '-'.repeat(w)))
+  return [line(header), `| ${rule.join(' | ')} |`, ...body.map(line)].join('\n')
 }
 
 /** `document` with its `## Model transfer` section replaced by `section`, or with `section` appended. */

@@ -126,7 +126,8 @@ function libp2pOptions(options: ResolvedHostOptions, privateKey: PrivateKey, psk
  */
 export async function createHost(options: HostOptions = {}): Promise<Host> {
   const resolved = resolveHostOptions(options)
-  const logger = (resolved.logger ?? SILENT_LOGGER).child({ component: 'host' })
+  const given = resolved.logger ?? SILENT_LOGGER
+  const logger = given.bindings().component === undefined ? given.child({ component: 'host' }) : given
   let privateKey = resolved.privateKey
   if (resolved.identityFile !== undefined) {
     const identity = await loadOrCreateIdentity(resolved.identityFile)

@@ -45,6 +45,7 @@ export interface HostOptions {
   maxGossipMessageBytes?: number
   /** libp2p's own Prometheus metrics go into this registry (nothing else in it is touched). */
   metricsRegistry?: Registry
+  /** The host logs through `logger.child({ component: 'host' })`, or `logger` itself if it names a component. */
   logger?: Logger
   /** Connection monitor ping interval; a missed ping is logged, never fatal. Default 10 s. */
   pingIntervalMs?: number
