@@ -8,7 +8,9 @@
  * Writes bench-results/codecs.json at the repository root.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
-import { cpus } from 'node:os'
+import { cpus, loadavg } from 'node:os'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { encodeTensor, type TensorInput, toDense } from '../codecs/registry.js'
 import { DEFAULT_SPSA_GRID_OFFSET } from '../codecs/spsa-byte.js'
 import { TensorCodec } from '../generated/swarmgrad.js'
@@ -23,6 +25,11 @@ const SPSA_SCALARS_PER_ROUND = 30
 const WARMUP_RUNS = 3
 const RUNS = Math.max(5, Number(process.argv[2] ?? 11))
 
+// A full garbage collection before each timed call (not timed), so that one codec's garbage is not collected
+// inside another's measurement. Fresh output buffers are still allocated, and paid for, inside the timing.
+setFlagsFromString('--expose-gc')
+const collectGarbage = runInNewContext('gc') as () => void
+
 function median(samples: number[]): number {
   const sorted = [...samples].sort((a, b) => a - b)
   const mid = sorted.length >> 1
@@ -30,6 +37,7 @@ function median(samples: number[]): number {
 }
 
 function timeMs(fn: () => unknown): number {
+  collectGarbage()
   const start = process.hrtime.bigint()
   fn()
   return Number(process.hrtime.bigint() - start) / 1e6
@@ -214,12 +222,15 @@ const wire = [
 ].map((w) => ({ ...w, ratioToFloat32: w.bytes / referenceFloat32Bytes }))
 
 const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, Node.js ${process.version}`
+const load = loadavg()
+  .map((x) => x.toFixed(2))
+  .join(' ')
 const fmt = (x: number, digits: number) => x.toFixed(digits)
 
 console.log(
   `codec throughput: ${PARAMS.toLocaleString('en')}-parameter delta (Gaussian, σ = 0.01), ${RUNS} runs after ${WARMUP_RUNS} warm-up, medians`,
 )
-console.log(`machine: ${machine}`)
+console.log(`machine: ${machine}; load average at the end: ${load}`)
 console.log(
   `Buffer.copy of ${inputBytes} bytes into a reused buffer: ${fmt(copyMs, 3)} ms = ${fmt(copyGbPerSecond, 2)} GB/s`,
 )
@@ -254,6 +265,7 @@ writeFileSync(
       benchmark: 'codecs',
       date: new Date().toISOString(),
       machine,
+      loadAverage: loadavg(),
       params: PARAMS,
       inputBytes,
       warmupRuns: WARMUP_RUNS,

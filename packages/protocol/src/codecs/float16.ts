@@ -22,16 +22,15 @@ const FLOAT32_INFINITY_BITS = 0x7f800000
 /** (127 - 15) << 23: re-biases a float32 exponent to binary16's. */
 const EXPONENT_REBIAS = 0x38000000
 
-/** True when `a` (float32 bits without the sign) rounds to a normal binary16. */
-function isHalfNormal(a: number): boolean {
-  return a >= HALF_NORMAL_MIN_BITS && a < HALF_OVERFLOW_BITS
-}
-
-/** binary16 bits of the float32 with bits `f` (and `a` = f without its sign) when isHalfNormal(a). */
-function normalHalfBits(f: number, a: number): number {
-  // Add just under half an ulp of binary16 (13 dropped bits), plus one when the kept lsb is odd: ties to even.
-  // A carry out of the mantissa correctly bumps the exponent.
-  return ((f >>> 16) & 0x8000) | ((a + 0x0fff + ((a >>> 13) & 1) - EXPONENT_REBIAS) >>> 13)
+/** binary16 bits of the float32 with bits `f` (values[index]): round to nearest even, saturate, refuse non-finite. */
+function toHalfBits(f: number, index: number, values: Float32Array): number {
+  const a = f & 0x7fffffff
+  if (a >= HALF_NORMAL_MIN_BITS && a < HALF_OVERFLOW_BITS) {
+    // Add just under half an ulp of binary16 (13 dropped bits), plus one when the kept lsb is odd: ties to even.
+    // A carry out of the mantissa correctly bumps the exponent.
+    return ((f >>> 16) & 0x8000) | ((a + 0x0fff + ((a >>> 13) & 1) - EXPONENT_REBIAS) >>> 13)
+  }
+  return specialHalfBits(f, index, values)
 }
 
 /**
@@ -81,17 +80,23 @@ export function float32ToFloat16Bits(
       const f1 = bits[2 * j + 1]!
       const a0 = f0 & 0x7fffffff
       const a1 = f1 & 0x7fffffff
-      const h0 = isHalfNormal(a0) ? normalHalfBits(f0, a0) : specialHalfBits(f0, 2 * j, values)
-      const h1 = isHalfNormal(a1) ? normalHalfBits(f1, a1) : specialHalfBits(f1, 2 * j + 1, values)
-      out32[j] = h0 | (h1 << 16)
+      if (
+        a0 >= HALF_NORMAL_MIN_BITS &&
+        a0 < HALF_OVERFLOW_BITS &&
+        a1 >= HALF_NORMAL_MIN_BITS &&
+        a1 < HALF_OVERFLOW_BITS
+      ) {
+        // Both normal: toHalfBits' first case, inline.
+        const h0 = ((f0 >>> 16) & 0x8000) | ((a0 + 0x0fff + ((a0 >>> 13) & 1) - EXPONENT_REBIAS) >>> 13)
+        const h1 = ((f1 >>> 16) & 0x8000) | ((a1 + 0x0fff + ((a1 >>> 13) & 1) - EXPONENT_REBIAS) >>> 13)
+        out32[j] = h0 | (h1 << 16)
+      } else {
+        out32[j] = toHalfBits(f0, 2 * j, values) | (toHalfBits(f1, 2 * j + 1, values) << 16)
+      }
     }
     i = pairs * 2
   }
-  for (; i < n; i++) {
-    const f = bits[i]!
-    const a = f & 0x7fffffff
-    out[i] = isHalfNormal(a) ? normalHalfBits(f, a) : specialHalfBits(f, i, values)
-  }
+  for (; i < n; i++) out[i] = toHalfBits(bits[i]!, i, values)
   return out
 }
 
@@ -100,22 +105,18 @@ const HALF_SUBNORMAL_STEP = 1 / 16777216
 /** 112 << 10: re-biases a binary16 exponent field to float32's, applied before shifting into place. */
 const HALF_EXPONENT_REBIAS = 0x1c000
 
-/** Float32 bits of a normal binary16 pattern: sign, re-biased exponent and mantissa moved into place. */
-function normalFloatBits(h: number): number {
-  return ((h & 0x8000) << 16) | (((h & 0x7fff) + HALF_EXPONENT_REBIAS) << 13)
-}
-
-function isNormalHalf(h: number): boolean {
+/** Writes the float32 value of binary16 bits `h` to out[i] (throwing NON_FINITE for NaN and infinities). */
+function writeHalf(h: number, i: number, out: Float32Array, out32: Uint32Array): void {
   const exponent = h & 0x7c00
-  return exponent !== 0 && exponent !== 0x7c00
-}
-
-/** Writes a zero, subnormal or non-finite half to out[i] (throwing NON_FINITE for the latter). */
-function writeSpecialHalf(h: number, i: number, out: Float32Array): void {
-  if ((h & 0x7c00) !== 0) {
+  if (exponent === 0x7c00) {
     throw new CodedError('NON_FINITE', `float16 value ${i} is not finite (bits 0x${h.toString(16)})`, {
       index: i,
     })
+  }
+  if (exponent !== 0) {
+    // Normal: sign, re-biased exponent and mantissa moved into their float32 places.
+    out32[i] = ((h & 0x8000) << 16) | (((h & 0x7fff) + HALF_EXPONENT_REBIAS) << 13)
+    return
   }
   const magnitude = (h & 0x3ff) * HALF_SUBNORMAL_STEP
   out[i] = h & 0x8000 ? -magnitude : magnitude
@@ -133,25 +134,24 @@ export function float16BitsToFloat32(
   const out32 = new Uint32Array(out.buffer, out.byteOffset, n)
   let i = 0
   if (HOST_LITTLE_ENDIAN && (bits.byteOffset & 3) === 0) {
-    // Two halves per 32-bit load, both normal handled inline: about twice as fast as one at a time.
+    // Two halves per 32-bit load, the common case (both normal) inline: about twice as fast as one at a time.
     const pairs = n >>> 1
     const in32 = new Uint32Array(bits.buffer, bits.byteOffset, pairs)
     for (let j = 0; j < pairs; j++) {
       const w = in32[j]!
-      const h0 = w & 0xffff
-      const h1 = w >>> 16
-      if (isNormalHalf(h0)) out32[2 * j] = normalFloatBits(h0)
-      else writeSpecialHalf(h0, 2 * j, out)
-      if (isNormalHalf(h1)) out32[2 * j + 1] = normalFloatBits(h1)
-      else writeSpecialHalf(h1, 2 * j + 1, out)
+      const e0 = w & 0x7c00
+      const e1 = w & 0x7c000000
+      if (e0 !== 0 && e0 !== 0x7c00 && e1 !== 0 && e1 !== 0x7c000000) {
+        out32[2 * j] = ((w & 0x8000) << 16) | (((w & 0x7fff) + HALF_EXPONENT_REBIAS) << 13)
+        out32[2 * j + 1] = (w & 0x80000000) | ((((w >>> 16) & 0x7fff) + HALF_EXPONENT_REBIAS) << 13)
+      } else {
+        writeHalf(w & 0xffff, 2 * j, out, out32)
+        writeHalf(w >>> 16, 2 * j + 1, out, out32)
+      }
     }
     i = pairs * 2
   }
-  for (; i < n; i++) {
-    const h = bits[i]!
-    if (isNormalHalf(h)) out32[i] = normalFloatBits(h)
-    else writeSpecialHalf(h, i, out)
-  }
+  for (; i < n; i++) writeHalf(bits[i]!, i, out, out32)
   return out
 }
 

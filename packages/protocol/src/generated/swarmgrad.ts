@@ -340,6 +340,11 @@ export const SWARMGRAD_DESCRIPTOR = {
                 "status": {
                   "type": "PeerStatus",
                   "id": 4
+                },
+                "addrs": {
+                  "rule": "repeated",
+                  "type": "bytes",
+                  "id": 5
                 }
               }
             },
@@ -704,6 +709,7 @@ export interface ViewEntry {
   lastRound: number
   counter: number
   status: PeerStatus
+  addrs: Uint8Array[]
 }
 
 /** proto message swarmgrad.v1.MembershipView. */
