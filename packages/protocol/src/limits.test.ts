@@ -56,7 +56,7 @@ describe('limits agree with each other and with the transports', () => {
     const entries = Array.from({ length: MAX_VIEW_ENTRIES }, (_, i) => {
       const peerId = samplePeerId(0)
       peerId.set([i >> 8, i & 0xff], 6)
-      return { peerId, lastRound: UINT32_MAX, counter: UINT32_MAX, status: PeerStatus.LEAVE }
+      return { peerId, lastRound: UINT32_MAX, counter: UINT32_MAX, status: PeerStatus.LEAVE, addrs: [] }
     })
     const envelope = createEnvelope({
       runId: SAMPLE_RUN_ID,

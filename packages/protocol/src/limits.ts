@@ -65,6 +65,9 @@ export const MAX_PEER_ID_BYTES = 128
 
 /** Most entries in one membership view (10 000 entries with Ed25519 peer ids, ≈ 60 bytes each, fit in one envelope). */
 export const MAX_VIEW_ENTRIES = 10_000
+/** Listen addresses one view entry may carry, and the size of each in binary multiaddr form. */
+export const MAX_ADDRS_PER_PEER = 16
+export const MAX_ADDR_BYTES = 256
 
 /** Most SPSA scalars one peer publishes per round (J). */
 export const MAX_SPSA_SCALARS_PER_BATCH = 4096

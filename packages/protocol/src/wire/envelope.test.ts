@@ -8,7 +8,13 @@ import {
   TensorCodec,
   type ViewEntry,
 } from '../generated/swarmgrad.js'
-import { MAX_ENVELOPE_BYTES, MAX_PARAM_COUNT, MAX_VIEW_ENTRIES, PROTOCOL_VERSION } from '../limits.js'
+import {
+  MAX_ADDRS_PER_PEER,
+  MAX_ENVELOPE_BYTES,
+  MAX_PARAM_COUNT,
+  MAX_VIEW_ENTRIES,
+  PROTOCOL_VERSION,
+} from '../limits.js'
 import {
   createEnvelope,
   decodeEnvelope,
@@ -143,7 +149,13 @@ describe('decodeEnvelope refusals', () => {
     expect(verdict(withBody('modelPayloadHeader', (h) => ({ ...h, chunkSize: 100, chunkCount: 7969 })))).toBe(
       'MALFORMED',
     )
-    const duplicate: ViewEntry = { peerId: SAMPLE_SENDER, lastRound: 1, counter: 1, status: PeerStatus.JOIN }
+    const duplicate: ViewEntry = {
+      peerId: SAMPLE_SENDER,
+      lastRound: 1,
+      counter: 1,
+      status: PeerStatus.JOIN,
+      addrs: [],
+    }
     expect(
       verdict(
         withBody('modelPayloadHeader', (h) => ({ ...h, view: { entries: [...h.view!.entries, duplicate] } })),
@@ -165,6 +177,7 @@ describe('decodeEnvelope refusals', () => {
       lastRound: 1,
       counter: 1,
       status,
+      addrs: [],
     })
     expect(verdict(withBody('membershipView', () => ({ entries: [entry(1, PeerStatus.UNSPECIFIED)] })))).toBe(
       'MALFORMED',
@@ -172,6 +185,13 @@ describe('decodeEnvelope refusals', () => {
     expect(verdict(withBody('membershipView', () => ({ entries: [entry(1), entry(1)] })))).toBe('DUPLICATE')
     const tooMany = Array.from({ length: MAX_VIEW_ENTRIES + 1 }, (_, i) => entry(i))
     expect(verdict(withBody('membershipView', () => ({ entries: tooMany })))).toBe('OVERSIZED')
+    const manyAddrs = {
+      ...entry(1),
+      addrs: Array.from({ length: MAX_ADDRS_PER_PEER + 1 }, () => Uint8Array.of(4)),
+    }
+    expect(verdict(withBody('membershipView', () => ({ entries: [manyAddrs] })))).toBe('OVERSIZED')
+    const emptyAddr = { ...entry(1), addrs: [new Uint8Array(0)] }
+    expect(verdict(withBody('membershipView', () => ({ entries: [emptyAddr] })))).toBe('MALFORMED')
     expect(verdict(withBody('aggregationAck', (a) => ({ ...a, rejectCode: 'NOPE' })))).toBe('MALFORMED')
     expect(verdict(withBody('aggregationAck', (a) => ({ ...a, accepted: true })))).toBe('MALFORMED')
     expect(verdict(withBody('aggregationAck', (a) => ({ ...a, accepted: true, rejectCode: '' })))).toBe('ok')

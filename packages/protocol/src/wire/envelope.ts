@@ -21,6 +21,8 @@ import {
 } from '../generated/swarmgrad.js'
 import {
   HASH_BYTES,
+  MAX_ADDR_BYTES,
+  MAX_ADDRS_PER_PEER,
   MAX_CHUNK_BYTES,
   MAX_CHUNK_COUNT,
   MAX_ENVELOPE_BYTES,
@@ -182,6 +184,20 @@ export function checkMembershipView(view: MembershipView): void {
     if (entry.status !== PeerStatus.JOIN && entry.status !== PeerStatus.LEAVE) {
       fail('MALFORMED', `view entry ${i} status ${entry.status} is neither JOIN nor LEAVE`)
     }
+    if (entry.addrs.length > MAX_ADDRS_PER_PEER) {
+      fail(
+        'OVERSIZED',
+        `view entry ${i} has ${entry.addrs.length} addresses, more than ${MAX_ADDRS_PER_PEER}`,
+      )
+    }
+    entry.addrs.forEach((addr, j) => {
+      if (addr.byteLength === 0 || addr.byteLength > MAX_ADDR_BYTES) {
+        fail(
+          'MALFORMED',
+          `view entry ${i} address ${j} has ${addr.byteLength} bytes, not 1-${MAX_ADDR_BYTES}`,
+        )
+      }
+    })
     const key = toHex(entry.peerId)
     if (seen.has(key)) fail('DUPLICATE', `view lists peer ${key} twice`, { index: i })
     seen.add(key)

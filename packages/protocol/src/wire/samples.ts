@@ -68,9 +68,16 @@ export const SAMPLE_EXPECTATIONS: EnvelopeExpectations = {
 }
 
 const viewEntries: ViewEntry[] = [
-  { peerId: samplePeerId(0x20), lastRound: 41, counter: 1, status: PeerStatus.JOIN },
-  { peerId: samplePeerId(0x30), lastRound: 40, counter: 3, status: PeerStatus.LEAVE },
-  { peerId: SAMPLE_SENDER, lastRound: 42, counter: 1, status: PeerStatus.JOIN },
+  {
+    peerId: samplePeerId(0x20),
+    lastRound: 41,
+    counter: 1,
+    status: PeerStatus.JOIN,
+    // /ip4/127.0.0.1/tcp/4001 in binary multiaddr form
+    addrs: [Uint8Array.of(0x04, 127, 0, 0, 1, 0x06, 0x0f, 0xa1)],
+  },
+  { peerId: samplePeerId(0x30), lastRound: 40, counter: 3, status: PeerStatus.LEAVE, addrs: [] },
+  { peerId: SAMPLE_SENDER, lastRound: 42, counter: 1, status: PeerStatus.JOIN, addrs: [] },
 ]
 const membershipView: MembershipView = { entries: viewEntries }
 
