@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend } from './backend.js'
 import { buildModel, initialParams } from './model.js'
 import { type CnnSpec, type MlpSpec, normalizeModelSpec, paramCount, paramLayout } from './model-spec.js'
+import { conv2dSame } from './ops.js'
 
 const FMNIST_2NN: MlpSpec = {
   kind: 'mlp',
@@ -196,6 +197,22 @@ describe('flat parameters', () => {
       expect.objectContaining({ code: 'LENGTH_MISMATCH' }),
     )
     model.dispose()
+  })
+
+  it('computes the convolution TF.js computes (im2col lowering of conv2d, same padding)', () => {
+    const x = tf.tensor4d(randomParams(2 * 6 * 5 * 3, 3), [2, 6, 5, 3])
+    for (const k of [1, 2, 3]) {
+      const filter = tf.tensor4d(randomParams(k * k * 3 * 4, k), [k, k, 3, 4])
+      const bias = tf.tensor1d(randomParams(4, 9))
+      const ours = conv2dSame(x, filter, bias, 'linear', true)
+      const reference = tf.add(tf.conv2d(x, filter, 1, 'same'), bias)
+      expect(ours.shape).toEqual([2, 6, 5, 4])
+      const a = ours.dataSync()
+      const b = reference.dataSync()
+      for (let i = 0; i < a.length; i++) expect(a[i]!).toBeCloseTo(b[i]!, 4)
+      tf.dispose([filter, bias, ours, reference])
+    }
+    x.dispose()
   })
 
   it('computes logits of shape [n, outputs] for both kinds', () => {

@@ -8,6 +8,7 @@ import {
   paramDecls,
   paramLayout,
 } from './model-spec.js'
+import { conv2dSame, linear } from './ops.js'
 import type { ParamLayout } from './param-layout.js'
 
 /**
@@ -99,13 +100,13 @@ export class Model {
     this.checkLive()
     const spec = this.spec
     let next = 0
-    const take = (): tf.Variable => this.vars[next++]!
+    const take = <T extends tf.Tensor>(): T => this.vars[next++] as unknown as T
+    // The first layer's input is data: no gradient is needed for it.
+    let inputGradient = false
     const dense = (input: tf.Tensor2D, activation: Activation | 'linear'): tf.Tensor2D => {
-      const kernel = take() as tf.Variable<tf.Rank.R2>
-      const bias = take()
-      const fused = activation === 'tanh' ? 'linear' : activation
-      const out = tf.fused.matMul({ a: input, b: kernel, bias, activation: fused }) as tf.Tensor2D
-      return activation === 'tanh' ? tf.tanh<tf.Tensor2D>(out) : out
+      const out = linear(input, take(), take(), activation === 'relu' ? 'relu' : 'linear', inputGradient)
+      inputGradient = true
+      return applyActivation(out, activation)
     }
     let h: tf.Tensor2D
     if (spec.kind === 'mlp') {
@@ -115,11 +116,9 @@ export class Model {
       const activation = spec.activation ?? 'relu'
       let img = tf.reshape(x, [-1, ...spec.inputShape]) as tf.Tensor4D
       for (const layer of spec.conv) {
-        const filter = take() as tf.Variable<tf.Rank.R4>
-        const bias = take()
-        const fused = activation === 'tanh' ? 'linear' : activation
-        img = tf.fused.conv2d({ x: img, filter, strides: 1, pad: 'same', bias, activation: fused })
-        if (activation === 'tanh') img = tf.tanh(img)
+        img = conv2dSame(img, take(), take(), activation === 'relu' ? 'relu' : 'linear', inputGradient)
+        inputGradient = true
+        img = applyActivation(img, activation)
         const pool = layer.pool ?? 2
         if (pool > 1) img = tf.maxPool(img, pool, pool, 'valid')
       }
@@ -148,6 +147,13 @@ export class Model {
 export function buildModel(spec: ModelSpec, seed: SeedPart): Model {
   const normalized = normalizeModelSpec(spec)
   return new Model(normalized, initialParams(normalized, seed))
+}
+
+/** The non-linearities the fused ops do not apply themselves. */
+function applyActivation<T extends tf.Tensor>(t: T, activation: Activation | 'linear'): T {
+  if (activation === 'tanh') return tf.tanh(t)
+  if (activation === 'sigmoid') return tf.sigmoid(t)
+  return t
 }
 
 function checkLength(params: Float32Array, expected: number): void {

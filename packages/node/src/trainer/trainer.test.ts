@@ -5,11 +5,24 @@ import { createDataset, type Dataset, head } from '../data/dataset.js'
 import { loadMnistPackage } from '../data/mnist-package.js'
 import { initBackend } from './backend.js'
 import { buildModel } from './model.js'
-import type { MlpSpec } from './model-spec.js'
+import type { CnnSpec, MlpSpec, ModelSpec } from './model-spec.js'
 import { createTrainer, Trainer } from './trainer.js'
 
 const MLP: MlpSpec = { kind: 'mlp', inputShape: [784], hidden: [64], outputs: 10, activation: 'relu' }
 const TINY: MlpSpec = { kind: 'mlp', inputShape: [6], hidden: [5], outputs: 3, activation: 'tanh' }
+const TINY_RELU: MlpSpec = { kind: 'mlp', inputShape: [6], hidden: [5, 4], outputs: 3, activation: 'relu' }
+/** A CNN on 3×2 single-channel images (the 6 toy features). */
+const TINY_CNN: CnnSpec = {
+  kind: 'cnn',
+  inputShape: [3, 2, 1],
+  conv: [
+    { filters: 2, kernel: 2, pool: 1 },
+    { filters: 3, kernel: 3, pool: 1 },
+  ],
+  dense: [4],
+  outputs: 3,
+  activation: 'sigmoid',
+}
 
 let train: Dataset
 let test: Dataset
@@ -48,6 +61,22 @@ describe('Trainer', () => {
     trainer.dispose()
   })
 
+  it('trains a small CNN on the digits too (convolutions have gradients on every backend)', async () => {
+    const cnn: CnnSpec = {
+      kind: 'cnn',
+      inputShape: [28, 28, 1],
+      conv: [{ filters: 4, kernel: 3 }],
+      dense: [],
+      outputs: 10,
+    }
+    const trainer = createTrainer(cnn, { data: head(train, 500), lr: 0.1, seed: 1, modelSeed: 1 })
+    const first = await trainer.trainEpochs(1)
+    const second = await trainer.trainEpochs(1)
+    expect(second.loss).toBeLessThan(first.loss)
+    expect((await trainer.evaluate(head(test, 500))).accuracy).toBeGreaterThan(0.5)
+    trainer.dispose()
+  })
+
   it('takes steps of exactly batchSize samples, crossing passes over the data', async () => {
     const trainer = createTrainer(TINY, { data: toyData(10, 1), lr: 0.1, seed: 1, modelSeed: 1 })
     const result = await trainer.trainSteps(7, { batchSize: 4 })
@@ -76,25 +105,33 @@ describe('Trainer', () => {
     other.dispose()
   })
 
-  it('gradientOn matches central finite differences of lossOn', () => {
+  it('gradientOn matches central finite differences of lossOn, for MLPs and CNNs', async () => {
     const data = toyData(12, 3)
-    const trainer = createTrainer(TINY, { data, lr: 0.1, seed: 1, modelSeed: 9 })
-    const params = trainer.getParams()
-    const grad = trainer.gradientOn(data)
-    expect(grad.length).toBe(params.length)
-    const h = 1e-2
-    for (const i of [0, 7, 29, 30, 34, params.length - 4, params.length - 1]) {
-      const plus = Float32Array.from(params)
-      plus[i] = plus[i]! + h
-      const minus = Float32Array.from(params)
-      minus[i] = minus[i]! - h
-      trainer.setParams(plus)
-      const lp = trainer.lossOn(data)
-      trainer.setParams(minus)
-      const lm = trainer.lossOn(data)
-      expect(grad[i]!).toBeCloseTo((lp - lm) / (2 * h), 3)
+    const specs: ModelSpec[] = [TINY, TINY_RELU, TINY_CNN, { ...TINY_CNN, activation: 'relu' }]
+    for (const spec of specs) {
+      const trainer = createTrainer(spec, { data, lr: 0.1, seed: 1, modelSeed: 9 })
+      // Move off the initial point, where zero biases can put a ReLU exactly on its kink.
+      await trainer.trainSteps(3, { batchSize: 4 })
+      const params = trainer.getParams()
+      const grad = trainer.gradientOn(data)
+      expect(grad.length).toBe(params.length)
+      const h = 1e-3
+      for (let i = 0; i < params.length; i += 3) {
+        const plus = Float32Array.from(params)
+        plus[i] = plus[i]! + h
+        const minus = Float32Array.from(params)
+        minus[i] = minus[i]! - h
+        trainer.setParams(plus)
+        const lp = trainer.lossOn(data)
+        trainer.setParams(minus)
+        const lm = trainer.lossOn(data)
+        expect(
+          Math.abs(grad[i]! - (lp - lm) / (2 * h)),
+          `spec ${specs.indexOf(spec)} param ${i}`,
+        ).toBeLessThan(1e-3)
+      }
+      trainer.dispose()
     }
-    trainer.dispose()
   })
 
   it('one full-batch epoch is one SGD step: θ − lr·∇L(θ)', async () => {
@@ -146,22 +183,24 @@ describe('Trainer', () => {
 
   it('leaks no tensors over hundreds of rounds of train, get/set params, evaluate and gradients', async () => {
     const data = toyData(40, 6)
-    const trainer = createTrainer(TINY, { data, lr: 0.05, seed: 1, modelSeed: 1 })
-    const counts: number[] = []
-    for (let round = 0; round < 300; round++) {
-      await trainer.trainSteps(2, { batchSize: 8 })
-      const params = trainer.getParams()
-      trainer.setParams(params)
-      await trainer.evaluate(data, { batchSize: 16 })
-      trainer.lossOn(data)
-      trainer.gradientOn(data)
-      if (round === 0) await trainer.trainEpochs(1)
-      counts.push(tf.memory().numTensors)
+    for (const spec of [TINY, TINY_CNN]) {
+      const trainer = createTrainer(spec, { data, lr: 0.05, seed: 1, modelSeed: 1 })
+      const counts: number[] = []
+      for (let round = 0; round < 200; round++) {
+        await trainer.trainSteps(2, { batchSize: 8 })
+        const params = trainer.getParams()
+        trainer.setParams(params)
+        await trainer.evaluate(data, { batchSize: 16 })
+        trainer.lossOn(data)
+        trainer.gradientOn(data)
+        if (round === 0) await trainer.trainEpochs(1)
+        counts.push(tf.memory().numTensors)
+      }
+      expect(new Set(counts.slice(5))).toEqual(new Set([counts[5]]))
+      const live = tf.memory().numTensors
+      trainer.dispose()
+      // The model's variables and the optimizer's learning-rate scalar go with it.
+      expect(tf.memory().numTensors).toBe(live - trainer.model.layout().length - 1)
     }
-    const afterWarmUp = counts.slice(5)
-    expect(new Set(afterWarmUp)).toEqual(new Set([counts[5]]))
-    const live = tf.memory().numTensors
-    trainer.dispose()
-    expect(tf.memory().numTensors).toBe(live - trainer.model.layout().length - 1)
   })
 })
