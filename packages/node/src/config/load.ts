@@ -90,13 +90,18 @@ export function loadConfig<S extends z.ZodType>(schema: S, sources: ConfigSource
     const value = sources.flags?.[field.flag]
     if (value !== undefined) setPath(raw, field.path, parseFieldText(field, flagText(value)))
   }
+  return validateConfig(schema, raw, sources.file)
+}
+
+/** Validates an options object (defaults applied); throws InvalidConfigError naming every bad field. */
+export function validateConfig<S extends z.ZodType>(schema: S, raw: unknown, file?: string): z.output<S> {
   const result = schema.safeParse(raw)
   if (result.success) return result.data
-  const byPath = new Map(fields.map((f) => [f.path.join('.'), f]))
+  const byPath = new Map(fieldsOf(schema).map((f) => [f.path.join('.'), f]))
   throw new InvalidConfigError(
     result.error.issues.map((issue) => {
       const field = issue.path.map(String).join('.')
-      return { field, message: issue.message, hint: hintFor(byPath.get(field), sources.file) }
+      return { field, message: issue.message, hint: hintFor(byPath.get(field), file) }
     }),
   )
 }

@@ -1,3 +1,4 @@
+import { AGGREGATOR_NAMES, type AggregatorName } from '@swarmgrad/algorithms'
 import { z } from 'zod'
 
 const multiaddr = z
@@ -109,10 +110,10 @@ export const trainSchema = z.strictObject({
 
 export const gossipSchema = z.strictObject({
   fanout: z.number().int().min(1).max(64).default(2).describe('peers each model is sent to per round'),
-  varianceCorrection: z
-    .boolean()
-    .default(true)
-    .describe('rescale merged weight tensors to the mean variance of the inputs (Vanishing Variance)'),
+  aggregator: z
+    .enum(AGGREGATOR_NAMES as [AggregatorName, ...AggregatorName[]])
+    .default('variance-corrected')
+    .describe('merge rule: sample-weighted mean, its variance-corrected form, or a robust rule'),
   waitModels: z
     .number()
     .int()
@@ -120,12 +121,38 @@ export const gossipSchema = z.strictObject({
     .default(1)
     .describe('models to wait for before merging, bounded by waitTimeoutMs; 0 never waits'),
   waitTimeoutMs: z.number().int().min(0).max(600_000).default(5_000),
+  startPeers: z
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .describe('live peers to wait for before the first round, bounded by startTimeoutMs'),
+  startTimeoutMs: z.number().int().min(0).max(3_600_000).default(60_000),
   maxStaleRounds: z
     .number()
     .int()
     .min(0)
     .default(10)
     .describe('drop received models more than this many rounds behind ours'),
+})
+
+export const exchangeSchema = z.strictObject({
+  codec: z.enum(['float32', 'float16', 'int8']).default('float32').describe('encoding of models on the wire'),
+  heartbeatMs: z.number().int().min(100).max(600_000).default(2_000).describe('liveness announcement period'),
+  liveTimeoutMs: z
+    .number()
+    .int()
+    .min(200)
+    .max(3_600_000)
+    .default(10_000)
+    .describe('a peer not heard from for this long is not sent to'),
+  sendTimeoutMs: z
+    .number()
+    .int()
+    .min(100)
+    .max(600_000)
+    .default(30_000)
+    .describe('deadline of one model send'),
 })
 
 export const hostSchema = z.strictObject({
@@ -171,6 +198,7 @@ export const nodeOptionsSchema = z.strictObject({
   data: dataSchema.prefault({}),
   train: trainSchema.prefault({}),
   gossip: gossipSchema.prefault({}),
+  exchange: exchangeSchema.prefault({}),
   host: hostSchema.prefault({}),
   metrics: metricsSchema.prefault({}),
   log: logSchema.prefault({}),

@@ -51,6 +51,10 @@ class FakeExchange implements GossipExchange {
     if (this.inbox.length >= count || signal.aborted) return
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
   }
+  async waitForPeers(count: number, signal: AbortSignal): Promise<void> {
+    if (this.peers.length >= count || signal.aborted) return
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+  }
   bytes(): { sent: number; received: number } {
     return { sent: 0, received: 0 }
   }
@@ -71,6 +75,8 @@ function setup(opts: Partial<GossipEngineOptions>, peers = ['b', 'c', 'd', 'e'])
       aggregator: 'mean',
       waitModels: 0,
       waitTimeoutMs: 20,
+      startPeers: 0,
+      startTimeoutMs: 1000,
       maxStaleRounds: 2,
       evalEvery: 1,
       sendTimeoutMs: 1000,

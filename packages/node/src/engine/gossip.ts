@@ -14,6 +14,8 @@ export interface GossipExchange {
   takeReceived(): ReceivedModel[]
   /** Resolves once `count` models are waiting, or when `signal` aborts (resolves, does not reject). */
   waitForReceived(count: number, signal: AbortSignal): Promise<void>
+  /** Resolves once `count` peers are live, or when `signal` aborts (resolves, does not reject). */
+  waitForPeers(count: number, signal: AbortSignal): Promise<void>
   /** Cumulative application bytes. */
   bytes(): { sent: number; received: number }
 }
@@ -26,6 +28,8 @@ export interface GossipEngineOptions {
   readonly aggregator: AggregatorName
   readonly waitModels: number
   readonly waitTimeoutMs: number
+  readonly startPeers: number
+  readonly startTimeoutMs: number
   readonly maxStaleRounds: number
   readonly evalEvery: number
   readonly sendTimeoutMs: number
@@ -55,7 +59,14 @@ export class GossipEngine {
 
   /** Runs rounds until `options.rounds` are done (0: forever) or `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
-    const { rounds } = this.options
+    const { rounds, startPeers, startTimeoutMs } = this.options
+    if (startPeers > 0 && this.#round === 0) {
+      await this.exchange.waitForPeers(
+        startPeers,
+        AbortSignal.any([signal, AbortSignal.timeout(startTimeoutMs)]),
+      )
+      this.deps.logger.info({ peers: this.exchange.livePeers().length }, 'starting rounds')
+    }
     while (!signal.aborted && (rounds === 0 || this.#round < rounds)) {
       await this.runRound(signal)
     }

@@ -1,0 +1,51 @@
+import type { NodeOptions } from '../config/index.js'
+import { createLogger } from '../logging.js'
+import { createNode } from '../peer.js'
+
+/**
+ * Runs one peer until its rounds are done or a signal arrives. The first SIGINT/SIGTERM stops it gracefully (the
+ * round in progress is abandoned, a leave is announced, streams close); a second one exits at once.
+ */
+export async function runNodeCommand(options: NodeOptions): Promise<number> {
+  const logger = createLogger(options.log)
+  const node = await createNode(options, {
+    logger,
+    start: false,
+    onRound: (r) =>
+      logger.info(
+        {
+          round: r.round,
+          loss: r.trainLoss,
+          ...(r.testAccuracy === undefined ? {} : { acc: r.testAccuracy, testLoss: r.testLoss }),
+          merged: r.merged,
+          sent: r.sent,
+          peers: r.peers,
+          bytesOut: r.bytesSent,
+          bytesIn: r.bytesReceived,
+          secs: r.seconds,
+        },
+        'round done',
+      ),
+  })
+  let signals = 0
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++
+    if (signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting now')
+      process.exit(130)
+    }
+    logger.info({ signal }, 'stopping')
+    node.stop().catch((err: unknown) => logger.error({ err }, 'stop failed'))
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  try {
+    await node.start()
+    await node.run()
+  } finally {
+    await node.stop()
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+  return 0
+}

@@ -1,0 +1,252 @@
+import { runId as computeRunId, roundWindow, seedFrom } from '@swarmgrad/protocol'
+import * as tf from '@tensorflow/tfjs'
+import { collectDefaultMetrics, Registry } from 'prom-client'
+import { MODEL_PRESETS, type NodeOptions, type NodeOptionsInput, nodeOptionsSchema } from './config/index.js'
+import { validateConfig } from './config/load.js'
+import { loadPeerData, type PeerData } from './data/index.js'
+import { GossipEngine } from './engine/gossip.js'
+import type { LocalModel, RoundReport } from './engine/types.js'
+import { ModelExchange } from './exchange/model-exchange.js'
+import { createHost, type Host } from './host/index.js'
+import { createLogger, type Logger } from './logging.js'
+import { createNodeMetrics, type MetricsServer, type NodeMetrics, serveMetrics } from './metrics/index.js'
+import {
+  type BackendInfo,
+  createTrainer,
+  initBackend,
+  type ModelSpec,
+  normalizeModelSpec,
+  paramCount,
+  type Trainer,
+} from './trainer/index.js'
+
+export type NodeStatus = 'stopped' | 'starting' | 'started' | 'stopping'
+
+export interface NodeDeps {
+  /** Process logger; one is made from `options.log` when absent. */
+  readonly logger?: Logger
+  /** Registry every metric (libp2p's included) goes into; a fresh one when absent. */
+  readonly registry?: Registry
+  /** Called after every completed round. */
+  readonly onRound?: (report: RoundReport) => void
+}
+
+export function resolveModelSpec(model: NodeOptions['model']): ModelSpec {
+  return normalizeModelSpec(typeof model === 'string' ? MODEL_PRESETS[model] : model)
+}
+
+/** The run id: peers whose model, mode, seed or training hyper-parameters differ never share a topic. */
+export function runIdOf(options: NodeOptions, spec: ModelSpec): string {
+  return computeRunId({
+    architecture: JSON.parse(JSON.stringify(spec)),
+    mode: options.mode,
+    hyperParameters: {
+      seed: options.seed,
+      lr: options.train.lr,
+      batchSize: options.train.batchSize,
+      epochs: options.train.epochs,
+      steps: options.train.steps,
+      codec: options.exchange.codec,
+    },
+  })
+}
+
+function trainerModel(trainer: Trainer, data: PeerData, options: NodeOptions): LocalModel {
+  const { train } = options
+  return {
+    layout: trainer.layout(),
+    sampleCount: data.train.n,
+    getParams: () => trainer.getParams(),
+    setParams: (params) => trainer.setParams(params),
+    train: (signal) =>
+      train.steps > 0
+        ? trainer.trainSteps(train.steps, { batchSize: train.batchSize, signal })
+        : trainer.trainEpochs(train.epochs, { batchSize: train.batchSize, signal }),
+    evaluate: async () => (data.test === undefined ? undefined : trainer.evaluate(data.test)),
+  }
+}
+
+/**
+ * One swarmgrad peer: a TF.js trainer on local data, a libp2p host, and the round engine of its mode. Build it
+ * with `createNode`, then `start()` and `run()`; `stop()` is idempotent and leaves nothing running.
+ */
+export class SwarmNode {
+  #status: NodeStatus = 'stopped'
+  #metricsServer: MetricsServer | undefined
+  readonly #controller = new AbortController()
+  #running: Promise<void> | undefined
+
+  constructor(
+    readonly options: NodeOptions,
+    readonly runId: string,
+    readonly backend: BackendInfo,
+    readonly data: PeerData,
+    readonly logger: Logger,
+    readonly registry: Registry,
+    readonly metrics: NodeMetrics,
+    readonly host: Host,
+    private readonly trainer: Trainer,
+    private readonly exchange: ModelExchange,
+    readonly engine: GossipEngine,
+  ) {}
+
+  get status(): NodeStatus {
+    return this.#status
+  }
+
+  get peerId(): string {
+    return this.host.peerId.toString()
+  }
+
+  get multiaddrs(): string[] {
+    return this.host.multiaddrs.map((a) => a.toString())
+  }
+
+  get metricsUrl(): string | undefined {
+    return this.#metricsServer?.url
+  }
+
+  async start(): Promise<void> {
+    if (this.#status !== 'stopped') return
+    this.#status = 'starting'
+    await this.host.start()
+    await this.exchange.start()
+    if (this.options.metrics.port >= 0) {
+      this.#metricsServer = await serveMetrics(this.registry, {
+        host: this.options.metrics.host,
+        port: this.options.metrics.port,
+        health: () => ({
+          ok: this.#status === 'started',
+          detail: { status: this.#status, round: this.engine.round, peers: this.exchange.livePeers().length },
+        }),
+      })
+    }
+    this.#status = 'started'
+    this.logger.info(
+      {
+        peerId: this.peerId,
+        addrs: this.multiaddrs,
+        runId: this.runId,
+        backend: this.backend.name,
+        samples: this.data.train.n,
+        metrics: this.metricsUrl,
+      },
+      'peer started',
+    )
+  }
+
+  /** Runs the round engine until its rounds are done or the node stops. */
+  run(): Promise<void> {
+    this.#running ??= this.engine.run(this.#controller.signal).catch((err: unknown) => {
+      if (!this.#controller.signal.aborted) throw err
+    })
+    return this.#running
+  }
+
+  async stop(): Promise<void> {
+    if (this.#status === 'stopped' || this.#status === 'stopping') return
+    this.#status = 'stopping'
+    this.#controller.abort(new Error('node stopping'))
+    await this.#running
+    await this.exchange.stop()
+    await this.host.stop()
+    await this.#metricsServer?.close()
+    this.#metricsServer = undefined
+    this.trainer.dispose()
+    this.#status = 'stopped'
+    this.logger.info({ round: this.engine.round }, 'peer stopped')
+  }
+}
+
+/**
+ * Validates `input`, loads this peer's data (a missing file fails here, before any socket opens), builds the model,
+ * the host and the engine, and starts unless `start: false`.
+ */
+export async function createNode(
+  input: NodeOptionsInput,
+  deps: NodeDeps & { start?: boolean } = {},
+): Promise<SwarmNode> {
+  const options = validateConfig(nodeOptionsSchema, input)
+  const logger = deps.logger ?? createLogger(options.log)
+  const registry = deps.registry ?? new Registry()
+  if (deps.registry === undefined) collectDefaultMetrics({ register: registry })
+  const metrics = createNodeMetrics(registry)
+  const spec = resolveModelSpec(options.model)
+  const runId = runIdOf(options, spec)
+  const data = await loadPeerData(options.data, options.seed)
+  const backend = await initBackend({
+    ...(options.backend === 'auto' ? {} : { preferred: options.backend }),
+    logger: logger.child({ component: 'trainer' }),
+  })
+  metrics.info.set({ mode: options.mode, backend: backend.name }, 1)
+  const trainer = createTrainer(spec, {
+    data: data.train,
+    lr: options.train.lr,
+    batchSize: options.train.batchSize,
+    seed: seedFrom(options.seed, 'peer', options.data.index),
+    modelSeed: options.seed,
+  })
+  const host = await createHost({
+    ...options.host,
+    // libp2p's metrics attach to one registry per process: only a peer that serves /metrics claims it.
+    ...(options.metrics.port >= 0 ? { metricsRegistry: registry } : {}),
+    logger: logger.child({ component: 'host' }),
+    start: false,
+  })
+  let engine: GossipEngine | undefined
+  const exchange = new ModelExchange(host, {
+    runId,
+    paramCount: paramCount(spec),
+    codec: options.exchange.codec,
+    roundWindow: () =>
+      roundWindow(engine?.round ?? 0, options.gossip.maxStaleRounds, Number.MAX_SAFE_INTEGER),
+    currentRound: () => engine?.round ?? 0,
+    heartbeatMs: options.exchange.heartbeatMs,
+    liveTimeoutMs: options.exchange.liveTimeoutMs,
+    logger: logger.child({ component: 'exchange' }),
+    metrics,
+  })
+  engine = new GossipEngine(
+    {
+      peerId: host.peerId.toString(),
+      seed: options.seed,
+      rounds: options.rounds,
+      fanout: options.gossip.fanout,
+      aggregator: options.gossip.aggregator,
+      waitModels: options.gossip.waitModels,
+      waitTimeoutMs: options.gossip.waitTimeoutMs,
+      startPeers: options.gossip.startPeers,
+      startTimeoutMs: options.gossip.startTimeoutMs,
+      maxStaleRounds: options.gossip.maxStaleRounds,
+      evalEvery: options.train.evalEvery,
+      sendTimeoutMs: options.exchange.sendTimeoutMs,
+    },
+    trainerModel(trainer, data, options),
+    exchange,
+    {
+      logger: logger.child({ component: options.mode }),
+      metrics,
+      onRound: (report) => {
+        const memory = tf.memory()
+        metrics.tfTensors.set(memory.numTensors)
+        metrics.tfBytes.set(memory.numBytes)
+        deps.onRound?.(report)
+      },
+    },
+  )
+  const node = new SwarmNode(
+    options,
+    runId,
+    backend,
+    data,
+    logger,
+    registry,
+    metrics,
+    host,
+    trainer,
+    exchange,
+    engine,
+  )
+  if (deps.start !== false) await node.start()
+  return node
+}

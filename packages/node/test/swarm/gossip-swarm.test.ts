@@ -1,0 +1,120 @@
+import {
+  createEnvelope,
+  describePayload,
+  encodeEnvelope,
+  encodeMessage,
+  ModelRole,
+  PROTOCOL_NAMES,
+  protocolId,
+  sha256,
+  TensorCodec,
+} from '@swarmgrad/protocol'
+import { Registry } from 'prom-client'
+import { afterEach, describe, expect, it } from 'vitest'
+import { peerIdBytes } from '../../src/exchange/model-exchange.js'
+import { BlobTransfer } from '../../src/host/index.js'
+import { resolveModelSpec } from '../../src/peer.js'
+import { paramCount } from '../../src/trainer/index.js'
+import { HostPool, waitFor } from './host-helpers.js'
+import { createTestSwarm, type TestSwarm } from './swarm-helpers.js'
+
+async function counterValues(registry: Registry, name: string): Promise<Map<string, number>> {
+  const metric = await registry.getSingleMetric(name)?.get()
+  return new Map((metric?.values ?? []).map((v) => [Object.values(v.labels).join('/'), v.value]))
+}
+
+describe('gossip learning swarm', () => {
+  let swarm: TestSwarm | undefined
+  const pool = new HostPool()
+  afterEach(async () => {
+    await swarm?.close()
+    swarm = undefined
+    await pool.stopAll()
+  })
+
+  it('four peers on 127.0.0.1 learn the digits together', async () => {
+    swarm = await createTestSwarm(4, () => ({ rounds: 6, metrics: { port: -1 } }))
+    await swarm.run()
+    const finals = swarm.reports.map((r) => r.at(-1)!)
+    expect(finals.map((r) => r.round)).toEqual([6, 6, 6, 6])
+    const accuracies = finals.map((r) => r.testAccuracy!)
+    const mean = accuracies.reduce((a, b) => a + b, 0) / accuracies.length
+    expect(mean).toBeGreaterThan(0.85)
+    for (const reports of swarm.reports) {
+      expect(reports.reduce((s, r) => s + r.merged, 0)).toBeGreaterThan(0)
+      expect(reports.at(-1)!.bytesSent).toBeGreaterThan(0)
+    }
+    for (const node of swarm.nodes) {
+      expect(await counterValues(node.registry, 'swarmgrad_node_messages_rejected_total')).toEqual(new Map())
+    }
+  })
+
+  it('refuses and counts malformed models by reason and keeps training', async () => {
+    const registry = new Registry()
+    swarm = await createTestSwarm(2, () => ({ rounds: 0, train: { evalEvery: 0 } }))
+    const victim = swarm.nodes[1]!
+    const running = swarm.run()
+    const attacker = await pool.create({ bootstrap: [victim.multiaddrs[0]!], metricsRegistry: registry })
+    const transfer = new BlobTransfer(attacker, { protocol: protocolId(victim.runId, PROTOCOL_NAMES.model) })
+    const count = paramCount(resolveModelSpec(victim.options.model))
+    const send = async (opts: {
+      runId?: string
+      params?: Float32Array
+      sender?: string
+      meta?: Uint8Array
+    }) => {
+      const params = opts.params ?? new Float32Array(count)
+      const payload = encodeMessage('Tensor', {
+        dtype: 1,
+        shape: [params.length],
+        codec: TensorCodec.FLOAT32,
+        length: params.length,
+        blockSize: 0,
+        gridOffset: 0,
+        seed: new Uint8Array(0),
+        scales: new Uint8Array(0),
+        indices: new Uint8Array(0),
+        padding: new Uint8Array(0),
+        data: new Uint8Array(params.buffer, params.byteOffset, params.byteLength),
+      })
+      const header = describePayload(payload, {
+        round: 1,
+        codec: TensorCodec.FLOAT32,
+        paramCount: params.length,
+        sampleCount: 10,
+        role: ModelRole.TRAINED,
+      })
+      const meta =
+        opts.meta ??
+        encodeEnvelope(
+          createEnvelope({
+            runId: opts.runId ?? victim.runId,
+            round: 1,
+            sender: peerIdBytes(opts.sender ?? attacker.peerId.toString()),
+            modelHash: sha256(payload),
+            body: { case: 'modelPayloadHeader', value: header },
+          }),
+        )
+      return transfer.send(victim.host.peerId, meta, payload)
+    }
+    const nan = new Float32Array(count)
+    nan[17] = Number.NaN
+    expect(await send({ runId: 'another-run' })).toMatchObject({ accepted: false, code: 'WRONG_RUN' })
+    expect(await send({ params: new Float32Array(count + 1) })).toMatchObject({
+      accepted: false,
+      code: 'SHAPE_MISMATCH',
+    })
+    expect(await send({ params: nan })).toMatchObject({ accepted: false, code: 'NON_FINITE' })
+    expect(await send({ sender: victim.peerId })).toMatchObject({ accepted: false, code: 'SENDER_MISMATCH' })
+    expect(await send({ meta: new Uint8Array([0xff, 0xff, 0xff]) })).toMatchObject({ accepted: false })
+
+    const rejected = await counterValues(victim.registry, 'swarmgrad_node_messages_rejected_total')
+    for (const code of ['WRONG_RUN', 'SHAPE_MISMATCH', 'NON_FINITE', 'SENDER_MISMATCH']) {
+      expect(rejected.get(`model/${code}`)).toBe(1)
+    }
+    const before = swarm.reports[1]!.length
+    await waitFor(() => swarm!.reports[1]!.length >= before + 2, 'two more rounds on the victim', 60_000)
+    await Promise.all(swarm.nodes.map((n) => n.stop()))
+    await running
+  })
+})
