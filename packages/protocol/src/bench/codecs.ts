@@ -11,7 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { encodeTensor, type TensorInput, toDense } from '../codecs/registry.js'
+import { encodeTensor, type TensorInput } from '../codecs/registry.js'
 import { DEFAULT_SPSA_GRID_OFFSET } from '../codecs/spsa-byte.js'
 import { TensorCodec } from '../generated/swarmgrad.js'
 import { createRng, sampleIndices } from '../random.js'
@@ -143,7 +143,7 @@ for (let round = 0; round < WARMUP_RUNS + RUNS; round++) {
     // A receiver decodes a payload it reassembled into its own (aligned) buffer: hand the decoder such a copy.
     const received = new Uint8Array(payload)
     const decodeMs = timeMs(() => {
-      checksum += toDense(decodeModelPayload(received, { paramCount: PARAMS })).length
+      checksum += decodeModelPayload(received, { paramCount: PARAMS }).values.length
     })
     if (round >= WARMUP_RUNS) {
       runs.get(label)!.encode.push(encodeMs)

@@ -139,6 +139,10 @@ describe('model payloads', () => {
     expect(codeOf(() => new PayloadAssembler({ ...header, chunkCount: header.chunkCount + 1 }))).toBe(
       'MALFORMED',
     )
+    expect(codeOf(() => new PayloadAssembler({ ...header, byteSize: -1 }))).toBe('MALFORMED')
+    expect(
+      codeOf(() => new PayloadAssembler(header).add({ index: 0, data: null as unknown as Uint8Array })),
+    ).toBe('MALFORMED')
     expect(codeOf(() => chunkPayload(payload, 10))).toBe('BAD_ARGUMENT')
     expect(codeOf(() => decodeModelPayload(payload, { paramCount: 10 }))).toBe('SHAPE_MISMATCH')
   })

@@ -182,6 +182,9 @@ export class PayloadAssembler {
   private offset = 0
 
   constructor(private readonly header: ModelPayloadHeader) {
+    if (!Number.isSafeInteger(header.byteSize) || header.byteSize < 0) {
+      throw new CodedError('MALFORMED', `payload byte size ${header.byteSize} is not a size`)
+    }
     if (header.byteSize > MAX_MODEL_PAYLOAD_BYTES) {
       throw new CodedError(
         'OVERSIZED',
@@ -202,6 +205,8 @@ export class PayloadAssembler {
   /** Adds the next chunk. Throws DUPLICATE, MALFORMED or OVERSIZED for a chunk out of place. */
   add(chunk: ModelChunk): void {
     const { index, data } = chunk
+    if (!(data instanceof Uint8Array))
+      throw new CodedError('MALFORMED', `chunk ${index} holds no bytes`, { index })
     if (index < this.received) throw new CodedError('DUPLICATE', `chunk ${index} arrived twice`, { index })
     if (index >= this.header.chunkCount) {
       throw new CodedError('OVERSIZED', `chunk ${index} is past the ${this.header.chunkCount} announced`, {

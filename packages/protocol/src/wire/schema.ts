@@ -236,8 +236,9 @@ export function encodeMessage<N extends MessageName>(name: N, value: MessageType
 }
 
 /**
- * Decodes one message, unvalidated beyond the wire format. Unknown fields are skipped. Throws only CodedError:
- * TRUNCATED when a length runs past the end, MALFORMED for anything else the wire format does not allow.
+ * Decodes one message, unvalidated beyond the wire format. Unknown fields are skipped. Bytes fields are views of
+ * `bytes` (no copy): keep the input unchanged while they are in use. Throws only CodedError: TRUNCATED when a length
+ * runs past the end, MALFORMED for anything else the wire format does not allow.
  */
 export function decodeMessage<N extends MessageName>(name: N, bytes: Uint8Array): MessageTypes[N] {
   const plan = planOf(name)
