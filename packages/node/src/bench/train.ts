@@ -155,7 +155,7 @@ function renderTable(results: readonly BackendResult[]): string {
   ]
   for (const r of results) {
     if (!r.available) {
-      rows.push(`| ${r.backend} | unavailable | | | | ${r.reason ?? ''} |`)
+      rows.push(`| ${r.backend} | unavailable | | | | ${shorten(r.reason ?? '')} |`)
       continue
     }
     const name =
@@ -167,6 +167,12 @@ function renderTable(results: readonly BackendResult[]): string {
     )
   }
   return rows.join('\n')
+}
+
+/** A failure reason short enough for a table cell, without file paths (the JSON keeps it whole). */
+function shorten(reason: string): string {
+  const sentence = reason.split(/:\s\//)[0]!.trim()
+  return sentence.length > 90 ? `${sentence.slice(0, 87)}…` : sentence
 }
 
 /** Replaces this benchmark's section of docs/benchmarks.md (or appends it), leaving other sections alone. */

@@ -1,5 +1,4 @@
 export * from './backend.js'
 export * from './model.js'
 export * from './model-spec.js'
-export * from './param-layout.js'
 export * from './trainer.js'

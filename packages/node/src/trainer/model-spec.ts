@@ -1,5 +1,5 @@
+import type { ParamLayout, TensorRole } from '@swarmgrad/algorithms'
 import { CodedError } from '@swarmgrad/protocol'
-import type { ParamLayout, ParamRole } from './param-layout.js'
 
 export const ACTIVATIONS = ['relu', 'tanh', 'sigmoid'] as const
 export type Activation = (typeof ACTIVATIONS)[number]
@@ -99,7 +99,7 @@ export function convOutputShape(spec: CnnSpec): [number, number, number] {
 export interface ParamDecl {
   readonly name: string
   readonly shape: readonly number[]
-  readonly role: ParamRole
+  readonly role: TensorRole
   /** Fan-in and fan-out for Glorot initialisation (kernels only). */
   readonly fanIn: number
   readonly fanOut: number

@@ -1,3 +1,4 @@
+import type { ParamLayout } from '@swarmgrad/algorithms'
 import { CodedError, createRng, type SeedPart } from '@swarmgrad/protocol'
 import * as tf from '@tensorflow/tfjs'
 import {
@@ -9,7 +10,6 @@ import {
   paramLayout,
 } from './model-spec.js'
 import { conv2dSame, linear } from './ops.js'
-import type { ParamLayout } from './param-layout.js'
 
 /**
  * The initial parameters of `spec` for `seed`, drawn with our own PRNG (never a backend RNG), so every process and

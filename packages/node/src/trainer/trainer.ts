@@ -1,10 +1,10 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
+import type { ParamLayout } from '@swarmgrad/algorithms'
 import { CodedError, createRng, type SeedPart, shuffleInPlace, type Xoshiro128 } from '@swarmgrad/protocol'
 import * as tf from '@tensorflow/tfjs'
 import { type Batch, type Dataset, sampleSize } from '../data/dataset.js'
 import { buildModel, type Model } from './model.js'
 import type { ModelSpec } from './model-spec.js'
-import type { ParamLayout } from './param-layout.js'
 
 export const DEFAULT_BATCH_SIZE = 32
 export const DEFAULT_EVAL_BATCH_SIZE = 500
