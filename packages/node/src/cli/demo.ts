@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 interface DemoOptions {
   readonly peers: string
   readonly rounds: string
+  readonly lr: string
   readonly model: string
   readonly mode: string
 }
@@ -109,6 +110,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       opts.model,
       '--rounds',
       String(rounds),
+      '--train-lr',
+      opts.lr,
       '--data-source',
       'mnist',
       '--data-peers',

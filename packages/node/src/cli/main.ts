@@ -32,10 +32,11 @@ function buildProgram(result: { code: number }): Command {
     .command('demo')
     .description('start a local swarm of peer processes on 127.0.0.1 and report how they learn')
     .option('--peers <n>', 'peer processes', '4')
-    .option('--rounds <n>', 'rounds per peer', '12')
+    .option('--rounds <n>', 'rounds per peer', '20')
+    .option('--lr <rate>', 'SGD learning rate', '0.1')
     .option('--model <name>', 'model preset', 'mlp-small')
     .option('--mode <name>', 'round engine', 'gossip')
-    .action(async (opts: { peers: string; rounds: string; model: string; mode: string }) => {
+    .action(async (opts: { peers: string; rounds: string; lr: string; model: string; mode: string }) => {
       result.code = await runDemo(opts)
     })
   return program
