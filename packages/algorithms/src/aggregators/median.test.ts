@@ -49,3 +49,22 @@ describe('median', () => {
     ).toEqual([20])
   })
 })
+
+describe('median against a sort-based reference', () => {
+  it('matches for 1 to 60 equal-weight inputs, with ties', () => {
+    for (let m = 1; m <= 60; m++) {
+      const vectors = Array.from({ length: m }, (_, j) => {
+        const v = gaussianVector(`median-ref-${m}-${j}`, 50)
+        for (let i = 0; i < 10; i++) v[i] = Math.round(v[i] as number)
+        return v
+      })
+      const out = medianRule.aggregate({ vectors })
+      for (let i = 0; i < 50; i++) {
+        const column = vectors.map((v) => v[i] as number).sort((a, b) => a - b)
+        const mid = m >> 1
+        const want = m % 2 === 1 ? column[mid] : ((column[mid - 1] as number) + (column[mid] as number)) / 2
+        expect((out[i] as number) + 0).toBe(Math.fround(want as number) + 0) // +0 merges -0 and 0
+      }
+    }
+  })
+})

@@ -1,5 +1,5 @@
 import { checkInput, positiveOnly } from './input.js'
-import { sortPairs, sortValues } from './small-sort.js'
+import { selectNth, sortPairs } from './small-sort.js'
 import type { AggregatorDefinition } from './types.js'
 
 export type MedianOptions = Record<string, never>
@@ -25,11 +25,16 @@ export const medianRule = {
       const mid = m >> 1
       for (let i = 0; i < length; i++) {
         for (let j = 0; j < m; j++) values[j] = (vectors[j] as Float32Array)[i] as number
-        sortValues(values, m)
-        out[i] =
-          (m & 1) === 1
-            ? (values[mid] as number)
-            : ((values[mid - 1] as number) + (values[mid] as number)) / 2
+        selectNth(values, m, mid)
+        const upper = values[mid] as number
+        if ((m & 1) === 1) {
+          out[i] = upper
+        } else {
+          // the lower middle is the largest of the values before mid
+          let lower = values[0] as number
+          for (let p = 1; p < mid; p++) if ((values[p] as number) > lower) lower = values[p] as number
+          out[i] = (lower + upper) / 2
+        }
       }
       return out
     }

@@ -50,3 +50,26 @@ describe('trimmed-mean', () => {
     }
   })
 })
+
+describe('trimmed mean against a sort-based reference', () => {
+  it('matches for 1 to 60 equal-weight inputs and several beta', () => {
+    for (let m = 1; m <= 60; m++) {
+      const vectors = Array.from({ length: m }, (_, j) => gaussianVector(`trim-ref-${m}-${j}`, 30))
+      for (const beta of [0, 0.1, 0.25, 0.33, 0.49]) {
+        const out = trimmedMeanRule.aggregate({ vectors }, { beta })
+        const trim = beta * m
+        for (let i = 0; i < 30; i++) {
+          const column = vectors.map((v) => v[i] as number).sort((a, b) => a - b)
+          let sum = 0
+          let kept = 0
+          column.forEach((v, p) => {
+            const keep = Math.max(0, Math.min(p + 1, m - trim) - Math.max(p, trim))
+            sum += keep * v
+            kept += keep
+          })
+          expect(out[i]).toBeCloseTo(sum / kept, 6)
+        }
+      }
+    }
+  })
+})

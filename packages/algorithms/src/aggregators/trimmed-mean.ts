@@ -1,6 +1,6 @@
 import { checkNumberOption } from '../validate.js'
 import { checkInput, positiveOnly } from './input.js'
-import { sortPairs, sortValues } from './small-sort.js'
+import { selectNth, sortPairs } from './small-sort.js'
 import type { AggregatorDefinition } from './types.js'
 
 export interface TrimmedMeanOptions {
@@ -28,7 +28,9 @@ export const trimmedMeanRule = {
     const out = new Float32Array(length)
     const values = new Float64Array(m)
     if (weights.every((w) => w === weights[0])) {
-      // unit weights: entry p covers [p, p + 1) of the total m
+      // Unit weights: sorted entry p covers [p, p + 1) of the total m and keeps its overlap with [T, m − T).
+      // Only ranks first..last keep anything, and all ranks strictly between them keep 1, so two selections
+      // (rank first, then rank last among the rest) replace a full sort: the middle can stay unordered.
       const keep = new Float64Array(m)
       const trim = beta * m
       let kept = 0
@@ -36,11 +38,14 @@ export const trimmedMeanRule = {
         keep[p] = Math.max(0, Math.min(p + 1, m - trim) - Math.max(p, trim))
         kept += keep[p] as number
       }
+      const first = Math.floor(trim)
+      const last = m - 1 - first
       for (let i = 0; i < length; i++) {
         for (let j = 0; j < m; j++) values[j] = (vectors[j] as Float32Array)[i] as number
-        sortValues(values, m)
+        selectNth(values, m, first)
+        if (last > first) selectNth(values, m, last, first + 1)
         let sum = 0
-        for (let p = 0; p < m; p++) sum += (keep[p] as number) * (values[p] as number)
+        for (let p = first; p <= last; p++) sum += (keep[p] as number) * (values[p] as number)
         out[i] = sum / kept
       }
       return out
