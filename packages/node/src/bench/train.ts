@@ -8,7 +8,7 @@
 import '@swarmgrad/protocol/polyfill'
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
-import { cpus } from 'node:os'
+import { cpus, loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -42,6 +42,10 @@ interface BackendResult {
   readonly ratioToCpu?: number
 }
 
+function round2(value: number): number {
+  return Math.round(value * 100) / 100
+}
+
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
   const mid = sorted.length >> 1
@@ -73,6 +77,7 @@ function parseOptions(): { runs: number; steps: number; backends: BackendName[] 
 
 async function main(): Promise<void> {
   const { runs, steps, backends } = parseOptions()
+  const loadBefore = loadavg()
   console.log(`loading Fashion-MNIST …`)
   const [train, test] = await Promise.all([loadFashionMnist('train'), loadFashionMnist('test')])
   console.log(
@@ -138,35 +143,53 @@ async function main(): Promise<void> {
     node: process.version,
     cpu: cpus()[0]?.model ?? 'unknown',
     cores: cpus().length,
+    /** 1, 5 and 15 minute load averages before and after: other processes on the machine skew the figures. */
+    loadAverage: { before: loadBefore.map(round2), after: loadavg().map(round2) },
     date: new Date().toISOString(),
     results: withRatios,
   }
   const resultsDir = join(REPO_ROOT, 'bench-results')
   await mkdir(resultsDir, { recursive: true })
   await writeFile(join(resultsDir, 'train.json'), `${JSON.stringify(report, null, 2)}\n`)
-  await writeSection(report.node, report.cpu, report.cores, runs, steps, table)
+  await writeSection(report, table)
   console.log(`\nwrote bench-results/train.json and the "${SECTION.slice(3)}" section of docs/benchmarks.md`)
 }
 
 function renderTable(results: readonly BackendResult[]): string {
-  const rows = [
-    '| backend | train samples/s (median) | ms per batch of 32 | × cpu | eval samples/s | runs (samples/s) |',
-    '| --- | ---: | ---: | ---: | ---: | --- |',
+  const header = [
+    'backend',
+    'train samples/s (median)',
+    'ms per batch of 32',
+    '× cpu',
+    'eval samples/s',
+    'runs (samples/s)',
   ]
-  for (const r of results) {
-    if (!r.available) {
-      rows.push(`| ${r.backend} | unavailable | | | | ${shorten(r.reason ?? '')} |`)
-      continue
-    }
+  const rightAligned = [false, true, true, true, true, false]
+  const rows = results.map((r) => {
+    if (!r.available) return [r.backend, 'unavailable', '', '', '', shorten(r.reason ?? '')]
     const name =
       r.backend === 'wasm'
         ? `wasm (SIMD ${r.simd ? 'on' : 'off'}, threads ${r.threads ? 'on' : 'off'})`
         : r.backend
-    rows.push(
-      `| ${name} | ${r.trainSamplesPerSecond} | ${r.msPerBatch} | ${r.ratioToCpu ?? '–'} | ${r.evalSamplesPerSecond} | ${r.trainRuns?.join(', ')} |`,
-    )
-  }
-  return rows.join('\n')
+    return [
+      name,
+      String(r.trainSamplesPerSecond),
+      String(r.msPerBatch),
+      String(r.ratioToCpu ?? '–'),
+      String(r.evalSamplesPerSecond),
+      r.trainRuns?.join(', ') ?? '',
+    ]
+  })
+  return markdownTable(header, rows, rightAligned)
+}
+
+/** A Markdown table with padded columns, laid out as the repository's formatter lays tables out. */
+function markdownTable(header: string[], rows: string[][], rightAligned: boolean[]): string {
+  const widths = header.map((h, c) => Math.max(3, h.length, ...rows.map((row) => row[c]!.length)))
+  const line = (cells: string[]): string =>
+    `| ${cells.map((cell, c) => (rightAligned[c] ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join(' | ')} |`
+  const rule = `| ${widths.map((w, c) => (rightAligned[c] ? `${'-'.repeat(w - 1)}:` : '-'.repeat(w))).join(' | ')} |`
+  return [line(header), rule, ...rows.map(line)].join('\n')
 }
 
 /** A failure reason short enough for a table cell, without file paths (the JSON keeps it whole). */
@@ -177,11 +200,15 @@ function shorten(reason: string): string {
 
 /** Replaces this benchmark's section of docs/benchmarks.md (or appends it), leaving other sections alone. */
 async function writeSection(
-  node: string,
-  cpu: string,
-  cores: number,
-  runs: number,
-  steps: number,
+  report: {
+    node: string
+    cpu: string
+    cores: number
+    runs: number
+    stepsPerRun: number
+    date: string
+    loadAverage: { before: number[] }
+  },
   table: string,
 ): Promise<void> {
   const path = join(REPO_ROOT, 'docs', 'benchmarks.md')
@@ -190,9 +217,12 @@ async function writeSection(
     SECTION,
     '',
     `The fmnist-2nn MLP (784-200-200-10, ReLU, 199 210 parameters) trained with plain SGD, batch ${BATCH_SIZE}, on`,
-    `Fashion-MNIST; ${runs} timed runs of ${steps} steps each after ${WARM_UP_STEPS} warm-up steps, median reported;`,
-    'eval is a forward pass over the 10 000 test images in batches of 500. Node.js',
-    `${node}, ${cores} × ${cpu}. Results: \`bench-results/train.json\`.`,
+    `Fashion-MNIST; ${report.runs} timed runs of ${report.stepsPerRun} steps each after ${WARM_UP_STEPS} warm-up steps,`,
+    'median reported; eval is a forward pass over the 10 000 test images in batches of 500. Node.js',
+    `${report.node}, ${report.cores} × ${report.cpu}, load average ${report.loadAverage.before[0]} at the start;`,
+    `${report.date.slice(0, 10)}. Results: \`bench-results/train.json\`. The layers use explicit-transpose`,
+    "gradients (`packages/node/src/trainer/ops.ts`): with TF.js's own MatMul gradient a wasm step takes about 2.7×",
+    'as long, because the wasm backend runs transposed matMuls on a scalar loop instead of XNNPACK.',
     '',
     table,
     '',
