@@ -1,8 +1,9 @@
 /**
  * Codec throughput: encode + decode of a 1 M-parameter model delta (Gaussian, σ = 0.01) with each tensor codec,
- * through the full wire path (values → Tensor message bytes → values, with every decoder check), against
- * Buffer.copy of the same 4 MB measured in the same run. Also the bytes on the wire for the 199 210-parameter
- * reference model (fmnist-2nn).
+ * through the full wire path (values → model payload bytes → checked values), against Buffer.copy of the same 4 MB
+ * (into a buffer it reuses) measured in the same run. Medians of wall-clock time and of the process's CPU time,
+ * which a shared, busy machine inflates far less. Also the bytes on the wire for the 199 210-parameter reference
+ * model (fmnist-2nn), and the cost of one SPSA batch of J = 30 scalars.
  *
  * Run: pnpm bench:codecs   (tsc -b && node packages/protocol/dist/bench/codecs.js [runs])
  * Writes bench-results/codecs.json at the repository root.
@@ -12,7 +13,7 @@ import { cpus, loadavg } from 'node:os'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { encodeTensor, type TensorInput } from '../codecs/registry.js'
-import { DEFAULT_SPSA_GRID_OFFSET } from '../codecs/spsa-byte.js'
+import { DEFAULT_SPSA_GRID_OFFSET, decodeSpsaScalars, encodeSpsaScalars } from '../codecs/spsa-byte.js'
 import { TensorCodec } from '../generated/swarmgrad.js'
 import { createRng, sampleIndices } from '../random.js'
 import { createEnvelope, encodeEnvelope } from '../wire/envelope.js'
@@ -22,6 +23,7 @@ import { encodeMessage } from '../wire/schema.js'
 const PARAMS = 1_000_000
 const REFERENCE_PARAMS = 199_210
 const SPSA_SCALARS_PER_ROUND = 30
+const SPSA_BATCH_REPEATS = 10_000
 const WARMUP_RUNS = 3
 const RUNS = Math.max(5, Number(process.argv[2] ?? 11))
 
@@ -30,17 +32,36 @@ const RUNS = Math.max(5, Number(process.argv[2] ?? 11))
 setFlagsFromString('--expose-gc')
 const collectGarbage = runInNewContext('gc') as () => void
 
+interface Timing {
+  /** Wall-clock milliseconds. */
+  readonly wall: number
+  /** CPU milliseconds of this process (user + system): not inflated while other processes hold the cores. */
+  readonly cpu: number
+}
+
+function time(fn: () => unknown): Timing {
+  collectGarbage()
+  const cpuStart = process.cpuUsage()
+  const start = process.hrtime.bigint()
+  fn()
+  const wall = Number(process.hrtime.bigint() - start) / 1e6
+  const cpu = process.cpuUsage(cpuStart)
+  return { wall, cpu: (cpu.user + cpu.system) / 1000 }
+}
+
 function median(samples: number[]): number {
   const sorted = [...samples].sort((a, b) => a - b)
   const mid = sorted.length >> 1
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
-function timeMs(fn: () => unknown): number {
-  collectGarbage()
-  const start = process.hrtime.bigint()
-  fn()
-  return Number(process.hrtime.bigint() - start) / 1e6
+interface Medians {
+  readonly wallMs: number
+  readonly cpuMs: number
+}
+
+function medians(samples: Timing[]): Medians {
+  return { wallMs: median(samples.map((t) => t.wall)), cpuMs: median(samples.map((t) => t.cpu)) }
 }
 
 function delta(n: number, seed: string): Float32Array {
@@ -101,80 +122,76 @@ function inputs(values: Float32Array): Case[] {
   ]
 }
 
-interface Row {
-  codec: string
-  encodeMs: number
-  decodeMs: number
-  totalMs: number
-  gbPerSecond: number
-  ratioToCopy: number
-  ratioToAllocCopy: number
-  payloadBytes: number
-  encodeRunsMs: number[]
-  decodeRunsMs: number[]
-}
-
 const values = delta(PARAMS, 'bench-codecs')
 const inputBytes = PARAMS * 4
 const copySource = Buffer.from(values.buffer, values.byteOffset, values.byteLength)
 const copyTarget = Buffer.alloc(inputBytes)
-const copyRunsMs: number[] = []
-const allocCopyRunsMs: number[] = []
+const copyRuns: Timing[] = []
 const cases = inputs(values)
-const runs = new Map(cases.map((c) => [c.label, { encode: [] as number[], decode: [] as number[] }]))
+const runs = new Map(cases.map((c) => [c.label, { encode: [] as Timing[], decode: [] as Timing[] }]))
 const payloads = new Map(cases.map((c) => [c.label, encodeModelPayload(c.input)]))
 const targets = new Map(cases.map((c) => [c.label, new Uint8Array(payloads.get(c.label)!.byteLength)]))
 let checksum = 0
 
-// Interleaved: every round times the two copies and then each codec once, so all share the same machine state.
+// Interleaved: every round times the copy and then each codec once, so all share the same machine state.
 for (let round = 0; round < WARMUP_RUNS + RUNS; round++) {
-  const copyMs = timeMs(() => copySource.copy(copyTarget))
-  const allocCopyMs = timeMs(() => copySource.copy(Buffer.allocUnsafeSlow(inputBytes)))
-  if (round >= WARMUP_RUNS) {
-    copyRunsMs.push(copyMs)
-    allocCopyRunsMs.push(allocCopyMs)
-  }
+  const copy = time(() => copySource.copy(copyTarget))
+  if (round >= WARMUP_RUNS) copyRuns.push(copy)
   for (const { label, input, reuseTarget } of cases) {
     const target = reuseTarget === true ? targets.get(label)! : undefined
     let payload: Uint8Array = new Uint8Array(0)
-    const encodeMs = timeMs(() => {
+    const encode = time(() => {
       payload = encodeModelPayload(input, target === undefined ? {} : { target })
     })
     // A receiver decodes a payload it reassembled into its own (aligned) buffer: hand the decoder such a copy.
     const received = new Uint8Array(payload)
-    const decodeMs = timeMs(() => {
+    const decode = time(() => {
       checksum += decodeModelPayload(received, { paramCount: PARAMS }).values.length
     })
     if (round >= WARMUP_RUNS) {
-      runs.get(label)!.encode.push(encodeMs)
-      runs.get(label)!.decode.push(decodeMs)
+      runs.get(label)!.encode.push(encode)
+      runs.get(label)!.decode.push(decode)
     }
   }
 }
 
-const copyMs = median(copyRunsMs)
-const copyGbPerSecond = inputBytes / copyMs / 1e6
-const allocCopyMs = median(allocCopyRunsMs)
-const allocCopyGbPerSecond = inputBytes / allocCopyMs / 1e6
-const rows: Row[] = cases.map(({ label }) => {
+const copy = medians(copyRuns)
+const gbPerSecond = (ms: number) => inputBytes / ms / 1e6
+const rows = cases.map(({ label }) => {
   const { encode, decode } = runs.get(label)!
-  const encodeMs = median(encode)
-  const decodeMs = median(decode)
-  const totalMs = encodeMs + decodeMs
-  const gbPerSecond = inputBytes / totalMs / 1e6
+  const encodeMs = medians(encode)
+  const decodeMs = medians(decode)
+  const cpuGbPerSecond = gbPerSecond(encodeMs.cpuMs + decodeMs.cpuMs)
+  const wallGbPerSecond = gbPerSecond(encodeMs.wallMs + decodeMs.wallMs)
   return {
     codec: label,
     encodeMs,
     decodeMs,
-    totalMs,
-    gbPerSecond,
-    ratioToCopy: gbPerSecond / copyGbPerSecond,
-    ratioToAllocCopy: gbPerSecond / allocCopyGbPerSecond,
+    cpuGbPerSecond,
+    cpuRatioToCopy: cpuGbPerSecond / gbPerSecond(copy.cpuMs),
+    wallGbPerSecond,
+    wallRatioToCopy: wallGbPerSecond / gbPerSecond(copy.wallMs),
     payloadBytes: payloads.get(label)!.byteLength,
-    encodeRunsMs: encode,
-    decodeRunsMs: decode,
+    encodeRuns: encode,
+    decodeRuns: decode,
   }
 })
+
+// One SPSA round's scalars (J = 30): encode + decode, averaged over many batches per run.
+const spsaBatch = Float32Array.from(values.subarray(0, SPSA_SCALARS_PER_ROUND), (g) => g * 1000)
+const spsaBatchRuns: Timing[] = []
+for (let round = 0; round < WARMUP_RUNS + RUNS; round++) {
+  const run = time(() => {
+    for (let i = 0; i < SPSA_BATCH_REPEATS; i++) {
+      checksum += decodeSpsaScalars(
+        encodeSpsaScalars(spsaBatch, DEFAULT_SPSA_GRID_OFFSET),
+        DEFAULT_SPSA_GRID_OFFSET,
+      ).length
+    }
+  })
+  if (round >= WARMUP_RUNS) spsaBatchRuns.push(run)
+}
+const spsaBatchMicroseconds = (medians(spsaBatchRuns).cpuMs * 1000) / SPSA_BATCH_REPEATS
 
 // Bytes on the wire for the reference model.
 const reference = delta(REFERENCE_PARAMS, 'bench-codecs-reference')
@@ -191,7 +208,7 @@ const spsaEnvelopeBytes = encodeEnvelope(
         round: 1000,
         sender: spsaSender,
         count: SPSA_SCALARS_PER_ROUND,
-        scalars: new Uint8Array(SPSA_SCALARS_PER_ROUND).fill(0x45),
+        scalars: encodeSpsaScalars(spsaBatch, DEFAULT_SPSA_GRID_OFFSET),
         gridOffset: DEFAULT_SPSA_GRID_OFFSET,
         modelHash: new Uint8Array(0),
       },
@@ -212,41 +229,38 @@ const wire = [
     what: 'one SpsaScalarBatch envelope per peer per round',
   },
   {
-    codec: `spsa-byte scalars only`,
-    bytes: encodeMessage(
-      'Tensor',
-      encodeTensor({ codec: TensorCodec.SPSA_BYTE, values: new Float32Array(30) }),
-    ).byteLength,
-    what: 'Tensor of 30 one-byte scalars',
+    codec: 'spsa-byte scalars only',
+    bytes: encodeMessage('Tensor', encodeTensor({ codec: TensorCodec.SPSA_BYTE, values: spsaBatch }))
+      .byteLength,
+    what: `Tensor of ${SPSA_SCALARS_PER_ROUND} one-byte scalars`,
   },
 ].map((w) => ({ ...w, ratioToFloat32: w.bytes / referenceFloat32Bytes }))
 
 const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, Node.js ${process.version}`
 const load = loadavg()
-  .map((x) => x.toFixed(2))
-  .join(' ')
 const fmt = (x: number, digits: number) => x.toFixed(digits)
 
 console.log(
   `codec throughput: ${PARAMS.toLocaleString('en')}-parameter delta (Gaussian, σ = 0.01), ${RUNS} runs after ${WARMUP_RUNS} warm-up, medians`,
 )
-console.log(`machine: ${machine}; load average at the end: ${load}`)
+console.log(`machine: ${machine}; load average at the end: ${load.map((x) => fmt(x, 2)).join(' ')}`)
 console.log(
-  `Buffer.copy of ${inputBytes} bytes into a reused buffer: ${fmt(copyMs, 3)} ms = ${fmt(copyGbPerSecond, 2)} GB/s`,
-)
-console.log(
-  `Buffer.copy into a fresh buffer (allocUnsafeSlow): ${fmt(allocCopyMs, 3)} ms = ${fmt(allocCopyGbPerSecond, 2)} GB/s`,
+  `Buffer.copy of ${inputBytes} bytes: CPU ${fmt(copy.cpuMs, 3)} ms = ${fmt(gbPerSecond(copy.cpuMs), 2)} GB/s; wall ${fmt(copy.wallMs, 3)} ms = ${fmt(gbPerSecond(copy.wallMs), 2)} GB/s`,
 )
 console.log('')
 console.log(
-  '| codec | encode ms | decode ms | GB/s of float32 input | × Buffer.copy (reused) | × Buffer.copy (fresh) | payload bytes |',
+  '| codec | encode ms (CPU) | decode ms (CPU) | GB/s of float32 input (CPU) | × Buffer.copy (CPU) | GB/s (wall) | × Buffer.copy (wall) | payload bytes |',
 )
-console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |')
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
 for (const r of rows) {
   console.log(
-    `| ${r.codec} | ${fmt(r.encodeMs, 3)} | ${fmt(r.decodeMs, 3)} | ${fmt(r.gbPerSecond, 2)} | ${fmt(r.ratioToCopy, 2)} | ${fmt(r.ratioToAllocCopy, 2)} | ${r.payloadBytes.toLocaleString('en')} |`,
+    `| ${r.codec} | ${fmt(r.encodeMs.cpuMs, 3)} | ${fmt(r.decodeMs.cpuMs, 3)} | ${fmt(r.cpuGbPerSecond, 2)} | ${fmt(r.cpuRatioToCopy, 2)} | ${fmt(r.wallGbPerSecond, 2)} | ${fmt(r.wallRatioToCopy, 2)} | ${r.payloadBytes.toLocaleString('en')} |`,
   )
 }
+console.log('')
+console.log(
+  `SPSA batch of ${SPSA_SCALARS_PER_ROUND} scalars, encode + decode: ${fmt(spsaBatchMicroseconds, 2)} µs (CPU)`,
+)
 console.log('')
 console.log(`bytes on the wire, reference model (${REFERENCE_PARAMS.toLocaleString('en')} parameters):`)
 console.log('| codec | bytes | × float32 | what |')
@@ -265,14 +279,18 @@ writeFileSync(
       benchmark: 'codecs',
       date: new Date().toISOString(),
       machine,
-      loadAverage: loadavg(),
+      loadAverage: load,
       params: PARAMS,
       inputBytes,
       warmupRuns: WARMUP_RUNS,
       runs: RUNS,
-      bufferCopy: { medianMs: copyMs, gbPerSecond: copyGbPerSecond, runsMs: copyRunsMs },
-      bufferCopyFresh: { medianMs: allocCopyMs, gbPerSecond: allocCopyGbPerSecond, runsMs: allocCopyRunsMs },
+      bufferCopy: { ...copy, runs: copyRuns },
       rows,
+      spsaBatch: {
+        scalars: SPSA_SCALARS_PER_ROUND,
+        cpuMicroseconds: spsaBatchMicroseconds,
+        runs: spsaBatchRuns,
+      },
       referenceModel: { params: REFERENCE_PARAMS, float32PayloadBytes: referenceFloat32Bytes, wire },
       checksum,
     },

@@ -1,7 +1,7 @@
 import { CodedError } from '../errors.js'
 import { type Tensor, TensorCodec } from '../generated/swarmgrad.js'
 import { bytesToUint16, HOST_LITTLE_ENDIAN, uint16ToBytes } from './bytes.js'
-import { type DenseTensor, emptyFields, type TensorCodecDefinition, type TensorFields } from './types.js'
+import { type DenseTensor, type EncodePlan, emptyFields, type TensorCodecDefinition } from './types.js'
 
 export interface Float16Input {
   readonly codec: typeof TensorCodec.FLOAT16
@@ -164,10 +164,22 @@ export const FLOAT16_CODEC: TensorCodecDefinition<Float16Input> = {
   name: 'float16',
   errorBound: 'relative ≤ 2^-11 for 2^-14 ≤ |x| ≤ 65504; absolute ≤ 2^-25 below; saturates beyond ±65504',
   fields: ['data'],
-  encode(input: Float16Input): TensorFields {
-    return { ...emptyFields(input.values.length), data: uint16ToBytes(float32ToFloat16Bits(input.values)) }
+  plan(input: Float16Input): EncodePlan {
+    const { values } = input
+    // Non-finite values are refused (NON_FINITE) by the conversion itself, while writing.
+    return {
+      fields: emptyFields(values.length),
+      dataBytes: values.length * 2,
+      writeData(out: Uint8Array): void {
+        if (HOST_LITTLE_ENDIAN && (out.byteOffset & 1) === 0) {
+          float32ToFloat16Bits(values, new Uint16Array(out.buffer, out.byteOffset, values.length))
+        } else {
+          out.set(uint16ToBytes(float32ToFloat16Bits(values)))
+        }
+      },
+    }
   },
-  decode(tensor: Tensor): DenseTensor {
+  decode(tensor: Tensor, into?: Float32Array): DenseTensor {
     if (tensor.data.byteLength !== tensor.length * 2) {
       throw new CodedError(
         'LENGTH_MISMATCH',
@@ -175,7 +187,7 @@ export const FLOAT16_CODEC: TensorCodecDefinition<Float16Input> = {
         { bytes: tensor.data.byteLength, length: tensor.length },
       )
     }
-    const values = float16BitsToFloat32(bytesToUint16(tensor.data))
+    const values = float16BitsToFloat32(bytesToUint16(tensor.data), into)
     return { kind: 'dense', codec: TensorCodec.FLOAT16, shape: tensor.shape, values }
   },
 }

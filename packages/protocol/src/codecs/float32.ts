@@ -1,7 +1,13 @@
 import { CodedError } from '../errors.js'
 import { type Tensor, TensorCodec } from '../generated/swarmgrad.js'
 import { bytesToFloat32, firstNonFinite, float32ToBytes } from './bytes.js'
-import { type DenseTensor, emptyFields, type TensorCodecDefinition, type TensorFields } from './types.js'
+import {
+  type DenseTensor,
+  type EncodePlan,
+  emptyFields,
+  type TensorCodecDefinition,
+  viewPlan,
+} from './types.js'
 
 export interface Float32Input {
   readonly codec: typeof TensorCodec.FLOAT32
@@ -18,20 +24,20 @@ export function assertFinite(values: Float32Array, what: string): void {
 }
 
 /**
- * float32: raw little-endian float32, exact (error 0). Encoding is a view of the input (the protobuf writer makes
- * the one copy); decoding is a view of the received bytes when they are 4-byte aligned, one copy otherwise. The
- * decoded array may share memory with the message it came from.
+ * float32: raw little-endian float32, exact (error 0). Encoding is a view of the input (the message writer makes
+ * the one copy); decoding is a view of the received bytes when they are 4-byte aligned, one copy otherwise (or a
+ * copy into `into`). A decoded view shares memory with the message it came from.
  */
 export const FLOAT32_CODEC: TensorCodecDefinition<Float32Input> = {
   codec: TensorCodec.FLOAT32,
   name: 'float32',
   errorBound: 'exact',
   fields: ['data'],
-  encode(input: Float32Input): TensorFields {
+  plan(input: Float32Input): EncodePlan {
     assertFinite(input.values, 'values')
-    return { ...emptyFields(input.values.length), data: float32ToBytes(input.values) }
+    return viewPlan(emptyFields(input.values.length), float32ToBytes(input.values))
   },
-  decode(tensor: Tensor): DenseTensor {
+  decode(tensor: Tensor, into?: Float32Array): DenseTensor {
     if (tensor.data.byteLength !== tensor.length * 4) {
       throw new CodedError(
         'LENGTH_MISMATCH',
@@ -39,8 +45,9 @@ export const FLOAT32_CODEC: TensorCodecDefinition<Float32Input> = {
         { bytes: tensor.data.byteLength, length: tensor.length },
       )
     }
-    const values = bytesToFloat32(tensor.data)
-    assertFinite(values, 'float32 data')
-    return { kind: 'dense', codec: TensorCodec.FLOAT32, shape: tensor.shape, values }
+    const view = bytesToFloat32(tensor.data)
+    assertFinite(view, 'float32 data')
+    if (into !== undefined) into.set(view)
+    return { kind: 'dense', codec: TensorCodec.FLOAT32, shape: tensor.shape, values: into ?? view }
   },
 }

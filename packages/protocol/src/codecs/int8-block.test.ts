@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { TensorCodec } from '../generated/swarmgrad.js'
 import { createRng } from '../random.js'
-import { dequantizeInt8Blocks, INT8_BLOCK_CODEC, quantizeInt8Blocks } from './int8-block.js'
+import {
+  dequantizeInt8Blocks,
+  INT8_BLOCK_CODEC,
+  int8BlockScales,
+  quantizeInt8Blocks,
+  quantizeWithScales,
+} from './int8-block.js'
 import { decodeTensor, encodeTensor } from './registry.js'
 
 function gaussian(n: number, seed: string, scale = 1): Float32Array {
@@ -87,6 +93,21 @@ describe('int8-block codec', () => {
         expect.objectContaining({ code: 'BAD_ARGUMENT' }),
       )
     }
+  })
+
+  it('quantizes in two steps, scales then values, exactly as in one', () => {
+    const values = gaussian(1000, 'int8 two steps', 0.1)
+    const scales = int8BlockScales(values, 64)
+    const data = quantizeWithScales(values, scales, 64)
+    const once = quantizeInt8Blocks(values, 64)
+    expect(scales).toEqual(once.scales)
+    expect(data).toEqual(once.data)
+    expect(() => quantizeWithScales(values, scales.subarray(1), 64)).toThrowError(
+      expect.objectContaining({ code: 'LENGTH_MISMATCH' }),
+    )
+    expect(() => dequantizeInt8Blocks(data, scales, 64, new Float32Array(5))).toThrowError(
+      expect.objectContaining({ code: 'LENGTH_MISMATCH' }),
+    )
   })
 
   it('refuses tensors whose sizes do not add up, or whose scales are not finite', () => {

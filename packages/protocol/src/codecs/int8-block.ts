@@ -3,7 +3,7 @@ import { type Tensor, TensorCodec } from '../generated/swarmgrad.js'
 import { DEFAULT_INT8_BLOCK_SIZE, MAX_INT8_BLOCK_SIZE } from '../limits.js'
 import { bytesToFloat32, float32ToBytes } from './bytes.js'
 import { assertFinite } from './float32.js'
-import { type DenseTensor, emptyFields, type TensorCodecDefinition, type TensorFields } from './types.js'
+import { type DenseTensor, type EncodePlan, emptyFields, type TensorCodecDefinition } from './types.js'
 
 export interface Int8BlockInput {
   readonly codec: typeof TensorCodec.INT8_BLOCK
@@ -47,26 +47,23 @@ function checkBlockSize(blockSize: number): void {
 }
 
 /**
- * Quantizes to int8 with one scale per block: scale = max|x| / 127 (rounded up to a float32 so that
- * 127 * scale ≥ max|x|), q = round(x / scale). Throws NON_FINITE for NaN and infinities.
+ * One scale per block of `blockSize` values: max|x| of the block / 127, rounded up to a float32 so that
+ * 127 * scale ≥ max|x| (0 for an all-zero block). Throws NON_FINITE for NaN and infinities.
  */
-export function quantizeInt8Blocks(
+export function int8BlockScales(
   values: Float32Array,
   blockSize: number = DEFAULT_INT8_BLOCK_SIZE,
-): Int8Blocks {
+): Float32Array {
   checkBlockSize(blockSize)
   const n = values.length
-  const blocks = Math.ceil(n / blockSize)
-  const data = new Int8Array(n)
-  const scales = new Float32Array(blocks)
+  const scales = new Float32Array(Math.ceil(n / blockSize))
   // |x| ordered as float32 is |x| ordered as bit patterns, so the block maximum is an integer maximum over
   // bits & 0x7fffffff, and a maximum ≥ 0x7f800000 (the infinity pattern) means the block holds NaN or ±Infinity.
   const bits = new Uint32Array(values.buffer, values.byteOffset, n)
-  for (let b = 0; b < blocks; b++) {
-    const start = b * blockSize
-    const end = Math.min(n, start + blockSize)
+  for (let b = 0; b < scales.length; b++) {
+    const end = Math.min(n, (b + 1) * blockSize)
     let maxBits = 0
-    for (let i = start; i < end; i++) {
+    for (let i = b * blockSize; i < end; i++) {
       const a = bits[i]! & 0x7fffffff
       if (a > maxBits) maxBits = a
     }
@@ -77,11 +74,49 @@ export function quantizeInt8Blocks(
     let scale = Math.fround(maxAbs / 127)
     if (scale * 127 < maxAbs) scale = nextFloat32Up(scale)
     scales[b] = scale
+  }
+  return scales
+}
+
+/** q[i] = round(values[i] / scale of its block), ties to even, into `out` (scales from int8BlockScales). */
+export function quantizeWithScales(
+  values: Float32Array,
+  scales: Float32Array,
+  blockSize: number,
+  out: Int8Array = new Int8Array(values.length),
+): Int8Array {
+  checkBlockSize(blockSize)
+  if (scales.length !== Math.ceil(values.length / blockSize) || out.length !== values.length) {
+    throw new CodedError(
+      'LENGTH_MISMATCH',
+      `${values.length} values in blocks of ${blockSize} need ${Math.ceil(values.length / blockSize)} scales and as many outputs, got ${scales.length} and ${out.length}`,
+    )
+  }
+  for (let b = 0; b < scales.length; b++) {
+    const scale = scales[b]!
+    const start = b * blockSize
+    const end = Math.min(values.length, start + blockSize)
+    if (scale === 0) {
+      out.fill(0, start, end)
+      continue
+    }
     const inverse = 1 / scale
     // (y + 1.5·2^52) − 1.5·2^52 rounds y to the nearest integer (ties to even): far faster than Math.round.
-    for (let i = start; i < end; i++) data[i] = values[i]! * inverse + ROUND_MAGIC - ROUND_MAGIC
+    for (let i = start; i < end; i++) out[i] = values[i]! * inverse + ROUND_MAGIC - ROUND_MAGIC
   }
-  return { data, scales, blockSize }
+  return out
+}
+
+/**
+ * Quantizes to int8 with one scale per block: scale = max|x| / 127 (rounded up to a float32 so that
+ * 127 * scale ≥ max|x|), q = round(x / scale). Throws NON_FINITE for NaN and infinities.
+ */
+export function quantizeInt8Blocks(
+  values: Float32Array,
+  blockSize: number = DEFAULT_INT8_BLOCK_SIZE,
+): Int8Blocks {
+  const scales = int8BlockScales(values, blockSize)
+  return { data: quantizeWithScales(values, scales, blockSize), scales, blockSize }
 }
 
 /** value[i] = data[i] * scales[floor(i / blockSize)], rounded to float32. */
@@ -116,19 +151,24 @@ export const INT8_BLOCK_CODEC: TensorCodecDefinition<Int8BlockInput> = {
   name: 'int8-block',
   errorBound: '≤ scale·(1/2 + 2^-16) per element, scale = max|x| of its block / 127',
   fields: ['blockSize', 'scales', 'data'],
-  encode(input: Int8BlockInput): TensorFields {
-    const { data, scales, blockSize } = quantizeInt8Blocks(
-      input.values,
-      input.blockSize ?? DEFAULT_INT8_BLOCK_SIZE,
-    )
+  plan(input: Int8BlockInput): EncodePlan {
+    const { values } = input
+    const blockSize = input.blockSize ?? DEFAULT_INT8_BLOCK_SIZE
+    const scales = int8BlockScales(values, blockSize)
     return {
-      ...emptyFields(input.values.length),
-      blockSize,
-      scales: float32ToBytes(scales),
-      data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      fields: { ...emptyFields(values.length), blockSize, scales: float32ToBytes(scales) },
+      dataBytes: values.length,
+      writeData(out: Uint8Array): void {
+        quantizeWithScales(
+          values,
+          scales,
+          blockSize,
+          new Int8Array(out.buffer, out.byteOffset, values.length),
+        )
+      },
     }
   },
-  decode(tensor: Tensor): DenseTensor {
+  decode(tensor: Tensor, into?: Float32Array): DenseTensor {
     const { length, blockSize } = tensor
     if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > MAX_INT8_BLOCK_SIZE) {
       throw new CodedError('MALFORMED', `int8 block size ${blockSize} is not in [1, ${MAX_INT8_BLOCK_SIZE}]`)
@@ -154,7 +194,7 @@ export const INT8_BLOCK_CODEC: TensorCodecDefinition<Int8BlockInput> = {
     const scales = bytesToFloat32(tensor.scales)
     assertFinite(scales, 'int8 scales')
     const data = new Int8Array(tensor.data.buffer, tensor.data.byteOffset, length)
-    const values = dequantizeInt8Blocks(data, scales, blockSize)
+    const values = dequantizeInt8Blocks(data, scales, blockSize, into)
     return { kind: 'dense', codec: TensorCodec.INT8_BLOCK, shape: tensor.shape, values }
   },
 }

@@ -10,7 +10,7 @@ import { FLOAT32_CODEC, type Float32Input } from './float32.js'
 import { INT8_BLOCK_CODEC, type Int8BlockInput } from './int8-block.js'
 import { RANDOM_K_CODEC, type RandomKInput, sparseToDense, TOP_K_CODEC, type TopKInput } from './sparse.js'
 import { SPSA_BYTE_CODEC, type SpsaByteInput } from './spsa-byte.js'
-import type { CodecField, DecodedTensor, TensorCodecDefinition } from './types.js'
+import type { CodecField, DecodedTensor, EncodePlan, TensorCodecDefinition } from './types.js'
 
 /** What encodeTensor takes: the codec, its inputs, and optionally the shape (default: flat). */
 export type TensorInput =
@@ -86,25 +86,55 @@ const NO_PADDING = new Uint8Array(0)
 /** Most padding bytes a tensor may carry (see encodeModelPayload). */
 export const MAX_TENSOR_PADDING_BYTES = 4
 
-/** Encodes values into a Tensor message with the codec the input names. Throws CodedError for bad input. */
-export function encodeTensor(input: TensorInput): Tensor {
+/** A tensor ready to encode: its message with `data` still empty, and how to write the data. */
+export interface PlannedTensor {
+  /** The Tensor message, `data` empty. */
+  readonly tensor: Tensor
+  /** Byte length of the data, and how to write it (see EncodePlan). */
+  readonly plan: EncodePlan
+}
+
+/** Checks the input and plans its Tensor (encodeTensor and encodeModelPayload build on this). */
+export function planTensor(input: TensorInput): PlannedTensor {
   const definition = codecDefinition(input.codec) as TensorCodecDefinition<TensorInput> | undefined
   if (definition === undefined) {
     throw new CodedError('UNKNOWN_CODEC', `no tensor codec ${String(input.codec)}`, { field: 'codec' })
   }
-  const fields = definition.encode(input)
-  if (fields.length > MAX_PARAM_COUNT) {
-    throw new CodedError('OVERSIZED', `tensor of ${fields.length} elements exceeds ${MAX_PARAM_COUNT}`)
+  const plan = definition.plan(input)
+  const { length } = plan.fields
+  if (length > MAX_PARAM_COUNT) {
+    throw new CodedError('OVERSIZED', `tensor of ${length} elements exceeds ${MAX_PARAM_COUNT}`)
   }
-  const shape = input.shape === undefined ? [fields.length] : [...input.shape]
+  const shape = input.shape === undefined ? [length] : [...input.shape]
   const product = checkedProduct(shape, 'BAD_ARGUMENT')
-  if (product !== fields.length) {
+  if (product !== length) {
     throw new CodedError(
       'SHAPE_MISMATCH',
-      `shape [${shape.join(', ')}] holds ${product} elements, not ${fields.length}`,
+      `shape [${shape.join(', ')}] holds ${product} elements, not ${length}`,
     )
   }
-  return { dtype: DType.FLOAT32, shape, codec: definition.codec, ...fields, padding: NO_PADDING }
+  const tensor: Tensor = {
+    dtype: DType.FLOAT32,
+    shape,
+    codec: definition.codec,
+    ...plan.fields,
+    padding: NO_PADDING,
+  }
+  return { tensor, plan }
+}
+
+/**
+ * Encodes values into a Tensor message with the codec the input names. Throws CodedError for bad input. The data
+ * of float32 and sparse tensors is a view of the input values (no copy).
+ */
+export function encodeTensor(input: TensorInput): Tensor {
+  const { tensor, plan } = planTensor(input)
+  let data = plan.view
+  if (data === undefined) {
+    data = new Uint8Array(plan.dataBytes)
+    plan.writeData(data)
+  }
+  return { ...tensor, data }
 }
 
 /** What a receiver expects of a tensor; every given field is checked. */
@@ -189,14 +219,33 @@ export function checkTensorHeader(
   return definition
 }
 
+export interface DecodeOptions {
+  /**
+   * Where a dense codec writes the values (length = the tensor's): reusing one array per sender avoids faulting in
+   * fresh memory on every model. Sparse codecs ignore it. BAD_ARGUMENT when its length is wrong.
+   */
+  readonly into?: Float32Array
+}
+
 /**
  * Decodes and checks a Tensor from the wire: dtype, codec, length and shape (≤ MAX_PARAM_COUNT, shape product =
  * length, expected count and shape), the codec's own sizes, and finiteness of every value. Throws only
- * CodedError. Decoded values may share memory with `tensor.data`.
+ * CodedError. Without `into`, float32 values may be a view of `tensor.data`.
  */
-export function decodeTensor(tensor: Tensor, expect: TensorExpectations = {}): DecodedTensor {
+export function decodeTensor(
+  tensor: Tensor,
+  expect: TensorExpectations = {},
+  options: DecodeOptions = {},
+): DecodedTensor {
   try {
-    return checkTensorHeader(tensor, expect).decode(tensor)
+    const definition = checkTensorHeader(tensor, expect)
+    const { into } = options
+    if (into !== undefined && into.length !== tensor.length) {
+      throw new CodedError('BAD_ARGUMENT', `into holds ${into.length} values, the tensor ${tensor.length}`, {
+        field: 'into',
+      })
+    }
+    return definition.decode(tensor, into)
   } catch (err) {
     if (isCodedError(err)) throw err
     throw new CodedError('MALFORMED', `tensor: ${err instanceof Error ? err.message : String(err)}`)

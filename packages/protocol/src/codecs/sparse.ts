@@ -3,7 +3,13 @@ import { type Tensor, TensorCodec } from '../generated/swarmgrad.js'
 import { SEED_BYTES, sampleIndices } from '../random.js'
 import { bytesToFloat32, bytesToUint32, float32ToBytes, uint32ToBytes } from './bytes.js'
 import { assertFinite } from './float32.js'
-import { emptyFields, type SparseTensor, type TensorCodecDefinition, type TensorFields } from './types.js'
+import {
+  type EncodePlan,
+  emptyFields,
+  type SparseTensor,
+  type TensorCodecDefinition,
+  viewPlan,
+} from './types.js'
 
 /** The k chosen entries of a `length`-element vector (the compressor that picks them lives elsewhere). */
 export interface TopKInput {
@@ -55,7 +61,7 @@ export const TOP_K_CODEC: TensorCodecDefinition<TopKInput> = {
   name: 'top-k',
   errorBound: 'exact for the k entries sent',
   fields: ['indices', 'data'],
-  encode(input: TopKInput): TensorFields {
+  plan(input: TopKInput): EncodePlan {
     checkLength(input.length)
     if (input.indices.length !== input.values.length) {
       throw new CodedError(
@@ -72,11 +78,10 @@ export const TOP_K_CODEC: TensorCodecDefinition<TopKInput> = {
       )
     }
     assertFinite(input.values, 'values')
-    return {
-      ...emptyFields(input.length),
-      indices: uint32ToBytes(input.indices),
-      data: float32ToBytes(input.values),
-    }
+    return viewPlan(
+      { ...emptyFields(input.length), indices: uint32ToBytes(input.indices) },
+      float32ToBytes(input.values),
+    )
   },
   decode(tensor: Tensor): SparseTensor {
     const { length } = tensor
@@ -120,7 +125,7 @@ export const RANDOM_K_CODEC: TensorCodecDefinition<RandomKInput> = {
   name: 'random-k',
   errorBound: 'exact for the k entries sent',
   fields: ['seed', 'data'],
-  encode(input: RandomKInput): TensorFields {
+  plan(input: RandomKInput): EncodePlan {
     checkLength(input.length)
     checkSeed(input.seed, 'BAD_ARGUMENT')
     if (input.values.length > input.length) {
@@ -133,7 +138,7 @@ export const RANDOM_K_CODEC: TensorCodecDefinition<RandomKInput> = {
       )
     }
     assertFinite(input.values, 'values')
-    return { ...emptyFields(input.length), seed: input.seed, data: float32ToBytes(input.values) }
+    return viewPlan({ ...emptyFields(input.length), seed: input.seed }, float32ToBytes(input.values))
   },
   decode(tensor: Tensor): SparseTensor {
     const { length } = tensor

@@ -108,6 +108,20 @@ describe('spsa-byte codec', () => {
     expect(back.kind === 'dense' && [...back.values]).toEqual([...decoded])
   })
 
+  it('writes into caller arrays of the right length only', () => {
+    const bytes = new Uint8Array(3)
+    expect(encodeSpsaScalars([1, -2, 0], C, bytes)).toBe(bytes)
+    const values = new Float32Array(3)
+    expect(decodeSpsaScalars(bytes, C, values)).toBe(values)
+    expect([...values]).toEqual([...decodeSpsaScalars(bytes, C)])
+    expect(() => encodeSpsaScalars([1], C, bytes)).toThrowError(
+      expect.objectContaining({ code: 'LENGTH_MISMATCH' }),
+    )
+    expect(() => decodeSpsaScalars(bytes, C, new Float32Array(2))).toThrowError(
+      expect.objectContaining({ code: 'LENGTH_MISMATCH' }),
+    )
+  })
+
   it('refuses a tensor with an out-of-range offset or a wrong byte count', () => {
     const tensor = encodeTensor({ codec: TensorCodec.SPSA_BYTE, values: Float32Array.from([1, 2, 3]) })
     expect(() => SPSA_BYTE_CODEC.decode({ ...tensor, gridOffset: 1e9 })).toThrowError(

@@ -16,7 +16,7 @@
  */
 import { CodedError } from '../errors.js'
 import { type Tensor, TensorCodec } from '../generated/swarmgrad.js'
-import { type DenseTensor, emptyFields, type TensorCodecDefinition, type TensorFields } from './types.js'
+import { type DenseTensor, type EncodePlan, emptyFields, type TensorCodecDefinition } from './types.js'
 
 export interface SpsaByteInput {
   readonly codec: typeof TensorCodec.SPSA_BYTE
@@ -151,19 +151,34 @@ export function decodeSpsaScalar(byte: number, gridOffset: number): number {
   return spsaByteTable(gridOffset)[byte & 0xff]!
 }
 
-/** One byte per scalar. */
-export function encodeSpsaScalars(values: ArrayLike<number>, gridOffset: number): Uint8Array {
+/** One byte per scalar, into `out` when given. */
+export function encodeSpsaScalars(
+  values: ArrayLike<number>,
+  gridOffset: number,
+  out: Uint8Array = new Uint8Array(values.length),
+): Uint8Array {
+  if (out.length !== values.length) {
+    throw new CodedError(
+      'LENGTH_MISMATCH',
+      `output holds ${out.length} bytes, input ${values.length} scalars`,
+    )
+  }
   const grid = spsaGrid(gridOffset)
   const c = Math.fround(gridOffset)
-  const out = new Uint8Array(values.length)
   for (let i = 0; i < values.length; i++) out[i] = encodeOnGrid(values[i]!, grid, c)
   return out
 }
 
-/** The scalars the bytes stand for (what every replica, the sender included, applies). */
-export function decodeSpsaScalars(bytes: Uint8Array, gridOffset: number): Float32Array {
+/** The scalars the bytes stand for (what every replica, the sender included, applies), into `out` when given. */
+export function decodeSpsaScalars(
+  bytes: Uint8Array,
+  gridOffset: number,
+  out: Float32Array = new Float32Array(bytes.length),
+): Float32Array {
+  if (out.length !== bytes.length) {
+    throw new CodedError('LENGTH_MISMATCH', `output holds ${out.length} scalars, input ${bytes.length} bytes`)
+  }
   const table = spsaByteTable(gridOffset)
-  const out = new Float32Array(bytes.length)
   for (let i = 0; i < bytes.length; i++) out[i] = table[bytes[i]!]!
   return out
 }
@@ -182,15 +197,16 @@ export const SPSA_BYTE_CODEC: TensorCodecDefinition<SpsaByteInput> = {
   name: 'spsa-byte',
   errorBound: 'relative ≤ e^(1/16) − 1 for |g| in [exp(1/8 + c), exp(127/8 + c)]; clamps outside',
   fields: ['gridOffset', 'data'],
-  encode(input: SpsaByteInput): TensorFields {
+  plan(input: SpsaByteInput): EncodePlan {
+    const { values } = input
     const gridOffset = checkGridOffset(input.gridOffset ?? DEFAULT_SPSA_GRID_OFFSET, 'BAD_ARGUMENT')
     return {
-      ...emptyFields(input.values.length),
-      gridOffset,
-      data: encodeSpsaScalars(input.values, gridOffset),
+      fields: { ...emptyFields(values.length), gridOffset },
+      dataBytes: values.length,
+      writeData: (out) => encodeSpsaScalars(values, gridOffset, out),
     }
   },
-  decode(tensor: Tensor): DenseTensor {
+  decode(tensor: Tensor, into?: Float32Array): DenseTensor {
     const gridOffset = checkWireGridOffset(tensor.gridOffset)
     if (tensor.data.byteLength !== tensor.length) {
       throw new CodedError(
@@ -199,7 +215,7 @@ export const SPSA_BYTE_CODEC: TensorCodecDefinition<SpsaByteInput> = {
         { bytes: tensor.data.byteLength, length: tensor.length },
       )
     }
-    const values = decodeSpsaScalars(tensor.data, gridOffset)
+    const values = decodeSpsaScalars(tensor.data, gridOffset, into)
     return { kind: 'dense', codec: TensorCodec.SPSA_BYTE, shape: tensor.shape, values }
   },
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { encodeTensor, type TensorInput } from '../codecs/registry.js'
 import { type EnvelopeBody, ModelRole, TensorCodec } from '../generated/swarmgrad.js'
 import { MAX_MODEL_PAYLOAD_BYTES, MODEL_CHUNK_BYTES } from '../limits.js'
 import { createRng } from '../random.js'
@@ -97,6 +98,57 @@ describe('model payloads', () => {
     const allocated = encodeModelPayload({ codec: TensorCodec.FLOAT32, values: PARAMS }, { target: small })
     expect(allocated.buffer).not.toBe(small.buffer)
     expect(bytesEqual(allocated, payload)).toBe(true)
+  })
+
+  it('writes the same data as encodeTensor for every codec, into any target offset', () => {
+    const values = PARAMS.subarray(0, 1001)
+    const inputs: TensorInput[] = [
+      { codec: TensorCodec.FLOAT32, values },
+      { codec: TensorCodec.FLOAT16, values },
+      { codec: TensorCodec.INT8_BLOCK, values, blockSize: 100 },
+      {
+        codec: TensorCodec.TOP_K,
+        length: 1001,
+        indices: Uint32Array.of(3, 500),
+        values: values.subarray(0, 2),
+      },
+      {
+        codec: TensorCodec.RANDOM_K,
+        length: 1001,
+        seed: new Uint8Array(16).fill(9),
+        values: values.subarray(0, 5),
+      },
+      { codec: TensorCodec.SPSA_BYTE, values },
+    ]
+    for (const input of inputs) {
+      const expected = encodeTensor(input)
+      const fresh = encodeModelPayload(input)
+      expect(decodeMessage('Tensor', fresh)).toEqual({
+        ...expected,
+        padding: decodeMessage('Tensor', fresh).padding,
+      })
+      const backing = new Uint8Array(fresh.byteLength + 3)
+      const shifted = encodeModelPayload(input, { target: backing.subarray(3) })
+      expect(shifted.byteOffset).toBe(3)
+      expect(bytesEqual(shifted, fresh)).toBe(true)
+    }
+  })
+
+  it('decodes dense values into a caller array when asked, and checks its length', () => {
+    for (const codec of [
+      TensorCodec.FLOAT32,
+      TensorCodec.FLOAT16,
+      TensorCodec.INT8_BLOCK,
+      TensorCodec.SPSA_BYTE,
+    ]) {
+      const values = PARAMS.subarray(0, 64)
+      const bytes = encodeModelPayload({ codec, values })
+      const into = new Float32Array(64)
+      const decoded = decodeModelPayload(bytes, {}, { into })
+      expect(decoded.values).toBe(into)
+      expect(into).toEqual(decodeModelPayload(bytes).values)
+      expect(codeOf(() => decodeModelPayload(bytes, {}, { into: new Float32Array(63) }))).toBe('BAD_ARGUMENT')
+    }
   })
 
   it('refuses padding that is longer than 4 bytes or not zero', () => {

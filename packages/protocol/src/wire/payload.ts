@@ -3,7 +3,13 @@
  * The receiver reassembles the chunks, checks size and sha-256 against the header, then decodes and checks the
  * tensor.
  */
-import { decodeTensor, encodeTensor, type TensorExpectations, type TensorInput } from '../codecs/registry.js'
+import {
+  type DecodeOptions,
+  decodeTensor,
+  planTensor,
+  type TensorExpectations,
+  type TensorInput,
+} from '../codecs/registry.js'
 import type { DecodedTensor } from '../codecs/types.js'
 import { CodedError, isCodedError } from '../errors.js'
 import type {
@@ -21,7 +27,6 @@ import { decodeMessage, encodeMessage } from './schema.js'
 const PADDING_TAG = (10 << 3) | 2
 /** Tag of Tensor.data (field 11, length-delimited): the last field, so it ends the message. */
 const DATA_TAG = (11 << 3) | 2
-const NO_BYTES = new Uint8Array(0)
 
 function varintLength(value: number): number {
   let length = 1
@@ -58,17 +63,17 @@ export interface EncodePayloadOptions {
  * The payload bytes for a tensor: the Tensor message of encodeTensor(input), with `padding` chosen so that `data`
  * starts at a multiple of 4 from the start of the payload. A receiver that holds the payload at an aligned address
  * (PayloadAssembler does) then decodes float32 values without copying them. The bytes equal
- * encodeMessage('Tensor', tensor) with that padding; `data` is copied once, straight into place.
+ * encodeMessage('Tensor', tensor) with that padding. The codec writes `data` straight into place: one copy for
+ * float32 and sparse values, none at all for float16, int8 and SPSA bytes, which are encoded in place.
  */
 export function encodeModelPayload(input: TensorInput, options: EncodePayloadOptions = {}): Uint8Array {
-  const tensor = encodeTensor(input)
-  const { data } = tensor
-  const head = encodeMessage('Tensor', { ...tensor, padding: NO_BYTES, data: NO_BYTES })
-  const dataHeader = data.byteLength === 0 ? 0 : 1 + varintLength(data.byteLength)
+  const { tensor, plan } = planTensor(input)
+  const head = encodeMessage('Tensor', tensor)
+  const dataHeader = plan.dataBytes === 0 ? 0 : 1 + varintLength(plan.dataBytes)
   // 0, 1, 3 or 4 bytes: the field adds 2 + n bytes, which covers every residue mod 4 for n = 1..4.
   let padding = 0
   while (dataHeader > 0 && (head.byteLength + paddingFieldLength(padding) + dataHeader) % 4 !== 0) padding++
-  const size = head.byteLength + paddingFieldLength(padding) + dataHeader + data.byteLength
+  const size = head.byteLength + paddingFieldLength(padding) + dataHeader + plan.dataBytes
   if (size > MAX_MODEL_PAYLOAD_BYTES) {
     throw new CodedError('OVERSIZED', `payload of ${size} bytes exceeds ${MAX_MODEL_PAYLOAD_BYTES}`)
   }
@@ -83,10 +88,10 @@ export function encodeModelPayload(input: TensorInput, options: EncodePayloadOpt
     out.fill(0, offset, offset + padding)
     offset += padding
   }
-  if (data.byteLength > 0) {
+  if (plan.dataBytes > 0) {
     out[offset++] = DATA_TAG
-    offset = writeVarint(out, offset, data.byteLength)
-    out.set(data, offset)
+    offset = writeVarint(out, offset, plan.dataBytes)
+    plan.writeData(out.subarray(offset, offset + plan.dataBytes))
   }
   return out
 }
@@ -100,7 +105,11 @@ export interface PayloadExpectations extends TensorExpectations {
  * Decodes and checks a payload: size (≤ MAX_MODEL_PAYLOAD_BYTES), hash when expected, then the tensor as
  * decodeTensor does. Throws only CodedError.
  */
-export function decodeModelPayload(bytes: Uint8Array, expect: PayloadExpectations = {}): DecodedTensor {
+export function decodeModelPayload(
+  bytes: Uint8Array,
+  expect: PayloadExpectations = {},
+  options: DecodeOptions = {},
+): DecodedTensor {
   try {
     if (!(bytes instanceof Uint8Array)) throw new CodedError('MALFORMED', 'payload is not a Uint8Array')
     if (bytes.byteLength > MAX_MODEL_PAYLOAD_BYTES) {
@@ -112,7 +121,7 @@ export function decodeModelPayload(bytes: Uint8Array, expect: PayloadExpectation
     if (expect.payloadHash !== undefined && !bytesEqual(sha256(bytes), expect.payloadHash)) {
       throw new CodedError('HASH_MISMATCH', 'payload sha-256 differs from the announced hash')
     }
-    return decodeTensor(decodeMessage('Tensor', bytes), expect)
+    return decodeTensor(decodeMessage('Tensor', bytes), expect, options)
   } catch (err) {
     if (isCodedError(err)) throw err
     throw new CodedError('MALFORMED', `payload: ${err instanceof Error ? err.message : String(err)}`)
