@@ -4,9 +4,8 @@ import { collectDefaultMetrics, Registry } from 'prom-client'
 import { MODEL_PRESETS, type NodeOptions, type NodeOptionsInput, nodeOptionsSchema } from './config/index.js'
 import { validateConfig } from './config/load.js'
 import { loadPeerData, type PeerData } from './data/index.js'
-import { GossipEngine } from './engine/gossip.js'
+import { ROUND_ENGINES, type RoundEngine } from './engine/registry.js'
 import type { LocalModel, RoundReport } from './engine/types.js'
-import { ModelExchange } from './exchange/model-exchange.js'
 import { createHost, type Host } from './host/index.js'
 import { createLogger, type Logger } from './logging.js'
 import { createNodeMetrics, type MetricsServer, type NodeMetrics, serveMetrics } from './metrics/index.js'
@@ -86,8 +85,7 @@ export class SwarmNode {
     readonly metrics: NodeMetrics,
     readonly host: Host,
     private readonly trainer: Trainer,
-    private readonly exchange: ModelExchange,
-    readonly engine: GossipEngine,
+    readonly engine: RoundEngine,
   ) {}
 
   get status(): NodeStatus {
@@ -110,14 +108,14 @@ export class SwarmNode {
     if (this.#status !== 'stopped') return
     this.#status = 'starting'
     await this.host.start()
-    await this.exchange.start()
+    await this.engine.start()
     if (this.options.metrics.port >= 0) {
       this.#metricsServer = await serveMetrics(this.registry, {
         host: this.options.metrics.host,
         port: this.options.metrics.port,
         health: () => ({
           ok: this.#status === 'started',
-          detail: { status: this.#status, round: this.engine.round, peers: this.exchange.livePeers().length },
+          detail: { status: this.#status, round: this.engine.round, peers: this.engine.livePeerCount() },
         }),
       })
     }
@@ -148,7 +146,7 @@ export class SwarmNode {
     this.#status = 'stopping'
     this.#controller.abort(new Error('node stopping'))
     await this.#running
-    await this.exchange.stop()
+    await this.engine.stop()
     await this.host.stop()
     await this.#metricsServer?.close()
     this.#metricsServer = undefined
@@ -193,60 +191,23 @@ export async function createNode(
     logger: logger.child({ component: 'host' }),
     start: false,
   })
-  let engine: GossipEngine | undefined
-  const exchange = new ModelExchange(host, {
-    runId,
-    paramCount: paramCount(spec),
-    codec: options.exchange.codec,
-    roundWindow: () =>
-      roundWindow(engine?.round ?? 0, options.gossip.maxStaleRounds, Number.MAX_SAFE_INTEGER),
-    currentRound: () => engine?.round ?? 0,
-    heartbeatMs: options.exchange.heartbeatMs,
-    liveTimeoutMs: options.exchange.liveTimeoutMs,
-    logger: logger.child({ component: 'exchange' }),
-    metrics,
-  })
-  engine = new GossipEngine(
-    {
-      peerId: host.peerId.toString(),
-      seed: options.seed,
-      rounds: options.rounds,
-      fanout: options.gossip.fanout,
-      aggregator: options.gossip.aggregator,
-      waitModels: options.gossip.waitModels,
-      waitTimeoutMs: options.gossip.waitTimeoutMs,
-      startPeers: options.gossip.startPeers,
-      startTimeoutMs: options.gossip.startTimeoutMs,
-      maxStaleRounds: options.gossip.maxStaleRounds,
-      evalEvery: options.train.evalEvery,
-      sendTimeoutMs: options.exchange.sendTimeoutMs,
-    },
-    trainerModel(trainer, data, options),
-    exchange,
-    {
-      logger: logger.child({ component: options.mode }),
-      metrics,
-      onRound: (report) => {
-        const memory = tf.memory()
-        metrics.tfTensors.set(memory.numTensors)
-        metrics.tfBytes.set(memory.numBytes)
-        deps.onRound?.(report)
-      },
-    },
-  )
-  const node = new SwarmNode(
+  const engine = ROUND_ENGINES[options.mode]({
     options,
     runId,
-    backend,
-    data,
-    logger,
-    registry,
-    metrics,
+    spec,
+    paramCount: paramCount(spec),
     host,
-    trainer,
-    exchange,
-    engine,
-  )
+    model: trainerModel(trainer, data, options),
+    logger,
+    metrics,
+    onRound: (report) => {
+      const memory = tf.memory()
+      metrics.tfTensors.set(memory.numTensors)
+      metrics.tfBytes.set(memory.numBytes)
+      deps.onRound?.(report)
+    },
+  })
+  const node = new SwarmNode(options, runId, backend, data, logger, registry, metrics, host, trainer, engine)
   if (deps.start !== false) await node.start()
   return node
 }

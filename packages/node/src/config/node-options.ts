@@ -1,5 +1,6 @@
 import { AGGREGATOR_NAMES, type AggregatorName } from '@swarmgrad/algorithms'
 import { z } from 'zod'
+import { MODE_NAMES } from '../engine/registry.js'
 
 const multiaddr = z
   .string()
@@ -184,7 +185,7 @@ export const logSchema = z.strictObject({
 })
 
 export const nodeOptionsSchema = z.strictObject({
-  mode: z.enum(['gossip']).default('gossip').describe('the round engine this peer runs'),
+  mode: z.enum(MODE_NAMES).default('gossip').describe('the round engine this peer runs'),
   seed: z
     .number()
     .int()

@@ -35,6 +35,8 @@ class FakeExchange implements GossipExchange {
   sentTo: string[][] = []
   failFor = new Set<string>()
   constructor(readonly peers: string[]) {}
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
   livePeers(): string[] {
     return [...this.peers]
   }

@@ -1,11 +1,15 @@
 import { AGGREGATORS, type AggregatorName } from '@swarmgrad/algorithms'
-import { createRng, errorCode, type Xoshiro128 } from '@swarmgrad/protocol'
+import { createRng, errorCode, roundWindow, type Xoshiro128 } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
+import { ModelExchange } from '../exchange/model-exchange.js'
 import type { NodeMetrics } from '../metrics/index.js'
+import type { EngineContext, RoundEngine } from './registry.js'
 import type { LocalModel, OutgoingModel, ReceivedModel, RoundReport } from './types.js'
 
 /** The transport a gossip engine runs over: who is live, how a model goes out, what came in. */
 export interface GossipExchange {
+  start(): Promise<void>
+  stop(): Promise<void>
   /** Peers of this run believed live, excluding this peer. */
   livePeers(): string[]
   /** Sends one model; rejects with a CodedError (its code is the failure reason). */
@@ -40,7 +44,7 @@ export interface GossipEngineOptions {
  * waits a bounded time for models from others, and merges what arrived (sample-weighted, by the configured rule).
  * There is no global barrier: a slow or dead peer costs at most `waitTimeoutMs` a round.
  */
-export class GossipEngine {
+export class GossipEngine implements RoundEngine {
   #round = 0
   readonly #rng: Xoshiro128
 
@@ -55,6 +59,18 @@ export class GossipEngine {
 
   get round(): number {
     return this.#round
+  }
+
+  livePeerCount(): number {
+    return this.exchange.livePeers().length
+  }
+
+  start(): Promise<void> {
+    return this.exchange.start()
+  }
+
+  stop(): Promise<void> {
+    return this.exchange.stop()
   }
 
   /** Runs rounds until `options.rounds` are done (0: forever) or `signal` aborts. */
@@ -177,4 +193,42 @@ export class GossipEngine {
     this.model.setParams(merged)
     return fresh.length
   }
+}
+
+/** The gossip mode: a GossipEngine over a ModelExchange on the context's host. */
+export function createGossipEngine(context: EngineContext): GossipEngine {
+  const { options, host, logger, metrics } = context
+  let engine: GossipEngine | undefined
+  const exchange = new ModelExchange(host, {
+    runId: context.runId,
+    paramCount: context.paramCount,
+    codec: options.exchange.codec,
+    roundWindow: () =>
+      roundWindow(engine?.round ?? 0, options.gossip.maxStaleRounds, Number.MAX_SAFE_INTEGER),
+    currentRound: () => engine?.round ?? 0,
+    heartbeatMs: options.exchange.heartbeatMs,
+    liveTimeoutMs: options.exchange.liveTimeoutMs,
+    logger: logger.child({ component: 'exchange' }),
+    metrics,
+  })
+  engine = new GossipEngine(
+    {
+      peerId: host.peerId.toString(),
+      seed: options.seed,
+      rounds: options.rounds,
+      fanout: options.gossip.fanout,
+      aggregator: options.gossip.aggregator,
+      waitModels: options.gossip.waitModels,
+      waitTimeoutMs: options.gossip.waitTimeoutMs,
+      startPeers: options.gossip.startPeers,
+      startTimeoutMs: options.gossip.startTimeoutMs,
+      maxStaleRounds: options.gossip.maxStaleRounds,
+      evalEvery: options.train.evalEvery,
+      sendTimeoutMs: options.exchange.sendTimeoutMs,
+    },
+    context.model,
+    exchange,
+    { logger: logger.child({ component: 'gossip' }), metrics, onRound: context.onRound },
+  )
+  return engine
 }

@@ -1,0 +1,44 @@
+import type { Logger } from 'pino'
+import type { NodeOptions } from '../config/node-options.js'
+import type { Host } from '../host/index.js'
+import type { NodeMetrics } from '../metrics/index.js'
+import type { ModelSpec } from '../trainer/index.js'
+import { createGossipEngine } from './gossip.js'
+import type { LocalModel, RoundReport } from './types.js'
+
+/** Everything a round engine is built from; each engine builds its own transports on `host`. */
+export interface EngineContext {
+  readonly options: NodeOptions
+  readonly runId: string
+  readonly spec: ModelSpec
+  readonly paramCount: number
+  readonly host: Host
+  readonly model: LocalModel
+  readonly logger: Logger
+  readonly metrics: NodeMetrics
+  readonly onRound: (report: RoundReport) => void
+}
+
+/** One mode's round logic, with the transports it owns. */
+export interface RoundEngine {
+  /** The last completed round. */
+  readonly round: number
+  /** Peers of the run this engine currently considers live. */
+  livePeerCount(): number
+  /** Registers handlers and topics; the host is started. */
+  start(): Promise<void>
+  /** Runs rounds until the configured number is done or `signal` aborts. */
+  run(signal: AbortSignal): Promise<void>
+  /** Says goodbye where the mode has one and unregisters everything. */
+  stop(): Promise<void>
+}
+
+export type EngineFactory = (context: EngineContext) => RoundEngine
+
+/** The round engines by mode name: adding a mode is one file and one line here. */
+export const ROUND_ENGINES = {
+  gossip: createGossipEngine,
+} satisfies Record<string, EngineFactory>
+
+export type ModeName = keyof typeof ROUND_ENGINES
+export const MODE_NAMES = Object.keys(ROUND_ENGINES) as [ModeName, ...ModeName[]]
