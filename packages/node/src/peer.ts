@@ -198,8 +198,11 @@ export async function createNode(
     paramCount: paramCount(spec),
     host,
     model: trainerModel(trainer, data, options),
+    trainer,
+    data,
     logger,
     metrics,
+    registry,
     onRound: (report) => {
       const memory = tf.memory()
       metrics.tfTensors.set(memory.numTensors)

@@ -1,8 +1,10 @@
 import type { Logger } from 'pino'
+import type { Registry } from 'prom-client'
 import type { NodeOptions } from '../config/node-options.js'
 import type { Host } from '../host/index.js'
 import type { NodeMetrics } from '../metrics/index.js'
-import type { ModelSpec } from '../trainer/index.js'
+import type { PeerData } from '../data/index.js'
+import type { ModelSpec, Trainer } from '../trainer/index.js'
 import { createGossipEngine } from './gossip.js'
 import type { LocalModel, RoundReport } from './types.js'
 
@@ -13,9 +15,15 @@ export interface EngineContext {
   readonly spec: ModelSpec
   readonly paramCount: number
   readonly host: Host
+  /** The local model behind the narrow port most engines need. */
   readonly model: LocalModel
+  /** The trainer itself, for engines that need losses and gradients on chosen batches (SPSA, SCAFFOLD family). */
+  readonly trainer: Trainer
+  readonly data: PeerData
   readonly logger: Logger
+  /** Shared node metrics; a mode registers its own extra metrics in `registry`. */
   readonly metrics: NodeMetrics
+  readonly registry: Registry
   readonly onRound: (report: RoundReport) => void
 }
 
