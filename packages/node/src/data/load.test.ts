@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { classCounts } from './dataset.js'
 import { type DataOptions, loadPeerData } from './load.js'
 
-const REFERENCE_FILE = fileURLToPath(new URL('./fixtures/fmnist-2nn-partition.json', import.meta.url))
+const REFERENCE_FILE = fileURLToPath(new URL('../../../../bench/fmnist-2nn-partition.json', import.meta.url))
 
 const BASE: DataOptions = {
   source: 'mnist',

@@ -17,7 +17,7 @@ import {
   sampleGamma,
 } from './partition.js'
 
-const REFERENCE_FILE = fileURLToPath(new URL('./fixtures/fmnist-2nn-partition.json', import.meta.url))
+const REFERENCE_FILE = fileURLToPath(new URL('../../../../bench/fmnist-2nn-partition.json', import.meta.url))
 
 /** 1000 labels of 10 classes, 100 each, in a scrambled order. */
 const LABELS = Int32Array.from({ length: 1000 }, (_, i) => (i * 7) % 10)
