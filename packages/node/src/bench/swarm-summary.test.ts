@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest'
+import { parseProcStatus, type RoundRecord, reach, summarizeRounds } from './swarm-summary.js'
+
+function rec(round: number, at: number, acc: number | undefined, bytesOut: number): RoundRecord {
+  return { round, at, acc, loss: 1, bytesOut, bytesIn: 0, merged: 1, secs: at / round }
+}
+
+describe('summarizeRounds', () => {
+  it('takes the median end time, mean and min accuracy, and cumulative and per-round bytes', () => {
+    const peers = [
+      [rec(1, 2, 0.5, 100), rec(2, 4, 0.7, 300)],
+      [rec(1, 3, 0.6, 100), rec(2, 5, 0.8, 200)],
+      [rec(1, 10, 0.7, 100), rec(2, 12, 0.9, 250)],
+    ]
+    const rounds = summarizeRounds(peers)
+    expect(rounds.map((r) => r.round)).toEqual([1, 2])
+    expect(rounds[0]).toMatchObject({
+      peers: 3,
+      wallSeconds: 3,
+      minAcc: 0.5,
+      bytesSent: 300,
+      bytesSentRound: 300,
+    })
+    expect(rounds[0]!.meanAcc).toBeCloseTo(0.6)
+    expect(rounds[1]).toMatchObject({ wallSeconds: 5, minAcc: 0.7, bytesSent: 750, bytesSentRound: 450 })
+    expect(rounds[1]!.meanAcc).toBeCloseTo(0.8)
+  })
+
+  it('keeps counting the bytes of a peer that stopped reporting, and the coordinator', () => {
+    const peers = [[rec(1, 1, 0.5, 100), rec(2, 2, 0.6, 200)], [rec(1, 1, 0.5, 100)]]
+    const coordinator = [rec(1, 1, 0.55, 1000), rec(2, 2, 0.65, 2000)]
+    const rounds = summarizeRounds(peers, coordinator)
+    expect(rounds[1]).toMatchObject({ peers: 1, bytesSent: 2300, bytesSentRound: 1100, coordinatorAcc: 0.65 })
+  })
+
+  it('leaves accuracy undefined for a round nobody evaluated', () => {
+    const [round] = summarizeRounds([[rec(1, 1, undefined, 10)]])
+    expect(round!.meanAcc).toBeUndefined()
+    expect(round!.minAcc).toBeUndefined()
+  })
+})
+
+describe('reach', () => {
+  const rounds = summarizeRounds(
+    [[rec(1, 1, 0.7, 10), rec(2, 2, 0.81, 20), rec(3, 3, 0.84, 30)]],
+    [rec(1, 1, 0.85, 0)],
+  )
+
+  it('finds the first round whose mean accuracy reached the target', () => {
+    expect(reach(rounds, 0.8)).toEqual({ target: 0.8, round: 2, wallSeconds: 2, bytesSent: 20 })
+    expect(reach(rounds, 0.83)?.round).toBe(3)
+    expect(reach(rounds, 0.9)).toBeNull()
+  })
+
+  it('uses the coordinator accuracy when asked', () => {
+    expect(reach(rounds, 0.83, true)?.round).toBe(1)
+  })
+})
+
+describe('parseProcStatus', () => {
+  it('reads VmRSS and VmHWM in bytes', () => {
+    const text = 'Name:\tnode\nVmHWM:\t  204800 kB\nVmRSS:\t  102400 kB\nThreads:\t11\n'
+    expect(parseProcStatus(text)).toEqual({ rss: 100 * 1024 * 1024, hwm: 200 * 1024 * 1024 })
+  })
+
+  it('returns undefined for a process without memory lines (a zombie)', () => {
+    expect(parseProcStatus('Name:\tnode\nState:\tZ (zombie)\n')).toBeUndefined()
+  })
+})
