@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { MODEL_PRESETS, type NodeOptions, type NodeOptionsInput, nodeOptionsSchema } from './config/index.js'
 import { validateConfig } from './config/load.js'
+import { spsaRunParameters } from './config/spsa-options.js'
 import { loadPeerData, type PeerData } from './data/index.js'
 import { ROUND_ENGINES, type RoundEngine } from './engine/registry.js'
 import type { LocalModel, RoundReport } from './engine/types.js'
@@ -46,6 +47,7 @@ export function runIdOf(options: NodeOptions, spec: ModelSpec): string {
       epochs: options.train.epochs,
       steps: options.train.steps,
       codec: options.exchange.codec,
+      ...(options.mode === 'spsa' ? spsaRunParameters(options.spsa) : {}),
     },
   })
 }

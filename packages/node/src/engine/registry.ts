@@ -6,6 +6,8 @@ import type { NodeMetrics } from '../metrics/index.js'
 import type { PeerData } from '../data/index.js'
 import type { ModelSpec, Trainer } from '../trainer/index.js'
 import { createGossipEngine } from './gossip.js'
+import { createModestEngine } from './modest/index.js'
+import { createSpsaEngine } from './spsa/engine.js'
 import type { LocalModel, RoundReport } from './types.js'
 
 /** Everything a round engine is built from; each engine builds its own transports on `host`. */
@@ -46,6 +48,8 @@ export type EngineFactory = (context: EngineContext) => RoundEngine
 /** The round engines by mode name: adding a mode is one file and one line here. */
 export const ROUND_ENGINES = {
   gossip: createGossipEngine,
+  modest: createModestEngine,
+  spsa: createSpsaEngine,
 } satisfies Record<string, EngineFactory>
 
 export type ModeName = keyof typeof ROUND_ENGINES

@@ -1,0 +1,168 @@
+import type { ParamLayout } from '@swarmgrad/algorithms'
+import { CodedError, deriveSeed, encodeSpsaScalar, spsaByteTable, Xoshiro128 } from '@swarmgrad/protocol'
+
+/** A run of trained parameters in the flat vector; `decay` says whether weight decay applies (not to biases). */
+export interface TrainedSegment {
+  readonly name: string
+  readonly offset: number
+  readonly length: number
+  readonly decay: boolean
+}
+
+/**
+ * The tensors of `layout` that SPSA trains: all of them when `names` is empty, else each tensor whose name equals
+ * an entry or starts with `<entry>/` (a layer prefix: `output` selects `output/kernel` and `output/bias`). Throws
+ * BAD_ARGUMENT naming an entry that selects nothing.
+ */
+export function selectTrained(layout: ParamLayout, names: readonly string[]): TrainedSegment[] {
+  const matches = (tensor: string, name: string): boolean => tensor === name || tensor.startsWith(`${name}/`)
+  for (const name of names) {
+    if (!layout.some((entry) => matches(entry.name, name))) {
+      throw new CodedError(
+        'BAD_ARGUMENT',
+        `spsa.params entry ${JSON.stringify(name)} names no tensor of the model (tensors: ${layout
+          .map((e) => e.name)
+          .join(', ')})`,
+        { name },
+      )
+    }
+  }
+  return layout
+    .filter((entry) => names.length === 0 || names.some((name) => matches(entry.name, name)))
+    .map((entry) => ({
+      name: entry.name,
+      offset: entry.offset,
+      length: entry.length,
+      decay: entry.role === 'weight',
+    }))
+}
+
+export interface SpsaHyperParameters {
+  /** Perturbation size ε. */
+  readonly eps: number
+  /** Learning rate η. */
+  readonly lr: number
+  /** λ, applied once per round to decayed segments. */
+  readonly weightDecay: number
+  /** Offset c of the one-byte grid. */
+  readonly gridOffset: number
+}
+
+/** One peer's scalars of a round, as every replica applies them. */
+export interface Contribution {
+  readonly peerId: string
+  /** J bytes: scalar j is g(round, peerId, j) on the one-byte grid. */
+  readonly scalars: Uint8Array
+}
+
+/**
+ * The arithmetic of shared-seed SPSA on a flat float32 θ, identical on every replica:
+ *
+ * - z(round, peer, j) ∈ R^d, d = trained parameters in canonical order, is
+ *   `new Xoshiro128(deriveSeed(runId, round, peer, j)).fillGaussian(z)`;
+ * - a peer's scalar is g = (L(θ + εz) − L(θ − εz)) / 2ε on a local batch, sent as one byte b; every replica (the
+ *   sender too) applies decode(b), never g;
+ * - round r with contributions C (N = |C| peers): first θ_i ← θ_i − (η·λ)·θ_i on decayed segments (when λ > 0),
+ *   then for each peer of C in ascending peer-id order (JavaScript string order) and j = 0..J−1:
+ *   θ_i ← θ_i − ((η / N) · decode(b_j)) · z_i. Each update is one double expression rounded to float32 by the
+ *   store, so the result is a pure function of θ, the round and C. Scalars that decode to 0 change nothing.
+ */
+export class SpsaKernel {
+  readonly dimension: number
+  readonly #segments: readonly TrainedSegment[]
+  readonly #z: Float32Array
+
+  constructor(
+    readonly runId: string,
+    segments: readonly TrainedSegment[],
+    readonly hyper: SpsaHyperParameters,
+  ) {
+    if (segments.length === 0) throw new CodedError('BAD_ARGUMENT', 'SPSA needs at least one trained tensor')
+    this.#segments = segments
+    this.dimension = segments.reduce((sum, s) => sum + s.length, 0)
+    this.#z = new Float32Array(this.dimension)
+  }
+
+  get segments(): readonly TrainedSegment[] {
+    return this.#segments
+  }
+
+  /** Fills and returns the shared scratch vector with z(round, peerId, j). */
+  direction(round: number, peerId: string, j: number): Float32Array {
+    return new Xoshiro128(deriveSeed(this.runId, round, peerId, j)).fillGaussian(this.#z)
+  }
+
+  /** `out` ← θ with `scale · z` added on the trained segments (other parameters copied). */
+  perturb(theta: Float32Array, z: Float32Array, scale: number, out: Float32Array): Float32Array {
+    out.set(theta)
+    let k = 0
+    for (const { offset, length } of this.#segments) {
+      const end = offset + length
+      for (let i = offset; i < end; i++) out[i] = theta[i]! + scale * z[k++]!
+    }
+    return out
+  }
+
+  /**
+   * This peer's J scalars of `round`, as bytes: for each j, z(round, peerId, j), the two losses `loss(params, j)`
+   * at θ ± εz (the same batch j for both), g = (L+ − L−) / 2ε. `theta` is not modified. Also returns the mean of
+   * all losses evaluated.
+   */
+  async projectedGradients(
+    theta: Float32Array,
+    round: number,
+    peerId: string,
+    count: number,
+    loss: (params: Float32Array, j: number) => number | Promise<number>,
+  ): Promise<{ scalars: Uint8Array; meanLoss: number }> {
+    const { eps, gridOffset } = this.hyper
+    const scalars = new Uint8Array(count)
+    const work = new Float32Array(theta.length)
+    let lossSum = 0
+    for (let j = 0; j < count; j++) {
+      const z = this.direction(round, peerId, j)
+      const plus = await loss(this.perturb(theta, z, eps, work), j)
+      const minus = await loss(this.perturb(theta, z, -eps, work), j)
+      if (!Number.isFinite(plus) || !Number.isFinite(minus)) {
+        throw new CodedError('NON_FINITE', `loss is not finite at round ${round}, scalar ${j}`, { round, j })
+      }
+      lossSum += plus + minus
+      scalars[j] = encodeSpsaScalar((plus - minus) / (2 * eps), gridOffset)
+    }
+    return { scalars, meanLoss: lossSum / (2 * count) }
+  }
+
+  /** Applies round `round` with contributions `contributions` to θ in place (see the class comment). */
+  applyRound(theta: Float32Array, round: number, contributions: readonly Contribution[]): void {
+    const { lr, weightDecay, gridOffset } = this.hyper
+    const n = contributions.length
+    if (n === 0) return
+    if (weightDecay > 0) {
+      const f = lr * weightDecay
+      for (const { offset, length, decay } of this.#segments) {
+        if (!decay) continue
+        const end = offset + length
+        for (let i = offset; i < end; i++) theta[i] = theta[i]! - f * theta[i]!
+      }
+    }
+    const table = spsaByteTable(gridOffset)
+    const ordered = [...contributions].sort((a, b) =>
+      a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0,
+    )
+    for (const { peerId, scalars } of ordered) {
+      for (let j = 0; j < scalars.length; j++) {
+        const g = table[scalars[j]!]!
+        if (g === 0) continue
+        this.#axpy(theta, -((lr / n) * g), this.direction(round, peerId, j))
+      }
+    }
+  }
+
+  #axpy(theta: Float32Array, coefficient: number, z: Float32Array): void {
+    let k = 0
+    for (const { offset, length } of this.#segments) {
+      const end = offset + length
+      for (let i = offset; i < end; i++) theta[i] = theta[i]! + coefficient * z[k++]!
+    }
+  }
+}
