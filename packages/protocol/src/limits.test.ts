@@ -4,21 +4,18 @@ import {
   GOSSIPSUB_MAX_INBOUND_DATA_LENGTH,
   GOSSIPSUB_MESSAGE_OVERHEAD_BYTES,
   HASH_BYTES,
-  MAX_CHUNK_BYTES,
-  MAX_CHUNK_COUNT,
   MAX_ENVELOPE_BYTES,
   MAX_GOSSIP_MESSAGE_BYTES,
   MAX_MODEL_PAYLOAD_BYTES,
   MAX_PARAM_COUNT,
   MAX_SPSA_SCALARS_PER_BATCH,
-  MAX_STREAM_FRAME_BYTES,
+  MAX_STREAM_META_BYTES,
   MAX_VIEW_ENTRIES,
-  MIN_CHUNK_BYTES,
-  MODEL_CHUNK_BYTES,
 } from './limits.js'
 import { createEnvelope, encodeEnvelope } from './wire/envelope.js'
 import { encodeModelPayload } from './wire/payload.js'
 import { SAMPLE_RUN_ID, samplePeerId } from './wire/samples.js'
+import { BLOB_LENGTH_PREFIX_BYTES, decodeBlobHeaderLength, encodeBlobHeader } from './wire/stream-frames.js'
 
 const UINT32_MAX = 0xffff_ffff
 const sender = samplePeerId(1)
@@ -34,25 +31,7 @@ describe('limits agree with each other and with the transports', () => {
     expect(GOSSIPSUB_MAX_INBOUND_DATA_LENGTH).toBe(4 * 1024 * 1024)
   })
 
-  it('fits the largest chunk, with the largest envelope fields, in one stream frame', () => {
-    const envelope = createEnvelope({
-      runId: 'f'.repeat(64),
-      round: UINT32_MAX,
-      sender: new Uint8Array(128).fill(0xff),
-      modelHash: hash,
-      body: {
-        case: 'modelChunk',
-        value: { index: MAX_CHUNK_COUNT - 1, data: new Uint8Array(MAX_CHUNK_BYTES) },
-      },
-    })
-    expect(encodeEnvelope(envelope, { maxBytes: MAX_STREAM_FRAME_BYTES }).byteLength).toBeLessThan(
-      MAX_STREAM_FRAME_BYTES,
-    )
-    expect(MODEL_CHUNK_BYTES).toBeLessThanOrEqual(MAX_CHUNK_BYTES)
-    expect(MAX_CHUNK_COUNT * MIN_CHUNK_BYTES).toBeGreaterThanOrEqual(MAX_MODEL_PAYLOAD_BYTES)
-  })
-
-  it('fits a payload header carrying a full view of Ed25519 peers in one envelope', () => {
+  it('fits a payload header carrying a full view of Ed25519 peers in one envelope and one stream frame meta', () => {
     const entries = Array.from({ length: MAX_VIEW_ENTRIES }, (_, i) => {
       const peerId = samplePeerId(0)
       peerId.set([i >> 8, i & 0xff], 6)
@@ -69,8 +48,6 @@ describe('limits agree with each other and with the transports', () => {
           round: UINT32_MAX,
           byteSize: MAX_MODEL_PAYLOAD_BYTES,
           payloadHash: hash,
-          chunkSize: MIN_CHUNK_BYTES,
-          chunkCount: Math.ceil(MAX_MODEL_PAYLOAD_BYTES / MIN_CHUNK_BYTES),
           codec: TensorCodec.FLOAT32,
           paramCount: MAX_PARAM_COUNT,
           sampleCount: UINT32_MAX,
@@ -79,7 +56,12 @@ describe('limits agree with each other and with the transports', () => {
         },
       },
     })
-    expect(encodeEnvelope(envelope).byteLength).toBeLessThan(MAX_ENVELOPE_BYTES)
+    const meta = encodeEnvelope(envelope)
+    expect(meta.byteLength).toBeLessThan(MAX_ENVELOPE_BYTES)
+    const frame = encodeBlobHeader({ bodyLength: MAX_MODEL_PAYLOAD_BYTES, digest: hash, meta })
+    expect(decodeBlobHeaderLength(frame.subarray(0, BLOB_LENGTH_PREFIX_BYTES), MAX_STREAM_META_BYTES)).toBe(
+      frame.byteLength - BLOB_LENGTH_PREFIX_BYTES,
+    )
   })
 
   it('fits a full SPSA batch in a small gossip message', () => {

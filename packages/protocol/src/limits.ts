@@ -1,6 +1,6 @@
 /**
  * Size limits every peer enforces. The decoders refuse anything larger with CodedError OVERSIZED, and the same
- * numbers configure the transports (gossipsub's inbound frame limit, the length-prefixed stream decoder), so a
+ * numbers configure the transports (gossipsub's inbound frame limit, the stream frame reader), so a
  * message the codec accepts is never dropped by a transport and a transport never hands the codec more than it
  * accepts.
  */
@@ -12,17 +12,17 @@ const KIB = 1024
 const MIB = 1024 * KIB
 
 /**
- * Largest encoded Envelope, on any transport: one gossipsub message, or one length-prefixed frame of a stream.
- * Gossip carries small messages only (announcements, views, round clock, SPSA scalars); models go over streams in
- * chunks that fit in one frame each.
+ * Largest encoded Envelope, on any transport: one gossipsub message, or the meta of one stream frame. Gossip carries
+ * small messages only (announcements, views, round clock, SPSA scalars); models go over streams as the raw body
+ * that follows a stream frame header (wire/stream-frames.ts), bounded by MAX_MODEL_PAYLOAD_BYTES instead.
  */
 export const MAX_ENVELOPE_BYTES = MIB
 
 /** Largest gossipsub message (its data field): an encoded Envelope. */
 export const MAX_GOSSIP_MESSAGE_BYTES = MAX_ENVELOPE_BYTES
 
-/** Largest frame on a swarmgrad stream protocol (`maxDataLength` of the length-prefixed decoder). */
-export const MAX_STREAM_FRAME_BYTES = MAX_ENVELOPE_BYTES
+/** Largest meta (an encoded Envelope) in a stream frame header; a receiver refuses more before reading it. */
+export const MAX_STREAM_META_BYTES = MAX_ENVELOPE_BYTES
 
 /**
  * The value the host passes as gossipsub's `maxInboundDataLength`. It bounds a whole gossipsub RPC frame, not one
@@ -44,18 +44,6 @@ export const MAX_PARAM_COUNT = 16 * MIB
  * per element: index and value); 64 KiB more covers the Tensor framing.
  */
 export const MAX_MODEL_PAYLOAD_BYTES = 8 * MAX_PARAM_COUNT + 64 * KIB
-
-/** Chunk size a sender uses for model payloads on streams. */
-export const MODEL_CHUNK_BYTES = 256 * KIB
-
-/** Largest chunk a receiver accepts: with its Envelope it stays well inside MAX_STREAM_FRAME_BYTES. */
-export const MAX_CHUNK_BYTES = 512 * KIB
-
-/** Largest number of chunks in one payload (MAX_MODEL_PAYLOAD_BYTES in the smallest chunks allowed, 4 KiB). */
-export const MAX_CHUNK_COUNT = Math.ceil(MAX_MODEL_PAYLOAD_BYTES / (4 * KIB))
-
-/** Smallest chunk size a header may announce (keeps MAX_CHUNK_COUNT bounded). */
-export const MIN_CHUNK_BYTES = 4 * KIB
 
 /** sha-256 digest length: payload hashes and model hashes. */
 export const HASH_BYTES = 32

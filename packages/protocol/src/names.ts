@@ -25,11 +25,11 @@ export type TopicName = (typeof TOPIC_NAMES)[keyof typeof TOPIC_NAMES]
 
 /** libp2p stream protocol names (the `<name>` of `/swarmgrad/<runId>/<name>/<version>`). */
 export const PROTOCOL_NAMES = {
-  /** Model transfer: ModelPayloadHeader, then ModelChunks; answered by an AggregationAck where one is due. */
+  /** Model transfer: a stream frame (wire/stream-frames.ts) whose meta is an Envelope holding a ModelPayloadHeader. */
   model: 'model',
   /** Ping / Pong with round estimates (MoDeST liveness). */
   ping: 'ping',
-  /** SnapshotHeader, then ModelChunks: a model for a joiner. */
+  /** A model for a joiner: a stream frame whose meta is an Envelope holding a SnapshotHeader. */
   snapshot: 'snapshot',
   /** The SPSA scalar log from a round on, for a joiner replaying it. */
   spsaLog: 'spsa-log',

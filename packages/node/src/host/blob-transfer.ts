@@ -1,25 +1,22 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { Connection, PeerId, Stream, StreamCloseEvent } from '@libp2p/interface'
 import {
-  CodedError,
-  type ErrorCode,
-  errorCode,
-  MAX_ENVELOPE_BYTES,
-  MAX_MODEL_PAYLOAD_BYTES,
-  MODEL_CHUNK_BYTES,
-} from '@swarmgrad/protocol'
-import {
   BLOB_ACK_PREFIX_BYTES,
   BLOB_DIGEST_BYTES,
   BLOB_LENGTH_PREFIX_BYTES,
   type BlobAck,
+  CodedError,
   decodeBlobAckCode,
   decodeBlobAckPrefix,
   decodeBlobHeader,
   decodeBlobHeaderLength,
+  type ErrorCode,
   encodeBlobAck,
   encodeBlobHeader,
-} from './blob-frames.js'
+  errorCode,
+  MAX_MODEL_PAYLOAD_BYTES,
+  MAX_STREAM_META_BYTES,
+} from '@swarmgrad/protocol'
 import { HostConfigError, HostNotStartedError } from './errors.js'
 import type { Host } from './host.js'
 import { StreamReader } from './stream-reader.js'
@@ -28,8 +25,9 @@ export type BlobResult = BlobAck
 
 export const BLOB_DEFAULTS = {
   maxBodyBytes: MAX_MODEL_PAYLOAD_BYTES,
-  maxMetaBytes: MAX_ENVELOPE_BYTES,
-  chunkBytes: MODEL_CHUNK_BYTES,
+  maxMetaBytes: MAX_STREAM_META_BYTES,
+  // a local choice, not wire protocol: the receiver reads the body in whatever pieces arrive
+  chunkBytes: 256 * 1024,
   timeoutMs: 120_000,
   maxInboundStreams: 4,
 } as const
@@ -69,8 +67,8 @@ function sha256(data: Uint8Array): Uint8Array {
 }
 
 /**
- * Pushes opaque blobs (model updates) to a peer over a dedicated protocol stream: a length-prefixed header (meta,
- * body length, sha-256), the body in chunks with backpressure, and a small ack once the receiver has checked
+ * Pushes opaque blobs (model updates) to a peer over a dedicated protocol stream, framed as the protocol package's
+ * stream frames: a length-prefixed header (meta, body length, sha-256), the body in chunks with backpressure, and a small ack once the receiver has checked
  * length and hash and run `onBlob`. A receiver refuses an oversized body from its header, before allocating; a
  * transfer that breaks off costs the receiver only that transfer.
  */

@@ -13,7 +13,6 @@ export const SWARMGRAD_DESCRIPTOR = {
                 "MESSAGE_KIND_UNSPECIFIED": 0,
                 "MESSAGE_KIND_MODEL_ANNOUNCEMENT": 1,
                 "MESSAGE_KIND_MODEL_PAYLOAD_HEADER": 2,
-                "MESSAGE_KIND_MODEL_CHUNK": 3,
                 "MESSAGE_KIND_TENSOR": 4,
                 "MESSAGE_KIND_MEMBERSHIP_VIEW": 5,
                 "MESSAGE_KIND_PING": 6,
@@ -23,7 +22,14 @@ export const SWARMGRAD_DESCRIPTOR = {
                 "MESSAGE_KIND_ROUND_CLOCK": 10,
                 "MESSAGE_KIND_RUN_CONFIG": 11,
                 "MESSAGE_KIND_SNAPSHOT_HEADER": 12
-              }
+              },
+              "reserved": [
+                [
+                  3,
+                  3
+                ],
+                "MESSAGE_KIND_MODEL_CHUNK"
+              ]
             },
             "DType": {
               "values": {
@@ -73,7 +79,6 @@ export const SWARMGRAD_DESCRIPTOR = {
                   "oneof": [
                     "modelAnnouncement",
                     "modelPayloadHeader",
-                    "modelChunk",
                     "tensor",
                     "membershipView",
                     "ping",
@@ -123,11 +128,6 @@ export const SWARMGRAD_DESCRIPTOR = {
                   "id": 11,
                   "protoName": "model_payload_header"
                 },
-                "modelChunk": {
-                  "type": "ModelChunk",
-                  "id": 12,
-                  "protoName": "model_chunk"
-                },
                 "tensor": {
                   "type": "Tensor",
                   "id": 13
@@ -170,7 +170,14 @@ export const SWARMGRAD_DESCRIPTOR = {
                   "id": 21,
                   "protoName": "snapshot_header"
                 }
-              }
+              },
+              "reserved": [
+                [
+                  12,
+                  12
+                ],
+                "model_chunk"
+              ]
             },
             "ModelAnnouncement": {
               "fields": {
@@ -224,16 +231,6 @@ export const SWARMGRAD_DESCRIPTOR = {
                   "id": 3,
                   "protoName": "payload_hash"
                 },
-                "chunkSize": {
-                  "type": "uint32",
-                  "id": 4,
-                  "protoName": "chunk_size"
-                },
-                "chunkCount": {
-                  "type": "uint32",
-                  "id": 5,
-                  "protoName": "chunk_count"
-                },
                 "codec": {
                   "type": "TensorCodec",
                   "id": 6
@@ -256,19 +253,19 @@ export const SWARMGRAD_DESCRIPTOR = {
                   "type": "MembershipView",
                   "id": 10
                 }
-              }
-            },
-            "ModelChunk": {
-              "fields": {
-                "index": {
-                  "type": "uint32",
-                  "id": 1
-                },
-                "data": {
-                  "type": "bytes",
-                  "id": 2
-                }
-              }
+              },
+              "reserved": [
+                [
+                  4,
+                  4
+                ],
+                [
+                  5,
+                  5
+                ],
+                "chunk_size",
+                "chunk_count"
+              ]
             },
             "Tensor": {
               "fields": {
@@ -571,7 +568,6 @@ export const MessageKind = {
   UNSPECIFIED: 0,
   MODEL_ANNOUNCEMENT: 1,
   MODEL_PAYLOAD_HEADER: 2,
-  MODEL_CHUNK: 3,
   TENSOR: 4,
   MEMBERSHIP_VIEW: 5,
   PING: 6,
@@ -635,7 +631,6 @@ export type RunMode = (typeof RunMode)[keyof typeof RunMode]
 export type EnvelopeBody =
   | { case: 'modelAnnouncement'; value: ModelAnnouncement }
   | { case: 'modelPayloadHeader'; value: ModelPayloadHeader }
-  | { case: 'modelChunk'; value: ModelChunk }
   | { case: 'tensor'; value: Tensor }
   | { case: 'membershipView'; value: MembershipView }
   | { case: 'ping'; value: Ping }
@@ -673,19 +668,11 @@ export interface ModelPayloadHeader {
   round: number
   byteSize: number
   payloadHash: Uint8Array
-  chunkSize: number
-  chunkCount: number
   codec: TensorCodec
   paramCount: number
   sampleCount: number
   role: ModelRole
   view?: MembershipView
-}
-
-/** proto message swarmgrad.v1.ModelChunk. */
-export interface ModelChunk {
-  index: number
-  data: Uint8Array
 }
 
 /** proto message swarmgrad.v1.Tensor. */
@@ -796,7 +783,6 @@ export interface MessageTypes {
   Envelope: Envelope
   ModelAnnouncement: ModelAnnouncement
   ModelPayloadHeader: ModelPayloadHeader
-  ModelChunk: ModelChunk
   Tensor: Tensor
   ViewEntry: ViewEntry
   MembershipView: MembershipView
@@ -817,7 +803,6 @@ export const MESSAGE_NAMES: readonly MessageName[] = [
   'Envelope',
   'ModelAnnouncement',
   'ModelPayloadHeader',
-  'ModelChunk',
   'Tensor',
   'ViewEntry',
   'MembershipView',

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { encodeTensor } from '../codecs/registry.js'
 import {
   type Envelope,
   type EnvelopeBody,
@@ -80,7 +81,10 @@ describe('createEnvelope / encodeEnvelope', () => {
       round: 1,
       sender: SAMPLE_SENDER,
       modelHash: SAMPLE_MODEL_HASH,
-      body: { case: 'modelChunk', value: { index: 0, data: new Uint8Array(400_000) } },
+      body: {
+        case: 'tensor',
+        value: encodeTensor({ codec: TensorCodec.FLOAT32, values: new Float32Array(100_000) }),
+      },
     })
     expect(encodeEnvelope(big).byteLength).toBeGreaterThan(400_000)
     expect(() => encodeEnvelope(big, { maxBytes: 100_000 })).toThrowError(
@@ -128,6 +132,17 @@ describe('decodeEnvelope refusals', () => {
     )
   })
 
+  it('refuses an envelope of the removed ModelChunk framing (kind 3, body field 12) as having no body', () => {
+    const { body: _body, ...bare } = SAMPLE_ENVELOPES.ping
+    const head = encodeMessage('Envelope', { ...bare, kind: 3 as MessageKind })
+    // field 12, length-delimited: ModelChunk { index: 1, data: [0xaa] }
+    const oldChunk = Uint8Array.of((12 << 3) | 2, 5, 0x08, 0x01, 0x12, 0x01, 0xaa)
+    const bytes = new Uint8Array([...head, ...oldChunk])
+    expect(() => decodeEnvelope(bytes, SAMPLE_EXPECTATIONS)).toThrowError(
+      expect.objectContaining({ code: 'MALFORMED' }),
+    )
+  })
+
   it('checks model announcements and payload headers', () => {
     expect(verdict(withBody('modelAnnouncement', (a) => ({ ...a, round: 30 })))).toBe('STALE_ROUND')
     expect(verdict(withBody('modelAnnouncement', (a) => ({ ...a, byteSize: 0 })))).toBe('MALFORMED')
@@ -145,8 +160,8 @@ describe('decodeEnvelope refusals', () => {
     expect(verdict(withBody('modelAnnouncement', (a) => ({ ...a, role: ModelRole.UNSPECIFIED })))).toBe(
       'MALFORMED',
     )
-    expect(verdict(withBody('modelPayloadHeader', (h) => ({ ...h, chunkCount: 5 })))).toBe('MALFORMED')
-    expect(verdict(withBody('modelPayloadHeader', (h) => ({ ...h, chunkSize: 100, chunkCount: 7969 })))).toBe(
+    expect(verdict(withBody('modelPayloadHeader', (h) => ({ ...h, byteSize: 0 })))).toBe('MALFORMED')
+    expect(verdict(withBody('modelPayloadHeader', (h) => ({ ...h, payloadHash: new Uint8Array(31) })))).toBe(
       'MALFORMED',
     )
     const duplicate: ViewEntry = {
@@ -163,11 +178,7 @@ describe('decodeEnvelope refusals', () => {
     ).toBe('DUPLICATE')
   })
 
-  it('checks chunks, tensors, views, acks, SPSA batches, clocks, run configs and snapshots', () => {
-    expect(verdict(withBody('modelChunk', (c) => ({ ...c, data: new Uint8Array(0) })))).toBe('MALFORMED')
-    expect(verdict(withBody('modelChunk', (c) => ({ ...c, data: new Uint8Array(600_000) })))).toBe(
-      'OVERSIZED',
-    )
+  it('checks tensors, views, acks, SPSA batches, clocks, run configs and snapshots', () => {
     expect(verdict(withBody('tensor', (t) => ({ ...t, codec: TensorCodec.UNSPECIFIED })))).toBe(
       'UNKNOWN_CODEC',
     )

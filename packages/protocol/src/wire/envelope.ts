@@ -23,8 +23,6 @@ import {
   HASH_BYTES,
   MAX_ADDR_BYTES,
   MAX_ADDRS_PER_PEER,
-  MAX_CHUNK_BYTES,
-  MAX_CHUNK_COUNT,
   MAX_ENVELOPE_BYTES,
   MAX_LAYERS,
   MAX_MODEL_PAYLOAD_BYTES,
@@ -34,7 +32,6 @@ import {
   MAX_SPSA_SCALARS_PER_BATCH,
   MAX_TENSOR_RANK,
   MAX_VIEW_ENTRIES,
-  MIN_CHUNK_BYTES,
   PROTOCOL_VERSION,
 } from '../limits.js'
 import { bytesEqual, toHex } from './hash.js'
@@ -45,7 +42,6 @@ import { decodeMessage, encodeMessage } from './schema.js'
 export const BODY_KINDS: { readonly [C in EnvelopeBody['case']]: MessageKind } = {
   modelAnnouncement: MessageKind.MODEL_ANNOUNCEMENT,
   modelPayloadHeader: MessageKind.MODEL_PAYLOAD_HEADER,
-  modelChunk: MessageKind.MODEL_CHUNK,
   tensor: MessageKind.TENSOR,
   membershipView: MessageKind.MEMBERSHIP_VIEW,
   ping: MessageKind.PING,
@@ -208,16 +204,6 @@ function checkPayloadHeader(body: ModelPayloadHeader, expect: EnvelopeExpectatio
   checkRound(body.round, 'payload round', expect?.roundWindow)
   checkPayloadSize(body.byteSize, 'payload byte size')
   checkHash(body.payloadHash, 'payload hash')
-  if (body.chunkSize < MIN_CHUNK_BYTES || body.chunkSize > MAX_CHUNK_BYTES) {
-    fail('MALFORMED', `chunk size ${body.chunkSize} is not in [${MIN_CHUNK_BYTES}, ${MAX_CHUNK_BYTES}]`)
-  }
-  const chunks = Math.ceil(body.byteSize / body.chunkSize)
-  if (body.chunkCount !== chunks) {
-    fail(
-      'MALFORMED',
-      `${body.byteSize} bytes in chunks of ${body.chunkSize} are ${chunks} chunks, not ${body.chunkCount}`,
-    )
-  }
   checkCodec(body.codec, 'payload codec')
   checkParamCount(body.paramCount, 'payload param count', expect?.paramCount)
   checkRole(body.role, 'payload role')
@@ -297,14 +283,6 @@ function checkBody(envelope: Envelope, body: EnvelopeBody, expect: EnvelopeExpec
       return
     case 'modelPayloadHeader':
       checkPayloadHeader(body.value, expect)
-      return
-    case 'modelChunk':
-      if (body.value.index >= MAX_CHUNK_COUNT)
-        fail('MALFORMED', `chunk index ${body.value.index} is out of range`)
-      if (body.value.data.byteLength === 0) fail('MALFORMED', 'chunk is empty')
-      if (body.value.data.byteLength > MAX_CHUNK_BYTES) {
-        fail('OVERSIZED', `chunk of ${body.value.data.byteLength} bytes exceeds ${MAX_CHUNK_BYTES}`)
-      }
       return
     case 'tensor':
       checkTensorHeader(body.value, expect?.paramCount === undefined ? {} : { paramCount: expect.paramCount })

@@ -1,6 +1,7 @@
 /**
  * Fuzz-style robustness: thousands of seeded random and mutated buffers (bit flips, truncation, extension, bytes
- * overwritten with varint-breaking values, inserted huge lengths, splices of two messages) into every decoder.
+ * overwritten with varint-breaking values, inserted huge lengths, splices of two messages) into every decoder, the
+ * stream frame decoders included (the golden frames are mutated too).
  * Each call must return a decode or throw a CodedError with a known code; nothing else may escape.
  */
 import { describe, expect, it } from 'vitest'
@@ -9,19 +10,32 @@ import { float16BitsToFloat32 } from '../codecs/float16.js'
 import { decodeTensor } from '../codecs/registry.js'
 import { DEFAULT_SPSA_GRID_OFFSET, decodeSpsaScalars } from '../codecs/spsa-byte.js'
 import { ERROR_CODES, isCodedError } from '../errors.js'
-import { MESSAGE_NAMES, type MessageName, ModelRole, TensorCodec } from '../generated/swarmgrad.js'
+import { MESSAGE_NAMES, type MessageName, TensorCodec } from '../generated/swarmgrad.js'
+import { MAX_STREAM_META_BYTES } from '../limits.js'
 import { createRng, type Xoshiro128 } from '../random.js'
 import { decodeEnvelope } from './envelope.js'
-import { decodeModelPayload, describePayload, encodeModelPayload, PayloadAssembler } from './payload.js'
+import { decodeModelPayload } from './payload.js'
 import { runSpecFromConfig } from './run-config.js'
-import { SAMPLE_EXPECTATIONS, SAMPLE_RUN_ID, SAMPLES } from './samples.js'
+import { FRAME_SAMPLES, SAMPLE_EXPECTATIONS, SAMPLE_RUN_ID, SAMPLES } from './samples.js'
 import { decodeMessage, encodeMessage } from './schema.js'
+import {
+  BLOB_ACK_PREFIX_BYTES,
+  BLOB_LENGTH_PREFIX_BYTES,
+  decodeBlobAckCode,
+  decodeBlobAckPrefix,
+  decodeBlobHeader,
+  decodeBlobHeaderLength,
+} from './stream-frames.js'
 
 const MUTATIONS_PER_SAMPLE = 150
 const RANDOM_BUFFERS = 2000
 const INTERESTING_BYTES = [0x00, 0x01, 0x7f, 0x80, 0xff, 0x08, 0x0a, 0x12, 0x1a, 0x22]
 
-const SEEDS = SAMPLES.map((sample) => ({ sample, bytes: encodeMessage(sample.name, sample.value) }))
+/** Golden messages (decoded as their own type, among others) and golden stream frames (no message type). */
+const SEEDS: readonly { file: string; name: MessageName | undefined; bytes: Uint8Array }[] = [
+  ...SAMPLES.map((s) => ({ file: s.file, name: s.name, bytes: encodeMessage(s.name, s.value) })),
+  ...FRAME_SAMPLES.map((s) => ({ file: s.file, name: undefined, bytes: s.bytes })),
+]
 
 function randomBytes(rng: Xoshiro128, n: number): Uint8Array {
   const out = new Uint8Array(n)
@@ -73,24 +87,11 @@ function mutate(rng: Xoshiro128, input: Uint8Array, other: Uint8Array): Uint8Arr
   }
 }
 
-const SMALL_PAYLOAD = encodeModelPayload({
-  codec: TensorCodec.FLOAT32,
-  values: new Float32Array(5000).fill(0.5),
-})
-const SMALL_HEADER = describePayload(SMALL_PAYLOAD, {
-  round: 1,
-  codec: TensorCodec.FLOAT32,
-  paramCount: 5000,
-  sampleCount: 1,
-  role: ModelRole.TRAINED,
-  chunkSize: 4096,
-})
-
 /**
- * Runs the decoders on `bytes` (the raw decoder for `name` and for one random other type, and every validating
- * decoder); returns what escaped other than CodedErrors with known codes.
+ * Runs the decoders on `bytes` (the raw decoder for `name` and for one random other type, every validating
+ * decoder, and the stream frame decoders); returns what escaped other than CodedErrors with known codes.
  */
-function escapes(bytes: Uint8Array, name: MessageName, rng: Xoshiro128): string[] {
+function escapes(bytes: Uint8Array, name: MessageName | undefined, rng: Xoshiro128): string[] {
   const out: string[] = []
   const attempt = (what: string, fn: () => unknown): void => {
     try {
@@ -102,7 +103,7 @@ function escapes(bytes: Uint8Array, name: MessageName, rng: Xoshiro128): string[
     }
   }
   const otherName = MESSAGE_NAMES[rng.nextInt(MESSAGE_NAMES.length)]!
-  attempt(`decodeMessage(${name})`, () => decodeMessage(name, bytes))
+  if (name !== undefined) attempt(`decodeMessage(${name})`, () => decodeMessage(name, bytes))
   attempt(`decodeMessage(${otherName})`, () => decodeMessage(otherName, bytes))
   attempt('decodeEnvelope(sample expectations)', () => decodeEnvelope(bytes, SAMPLE_EXPECTATIONS))
   attempt('decodeEnvelope(run only)', () => decodeEnvelope(bytes, { runId: SAMPLE_RUN_ID, maxBytes: 4096 }))
@@ -128,10 +129,18 @@ function escapes(bytes: Uint8Array, name: MessageName, rng: Xoshiro128): string[
     }
     runSpecFromConfig(config)
   })
-  attempt('PayloadAssembler.add', () => {
-    const assembler = new PayloadAssembler(SMALL_HEADER)
-    assembler.add({ index: rng.nextInt(3), data: bytes })
+  attempt('decodeBlobHeaderLength', () =>
+    decodeBlobHeaderLength(bytes.subarray(0, BLOB_LENGTH_PREFIX_BYTES), 4096),
+  )
+  attempt('decodeBlobHeader', () => decodeBlobHeader(bytes))
+  attempt('stream frame header with an envelope meta', () => {
+    const length = decodeBlobHeaderLength(bytes.subarray(0, BLOB_LENGTH_PREFIX_BYTES), MAX_STREAM_META_BYTES)
+    const rest = bytes.subarray(BLOB_LENGTH_PREFIX_BYTES)
+    if (rest.byteLength < length) return
+    decodeEnvelope(decodeBlobHeader(rest.subarray(0, length)).meta, SAMPLE_EXPECTATIONS)
   })
+  attempt('decodeBlobAckPrefix', () => decodeBlobAckPrefix(bytes.subarray(0, BLOB_ACK_PREFIX_BYTES)))
+  attempt('decodeBlobAckCode', () => decodeBlobAckCode(bytes.subarray(BLOB_ACK_PREFIX_BYTES)))
   attempt('decodeSpsaScalars', () => decodeSpsaScalars(bytes, DEFAULT_SPSA_GRID_OFFSET))
   attempt('float16BitsToFloat32', () =>
     float16BitsToFloat32(bytesToUint16(bytes.subarray(0, bytes.length & ~1))),
@@ -144,12 +153,11 @@ describe('decoders under fuzzing', () => {
     const rng = createRng('swarmgrad fuzz mutations v1')
     const failures: string[] = []
     let decodedEnvelopes = 0
-    for (const { sample, bytes } of SEEDS) {
+    for (const { file, name, bytes } of SEEDS) {
       for (let i = 0; i < MUTATIONS_PER_SAMPLE; i++) {
         const other = SEEDS[rng.nextInt(SEEDS.length)]!.bytes
         const mutated = mutate(rng, bytes, other)
-        for (const failure of escapes(mutated, sample.name, rng))
-          failures.push(`${sample.file} #${i}: ${failure}`)
+        for (const failure of escapes(mutated, name, rng)) failures.push(`${file} #${i}: ${failure}`)
         try {
           decodeEnvelope(mutated, SAMPLE_EXPECTATIONS)
           decodedEnvelopes++

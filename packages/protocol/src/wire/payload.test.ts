@@ -1,19 +1,19 @@
 import { describe, expect, it } from 'vitest'
 import { encodeTensor, type TensorInput } from '../codecs/registry.js'
-import { type EnvelopeBody, ModelRole, TensorCodec } from '../generated/swarmgrad.js'
-import { MAX_MODEL_PAYLOAD_BYTES, MODEL_CHUNK_BYTES } from '../limits.js'
+import { ModelRole, TensorCodec } from '../generated/swarmgrad.js'
+import { MAX_MODEL_PAYLOAD_BYTES, MAX_STREAM_META_BYTES } from '../limits.js'
 import { createRng } from '../random.js'
 import { createEnvelope, decodeEnvelope, encodeEnvelope } from './envelope.js'
 import { bytesEqual, modelHash, sha256, toHex } from './hash.js'
-import {
-  chunkPayload,
-  decodeModelPayload,
-  describePayload,
-  encodeModelPayload,
-  PayloadAssembler,
-} from './payload.js'
+import { decodeModelPayload, describePayload, encodeModelPayload } from './payload.js'
 import { SAMPLE_RUN_ID, SAMPLE_SENDER } from './samples.js'
 import { decodeMessage, encodeMessage } from './schema.js'
+import {
+  BLOB_LENGTH_PREFIX_BYTES,
+  decodeBlobHeader,
+  decodeBlobHeaderLength,
+  encodeBlobHeader,
+} from './stream-frames.js'
 
 const PARAMS = createRng('payload').fillGaussian(new Float32Array(199_210))
 
@@ -36,39 +36,43 @@ describe('model payloads', () => {
     role: ModelRole.TRAINED,
   })
 
-  it('travels as a header and chunks that reassemble to the same bytes and values', () => {
+  it('travels as a stream frame (header envelope as meta) and raw bytes that decode to the same values', () => {
     expect(header.byteSize).toBe(payload.byteLength)
-    expect(header.chunkCount).toBe(Math.ceil(payload.byteLength / MODEL_CHUNK_BYTES))
-    const frame = (body: EnvelopeBody) =>
-      encodeEnvelope(
-        createEnvelope({
-          runId: SAMPLE_RUN_ID,
-          round: 3,
-          sender: SAMPLE_SENDER,
-          modelHash: modelHash(PARAMS),
-          body,
-        }),
-      )
-    const frames = [
-      frame({ case: 'modelPayloadHeader', value: header }),
-      ...chunkPayload(payload).map((chunk) => frame({ case: 'modelChunk', value: chunk })),
-    ]
-    const expectations = { runId: SAMPLE_RUN_ID, sender: SAMPLE_SENDER, paramCount: PARAMS.length }
-    const first = decodeEnvelope(frames[0]!, expectations)
-    if (first.body?.case !== 'modelPayloadHeader') throw new Error('expected a header')
-    const assembler = new PayloadAssembler(first.body.value)
-    for (const chunkFrame of frames.slice(1)) {
-      const envelope = decodeEnvelope(chunkFrame, expectations)
-      if (envelope.body?.case !== 'modelChunk') throw new Error('expected a chunk')
-      expect(assembler.complete).toBe(false)
-      assembler.add(envelope.body.value)
-    }
-    expect(assembler.complete).toBe(true)
-    const assembled = assembler.finish()
-    expect(bytesEqual(assembled, payload)).toBe(true)
-    const decoded = decodeModelPayload(assembled, {
+    expect(bytesEqual(header.payloadHash, sha256(payload))).toBe(true)
+    const meta = encodeEnvelope(
+      createEnvelope({
+        runId: SAMPLE_RUN_ID,
+        round: 3,
+        sender: SAMPLE_SENDER,
+        modelHash: modelHash(PARAMS),
+        body: { case: 'modelPayloadHeader', value: header },
+      }),
+    )
+    const stream = new Uint8Array([
+      ...encodeBlobHeader({ bodyLength: payload.byteLength, digest: header.payloadHash, meta }),
+      ...payload,
+    ])
+    const headerLength = decodeBlobHeaderLength(
+      stream.subarray(0, BLOB_LENGTH_PREFIX_BYTES),
+      MAX_STREAM_META_BYTES,
+    )
+    const frame = decodeBlobHeader(
+      stream.subarray(BLOB_LENGTH_PREFIX_BYTES, BLOB_LENGTH_PREFIX_BYTES + headerLength),
+    )
+    const envelope = decodeEnvelope(frame.meta, {
+      runId: SAMPLE_RUN_ID,
+      sender: SAMPLE_SENDER,
       paramCount: PARAMS.length,
-      payloadHash: header.payloadHash,
+    })
+    if (envelope.body?.case !== 'modelPayloadHeader') throw new Error('expected a payload header')
+    expect(envelope.body.value).toEqual(header)
+    // the receiver copies the body into a buffer of its own, which is aligned
+    const body = new Uint8Array(frame.bodyLength)
+    body.set(stream.subarray(BLOB_LENGTH_PREFIX_BYTES + headerLength))
+    expect(bytesEqual(frame.digest, sha256(body))).toBe(true)
+    const decoded = decodeModelPayload(body, {
+      paramCount: PARAMS.length,
+      payloadHash: envelope.body.value.payloadHash,
     })
     expect(decoded.kind === 'dense' && bytesEqual(modelHash(decoded.values), modelHash(PARAMS))).toBe(true)
   })
@@ -160,42 +164,17 @@ describe('model payloads', () => {
     }
   })
 
-  it('refuses chunks out of order, repeated, past the end or of the wrong size', () => {
-    const chunks = chunkPayload(payload)
-    const fresh = () => new PayloadAssembler(header)
-    expect(codeOf(() => fresh().add(chunks[1]!))).toBe('MALFORMED')
-    expect(codeOf(() => fresh().add({ index: 99, data: chunks[0]!.data }))).toBe('OVERSIZED')
-    expect(codeOf(() => fresh().add({ index: 0, data: chunks[0]!.data.subarray(1) }))).toBe('MALFORMED')
-    const assembler = fresh()
-    assembler.add(chunks[0]!)
-    expect(codeOf(() => assembler.add(chunks[0]!))).toBe('DUPLICATE')
-    expect(codeOf(() => assembler.finish())).toBe('TRUNCATED')
-  })
-
   it('refuses a payload whose bytes do not match the header hash', () => {
     const tampered = new Uint8Array(payload)
     tampered[1000] = tampered[1000]! ^ 1
-    const assembler = new PayloadAssembler(header)
-    for (const chunk of chunkPayload(tampered)) assembler.add(chunk)
-    expect(codeOf(() => assembler.finish())).toBe('HASH_MISMATCH')
     expect(codeOf(() => decodeModelPayload(tampered, { payloadHash: header.payloadHash }))).toBe(
       'HASH_MISMATCH',
     )
   })
 
-  it('refuses payloads over the limit and headers whose chunking does not add up', () => {
+  it('refuses payloads over the limit, that are not bytes, or of another shape', () => {
     expect(codeOf(() => decodeModelPayload(new Uint8Array(MAX_MODEL_PAYLOAD_BYTES + 1)))).toBe('OVERSIZED')
-    expect(codeOf(() => new PayloadAssembler({ ...header, byteSize: MAX_MODEL_PAYLOAD_BYTES + 1 }))).toBe(
-      'OVERSIZED',
-    )
-    expect(codeOf(() => new PayloadAssembler({ ...header, chunkCount: header.chunkCount + 1 }))).toBe(
-      'MALFORMED',
-    )
-    expect(codeOf(() => new PayloadAssembler({ ...header, byteSize: -1 }))).toBe('MALFORMED')
-    expect(
-      codeOf(() => new PayloadAssembler(header).add({ index: 0, data: null as unknown as Uint8Array })),
-    ).toBe('MALFORMED')
-    expect(codeOf(() => chunkPayload(payload, 10))).toBe('BAD_ARGUMENT')
+    expect(codeOf(() => decodeModelPayload(null as unknown as Uint8Array))).toBe('MALFORMED')
     expect(codeOf(() => decodeModelPayload(payload, { paramCount: 10 }))).toBe('SHAPE_MISMATCH')
   })
 

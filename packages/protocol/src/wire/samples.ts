@@ -1,7 +1,8 @@
 /**
- * Canonical sample messages: one per message type, one envelope per body, one tensor per codec. The golden
- * fixtures in packages/protocol/fixtures are these samples encoded; the fuzz tests mutate them. Every sample is
- * valid (envelopes pass decodeEnvelope with SAMPLE_EXPECTATIONS), so a fixture doubles as a known-good message.
+ * Canonical sample messages: one per message type, one envelope per body, one tensor per codec, and the stream
+ * frames (a model transfer header, an accepting and a refusing ack). The golden fixtures in
+ * packages/protocol/fixtures are these samples encoded; the fuzz tests mutate them. Every sample is valid (envelopes
+ * pass decodeEnvelope with SAMPLE_EXPECTATIONS), so a fixture doubles as a known-good message.
  */
 import { encodeTensor } from '../codecs/registry.js'
 import {
@@ -14,7 +15,6 @@ import {
   type MessageName,
   type MessageTypes,
   type ModelAnnouncement,
-  type ModelChunk,
   type ModelPayloadHeader,
   ModelRole,
   PeerStatus,
@@ -28,12 +28,12 @@ import {
   TensorCodec,
   type ViewEntry,
 } from '../generated/swarmgrad.js'
-import { MODEL_CHUNK_BYTES } from '../limits.js'
 import type { RunSpec } from '../names.js'
-import { createEnvelope, type EnvelopeExpectations } from './envelope.js'
+import { createEnvelope, type EnvelopeExpectations, encodeEnvelope } from './envelope.js'
 import { encodeModelPayload } from './payload.js'
 import { runConfigFromSpec } from './run-config.js'
 import { decodeMessage } from './schema.js'
+import { type BlobAck, type BlobHeader, encodeBlobAck, encodeBlobHeader } from './stream-frames.js'
 
 /** `n` bytes counting up from `start` (mod 256): recognisable in a hex dump. */
 export function patternBytes(n: number, start: number): Uint8Array {
@@ -95,8 +95,6 @@ const payloadHeader: ModelPayloadHeader = {
   round: SAMPLE_ROUND,
   byteSize: 796_846,
   payloadHash: SAMPLE_PAYLOAD_HASH,
-  chunkSize: MODEL_CHUNK_BYTES,
-  chunkCount: 4,
   codec: TensorCodec.FLOAT32,
   paramCount: SAMPLE_PARAM_COUNT,
   sampleCount: 3_750,
@@ -104,7 +102,6 @@ const payloadHeader: ModelPayloadHeader = {
   view: membershipView,
 }
 
-const chunk: ModelChunk = { index: 3, data: patternBytes(48, 0x00) }
 const ping: Ping = { nonce: 0x9e3779b9, roundEstimate: 42 }
 const pong: Pong = { nonce: 0x9e3779b9, roundEstimate: 43 }
 const ack: AggregationAck = {
@@ -185,7 +182,6 @@ function envelope(body: EnvelopeBody, modelHash?: Uint8Array): Envelope {
 export const SAMPLE_ENVELOPES: Readonly<Record<EnvelopeBody['case'], Envelope>> = {
   modelAnnouncement: envelope({ case: 'modelAnnouncement', value: announcement }, SAMPLE_MODEL_HASH),
   modelPayloadHeader: envelope({ case: 'modelPayloadHeader', value: payloadHeader }, SAMPLE_MODEL_HASH),
-  modelChunk: envelope({ case: 'modelChunk', value: chunk }, SAMPLE_MODEL_HASH),
   tensor: envelope(
     {
       case: 'tensor',
@@ -227,7 +223,6 @@ function kebab(name: string): string {
 export const SAMPLES: readonly Sample[] = [
   sample('model-announcement.bin', 'ModelAnnouncement', announcement),
   sample('model-payload-header.bin', 'ModelPayloadHeader', payloadHeader),
-  sample('model-chunk.bin', 'ModelChunk', chunk),
   sample('view-entry.bin', 'ViewEntry', viewEntries[0]!),
   sample('membership-view.bin', 'MembershipView', membershipView),
   sample('ping.bin', 'Ping', ping),
@@ -249,4 +244,34 @@ export const SAMPLES: readonly Sample[] = [
     'Tensor',
     decodeMessage('Tensor', encodeModelPayload({ codec: TensorCodec.FLOAT32, values: TENSOR_VALUES })),
   ),
+]
+
+/** A stream frame sample: a header or an ack, and the fixture file it is pinned by. */
+export type FrameSample =
+  | {
+      readonly file: string
+      readonly frame: 'header'
+      readonly value: BlobHeader
+      readonly bytes: Uint8Array
+    }
+  | { readonly file: string; readonly frame: 'ack'; readonly value: BlobAck; readonly bytes: Uint8Array }
+
+const frameHeader: BlobHeader = {
+  bodyLength: payloadHeader.byteSize,
+  digest: payloadHeader.payloadHash,
+  meta: encodeEnvelope(SAMPLE_ENVELOPES.modelPayloadHeader),
+}
+const ackAccepted: BlobAck = { accepted: true }
+const ackRefused: BlobAck = { accepted: false, code: 'HASH_MISMATCH' }
+
+/** The model transfer's stream frames: the header of a model (its meta the sample payload header envelope), acks. */
+export const FRAME_SAMPLES: readonly FrameSample[] = [
+  {
+    file: 'frame-model-header.bin',
+    frame: 'header',
+    value: frameHeader,
+    bytes: encodeBlobHeader(frameHeader),
+  },
+  { file: 'frame-ack-accepted.bin', frame: 'ack', value: ackAccepted, bytes: encodeBlobAck(ackAccepted) },
+  { file: 'frame-ack-refused.bin', frame: 'ack', value: ackRefused, bytes: encodeBlobAck(ackRefused) },
 ]

@@ -8,11 +8,11 @@ import {
   decodeBlobHeaderLength,
   encodeBlobAck,
   encodeBlobHeader,
-} from './blob-frames.js'
+} from './stream-frames.js'
 
 const digest = Uint8Array.from({ length: 32 }, (_, i) => i)
 
-describe('blob frames', () => {
+describe('stream frames', () => {
   it('round-trips a header: length prefix, body length, digest, meta', () => {
     const meta = new TextEncoder().encode('meta bytes')
     const frame = encodeBlobHeader({ bodyLength: 4 * 1024 * 1024, digest, meta })
@@ -34,6 +34,9 @@ describe('blob frames', () => {
     expect(() => decodeBlobHeaderLength(prefix, 100)).toThrow(expect.objectContaining({ code: 'OVERSIZED' }))
     new DataView(prefix.buffer).setUint32(0, BLOB_HEADER_FIXED_BYTES + 100)
     expect(decodeBlobHeaderLength(prefix, 100)).toBe(BLOB_HEADER_FIXED_BYTES + 100)
+    expect(() => decodeBlobHeaderLength(prefix.subarray(0, 3), 100)).toThrow(
+      expect.objectContaining({ code: 'MALFORMED' }),
+    )
   })
 
   it('refuses a body length beyond any safe integer as OVERSIZED', () => {
@@ -60,6 +63,9 @@ describe('blob frames', () => {
       expect.objectContaining({ code: 'MALFORMED' }),
     )
     expect(() => decodeBlobAckCode(new TextEncoder().encode('NOPE'))).toThrow(
+      expect.objectContaining({ code: 'MALFORMED' }),
+    )
+    expect(() => decodeBlobAckCode(new Uint8Array(256).fill(0x41))).toThrow(
       expect.objectContaining({ code: 'MALFORMED' }),
     )
   })

@@ -1,13 +1,15 @@
-import { CodedError, ERROR_CODES, type ErrorCode, HASH_BYTES } from '@swarmgrad/protocol'
+import { CodedError, ERROR_CODES, type ErrorCode } from '../errors.js'
+import { HASH_BYTES } from '../limits.js'
 
 /**
- * Framing of one blob transfer on its own stream. Sender → receiver:
+ * Stream frames: the wire format of one blob transfer (a model payload, a snapshot) on its own stream. Sender →
+ * receiver:
  *
  *   u32 BE  header length H (= 40 + meta length)
  *   u64 BE  body length
  *   32 B    sha-256 of the body
- *   H-40 B  meta (opaque to this layer; a protobuf message of the protocol package)
- *   body bytes, sent in chunks, then the sender closes its writable end
+ *   H-40 B  meta (opaque to this layer; for a model, an encoded Envelope holding its ModelPayloadHeader)
+ *   body bytes, raw (the sender writes them in pieces of any size), then the sender closes its writable end
  *
  * Receiver → sender, once (possibly before the body has arrived, to refuse it early):
  *
@@ -34,6 +36,8 @@ export interface BlobAck {
 }
 
 const KNOWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES)
+/** The code length is one byte. */
+const MAX_ACK_CODE_BYTES = 0xff
 
 export function encodeBlobHeader(header: BlobHeader): Uint8Array {
   if (header.digest.byteLength !== BLOB_DIGEST_BYTES) {
@@ -51,6 +55,12 @@ export function encodeBlobHeader(header: BlobHeader): Uint8Array {
 
 /** The header length from its 4-byte prefix, refused (MALFORMED / OVERSIZED) before the header is read. */
 export function decodeBlobHeaderLength(prefix: Uint8Array, maxMetaBytes: number): number {
+  if (prefix.byteLength !== BLOB_LENGTH_PREFIX_BYTES) {
+    throw new CodedError(
+      'MALFORMED',
+      `blob header length prefix of ${prefix.byteLength} bytes is not ${BLOB_LENGTH_PREFIX_BYTES}`,
+    )
+  }
   const headerLength = new DataView(prefix.buffer, prefix.byteOffset, prefix.byteLength).getUint32(0)
   if (headerLength < BLOB_HEADER_FIXED_BYTES) {
     throw new CodedError(
@@ -105,6 +115,12 @@ export function decodeBlobAckPrefix(prefix: Uint8Array): { accepted: boolean; co
 }
 
 export function decodeBlobAckCode(bytes: Uint8Array): ErrorCode {
+  if (bytes.byteLength > MAX_ACK_CODE_BYTES) {
+    throw new CodedError(
+      'MALFORMED',
+      `blob ack code of ${bytes.byteLength} bytes exceeds ${MAX_ACK_CODE_BYTES}`,
+    )
+  }
   const code = String.fromCharCode(...bytes)
   if (!KNOWN_CODES.has(code)) throw new CodedError('MALFORMED', `blob ack carries an unknown code "${code}"`)
   return code as ErrorCode
