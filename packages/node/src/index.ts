@@ -1,3 +1,6 @@
 export * from './data/index.js'
 export * from './host/index.js'
 export * from './trainer/index.js'
+export * from './config/index.js'
+export * from './engine/fl/index.js'
+export { resolveModelSpec, runIdOf } from './peer.js'

@@ -2,6 +2,7 @@ import { runId as computeRunId, roundWindow, seedFrom } from '@swarmgrad/protoco
 import * as tf from '@tensorflow/tfjs'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { MODEL_PRESETS, type NodeOptions, type NodeOptionsInput, nodeOptionsSchema } from './config/index.js'
+import { flRunParameters } from './config/fl-options.js'
 import { validateConfig } from './config/load.js'
 import { spsaRunParameters } from './config/spsa-options.js'
 import { loadPeerData, type PeerData } from './data/index.js'
@@ -47,6 +48,7 @@ export function runIdOf(options: NodeOptions, spec: ModelSpec): string {
       epochs: options.train.epochs,
       steps: options.train.steps,
       codec: options.exchange.codec,
+      ...(options.mode === 'fl' ? flRunParameters(options.fl) : {}),
       ...(options.mode === 'spsa' ? spsaRunParameters(options.spsa) : {}),
     },
   })

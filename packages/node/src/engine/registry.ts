@@ -6,6 +6,7 @@ import type { NodeMetrics } from '../metrics/index.js'
 import type { PeerData } from '../data/index.js'
 import type { ModelSpec, Trainer } from '../trainer/index.js'
 import { createGossipEngine } from './gossip.js'
+import { createModestEngine } from './modest/index.js'
 import { createSpsaEngine } from './spsa/engine.js'
 import type { LocalModel, RoundReport } from './types.js'
 
@@ -47,6 +48,7 @@ export type EngineFactory = (context: EngineContext) => RoundEngine
 /** The round engines by mode name: adding a mode is one file and one line here. */
 export const ROUND_ENGINES = {
   gossip: createGossipEngine,
+  modest: createModestEngine,
   spsa: createSpsaEngine,
 } satisfies Record<string, EngineFactory>
 

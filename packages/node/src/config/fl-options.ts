@@ -1,0 +1,95 @@
+import { FL_ALGORITHM_NAMES } from '@swarmgrad/algorithms'
+import { z } from 'zod'
+
+/** Uplink codecs of an FL run: dense (float32, float16, int8 blocks) or sparse (top-k, random-k at `ratio`). */
+export const FL_UPLINK_CODECS = ['float32', 'float16', 'int8', 'top-k', 'random-k'] as const
+export type FlUplinkCodec = (typeof FL_UPLINK_CODECS)[number]
+
+/**
+ * Federated mode (`mode: fl`): the coordinator is the server. Peers and coordinator read the same options; the
+ * algorithm, uplink codec and ratio also name the FL stream protocols, so a peer configured differently from its
+ * coordinator is never sent a round.
+ */
+export const flSchema = z.strictObject({
+  algorithm: z
+    .enum(FL_ALGORITHM_NAMES)
+    .default('fedavg')
+    .describe('server algorithm: fedavg, fedau, scallion, scafcom, afa-cd or fedamd'),
+  fraction: z.number().gt(0).max(1).default(1).describe('share of the live clients sampled per round'),
+  count: z.number().int().min(0).default(0).describe('clients sampled per round; 0 uses fraction'),
+  minClients: z
+    .number()
+    .int()
+    .min(1)
+    .default(1)
+    .describe('live clients the coordinator waits for before a round, bounded by startTimeoutMs'),
+  startTimeoutMs: z.number().int().min(0).max(3_600_000).default(120_000),
+  minUpdates: z
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .describe('accepted updates that complete a round early; 0 waits for every sampled client'),
+  roundDeadlineMs: z
+    .number()
+    .int()
+    .min(100)
+    .max(3_600_000)
+    .default(60_000)
+    .describe('a round completes at this deadline with the updates that arrived'),
+  uplink: z.enum(FL_UPLINK_CODECS).default('float32').describe('codec of the clients’ updates'),
+  ratio: z.number().gt(0).max(1).default(0.01).describe('k/d kept by the top-k and random-k uplinks'),
+  errorFeedback: z
+    .boolean()
+    .default(true)
+    .describe('top-k uplink of FedAvg/FedAU/AFA-CD keeps the dropped residual for the next round'),
+  aggregator: z
+    .enum(['mean', 'trimmed-mean', 'median'])
+    .default('mean')
+    .describe('how updates are combined: the mean, or a robust rule'),
+  serverLr: z
+    .number()
+    .positive()
+    .max(100)
+    .default(1)
+    .describe('server learning rate (η_g, γ, or AFA-CD’s η)'),
+  fedauCutoff: z.number().int().min(1).default(50).describe('FedAU participation-interval cutoff K'),
+  alpha: z.number().gt(0).max(1).default(0.1).describe('SCALLION step α of the control increment'),
+  beta: z.number().gt(0).max(1).default(0.2).describe('SCAFCOM client momentum β'),
+  maxStaleness: z.number().int().min(0).default(2).describe('AFA-CD: rounds an update may lag the model'),
+  joinProbability: z
+    .number()
+    .gt(0)
+    .max(1)
+    .default(1)
+    .describe('AFA-CD: chance that a client takes a round it is offered'),
+  maxLocalSteps: z
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .describe('AFA-CD: a client draws its local steps from 1..maxLocalSteps; 0 uses train.steps'),
+  anchorProbability: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.2)
+    .describe('FedAMD: chance a sampled client is an anchor'),
+})
+
+export type FlOptions = z.output<typeof flSchema>
+
+/** The FL options peers and coordinator must agree on: they enter the run id (see runIdOf). */
+export function flRunParameters(options: FlOptions): Record<string, number | string | boolean> {
+  return {
+    flAlgorithm: options.algorithm,
+    flUplink: options.uplink,
+    flRatio: options.ratio,
+    flErrorFeedback: options.errorFeedback,
+    flAlpha: options.alpha,
+    flBeta: options.beta,
+    flMaxLocalSteps: options.maxLocalSteps,
+    flJoinProbability: options.joinProbability,
+    flAnchorProbability: options.anchorProbability,
+  }
+}

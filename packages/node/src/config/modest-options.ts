@@ -1,0 +1,75 @@
+import { z } from 'zod'
+
+/** MoDeST (decentralized sampling) options; defaults sized for a LAN or cloud swarm, not the paper's 300 s. */
+export const modestSchema = z
+  .strictObject({
+    sampleSize: z.number().int().min(1).max(1000).default(10).describe('s: trainers sampled per round'),
+    aggregators: z.number().int().min(1).max(100).default(1).describe('a: aggregators per round'),
+    successFraction: z
+      .number()
+      .gt(0)
+      .max(1)
+      .default(1)
+      .describe('an aggregator completes at floor(s * successFraction) models'),
+    minModels: z
+      .number()
+      .int()
+      .min(1)
+      .default(3)
+      .describe('models an aggregator needs at its timeout (after a second timeout: any)'),
+    aggregationTimeoutMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(3_600_000)
+      .default(30_000)
+      .describe(
+        'an aggregator completes with what it has (at least minModels) this long after its first model',
+      ),
+    pingTimeoutMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(600_000)
+      .default(5_000)
+      .describe('a sampled peer silent this long counts as down and the next candidate is tried'),
+    pingIntervalMs: z.number().int().min(50).max(60_000).default(1_000).describe('ping resend period'),
+    inactivityThreshold: z
+      .number()
+      .int()
+      .min(1)
+      .default(50)
+      .describe('peers not active for this many rounds are no candidates'),
+    viewExchangeMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(600_000)
+      .default(5_000)
+      .describe('period of the view exchange with one random known peer'),
+    startPeers: z
+      .number()
+      .int()
+      .min(1)
+      .default(1)
+      .describe('peers (self included) the view must hold before round 1, bounded by startTimeoutMs'),
+    startTimeoutMs: z.number().int().min(0).max(3_600_000).default(30_000),
+    watchdogTimeoutMs: z
+      .number()
+      .int()
+      .min(1_000)
+      .max(3_600_000)
+      .default(120_000)
+      .describe('with no progress seen for this long, a peer restarts the round sequence from its model'),
+  })
+  .superRefine((modest, ctx) => {
+    if (modest.aggregators > modest.sampleSize) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['aggregators'],
+        message: `must not exceed sampleSize (${modest.sampleSize})`,
+      })
+    }
+  })
+
+export type ModestOptions = z.output<typeof modestSchema>

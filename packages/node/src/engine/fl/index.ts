@@ -1,0 +1,2 @@
+export { coordinatorIds, createFlEngine, FlEngine } from './engine.js'
+export * from './wire.js'

@@ -1,0 +1,631 @@
+import { type ErrorCode, errorCode, modestOrder } from '@swarmgrad/protocol'
+import type { Logger } from 'pino'
+import type { ModestOptions } from '../../config/modest-options.js'
+import type { NodeMetrics } from '../../metrics/index.js'
+import type { RoundEngine } from '../registry.js'
+import type { LocalModel, RoundReport } from '../types.js'
+import type { ModestMetrics } from './metrics.js'
+import { aborted, type Clock, pingUntilAnswered, SYSTEM_CLOCK, sampleOrder, walkSample } from './sampling.js'
+import { type MemberEntry, MembershipState } from './view.js'
+
+export type ViewEntries = ReadonlyArray<readonly [string, MemberEntry]>
+
+/** A model on the MoDeST wire: TRAINED(r) from a trainer to an aggregator, AGGREGATED(r) to round r's sample. */
+export interface ModestModelMessage {
+  readonly role: 'trained' | 'aggregated'
+  readonly round: number
+  readonly params: Float32Array
+  readonly sampleCount: number
+  /** The sender's membership view, riding on every model transfer. */
+  readonly view: ViewEntries
+}
+
+/** A receiver's answer to a model: for a trainer, sent once the aggregation it joined is complete. */
+export interface ModestAnswer {
+  readonly accepted: boolean
+  readonly code?: ErrorCode
+}
+
+/** What the transport calls on arrivals. */
+export interface ModestHandlers {
+  /** A ping with the sender's round estimate; returns ours. */
+  onPing(from: string, roundEstimate: number): number
+  onModel(from: string, message: ModestModelMessage): Promise<ModestAnswer>
+  /** A view from `from` (a join, a leave or a periodic exchange); returns ours. */
+  onView(from: string, view: ViewEntries): ViewEntries
+}
+
+/** The transport MoDeST runs over (libp2p in production, an in-memory fake in tests). */
+export interface ModestTransport {
+  start(handlers: ModestHandlers): Promise<void>
+  stop(): Promise<void>
+  /** One ping; resolves with the peer's round estimate, rejects when it fails. */
+  ping(peer: string, roundEstimate: number, signal: AbortSignal): Promise<number>
+  /** Sends a model; resolves with the receiver's answer, rejects (CodedError) when the peer cannot be reached. */
+  sendModel(peer: string, message: ModestModelMessage, signal: AbortSignal): Promise<ModestAnswer>
+  /** Sends our view, resolves with the peer's. */
+  exchangeView(peer: string, view: ViewEntries, signal: AbortSignal): Promise<ViewEntries>
+  /** Peers we hold a connection to (the bootstrap peers at first). */
+  connectedPeers(): string[]
+  /** Our listen addresses, binary. */
+  selfAddrs(): Uint8Array[]
+  bytes(): { sent: number; received: number }
+}
+
+export interface ModestEngineOptions extends ModestOptions {
+  readonly peerId: string
+  readonly seed: number
+  /** Stop once round `rounds` is known complete; 0 runs until stopped. */
+  readonly rounds: number
+  readonly evalEvery: number
+  /** Deadline of one model transfer, the aggregator's answer included. */
+  readonly transferTimeoutMs: number
+}
+
+export interface ModestEngineDeps {
+  readonly logger: Logger
+  readonly metrics: NodeMetrics
+  readonly modestMetrics: ModestMetrics
+  readonly onRound: (report: RoundReport) => void
+  readonly clock?: Clock
+}
+
+interface Aggregation {
+  readonly round: number
+  readonly models: Map<string, Float32Array>
+  readonly waiters: Array<(answer: ModestAnswer) => void>
+  readonly timers: AbortController
+  done: boolean
+}
+
+/** Peers a join or leave is announced to. */
+const ANNOUNCE_PEERS = 10
+const LEAVE_TIMEOUT_MS = 1_000
+const STARTUP_TICK_MS = 250
+const TICK_MS = 1_000
+/** Answers that mean the receiver could not take part: try the next candidate. */
+const RETRY_CODES: ReadonlySet<ErrorCode | undefined> = new Set(['UNREACHABLE', 'TIMEOUT'])
+
+/**
+ * MoDeST, decentralized sampling (de Vos et al.): every peer orders the live peers of its view for round r by
+ * sha-256 of `peerId-r`. The first s that answer a ping train round r; the first a of round r+1 aggregate. A peer
+ * holding the aggregated model of round r (AGG(r)) is one of round r's trainers: it trains and sends TRAINED(r+1)
+ * to round r+1's aggregators, waiting for their answer (sent once the aggregation completes), and tries the next
+ * candidate when one fails. An aggregator keeps one model per trainer and completes at floor(s · successFraction)
+ * models, or at its timeout with at least `minModels` (after a second timeout, with any); it averages, sends
+ * AGG(r+1) to round r+1's sample, then answers its trainers.
+ *
+ * Round 1 needs no coordinator: every peer starts from the same seeded model, so that model is AGG(1) and round 1's
+ * sample (by each peer's own view) simply trains it. A peer that sees no progress for `watchdogTimeoutMs` restarts
+ * the sequence: it acts as the aggregator of the next round with its own model.
+ */
+export class ModestEngine implements RoundEngine {
+  readonly #options: ModestEngineOptions
+  readonly #model: LocalModel
+  readonly #transport: ModestTransport
+  readonly #deps: ModestEngineDeps
+  readonly #clock: Clock
+  readonly #view: MembershipState
+  readonly #stopping = new AbortController()
+  readonly #aggregations = new Map<number, Aggregation>()
+  readonly #tasks = new Set<Promise<void>>()
+  #signal: AbortSignal
+  #held = 1
+  #maxSeen = 1
+  #lastAggregated = 0
+  #started = false
+  #training: AbortController | undefined
+  #lastProgress: number
+  #lastReport: number
+  #greeted = new Set<string>()
+  #lastExchange = 0
+  #trainLoss = Number.NaN
+  #trainSamples = 0
+  #trainSeconds = 0
+  #lastMerged = 0
+  #sent = 0
+
+  constructor(
+    options: ModestEngineOptions,
+    model: LocalModel,
+    transport: ModestTransport,
+    deps: ModestEngineDeps,
+  ) {
+    this.#options = options
+    this.#model = model
+    this.#transport = transport
+    this.#deps = deps
+    this.#clock = deps.clock ?? SYSTEM_CLOCK
+    this.#signal = this.#stopping.signal
+    this.#view = new MembershipState(options.peerId, {
+      // seconds since the epoch: a restarted peer's joins outrank marks made against its earlier life
+      counter: Math.floor(this.#clock.now() / 1000),
+      round: 1,
+    })
+    this.#lastProgress = this.#clock.now()
+    this.#lastReport = this.#clock.now()
+  }
+
+  /** The last round this peer knows complete: it holds the aggregated model of the round after. */
+  get round(): number {
+    return this.#held - 1
+  }
+
+  /** Round of the aggregated model this peer holds. */
+  get heldRound(): number {
+    return this.#held
+  }
+
+  /** Highest round this peer has heard of. */
+  get knownRound(): number {
+    return this.#maxSeen
+  }
+
+  get view(): MembershipState {
+    return this.#view
+  }
+
+  livePeerCount(): number {
+    return this.#view.liveCount() - 1
+  }
+
+  async start(): Promise<void> {
+    await this.#transport.start({
+      onPing: (from, estimate) => this.#onPing(from, estimate),
+      onModel: (from, message) => this.#onModel(from, message),
+      onView: (from, view) => this.#onView(from, view),
+    })
+    this.#view.setOwnAddrs(this.#transport.selfAddrs())
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopping.signal.aborted) return
+    this.#stopping.abort(new Error('engine stopping'))
+    this.#training?.abort()
+    for (const aggregation of [...this.#aggregations.values()]) this.#fail(aggregation, 'UNREACHABLE')
+    this.#view.leave()
+    const view = this.#wireView()
+    await Promise.all(
+      this.#randomLive(ANNOUNCE_PEERS).map((peer) =>
+        this.#transport
+          .exchangeView(peer, view, this.#clock.timeout(LEAVE_TIMEOUT_MS))
+          .catch(() => undefined),
+      ),
+    )
+    await Promise.allSettled([...this.#tasks])
+    await this.#transport.stop()
+  }
+
+  /** Joins, waits for `startPeers`, trains round 1 if sampled, then serves rounds until done or aborted. */
+  async run(signal: AbortSignal): Promise<void> {
+    this.#signal = AbortSignal.any([signal, this.#stopping.signal])
+    await this.#join()
+    this.#started = true
+    this.#deps.logger.info({ peers: this.#view.liveCount(), round: this.#maxSeen }, 'starting rounds')
+    const { sampleSize, inactivityThreshold } = this.#options
+    if (this.#held === 1 && this.#maxSeen <= 1) {
+      const first = sampleOrder(this.#view, 1, inactivityThreshold).slice(0, sampleSize)
+      if (first.includes(this.#options.peerId)) this.#spawn(this.#trainRound(1))
+    }
+    while (!this.#signal.aborted && !this.#done()) {
+      await this.#sleep(Math.min(TICK_MS, this.#options.viewExchangeMs))
+      if (this.#signal.aborted || this.#done()) break
+      await this.#greet()
+      if (this.#clock.now() - this.#lastExchange >= this.#options.viewExchangeMs) {
+        this.#lastExchange = this.#clock.now()
+        const [peer] = this.#randomLive(1)
+        if (peer !== undefined) await this.#exchange(peer)
+      }
+      this.#checkWatchdog()
+    }
+  }
+
+  #done(): boolean {
+    const { rounds } = this.#options
+    // a peer's view entry may run one round ahead of the models (pings touch the round being sampled)
+    return rounds > 0 && (this.#held - 1 >= rounds || this.#maxSeen - 2 >= rounds)
+  }
+
+  async #join(): Promise<void> {
+    const deadline = AbortSignal.any([this.#signal, this.#clock.timeout(this.#options.startTimeoutMs)])
+    while (!deadline.aborted) {
+      await this.#greet()
+      const [random] = this.#randomLive(1)
+      if (random !== undefined) await this.#exchange(random)
+      if (this.#view.liveCount() >= this.#options.startPeers) break
+      await aborted(AbortSignal.any([deadline, this.#clock.timeout(STARTUP_TICK_MS)]))
+    }
+  }
+
+  /** Announces this peer to newly connected peers (the bootstrap peers first): a join is a view exchange. */
+  async #greet(): Promise<void> {
+    const fresh = this.#transport.connectedPeers().filter((peer) => !this.#greeted.has(peer))
+    const targets = fresh.slice(0, ANNOUNCE_PEERS)
+    for (const peer of targets) this.#greeted.add(peer)
+    await Promise.all(targets.map((peer) => this.#exchange(peer)))
+  }
+
+  /** One view exchange; the answer merges at once (it is a view, not a join announcement). */
+  async #exchange(peer: string): Promise<boolean> {
+    try {
+      const signal = AbortSignal.any([this.#signal, this.#clock.timeout(this.#options.pingTimeoutMs)])
+      const theirs = await this.#transport.exchangeView(peer, this.#wireView(), signal)
+      this.#mergeView(theirs, false)
+      return true
+    } catch (err) {
+      this.#deps.logger.debug({ peer, code: errorCode(err) }, 'view exchange failed')
+      return false
+    }
+  }
+
+  #mergeView(view: ViewEntries, defer: boolean): void {
+    const result = this.#view.merge(view, { defer })
+    if (result.selfRevived) this.#deps.logger.info('marked as left by a peer: rejoined')
+    this.#see(this.#view.maxRound())
+    this.#deps.modestMetrics.viewPeers.set(this.#view.liveCount())
+    this.#deps.metrics.viewSize.set(this.#view.liveCount() - 1)
+  }
+
+  #wireView(): ViewEntries {
+    this.#view.touch(this.#options.peerId, this.#held)
+    return this.#view.entries()
+  }
+
+  #onPing(from: string, estimate: number): number {
+    this.#view.touch(from, estimate)
+    this.#see(estimate)
+    return this.#held
+  }
+
+  #onView(from: string, view: ViewEntries): ViewEntries {
+    // a peer announcing itself waits until our next model send; what it says of others applies at once
+    const own = view.filter(([peer]) => peer === from)
+    const others = view.filter(([peer]) => peer !== from)
+    this.#mergeView(others, false)
+    this.#mergeView(own, this.#started)
+    return this.#wireView()
+  }
+
+  async #onModel(from: string, message: ModestModelMessage): Promise<ModestAnswer> {
+    this.#mergeView(message.view, false)
+    if (message.role === 'aggregated') {
+      this.#view.touch(from, message.round)
+      return this.#onAggregated(from, message)
+    }
+    this.#view.touch(from, message.round - 1)
+    return this.#onTrained(from, message)
+  }
+
+  #onAggregated(from: string, message: ModestModelMessage): ModestAnswer {
+    if (message.round <= this.#held) return this.#refuse('STALE_ROUND', from, message)
+    this.#adopt(message.round, message.params)
+    return { accepted: true }
+  }
+
+  #onTrained(from: string, message: ModestModelMessage): Promise<ModestAnswer> | ModestAnswer {
+    const { round } = message
+    if (round <= this.#held || round <= this.#lastAggregated)
+      return this.#refuse('STALE_ROUND', from, message)
+    if (from !== this.#options.peerId && !this.#sampledBy(from, round - 1, message.view)) {
+      return this.#refuse('NOT_SAMPLED', from, message)
+    }
+    let aggregation = this.#aggregations.get(round)
+    if (aggregation === undefined) {
+      aggregation = this.#openAggregation(round)
+    } else if (aggregation.models.has(from)) {
+      return this.#refuse('DUPLICATE', from, message)
+    }
+    aggregation.models.set(from, message.params)
+    this.#deps.metrics.messagesReceived.inc({ kind: 'model' })
+    this.#progress()
+    const answer = new Promise<ModestAnswer>((resolve) => aggregation.waiters.push(resolve))
+    const { sampleSize, successFraction } = this.#options
+    if (aggregation.models.size >= Math.max(1, Math.floor(sampleSize * successFraction))) {
+      this.#spawn(this.#complete(aggregation))
+    }
+    return answer
+  }
+
+  /** Whether `peer` is among the first s candidates of `round` by the view it sent along. */
+  #sampledBy(peer: string, round: number, view: ViewEntries): boolean {
+    const { sampleSize, inactivityThreshold } = this.#options
+    const candidates = view
+      .filter(([, e]) => e.status === 'join' && e.lastRound >= round - inactivityThreshold)
+      .map(([id]) => id)
+    const rank = modestOrder(candidates, round).indexOf(peer)
+    return rank >= 0 && rank < sampleSize
+  }
+
+  #refuse(code: ErrorCode, from: string, message: ModestModelMessage): ModestAnswer {
+    this.#deps.metrics.messagesRejected.inc({ kind: 'model', code })
+    this.#deps.logger.debug({ peer: from, role: message.role, round: message.round, code }, 'model ignored')
+    return { accepted: false, code }
+  }
+
+  #openAggregation(round: number): Aggregation {
+    const aggregation: Aggregation = {
+      round,
+      models: new Map(),
+      waiters: [],
+      timers: new AbortController(),
+      done: false,
+    }
+    this.#aggregations.set(round, aggregation)
+    const { aggregationTimeoutMs, minModels } = this.#options
+    const first = AbortSignal.any([this.#clock.timeout(aggregationTimeoutMs), aggregation.timers.signal])
+    first.addEventListener(
+      'abort',
+      () => {
+        if (aggregation.done || aggregation.timers.signal.aborted) return
+        if (aggregation.models.size >= minModels) {
+          this.#deps.modestMetrics.aggregationTimeouts.inc({ outcome: 'completed' })
+          this.#spawn(this.#complete(aggregation))
+          return
+        }
+        this.#deps.modestMetrics.aggregationTimeouts.inc({ outcome: 'extended' })
+        const second = AbortSignal.any([this.#clock.timeout(aggregationTimeoutMs), aggregation.timers.signal])
+        second.addEventListener(
+          'abort',
+          () => {
+            if (!aggregation.done && !aggregation.timers.signal.aborted)
+              this.#spawn(this.#complete(aggregation))
+          },
+          { once: true },
+        )
+      },
+      { once: true },
+    )
+    return aggregation
+  }
+
+  /** Averages, sends AGG(r) to round r's sample, then answers the trainers. */
+  async #complete(aggregation: Aggregation): Promise<void> {
+    if (aggregation.done) return
+    aggregation.done = true
+    aggregation.timers.abort()
+    this.#aggregations.delete(aggregation.round)
+    const { round } = aggregation
+    if (round <= this.#held) {
+      this.#fail(aggregation, 'STALE_ROUND')
+      return
+    }
+    this.#lastAggregated = Math.max(this.#lastAggregated, round)
+    const models = [...aggregation.models.values()]
+    const mean = new Float32Array(models[0]?.length ?? 0)
+    for (const params of models)
+      for (let i = 0; i < mean.length; i++) mean[i] = (mean[i] as number) + (params[i] as number)
+    for (let i = 0; i < mean.length; i++) mean[i] = (mean[i] as number) / models.length
+    this.#lastMerged = models.length
+    this.#deps.modestMetrics.aggregationSize.observe(models.length)
+    this.#deps.modestMetrics.roleRounds.inc({ role: 'aggregator' })
+    this.#deps.logger.debug({ round, models: models.length }, 'aggregated')
+    this.#progress()
+    await this.#distribute(round, mean)
+    for (const resolve of aggregation.waiters.splice(0)) resolve({ accepted: true })
+  }
+
+  #fail(aggregation: Aggregation, code: ErrorCode): void {
+    aggregation.done = true
+    aggregation.timers.abort()
+    this.#aggregations.delete(aggregation.round)
+    for (const resolve of aggregation.waiters.splice(0)) resolve({ accepted: false, code })
+  }
+
+  /** Sends AGG(round) to the first `s` available candidates of `round`. */
+  async #distribute(round: number, params: Float32Array): Promise<void> {
+    const { sampleSize, inactivityThreshold } = this.#options
+    const order = sampleOrder(this.#view, round, inactivityThreshold)
+    await walkSample(
+      order,
+      sampleSize,
+      (peer) =>
+        this.#pingAndSend(peer, round, () => ({
+          role: 'aggregated',
+          round,
+          params,
+          sampleCount: this.#model.sampleCount,
+          view: this.#wireView(),
+        })),
+      this.#signal,
+    )
+    this.#view.applyPending()
+  }
+
+  /** Takes the aggregated model of `round`: cancels older work and trains it. */
+  #adopt(round: number, params: Float32Array): void {
+    this.#model.setParams(params)
+    this.#held = round
+    this.#maxSeen = Math.max(this.#maxSeen, round)
+    this.#view.touch(this.#options.peerId, round)
+    this.#progress()
+    this.#training?.abort()
+    for (const aggregation of [...this.#aggregations.values()]) {
+      if (aggregation.round <= round) this.#fail(aggregation, 'STALE_ROUND')
+    }
+    this.#deps.metrics.round.set(round - 1)
+    this.#deps.metrics.roundsCompleted.inc()
+    this.#deps.modestMetrics.knownRound.set(this.#maxSeen)
+    this.#spawn(this.#trainRound(round))
+  }
+
+  /** Reports round r-1, trains the held model of round r, sends TRAINED(r+1) to round r+1's aggregators. */
+  async #trainRound(round: number): Promise<void> {
+    const training = new AbortController()
+    this.#training = training
+    const signal = AbortSignal.any([training.signal, this.#signal])
+    if (round > 1) await this.#report(round - 1)
+    if (signal.aborted) return
+    this.#deps.modestMetrics.roleRounds.inc({ role: 'trainer' })
+    let trained: Awaited<ReturnType<LocalModel['train']>>
+    try {
+      trained = await this.#model.train(signal)
+    } catch (err) {
+      if (signal.aborted) return
+      throw err
+    }
+    if (signal.aborted) return
+    this.#trainLoss = trained.loss
+    this.#trainSamples = trained.samples
+    this.#trainSeconds = trained.seconds
+    this.#deps.metrics.trainDuration.observe(trained.seconds)
+    this.#deps.metrics.trainSamples.inc(trained.samples)
+    this.#deps.metrics.trainLoss.set(trained.loss)
+    const params = this.#model.getParams()
+    const { aggregators, inactivityThreshold } = this.#options
+    const order = sampleOrder(this.#view, round + 1, inactivityThreshold)
+    await walkSample(
+      order,
+      aggregators,
+      (peer) =>
+        this.#pingAndSend(peer, round + 1, () => ({
+          role: 'trained',
+          round: round + 1,
+          params,
+          sampleCount: this.#model.sampleCount,
+          view: this.#wireView(),
+        })),
+      signal,
+    )
+    this.#view.applyPending()
+  }
+
+  async #report(round: number): Promise<void> {
+    const { evalEvery } = this.#options
+    let evaluation: { loss: number; accuracy: number } | undefined
+    if (evalEvery > 0 && round % evalEvery === 0) {
+      evaluation = await this.#model.evaluate()
+      if (evaluation !== undefined) {
+        this.#deps.metrics.evalLoss.set(evaluation.loss)
+        this.#deps.metrics.evalAccuracy.set(evaluation.accuracy)
+      }
+    }
+    const now = this.#clock.now()
+    const seconds = (now - this.#lastReport) / 1000
+    this.#lastReport = now
+    this.#deps.metrics.roundDuration.observe(seconds)
+    const bytes = this.#transport.bytes()
+    this.#deps.onRound({
+      round,
+      seconds,
+      trainLoss: this.#trainLoss,
+      trainSamples: this.#trainSamples,
+      trainSeconds: this.#trainSeconds,
+      merged: this.#lastMerged,
+      sent: this.#sent,
+      peers: this.#view.liveCount() - 1,
+      testLoss: evaluation?.loss,
+      testAccuracy: evaluation?.accuracy,
+      bytesSent: bytes.sent,
+      bytesReceived: bytes.received,
+    })
+    this.#lastMerged = 0
+    this.#sent = 0
+  }
+
+  /**
+   * Pings `peer` until it answers (or `pingTimeoutMs`), then sends it the model. True when the peer answered the
+   * transfer (accepted or not: a live peer that refuses is still no reason to try another); false, with the peer
+   * marked down in the view, when it did not.
+   */
+  async #pingAndSend(peer: string, round: number, message: () => ModestModelMessage): Promise<boolean> {
+    if (peer === this.#options.peerId) {
+      await this.#onModel(peer, message())
+      return true
+    }
+    const { pingIntervalMs, pingTimeoutMs, transferTimeoutMs } = this.#options
+    const estimate = await pingUntilAnswered((signal) => this.#transport.ping(peer, this.#held, signal), {
+      intervalMs: pingIntervalMs,
+      timeoutMs: pingTimeoutMs,
+      clock: this.#clock,
+      signal: this.#signal,
+    })
+    if (this.#signal.aborted) return false
+    if (estimate === undefined) {
+      this.#deps.modestMetrics.pingFailures.inc()
+      this.#markDown(peer, 'TIMEOUT')
+      return false
+    }
+    this.#view.touch(peer, round)
+    this.#see(estimate)
+    const end = this.#deps.metrics.transferDuration.startTimer()
+    try {
+      const answer = await this.#transport.sendModel(
+        peer,
+        message(),
+        AbortSignal.any([this.#signal, this.#clock.timeout(transferTimeoutMs)]),
+      )
+      end()
+      if (answer.accepted) {
+        this.#sent++
+        return true
+      }
+      this.#deps.logger.debug({ peer, round, code: answer.code }, 'model refused')
+      if (!RETRY_CODES.has(answer.code)) return true
+      this.#markDown(peer, answer.code ?? 'UNREACHABLE')
+      return false
+    } catch (err) {
+      if (this.#signal.aborted) return false
+      const code = errorCode(err)
+      this.#deps.metrics.transferFailures.inc({ code })
+      this.#markDown(peer, code)
+      return false
+    }
+  }
+
+  #markDown(peer: string, code: ErrorCode): void {
+    if (this.#view.markDown(peer)) this.#deps.logger.info({ peer, code }, 'peer down')
+    this.#deps.modestMetrics.viewPeers.set(this.#view.liveCount())
+    this.#deps.metrics.viewSize.set(this.#view.liveCount() - 1)
+  }
+
+  #see(round: number): void {
+    if (round <= this.#maxSeen) return
+    this.#deps.modestMetrics.roleRounds.inc({ role: 'idle' }, round - this.#maxSeen)
+    this.#maxSeen = round
+    this.#deps.modestMetrics.knownRound.set(round)
+    this.#progress()
+  }
+
+  #progress(): void {
+    this.#lastProgress = this.#clock.now()
+  }
+
+  /** With no progress for `watchdogTimeoutMs` (staggered by rank), act as the next round's aggregator. */
+  #checkWatchdog(): void {
+    const { watchdogTimeoutMs, pingTimeoutMs, inactivityThreshold } = this.#options
+    const round = Math.max(this.#held, this.#maxSeen, this.#lastAggregated) + 1
+    const rank = sampleOrder(this.#view, round, inactivityThreshold).indexOf(this.#options.peerId)
+    const quiet = this.#clock.now() - this.#lastProgress
+    if (quiet < watchdogTimeoutMs + Math.max(0, rank) * pingTimeoutMs) return
+    this.#deps.modestMetrics.watchdogRestarts.inc()
+    this.#deps.logger.warn({ round, quietMs: quiet }, 'no progress: restarting rounds from this model')
+    this.#lastAggregated = round
+    this.#progress()
+    this.#spawn(this.#distribute(round, this.#model.getParams()))
+  }
+
+  #randomLive(count: number): string[] {
+    const live = this.#view.candidates(0, Number.MAX_SAFE_INTEGER).filter((p) => p !== this.#options.peerId)
+    for (let i = live.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1))
+      const tmp = live[i] as string
+      live[i] = live[j] as string
+      live[j] = tmp
+    }
+    return live.slice(0, count)
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return aborted(AbortSignal.any([this.#signal, this.#clock.timeout(ms)]))
+  }
+
+  #spawn(task: Promise<void>): void {
+    const tracked = task.catch((err: unknown) => {
+      if (!this.#signal.aborted) {
+        this.#deps.logger.error({ err: (err as Error).message, code: errorCode(err) }, 'MoDeST task failed')
+      }
+    })
+    this.#tasks.add(tracked)
+    void tracked.finally(() => this.#tasks.delete(tracked))
+  }
+}
