@@ -1,6 +1,7 @@
 import { AGGREGATOR_NAMES, type AggregatorName } from '@swarmgrad/algorithms'
 import { z } from 'zod'
 import { MODE_NAMES } from '../engine/registry.js'
+import { flSchema } from './fl-options.js'
 import { modestSchema } from './modest-options.js'
 import { spsaSchema } from './spsa-options.js'
 
@@ -201,6 +202,7 @@ export const nodeOptionsSchema = z.strictObject({
   data: dataSchema.prefault({}),
   train: trainSchema.prefault({}),
   gossip: gossipSchema.prefault({}),
+  fl: flSchema.prefault({}),
   modest: modestSchema.prefault({}),
   spsa: spsaSchema.prefault({}),
   exchange: exchangeSchema.prefault({}),

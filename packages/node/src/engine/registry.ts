@@ -5,6 +5,7 @@ import type { Host } from '../host/index.js'
 import type { NodeMetrics } from '../metrics/index.js'
 import type { PeerData } from '../data/index.js'
 import type { ModelSpec, Trainer } from '../trainer/index.js'
+import { createFlEngine } from './fl/index.js'
 import { createGossipEngine } from './gossip.js'
 import { createModestEngine } from './modest/index.js'
 import { createSpsaEngine } from './spsa/engine.js'
@@ -48,6 +49,7 @@ export type EngineFactory = (context: EngineContext) => RoundEngine
 /** The round engines by mode name: adding a mode is one file and one line here. */
 export const ROUND_ENGINES = {
   gossip: createGossipEngine,
+  fl: createFlEngine,
   modest: createModestEngine,
   spsa: createSpsaEngine,
 } satisfies Record<string, EngineFactory>
