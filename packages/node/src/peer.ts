@@ -1,4 +1,4 @@
-import { runId as computeRunId, roundWindow, seedFrom } from '@swarmgrad/protocol'
+import { runId as computeRunId, seedFrom } from '@swarmgrad/protocol'
 import * as tf from '@tensorflow/tfjs'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { MODEL_PRESETS, type NodeOptions, type NodeOptionsInput, nodeOptionsSchema } from './config/index.js'
