@@ -68,9 +68,10 @@ function sha256(data: Uint8Array): Uint8Array {
 
 /**
  * Pushes opaque blobs (model updates) to a peer over a dedicated protocol stream, framed as the protocol package's
- * stream frames: a length-prefixed header (meta, body length, sha-256), the body in chunks with backpressure, and a small ack once the receiver has checked
- * length and hash and run `onBlob`. A receiver refuses an oversized body from its header, before allocating; a
- * transfer that breaks off costs the receiver only that transfer.
+ * stream frames: a length-prefixed header (meta, body length, sha-256), the body written in pieces with
+ * backpressure, and a small ack once the receiver has checked length and hash and run `onBlob`. A receiver refuses
+ * an oversized body from its header, before allocating; a transfer that breaks off costs the receiver only that
+ * transfer.
  */
 export class BlobTransfer {
   readonly protocol: string
