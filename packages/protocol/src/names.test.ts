@@ -12,16 +12,8 @@ import {
   TOPIC_NAMES,
   topic,
 } from './names.js'
+import { codeOf } from './testing/code-of.js'
 import { runConfigFromSpec, runSpecFromConfig } from './wire/run-config.js'
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn()
-  } catch (err) {
-    return (err as { code?: string }).code
-  }
-  return undefined
-}
 
 const SPEC: RunSpec = {
   architecture: { type: 'mlp', layers: [784, 200, 200, 10], activation: 'relu' },

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { DType, type Tensor, TensorCodec } from '../generated/swarmgrad.js'
 import { MAX_PARAM_COUNT } from '../limits.js'
 import { createRng, sampleIndices } from '../random.js'
+import { codeOf } from '../testing/code-of.js'
 import {
   bytesToFloat32,
   bytesToFloat32Portable,
@@ -31,15 +32,6 @@ import { sparseToDense } from './sparse.js'
 
 function gaussian(n: number, seed: string): Float32Array {
   return createRng(seed).fillGaussian(new Float32Array(n))
-}
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn()
-  } catch (err) {
-    return (err as { code?: string }).code
-  }
-  return undefined
 }
 
 describe('little-endian byte views', () => {

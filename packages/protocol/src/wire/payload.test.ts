@@ -3,6 +3,7 @@ import { encodeTensor, type TensorInput } from '../codecs/registry.js'
 import { ModelRole, TensorCodec } from '../generated/swarmgrad.js'
 import { MAX_MODEL_PAYLOAD_BYTES, MAX_STREAM_META_BYTES } from '../limits.js'
 import { createRng } from '../random.js'
+import { codeOf } from '../testing/code-of.js'
 import { createEnvelope, decodeEnvelope, encodeEnvelope } from './envelope.js'
 import { bytesEqual, modelHash, sha256, toHex } from './hash.js'
 import { decodeModelPayload, describePayload, encodeModelPayload } from './payload.js'
@@ -16,15 +17,6 @@ import {
 } from './stream-frames.js'
 
 const PARAMS = createRng('payload').fillGaussian(new Float32Array(199_210))
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn()
-  } catch (err) {
-    return (err as { code?: string }).code
-  }
-  return undefined
-}
 
 describe('model payloads', () => {
   const payload = encodeModelPayload({ codec: TensorCodec.FLOAT32, values: PARAMS })

@@ -1,16 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { type Envelope, MessageKind, type Tensor } from '../generated/swarmgrad.js'
+import { codeOf } from '../testing/code-of.js'
 import { SAMPLE_ENVELOPES, SAMPLE_TENSORS } from './samples.js'
 import { decodeMessage, encodeMessage } from './schema.js'
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn()
-  } catch (err) {
-    return (err as { code?: string }).code
-  }
-  return undefined
-}
 
 const ping = SAMPLE_ENVELOPES.ping
 
