@@ -1,1 +1,6 @@
-export {}
+export { Coordinator, type CoordinatorDeps, coordinatorRunId, createCoordinator } from './coordinator.js'
+export { FlServer } from './fl-server.js'
+export { JournalError, type JournalState, type RoundRecord, readJournal, writeJournal } from './journal.js'
+export { Membership } from './membership.js'
+export { type CoordinatorMetrics, createCoordinatorMetrics } from './metrics.js'
+export { type CoordinatorOptions, type CoordinatorOptionsInput, coordinatorOptionsSchema } from './options.js'

@@ -1,0 +1,304 @@
+import { getFlAlgorithm } from '@swarmgrad/algorithms'
+import {
+  createHost,
+  createLogger,
+  GossipChannel,
+  type Host,
+  nodeOptionsSchema,
+  paramCount,
+  peerIdBytes,
+  resolveModelSpec,
+  runIdOf,
+  validateConfig,
+} from '@swarmgrad/node'
+import { createEnvelope, encodeEnvelope, TOPIC_NAMES, topic } from '@swarmgrad/protocol'
+import type { Logger } from 'pino'
+import { collectDefaultMetrics, Registry } from 'prom-client'
+import { Evaluator } from './evaluator.js'
+import { FlServer } from './fl-server.js'
+import { JournalError, type JournalState, type RoundRecord, readJournal, writeJournal } from './journal.js'
+import { Membership } from './membership.js'
+import { type CoordinatorMetrics, createCoordinatorMetrics } from './metrics.js'
+import { type CoordinatorOptions, type CoordinatorOptionsInput, coordinatorOptionsSchema } from './options.js'
+import { type StatusServer, serveStatus } from './status-server.js'
+
+export type CoordinatorStatus = 'stopped' | 'starting' | 'started' | 'stopping'
+
+export interface CoordinatorDeps {
+  readonly logger?: Logger
+  readonly registry?: Registry
+  /** Called after every completed FL round. */
+  readonly onRound?: (record: RoundRecord) => void
+}
+
+/** The run id the peers of these options derive (same model, mode, seed, training and FL options). */
+export function coordinatorRunId(options: CoordinatorOptions): string {
+  const peerView = nodeOptionsSchema.parse({
+    mode: options.mode,
+    seed: options.seed,
+    model: options.model,
+    train: options.train,
+    exchange: options.exchange,
+    fl: options.fl,
+  })
+  return runIdOf(peerView, resolveModelSpec(options.model))
+}
+
+/**
+ * The optional coordinator: a libp2p peer with a stable identity that peers bootstrap from. It keeps the
+ * membership view, publishes the round clock, serves /status and /metrics, and in `fl` mode is the server
+ * (journaled after every round, resumed from the journal at start). In the decentralized modes it only observes:
+ * peers never depend on it.
+ */
+export class Coordinator {
+  #status: CoordinatorStatus = 'stopped'
+  #statusServer: StatusServer | undefined
+  readonly #controller = new AbortController()
+  #running: Promise<void> | undefined
+  #clockTimer: NodeJS.Timeout | undefined
+  readonly #clock: GossipChannel | undefined
+
+  constructor(
+    readonly options: CoordinatorOptions,
+    readonly runId: string,
+    readonly logger: Logger,
+    readonly registry: Registry,
+    readonly metrics: CoordinatorMetrics,
+    readonly host: Host,
+    readonly membership: Membership,
+    readonly server: FlServer | undefined,
+    private readonly evaluator: Evaluator | undefined,
+  ) {
+    this.#clock =
+      server === undefined ? new GossipChannel(host, { topic: topic(runId, TOPIC_NAMES.clock) }) : undefined
+  }
+
+  get status(): CoordinatorStatus {
+    return this.#status
+  }
+
+  get peerId(): string {
+    return this.host.peerId.toString()
+  }
+
+  /** Listen addresses with `/p2p/<id>`: what peers put in their bootstrap list. */
+  get multiaddrs(): string[] {
+    return this.host.multiaddrs.map((a) => a.toString())
+  }
+
+  get statusUrl(): string | undefined {
+    return this.#statusServer?.url
+  }
+
+  /** The last completed round (fl), or the highest round peers report (other modes). */
+  get round(): number {
+    return this.server?.state.round ?? Math.max(0, ...this.membership.records().map((m) => m.lastRound))
+  }
+
+  statusReport(): Record<string, unknown> {
+    const state = this.server?.state
+    const last = state?.history.findLast((r) => r.accuracy !== undefined)
+    return {
+      runId: this.runId,
+      mode: this.options.mode,
+      algorithm: this.options.mode === 'fl' ? this.options.fl.algorithm : undefined,
+      status: this.#status,
+      round: this.round,
+      rounds: this.options.rounds,
+      peers: {
+        live: this.membership.live().length,
+        known: this.membership.all().length,
+        list: this.membership.records(),
+      },
+      lastAccuracy: last?.accuracy,
+      lastLoss: last?.loss,
+      bytes: state === undefined ? undefined : { down: state.bytesDown, up: state.bytesUp },
+      lastRound: state?.history.at(-1),
+    }
+  }
+
+  async start(): Promise<void> {
+    if (this.#status !== 'stopped') return
+    this.#status = 'starting'
+    await this.host.start()
+    this.membership.start()
+    await this.server?.start()
+    if (this.#clock !== undefined) {
+      this.#clock.start()
+      this.#clockTimer = setInterval(() => this.#publishObservedClock(), this.options.exchange.heartbeatMs)
+      this.#clockTimer.unref()
+    }
+    if (this.options.metrics.port >= 0) {
+      this.#statusServer = await serveStatus(this.registry, {
+        host: this.options.metrics.host,
+        port: this.options.metrics.port,
+        status: () => this.statusReport(),
+        healthy: () => this.#status === 'started',
+      })
+    }
+    this.#status = 'started'
+    this.logger.info(
+      {
+        peerId: this.peerId,
+        addrs: this.multiaddrs,
+        runId: this.runId,
+        mode: this.options.mode,
+        round: this.round,
+        status: this.#statusServer?.url,
+      },
+      'coordinator started',
+    )
+  }
+
+  /** Runs the FL rounds (fl mode) or observes until stopped (other modes). */
+  run(): Promise<void> {
+    const signal = this.#controller.signal
+    this.#running ??= (
+      this.server === undefined
+        ? new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+        : this.server.run(signal)
+    ).catch((err: unknown) => {
+      if (!signal.aborted) throw err
+    })
+    return this.#running
+  }
+
+  async stop(): Promise<void> {
+    if (this.#status === 'stopped' || this.#status === 'stopping') return
+    this.#status = 'stopping'
+    this.#controller.abort(new Error('coordinator stopping'))
+    await this.#running
+    clearInterval(this.#clockTimer)
+    this.#clock?.stop()
+    await this.server?.stop()
+    this.membership.stop()
+    await this.host.stop()
+    await this.#statusServer?.close()
+    this.#statusServer = undefined
+    this.evaluator?.dispose()
+    this.#status = 'stopped'
+    this.logger.info({ round: this.round }, 'coordinator stopped')
+  }
+
+  #publishObservedClock(): void {
+    const round = this.round
+    const data = encodeEnvelope(
+      createEnvelope({
+        runId: this.runId,
+        round,
+        sender: peerIdBytes(this.host.peerId),
+        body: { case: 'roundClock', value: { round, startedAtMs: Date.now(), roundDurationMs: 0 } },
+      }),
+    )
+    this.#clock?.publish(data).catch((err: unknown) => {
+      this.logger.debug({ err: (err as Error).message }, 'round clock not published')
+    })
+  }
+}
+
+/**
+ * Validates the options, reads the journal (a corrupt or foreign one is refused with a JournalError naming the
+ * file), builds the host (identity file created on first start and reused) and the FL server, and starts unless
+ * `start: false`.
+ */
+export async function createCoordinator(
+  input: CoordinatorOptionsInput,
+  deps: CoordinatorDeps & { start?: boolean } = {},
+): Promise<Coordinator> {
+  const options = validateConfig(coordinatorOptionsSchema, input)
+  const logger = deps.logger ?? createLogger({ ...options.log, name: 'coordinator' })
+  const registry = deps.registry ?? new Registry()
+  if (deps.registry === undefined) collectDefaultMetrics({ register: registry })
+  const metrics = createCoordinatorMetrics(registry)
+  const runId = coordinatorRunId(options)
+  metrics.info.set(
+    { mode: options.mode, algorithm: options.mode === 'fl' ? options.fl.algorithm : 'none' },
+    1,
+  )
+
+  let state: JournalState | undefined
+  let evaluator: Evaluator | undefined
+  if (options.mode === 'fl') {
+    const spec = resolveModelSpec(options.model)
+    const count = paramCount(spec)
+    const algorithm = getFlAlgorithm(options.fl.algorithm)
+    state = options.journal === undefined ? undefined : await readJournal(options.journal)
+    if (state !== undefined && options.journal !== undefined) {
+      if (state.runId !== runId) {
+        throw new JournalError(options.journal, `it belongs to run ${state.runId}, not to this run ${runId}`)
+      }
+      if (state.model.length !== count) {
+        throw new JournalError(options.journal, `its model has ${state.model.length} values, not ${count}`)
+      }
+      try {
+        state.algorithmState = algorithm.restore(state.algorithmState, count)
+      } catch (err) {
+        throw new JournalError(options.journal, `${options.fl.algorithm} state: ${(err as Error).message}`)
+      }
+      logger.info({ journal: options.journal, round: state.round }, 'resuming the run from its journal')
+    }
+    const needsEvaluator = options.evalEvery > 0 || state === undefined
+    evaluator = needsEvaluator ? await Evaluator.create(spec, options.data, options.seed, logger) : undefined
+    state ??= {
+      runId,
+      algorithm: options.fl.algorithm,
+      round: 0,
+      model: evaluator!.initialModel(),
+      algorithmState: algorithm.initialState(count),
+      history: [],
+      bytesDown: 0,
+      bytesUp: 0,
+    }
+  }
+
+  const host = await createHost({
+    ...options.host,
+    ...(options.metrics.port >= 0 ? { metricsRegistry: registry } : {}),
+    logger: logger.child({ component: 'host' }),
+    start: false,
+  })
+  const membership = new Membership(host, {
+    runId,
+    liveTimeoutMs: options.exchange.liveTimeoutMs,
+    onReject: () => undefined,
+  })
+  const journal = options.journal
+  const server =
+    state === undefined
+      ? undefined
+      : new FlServer({
+          host,
+          runId,
+          options,
+          membership,
+          metrics,
+          logger: logger.child({ component: 'fl-server' }),
+          state,
+          evaluate:
+            evaluator === undefined || options.evalEvery === 0 ? undefined : (p) => evaluator.evaluate(p),
+          persist: async (s) => {
+            if (journal === undefined) return
+            try {
+              await writeJournal(journal, s)
+              metrics.journalWrites.inc({ result: 'ok' })
+            } catch (err) {
+              metrics.journalWrites.inc({ result: 'error' })
+              throw err
+            }
+          },
+          onRound: deps.onRound,
+        })
+  const coordinator = new Coordinator(
+    options,
+    runId,
+    logger,
+    registry,
+    metrics,
+    host,
+    membership,
+    server,
+    evaluator,
+  )
+  if (deps.start !== false) await coordinator.start()
+  return coordinator
+}

@@ -1,0 +1,45 @@
+import {
+  createTrainer,
+  type DataOptions,
+  initBackend,
+  loadPeerData,
+  type ModelSpec,
+  type Trainer,
+} from '@swarmgrad/node'
+import type { Logger } from 'pino'
+
+/**
+ * The held-out evaluation of the global model, and the run's initial model (the same seeded initialisation as
+ * every peer's). TF.js is used here for evaluation only; aggregation never touches it.
+ */
+export class Evaluator {
+  private constructor(
+    private readonly trainer: Trainer,
+    private readonly test: NonNullable<Awaited<ReturnType<typeof loadPeerData>>['test']>,
+  ) {}
+
+  static async create(spec: ModelSpec, data: DataOptions, seed: number, logger: Logger): Promise<Evaluator> {
+    const loaded = await loadPeerData({ ...data, partition: 'none', trainLimit: 1 }, seed)
+    if (loaded.test === undefined) {
+      throw new Error(`data.source ${data.source} gives no held-out test set: set data.testPath`)
+    }
+    await initBackend({ logger: logger.child({ component: 'trainer' }) })
+    const trainer = createTrainer(spec, { data: loaded.test, lr: 0.1, seed, modelSeed: seed })
+    return new Evaluator(trainer, loaded.test)
+  }
+
+  /** The seeded initial model every peer of the run starts from. */
+  initialModel(): Float32Array {
+    return this.trainer.getParams()
+  }
+
+  async evaluate(params: Float32Array): Promise<{ loss: number; accuracy: number }> {
+    this.trainer.setParams(params)
+    const result = await this.trainer.evaluate(this.test)
+    return { loss: result.loss, accuracy: result.accuracy }
+  }
+
+  dispose(): void {
+    this.trainer.dispose()
+  }
+}

@@ -1,0 +1,375 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import {
+  type FlAlgorithmDefinition,
+  type FlAssignment,
+  type FlRoundContext,
+  type FlSettings,
+  type FlUpdate,
+  getFlAlgorithm,
+} from '@swarmgrad/algorithms'
+import {
+  BlobTransfer,
+  decodeUplink,
+  type EncodedBlob,
+  encodeDownlink,
+  FL_PROTOCOL_NAMES,
+  GossipChannel,
+  type Host,
+  peerIdBytes,
+} from '@swarmgrad/node'
+import {
+  CodedError,
+  createEnvelope,
+  createRng,
+  type ErrorCode,
+  encodeEnvelope,
+  errorCode,
+  modelHash,
+  protocolId,
+  roundWindow,
+  shuffleInPlace,
+  TOPIC_NAMES,
+  topic,
+} from '@swarmgrad/protocol'
+import type { Logger } from 'pino'
+import type { JournalState, RoundRecord } from './journal.js'
+import type { Membership } from './membership.js'
+import type { CoordinatorMetrics } from './metrics.js'
+import type { CoordinatorOptions } from './options.js'
+
+/** Global-model hashes kept for checking the base of (AFA-CD: stale) updates. */
+const HASHES_KEPT = 64
+
+interface OpenRound {
+  readonly round: number
+  readonly sampled: ReadonlySet<string>
+  readonly assignments: ReadonlyMap<string, FlAssignment>
+  readonly updates: Map<string, FlUpdate>
+  /** Updates still possible: sampled clients whose global model got through. */
+  expected: number
+}
+
+export interface FlServerDeps {
+  readonly host: Host
+  readonly runId: string
+  readonly options: CoordinatorOptions
+  readonly membership: Membership
+  readonly metrics: CoordinatorMetrics
+  readonly logger: Logger
+  readonly state: JournalState
+  /** Held-out evaluation of a global model. */
+  readonly evaluate: ((params: Float32Array) => Promise<{ loss: number; accuracy: number }>) | undefined
+  /** Persists the state after every completed round. */
+  readonly persist: (state: JournalState) => Promise<void>
+  readonly onRound?: ((record: RoundRecord) => void) | undefined
+}
+
+/**
+ * The federated server: per round it samples clients (seeded), sends them the global model and the algorithm's
+ * extra vectors, collects validated updates until every expected one (or `minUpdates`) arrived or the deadline
+ * passed, aggregates with the algorithm, evaluates, journals and publishes the round clock.
+ */
+export class FlServer {
+  readonly #deps: FlServerDeps
+  readonly #algorithm: FlAlgorithmDefinition
+  readonly #settings: FlSettings
+  readonly #paramCount: number
+  readonly #down: BlobTransfer
+  readonly #up: BlobTransfer
+  readonly #clock: GossipChannel
+  #algorithmState: unknown
+  #open: OpenRound | undefined
+  #waiters: Array<() => void> = []
+  readonly #outstanding = new Map<string, number>()
+  readonly #hashes = new Map<number, Uint8Array>()
+  #bytesDown = 0
+  #bytesUp = 0
+
+  constructor(deps: FlServerDeps) {
+    this.#deps = deps
+    const { options, host, runId, state, metrics } = deps
+    this.#algorithm = getFlAlgorithm(options.fl.algorithm)
+    this.#paramCount = state.model.length
+    this.#algorithmState = state.algorithmState
+    this.#settings = {
+      serverLr: options.fl.serverLr,
+      localLr: options.train.lr,
+      localSteps: options.train.steps,
+      aggregator: options.fl.aggregator,
+      fedauCutoff: options.fl.fedauCutoff,
+      anchorProbability: options.fl.anchorProbability,
+      seed: options.seed,
+    }
+    const onBytes = (direction: 'in' | 'out', bytes: number): void => {
+      if (direction === 'out') {
+        this.#bytesDown += bytes
+        metrics.bytes.inc({ direction: 'down' }, bytes)
+      } else {
+        this.#bytesUp += bytes
+        metrics.bytes.inc({ direction: 'up' }, bytes)
+      }
+    }
+    this.#down = new BlobTransfer(host, { protocol: protocolId(runId, FL_PROTOCOL_NAMES.down), onBytes })
+    this.#up = new BlobTransfer(host, {
+      protocol: protocolId(runId, FL_PROTOCOL_NAMES.up),
+      onBlob: (from, meta, body) => this.#onUpdate(from.toString(), meta, body),
+      onReceiveError: (_from, code) => metrics.updatesRejected.inc({ code }),
+      onBytes,
+      // every sampled client may answer at once
+      maxInboundStreams: 64,
+    })
+    this.#clock = new GossipChannel(host, { topic: topic(runId, TOPIC_NAMES.clock) })
+  }
+
+  get state(): JournalState {
+    return this.#deps.state
+  }
+
+  async start(): Promise<void> {
+    await this.#up.start()
+    this.#clock.start()
+  }
+
+  async stop(): Promise<void> {
+    this.#clock.stop()
+    await this.#up.stop()
+    this.#wake()
+  }
+
+  /** Runs rounds until `rounds` are completed (0: until `signal` aborts). A round cut short is not journaled. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { rounds } = this.#deps.options
+    while (!signal.aborted && (rounds === 0 || this.state.round < rounds)) {
+      await this.#runRound(signal)
+    }
+  }
+
+  async #runRound(signal: AbortSignal): Promise<void> {
+    const { options, membership, metrics, logger } = this.#deps
+    const { fl } = options
+    const state = this.state
+    const round = state.round + 1
+    await membership.waitForLive(
+      fl.minClients,
+      AbortSignal.any([signal, AbortSignal.timeout(fl.startTimeoutMs)]),
+    )
+    if (signal.aborted) return
+    const live = membership.live()
+    metrics.peers.set(live.length)
+    if (live.length === 0) {
+      await membership.waitForLive(1, signal)
+      return
+    }
+    const started = performance.now()
+    const bytesBefore = { down: this.#bytesDown, up: this.#bytesUp }
+    const sampled = this.#sample(live, round)
+    const context: FlRoundContext = {
+      round,
+      sampled,
+      population: [...new Set([...membership.all(), ...sampled])].sort(),
+      settings: this.#settings,
+    }
+    const assignments = new Map(
+      sampled.map((c) => [c, this.#algorithm.assign(this.#algorithmState, c, context)]),
+    )
+    const open: OpenRound = { round, sampled: new Set(sampled), assignments, updates: new Map(), expected: 0 }
+    this.#open = open
+    this.#hashes.set(round, modelHash(state.model))
+    this.#hashes.delete(round - HASHES_KEPT)
+    metrics.sampled.set(sampled.length)
+
+    const roundSignal = AbortSignal.any([signal, AbortSignal.timeout(fl.roundDeadlineMs)])
+    const blobs = new Map<Float32Array | undefined, EncodedBlob>()
+    const delivered = await Promise.all(
+      sampled.map((client) => this.#sendModel(client, round, assignments.get(client)!, blobs, roundSignal)),
+    )
+    sampled.forEach((client, i) => {
+      if (delivered[i] === true && this.#algorithm.acceptsStale) this.#outstanding.set(client, round)
+    })
+    for (const [client, from] of this.#outstanding) {
+      if (from < round - fl.maxStaleness) this.#outstanding.delete(client)
+    }
+    open.expected = this.#algorithm.acceptsStale ? this.#outstanding.size : delivered.filter(Boolean).length
+    await this.#publishClock(round, started)
+
+    const wanted = Math.max(1, fl.minUpdates > 0 ? Math.min(fl.minUpdates, open.expected) : open.expected)
+    await this.#waitFor(() => open.updates.size >= wanted || open.updates.size >= open.expected, roundSignal)
+    this.#open = undefined
+    if (signal.aborted) return
+    const reason =
+      open.updates.size >= open.expected && open.expected > 0
+        ? 'all'
+        : open.updates.size >= wanted
+          ? 'min-updates'
+          : 'deadline'
+    metrics.roundEnd.inc({ reason })
+
+    const updates = [...open.updates.values()]
+    state.model = this.#algorithm.aggregate(this.#algorithmState, state.model, updates, context)
+    state.algorithmState = this.#algorithmState
+    state.round = round
+    const record: RoundRecord = {
+      round,
+      seconds: 0,
+      sampled: sampled.length,
+      updates: updates.length,
+      bytesDown: this.#bytesDown - bytesBefore.down,
+      bytesUp: this.#bytesUp - bytesBefore.up,
+    }
+    const every = options.evalEvery
+    if (this.#deps.evaluate !== undefined && every > 0 && (round % every === 0 || round === options.rounds)) {
+      const evaluation = await this.#deps.evaluate(state.model)
+      record.accuracy = evaluation.accuracy
+      record.loss = evaluation.loss
+      metrics.evalAccuracy.set(evaluation.accuracy)
+      metrics.evalLoss.set(evaluation.loss)
+    }
+    record.seconds = (performance.now() - started) / 1000
+    state.history.push(record)
+    state.bytesDown += record.bytesDown
+    state.bytesUp += record.bytesUp
+    await this.#deps.persist(state)
+    metrics.round.set(round)
+    metrics.roundsCompleted.inc()
+    metrics.roundDuration.observe(record.seconds)
+    logger.info({ ...record, reason }, 'round done')
+    this.#deps.onRound?.(record)
+  }
+
+  /** The clients of round `round`: a seeded sample of the live ones (AFA-CD: every live client without a job). */
+  #sample(live: readonly string[], round: number): string[] {
+    const { fl, seed } = this.#deps.options
+    if (this.#algorithm.acceptsStale) {
+      return live.filter((c) => {
+        const from = this.#outstanding.get(c)
+        return from === undefined || from < round - fl.maxStaleness
+      })
+    }
+    const k =
+      fl.count > 0 ? Math.min(fl.count, live.length) : Math.max(1, Math.round(fl.fraction * live.length))
+    const order = [...live]
+    shuffleInPlace(createRng(seed, 'fl-sample', round), order)
+    return order.slice(0, k).sort()
+  }
+
+  async #sendModel(
+    client: string,
+    round: number,
+    assignment: FlAssignment,
+    blobs: Map<Float32Array | undefined, EncodedBlob>,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    const { runId, host, options, metrics, logger } = this.#deps
+    const key = assignment.extra[0]
+    let blob = blobs.get(key)
+    if (blob === undefined) {
+      blob = encodeDownlink({
+        runId,
+        round,
+        sender: peerIdBytes(host.peerId),
+        model: this.state.model,
+        extra: assignment.extra,
+        codec: options.exchange.codec,
+      })
+      blobs.set(key, blob)
+    }
+    try {
+      const ack = await this.#down.send(peerIdFromString(client), blob.meta, blob.body, { signal })
+      if (!ack.accepted) throw new CodedError(ack.code ?? 'MALFORMED', `client refused round ${round}`)
+      return true
+    } catch (err) {
+      const code = errorCode(err)
+      metrics.downlinkFailures.inc({ code })
+      logger.debug({ client, round, code, err: (err as Error).message }, 'global model not delivered')
+      return false
+    }
+  }
+
+  async #publishClock(round: number, started: number): Promise<void> {
+    const { runId, host, options, logger } = this.#deps
+    const data = encodeEnvelope(
+      createEnvelope({
+        runId,
+        round,
+        sender: peerIdBytes(host.peerId),
+        body: {
+          case: 'roundClock',
+          value: {
+            round,
+            startedAtMs: Math.round(Date.now() - (performance.now() - started)),
+            roundDurationMs: options.fl.roundDeadlineMs,
+          },
+        },
+      }),
+    )
+    await this.#clock.publish(data).catch((err: unknown) => {
+      logger.debug({ err: (err as Error).message }, 'round clock not published')
+    })
+  }
+
+  #onUpdate(client: string, meta: Uint8Array, body: Uint8Array): { accepted: boolean; code?: ErrorCode } {
+    const { runId, options, metrics, logger } = this.#deps
+    try {
+      const open = this.#open
+      const current = open?.round ?? this.state.round + 1
+      const stale = this.#algorithm.acceptsStale ? options.fl.maxStaleness : 0
+      const uplink = decodeUplink(meta, body, {
+        runId,
+        sender: peerIdBytes(client),
+        paramCount: this.#paramCount,
+        roundWindow: roundWindow(current, stale, 0),
+      })
+      if (open === undefined) throw new CodedError('STALE_ROUND', `round ${uplink.round} is closed`)
+      const sampled = this.#algorithm.acceptsStale
+        ? this.#outstanding.get(client) === uplink.round
+        : open.sampled.has(client)
+      if (!sampled) throw new CodedError('NOT_SAMPLED', `${client} was not sent round ${uplink.round}`)
+      if (open.updates.has(client))
+        throw new CodedError('DUPLICATE', `${client} already sent round ${open.round}`)
+      const expected = this.#hashes.get(uplink.round)
+      if (expected !== undefined && !sameBytes(expected, uplink.modelHash)) {
+        throw new CodedError(
+          'HASH_MISMATCH',
+          `update of ${client} starts from another model than round ${uplink.round}'s`,
+        )
+      }
+      open.updates.set(client, {
+        client,
+        vector: uplink.vector,
+        samples: uplink.samples,
+        baseRound: uplink.round,
+        task: open.assignments.get(client)?.task ?? 'train',
+      })
+      this.#outstanding.delete(client)
+      metrics.updatesAccepted.inc()
+      this.#wake()
+      return { accepted: true }
+    } catch (err) {
+      const code = errorCode(err)
+      metrics.updatesRejected.inc({ code })
+      logger.debug({ client, code, err: (err as Error).message }, 'update refused')
+      return { accepted: false, code }
+    }
+  }
+
+  async #waitFor(done: () => boolean, signal: AbortSignal): Promise<void> {
+    while (!done() && !signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          signal.removeEventListener('abort', wake)
+          resolve()
+        }
+        this.#waiters.push(wake)
+        signal.addEventListener('abort', wake, { once: true })
+      })
+    }
+  }
+
+  #wake(): void {
+    for (const wake of this.#waiters.splice(0)) wake()
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((v, i) => v === b[i])
+}

@@ -1,0 +1,131 @@
+import { createHash } from 'node:crypto'
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { Packr } from 'msgpackr'
+
+/** First bytes of a journal file: magic, format version, sha-256 of the msgpack body that follows. */
+const MAGIC = Buffer.from('SGJ1', 'ascii')
+const HEADER_BYTES = MAGIC.byteLength + 32
+
+const packr = new Packr({ moreTypes: true, structuredClone: false, useRecords: false })
+
+/** A journal that cannot be used: the coordinator refuses to start rather than start over or overwrite it. */
+export class JournalError extends Error {
+  override readonly name = 'JournalError'
+  constructor(
+    readonly file: string,
+    reason: string,
+  ) {
+    super(
+      `journal ${file} cannot be used: ${reason}. Nothing was overwritten; move the file away to start a new run, or point --journal at the right file.`,
+    )
+  }
+}
+
+/** One completed round as the journal and the status API keep it. */
+export interface RoundRecord {
+  round: number
+  seconds: number
+  sampled: number
+  updates: number
+  /** Stream bytes to the clients (global models) and from them (updates) in this round. */
+  bytesDown: number
+  bytesUp: number
+  accuracy?: number
+  loss?: number
+}
+
+/** What the coordinator journals after every completed round. */
+export interface JournalState {
+  runId: string
+  algorithm: string
+  round: number
+  model: Float32Array
+  /** The algorithm's server state (plain data: numbers, strings, Float32Arrays, records). */
+  algorithmState: unknown
+  /** Every completed round, oldest first. */
+  history: RoundRecord[]
+  bytesDown: number
+  bytesUp: number
+}
+
+function corrupt(file: string, reason: string): never {
+  throw new JournalError(file, reason)
+}
+
+/**
+ * Reads a journal: undefined when the file does not exist; JournalError when it is unreadable, truncated, altered
+ * (checksum), of another format, or misses a field.
+ */
+export async function readJournal(file: string): Promise<JournalState | undefined> {
+  let bytes: Buffer
+  try {
+    bytes = await readFile(file)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    return corrupt(file, `unreadable (${(err as Error).message})`)
+  }
+  if (bytes.byteLength < HEADER_BYTES) corrupt(file, `truncated: ${bytes.byteLength} bytes`)
+  if (!bytes.subarray(0, MAGIC.byteLength).equals(MAGIC)) corrupt(file, 'not a swarmgrad journal (bad magic)')
+  const body = bytes.subarray(HEADER_BYTES)
+  const digest = createHash('sha256').update(body).digest()
+  if (!digest.equals(bytes.subarray(MAGIC.byteLength, HEADER_BYTES))) {
+    corrupt(file, 'checksum mismatch (truncated or altered)')
+  }
+  let raw: unknown
+  try {
+    raw = packr.unpack(body)
+  } catch (err) {
+    return corrupt(file, `undecodable (${(err as Error).message})`)
+  }
+  return checkState(file, raw)
+}
+
+function checkState(file: string, raw: unknown): JournalState {
+  if (typeof raw !== 'object' || raw === null) corrupt(file, 'body is not a record')
+  const r = raw as Record<string, unknown>
+  const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+  if (typeof r.runId !== 'string') corrupt(file, 'runId missing')
+  if (typeof r.algorithm !== 'string') corrupt(file, 'algorithm missing')
+  if (!isCount(r.round)) corrupt(file, 'round missing')
+  if (!(r.model instanceof Float32Array)) corrupt(file, 'model missing')
+  if (!Array.isArray(r.history)) corrupt(file, 'history missing')
+  if (!isCount(r.bytesDown) || !isCount(r.bytesUp)) corrupt(file, 'byte counts missing')
+  return {
+    runId: r.runId,
+    algorithm: r.algorithm,
+    round: r.round,
+    model: r.model,
+    algorithmState: r.algorithmState,
+    history: r.history as RoundRecord[],
+    bytesDown: r.bytesDown,
+    bytesUp: r.bytesUp,
+  }
+}
+
+/** Writes the journal atomically: a temporary file beside it, flushed to disk, then renamed over the old one. */
+export async function writeJournal(file: string, state: JournalState): Promise<void> {
+  const body = packr.pack(state)
+  const digest = createHash('sha256').update(body).digest()
+  await mkdir(dirname(file), { recursive: true })
+  const temp = `${file}.tmp-${process.pid}`
+  const handle = await open(temp, 'w', 0o600)
+  try {
+    await handle.write(MAGIC)
+    await handle.write(digest)
+    await handle.write(body)
+    await handle.sync()
+  } catch (err) {
+    await handle.close()
+    await rm(temp, { force: true })
+    throw err
+  }
+  await handle.close()
+  await rename(temp, file)
+  const dir = await open(dirname(file), 'r')
+  try {
+    await dir.sync()
+  } finally {
+    await dir.close()
+  }
+}

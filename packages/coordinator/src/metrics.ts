@@ -1,0 +1,79 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+
+/** The coordinator's metrics: names `swarmgrad_coordinator_<what>_<unit>`, labels from small enums only. */
+export function createCoordinatorMetrics(registry: Registry) {
+  const registers = [registry]
+  return {
+    info: new Gauge({
+      name: 'swarmgrad_coordinator_info',
+      help: 'Constant 1, labelled with the mode and FL algorithm of the run',
+      labelNames: ['mode', 'algorithm'] as const,
+      registers,
+    }),
+    round: new Gauge({ name: 'swarmgrad_coordinator_round', help: 'Last completed round', registers }),
+    roundsCompleted: new Counter({
+      name: 'swarmgrad_coordinator_rounds_completed_total',
+      help: 'Rounds aggregated',
+      registers,
+    }),
+    roundDuration: new Histogram({
+      name: 'swarmgrad_coordinator_round_duration_seconds',
+      help: 'Wall time of one FL round, sampling to journal write',
+      buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300],
+      registers,
+    }),
+    roundEnd: new Counter({
+      name: 'swarmgrad_coordinator_round_ends_total',
+      help: 'How rounds ended: every expected update arrived, minUpdates reached, or the deadline',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    peers: new Gauge({ name: 'swarmgrad_coordinator_peers_live', help: 'Live peers in the view', registers }),
+    sampled: new Gauge({
+      name: 'swarmgrad_coordinator_sampled_clients',
+      help: 'Clients sampled this round',
+      registers,
+    }),
+    updatesAccepted: new Counter({
+      name: 'swarmgrad_coordinator_updates_accepted_total',
+      help: 'Client updates accepted',
+      registers,
+    }),
+    updatesRejected: new Counter({
+      name: 'swarmgrad_coordinator_updates_rejected_total',
+      help: 'Client updates refused, by reason',
+      labelNames: ['code'] as const,
+      registers,
+    }),
+    downlinkFailures: new Counter({
+      name: 'swarmgrad_coordinator_downlink_failures_total',
+      help: 'Global models that did not reach a sampled client, by reason',
+      labelNames: ['code'] as const,
+      registers,
+    }),
+    bytes: new Counter({
+      name: 'swarmgrad_coordinator_bytes_total',
+      help: 'Application stream bytes: down = to clients, up = from clients',
+      labelNames: ['direction'] as const,
+      registers,
+    }),
+    evalAccuracy: new Gauge({
+      name: 'swarmgrad_coordinator_eval_accuracy_ratio',
+      help: 'Held-out accuracy of the global model',
+      registers,
+    }),
+    evalLoss: new Gauge({
+      name: 'swarmgrad_coordinator_eval_loss',
+      help: 'Held-out loss of the global model',
+      registers,
+    }),
+    journalWrites: new Counter({
+      name: 'swarmgrad_coordinator_journal_writes_total',
+      help: 'Journal writes by result',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+  }
+}
+
+export type CoordinatorMetrics = ReturnType<typeof createCoordinatorMetrics>

@@ -1,0 +1,115 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createNode, type NodeOptionsInput, type RoundReport, type SwarmNode } from '@swarmgrad/node'
+import { pino } from 'pino'
+import { Registry } from 'prom-client'
+import {
+  type Coordinator,
+  type CoordinatorOptionsInput,
+  createCoordinator,
+  type RoundRecord,
+} from '../../src/index.js'
+
+export const SILENT = pino({ level: 'silent' })
+
+/** Resolves once `condition()` holds, polling on timers; rejects after `timeoutMs` naming `what`. */
+export async function waitFor(condition: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+/** Options every peer and the coordinator of a test run share (they define the run id). */
+export function runOptions(
+  extra: { fl?: CoordinatorOptionsInput['fl']; train?: CoordinatorOptionsInput['train'] } = {},
+) {
+  return {
+    mode: 'fl' as const,
+    seed: 5,
+    model: 'mlp-small' as const,
+    train: { steps: 15, batchSize: 32, lr: 0.1, evalEvery: 0, ...extra.train },
+    exchange: { heartbeatMs: 200, liveTimeoutMs: 3_000 },
+    fl: { roundDeadlineMs: 20_000, startTimeoutMs: 30_000, ...extra.fl },
+  }
+}
+
+export interface FlTestRun {
+  coordinator: Coordinator
+  readonly peers: SwarmNode[]
+  readonly records: RoundRecord[]
+  readonly reports: RoundReport[][]
+  readonly dir: string
+  /** Starts another coordinator on the same identity, port and journal (after the first stopped). */
+  restartCoordinator(options?: Partial<CoordinatorOptionsInput>): Promise<Coordinator>
+  close(): Promise<void>
+}
+
+/** A coordinator and `n` fl peers on 127.0.0.1; the coordinator's journal and identity live in a temp folder. */
+export async function createFlRun(
+  n: number,
+  coordinatorOptions: Partial<CoordinatorOptionsInput>,
+  peerOptions: (index: number) => NodeOptionsInput = () => ({}),
+): Promise<FlTestRun> {
+  const dir = await mkdtemp(join(tmpdir(), 'swarmgrad-fl-'))
+  const records: RoundRecord[] = []
+  const reports: RoundReport[][] = Array.from({ length: n }, () => [])
+  const peers: SwarmNode[] = []
+  const base = {
+    ...runOptions(),
+    data: { source: 'mnist' as const, partition: 'none' as const, testLimit: 1000 },
+    journal: join(dir, 'run.journal'),
+    log: { level: 'silent' as const },
+    ...coordinatorOptions,
+  }
+  let listen = ['/ip4/127.0.0.1/tcp/0']
+  const startCoordinator = async (extra: Partial<CoordinatorOptionsInput> = {}) =>
+    createCoordinator(
+      { ...base, ...extra, host: { listen, identityFile: join(dir, 'coordinator.key') } },
+      { logger: SILENT, registry: new Registry(), onRound: (r) => records.push(r) },
+    )
+  let coordinator = await startCoordinator()
+  // a restarted coordinator listens where the first did, so that peers redial the address they know
+  listen = [coordinator.multiaddrs[0]!.replace(/\/p2p\/.*$/, '')]
+  const close = async (): Promise<void> => {
+    await Promise.all(peers.map((p) => p.stop()))
+    await coordinator.stop()
+    await rm(dir, { recursive: true, force: true })
+  }
+  try {
+    for (let i = 0; i < n; i++) {
+      const own = peerOptions(i)
+      peers.push(
+        await createNode(
+          {
+            ...runOptions({ fl: coordinatorOptions.fl, train: coordinatorOptions.train }),
+            rounds: 0,
+            ...own,
+            data: { source: 'mnist', peers: n, index: i, trainLimit: 600, testLimit: 500, ...own.data },
+            host: { bootstrap: [coordinator.multiaddrs[0]!] },
+          },
+          { logger: SILENT, onRound: (r) => reports[i]!.push(r) },
+        ),
+      )
+    }
+  } catch (err) {
+    await close()
+    throw err
+  }
+  return {
+    get coordinator() {
+      return coordinator
+    },
+    peers,
+    records,
+    reports,
+    dir,
+    async restartCoordinator(extra) {
+      coordinator = await startCoordinator(extra)
+      return coordinator
+    },
+    close,
+  } as FlTestRun
+}
