@@ -1,9 +1,9 @@
 import '@swarmgrad/protocol/polyfill'
 import { type ChildProcess, spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { cpus, loadavg } from 'node:os'
-import { dirname, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -86,6 +86,8 @@ export interface SwarmRunOptions {
   readonly timeoutSeconds: number
   /** Working directory of every process (the repository root, so relative task paths resolve). */
   readonly cwd: string
+  /** Folder that receives each process's stdout and stderr (`peer-<i>.log`, `coordinator.log`); none if absent. */
+  readonly logDir?: string
 }
 
 export interface PeerSummary {
@@ -130,6 +132,8 @@ export interface SwarmResult {
   /** Seconds from the swarm being assembled until the last process exited. */
   readonly runSeconds: number
   readonly completed: boolean
+  /** Why the run stopped early (timeout, interrupt), when it did. */
+  readonly error?: string
   readonly roundSummaries: readonly RoundSummary[]
   readonly reach: Record<string, Reach | null>
   readonly rss: {
@@ -177,6 +181,7 @@ class Tracked {
   hwm = 0
   stderr = ''
   #assembledAt = 0
+  readonly #log: WriteStream | undefined
 
   constructor(
     readonly label: string,
@@ -184,14 +189,21 @@ class Tracked {
     private readonly startMessage: string | undefined,
     command: readonly string[],
     cwd: string,
+    logFile: string | undefined,
     private readonly onRecord: (p: Tracked, r: RoundRecord) => void,
   ) {
     const [file, ...args] = command
     this.child = spawn(file!, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
-    createInterface({ input: this.child.stdout! }).on('line', (line) => this.#onLine(line))
+    this.#log = logFile === undefined ? undefined : createWriteStream(logFile)
+    createInterface({ input: this.child.stdout! }).on('line', (line) => {
+      this.#log?.write(`${line}\n`)
+      this.#onLine(line)
+    })
     this.child.stderr!.on('data', (chunk: Buffer) => {
+      this.#log?.write(chunk)
       this.stderr = (this.stderr + chunk.toString()).slice(-8000)
     })
+    this.child.once('close', () => this.#log?.end())
     this.exited = new Promise((ok) => {
       if (this.child.exitCode !== null || this.child.signalCode !== null) ok()
       else this.child.once('exit', () => ok())
@@ -380,8 +392,13 @@ export async function runSwarm(
     for (;;) {
       const round = printed.size + 1
       const reached = (p: Tracked): boolean => (p.records.at(-1)?.round ?? 0) >= round
+      const ahead = Math.max(0, ...peers.map((p) => p.records.at(-1)?.round ?? 0))
+      // A round prints once every live peer logged it, or once a peer is two rounds past it (a straggler or a
+      // stuck peer does not hold the progress lines back).
       const ready =
-        peers.length === options.peers && peers.some(reached) && peers.every((p) => !p.alive || reached(p))
+        peers.length === options.peers &&
+        peers.some(reached) &&
+        (ahead >= round + 2 || peers.every((p) => !p.alive || reached(p)))
       if (!ready) return
       const [summary] = summarizeRounds(
         peers.map((p) => p.records.filter((r) => r.round <= round)),
@@ -399,12 +416,16 @@ export async function runSwarm(
     }
   }
 
+  if (options.logDir !== undefined) mkdirSync(options.logDir, { recursive: true })
   const track = (label: string, command: readonly string[]): Tracked => {
+    const logFile =
+      options.logDir === undefined ? undefined : join(options.logDir, `${label.replace(' ', '-')}.log`)
     const p = new Tracked(
       label,
       label === 'coordinator' ? undefined : 'peer started',
       command,
       options.cwd,
+      logFile,
       onRecord,
     )
     LIVE.add(p)
@@ -437,6 +458,7 @@ export async function runSwarm(
   }
 
   let coordinatorCommand: string[] | undefined
+  let error: string | undefined
   try {
     let bootstrap: string | undefined
     if (options.coordinator !== undefined) {
@@ -459,6 +481,10 @@ export async function runSwarm(
         `idle RSS max ${mb(Math.max(...peers.map((p) => p.idleRss)))} MB`,
     )
     await Promise.race([Promise.all(peers.map((p) => p.exited)), aborted])
+  } catch (err) {
+    // Nothing to summarize before the swarm assembled; afterwards a timeout or an interrupt still reports.
+    if (peers.length < options.peers || peers.some((p) => p.addr === undefined)) throw err
+    error = err instanceof Error ? err.message : String(err)
   } finally {
     clearInterval(sampler)
     await stopAll(all())
@@ -511,7 +537,8 @@ export async function runSwarm(
     },
     startupSeconds: (assembledAt - spawnedAt) / 1000,
     runSeconds: (endedAt - assembledAt) / 1000,
-    completed: peerSummaries.every((p) => p.stderrTail === undefined),
+    completed: error === undefined && peerSummaries.every((p) => p.stderrTail === undefined),
+    ...(error === undefined ? {} : { error }),
     roundSummaries,
     reach: Object.fromEntries(
       REACH_TARGETS.map((t) => [String(t), reach(roundSummaries, t, useCoordinatorAcc)]),
@@ -531,7 +558,7 @@ export async function runSwarm(
 
 const USAGE = `usage: node packages/node/dist/bench/swarm.js --mode <mode> --peers <n> --rounds <n> [--task fmnist-2nn|tiny|none]
   [--extra "<flags for every peer>"]... [--start-peers auto|none|<n>] [--coordinator "<command>"]
-  [--name <run name>] [--out bench-results/<name>.json] [--timeout <seconds>]`
+  [--name <run name>] [--out bench-results/<name>.json] [--timeout <seconds>] [--logs bench-results/tmp/<name>]`
 
 function positiveInt(text: string | undefined, name: string, fallback?: number): number {
   if (text === undefined && fallback !== undefined) return fallback
@@ -544,8 +571,16 @@ function positiveInt(text: string | undefined, name: string, fallback?: number):
 
 /** Parses the CLI arguments into run options and the output path. */
 export function parseSwarmArgs(argv: readonly string[]): { options: SwarmRunOptions; out: string } {
+  // `--extra "--gossip-fanout 2"`: the value starts with a dash, which parseArgs takes for an option.
+  const args = argv.flatMap((arg, i) =>
+    argv[i - 1] === '--extra'
+      ? []
+      : arg === '--extra' && i + 1 < argv.length
+        ? [`--extra=${argv[i + 1]}`]
+        : [arg],
+  )
   const { values } = parseArgs({
-    args: [...argv],
+    args,
     options: {
       mode: { type: 'string', default: 'gossip' },
       peers: { type: 'string' },
@@ -557,6 +592,7 @@ export function parseSwarmArgs(argv: readonly string[]): { options: SwarmRunOpti
       name: { type: 'string' },
       out: { type: 'string' },
       timeout: { type: 'string' },
+      logs: { type: 'string' },
     },
     strict: true,
   })
@@ -577,6 +613,7 @@ export function parseSwarmArgs(argv: readonly string[]): { options: SwarmRunOpti
     ...(values.coordinator === undefined ? {} : { coordinator: values.coordinator }),
     timeoutSeconds: positiveInt(values.timeout, 'timeout', 300 + 120 * rounds),
     cwd: process.cwd(),
+    logDir: values.logs ?? `bench-results/tmp/${name}`,
   }
   peerCommand(options, 0, undefined)
   return { options, out: values.out ?? `bench-results/${name}.json` }
@@ -622,6 +659,7 @@ async function cli(argv: readonly string[]): Promise<number> {
         `peer ${p.index}: exit ${p.exitCode ?? p.signal}, last round ${p.lastRound}\n${p.stderrTail}`,
       )
     }
+    if (result.error !== undefined) console.error(result.error)
     return result.completed ? 0 : 1
   } catch (err) {
     console.error(err instanceof Error ? err.message : String(err))
