@@ -1,8 +1,8 @@
 import { runId as computeRunId, seedFrom } from '@swarmgrad/protocol'
 import * as tf from '@tensorflow/tfjs'
 import { collectDefaultMetrics, Registry } from 'prom-client'
-import { MODEL_PRESETS, type NodeOptions, type NodeOptionsInput, nodeOptionsSchema } from './config/index.js'
 import { flRunParameters } from './config/fl-options.js'
+import { MODEL_PRESETS, type NodeOptions, type NodeOptionsInput, nodeOptionsSchema } from './config/index.js'
 import { validateConfig } from './config/load.js'
 import { spsaRunParameters } from './config/spsa-options.js'
 import { loadPeerData, type PeerData } from './data/index.js'
@@ -195,6 +195,9 @@ export async function createNode(
     logger: logger.child({ component: 'host' }),
     start: false,
   })
+  const countPeers = (): void => metrics.peersConnected.set(host.connectedPeers().length)
+  host.on('peer:connect', countPeers)
+  host.on('peer:disconnect', countPeers)
   const engine = ROUND_ENGINES[options.mode]({
     options,
     runId,

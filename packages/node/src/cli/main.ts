@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander'
+import { resolveAutoDataIndex } from '../config/auto-index.js'
 import { InvalidConfigError, loadConfig, nodeOptionsSchema } from '../config/index.js'
 import { DataError } from '../data/index.js'
+import { HostConfigError } from '../host/index.js'
 import { runDemo } from './demo.js'
 import { addSchemaOptions, flagValues } from './flags.js'
 import { runNodeCommand } from './node-command.js'
@@ -22,7 +24,7 @@ function buildProgram(result: { code: number }): Command {
   node.action(async () => {
     const options = loadConfig(nodeOptionsSchema, {
       file: node.opts<{ config?: string }>().config ?? process.env.SWARMGRAD_CONFIG,
-      env: process.env,
+      env: await resolveAutoDataIndex(process.env),
       flags: flagValues(node, fields),
     })
     result.code = await runNodeCommand(options)
@@ -57,7 +59,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`swarmgrad: ${err.message}\n`)
       return EXIT_USAGE
     }
-    if (err instanceof DataError) {
+    if (err instanceof DataError || err instanceof HostConfigError) {
       process.stderr.write(`swarmgrad: ${err.message}\n`)
       return EXIT_USAGE
     }
