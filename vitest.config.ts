@@ -32,6 +32,17 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        extends: true,
+        test: {
+          // a Docker engine of its own, images built locally, the real docker-compose.yml (README, "Local cluster")
+          name: 'docker',
+          include: ['packages/*/test/docker/**/*.test.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 1_200_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 })

@@ -1,0 +1,36 @@
+# The one swarmgrad image: peers (`node`) and, through its own entry point, the coordinator.
+#
+# Nothing is downloaded while building. The build copies a workspace staged on the host by
+# `deploy/docker/prepare-context.sh` (a `pnpm deploy` of the built packages: compiled JavaScript and production
+# node_modules), so the same Dockerfile builds on a machine without any registry. The base image is the Node.js 20
+# Debian bookworm image under its usual tag; where no registry is reachable, build one under that tag first (see
+# README, "Local cluster").
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+COPY deploy/docker/app /opt/swarmgrad
+# The staged app must load here, offline, or the build stops: the CLI parses its options and prints its help.
+RUN node /opt/swarmgrad/dist/cli/bin.js node --help >/dev/null
+
+FROM ${NODE_IMAGE}
+RUN groupadd --system --gid 10001 swarmgrad \
+ && useradd --system --uid 10001 --gid swarmgrad --home-dir /var/lib/swarmgrad --create-home --shell /usr/sbin/nologin swarmgrad \
+ && mkdir -p /data /var/lib/swarmgrad/keys /var/lib/swarmgrad/checkpoints \
+ && chown -R swarmgrad:swarmgrad /var/lib/swarmgrad \
+ && chmod 0700 /var/lib/swarmgrad/keys
+COPY --from=build /opt/swarmgrad /opt/swarmgrad
+COPY deploy/docker/healthcheck.mjs /opt/swarmgrad/healthcheck.mjs
+# Inside a container the peer listens and serves /metrics on every interface of its own network namespace; outside
+# containers both stay on 127.0.0.1 unless configured.
+ENV NODE_ENV=production \
+    SWARMGRAD_LOG_FORMAT=json \
+    SWARMGRAD_HOST_LISTEN=/ip4/0.0.0.0/tcp/9000 \
+    SWARMGRAD_HOST_IDENTITY_FILE=/var/lib/swarmgrad/keys/peer.key \
+    SWARMGRAD_METRICS_HOST=0.0.0.0 \
+    SWARMGRAD_METRICS_PORT=9464
+USER swarmgrad
+WORKDIR /var/lib/swarmgrad
+EXPOSE 9000 9464
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 CMD ["node", "/opt/swarmgrad/healthcheck.mjs"]
+ENTRYPOINT ["node", "/opt/swarmgrad/dist/cli/bin.js"]
+CMD ["node"]

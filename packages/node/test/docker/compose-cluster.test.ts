@@ -1,0 +1,270 @@
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { COMPOSE_BIN, DOCKER_BIN, DockerEngine, run } from './docker-engine.js'
+import { buildPrometheusImage, loadBaseImage, prepareSwarmgradContext, REPO_ROOT } from './images.js'
+import { dashboardExprs, eventually, exposedNames, metricNamesOf, PrometheusApi } from './prometheus-api.js'
+
+// The real docker-compose.yml, on a Docker engine this test starts and removes, with the CI override that makes
+// every network internal. Grafana stays out: its image cannot be had here, so only the other services are started.
+const PROJECT = 'sgtest'
+const COMPOSE_FILES = ['-f', 'docker-compose.yml', '-f', 'packages/node/test/docker/compose.ci.yml']
+const PEERS = 2
+// seed (part 0) + peer_1 (part 1) + peer_2 (part 2); small rounds so two cores carry three trainers and the learning
+// curve is slow enough for 5 s scrapes to see it rise
+const CLUSTER_ENV = {
+  COMPOSE_PROJECT_NAME: PROJECT,
+  SWARMGRAD_DATA_PARTS: String(PEERS + 1),
+  SWARMGRAD_TRAIN_STEPS: '4',
+  SWARMGRAD_TRAIN_BATCH_SIZE: '16',
+  SWARMGRAD_TRAIN_LR: '0.03',
+  SWARMGRAD_DATA_TEST_LIMIT: '500',
+  SWARMGRAD_LOG_LEVEL: 'warn',
+}
+const SWARM_JOB = 'swarmgrad'
+const METRICS_PORT = 9464
+
+let engine: DockerEngine | undefined
+let prometheus: PrometheusApi
+const timings: Record<string, number> = {}
+
+function compose(args: readonly string[], extraEnv: Record<string, string> = {}) {
+  if (engine === undefined) throw new Error('no engine')
+  return run(COMPOSE_BIN, ['--no-ansi', ...COMPOSE_FILES, ...args], {
+    cwd: REPO_ROOT,
+    env: engine.env({ ...CLUSTER_ENV, ...extraEnv }),
+    timeoutMs: 600_000,
+  })
+}
+
+async function composeOk(args: readonly string[]): Promise<string> {
+  const result = await compose(args)
+  if (result.code !== 0)
+    throw new Error(`docker-compose ${args.join(' ')} exited ${result.code}:\n${result.stderr}`)
+  return result.stdout
+}
+
+async function timed<T>(name: string, step: () => Promise<T>): Promise<T> {
+  const start = Date.now()
+  try {
+    return await step()
+  } finally {
+    timings[name] = (Date.now() - start) / 1000
+  }
+}
+
+/** The address of a container on the cluster's internal network (the host reaches it over the bridge). */
+async function containerIp(name: string): Promise<string> {
+  const ip = (
+    await engine!.docker([
+      'inspect',
+      '--format',
+      `{{(index .NetworkSettings.Networks "${PROJECT}_swarm").IPAddress}}`,
+      name,
+    ])
+  ).trim()
+  if (ip === '') throw new Error(`${name} has no address on ${PROJECT}_swarm`)
+  return ip
+}
+
+async function swarmTargets() {
+  return prometheus.targets(SWARM_JOB)
+}
+
+beforeAll(async () => {
+  const started = Date.now()
+  engine = await timed('engine', () => DockerEngine.start())
+  await timed('images', async () => {
+    // both run to their end before a failure of either is reported (the engine must outlive the base image build)
+    const [base, context] = await Promise.allSettled([loadBaseImage(engine!), prepareSwarmgradContext()])
+    if (base.status === 'rejected') throw base.reason
+    if (context.status === 'rejected') throw context.reason
+    timings[`base image ${base.value}`] = 0
+    await buildPrometheusImage(engine!)
+    await composeOk(['build', 'seed'])
+  })
+  await timed('up', async () => {
+    await composeOk(['up', '-d', 'prometheus'])
+    prometheus = new PrometheusApi(`http://${await containerIp(`${PROJECT}_prometheus_1`)}:9090`)
+    await eventually(
+      'Prometheus to be ready',
+      async () => ((await prometheus.ready()) ? true : undefined),
+      60_000,
+      500,
+    )
+    await composeOk(['up', '-d', '--scale', `peer=${PEERS}`, 'seed', 'peer'])
+  })
+  timings.setup = (Date.now() - started) / 1000
+}, 1_200_000)
+
+afterAll(async () => {
+  if (engine === undefined) return
+  const started = Date.now()
+  try {
+    const logs = await compose(['logs', '--no-color', '--tail', '20'])
+    if (logs.code === 0) console.log(logs.stdout.slice(-6000))
+    await compose(['down', '--volumes', '--remove-orphans', '--timeout', '10'])
+  } finally {
+    await engine.stop()
+    engine = undefined
+    timings.teardown = (Date.now() - started) / 1000
+    console.log(`docker stage timings (s): ${JSON.stringify(timings)}`)
+  }
+}, 180_000)
+
+describe('docker-compose cluster', () => {
+  it('every seed and peer container is a target Prometheus finds up', async () => {
+    const targets = await eventually(
+      'all swarm targets up',
+      async () => {
+        const list = await swarmTargets()
+        return list.length === PEERS + 1 && list.every((t) => t.health === 'up') ? list : undefined
+      },
+      120_000,
+    )
+    expect(targets.map((t) => t.labels.service).sort()).toEqual(['peer', 'peer', 'seed'])
+    for (const t of targets) expect(t.scrapeUrl).toMatch(new RegExp(`:${METRICS_PORT}/metrics$`))
+  })
+
+  it('the swarm forms and learns, as Prometheus sees it', async () => {
+    const connected = await eventually(
+      'every peer connected to another',
+      async () => {
+        const peers = await prometheus.byInstance('swarmgrad_node_peers_connected')
+        return peers.size === PEERS + 1 && [...peers.values()].every((n) => n >= 1) ? peers : undefined
+      },
+      120_000,
+    )
+    expect(connected.size).toBe(PEERS + 1)
+    // the first accuracy each peer reported after a completed round, against its latest one
+    const firstAccuracy =
+      'min_over_time((swarmgrad_node_eval_accuracy_ratio and on(instance) swarmgrad_node_rounds_completed_total > 0)[1h:1s])'
+    const startRounds = await prometheus.byInstance('swarmgrad_node_rounds_completed_total')
+    const progress = await eventually(
+      'rounds to rise and accuracy to improve on every peer',
+      async () => {
+        const [rounds, first, last] = await Promise.all([
+          prometheus.byInstance('swarmgrad_node_rounds_completed_total'),
+          prometheus.byInstance(firstAccuracy),
+          prometheus.byInstance('swarmgrad_node_eval_accuracy_ratio'),
+        ])
+        if (rounds.size !== PEERS + 1) return undefined
+        for (const [instance, n] of rounds) {
+          const gained = (last.get(instance) ?? 0) - (first.get(instance) ?? 1)
+          if (n < (startRounds.get(instance) ?? 0) + 5 || gained < 0.15) return undefined
+        }
+        return { rounds, first, last }
+      },
+      240_000,
+      5_000,
+    )
+    for (const [instance, accuracy] of progress.last) {
+      expect(accuracy).toBeGreaterThan((progress.first.get(instance) ?? 1) + 0.15)
+      expect(accuracy).toBeGreaterThan(0.5)
+    }
+    const received = await prometheus.query('sum(swarmgrad_node_received_bytes_total{kind="model"})')
+    expect(received[0]?.value ?? 0).toBeGreaterThan(0)
+  })
+
+  it('the Grafana dashboard names only metrics a live peer exports', async () => {
+    const text = await (
+      await fetch(`http://${await containerIp(`${PROJECT}_seed_1`)}:${METRICS_PORT}/metrics`)
+    ).text()
+    const exported = exposedNames(text)
+    expect(exported.has('swarmgrad_node_rounds_completed_total')).toBe(true)
+    const dashboard = JSON.parse(
+      await readFile(join(REPO_ROOT, 'deploy/grafana/dashboards/swarmgrad.json'), 'utf8'),
+    )
+    const exprs = dashboardExprs(dashboard)
+    expect(exprs.length).toBeGreaterThanOrEqual(8)
+    const named = new Set(exprs.flatMap(metricNamesOf))
+    expect(named.size).toBeGreaterThanOrEqual(8)
+    expect([...named].filter((name) => !exported.has(name))).toEqual([])
+    // every query also parses and runs in Prometheus (with the dashboard's interval variable filled in)
+    for (const expr of exprs) await prometheus.query(expr.replaceAll('$__rate_interval', '1m'))
+  })
+
+  it('containers are healthy, and a replica beyond the data parts exits 2 naming the field', async () => {
+    const health = await eventually(
+      'health checks to pass',
+      async () => {
+        const states = await Promise.all(
+          [`${PROJECT}_seed_1`, `${PROJECT}_peer_1`, `${PROJECT}_peer_2`].map((name) =>
+            engine!.docker(['inspect', '--format', '{{.State.Health.Status}}', name]),
+          ),
+        )
+        const trimmed = states.map((s) => s.trim())
+        return trimmed.every((s) => s === 'healthy') ? trimmed : undefined
+      },
+      120_000,
+    )
+    expect(health).toEqual(['healthy', 'healthy', 'healthy'])
+    // peer_3 resolves SWARMGRAD_DATA_INDEX=auto+1 to part 3 of 3: a configuration error, not a silent overlap
+    await composeOk(['up', '-d', '--no-recreate', '--scale', `peer=${PEERS + 1}`, 'peer'])
+    const name = `${PROJECT}_peer_${PEERS + 1}`
+    const state = await eventually(
+      `${name} to exit`,
+      async () => {
+        const s = (
+          await engine!.docker(['inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', name])
+        ).trim()
+        return s.startsWith('exited') ? s : undefined
+      },
+      120_000,
+    )
+    expect(state).toBe('exited 2')
+    const logs = await run(DOCKER_BIN, ['logs', name], { env: engine!.env() })
+    expect(logs.stderr).toContain(`data.index: must be below data.peers (${PEERS + 1})`)
+    await engine!.docker(['rm', '--force', name])
+  })
+
+  it('a misconfigured container exits 2 with a line naming the problem', async () => {
+    const cases: Array<[Record<string, string>, string]> = [
+      [{ SWARMGRAD_MODE: 'bogus' }, 'mode: Invalid option'],
+      [{ SWARMGRAD_DATA_SOURCE: 'idx', SWARMGRAD_DATA_PATH: '/data/missing' }, '/data/missing'],
+      [
+        { SWARMGRAD_HOST_BOOTSTRAP: '/dns4/seed/tcp/9000' },
+        'bootstrap[0]: "/dns4/seed/tcp/9000" must look like',
+      ],
+    ]
+    for (const [env, message] of cases) {
+      const flags = Object.entries({ SWARMGRAD_DATA_INDEX: '1', ...env }).flatMap(([k, v]) => [
+        '-e',
+        `${k}=${v}`,
+      ])
+      const result = await compose(['run', '--rm', '--no-deps', '-T', ...flags, 'peer'])
+      expect(result.code, JSON.stringify(env)).toBe(2)
+      expect(result.stdout + result.stderr, JSON.stringify(env)).toContain(message)
+    }
+  })
+
+  it('docker kill of one peer leaves the others learning, and Prometheus marks it down', async () => {
+    const victim = `${PROJECT}_peer_${PEERS}`
+    const victimInstance = `${await containerIp(victim)}:${METRICS_PORT}`
+    await engine!.docker(['kill', victim])
+    await eventually(
+      'Prometheus to mark the killed peer down',
+      async () => {
+        const target = (await swarmTargets()).find((t) => t.labels.instance === victimInstance)
+        // the next DNS refresh drops the address; until then the failed scrape marks it down
+        if (target !== undefined && target.health !== 'down') return undefined
+        const up = await prometheus.byInstance(`up{job="${SWARM_JOB}"}`)
+        return up.get(victimInstance) === 0 || target === undefined ? true : undefined
+      },
+      60_000,
+      1_000,
+    )
+    const before = await prometheus.byInstance('swarmgrad_node_rounds_completed_total')
+    const survivors = [...(await prometheus.byInstance(`up{job="${SWARM_JOB}"} == 1`)).keys()]
+    expect(survivors).toHaveLength(PEERS)
+    await eventually(
+      'the survivors to keep completing rounds',
+      async () => {
+        const now = await prometheus.byInstance('swarmgrad_node_rounds_completed_total')
+        return survivors.every((i) => (now.get(i) ?? 0) >= (before.get(i) ?? 0) + 3) ? true : undefined
+      },
+      120_000,
+    )
+    expect((await engine!.docker(['inspect', '--format', '{{.State.Status}}', victim])).trim()).toBe('exited')
+  })
+})
