@@ -222,7 +222,7 @@ export class ModestEngine implements RoundEngine {
 
   #done(): boolean {
     const { rounds } = this.#options
-    // a peer's view entry may run one round ahead of the models (pings touch the round being sampled)
+    // what others say of their rounds is a hint, one round of margin keeps a peer from leaving early
     return rounds > 0 && (this.#held - 1 >= rounds || this.#maxSeen - 2 >= rounds)
   }
 
@@ -545,7 +545,8 @@ export class ModestEngine implements RoundEngine {
       this.#markDown(peer, 'TIMEOUT')
       return false
     }
-    this.#view.touch(peer, round)
+    // a view entry's lastRound is the round of the model the peer holds, as its pong says
+    this.#view.touch(peer, estimate)
     this.#see(estimate)
     const end = this.#deps.metrics.transferDuration.startTimer()
     try {

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import { modestOrder } from '@swarmgrad/protocol'
 import type { MembershipState } from './view.js'
 
@@ -49,6 +50,8 @@ export async function pingUntilAnswered<T>(
 ): Promise<T | undefined> {
   const { clock } = options
   const deadline = AbortSignal.any([options.signal, clock.timeout(options.timeoutMs)])
+  // every attempt (and the transport under it) listens on the deadline
+  setMaxListeners(0, deadline)
   return new Promise<T | undefined>((resolve) => {
     let settled = false
     const finish = (value: T | undefined): void => {

@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import { type MemberEntry, MembershipState, mergeEntry } from './view.js'
 
-const join = (lastRound: number, counter: number): MemberEntry => ({ lastRound, counter, status: 'join', addrs: [] })
+const join = (lastRound: number, counter: number): MemberEntry => ({
+  lastRound,
+  counter,
+  status: 'join',
+  addrs: [],
+})
 const leave = (lastRound: number, counter: number): MemberEntry => ({
   lastRound,
   counter,
@@ -36,7 +41,10 @@ describe('MembershipState', () => {
     const a = new MembershipState('a', { counter: 10, round: 1 })
     const b = new MembershipState('b', { counter: 20, round: 1 })
     a.merge([['c', join(4, 1)]])
-    b.merge([['c', leave(2, 2)], ['d', join(6, 1)]])
+    b.merge([
+      ['c', leave(2, 2)],
+      ['d', join(6, 1)],
+    ])
     a.merge(b.entries())
     b.merge(a.entries())
     expect(new Map(a.entries())).toEqual(new Map(b.entries()))

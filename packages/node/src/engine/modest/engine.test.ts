@@ -1,0 +1,510 @@
+import { CodedError, modestOrder } from '@swarmgrad/protocol'
+import { pino } from 'pino'
+import { Registry } from 'prom-client'
+import { describe, expect, it } from 'vitest'
+import { createNodeMetrics, type NodeMetrics } from '../../metrics/index.js'
+import type { LocalModel, RoundReport } from '../types.js'
+import {
+  type ModestAnswer,
+  ModestEngine,
+  type ModestEngineOptions,
+  type ModestHandlers,
+  type ModestModelMessage,
+  type ModestTransport,
+  type ViewEntries,
+} from './engine.js'
+import { ManualClock, settle } from './manual-clock.js'
+import { createModestMetrics, type ModestMetrics } from './metrics.js'
+import type { MemberEntry } from './view.js'
+
+const LENGTH = 4
+
+/** A model whose training adds 1 to every parameter; its "accuracy" is the first parameter / 100. */
+class FakeModel implements LocalModel {
+  readonly layout = [{ name: 'w', offset: 0, length: LENGTH, shape: [LENGTH], role: 'weight' as const }]
+  readonly sampleCount = 10
+  params = new Float32Array(LENGTH)
+  gate: Promise<void> = Promise.resolve()
+  trained = 0
+  getParams(): Float32Array {
+    return this.params.slice()
+  }
+  setParams(params: Float32Array): void {
+    this.params = params.slice()
+  }
+  async train(signal: AbortSignal): Promise<{ loss: number; samples: number; seconds: number }> {
+    await this.gate
+    signal.throwIfAborted()
+    for (let i = 0; i < LENGTH; i++) this.params[i] = (this.params[i] as number) + 1
+    this.trained++
+    return { loss: 1, samples: 10, seconds: 0 }
+  }
+  async evaluate(): Promise<{ loss: number; accuracy: number }> {
+    return { loss: 0, accuracy: (this.params[0] as number) / 100 }
+  }
+}
+
+/** Peers of one simulated swarm: delivery is a function call; a killed peer neither answers nor sends. */
+class FakeNetwork {
+  readonly transports = new Map<string, FakeTransport>()
+  readonly #killed = new Map<string, AbortController>()
+
+  killSignal(peer: string): AbortSignal {
+    let controller = this.#killed.get(peer)
+    if (controller === undefined) {
+      controller = new AbortController()
+      this.#killed.set(peer, controller)
+    }
+    return controller.signal
+  }
+
+  kill(peer: string): void {
+    this.killSignal(peer)
+    this.#killed.get(peer)?.abort(new CodedError('UNREACHABLE', `${peer} was killed`))
+  }
+
+  isDead(peer: string): boolean {
+    return this.killSignal(peer).aborted
+  }
+}
+
+class FakeTransport implements ModestTransport {
+  handlers: ModestHandlers | undefined
+  modelsSent = 0
+
+  constructor(
+    readonly network: FakeNetwork,
+    readonly id: string,
+    readonly bootstrap: string[],
+  ) {}
+
+  async start(handlers: ModestHandlers): Promise<void> {
+    this.handlers = handlers
+    this.network.transports.set(this.id, this)
+  }
+
+  async stop(): Promise<void> {
+    this.network.transports.delete(this.id)
+  }
+
+  /** The peer's handlers, or a call that never returns (until `signal`) when either side is dead. */
+  async #reach<T>(
+    peer: string,
+    signal: AbortSignal,
+    call: (h: ModestHandlers) => Promise<T> | T,
+  ): Promise<T> {
+    // a macrotask per hop, as real I/O: otherwise a healthy swarm runs rounds forever inside one microtask queue
+    await new Promise<void>((resolve) => setImmediate(resolve))
+    const target = this.network.transports.get(peer)?.handlers
+    const dead = AbortSignal.any([this.network.killSignal(peer), this.network.killSignal(this.id)])
+    if (target === undefined) throw new CodedError('UNREACHABLE', `no route to ${peer}`)
+    return new Promise<T>((resolve, reject) => {
+      const fail = (): void => reject(new CodedError('UNREACHABLE', `${peer} is gone`))
+      if (dead.aborted) {
+        // a dead peer is silent: the caller only learns from its own deadline
+        signal.addEventListener('abort', () => reject(new CodedError('TIMEOUT', 'no answer')), { once: true })
+        return
+      }
+      dead.addEventListener('abort', fail, { once: true })
+      signal.addEventListener('abort', () => reject(new CodedError('TIMEOUT', 'no answer')), { once: true })
+      Promise.resolve(call(target)).then(resolve, reject)
+    })
+  }
+
+  ping(peer: string, roundEstimate: number, signal: AbortSignal): Promise<number> {
+    return this.#reach(peer, signal, (h) => h.onPing(this.id, roundEstimate))
+  }
+
+  sendModel(peer: string, message: ModestModelMessage, signal: AbortSignal): Promise<ModestAnswer> {
+    this.modelsSent++
+    return this.#reach(peer, signal, (h) =>
+      h.onModel(this.id, { ...message, params: message.params.slice() }),
+    )
+  }
+
+  exchangeView(peer: string, view: ViewEntries, signal: AbortSignal): Promise<ViewEntries> {
+    return this.#reach(peer, signal, (h) => h.onView(this.id, view))
+  }
+
+  connectedPeers(): string[] {
+    return this.bootstrap.filter((p) => this.network.transports.has(p))
+  }
+
+  selfAddrs(): Uint8Array[] {
+    return []
+  }
+
+  bytes(): { sent: number; received: number } {
+    return { sent: this.modelsSent, received: 0 }
+  }
+}
+
+interface SimPeer {
+  readonly id: string
+  readonly engine: ModestEngine
+  readonly model: FakeModel
+  readonly transport: FakeTransport
+  readonly metrics: NodeMetrics
+  readonly modest: ModestMetrics
+  readonly reports: RoundReport[]
+  readonly run: AbortController
+}
+
+const BASE: Omit<ModestEngineOptions, 'peerId'> = {
+  sampleSize: 3,
+  aggregators: 1,
+  successFraction: 1,
+  minModels: 3,
+  aggregationTimeoutMs: 10_000,
+  pingTimeoutMs: 5_000,
+  pingIntervalMs: 1_000,
+  inactivityThreshold: 50,
+  viewExchangeMs: 2_000,
+  startPeers: 1,
+  startTimeoutMs: 30_000,
+  watchdogTimeoutMs: 60_000,
+  seed: 1,
+  rounds: 0,
+  evalEvery: 1,
+  transferTimeoutMs: 60_000,
+}
+
+class Sim {
+  readonly clock = new ManualClock()
+  readonly network = new FakeNetwork()
+  readonly peers: SimPeer[] = []
+
+  add(id: string, bootstrap: string[], options: Partial<ModestEngineOptions> = {}): SimPeer {
+    const registry = new Registry()
+    const metrics = createNodeMetrics(registry)
+    const modest = createModestMetrics(registry)
+    const model = new FakeModel()
+    const transport = new FakeTransport(this.network, id, bootstrap)
+    const reports: RoundReport[] = []
+    const engine = new ModestEngine({ ...BASE, ...options, peerId: id }, model, transport, {
+      logger: pino({ level: 'silent' }),
+      metrics,
+      modestMetrics: modest,
+      onRound: (report) => reports.push(report),
+      clock: this.clock,
+    })
+    const peer = { id, engine, model, transport, metrics, modest, reports, run: new AbortController() }
+    this.peers.push(peer)
+    return peer
+  }
+
+  async start(peer: SimPeer): Promise<void> {
+    await peer.engine.start()
+    void peer.engine.run(AbortSignal.any([peer.run.signal, this.network.killSignal(peer.id)]))
+  }
+
+  /** n peers bootstrapping from the first; all start before any runs. */
+  async swarm(n: number, options: Partial<ModestEngineOptions> = {}): Promise<SimPeer[]> {
+    const ids = Array.from({ length: n }, (_, i) => `p${String(i).padStart(2, '0')}`)
+    const peers = ids.map((id, i) =>
+      this.add(id, i === 0 ? [] : [ids[0] as string], { startPeers: n, ...options }),
+    )
+    for (const peer of peers) await peer.engine.start()
+    for (const peer of peers) {
+      void peer.engine.run(AbortSignal.any([peer.run.signal, this.network.killSignal(peer.id)]))
+    }
+    return peers
+  }
+
+  kill(peer: SimPeer): void {
+    this.network.kill(peer.id)
+  }
+
+  live(): SimPeer[] {
+    return this.peers.filter((p) => !this.network.isDead(p.id))
+  }
+
+  maxRound(peers = this.live()): number {
+    return Math.max(...peers.map((p) => p.engine.round))
+  }
+
+  /** Advances the clock in steps until `condition` holds; fails after `limitMs` of simulated time. */
+  async until(condition: () => boolean, limitMs = 600_000, stepMs = 250): Promise<number> {
+    const start = this.clock.now()
+    while (!condition()) {
+      if (this.clock.now() - start > limitMs) throw new Error(`condition not met within ${limitMs} ms`)
+      await this.clock.advance(stepMs)
+    }
+    return this.clock.now() - start
+  }
+
+  async close(): Promise<void> {
+    for (const peer of this.peers) peer.run.abort()
+    await settle()
+  }
+}
+
+async function counterValue(
+  metric: { get(): Promise<{ values: Array<{ value: number; labels: object }> }> },
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const { values } = await metric.get()
+  return values
+    .filter((v) =>
+      Object.entries(labels).every(([k, val]) => (v.labels as Record<string, string>)[k] === val),
+    )
+    .reduce((sum, v) => sum + v.value, 0)
+}
+
+async function histogram(metric: ModestMetrics['aggregationSize']): Promise<{ count: number; sum: number }> {
+  const { values } = await metric.get()
+  const pick = (name: string): number =>
+    values.filter((v) => v.metricName === name).reduce((s, v) => s + v.value, 0)
+  return {
+    count: pick('swarmgrad_modest_aggregation_models_count'),
+    sum: pick('swarmgrad_modest_aggregation_models_sum'),
+  }
+}
+
+/** Observations of `metric` at most `le`. */
+async function bucket(metric: ModestMetrics['aggregationSize'], le: number): Promise<number> {
+  const { values } = await metric.get()
+  return values.find((v) => v.metricName?.endsWith('_bucket') && v.labels.le === le)?.value ?? 0
+}
+
+function blocked(): { gate: Promise<void>; open: () => void } {
+  let open = (): void => undefined
+  const gate = new Promise<void>((resolve) => {
+    open = resolve
+  })
+  return { gate, open }
+}
+
+/** The sample of `round` by a full view of `ids`. */
+function order(ids: string[], round: number): string[] {
+  return modestOrder(ids, round)
+}
+
+describe('ModestEngine', () => {
+  it('bootstraps round 1 without a coordinator and completes rounds with full aggregations', async () => {
+    const sim = new Sim()
+    const peers = await sim.swarm(6)
+    try {
+      await sim.until(() => sim.maxRound() >= 6)
+      const ids = peers.map((p) => p.id)
+      // round 1's trainers are the first s of the shared order: exactly they trained the seeded model
+      const firstTrainers = order(ids, 1).slice(0, 3)
+      for (const peer of peers) {
+        expect(peer.model.trained > 0 || !firstTrainers.includes(peer.id)).toBe(true)
+      }
+      // every aggregate is the mean of s = 3 models trained from the same model: round r's model is r - 1
+      for (const peer of peers) {
+        for (const report of peer.reports)
+          expect(Math.round((report.testAccuracy ?? 0) * 100)).toBe(report.round)
+      }
+      let aggregations = 0
+      for (const peer of peers) {
+        const { count, sum } = await histogram(peer.modest.aggregationSize)
+        expect(sum).toBe(3 * count)
+        aggregations += count
+      }
+      expect(aggregations).toBeGreaterThanOrEqual(6)
+      // every round's aggregator is the first of that round's order
+      for (const peer of peers) {
+        expect(await counterValue(peer.modest.aggregationTimeouts)).toBe(0)
+        expect(await counterValue(peer.modest.pingFailures)).toBe(0)
+      }
+    } finally {
+      await sim.close()
+    }
+  })
+
+  it('marks a silent aggregator down after the ping timeout and uses the next candidate', async () => {
+    const sim = new Sim()
+    const { gate, open } = blocked()
+    const peers = await sim.swarm(6, { minModels: 2 })
+    for (const peer of peers) peer.model.gate = gate
+    try {
+      await sim.until(() => peers.every((p) => p.engine.view.liveCount() === 6))
+      const ids = peers.map((p) => p.id)
+      const victim = order(ids, 2)[0] as string
+      sim.kill(peers.find((p) => p.id === victim) as SimPeer)
+      open()
+      const elapsed = await sim.until(() => sim.maxRound() >= 2)
+      // one ping timeout to give up on the first candidate, at most one aggregation timeout at the next
+      expect(elapsed).toBeGreaterThanOrEqual(BASE.pingTimeoutMs)
+      expect(elapsed).toBeLessThanOrEqual(BASE.pingTimeoutMs + BASE.aggregationTimeoutMs + 250)
+      const pingFailures = await Promise.all(sim.live().map((p) => counterValue(p.modest.pingFailures)))
+      expect(pingFailures.reduce((a, b) => a + b, 0)).toBeGreaterThan(0)
+      expect(sim.live().some((p) => p.engine.view.get(victim)?.status === 'leave')).toBe(true)
+      await sim.until(() => sim.maxRound() >= 5)
+    } finally {
+      await sim.close()
+    }
+  })
+
+  it('loses at most a timeout when an aggregator dies holding models', async () => {
+    const sim = new Sim()
+    const fast = blocked()
+    const slow = blocked()
+    const peers = await sim.swarm(6, { minModels: 2 })
+    const ids = peers.map((p) => p.id)
+    const trainers = order(ids, 1).slice(0, 3)
+    const aggregator = order(ids, 2)[0] as string
+    const slowTrainer = trainers.find((id) => id !== aggregator) as string
+    for (const peer of peers) peer.model.gate = peer.id === slowTrainer ? slow.gate : fast.gate
+    try {
+      await sim.until(() => peers.every((p) => p.engine.view.liveCount() === 6))
+      fast.open()
+      // the aggregator holds the models of the other trainers and waits for the slow one
+      await sim.clock.advance(100)
+      sim.kill(peers.find((p) => p.id === aggregator) as SimPeer)
+      slow.open()
+      for (const peer of peers) peer.model.gate = Promise.resolve()
+      const elapsed = await sim.until(() => sim.maxRound() >= 2)
+      expect(elapsed).toBeLessThanOrEqual(BASE.pingTimeoutMs + BASE.aggregationTimeoutMs + 250)
+      await sim.until(() => sim.maxRound() >= 4)
+    } finally {
+      await sim.close()
+    }
+  })
+
+  it('completes at the aggregation timeout with minModels, and after a second timeout with fewer', async () => {
+    const sim = new Sim()
+    const { gate, open } = blocked()
+    const peers = await sim.swarm(6, { sampleSize: 4, minModels: 3 })
+    for (const peer of peers) peer.model.gate = gate
+    try {
+      await sim.until(() => peers.every((p) => p.engine.view.liveCount() === 6))
+      const ids = peers.map((p) => p.id)
+      const aggregator = order(ids, 2)[0] as string
+      const trainers = order(ids, 1).slice(0, 4)
+      // two of round 1's four trainers never train (they stay gated), the aggregator is not one of them
+      const stuck = trainers.filter((id) => id !== aggregator).slice(0, 2)
+      for (const peer of peers) peer.model.gate = stuck.includes(peer.id) ? gate : Promise.resolve()
+      for (const peer of peers) if (!stuck.includes(peer.id)) peer.model.gate = Promise.resolve()
+      // the released trainers were waiting on the shared gate: let them go, keep the stuck ones gated
+      const stuckPeers = peers.filter((p) => stuck.includes(p.id))
+      for (const p of stuckPeers) sim.kill(p)
+      open()
+      const elapsed = await sim.until(() => sim.maxRound() >= 2)
+      const agg = peers.find((p) => p.id === aggregator) as SimPeer
+      expect(await counterValue(agg.modest.aggregationTimeouts, { outcome: 'extended' })).toBe(1)
+      expect(elapsed).toBeGreaterThanOrEqual(2 * BASE.aggregationTimeoutMs)
+      // its first aggregation averaged the two models that came
+      expect(await bucket(agg.modest.aggregationSize, 2)).toBeGreaterThan(
+        await bucket(agg.modest.aggregationSize, 1),
+      )
+    } finally {
+      await sim.close()
+    }
+  })
+
+  it('keeps completing rounds after 80 % of the peers die', async () => {
+    const sim = new Sim()
+    const peers = await sim.swarm(10, { minModels: 2 })
+    try {
+      await sim.until(() => sim.maxRound() >= 3)
+      for (const peer of peers.slice(2)) sim.kill(peer)
+      const before = sim.maxRound()
+      await sim.until(() => sim.maxRound() >= before + 5, 900_000)
+      for (const peer of sim.live()) expect(peer.engine.view.liveCount()).toBeLessThanOrEqual(3)
+    } finally {
+      await sim.close()
+    }
+  })
+
+  it('restarts the round sequence when every trainer of a round died', async () => {
+    const sim = new Sim()
+    const { gate, open } = blocked()
+    const peers = await sim.swarm(6, { sampleSize: 2, minModels: 1 })
+    for (const peer of peers) peer.model.gate = gate
+    try {
+      await sim.until(() => peers.every((p) => p.engine.view.liveCount() === 6))
+      const ids = peers.map((p) => p.id)
+      for (const id of order(ids, 1).slice(0, 2)) sim.kill(peers.find((p) => p.id === id) as SimPeer)
+      open()
+      await sim.clock.advance(BASE.watchdogTimeoutMs / 2)
+      expect(sim.maxRound()).toBe(0)
+      await sim.until(() => sim.maxRound() >= 3, 10 * BASE.watchdogTimeoutMs)
+      const restarts = await Promise.all(sim.live().map((p) => counterValue(p.modest.watchdogRestarts)))
+      expect(restarts.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1)
+    } finally {
+      await sim.close()
+    }
+  })
+
+  it('samples a peer that joins a running swarm through one bootstrap peer', async () => {
+    const sim = new Sim()
+    const peers = await sim.swarm(5, { sampleSize: 2, minModels: 2 })
+    try {
+      await sim.until(() => sim.maxRound() >= 3)
+      const joiner = sim.add('zz-joiner', [peers[3]?.id as string], { sampleSize: 2, minModels: 2 })
+      await sim.start(joiner)
+      const joinedAt = sim.maxRound()
+      await sim.until(() => joiner.model.trained > 0, 900_000)
+      expect(sim.maxRound() - joinedAt).toBeLessThanOrEqual(40)
+      expect(peers[0]?.engine.view.get('zz-joiner')?.status).toBe('join')
+    } finally {
+      await sim.close()
+    }
+  })
+})
+
+describe('ModestEngine input checks', () => {
+  const entry = (lastRound: number): MemberEntry => ({ lastRound, counter: 1, status: 'join', addrs: [] })
+
+  async function single(): Promise<{ sim: Sim; peer: SimPeer }> {
+    const sim = new Sim()
+    const peer = sim.add('self', [], { sampleSize: 2, minModels: 2 })
+    await peer.engine.start()
+    return { sim, peer }
+  }
+
+  it('ignores and counts stale, duplicated and unsampled models', async () => {
+    const { sim, peer } = await single()
+    const handlers = peer.transport.handlers as ModestHandlers
+    const params = new Float32Array(LENGTH)
+    const model = (role: 'trained' | 'aggregated', round: number, view: ViewEntries): ModestModelMessage => ({
+      role,
+      round,
+      params,
+      sampleCount: 1,
+      view,
+    })
+
+    // the aggregated model of round 1 is the seeded one every peer holds already
+    expect(await handlers.onModel('a', model('aggregated', 1, [['a', entry(1)]]))).toEqual({
+      accepted: false,
+      code: 'STALE_ROUND',
+    })
+    expect(await handlers.onModel('a', model('trained', 1, [['a', entry(1)]]))).toEqual({
+      accepted: false,
+      code: 'STALE_ROUND',
+    })
+
+    // by the view it sends along, a peer ranked below s = 2 for round 1 was not sampled
+    const others = Array.from({ length: 8 }, (_, i) => `q${i}`)
+    const ranked = modestOrder(others, 1)
+    const outsider = ranked[5] as string
+    const insider = ranked[0] as string
+    const view: ViewEntries = others.map((id) => [id, entry(1)])
+    expect(await handlers.onModel(outsider, model('trained', 2, view))).toEqual({
+      accepted: false,
+      code: 'NOT_SAMPLED',
+    })
+
+    // the first model of a trainer waits for the aggregation; its duplicate is refused at once
+    const first = handlers.onModel(insider, model('trained', 2, view))
+    expect(await handlers.onModel(insider, model('trained', 2, view))).toEqual({
+      accepted: false,
+      code: 'DUPLICATE',
+    })
+    const second = handlers.onModel(ranked[1] as string, model('trained', 2, view))
+    // the aggregate goes to round 2's sample: peers of the view that never answer, so it takes the ping timeout
+    await sim.clock.advance(10 * BASE.pingTimeoutMs)
+    await expect(first).resolves.toEqual({ accepted: true })
+    await expect(second).resolves.toEqual({ accepted: true })
+    expect(peer.engine.heldRound).toBeGreaterThanOrEqual(2)
+
+    for (const code of ['STALE_ROUND', 'NOT_SAMPLED', 'DUPLICATE']) {
+      expect(await counterValue(peer.metrics.messagesRejected, { kind: 'model', code })).toBeGreaterThan(0)
+    }
+    await peer.engine.stop()
+  })
+})
