@@ -1,0 +1,125 @@
+import { existsSync } from 'node:fs'
+import { readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { describe, expect, it } from 'vitest'
+import { parseAllDocuments, parse as parseYaml } from 'yaml'
+import { run } from './docker-engine.js'
+import { REPO_ROOT } from './images.js'
+
+// The deploy recipes, checked by the tools that read them: systemd-analyze (unit), cloud-init's own schema
+// (user data), promtool (Prometheus configs) and the Kubernetes JSON schemas of the `kubernetes-models` npm
+// package (manifests), which .ci/run installs outside the workspace into K8S_MODELS_DIR.
+const VM = join(REPO_ROOT, 'deploy/vm')
+const K8S = join(REPO_ROOT, 'deploy/k8s')
+const K8S_MODELS_DIR = process.env.SWARMGRAD_K8S_MODELS_DIR ?? '/opt/swarmgrad-ci/node_modules'
+
+async function ok(file: string, args: readonly string[]): Promise<string> {
+  const result = await run(file, args, { timeoutMs: 120_000 })
+  expect(result.code, `${file} ${args.join(' ')}:\n${result.stdout}${result.stderr}`).toBe(0)
+  return result.stdout + result.stderr
+}
+
+describe('cloud VM recipe', () => {
+  it('the systemd unit passes systemd-analyze verify', async () => {
+    const out = await ok('systemd-analyze', ['verify', join(VM, 'swarmgrad.service')])
+    expect(out).not.toMatch(/swarmgrad\.service:\d+:/)
+    const unit = await readFile(join(VM, 'swarmgrad.service'), 'utf8')
+    for (const line of [
+      'Restart=on-failure',
+      'KillSignal=SIGTERM',
+      'EnvironmentFile=/etc/swarmgrad/swarmgrad.env',
+    ]) {
+      expect(unit).toContain(line)
+    }
+  })
+
+  it('the cloud-init user data passes cloud-init schema and embeds the unit and settings as they are', async () => {
+    const file = join(VM, 'cloud-init.yaml')
+    expect(await ok('cloud-init', ['schema', '--config-file', file])).toContain('Valid cloud-config')
+    const userData = parseYaml(await readFile(file, 'utf8')) as {
+      write_files: Array<{ path: string; content: string }>
+    }
+    const byPath = new Map(userData.write_files.map((f) => [f.path, f.content]))
+    expect(byPath.get('/etc/systemd/system/swarmgrad.service')).toBe(
+      await readFile(join(VM, 'swarmgrad.service'), 'utf8'),
+    )
+    expect(byPath.get('/etc/swarmgrad/swarmgrad.env')).toBe(await readFile(join(VM, 'swarmgrad.env'), 'utf8'))
+  })
+
+  it('the Prometheus configs pass promtool check config', async () => {
+    await ok('promtool', ['check', 'config', '--syntax-only', join(VM, 'prometheus.yml')])
+    await ok('promtool', [
+      'check',
+      'config',
+      '--syntax-only',
+      join(REPO_ROOT, 'deploy/compose/prometheus.yml'),
+    ])
+  })
+})
+
+interface K8sObject {
+  apiVersion: string
+  kind: string
+  metadata: { name: string }
+}
+
+async function modelClass(object: K8sObject): Promise<new (data: unknown) => { validate(): void }> {
+  const [group, version] = object.apiVersion.includes('/')
+    ? object.apiVersion.split('/')
+    : ['', object.apiVersion]
+  const module =
+    group === 'monitoring.coreos.com'
+      ? join(K8S_MODELS_DIR, '@kubernetes-models/prometheus-operator', group, version!, `${object.kind}.js`)
+      : join(
+          K8S_MODELS_DIR,
+          'kubernetes-models',
+          group === '' ? version! : `${group}/${version}`,
+          `${object.kind}.js`,
+        )
+  const loaded = (await import(pathToFileURL(module).href)) as Record<string, unknown>
+  return loaded[object.kind] as new (
+    data: unknown,
+  ) => { validate(): void }
+}
+
+describe('Kubernetes manifests', () => {
+  it('every object validates against its Kubernetes JSON schema', async () => {
+    expect(
+      existsSync(join(K8S_MODELS_DIR, 'kubernetes-models')),
+      `kubernetes-models in ${K8S_MODELS_DIR}`,
+    ).toBe(true)
+    const files = (await readdir(K8S)).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')
+    const kinds: string[] = []
+    for (const file of files) {
+      for (const doc of parseAllDocuments(await readFile(join(K8S, file), 'utf8'))) {
+        expect(doc.errors, file).toEqual([])
+        const object = doc.toJS() as K8sObject
+        const Model = await modelClass(object)
+        expect(
+          () => new Model(object).validate(),
+          `${file}: ${object.kind} ${object.metadata.name}`,
+        ).not.toThrow()
+        kinds.push(object.kind)
+      }
+    }
+    expect(kinds.sort()).toEqual([
+      'ConfigMap',
+      'Namespace',
+      'Service',
+      'Service',
+      'ServiceMonitor',
+      'StatefulSet',
+    ])
+  })
+
+  it('the kustomization lists every manifest but the optional ServiceMonitor', async () => {
+    const kustomization = parseYaml(await readFile(join(K8S, 'kustomization.yaml'), 'utf8')) as {
+      resources: string[]
+    }
+    const files = (await readdir(K8S)).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')
+    expect([...kustomization.resources].sort()).toEqual(
+      files.filter((f) => f !== 'servicemonitor.yaml').sort(),
+    )
+  })
+})
