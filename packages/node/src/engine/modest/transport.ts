@@ -254,35 +254,54 @@ export class Libp2pModestTransport implements ModestTransport {
     const from = connection.remotePeer
     const signal = AbortSignal.timeout(RPC_TIMEOUT_MS)
     const reader = new StreamReader(stream, (bytes) => this.#count('in', 'ping', bytes))
+    let answer: Uint8Array
     try {
-      const handlers = this.#handlers
-      if (handlers === undefined) throw new CodedError('UNREACHABLE', 'MoDeST transport is not started')
-      const request = decodeEnvelope(await readFrame(reader, signal), {
-        runId: this.#options.runId,
-        kinds: [MessageKind.PING, MessageKind.MEMBERSHIP_VIEW],
-        sender: peerIdBytes(from),
-      })
-      const sender = from.toString()
-      let answer: Envelope['body']
-      if (request.body?.case === 'ping') {
-        const round = handlers.onPing(sender, request.body.value.roundEstimate)
-        answer = { case: 'pong', value: { nonce: request.body.value.nonce, roundEstimate: round } }
-      } else if (request.body?.case === 'membershipView') {
-        const view = handlers.onView(sender, this.#learnAddrs(viewFromWire(request.body.value)))
-        answer = { case: 'membershipView', value: viewToWire(view) }
-      } else {
-        throw new CodedError('WRONG_TYPE', 'the ping protocol carries pings and views')
-      }
-      this.#writeFrame(stream, this.#envelope(request.round, answer))
-      await stream.close({ signal })
+      answer = this.#answer(from, await readFrame(reader, signal))
     } catch (err) {
       const code = errorCode(err)
-      this.#options.metrics.messagesRejected.inc({ kind: 'ping', code })
+      // a stream that broke off before its request is not a refusal
+      if (err instanceof CodedError) this.#options.metrics.messagesRejected.inc({ kind: 'ping', code })
       this.#options.logger.debug({ peer: from.toString(), code, err: (err as Error).message }, 'rpc refused')
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      reader.detach()
+      return
+    }
+    try {
+      this.#writeFrame(stream, answer)
+      await stream.close({ signal })
+    } catch (err) {
+      this.#options.logger.debug(
+        { peer: from.toString(), err: (err as Error).message },
+        'rpc answer not delivered',
+      )
       stream.abort(err instanceof Error ? err : new Error(String(err)))
     } finally {
       reader.detach()
     }
+  }
+
+  /** Validates one request and returns the encoded answer. Throws CodedError. */
+  #answer(from: PeerId, frame: Uint8Array): Uint8Array {
+    const handlers = this.#handlers
+    if (handlers === undefined) throw new CodedError('UNREACHABLE', 'MoDeST transport is not started')
+    const request = decodeEnvelope(frame, {
+      runId: this.#options.runId,
+      kinds: [MessageKind.PING, MessageKind.MEMBERSHIP_VIEW],
+      sender: peerIdBytes(from),
+    })
+    const sender = from.toString()
+    if (request.body?.case === 'ping') {
+      const round = handlers.onPing(sender, request.body.value.roundEstimate)
+      return this.#envelope(request.round, {
+        case: 'pong',
+        value: { nonce: request.body.value.nonce, roundEstimate: round },
+      })
+    }
+    if (request.body?.case === 'membershipView') {
+      const view = handlers.onView(sender, this.#learnAddrs(viewFromWire(request.body.value)))
+      return this.#envelope(request.round, { case: 'membershipView', value: viewToWire(view) })
+    }
+    throw new CodedError('WRONG_TYPE', 'the ping protocol carries pings and views')
   }
 
   async #request(
