@@ -33,6 +33,7 @@ import {
 export const CLI_BIN = fileURLToPath(new URL('../cli/bin.js', import.meta.url))
 
 const RSS_SAMPLE_MS = 250
+export const DEFAULT_BOOTSTRAP_PEERS = 4
 const KILL_GRACE_MS = 5_000
 const MB = 1024 * 1024
 export const REACH_TARGETS = [0.8, 0.83] as const
@@ -82,6 +83,11 @@ export interface SwarmRunOptions {
    * lines it logs (`msg: 'round done'` with `round`, `acc`, `bytesOut`) count in the summary.
    */
   readonly coordinator?: string
+  /**
+   * Peers every later peer dials at start (peers 0..k-1, plus the coordinator). With one, the swarm starts as a
+   * star around peer 0, whose gossipsub mesh (D ≤ 6) leaves most peers to IHAVE gossip for the heartbeats.
+   */
+  readonly bootstrapPeers: number
   /** Seconds allowed for the whole run before every process is killed and the run fails. */
   readonly timeoutSeconds: number
   /** Working directory of every process (the repository root, so relative task paths resolve). */
@@ -320,11 +326,7 @@ function startPeersFlag(mode: string): string | undefined {
 }
 
 /** The full command line of peer `index`. */
-export function peerCommand(
-  options: SwarmRunOptions,
-  index: number,
-  bootstrap: string | undefined,
-): string[] {
+export function peerCommand(options: SwarmRunOptions, index: number, bootstrap: readonly string[]): string[] {
   const preset = TASK_PRESETS[options.task]
   if (preset === undefined) {
     throw new CodedError(
@@ -349,7 +351,7 @@ export function peerCommand(
     ...preset(options.peers),
     ...['--data-index', String(index)],
     ...start,
-    ...(bootstrap === undefined ? [] : ['--host-bootstrap', bootstrap]),
+    ...(bootstrap.length === 0 ? [] : ['--host-bootstrap', bootstrap.join(',')]),
     ...options.extra,
   ]
 }
@@ -378,7 +380,13 @@ export async function runSwarm(
   if (!Number.isInteger(options.rounds) || options.rounds < 1) {
     throw new CodedError('BAD_ARGUMENT', `rounds must be a positive integer, got ${options.rounds}`)
   }
-  peerCommand(options, 0, undefined)
+  peerCommand(options, 0, [])
+  if (!Number.isInteger(options.bootstrapPeers) || options.bootstrapPeers < 1) {
+    throw new CodedError(
+      'BAD_ARGUMENT',
+      `bootstrapPeers must be a positive integer, got ${options.bootstrapPeers}`,
+    )
+  }
   installExitHook()
   const loadBefore = loadavg()
   const spawnedAt = Date.now()
@@ -460,7 +468,7 @@ export async function runSwarm(
   let coordinatorCommand: string[] | undefined
   let error: string | undefined
   try {
-    let bootstrap: string | undefined
+    const seeds: string[] = []
     if (options.coordinator !== undefined) {
       coordinatorCommand = options.coordinator
         .replaceAll('{peers}', String(options.peers))
@@ -468,11 +476,17 @@ export async function runSwarm(
         .split(/\s+/)
         .filter((w) => w !== '')
       coordinator = track('coordinator', coordinatorCommand)
-      bootstrap = await waitStarted(coordinator)
+      seeds.push(await waitStarted(coordinator))
     }
-    peers.push(track('peer 0', peerCommand(options, 0, bootstrap)))
-    bootstrap ??= await waitStarted(peers[0]!)
-    for (let i = 1; i < options.peers; i++) peers.push(track(`peer ${i}`, peerCommand(options, i, bootstrap)))
+    // Peer 0 first, then the other bootstrap peers (dialling peer 0), then everyone else dialling all of them.
+    const hubs = Math.min(options.bootstrapPeers, options.peers)
+    peers.push(track('peer 0', peerCommand(options, 0, seeds)))
+    if (hubs > 0) seeds.push(await waitStarted(peers[0]!))
+    for (let i = 1; i < hubs; i++) peers.push(track(`peer ${i}`, peerCommand(options, i, seeds)))
+    seeds.push(...(await Promise.all(peers.slice(1).map(waitStarted))))
+    for (let i = peers.length; i < options.peers; i++) {
+      peers.push(track(`peer ${i}`, peerCommand(options, i, seeds)))
+    }
     await Promise.all(peers.map(waitStarted))
     assembledAt = Date.now()
     for (const p of all()) p.assembled(assembledAt)
@@ -523,7 +537,7 @@ export async function runSwarm(
     peers: options.peers,
     rounds: options.rounds,
     extra: options.extra,
-    peerCommand: peerCommand(options, 1, '<bootstrap>').map((w) =>
+    peerCommand: peerCommand(options, options.peers - 1, ['<bootstrap>']).map((w) =>
       w === process.execPath ? 'node' : w === CLI_BIN ? 'packages/node/dist/cli/bin.js' : w,
     ),
     ...(coordinatorCommand === undefined ? {} : { coordinatorCommand }),
@@ -558,7 +572,8 @@ export async function runSwarm(
 
 const USAGE = `usage: node packages/node/dist/bench/swarm.js --mode <mode> --peers <n> --rounds <n> [--task fmnist-2nn|tiny|none]
   [--extra "<flags for every peer>"]... [--start-peers auto|none|<n>] [--coordinator "<command>"]
-  [--name <run name>] [--out bench-results/<name>.json] [--timeout <seconds>] [--logs bench-results/tmp/<name>]`
+  [--name <run name>] [--out bench-results/<name>.json] [--timeout <seconds>] [--logs bench-results/tmp/<name>]
+  [--bootstrap-peers <k, default 4>]`
 
 function positiveInt(text: string | undefined, name: string, fallback?: number): number {
   if (text === undefined && fallback !== undefined) return fallback
@@ -593,6 +608,7 @@ export function parseSwarmArgs(argv: readonly string[]): { options: SwarmRunOpti
       out: { type: 'string' },
       timeout: { type: 'string' },
       logs: { type: 'string' },
+      'bootstrap-peers': { type: 'string' },
     },
     strict: true,
   })
@@ -612,10 +628,11 @@ export function parseSwarmArgs(argv: readonly string[]): { options: SwarmRunOpti
     startPeers,
     ...(values.coordinator === undefined ? {} : { coordinator: values.coordinator }),
     timeoutSeconds: positiveInt(values.timeout, 'timeout', 300 + 120 * rounds),
+    bootstrapPeers: positiveInt(values['bootstrap-peers'], 'bootstrap-peers', DEFAULT_BOOTSTRAP_PEERS),
     cwd: process.cwd(),
     logDir: values.logs ?? `bench-results/tmp/${name}`,
   }
-  peerCommand(options, 0, undefined)
+  peerCommand(options, 0, [])
   return { options, out: values.out ?? `bench-results/${name}.json` }
 }
 
