@@ -9,6 +9,7 @@ import {
 } from '@swarmgrad/algorithms'
 import {
   BlobTransfer,
+  deadline,
   decodeUplink,
   type EncodedBlob,
   encodeDownlink,
@@ -149,10 +150,9 @@ export class FlServer {
     const { fl } = options
     const state = this.state
     const round = state.round + 1
-    await membership.waitForLive(
-      fl.minClients,
-      AbortSignal.any([signal, AbortSignal.timeout(fl.startTimeoutMs)]),
-    )
+    const start = deadline(signal, fl.startTimeoutMs)
+    await membership.waitForLive(fl.minClients, start.signal)
+    start.clear()
     if (signal.aborted) return
     const live = membership.live()
     metrics.peers.set(live.length)
@@ -178,7 +178,8 @@ export class FlServer {
     this.#hashes.delete(round - HASHES_KEPT)
     metrics.sampled.set(sampled.length)
 
-    const roundSignal = AbortSignal.any([signal, AbortSignal.timeout(fl.roundDeadlineMs)])
+    const roundDeadline = deadline(signal, fl.roundDeadlineMs)
+    const roundSignal = roundDeadline.signal
     const blobs = new Map<Float32Array | undefined, EncodedBlob>()
     const delivered = await Promise.all(
       sampled.map((client) => this.#sendModel(client, round, assignments.get(client)!, blobs, roundSignal)),
@@ -194,6 +195,7 @@ export class FlServer {
 
     const wanted = Math.max(1, fl.minUpdates > 0 ? Math.min(fl.minUpdates, open.expected) : open.expected)
     await this.#waitFor(() => open.updates.size >= wanted || open.updates.size >= open.expected, roundSignal)
+    roundDeadline.clear()
     this.#open = undefined
     if (signal.aborted) return
     const reason =

@@ -31,6 +31,11 @@ export class Membership {
       validate: (from, data) => this.#onView(from, data),
       onReject: (code) => options.onReject(code),
     })
+    // a peer whose connection dropped is not live until it is heard from again
+    host.on('peer:disconnect', (peerId) => {
+      const member = this.#members.get(peerId.toString())
+      if (member !== undefined) member.lastSeen = 0
+    })
   }
 
   start(): void {

@@ -63,12 +63,17 @@ export async function createFlRun(
     journal: join(dir, 'run.journal'),
     log: { level: 'silent' as const },
     ...coordinatorOptions,
+    fl: { ...runOptions().fl, ...coordinatorOptions.fl },
   }
   let listen = ['/ip4/127.0.0.1/tcp/0']
   const startCoordinator = async (extra: Partial<CoordinatorOptionsInput> = {}) =>
     createCoordinator(
       { ...base, ...extra, host: { listen, identityFile: join(dir, 'coordinator.key') } },
-      { logger: SILENT, registry: new Registry(), onRound: (r) => records.push(r) },
+      {
+        logger: process.env.FL_TEST_LOG === '1' ? pino({ level: 'debug' }) : SILENT,
+        registry: new Registry(),
+        onRound: (r) => records.push(r),
+      },
     )
   let coordinator = await startCoordinator()
   // a restarted coordinator listens where the first did, so that peers redial the address they know

@@ -21,6 +21,7 @@ import type { NodeMetrics } from '../../metrics/index.js'
 import type { Trainer } from '../../trainer/index.js'
 import type { EngineContext, RoundEngine } from '../registry.js'
 import type { LocalModel, RoundReport } from '../types.js'
+import { deadline } from './deadline.js'
 import { Heartbeat } from './heartbeat.js'
 import { controlIncrement, fedAmdMiner, fullGradient, type LoopContext, scaffoldLocal } from './local.js'
 import { decodeDownlink, encodeUplink, FL_PROTOCOL_NAMES, UplinkEncoder, uplinkSeed } from './wire.js'
@@ -238,9 +239,10 @@ export class FlEngine implements RoundEngine {
         samples: this.data.train.n,
       })
       const end = metrics.transferDuration.startTimer()
-      const ack = await this.#up.send(job.from, meta, body, {
-        signal: AbortSignal.any([outer, AbortSignal.timeout(this.options.exchange.sendTimeoutMs)]),
-      })
+      const sendDeadline = deadline(outer, this.options.exchange.sendTimeoutMs)
+      const ack = await this.#up
+        .send(job.from, meta, body, { signal: sendDeadline.signal })
+        .finally(() => sendDeadline.clear())
       end()
       if (ack.accepted && (this.#kind === 'scallion' || this.#kind === 'scafcom')) {
         applyControlIncrement(this.#controlState().ci, sent)

@@ -1,0 +1,30 @@
+import { CodedError } from '@swarmgrad/protocol'
+
+export interface Deadline {
+  readonly signal: AbortSignal
+  /** Stops the timer and detaches from the parent; call it once the wait is over. */
+  clear(): void
+}
+
+/**
+ * A signal that aborts when `parent` does or after `ms` (with a CodedError TIMEOUT). Its timer holds it strongly:
+ * on Node 20, `AbortSignal.any([s, AbortSignal.timeout(ms)])` can lose the timeout signal to garbage collection
+ * while something waits on the composite, and then never fires.
+ */
+export function deadline(parent: AbortSignal, ms: number): Deadline {
+  const controller = new AbortController()
+  const onAbort = (): void => controller.abort(parent.reason)
+  if (parent.aborted) controller.abort(parent.reason)
+  else parent.addEventListener('abort', onAbort, { once: true })
+  const timer = setTimeout(
+    () => controller.abort(new CodedError('TIMEOUT', `deadline of ${ms} ms passed`)),
+    ms,
+  )
+  return {
+    signal: controller.signal,
+    clear: () => {
+      clearTimeout(timer)
+      parent.removeEventListener('abort', onAbort)
+    },
+  }
+}
