@@ -222,8 +222,8 @@ export class ModestEngine implements RoundEngine {
 
   #done(): boolean {
     const { rounds } = this.#options
-    // what others say of their rounds is a hint, one round of margin keeps a peer from leaving early
-    return rounds > 0 && (this.#held - 1 >= rounds || this.#maxSeen - 2 >= rounds)
+    // a view entry's lastRound is the round of the model that peer holds: round r + 1 held means round r is done
+    return rounds > 0 && Math.max(this.#held, this.#maxSeen) - 1 >= rounds
   }
 
   async #join(): Promise<void> {
