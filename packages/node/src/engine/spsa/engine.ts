@@ -29,7 +29,7 @@ import type { Logger } from 'pino'
 import type { SpsaOptions } from '../../config/spsa-options.js'
 import type { Batch } from '../../data/dataset.js'
 import { DataError, sampleSize } from '../../data/dataset.js'
-import { peerIdBytes } from '../../exchange/model-exchange.js'
+import { ModelExchange, peerIdBytes } from '../../exchange/model-exchange.js'
 import { BlobTransfer, GossipChannel } from '../../host/index.js'
 import type { NodeMetrics } from '../../metrics/index.js'
 import type { EngineContext, RoundEngine } from '../registry.js'
@@ -66,11 +66,15 @@ type Waiter<T> = { resolve: (value: T) => void; reject: (err: Error) => void }
  * publishes them in one gossip message; every replica applies the same set of batches in the same order (see
  * SpsaKernel), so all θ stay bit-identical without a tensor ever being sent.
  *
- * Which batches make round r: a peer closes r once it holds round-r batches from every expected peer — the
- * contributors of round r − 1 (for round 1: the peers subscribed to the scalar topic) and itself — or when
- * `roundTimeoutMs` has passed; the batches it holds then are the round. Gossip floods every batch to every
- * subscriber, so live peers normally close with the same set; a peer that died mid-publish reaches all or none in
- * practice. Where a peer's set did differ (a batch arriving after the timeout, a join), the hash check repairs it:
+ * Which batches make round r: the members of round r are the peers whose batches round r − 1 applied plus the
+ * peers that round r − 1 held a batch from without applying it (registrants); for round 1, every live peer of the
+ * run's view. A peer closes r once it holds round-r batches from every member and itself, or when
+ * `roundTimeoutMs` has passed, and applies the batches of the members among those it holds; a batch from anyone
+ * else only registers its sender for round r + 1. So a joiner's first batch never races the others' closing: it
+ * is applied by nobody, and from the next round on every peer that saw it waits for the joiner. A member that
+ * misses the timeout (dead, or slow) drops out and registers again with its next batch. Gossip floods every batch
+ * to every subscriber, so live peers normally close with the same set. Where a peer's set did differ (a batch
+ * arriving just after a timeout), the hash check repairs it:
  * every `hashEvery` rounds each batch carries the hash of the model it was computed on; at the close of that round
  * a peer whose hash differs from the majority (ties: the smaller hash) counts a mismatch and resyncs from a peer of
  * the majority — its snapshot, then its scalar log from the snapshot's round on, replayed and checked against that
@@ -86,6 +90,8 @@ export class SpsaEngine implements RoundEngine {
   readonly #metrics: NodeMetrics
   readonly #spsa: SpsaMetrics
   readonly #channel: GossipChannel
+  /** Liveness and addresses (the run's view topic); its model protocol stays unused. */
+  readonly #view: ModelExchange
   readonly #snapshots: BlobTransfer
   readonly #logs: BlobTransfer
   readonly #sampler: Xoshiro128
@@ -94,6 +100,8 @@ export class SpsaEngine implements RoundEngine {
   #closed = 0
   #syncing = false
   #lastContributors: string[] = []
+  /** Senders of batches the last closed round held but did not apply: they are members from this round on. */
+  #registrants = new Set<string>()
   readonly #pending = new Map<number, Map<string, HeldBatch>>()
   readonly #log = new Map<number, HeldBatch[]>()
   #arrivals: Array<() => void> = []
@@ -126,6 +134,17 @@ export class SpsaEngine implements RoundEngine {
       topic: topic(context.runId, TOPIC_NAMES.spsa),
       validate: (from, data) => this.#onBatch(from, data),
       onReject: (code) => this.#metrics.messagesRejected.inc({ kind: 'spsa', code }),
+    })
+    this.#view = new ModelExchange(context.host, {
+      runId: context.runId,
+      paramCount: context.paramCount,
+      codec: 'float32',
+      roundWindow: () => ({ min: 1, max: 0 }),
+      currentRound: () => this.#closed,
+      heartbeatMs: context.options.exchange.heartbeatMs,
+      liveTimeoutMs: context.options.exchange.liveTimeoutMs,
+      logger: this.#logger,
+      metrics: context.metrics,
     })
     this.#snapshots = new BlobTransfer(context.host, {
       protocol: protocolId(context.runId, PROTOCOL_NAMES.snapshot),
@@ -176,6 +195,7 @@ export class SpsaEngine implements RoundEngine {
       this.#ctx.trainer.setParams(this.#theta)
     }
     this.#channel.start()
+    await this.#view.start()
     await this.#snapshots.start()
     await this.#logs.start()
     this.#logger.info(
@@ -185,6 +205,7 @@ export class SpsaEngine implements RoundEngine {
   }
 
   async stop(): Promise<void> {
+    await this.#view.stop()
     this.#channel.stop()
     await this.#snapshots.stop()
     await this.#logs.stop()
@@ -192,6 +213,7 @@ export class SpsaEngine implements RoundEngine {
     const stopped = new CodedError('UNREACHABLE', 'engine stopped')
     for (const waiter of [...this.#snapshotWaiters.values(), ...this.#logWaiters.values()])
       waiter.reject(stopped)
+    this.#logger.info({ round: this.#closed, hash: this.hash() }, 'spsa replica stopped')
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -199,12 +221,11 @@ export class SpsaEngine implements RoundEngine {
     if (this.#options.join && this.#closed === 0) {
       await this.#join(signal)
     } else if (this.#options.startPeers > 0 && this.#closed === 0) {
-      await this.#waitFor(
-        () => this.#channel.subscribers().length >= this.#options.startPeers,
+      await this.#view.waitForPeers(
+        this.#options.startPeers,
         AbortSignal.any([signal, AbortSignal.timeout(this.#options.startTimeoutMs)]),
-        true,
       )
-      this.#logger.info({ peers: this.#channel.subscribers().length }, 'starting rounds')
+      this.#logger.info({ peers: this.#view.livePeers().length }, 'starting rounds')
     }
     while (!signal.aborted && (rounds === 0 || this.#closed < rounds)) {
       await this.runRound(signal)
@@ -216,7 +237,9 @@ export class SpsaEngine implements RoundEngine {
     const started = performance.now()
     const ahead = this.#aheadSender()
     if (ahead !== undefined) {
-      await this.#resync(ahead, 'behind', signal)
+      if (!(await this.#resync(ahead, 'behind', signal))) {
+        for (const [round, held] of this.#pending) if (round >= this.#closed + 2) held.delete(ahead)
+      }
       return undefined
     }
     const round = this.#closed + 1
@@ -250,8 +273,12 @@ export class SpsaEngine implements RoundEngine {
     signal.throwIfAborted()
     if (timedOut) this.#spsa.roundTimeouts.inc()
     const held = [...(this.#pending.get(round)?.values() ?? [])]
-    this.#close(round, held)
-    if (hashRound) await this.#checkHash(round, computedOn, held, signal)
+    const applied = this.#members(held)
+    this.#close(round, held, applied)
+    if (hashRound) {
+      this.#logger.info({ round, hash: this.hash(), contributors: applied.length }, 'spsa round closed')
+      await this.#checkHash(round, computedOn, held, signal)
+    }
 
     let evaluation: { loss: number; accuracy: number } | undefined
     const { evalEvery } = this.#ctx.options.train
@@ -271,7 +298,7 @@ export class SpsaEngine implements RoundEngine {
       trainLoss: meanLoss,
       trainSamples: 2 * this.#options.scalars * this.#options.batchSize,
       trainSeconds,
-      merged: held.length,
+      merged: applied.length,
       sent,
       peers: this.livePeerCount(),
       testLoss: evaluation?.loss,
@@ -338,8 +365,8 @@ export class SpsaEngine implements RoundEngine {
   async #awaitRound(round: number, signal: AbortSignal): Promise<boolean> {
     const expected = new Set(
       this.#lastContributors.length > 0
-        ? this.#lastContributors
-        : this.#channel.subscribers().map((p) => p.toString()),
+        ? [...this.#lastContributors, ...this.#registrants]
+        : this.#view.livePeers(),
     )
     expected.add(this.#self)
     const deadline = AbortSignal.timeout(this.#options.roundTimeoutMs)
@@ -348,21 +375,33 @@ export class SpsaEngine implements RoundEngine {
       for (const peer of expected) if (held?.has(peer) !== true) return false
       return true
     }
-    await this.#waitFor(complete, AbortSignal.any([signal, deadline]), false)
+    await this.#waitFor(complete, AbortSignal.any([signal, deadline]))
     return !complete() && deadline.aborted
   }
 
-  #close(round: number, held: HeldBatch[]): void {
+  /**
+   * The batches of a round that are applied: those of the members, i.e. the last round's contributors and the
+   * peers registered by a batch the last round held without applying. A batch from anyone else registers its
+   * sender for the next round. Without a last round (round 1, or everyone left) every held batch is applied.
+   */
+  #members(held: HeldBatch[]): HeldBatch[] {
+    if (this.#lastContributors.length === 0) return held
+    const members = new Set([...this.#lastContributors, ...this.#registrants])
+    return held.filter((b) => members.has(b.sender))
+  }
+
+  #close(round: number, held: HeldBatch[], applied: HeldBatch[]): void {
     const started = performance.now()
-    const contributions: Contribution[] = held.map((b) => ({ peerId: b.sender, scalars: b.scalars }))
+    const contributions: Contribution[] = applied.map((b) => ({ peerId: b.sender, scalars: b.scalars }))
     this.#kernel.applyRound(this.#theta, round, contributions)
     this.#ctx.trainer.setParams(this.#theta)
     this.#spsa.applyDuration.observe((performance.now() - started) / 1000)
-    this.#spsa.scalarsApplied.inc(held.reduce((sum, b) => sum + b.scalars.length, 0))
-    this.#spsa.contributors.set(held.length)
-    this.#lastContributors = held.map((b) => b.sender).sort()
+    this.#spsa.scalarsApplied.inc(applied.reduce((sum, b) => sum + b.scalars.length, 0))
+    this.#spsa.contributors.set(applied.length)
+    this.#lastContributors = applied.map((b) => b.sender).sort()
+    this.#registrants = new Set(held.filter((b) => !applied.includes(b)).map((b) => b.sender))
     this.#closed = round
-    this.#log.set(round, held)
+    this.#log.set(round, applied)
     this.#log.delete(round - this.#options.logRounds)
     for (const r of this.#pending.keys()) if (r <= round) this.#pending.delete(r)
   }
@@ -389,7 +428,6 @@ export class SpsaEngine implements RoundEngine {
       }
     }
     const mine = toHex(own)
-    this.#logger.info({ round: round - 1, hash: mine, majority: mine === majority }, 'spsa hash check')
     if (mine === majority) return
     this.#spsa.hashMismatches.inc()
     this.#logger.warn(
@@ -400,12 +438,15 @@ export class SpsaEngine implements RoundEngine {
     if (source !== undefined) await this.#resync(source, 'mismatch', signal)
   }
 
-  /** A sender of a held batch two or more rounds ahead of ours (we were left out of a round), if any. */
+  /**
+   * A contributor of our last round that holds a batch two or more rounds ahead of ours (so it closed a round we
+   * did not close with it), if any. Batches of other peers do not count: anyone can publish a future round.
+   */
   #aheadSender(): string | undefined {
     let best: { round: number; sender: string } | undefined
     for (const [round, held] of this.#pending) {
       if (round < this.#closed + 2 || (best !== undefined && round <= best.round)) continue
-      const sender = [...held.keys()].find((p) => p !== this.#self)
+      const sender = this.#lastContributors.find((p) => p !== this.#self && held.has(p))
       if (sender !== undefined) best = { round, sender }
     }
     return best?.sender
@@ -416,7 +457,7 @@ export class SpsaEngine implements RoundEngine {
     this.#syncing = true
     try {
       while (!deadline.aborted) {
-        await this.#waitFor(() => this.#newestSender() !== undefined, deadline, true)
+        await this.#waitFor(() => this.#newestSender() !== undefined, deadline)
         const source = this.#newestSender()
         if (source === undefined) break
         if (await this.#resync(source, 'join', signal)) return
@@ -458,9 +499,10 @@ export class SpsaEngine implements RoundEngine {
         this.#closed,
         signal,
       )
-      const log = await this.#request(this.#logs, this.#logWaiters, source, snapshot.round + 1, signal)
+      // the log from the snapshot's own round: its batches are in the snapshot already, but say who the members are
+      const from = Math.max(1, snapshot.round)
+      const log = await this.#request(this.#logs, this.#logWaiters, source, from, signal)
       const theta = snapshot.params
-      let contributors: string[] = []
       for (let round = snapshot.round + 1; round <= log.lastRound; round++) {
         const held = log.rounds.get(round)
         if (held === undefined || held.length === 0) {
@@ -472,8 +514,6 @@ export class SpsaEngine implements RoundEngine {
           held.map((b) => ({ peerId: b.sender, scalars: b.scalars })),
         )
         this.#spsa.scalarsApplied.inc(held.reduce((sum, b) => sum + b.scalars.length, 0))
-        this.#log.set(round, held)
-        contributors = held.map((b) => b.sender).sort()
       }
       const hash = modelHash(theta)
       if (toHex(hash) !== toHex(log.modelHash)) {
@@ -482,8 +522,10 @@ export class SpsaEngine implements RoundEngine {
       this.#theta = theta
       this.#ctx.trainer.setParams(theta)
       this.#closed = log.lastRound
-      if (contributors.length > 0) this.#lastContributors = contributors
-      else this.#lastContributors = [source]
+      for (const [round, held] of log.rounds)
+        if (round >= from && round <= log.lastRound) this.#log.set(round, held)
+      this.#lastContributors = (log.rounds.get(log.lastRound) ?? []).map((b) => b.sender).sort()
+      this.#registrants = new Set()
       for (const r of this.#pending.keys()) if (r <= this.#closed) this.#pending.delete(r)
       for (const r of this.#log.keys()) if (r <= this.#closed - this.#options.logRounds) this.#log.delete(r)
       this.#metrics.round.set(this.#closed)
@@ -751,24 +793,17 @@ export class SpsaEngine implements RoundEngine {
     }
   }
 
-  /** Resolves when `condition()` holds (checked at every batch arrival and subscription change) or `signal` aborts. */
-  async #waitFor(condition: () => boolean, signal: AbortSignal, subscriptions: boolean): Promise<void> {
-    const pubsub = this.#ctx.host.libp2p.services.pubsub
-    const wake = (): void => this.#wakeAll()
-    if (subscriptions) pubsub.addEventListener('subscription-change', wake)
-    try {
-      while (!condition() && !signal.aborted) {
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            signal.removeEventListener('abort', done)
-            resolve()
-          }
-          this.#arrivals.push(done)
-          signal.addEventListener('abort', done, { once: true })
-        })
-      }
-    } finally {
-      if (subscriptions) pubsub.removeEventListener('subscription-change', wake)
+  /** Resolves when `condition()` holds (checked at every batch arrival) or `signal` aborts. */
+  async #waitFor(condition: () => boolean, signal: AbortSignal): Promise<void> {
+    while (!condition() && !signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          signal.removeEventListener('abort', done)
+          resolve()
+        }
+        this.#arrivals.push(done)
+        signal.addEventListener('abort', done, { once: true })
+      })
     }
   }
 

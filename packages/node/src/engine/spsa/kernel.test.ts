@@ -1,12 +1,5 @@
 import type { ParamLayout } from '@swarmgrad/algorithms'
-import {
-  CodedError,
-  decodeSpsaScalar,
-  deriveSeed,
-  modelHash,
-  toHex,
-  Xoshiro128,
-} from '@swarmgrad/protocol'
+import { CodedError, decodeSpsaScalar, deriveSeed, modelHash, toHex, Xoshiro128 } from '@swarmgrad/protocol'
 import { describe, expect, it } from 'vitest'
 import { SpsaKernel, selectTrained } from './kernel.js'
 
