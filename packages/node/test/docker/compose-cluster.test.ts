@@ -10,14 +10,19 @@ import { dashboardExprs, eventually, exposedNames, metricNamesOf, PrometheusApi 
 const PROJECT = 'sgtest'
 const COMPOSE_FILES = ['-f', 'docker-compose.yml', '-f', 'packages/node/test/docker/compose.ci.yml']
 const PEERS = 2
-// seed (part 0) + peer_1 (part 1) + peer_2 (part 2); small rounds so two cores carry three trainers and the learning
-// curve is slow enough for 5 s scrapes to see it rise
+// seed (part 0) + peer_1 (part 1) + peer_2 (part 2). Rounds are small, so two cores carry three trainers and the
+// learning curve is slow enough for 5 s scrapes to see it rise; every peer also idles 20 s before its first round
+// (waiting for more peers than there are), so that Prometheus has found and scraped it before it learns anything.
 const CLUSTER_ENV = {
   COMPOSE_PROJECT_NAME: PROJECT,
+  // compose builds through the engine's API (the legacy builder), whatever `docker` comes first on PATH
+  COMPOSE_DOCKER_CLI_BUILD: '0',
   SWARMGRAD_DATA_PARTS: String(PEERS + 1),
-  SWARMGRAD_TRAIN_STEPS: '4',
+  SWARMGRAD_TRAIN_STEPS: '2',
   SWARMGRAD_TRAIN_BATCH_SIZE: '16',
-  SWARMGRAD_TRAIN_LR: '0.03',
+  SWARMGRAD_TRAIN_LR: '0.02',
+  SWARMGRAD_GOSSIP_START_PEERS: String(PEERS + 8),
+  SWARMGRAD_GOSSIP_START_TIMEOUT_MS: '20000',
   SWARMGRAD_DATA_TEST_LIMIT: '500',
   SWARMGRAD_LOG_LEVEL: 'warn',
 }
