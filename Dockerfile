@@ -15,7 +15,7 @@ RUN node /opt/swarmgrad/dist/cli/bin.js node --help >/dev/null
 FROM ${NODE_IMAGE}
 RUN groupadd --system --gid 10001 swarmgrad \
  && useradd --system --uid 10001 --gid swarmgrad --home-dir /var/lib/swarmgrad --create-home --shell /usr/sbin/nologin swarmgrad \
- && mkdir -p /data /var/lib/swarmgrad/keys /var/lib/swarmgrad/checkpoints \
+ && mkdir -p /data /var/lib/swarmgrad/keys \
  && chown -R swarmgrad:swarmgrad /var/lib/swarmgrad \
  && chmod 0700 /var/lib/swarmgrad/keys
 COPY --from=build /opt/swarmgrad /opt/swarmgrad
