@@ -150,6 +150,13 @@ export const exchangeSchema = z.strictObject({
     .max(3_600_000)
     .default(10_000)
     .describe('a peer not heard from for this long is not sent to'),
+  minConnections: z
+    .number()
+    .int()
+    .min(0)
+    .max(256)
+    .default(6)
+    .describe('dial peers learned from heartbeats until this many are connected (a richer gossip mesh)'),
   sendTimeoutMs: z
     .number()
     .int()

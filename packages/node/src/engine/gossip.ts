@@ -208,6 +208,7 @@ export function createGossipEngine(context: EngineContext): GossipEngine {
     currentRound: () => engine?.round ?? 0,
     heartbeatMs: options.exchange.heartbeatMs,
     liveTimeoutMs: options.exchange.liveTimeoutMs,
+    minConnections: options.exchange.minConnections,
     logger: logger.child({ component: 'exchange' }),
     metrics,
   })

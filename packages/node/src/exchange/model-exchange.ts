@@ -58,6 +58,8 @@ export interface ModelExchangeOptions {
   readonly heartbeatMs: number
   /** A peer not heard from for this long is no longer live. */
   readonly liveTimeoutMs: number
+  /** Peers learned from heartbeats are dialled while fewer than this many are connected. */
+  readonly minConnections: number
   readonly logger: Logger
   readonly metrics: NodeMetrics
 }
@@ -85,6 +87,8 @@ export class ModelExchange implements GossipExchange {
   #peerWaiters: Array<() => void> = []
   #heartbeat: NodeJS.Timeout | undefined
   #counter = 0
+  /** When each learned peer was last dialled, so a peer that cannot be reached is not dialled every heartbeat. */
+  readonly #dialed = new Map<string, number>()
   #bytesSent = 0
   #bytesReceived = 0
 
@@ -268,11 +272,33 @@ export class ModelExchange implements GossipExchange {
         }
       })
       if (addrs.length > 0) {
-        this.#host.libp2p.peerStore.merge(from, { multiaddrs: addrs }).catch(() => undefined)
+        this.#host.libp2p.peerStore
+          .merge(from, { multiaddrs: addrs })
+          .then(() => this.#maybeDial(from))
+          .catch(() => undefined)
       }
     }
     this.#options.metrics.bytesReceived.inc({ kind: 'view' }, data.byteLength)
     this.#bytesReceived += data.byteLength
+  }
+
+  /**
+   * Bootstrapping every peer from one seed gives a star, over which most heartbeats only travel as lazy gossip.
+   * Dialling peers learned from heartbeats while the peer has few connections turns the star into a mesh.
+   */
+  async #maybeDial(peer: PeerId): Promise<void> {
+    const id = peer.toString()
+    const now = Date.now()
+    if (
+      this.#host.status !== 'started' ||
+      this.#host.isConnected(peer) ||
+      this.#host.connectedPeers().length >= this.#options.minConnections ||
+      now - (this.#dialed.get(id) ?? 0) < this.#options.liveTimeoutMs
+    ) {
+      return
+    }
+    this.#dialed.set(id, now)
+    await this.#host.libp2p.dial(peer, { signal: AbortSignal.timeout(this.#options.heartbeatMs * 5) })
   }
 
   #touch(peer: string, round: number, status: 'join' | 'leave'): void {

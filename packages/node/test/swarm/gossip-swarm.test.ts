@@ -49,6 +49,20 @@ describe('gossip learning swarm', () => {
     }
   })
 
+  it('peers bootstrapped from one seed dial the peers they hear of into a mesh', async () => {
+    swarm = await createTestSwarm(6, () => ({ rounds: 0, exchange: { minConnections: 3 } }))
+    const [seed, ...spokes] = swarm.nodes
+    await waitFor(
+      () => spokes.every((node) => node.host.connectedPeers().length >= 3),
+      'every spoke connected to at least 3 peers',
+      60_000,
+    )
+    for (const node of spokes) {
+      const others = node.host.connectedPeers().filter((p) => !p.equals(seed!.host.peerId))
+      expect(others.length).toBeGreaterThanOrEqual(2)
+    }
+  })
+
   it('refuses and counts malformed models by reason and keeps training', async () => {
     const registry = new Registry()
     swarm = await createTestSwarm(2, () => ({ rounds: 0, train: { evalEvery: 0 } }))

@@ -143,6 +143,7 @@ export class SpsaEngine implements RoundEngine {
       currentRound: () => this.#closed,
       heartbeatMs: context.options.exchange.heartbeatMs,
       liveTimeoutMs: context.options.exchange.liveTimeoutMs,
+      minConnections: context.options.exchange.minConnections,
       logger: this.#logger,
       metrics: context.metrics,
     })
