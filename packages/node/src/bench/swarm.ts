@@ -33,7 +33,7 @@ import {
 export const CLI_BIN = fileURLToPath(new URL('../cli/bin.js', import.meta.url))
 
 const RSS_SAMPLE_MS = 250
-export const DEFAULT_BOOTSTRAP_PEERS = 4
+export const DEFAULT_BOOTSTRAP_PEERS = 8
 const KILL_GRACE_MS = 5_000
 const MB = 1024 * 1024
 export const REACH_TARGETS = [0.8, 0.83] as const
@@ -84,8 +84,10 @@ export interface SwarmRunOptions {
    */
   readonly coordinator?: string
   /**
-   * Peers every later peer dials at start (peers 0..k-1, plus the coordinator). With one, the swarm starts as a
-   * star around peer 0, whose gossipsub mesh (D ≤ 6) leaves most peers to IHAVE gossip for the heartbeats.
+   * Peers start in waves of doubling size (1, 1, 2, 4, 8, …); each dials the coordinator and up to this many of the
+   * peers started before it. (A peer does not dial the peers it hears of, so with every peer dialling only peer 0
+   * the swarm is a star whose hub's gossipsub mesh, D ≤ 6, leaves most heartbeats to IHAVE gossip: a 16-peer swarm
+   * then never saw its 15 peers live.)
    */
   readonly bootstrapPeers: number
   /** Seconds allowed for the whole run before every process is killed and the run fails. */
@@ -478,14 +480,15 @@ export async function runSwarm(
       coordinator = track('coordinator', coordinatorCommand)
       seeds.push(await waitStarted(coordinator))
     }
-    // Peer 0 first, then the other bootstrap peers (dialling peer 0), then everyone else dialling all of them.
-    const hubs = Math.min(options.bootstrapPeers, options.peers)
-    peers.push(track('peer 0', peerCommand(options, 0, seeds)))
-    if (hubs > 0) seeds.push(await waitStarted(peers[0]!))
-    for (let i = 1; i < hubs; i++) peers.push(track(`peer ${i}`, peerCommand(options, i, seeds)))
-    seeds.push(...(await Promise.all(peers.slice(1).map(waitStarted))))
-    for (let i = peers.length; i < options.peers; i++) {
-      peers.push(track(`peer ${i}`, peerCommand(options, i, seeds)))
+    // Waves of doubling size (1, 1, 2, 4, 8, …): each peer dials up to `bootstrapPeers` of the peers started
+    // before it, so the swarm starts well connected instead of as a star around peer 0.
+    const started: string[] = []
+    while (peers.length < options.peers) {
+      const wave = Math.min(Math.max(1, peers.length), options.peers - peers.length)
+      const dial = [...seeds, ...started.slice(0, options.bootstrapPeers)]
+      const first = peers.length
+      for (let i = first; i < first + wave; i++) peers.push(track(`peer ${i}`, peerCommand(options, i, dial)))
+      started.push(...(await Promise.all(peers.slice(first).map(waitStarted))))
     }
     await Promise.all(peers.map(waitStarted))
     assembledAt = Date.now()
@@ -573,7 +576,7 @@ export async function runSwarm(
 const USAGE = `usage: node packages/node/dist/bench/swarm.js --mode <mode> --peers <n> --rounds <n> [--task fmnist-2nn|tiny|none]
   [--extra "<flags for every peer>"]... [--start-peers auto|none|<n>] [--coordinator "<command>"]
   [--name <run name>] [--out bench-results/<name>.json] [--timeout <seconds>] [--logs bench-results/tmp/<name>]
-  [--bootstrap-peers <k, default 4>]`
+  [--bootstrap-peers <k, default 8>]`
 
 function positiveInt(text: string | undefined, name: string, fallback?: number): number {
   if (text === undefined && fallback !== undefined) return fallback
