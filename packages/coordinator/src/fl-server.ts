@@ -234,7 +234,18 @@ export class FlServer {
     metrics.round.set(round)
     metrics.roundsCompleted.inc()
     metrics.roundDuration.observe(record.seconds)
-    logger.info({ ...record, reason }, 'round done')
+    // acc / secs / bytesOut / bytesIn: the names peers log, which the swarm benchmark reads
+    logger.info(
+      {
+        ...record,
+        reason,
+        acc: record.accuracy,
+        secs: record.seconds,
+        bytesOut: state.bytesDown,
+        bytesIn: state.bytesUp,
+      },
+      'round done',
+    )
     this.#deps.onRound?.(record)
   }
 
