@@ -8,10 +8,18 @@ import {
   paramCount,
   peerIdBytes,
   resolveModelSpec,
-  runIdOf,
+  runSpecOf,
   validateConfig,
 } from '@swarmgrad/node'
-import { createEnvelope, encodeEnvelope, TOPIC_NAMES, topic } from '@swarmgrad/protocol'
+import {
+  createEnvelope,
+  encodeEnvelope,
+  type RunSpec,
+  runConfigFromSpec,
+  runId,
+  TOPIC_NAMES,
+  topic,
+} from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { Evaluator } from './evaluator.js'
@@ -31,8 +39,8 @@ export interface CoordinatorDeps {
   readonly onRound?: (record: RoundRecord) => void
 }
 
-/** The run id the peers of these options derive (same model, mode, seed, training and FL options). */
-export function coordinatorRunId(options: CoordinatorOptions): string {
+/** The run spec the peers of these options derive (same model, mode, seed, training and FL options). */
+export function coordinatorRunSpec(options: CoordinatorOptions): RunSpec {
   const peerView = nodeOptionsSchema.parse({
     mode: options.mode,
     seed: options.seed,
@@ -41,7 +49,12 @@ export function coordinatorRunId(options: CoordinatorOptions): string {
     exchange: options.exchange,
     fl: options.fl,
   })
-  return runIdOf(peerView, resolveModelSpec(options.model))
+  return runSpecOf(peerView, resolveModelSpec(options.model))
+}
+
+/** The run id the peers of these options derive. */
+export function coordinatorRunId(options: CoordinatorOptions): string {
+  return runId(coordinatorRunSpec(options))
 }
 
 /**
@@ -57,6 +70,8 @@ export class Coordinator {
   #running: Promise<void> | undefined
   #clockTimer: NodeJS.Timeout | undefined
   readonly #clock: GossipChannel | undefined
+  readonly #config: GossipChannel
+  #configTimer: NodeJS.Timeout | undefined
 
   constructor(
     readonly options: CoordinatorOptions,
@@ -71,6 +86,7 @@ export class Coordinator {
   ) {
     this.#clock =
       server === undefined ? new GossipChannel(host, { topic: topic(runId, TOPIC_NAMES.clock) }) : undefined
+    this.#config = new GossipChannel(host, { topic: topic(runId, TOPIC_NAMES.config) })
   }
 
   get status(): CoordinatorStatus {
@@ -100,6 +116,7 @@ export class Coordinator {
     const last = state?.history.findLast((r) => r.accuracy !== undefined)
     return {
       runId: this.runId,
+      run: coordinatorRunSpec(this.options),
       mode: this.options.mode,
       algorithm: this.options.mode === 'fl' ? this.options.fl.algorithm : undefined,
       status: this.#status,
@@ -123,6 +140,9 @@ export class Coordinator {
     await this.host.start()
     this.membership.start()
     await this.server?.start()
+    this.#config.start()
+    this.#configTimer = setInterval(() => this.#publishConfig(), this.options.exchange.heartbeatMs)
+    this.#configTimer.unref()
     if (this.#clock !== undefined) {
       this.#clock.start()
       this.#clockTimer = setInterval(() => this.#publishObservedClock(), this.options.exchange.heartbeatMs)
@@ -169,7 +189,9 @@ export class Coordinator {
     this.#controller.abort(new Error('coordinator stopping'))
     await this.#running
     clearInterval(this.#clockTimer)
+    clearInterval(this.#configTimer)
     this.#clock?.stop()
+    this.#config.stop()
     await this.server?.stop()
     this.membership.stop()
     await this.host.stop()
@@ -178,6 +200,21 @@ export class Coordinator {
     this.evaluator?.dispose()
     this.#status = 'stopped'
     this.logger.info({ round: this.round }, 'coordinator stopped')
+  }
+
+  /** Publishes the run's RunConfig (mode, hyper-parameters, architecture), so peers can check what they joined. */
+  #publishConfig(): void {
+    const data = encodeEnvelope(
+      createEnvelope({
+        runId: this.runId,
+        round: this.round,
+        sender: peerIdBytes(this.host.peerId),
+        body: { case: 'runConfig', value: runConfigFromSpec(coordinatorRunSpec(this.options)) },
+      }),
+    )
+    this.#config.publish(data).catch((err: unknown) => {
+      this.logger.debug({ err: (err as Error).message }, 'run config not published')
+    })
   }
 
   #publishObservedClock(): void {

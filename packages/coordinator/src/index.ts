@@ -1,4 +1,10 @@
-export { Coordinator, type CoordinatorDeps, coordinatorRunId, createCoordinator } from './coordinator.js'
+export {
+  Coordinator,
+  type CoordinatorDeps,
+  coordinatorRunId,
+  coordinatorRunSpec,
+  createCoordinator,
+} from './coordinator.js'
 export { FlServer } from './fl-server.js'
 export { JournalError, type JournalState, type RoundRecord, readJournal, writeJournal } from './journal.js'
 export { Membership } from './membership.js'

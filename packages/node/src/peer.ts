@@ -1,4 +1,4 @@
-import { runId as computeRunId, seedFrom } from '@swarmgrad/protocol'
+import { runId as computeRunId, type RunSpec, seedFrom } from '@swarmgrad/protocol'
 import * as tf from '@tensorflow/tfjs'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { flRunParameters } from './config/fl-options.js'
@@ -36,9 +36,9 @@ export function resolveModelSpec(model: NodeOptions['model']): ModelSpec {
   return normalizeModelSpec(typeof model === 'string' ? MODEL_PRESETS[model] : model)
 }
 
-/** The run id: peers whose model, mode, seed or training hyper-parameters differ never share a topic. */
-export function runIdOf(options: NodeOptions, spec: ModelSpec): string {
-  return computeRunId({
+/** What defines the run: the model architecture, the mode, and every hyper-parameter peers must agree on. */
+export function runSpecOf(options: NodeOptions, spec: ModelSpec): RunSpec {
+  return {
     architecture: JSON.parse(JSON.stringify(spec)),
     mode: options.mode,
     hyperParameters: {
@@ -51,7 +51,12 @@ export function runIdOf(options: NodeOptions, spec: ModelSpec): string {
       ...(options.mode === 'fl' ? flRunParameters(options.fl) : {}),
       ...(options.mode === 'spsa' ? spsaRunParameters(options.spsa) : {}),
     },
-  })
+  }
+}
+
+/** The run id: peers whose model, mode, seed or training hyper-parameters differ never share a topic. */
+export function runIdOf(options: NodeOptions, spec: ModelSpec): string {
+  return computeRunId(runSpecOf(options, spec))
 }
 
 function trainerModel(trainer: Trainer, data: PeerData, options: NodeOptions): LocalModel {

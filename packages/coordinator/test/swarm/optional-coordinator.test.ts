@@ -1,6 +1,7 @@
-import { createNode, type RoundReport, type SwarmNode } from '@swarmgrad/node'
+import { createNode, GossipChannel, type RoundReport, type SwarmNode } from '@swarmgrad/node'
+import { decodeEnvelope, MessageKind, runId, TOPIC_NAMES, topic } from '@swarmgrad/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
-import { type Coordinator, createCoordinator } from '../../src/index.js'
+import { type Coordinator, coordinatorRunSpec, createCoordinator } from '../../src/index.js'
 import { SILENT, waitFor } from './fl-helpers.js'
 
 const RUN = {
@@ -41,6 +42,20 @@ describe('coordinator in a decentralized run', () => {
     const current = coordinator
     await waitFor(() => current.membership.live().length === 3, 'the three peers in the view')
     expect(current.membership.live()).toEqual(peers.map((p) => p.peerId).sort())
+    // it publishes the run's config, which names the run every peer derived
+    expect(runId(coordinatorRunSpec(current.options))).toBe(peers[0]!.runId)
+    const configs: string[] = []
+    const channel = new GossipChannel(peers[0]!.host, {
+      topic: topic(peers[0]!.runId, TOPIC_NAMES.config),
+      onMessage: (_from, data) => {
+        const envelope = decodeEnvelope(data, { runId: peers[0]!.runId, kinds: [MessageKind.RUN_CONFIG] })
+        if (envelope.body?.case === 'runConfig') configs.push(envelope.body.value.runId)
+      },
+    })
+    channel.start()
+    await waitFor(() => configs.length > 0, 'a RunConfig from the coordinator')
+    channel.stop()
+    expect(configs[0]).toBe(peers[0]!.runId)
     await waitFor(() => current.round >= 2, 'peers reporting round 2 in their heartbeats')
     await waitFor(() => reports.every((r) => r.some((x) => x.merged > 0)), 'merges between peers')
 
