@@ -1,4 +1,5 @@
-# The one swarmgrad image: peers (`node`) and, through its own entry point, the coordinator.
+# The one swarmgrad image: peers (`swarmgrad node`, the default) and the coordinator (entry point
+# `node /usr/local/bin/swarmgrad-coordinator`).
 #
 # Nothing is downloaded while building. The build copies a workspace staged on the host by
 # `deploy/docker/prepare-context.sh` (a `pnpm deploy` of the built packages: compiled JavaScript and production
@@ -9,16 +10,19 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 COPY deploy/docker/app /opt/swarmgrad
-# The staged app must load here, offline, or the build stops: the CLI parses its options and prints its help.
-RUN node /opt/swarmgrad/dist/cli/bin.js node --help >/dev/null
+# The staged app must load here, offline, or the build stops: both CLIs parse their options and print their help.
+RUN node /opt/swarmgrad/node_modules/@swarmgrad/node/dist/cli/bin.js node --help >/dev/null \
+ && node /opt/swarmgrad/dist/cli.js --help >/dev/null
 
 FROM ${NODE_IMAGE}
 RUN groupadd --system --gid 10001 swarmgrad \
  && useradd --system --uid 10001 --gid swarmgrad --home-dir /var/lib/swarmgrad --create-home --shell /usr/sbin/nologin swarmgrad \
- && mkdir -p /data /var/lib/swarmgrad/keys \
+ && mkdir -p /data /var/lib/swarmgrad/keys /var/lib/swarmgrad/state \
  && chown -R swarmgrad:swarmgrad /var/lib/swarmgrad \
  && chmod 0700 /var/lib/swarmgrad/keys
 COPY --from=build /opt/swarmgrad /opt/swarmgrad
+RUN ln -s /opt/swarmgrad/node_modules/@swarmgrad/node/dist/cli/bin.js /usr/local/bin/swarmgrad \
+ && ln -s /opt/swarmgrad/dist/cli.js /usr/local/bin/swarmgrad-coordinator
 COPY deploy/docker/healthcheck.mjs /opt/swarmgrad/healthcheck.mjs
 # Inside a container the peer listens and serves /metrics on every interface of its own network namespace; outside
 # containers both stay on 127.0.0.1 unless configured.
@@ -32,5 +36,5 @@ USER swarmgrad
 WORKDIR /var/lib/swarmgrad
 EXPOSE 9000 9464
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 CMD ["node", "/opt/swarmgrad/healthcheck.mjs"]
-ENTRYPOINT ["node", "/opt/swarmgrad/dist/cli/bin.js"]
+ENTRYPOINT ["node", "/usr/local/bin/swarmgrad"]
 CMD ["node"]

@@ -1,6 +1,6 @@
 import '@swarmgrad/protocol/polyfill'
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -180,16 +180,6 @@ function table(modest: SwarmResult, gossip: SwarmResult | undefined): string {
   return lines.join('\n')
 }
 
-/** A SwarmResult from a JSON file: swarm.js output, or the `key` entry of this script's. */
-async function loadResult(path: string, key: string): Promise<SwarmResult> {
-  const json = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>
-  const result = (json.benchmark === 'swarm' ? json : json[key]) as SwarmResult | undefined
-  if (result?.benchmark !== 'swarm') {
-    throw new CodedError('BAD_ARGUMENT', `${path} holds no ${key} swarm result`)
-  }
-  return result
-}
-
 async function cli(argv: readonly string[]): Promise<number> {
   const { values } = parseArgs({
     args: [...argv],
@@ -198,9 +188,6 @@ async function cli(argv: readonly string[]): Promise<number> {
       'kill-at': { type: 'string', default: '8' },
       'churn-rounds': { type: 'string' },
       skip: { type: 'string', multiple: true, default: [] },
-      // results of earlier runs (JSON written by this script or by swarm.js) instead of running them again
-      'modest-from': { type: 'string' },
-      'gossip-from': { type: 'string' },
       out: { type: 'string', default: 'bench-results/modest-fmnist.json' },
     },
     strict: true,
@@ -216,18 +203,12 @@ async function cli(argv: readonly string[]): Promise<number> {
   }
   const skip = new Set(values.skip)
   const print = (line: string): void => console.log(line)
-  const modest =
-    values['modest-from'] !== undefined
-      ? await loadResult(values['modest-from'], 'modest')
-      : skip.has('modest')
-        ? undefined
-        : await runSwarm(swarmOptions('modest-fmnist-2nn', 'modest', rounds, MODEST_FLAGS), print)
-  const gossip =
-    values['gossip-from'] !== undefined
-      ? await loadResult(values['gossip-from'], 'gossip')
-      : skip.has('gossip')
-        ? undefined
-        : await runSwarm(swarmOptions('gossip-fmnist-2nn', 'gossip', rounds, []), print)
+  const modest = skip.has('modest')
+    ? undefined
+    : await runSwarm(swarmOptions('modest-fmnist-2nn', 'modest', rounds, MODEST_FLAGS), print)
+  const gossip = skip.has('gossip')
+    ? undefined
+    : await runSwarm(swarmOptions('gossip-fmnist-2nn', 'gossip', rounds, []), print)
   const churn = skip.has('churn') ? undefined : await runChurn(churnRounds, killAt, 300 + 180 * churnRounds)
 
   const summary: Record<string, unknown> = { benchmark: 'modest', date: new Date().toISOString() }

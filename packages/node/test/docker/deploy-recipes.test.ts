@@ -108,18 +108,20 @@ describe('Kubernetes manifests', () => {
       'Namespace',
       'Service',
       'Service',
+      'Service',
       'ServiceMonitor',
+      'StatefulSet',
       'StatefulSet',
     ])
   })
 
-  it('the kustomization lists every manifest but the optional ServiceMonitor', async () => {
+  it('the kustomization lists every manifest but the optional ServiceMonitor and coordinator', async () => {
     const kustomization = parseYaml(await readFile(join(K8S, 'kustomization.yaml'), 'utf8')) as {
       resources: string[]
     }
     const files = (await readdir(K8S)).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')
     expect([...kustomization.resources].sort()).toEqual(
-      files.filter((f) => f !== 'servicemonitor.yaml').sort(),
+      files.filter((f) => f !== 'servicemonitor.yaml' && f !== 'coordinator.yaml').sort(),
     )
   })
 })
