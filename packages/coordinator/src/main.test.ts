@@ -1,0 +1,63 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loadConfig } from '@swarmgrad/node'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { EXIT_USAGE, main } from './main.js'
+import { coordinatorOptionsSchema } from './options.js'
+
+describe('swarmgrad-coordinator command line', () => {
+  let dir: string
+  let stderr: string
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'swarmgrad-coordinator-cli-'))
+    stderr = ''
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      stderr += String(chunk)
+      return true
+    })
+    vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
+  })
+  afterEach(async () => {
+    vi.restoreAllMocks()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('exits 2 naming the field for a bad value, an unknown flag, or steps missing for SCAFFOLD-family runs', async () => {
+    expect(await main(['--fl-algorithm', 'fedprox'])).toBe(EXIT_USAGE)
+    expect(stderr).toMatch(/fl\.algorithm: .*--fl-algorithm or SWARMGRAD_FL_ALGORITHM/)
+    expect(await main(['--no-such-flag', '1'])).toBe(EXIT_USAGE)
+    stderr = ''
+    expect(await main(['--fl-algorithm', 'scafcom'])).toBe(EXIT_USAGE)
+    expect(stderr).toMatch(/train\.steps: must be set/)
+  })
+
+  it('exits 2 naming a corrupt journal, and leaves it untouched', async () => {
+    const journal = join(dir, 'run.journal')
+    await writeFile(journal, 'not a journal')
+    expect(await main(['--journal', journal, '--data-test-limit', '10'])).toBe(EXIT_USAGE)
+    expect(stderr).toContain(`journal ${journal} cannot be used`)
+    expect(await readFile(journal, 'utf8')).toBe('not a journal')
+  })
+
+  it('takes its options from SWARMGRAD_* variables (as a container sets them), flags winning', () => {
+    const options = loadConfig(coordinatorOptionsSchema, {
+      env: {
+        SWARMGRAD_FL_ALGORITHM: 'fedau',
+        SWARMGRAD_HOST_LISTEN: '/ip4/0.0.0.0/tcp/9100',
+        SWARMGRAD_METRICS_PORT: '9464',
+        SWARMGRAD_METRICS_HOST: '0.0.0.0',
+        SWARMGRAD_JOURNAL: '/data/run.journal',
+        SWARMGRAD_ROUNDS: '7',
+      },
+      flags: { rounds: '9' },
+    })
+    expect(options).toMatchObject({
+      rounds: 9,
+      journal: '/data/run.journal',
+      fl: { algorithm: 'fedau' },
+      host: { listen: ['/ip4/0.0.0.0/tcp/9100'] },
+      metrics: { port: 9464, host: '0.0.0.0' },
+    })
+  })
+})
