@@ -111,7 +111,9 @@ export interface PeerSummary {
    * start (or, without a `starting rounds` log, its end).
    */
   readonly idleRssMB: number | undefined
-  /** Largest RSS sampled, and the kernel's peak (VmHWM) at the last sample. */
+  /** Largest RSS sampled once rounds had begun. */
+  readonly trainingRssMB: number | undefined
+  /** Largest RSS sampled, and the kernel's peak (VmHWM, start-up included) at the last sample. */
   readonly peakRssMB: number | undefined
   readonly hwmMB: number | undefined
   readonly stderrTail?: string
@@ -147,6 +149,8 @@ export interface SwarmResult {
   readonly rss: {
     idleMedianMB: number | undefined
     idleMaxMB: number | undefined
+    trainingMedianMB: number | undefined
+    trainingMaxMB: number | undefined
     peakMedianMB: number | undefined
     peakMaxMB: number | undefined
     coordinatorPeakMB?: number
@@ -185,6 +189,7 @@ class Tracked {
   isStarted = false
   roundsBegun = false
   idleRss = 0
+  trainingRss = 0
   peakRss = 0
   hwm = 0
   stderr = ''
@@ -245,6 +250,7 @@ class Tracked {
     this.peakRss = Math.max(this.peakRss, status.rss)
     this.hwm = Math.max(this.hwm, status.hwm)
     if (this.isStarted && !this.roundsBegun) this.idleRss = Math.max(this.idleRss, status.rss)
+    if (this.roundsBegun) this.trainingRss = Math.max(this.trainingRss, status.rss)
   }
 
   #onLine(line: string): void {
@@ -525,6 +531,7 @@ export async function runSwarm(
       exitCode: p.child.exitCode,
       signal: p.child.signalCode,
       idleRssMB: p.idleRss > 0 ? mb(p.idleRss) : undefined,
+      trainingRssMB: p.trainingRss > 0 ? mb(p.trainingRss) : undefined,
       peakRssMB: p.peakRss > 0 ? mb(p.peakRss) : undefined,
       hwmMB: p.hwm > 0 ? mb(p.hwm) : undefined,
       ...(failed ? { stderrTail: p.stderr.slice(-1000) } : {}),
@@ -532,6 +539,7 @@ export async function runSwarm(
   })
   const idle = peers.filter((p) => p.idleRss > 0).map((p) => p.idleRss)
   const peak = peers.filter((p) => p.hwm > 0).map((p) => p.hwm)
+  const training = peers.filter((p) => p.trainingRss > 0).map((p) => p.trainingRss)
   return {
     benchmark: 'swarm',
     name: options.name,
@@ -563,6 +571,8 @@ export async function runSwarm(
     rss: {
       idleMedianMB: idle.length === 0 ? undefined : mb(median(idle)),
       idleMaxMB: idle.length === 0 ? undefined : mb(Math.max(...idle)),
+      trainingMedianMB: training.length === 0 ? undefined : mb(median(training)),
+      trainingMaxMB: training.length === 0 ? undefined : mb(Math.max(...training)),
       peakMedianMB: peak.length === 0 ? undefined : mb(median(peak)),
       peakMaxMB: peak.length === 0 ? undefined : mb(Math.max(...peak)),
       ...(coordinator === undefined || coordinator.hwm === 0
@@ -671,7 +681,7 @@ async function cli(argv: readonly string[]): Promise<number> {
       `\n${result.completed ? 'completed' : 'INCOMPLETE'} in ${result.runSeconds.toFixed(1)} s after ` +
         `${result.startupSeconds.toFixed(1)} s start-up; round ${last?.round ?? 0}: mean ${pct(last?.meanAcc)}, ` +
         `min ${pct(last?.minAcc)}; 80 %: ${at(r80)}; 83 %: ${at(r83)}\n` +
-        `RSS per peer: idle median ${result.rss.idleMedianMB} MB, peak median ${result.rss.peakMedianMB} MB, ` +
+        `RSS per peer: idle median ${result.rss.idleMedianMB} MB, training median ${result.rss.trainingMedianMB} MB, peak median ${result.rss.peakMedianMB} MB, ` +
         `max ${result.rss.peakMaxMB} MB; written to ${out}`,
     )
     for (const p of result.peerSummaries.filter((s) => s.stderrTail !== undefined)) {
