@@ -56,7 +56,13 @@ export async function main(argv: readonly string[]): Promise<number> {
         : EXIT_USAGE
     }
     if (err instanceof InvalidConfigError) {
-      process.stderr.write(`swarmgrad: ${err.message}\n`)
+      // one line per problem, so that a log collector keeps each one whole
+      for (const p of err.problems) {
+        const field = p.field === '' ? '' : `${p.field}: `
+        process.stderr.write(
+          `swarmgrad: invalid configuration: ${field}${p.message}${p.hint === '' ? '' : ` (${p.hint})`}\n`,
+        )
+      }
       return EXIT_USAGE
     }
     if (err instanceof DataError || err instanceof HostConfigError) {

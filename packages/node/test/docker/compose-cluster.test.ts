@@ -249,7 +249,9 @@ describe('docker-compose cluster', () => {
       ])
       const result = await compose(['run', '--rm', '--no-deps', '-T', ...flags, 'peer'])
       expect(result.code, JSON.stringify(env)).toBe(2)
-      expect(result.stdout + result.stderr, JSON.stringify(env)).toContain(message)
+      const lines = `${result.stdout}\n${result.stderr}`.split('\n').filter((l) => l.startsWith('swarmgrad:'))
+      expect(lines, JSON.stringify(env)).toHaveLength(1)
+      expect(lines[0], JSON.stringify(env)).toContain(message)
     }
   })
 
