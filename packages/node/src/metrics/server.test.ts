@@ -1,4 +1,5 @@
-import { Registry } from 'prom-client'
+import { connect } from 'node:net'
+import { Gauge, Registry } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createNodeMetrics } from './node-metrics.js'
 import { type MetricsServer, serveMetrics } from './server.js'
@@ -36,5 +37,35 @@ describe('serveMetrics', () => {
     ok = false
     expect((await fetch(`${base}/healthz`)).status).toBe(503)
     expect((await fetch(`${base}/other`)).status).toBe(404)
+  })
+
+  it('answers while scrapers that never read their responses hold connections open', async () => {
+    const registry = new Registry()
+    const metrics = createNodeMetrics(registry)
+    // a large exposition (over 1 MB), so that a stalled reader fills its socket buffers
+    const wide = new Gauge({
+      name: 'test_wide',
+      help: 'padding',
+      labelNames: ['i'] as const,
+      registers: [registry],
+    })
+    for (let i = 0; i < 20_000; i++) wide.set({ i: `label-value-${i}-${'x'.repeat(40)}` }, i)
+    server = await serveMetrics(registry, { host: '127.0.0.1', port: 0 })
+    const stalled = Array.from({ length: 4 }, () => {
+      const socket = connect(server!.port, '127.0.0.1')
+      socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')
+      socket.pause()
+      return socket
+    })
+    try {
+      for (let round = 1; round <= 3; round++) {
+        metrics.roundsCompleted.inc()
+        const res = await fetch(server.url)
+        expect(res.status).toBe(200)
+        expect(await res.text()).toContain(`swarmgrad_node_rounds_completed_total ${round}`)
+      }
+    } finally {
+      for (const socket of stalled) socket.destroy()
+    }
   })
 })
