@@ -38,6 +38,8 @@ export default defineConfig({
           // a Docker engine of its own, images built locally, the real docker-compose.yml (README, "Local cluster")
           name: 'docker',
           include: ['packages/*/test/docker/**/*.test.ts'],
+          // after every other project: its containers would otherwise compete for the cores with timed swarms
+          sequence: { groupOrder: 1 },
           testTimeout: 600_000,
           hookTimeout: 1_200_000,
           fileParallelism: false,
