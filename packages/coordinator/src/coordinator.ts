@@ -297,7 +297,7 @@ export async function createCoordinator(
   const membership = new Membership(host, {
     runId,
     liveTimeoutMs: options.exchange.liveTimeoutMs,
-    onReject: () => undefined,
+    onReject: (code) => metrics.messagesRejected.inc({ kind: 'view', code }),
   })
   const journal = options.journal
   const server =

@@ -45,6 +45,12 @@ export function createCoordinatorMetrics(registry: Registry) {
       labelNames: ['code'] as const,
       registers,
     }),
+    messagesRejected: new Counter({
+      name: 'swarmgrad_coordinator_messages_rejected_total',
+      help: 'Gossip messages refused (membership views), by reason',
+      labelNames: ['kind', 'code'] as const,
+      registers,
+    }),
     downlinkFailures: new Counter({
       name: 'swarmgrad_coordinator_downlink_failures_total',
       help: 'Global models that did not reach a sampled client, by reason',
