@@ -17,6 +17,9 @@ export default defineConfig({
         test: {
           name: 'swarm',
           include: ['packages/*/test/swarm/**/*.test.ts'],
+          // the heavy projects run one after another (unit, swarm, process, docker): on two cores, a swarm of
+          // trainers next to peer processes would only slow both down
+          sequence: { groupOrder: 1 },
           testTimeout: 180_000,
           hookTimeout: 60_000,
           fileParallelism: false,
@@ -27,6 +30,7 @@ export default defineConfig({
         test: {
           name: 'process',
           include: ['packages/*/test/process/**/*.test.ts'],
+          sequence: { groupOrder: 2 },
           testTimeout: 300_000,
           hookTimeout: 60_000,
           fileParallelism: false,
@@ -39,7 +43,7 @@ export default defineConfig({
           name: 'docker',
           include: ['packages/*/test/docker/**/*.test.ts'],
           // after every other project: its containers would otherwise compete for the cores with timed swarms
-          sequence: { groupOrder: 1 },
+          sequence: { groupOrder: 3 },
           testTimeout: 600_000,
           hookTimeout: 1_200_000,
           fileParallelism: false,
