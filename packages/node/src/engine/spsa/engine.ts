@@ -231,6 +231,21 @@ export class SpsaEngine implements RoundEngine {
     while (!signal.aborted && (rounds === 0 || this.#closed < rounds)) {
       await this.runRound(signal)
     }
+    if (rounds > 0 && !signal.aborted) await this.#finalCheck(signal)
+  }
+
+  /**
+   * After the last round nothing would check its hash, so a peer publishes one more batch (round R + 1, J zero
+   * scalars, carrying the hash of θ_R), waits for its members' and runs the hash check on them. Round R + 1 is
+   * never applied.
+   */
+  async #finalCheck(signal: AbortSignal): Promise<void> {
+    const round = this.#closed + 1
+    const own = modelHash(this.#theta)
+    await this.#publish(round, new Uint8Array(this.#options.scalars), own, false)
+    await this.#awaitRound(round, signal)
+    signal.throwIfAborted()
+    await this.#checkHash(round, own, [...(this.#pending.get(round)?.values() ?? [])], signal)
   }
 
   /** One round: compute and publish J scalars, wait for the round's batches, apply them, check the hash. */
@@ -329,7 +344,7 @@ export class SpsaEngine implements RoundEngine {
     })
   }
 
-  async #publish(round: number, scalars: Uint8Array, computedOn: Uint8Array): Promise<number> {
+  async #publish(round: number, scalars: Uint8Array, computedOn: Uint8Array, count = true): Promise<number> {
     const envelope = encodeEnvelope(
       createEnvelope({
         runId: this.#ctx.runId,
@@ -349,8 +364,10 @@ export class SpsaEngine implements RoundEngine {
       }),
     )
     this.#hold(round, { sender: this.#self, scalars, modelHash: computedOn, envelope })
-    this.#spsa.scalarsSent.inc(scalars.length)
-    this.#spsa.batchBytes.observe(envelope.byteLength)
+    if (count) {
+      this.#spsa.scalarsSent.inc(scalars.length)
+      this.#spsa.batchBytes.observe(envelope.byteLength)
+    }
     try {
       const { recipients } = await this.#channel.publish(envelope)
       if (recipients > 0) this.#count('spsa', 'out', envelope.byteLength)
