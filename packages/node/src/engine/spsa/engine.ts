@@ -80,6 +80,15 @@ type Waiter<T> = { resolve: (value: T) => void; reject: (err: Error) => void }
  * the majority — its snapshot, then its scalar log from the snapshot's round on, replayed and checked against that
  * peer's hash. A peer that sees batches two rounds ahead of its own (the others closed a round without it) does the
  * same. A joiner (`join`) syncs from the first peer it hears before contributing.
+ *
+ * Snapshot and log travel as BlobTransfer pushes on the run's `snapshot` and `spsa-log` protocols. A request is a
+ * push whose meta is an Envelope with a Ping body (`round_estimate`: for a log, the first round wanted) and an empty
+ * body; the server acks it and pushes the answer back on the same protocol: a snapshot is an Envelope with a
+ * SnapshotHeader (θ at its last closed round, model_hash) and the float32 model payload as body; a log is an
+ * Envelope with a Pong body (`round_estimate` = its last closed round, model_hash = the hash of θ then) whose body
+ * is the applied batches of the rounds asked for, in round order, each as the Envelope bytes that came over
+ * gossip, behind a uint32 little-endian length. The requester checks every batch as it would off gossip
+ * and the replayed θ against the log's model_hash before installing it.
  */
 export class SpsaEngine implements RoundEngine {
   readonly #ctx: EngineContext
