@@ -87,11 +87,13 @@ export function renderLineChart(series: readonly Series[], options: ChartOptions
       `<text x="${MARGIN.left - 6}" y="${y(t) + 4}" text-anchor="end">${format(t)}</text>`,
     )
   }
-  for (const guide of options.guides ?? []) {
+  for (const [i, guide] of (options.guides ?? []).entries()) {
     if (guide.y < yLo || guide.y > yHi) continue
+    // labels alternate between the right and the left end, so that close guides stay readable
+    const [lx, anchor] = i % 2 === 0 ? [MARGIN.left + plotW - 4, 'end'] : [MARGIN.left + 4, 'start']
     out.push(
       `<line x1="${MARGIN.left}" y1="${y(guide.y)}" x2="${MARGIN.left + plotW}" y2="${y(guide.y)}" stroke="#999" stroke-dasharray="2 3"/>`,
-      `<text x="${MARGIN.left + plotW - 4}" y="${y(guide.y) - 4}" text-anchor="end" fill="#666">${escapeXml(guide.label)}</text>`,
+      `<text x="${lx}" y="${y(guide.y) - 4}" text-anchor="${anchor}" fill="#666">${escapeXml(guide.label)}</text>`,
     )
   }
   out.push(
