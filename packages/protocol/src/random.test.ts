@@ -423,3 +423,42 @@ describe('modestOrder', () => {
     expectCode(() => modestOrder(peers, 1.5), 'BAD_ARGUMENT')
   })
 })
+
+describe('Xoshiro128.axpyGaussian', () => {
+  const bytes = (a: Float32Array): string => hex(new Uint8Array(a.buffer, a.byteOffset, a.byteLength))
+
+  it('equals fillGaussian into a scratch vector followed by the axpy, bit for bit, and leaves the same stream', () => {
+    for (const [start, end, spare] of [
+      [0, 1001, false],
+      [0, 1000, true],
+      [3, 998, true],
+      [5, 6, false],
+      [7, 7, true],
+    ] as const) {
+      const base = createRng('axpy-target', start, end).fillGaussian(new Float32Array(1002))
+      const coefficient = -0.0137 * (start + 1)
+      const fused = new Xoshiro128(COUNTING_SEED)
+      const reference = new Xoshiro128(COUNTING_SEED)
+      if (spare) {
+        fused.nextGaussian()
+        reference.nextGaussian()
+      }
+      const viaFill = base.slice()
+      const z = reference.fillGaussian(new Float32Array(end - start))
+      for (let k = 0; k < z.length; k++) {
+        viaFill[start + k] = (viaFill[start + k] as number) + coefficient * (z[k] as number)
+      }
+      const viaFused = fused.axpyGaussian(base.slice(), coefficient, start, end)
+      expect(bytes(viaFused), `[${start}, ${end}) spare ${spare}`).toBe(bytes(viaFill))
+      expect(fused.nextGaussian()).toBe(reference.nextGaussian())
+      expect(fused.nextUint32()).toBe(reference.nextUint32())
+    }
+  })
+
+  it('refuses a range outside the target', () => {
+    const rng = new Xoshiro128(COUNTING_SEED)
+    expectCode(() => rng.axpyGaussian(new Float32Array(4), 1, 2, 5), 'BAD_ARGUMENT')
+    expectCode(() => rng.axpyGaussian(new Float32Array(4), 1, 3, 2), 'BAD_ARGUMENT')
+    expectCode(() => rng.axpyGaussian(new Float32Array(4), 1, -1, 2), 'BAD_ARGUMENT')
+  })
+})

@@ -283,6 +283,74 @@ export class Xoshiro128 {
     return out
   }
 
+  /**
+   * Fused `target[i] += coefficient · g_i` for i in [start, end), where g_start, g_start+1, … are the next standard
+   * normals of this stream: bit for bit the result of `fillGaussian(z)` on a scratch z of end − start values
+   * followed by `target[start + k] = target[start + k] + coefficient * z[k]`, without the pass over z in memory
+   * (SPSA replay applies N·J such vectors per round). Each g is rounded to float32 first, exactly as z holds it.
+   */
+  axpyGaussian(
+    target: Float32Array,
+    coefficient: number,
+    start = 0,
+    end: number = target.length,
+  ): Float32Array {
+    if (
+      !Number.isInteger(start) ||
+      !Number.isInteger(end) ||
+      start < 0 ||
+      end > target.length ||
+      start > end
+    ) {
+      throw new CodedError(
+        'BAD_ARGUMENT',
+        `axpyGaussian range [${start}, ${end}) is not inside [0, ${target.length}]`,
+      )
+    }
+    const pair = this.pair
+    let i = start
+    if (i < end && this.hasSpare) {
+      target[i] = (target[i] as number) + coefficient * (pair[1] as number)
+      this.hasSpare = false
+      i++
+    }
+    const pairsEnd = i + ((end - i) & ~1)
+    let s0 = this.s0
+    let s1 = this.s1
+    let s2 = this.s2
+    let s3 = this.s3
+    while (i < pairsEnd) {
+      const a = Math.imul(rotl(Math.imul(s1, 5), 7), 9)
+      let t = s1 << 9
+      s2 ^= s0
+      s3 ^= s1
+      s1 ^= s2
+      s0 ^= s3
+      s2 ^= t
+      s3 = rotl(s3, 11)
+      const b = Math.imul(rotl(Math.imul(s1, 5), 7), 9)
+      t = s1 << 9
+      s2 ^= s0
+      s3 ^= s1
+      s1 ^= s2
+      s0 ^= s3
+      s2 ^= t
+      s3 = rotl(s3, 11)
+      writeGaussianPair(a, b, pair, 0)
+      target[i] = (target[i] as number) + coefficient * (pair[0] as number)
+      target[i + 1] = (target[i + 1] as number) + coefficient * (pair[1] as number)
+      i += 2
+    }
+    this.s0 = s0
+    this.s1 = s1
+    this.s2 = s2
+    this.s3 = s3
+    if (i < end) {
+      target[i] = (target[i] as number) + coefficient * this.nextGaussian()
+    }
+    return target
+  }
+
   /** Uniform integer in [0, n) for an integer 1 <= n <= 2^32, by rejection (no modulo bias). */
   nextInt(n: number): number {
     if (!Number.isInteger(n) || n < 1 || n > TWO_POW_32) {
