@@ -153,16 +153,14 @@ export class SpsaKernel {
       for (let j = 0; j < scalars.length; j++) {
         const g = table[scalars[j]!]!
         if (g === 0) continue
-        this.#axpy(theta, -((lr / n) * g), this.direction(round, peerId, j))
+        // θ_i + (−(η/N)·g)·z_i, z regenerated segment by segment as one stream (the fused kernel skips a pass
+        // over a scratch z; it is bit for bit fillGaussian followed by the axpy)
+        const coefficient = -((lr / n) * g)
+        const rng = new Xoshiro128(deriveSeed(this.runId, round, peerId, j))
+        for (const { offset, length } of this.#segments) {
+          rng.axpyGaussian(theta, coefficient, offset, offset + length)
+        }
       }
-    }
-  }
-
-  #axpy(theta: Float32Array, coefficient: number, z: Float32Array): void {
-    let k = 0
-    for (const { offset, length } of this.#segments) {
-      const end = offset + length
-      for (let i = offset; i < end; i++) theta[i] = theta[i]! + coefficient * z[k++]!
     }
   }
 }
