@@ -134,6 +134,7 @@ async function main(): Promise<void> {
   // interleaved with the same number of bare fillGaussian calls, so that load changes hit both alike
   const replayRuns: number[] = []
   const generateRuns: number[] = []
+  const unfusedRuns: number[] = []
   kernel.applyRound(theta, round++, contributions)
   for (let r = 0; r < runs; r++) {
     let start = performance.now()
@@ -142,6 +143,13 @@ async function main(): Promise<void> {
     start = performance.now()
     for (let v = 0; v < vectors; v++) rng.fillGaussian(z)
     generateRuns.push((performance.now() - start) / 1000)
+    // what replay cost before the fused kernel: fillGaussian into a scratch z, then the axpy pass over it
+    start = performance.now()
+    for (let v = 0; v < vectors; v++) {
+      rng.fillGaussian(z)
+      for (let i = 0; i < size; i++) theta[i] = theta[i]! - 1e-9 * z[i]!
+    }
+    unfusedRuns.push((performance.now() - start) / 1000)
   }
   const replaySeconds = median(replayRuns)
   const replay = {
@@ -151,6 +159,7 @@ async function main(): Promise<void> {
     secondsPerRound: round3(replaySeconds),
     msPerScalar: round3((replaySeconds * 1000) / vectors),
     generateOnlySeconds: round3(median(generateRuns)),
+    unfusedSeconds: round3(median(unfusedRuns)),
     copyEquivalentSeconds: round3((vectors * source.byteLength) / (source.byteLength / copySeconds)),
     hash: Buffer.from(modelHash(theta)).toString('hex').slice(0, 16),
   }
@@ -184,7 +193,7 @@ async function main(): Promise<void> {
     `| PRNG fillGaussian, ${size} values | ${(prng.gaussiansPerSecond / 1e6).toFixed(1)} M/s = ${prng.megabytesPerSecond.toFixed(0)} MB/s | Buffer.copy ${prng.bufferCopyMegabytesPerSecond.toFixed(0)} MB/s (PRNG at ${(prng.ratioToCopy * 100).toFixed(2)} %) |`,
   )
   console.log(
-    `| replay one round, ${peers} × ${scalars} scalars | ${replay.secondsPerRound.toFixed(3)} s (${replay.msPerScalar.toFixed(2)} ms per scalar) | generating the ${vectors} z alone: ${replay.generateOnlySeconds.toFixed(3)} s; Buffer.copy of as many bytes: ${replay.copyEquivalentSeconds.toFixed(3)} s |`,
+    `| replay one round, ${peers} × ${scalars} scalars | ${replay.secondsPerRound.toFixed(3)} s (${replay.msPerScalar.toFixed(2)} ms per scalar) | generating the ${vectors} z alone: ${replay.generateOnlySeconds.toFixed(3)} s; unfused fillGaussian + axpy: ${replay.unfusedSeconds.toFixed(3)} s; Buffer.copy of as many bytes: ${replay.copyEquivalentSeconds.toFixed(3)} s |`,
   )
   console.log(`\nwrote ${out}`)
 }
