@@ -33,7 +33,7 @@ describe('federated rounds with failing and misbehaving clients', () => {
   it('completes a round at its deadline when a sampled client dies mid-round', async () => {
     run = await createFlRun(3, {
       rounds: 2,
-      fl: { minClients: 4, roundDeadlineMs: 10_000, startTimeoutMs: 2_000 },
+      fl: { minClients: 4, roundDeadlineMs: 10_000, startTimeoutMs: 120_000 },
     })
     const current = run
     silent = await createSilentClient(run.coordinator.runId, run.coordinator.multiaddrs[0]!)
