@@ -1,6 +1,6 @@
 import '@swarmgrad/protocol/polyfill'
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -26,6 +26,8 @@ const TARGET = 0.8
 export const MODEST_FLAGS = [
   ...['--modest-sample-size', '8', '--modest-aggregators', '1'],
   ...['--modest-aggregation-timeout-ms', '30000', '--modest-watchdog-timeout-ms', '120000'],
+  // sixteen processes can take minutes to start on two busy cores: wait for all of them before round 1
+  ...['--modest-start-timeout-ms', '600000'],
 ]
 
 interface ChurnRound {
@@ -93,7 +95,8 @@ async function runChurn(rounds: number, killAt: number, timeoutSeconds: number):
         const known = byRound.get(record.round)
         const acc = typeof record.acc === 'number' ? record.acc : undefined
         byRound.set(record.round, {
-          at: known?.at ?? (Date.now() - assembledAt) / 1000,
+          // a round reported before the runner saw every peer start counts from that moment
+          at: known?.at ?? (assembledAt === 0 ? 0 : (Date.now() - assembledAt) / 1000),
           acc: known?.acc ?? acc,
           peers: (known?.peers ?? 0) + 1,
         })
@@ -134,13 +137,14 @@ async function runChurn(rounds: number, killAt: number, timeoutSeconds: number):
     const at = (round: number): ChurnRound | undefined => list.find((r) => r.round === round)
     const accAt = (round: number): number | undefined =>
       [...list].reverse().find((r) => r.round <= round && r.acc !== undefined)?.acc
-    const firstAfter = list.find((r) => r.at > killedAtSeconds)
+    const firstAfter = list.find((r) => r.round > killAt)
     return {
       killAt,
       killed,
       killedAtSeconds,
       rounds: list,
-      before: { roundsPerMinute: rate(at(1), at(killAt)), accuracy: accAt(killAt) },
+      // from round 2: round 1 includes the swarm's start
+      before: { roundsPerMinute: rate(at(2), at(killAt)), accuracy: accAt(killAt) },
       after: {
         roundsPerMinute: rate(firstAfter, list.at(-1)),
         accuracy: accAt(rounds),
@@ -180,6 +184,16 @@ function table(modest: SwarmResult, gossip: SwarmResult | undefined): string {
   return lines.join('\n')
 }
 
+/** A SwarmResult from a JSON file: swarm.js output, or the `key` entry of this script's. */
+async function loadResult(path: string, key: string): Promise<SwarmResult> {
+  const json = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>
+  const result = (json.benchmark === 'swarm' ? json : json[key]) as SwarmResult | undefined
+  if (result?.benchmark !== 'swarm') {
+    throw new CodedError('BAD_ARGUMENT', `${path} holds no ${key} swarm result`)
+  }
+  return result
+}
+
 async function cli(argv: readonly string[]): Promise<number> {
   const { values } = parseArgs({
     args: [...argv],
@@ -188,6 +202,9 @@ async function cli(argv: readonly string[]): Promise<number> {
       'kill-at': { type: 'string', default: '8' },
       'churn-rounds': { type: 'string' },
       skip: { type: 'string', multiple: true, default: [] },
+      // results of earlier runs (JSON written by this script or by swarm.js) instead of running them again
+      'modest-from': { type: 'string' },
+      'gossip-from': { type: 'string' },
       out: { type: 'string', default: 'bench-results/modest-fmnist.json' },
     },
     strict: true,
@@ -203,12 +220,18 @@ async function cli(argv: readonly string[]): Promise<number> {
   }
   const skip = new Set(values.skip)
   const print = (line: string): void => console.log(line)
-  const modest = skip.has('modest')
-    ? undefined
-    : await runSwarm(swarmOptions('modest-fmnist-2nn', 'modest', rounds, MODEST_FLAGS), print)
-  const gossip = skip.has('gossip')
-    ? undefined
-    : await runSwarm(swarmOptions('gossip-fmnist-2nn', 'gossip', rounds, []), print)
+  const modest =
+    values['modest-from'] !== undefined
+      ? await loadResult(values['modest-from'], 'modest')
+      : skip.has('modest')
+        ? undefined
+        : await runSwarm(swarmOptions('modest-fmnist-2nn', 'modest', rounds, MODEST_FLAGS), print)
+  const gossip =
+    values['gossip-from'] !== undefined
+      ? await loadResult(values['gossip-from'], 'gossip')
+      : skip.has('gossip')
+        ? undefined
+        : await runSwarm(swarmOptions('gossip-fmnist-2nn', 'gossip', rounds, []), print)
   const churn = skip.has('churn') ? undefined : await runChurn(churnRounds, killAt, 300 + 180 * churnRounds)
 
   const summary: Record<string, unknown> = { benchmark: 'modest', date: new Date().toISOString() }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import { CodedError, modestOrder } from '@swarmgrad/protocol'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
@@ -15,6 +16,7 @@ import {
 } from './engine.js'
 import { ManualClock, settle } from './manual-clock.js'
 import { createModestMetrics, type ModestMetrics } from './metrics.js'
+import { aborted } from './sampling.js'
 import type { MemberEntry } from './view.js'
 
 const LENGTH = 4
@@ -26,6 +28,11 @@ class FakeModel implements LocalModel {
   params = new Float32Array(LENGTH)
   gate: Promise<void> = Promise.resolve()
   trained = 0
+  /** Added to every parameter per training: 1 by default. */
+  step = 1
+  /** Simulated time one training takes, on `clock`. */
+  trainMs = 0
+  clock: ManualClock | undefined
   getParams(): Float32Array {
     return this.params.slice()
   }
@@ -34,8 +41,11 @@ class FakeModel implements LocalModel {
   }
   async train(signal: AbortSignal): Promise<{ loss: number; samples: number; seconds: number }> {
     await this.gate
+    if (this.trainMs > 0 && this.clock !== undefined) {
+      await aborted(AbortSignal.any([signal, this.clock.timeout(this.trainMs)]))
+    }
     signal.throwIfAborted()
-    for (let i = 0; i < LENGTH; i++) this.params[i] = (this.params[i] as number) + 1
+    for (let i = 0; i < LENGTH; i++) this.params[i] = (this.params[i] as number) + this.step
     this.trained++
     return { loss: 1, samples: 10, seconds: 0 }
   }
@@ -53,6 +63,7 @@ class FakeNetwork {
     let controller = this.#killed.get(peer)
     if (controller === undefined) {
       controller = new AbortController()
+      setMaxListeners(0, controller.signal)
       this.#killed.set(peer, controller)
     }
     return controller.signal
@@ -65,6 +76,21 @@ class FakeNetwork {
 
   isDead(peer: string): boolean {
     return this.killSignal(peer).aborted
+  }
+
+  #side: Map<string, number> | undefined
+
+  /** Splits the network: peers of different groups cannot reach each other until `heal()`. */
+  partition(groups: readonly (readonly string[])[]): void {
+    this.#side = new Map(groups.flatMap((group, i) => group.map((peer) => [peer, i] as const)))
+  }
+
+  heal(): void {
+    this.#side = undefined
+  }
+
+  separated(a: string, b: string): boolean {
+    return this.#side !== undefined && this.#side.get(a) !== this.#side.get(b)
   }
 }
 
@@ -100,7 +126,7 @@ class FakeTransport implements ModestTransport {
     if (target === undefined) throw new CodedError('UNREACHABLE', `no route to ${peer}`)
     return new Promise<T>((resolve, reject) => {
       const fail = (): void => reject(new CodedError('UNREACHABLE', `${peer} is gone`))
-      if (dead.aborted) {
+      if (dead.aborted || this.network.separated(this.id, peer)) {
         // a dead peer is silent: the caller only learns from its own deadline
         signal.addEventListener('abort', () => reject(new CodedError('TIMEOUT', 'no answer')), { once: true })
         return
@@ -424,6 +450,45 @@ describe('ModestEngine', () => {
       await sim.until(() => sim.maxRound() >= 3, 10 * BASE.watchdogTimeoutMs)
       const restarts = await Promise.all(sim.live().map((p) => counterValue(p.modest.watchdogRestarts)))
       expect(restarts.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1)
+    } finally {
+      await sim.close()
+    }
+  })
+
+  it('converges on one round sequence after a partition heals', async () => {
+    const sim = new Sim()
+    const peers = await sim.swarm(8, { sampleSize: 2, minModels: 1 })
+    // each peer trains by its own step, so models of different histories differ
+    peers.forEach((peer, i) => {
+      peer.model.step = 1 + i / 64
+      peer.model.trainMs = 1_000
+      peer.model.clock = sim.clock
+    })
+    try {
+      await sim.until(() => sim.maxRound() >= 3)
+      const halves = [peers.slice(0, 4), peers.slice(4)]
+      sim.network.partition(halves.map((half) => half.map((p) => p.id)))
+      const split = sim.maxRound()
+      // both halves go on alone (the one without the sequence restarts it after its watchdog)
+      await sim.until(() => halves.every((half) => sim.maxRound(half) >= split + 3), 900_000)
+      sim.network.heal()
+      const healed = sim.maxRound()
+      await sim.until(() => sim.maxRound() >= healed + 12, 900_000)
+      for (const peer of peers) expect(peer.engine.view.liveCount()).toBe(8)
+      // from some round on, every peer that held a round's model held the same one
+      const models = new Map<number, Set<number>>()
+      for (const peer of peers) {
+        for (const r of peer.reports) {
+          if (r.round > healed + 6) {
+            models.set(
+              r.round,
+              (models.get(r.round) ?? new Set()).add(Math.round((r.testAccuracy ?? 0) * 1e6)),
+            )
+          }
+        }
+      }
+      expect(models.size).toBeGreaterThan(0)
+      for (const distinct of models.values()) expect(distinct.size).toBe(1)
     } finally {
       await sim.close()
     }

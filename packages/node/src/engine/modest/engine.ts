@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import { type ErrorCode, errorCode, modestOrder } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
 import type { ModestOptions } from '../../config/modest-options.js'
@@ -83,6 +84,8 @@ const ANNOUNCE_PEERS = 10
 const LEAVE_TIMEOUT_MS = 1_000
 const STARTUP_TICK_MS = 250
 const TICK_MS = 1_000
+/** Every this many view exchanges, one goes to a peer marked as left (within the inactivity threshold). */
+const PROBE_EVERY = 5
 /** Answers that mean the receiver could not take part: try the next candidate. */
 const RETRY_CODES: ReadonlySet<ErrorCode | undefined> = new Set(['UNREACHABLE', 'TIMEOUT'])
 
@@ -119,6 +122,7 @@ export class ModestEngine implements RoundEngine {
   #lastReport: number
   #greeted = new Set<string>()
   #lastExchange = 0
+  #exchanges = 0
   #trainLoss = Number.NaN
   #trainSamples = 0
   #trainSeconds = 0
@@ -199,6 +203,8 @@ export class ModestEngine implements RoundEngine {
   /** Joins, waits for `startPeers`, trains round 1 if sampled, then serves rounds until done or aborted. */
   async run(signal: AbortSignal): Promise<void> {
     this.#signal = AbortSignal.any([signal, this.#stopping.signal])
+    // every wait of every round derives from this signal
+    setMaxListeners(0, this.#signal)
     await this.#join()
     this.#started = true
     this.#deps.logger.info({ peers: this.#view.liveCount(), round: this.#maxSeen }, 'starting rounds')
@@ -215,6 +221,11 @@ export class ModestEngine implements RoundEngine {
         this.#lastExchange = this.#clock.now()
         const [peer] = this.#randomLive(1)
         if (peer !== undefined) await this.#exchange(peer)
+        // now and then ask a peer we believe gone: after a partition heals, this is how the halves meet again
+        if (++this.#exchanges % PROBE_EVERY === 0) {
+          const [gone] = this.#randomGone()
+          if (gone !== undefined) await this.#exchange(gone)
+        }
       }
       this.#checkWatchdog()
     }
@@ -607,13 +618,17 @@ export class ModestEngine implements RoundEngine {
 
   #randomLive(count: number): string[] {
     const live = this.#view.candidates(0, Number.MAX_SAFE_INTEGER).filter((p) => p !== this.#options.peerId)
-    for (let i = live.length - 1; i > 0; i--) {
-      const j = Math.floor(Math.random() * (i + 1))
-      const tmp = live[i] as string
-      live[i] = live[j] as string
-      live[j] = tmp
-    }
-    return live.slice(0, count)
+    return shuffle(live).slice(0, count)
+  }
+
+  /** Peers marked as left but active within the inactivity threshold, shuffled. */
+  #randomGone(): string[] {
+    const since = this.#maxSeen - this.#options.inactivityThreshold
+    const gone = this.#view
+      .entries()
+      .filter(([peer, e]) => peer !== this.#options.peerId && e.status === 'leave' && e.lastRound >= since)
+      .map(([peer]) => peer)
+    return shuffle(gone)
   }
 
   #sleep(ms: number): Promise<void> {
@@ -629,4 +644,14 @@ export class ModestEngine implements RoundEngine {
     this.#tasks.add(tracked)
     void tracked.finally(() => this.#tasks.delete(tracked))
   }
+}
+
+function shuffle(items: string[]): string[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1))
+    const tmp = items[i] as string
+    items[i] = items[j] as string
+    items[j] = tmp
+  }
+  return items
 }
