@@ -20,7 +20,7 @@ export default defineConfig({
           // the heavy projects run one after another (unit, swarm, process, docker): on two cores, a swarm of
           // trainers next to peer processes would only slow both down
           sequence: { groupOrder: 1 },
-          testTimeout: 180_000,
+          testTimeout: 300_000,
           hookTimeout: 60_000,
           fileParallelism: false,
         },
