@@ -242,6 +242,10 @@ describe('spsa swarm (in-process, 127.0.0.1)', () => {
     await Promise.all(swarm.nodes.map((node) => node.stop()))
     await Promise.all(running)
     expect(await counter(joiner.registry, 'swarmgrad_spsa_scalars_sent_total')).toBeGreaterThan(0)
-    expect(await counter(registryOf(0), 'swarmgrad_spsa_served_total')).toBeGreaterThan(0)
+    // the corrupted replica and the joiner each fetched state (a snapshot or a log) from whichever peer they asked
+    const served = await Promise.all(
+      [0, 1, 2, 3].map((i) => counter(registryOf(i), 'swarmgrad_spsa_served_total')),
+    )
+    expect(served.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(2)
   })
 })
