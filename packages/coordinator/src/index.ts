@@ -6,7 +6,16 @@ export {
   createCoordinator,
 } from './coordinator.js'
 export { FlServer } from './fl-server.js'
-export { JournalError, type JournalState, type RoundRecord, readJournal, writeJournal } from './journal.js'
+export {
+  type ExportedModel,
+  exportJournalModel,
+  JournalError,
+  type JournalState,
+  modelFileBytes,
+  type RoundRecord,
+  readJournal,
+  writeJournal,
+} from './journal.js'
 export { Membership } from './membership.js'
 export { type CoordinatorMetrics, createCoordinatorMetrics } from './metrics.js'
 export { type CoordinatorOptions, type CoordinatorOptionsInput, coordinatorOptionsSchema } from './options.js'

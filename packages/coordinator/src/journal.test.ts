@@ -2,7 +2,14 @@ import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/pro
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { JournalError, type JournalState, readJournal, writeJournal } from './journal.js'
+import {
+  exportJournalModel,
+  JournalError,
+  type JournalState,
+  modelFileBytes,
+  readJournal,
+  writeJournal,
+} from './journal.js'
 
 function sample(round: number): JournalState {
   return {
@@ -55,5 +62,41 @@ describe('journal', () => {
     await expect(readJournal(file)).rejects.toThrow(/bad magic/)
     await writeFile(file, 'SGJ1')
     await expect(readJournal(file)).rejects.toThrow(/truncated/)
+  })
+
+  it('exports the global model of the last round as raw float32 little-endian, bit for bit', async () => {
+    const file = join(dir, 'run.journal')
+    const state = sample(4)
+    state.model = Float32Array.from([1.5, -0.25, 3e-8, -7, Math.fround(0.1)])
+    await writeJournal(file, state)
+    const out = join(dir, 'ckpt', 'model.f32')
+    expect(await exportJournalModel(file, out)).toEqual({
+      runId: 'run-a',
+      round: 4,
+      values: 5,
+      accuracy: 0.5,
+    })
+    const bytes = await readFile(out)
+    expect(bytes.byteLength).toBe(20)
+    expect(Array.from({ length: 5 }, (_, i) => bytes.readFloatLE(4 * i))).toEqual(Array.from(state.model))
+    expect(modelFileBytes(Float32Array.of(1))).toEqual(Buffer.from([0x00, 0x00, 0x80, 0x3f]))
+  })
+
+  it('leaves out the accuracy of an unevaluated round and refuses a missing or corrupt journal by name', async () => {
+    const file = join(dir, 'run.journal')
+    const { accuracy: _, ...unevaluated } = sample(2).history[0]!
+    await writeJournal(file, { ...sample(2), history: [unevaluated] })
+    expect(await exportJournalModel(file, join(dir, 'a.f32'))).toEqual({
+      runId: 'run-a',
+      round: 2,
+      values: 4,
+    })
+    const missing = join(dir, 'missing.journal')
+    await expect(exportJournalModel(missing, join(dir, 'b.f32'))).rejects.toThrow(
+      new RegExp(`journal ${missing} cannot be used: it does not exist`),
+    )
+    await writeFile(file, 'not a journal')
+    await expect(exportJournalModel(file, join(dir, 'c.f32'))).rejects.toThrow(JournalError)
+    await expect(readdir(dir)).resolves.not.toContain('c.f32')
   })
 })

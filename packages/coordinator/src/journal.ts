@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises'
+import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { Packr } from 'msgpackr'
 
@@ -127,5 +127,40 @@ export async function writeJournal(file: string, state: JournalState): Promise<v
     await dir.sync()
   } finally {
     await dir.close()
+  }
+}
+
+/** A model as raw float32 little-endian bytes: the format of the peers' `--spsa-init-file`. */
+export function modelFileBytes(model: Float32Array): Buffer {
+  const bytes = Buffer.alloc(4 * model.length)
+  for (const [i, v] of model.entries()) bytes.writeFloatLE(v, 4 * i)
+  return bytes
+}
+
+/** What `exportJournalModel` wrote. */
+export interface ExportedModel {
+  readonly runId: string
+  /** The completed round whose global model was written. */
+  readonly round: number
+  readonly values: number
+  /** The evaluator's test accuracy of that model, when the round was evaluated. */
+  readonly accuracy?: number
+}
+
+/**
+ * Writes the global model of a journal (after its last completed round) to `out` as raw float32 little-endian, a
+ * checkpoint SPSA peers start from (`--spsa-init-file`). A missing or unusable journal is a JournalError.
+ */
+export async function exportJournalModel(journal: string, out: string): Promise<ExportedModel> {
+  const state = await readJournal(journal)
+  if (state === undefined) throw new JournalError(journal, 'it does not exist')
+  await mkdir(dirname(out), { recursive: true })
+  await writeFile(out, modelFileBytes(state.model))
+  const accuracy = state.history.find((r) => r.round === state.round)?.accuracy
+  return {
+    runId: state.runId,
+    round: state.round,
+    values: state.model.length,
+    ...(typeof accuracy === 'number' ? { accuracy } : {}),
   }
 }

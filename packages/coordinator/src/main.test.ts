@@ -3,20 +3,26 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '@swarmgrad/node'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { writeJournal } from './journal.js'
 import { EXIT_USAGE, main } from './main.js'
 import { coordinatorOptionsSchema } from './options.js'
 
 describe('swarmgrad-coordinator command line', () => {
   let dir: string
   let stderr: string
+  let stdout: string
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'swarmgrad-coordinator-cli-'))
     stderr = ''
+    stdout = ''
     vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
       stderr += String(chunk)
       return true
     })
-    vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      stdout += String(chunk)
+      return true
+    })
   })
   afterEach(async () => {
     vi.restoreAllMocks()
@@ -59,5 +65,31 @@ describe('swarmgrad-coordinator command line', () => {
       host: { listen: ['/ip4/0.0.0.0/tcp/9100'] },
       metrics: { port: 9464, host: '0.0.0.0' },
     })
+  })
+
+  it("export-model writes the journal's global model as a float32 file and says what it wrote", async () => {
+    const journal = join(dir, 'run.journal')
+    await writeJournal(journal, {
+      runId: 'run-x',
+      algorithm: 'fedavg',
+      round: 3,
+      model: Float32Array.of(0.5, -2),
+      algorithmState: {},
+      history: [{ round: 3, seconds: 1, sampled: 2, updates: 2, bytesDown: 8, bytesUp: 8, accuracy: 0.75 }],
+      bytesDown: 8,
+      bytesUp: 8,
+    })
+    const out = join(dir, 'model.f32')
+    expect(await main(['export-model', '--journal', journal, '--out', out])).toBe(0)
+    expect(await readFile(out)).toEqual(Buffer.from([0, 0, 0, 0x3f, 0, 0, 0, 0xc0]))
+    expect(JSON.parse(stdout)).toEqual({ runId: 'run-x', round: 3, values: 2, accuracy: 0.75, out })
+  })
+
+  it('export-model exits 2 for a missing flag or a missing journal, naming it', async () => {
+    expect(await main(['export-model', '--journal', join(dir, 'x.journal')])).toBe(EXIT_USAGE)
+    expect(stderr).toContain('--journal <file> and --out <file> are required')
+    const missing = join(dir, 'missing.journal')
+    expect(await main(['export-model', '--journal', missing, '--out', join(dir, 'm.f32')])).toBe(EXIT_USAGE)
+    expect(stderr).toContain(`journal ${missing} cannot be used: it does not exist`)
   })
 })

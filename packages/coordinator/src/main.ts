@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 import { type ConfigField, DataError, fieldsOf, InvalidConfigError, loadConfig } from '@swarmgrad/node'
 import { createCoordinator } from './coordinator.js'
-import { JournalError } from './journal.js'
+import { exportJournalModel, JournalError } from './journal.js'
 import { coordinatorOptionsSchema } from './options.js'
 
 /** Exit codes: 0 done, 1 failed while running, 2 bad configuration, data or journal (nothing was started). */
@@ -19,9 +19,13 @@ function usage(fields: readonly ConfigField[]): string {
   })
   return [
     'Usage: swarmgrad-coordinator [--config <file>] [options]',
+    '       swarmgrad-coordinator export-model --journal <file> --out <file>',
     '',
     'The optional swarmgrad coordinator: bootstrap peer, membership view, round clock, /status and /metrics;',
     'in fl mode the federated server, journaled after every round and resumed from its journal.',
+    '',
+    'export-model writes the global model of a journal (its last completed round) as raw float32 little-endian,',
+    "the checkpoint format of the peers' --spsa-init-file.",
     '',
     '  --config <file>  YAML or JSON file of options [env SWARMGRAD_CONFIG]',
     '  --help           this text',
@@ -29,7 +33,44 @@ function usage(fields: readonly ConfigField[]): string {
   ].join('\n')
 }
 
+/** `export-model --journal <file> --out <file>`: the journal's global model as a raw float32 checkpoint. */
+async function exportModel(argv: readonly string[]): Promise<number> {
+  let journal: string | undefined
+  let out: string | undefined
+  try {
+    const { values } = parseArgs({
+      args: [...argv],
+      options: { journal: { type: 'string' }, out: { type: 'string' } },
+      strict: true,
+      allowPositionals: false,
+    })
+    journal = values.journal
+    out = values.out
+  } catch (err) {
+    process.stderr.write(`swarmgrad-coordinator export-model: ${(err as Error).message}\n`)
+    return EXIT_USAGE
+  }
+  if (journal === undefined || out === undefined) {
+    process.stderr.write(
+      'swarmgrad-coordinator export-model: --journal <file> and --out <file> are required\n',
+    )
+    return EXIT_USAGE
+  }
+  try {
+    const exported = await exportJournalModel(journal, out)
+    process.stdout.write(`${JSON.stringify({ ...exported, out })}\n`)
+    return 0
+  } catch (err) {
+    if (err instanceof JournalError) {
+      process.stderr.write(`swarmgrad-coordinator export-model: ${err.message}\n`)
+      return EXIT_USAGE
+    }
+    throw err
+  }
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'export-model') return exportModel(argv.slice(1))
   const fields = fieldsOf(coordinatorOptionsSchema)
   let values: Record<string, string | boolean | undefined>
   try {
