@@ -80,6 +80,7 @@ export class FlServer {
   readonly #clock: GossipChannel
   #algorithmState: unknown
   #open: OpenRound | undefined
+  #started = false
   #waiters: Array<() => void> = []
   readonly #outstanding = new Map<string, number>()
   readonly #hashes = new Map<number, Uint8Array>()
@@ -150,9 +151,13 @@ export class FlServer {
     const { fl } = options
     const state = this.state
     const round = state.round + 1
-    const start = deadline(signal, fl.startTimeoutMs)
-    await membership.waitForLive(fl.minClients, start.signal)
-    start.clear()
+    if (!this.#started) {
+      // only the first round of this process waits for minClients: later ones go on with whoever is live
+      const start = deadline(signal, fl.startTimeoutMs)
+      await membership.waitForLive(fl.minClients, start.signal)
+      start.clear()
+      this.#started = true
+    }
     if (signal.aborted) return
     const live = membership.live()
     metrics.peers.set(live.length)

@@ -33,7 +33,8 @@ describe('federated rounds with failing and misbehaving clients', () => {
   it('completes a round at its deadline when a sampled client dies mid-round', async () => {
     run = await createFlRun(3, {
       rounds: 2,
-      fl: { minClients: 4, roundDeadlineMs: 10_000, startTimeoutMs: 120_000 },
+      // minClients holds only round 1 back: were round 2 to wait for a fourth client, the test would time out
+      fl: { minClients: 4, roundDeadlineMs: 10_000, startTimeoutMs: 600_000 },
     })
     const current = run
     silent = await createSilentClient(run.coordinator.runId, run.coordinator.multiaddrs[0]!)

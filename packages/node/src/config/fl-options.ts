@@ -22,7 +22,9 @@ export const flSchema = z.strictObject({
     .int()
     .min(1)
     .default(1)
-    .describe('live clients the coordinator waits for before a round, bounded by startTimeoutMs'),
+    .describe(
+      'live clients the coordinator waits for before its first round (after a start or a resume), bounded by startTimeoutMs; later rounds go on with the clients that are live',
+    ),
   startTimeoutMs: z.number().int().min(0).max(3_600_000).default(120_000),
   minUpdates: z
     .number()
