@@ -14,7 +14,7 @@ import { DEFAULT_BOOTSTRAP_PEERS, runSwarm, type SwarmResult } from './swarm.js'
  *   pnpm exec tsc -b && node packages/node/dist/bench/fl.js [--only fedavg-16of16,fedavg-8of16] [--rounds 20]
  */
 
-const COORDINATOR_CLI = 'packages/coordinator/dist/cli.js'
+export const COORDINATOR_CLI = 'packages/coordinator/dist/cli.js'
 
 /** Reference figures of BENCHMARKS.md (Flower over gRPC, PyTorch CPU, 16 client processes, same task). */
 const REFERENCE = {
@@ -50,7 +50,8 @@ const CONFIGS: readonly FlConfig[] = [
   },
 ]
 
-interface CoordinatorRound {
+/** One `round done` line of the coordinator's log. */
+export interface CoordinatorRound {
   round: number
   seconds: number
   bytesDown: number
@@ -58,7 +59,8 @@ interface CoordinatorRound {
   accuracy?: number
 }
 
-async function coordinatorRounds(logFile: string): Promise<CoordinatorRound[]> {
+/** The coordinator's rounds, read from its JSON log. */
+export async function coordinatorRounds(logFile: string): Promise<CoordinatorRound[]> {
   const rounds: CoordinatorRound[] = []
   for (const line of (await readFile(logFile, 'utf8')).split('\n')) {
     if (!line.includes('"round done"')) continue
@@ -96,20 +98,31 @@ export interface FlBenchRow {
   readonly reference?: (typeof REFERENCE)[keyof typeof REFERENCE]
 }
 
+/**
+ * The coordinator command line of an FL run over `{peers}` clients, `count` sampled per round, journaled to
+ * `<logDir>/coordinator.journal` (resumed from it when it exists). `flags` are shared with the peers.
+ */
+export function flCoordinatorCommand(
+  logDir: string,
+  count: number | '{peers}',
+  flags: readonly string[],
+): string {
+  const journal = join(logDir, 'coordinator.journal')
+  return [
+    `node ${COORDINATOR_CLI} --rounds {rounds} --model fmnist-2nn --data-source fashion-mnist`,
+    '--train-epochs 1 --train-batch-size 32 --train-lr 0.05',
+    `--fl-min-clients {peers} --fl-count ${count} --fl-round-deadline-ms 600000 --fl-start-timeout-ms 3600000`,
+    `--log-format json --host-identity-file ${join(logDir, 'coordinator.key')} --journal ${journal} ${flags.join(' ')}`,
+  ].join(' ')
+}
+
 async function runConfig(
   config: FlConfig,
   rounds: number,
 ): Promise<{ row: FlBenchRow; result: SwarmResult }> {
   const logDir = `bench-results/tmp/fl-${config.name}`
-  const journal = join(logDir, 'coordinator.journal')
   await rm(logDir, { recursive: true, force: true })
-  const shared = config.flags.join(' ')
-  const coordinator = [
-    `node ${COORDINATOR_CLI} --rounds {rounds} --model fmnist-2nn --data-source fashion-mnist`,
-    '--train-epochs 1 --train-batch-size 32 --train-lr 0.05',
-    `--fl-min-clients {peers} --fl-count ${config.count} --fl-round-deadline-ms 600000 --fl-start-timeout-ms 3600000`,
-    `--log-format json --host-identity-file ${join(logDir, 'coordinator.key')} --journal ${journal} ${shared}`,
-  ].join(' ')
+  const coordinator = flCoordinatorCommand(logDir, config.count, config.flags)
   const result = await runSwarm(
     {
       name: `fl-${config.name}`,
