@@ -50,6 +50,9 @@ interface OpenRound {
   expected: number
 }
 
+/** What became of one global model sent to a sampled client. */
+type Delivery = 'delivered' | 'declined' | 'failed'
+
 export interface FlServerDeps {
   readonly host: Host
   readonly runId: string
@@ -186,9 +189,10 @@ export class FlServer {
     const roundDeadline = deadline(signal, fl.roundDeadlineMs)
     const roundSignal = roundDeadline.signal
     const blobs = new Map<Float32Array | undefined, EncodedBlob>()
-    const delivered = await Promise.all(
+    const deliveries = await Promise.all(
       sampled.map((client) => this.#sendModel(client, round, assignments.get(client)!, blobs, roundSignal)),
     )
+    const delivered = deliveries.map((d) => d === 'delivered')
     sampled.forEach((client, i) => {
       if (delivered[i] === true && this.#algorithm.acceptsStale) this.#outstanding.set(client, round)
     })
@@ -204,11 +208,13 @@ export class FlServer {
     this.#open = undefined
     if (signal.aborted) return
     const reason =
-      open.updates.size >= open.expected && open.expected > 0
-        ? 'all'
-        : open.updates.size >= wanted
-          ? 'min-updates'
-          : 'deadline'
+      open.expected === 0
+        ? 'none-delivered'
+        : open.updates.size >= open.expected
+          ? 'all'
+          : open.updates.size >= wanted
+            ? 'min-updates'
+            : 'deadline'
     metrics.roundEnd.inc({ reason })
 
     const updates = [...open.updates.values()]
@@ -220,6 +226,7 @@ export class FlServer {
       seconds: 0,
       sampled: sampled.length,
       updates: updates.length,
+      declined: deliveries.filter((d) => d === 'declined').length,
       bytesDown: this.#bytesDown - bytesBefore.down,
       bytesUp: this.#bytesUp - bytesBefore.up,
     }
@@ -276,7 +283,7 @@ export class FlServer {
     assignment: FlAssignment,
     blobs: Map<Float32Array | undefined, EncodedBlob>,
     signal: AbortSignal,
-  ): Promise<boolean> {
+  ): Promise<Delivery> {
     const { runId, host, options, metrics, logger } = this.#deps
     const key = assignment.extra[0]
     let blob = blobs.get(key)
@@ -293,13 +300,19 @@ export class FlServer {
     }
     try {
       const ack = await this.#down.send(peerIdFromString(client), blob.meta, blob.body, { signal })
+      if (ack.code === 'UNAVAILABLE') {
+        // not a failure: the client is not available for this round and sends no update
+        metrics.declines.inc()
+        logger.debug({ client, round }, 'client not available for the round')
+        return 'declined'
+      }
       if (!ack.accepted) throw new CodedError(ack.code ?? 'MALFORMED', `client refused round ${round}`)
-      return true
+      return 'delivered'
     } catch (err) {
       const code = errorCode(err)
       metrics.downlinkFailures.inc({ code })
       logger.debug({ client, round, code, err: (err as Error).message }, 'global model not delivered')
-      return false
+      return 'failed'
     }
   }
 

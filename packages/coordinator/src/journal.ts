@@ -28,6 +28,8 @@ export interface RoundRecord {
   seconds: number
   sampled: number
   updates: number
+  /** Sampled clients that declined the global model as not available (absent from journals written before it). */
+  declined?: number
   /** Stream bytes to the clients (global models) and from them (updates) in this round. */
   bytesDown: number
   bytesUp: number

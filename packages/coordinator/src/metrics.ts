@@ -24,7 +24,7 @@ export function createCoordinatorMetrics(registry: Registry) {
     }),
     roundEnd: new Counter({
       name: 'swarmgrad_coordinator_round_ends_total',
-      help: 'How rounds ended: every expected update arrived, minUpdates reached, or the deadline',
+      help: 'How rounds ended: every expected update arrived, minUpdates reached, the deadline, or none-delivered (no sampled client took the global model)',
       labelNames: ['reason'] as const,
       registers,
     }),
@@ -55,6 +55,11 @@ export function createCoordinatorMetrics(registry: Registry) {
       name: 'swarmgrad_coordinator_downlink_failures_total',
       help: 'Global models that did not reach a sampled client, by reason',
       labelNames: ['code'] as const,
+      registers,
+    }),
+    declines: new Counter({
+      name: 'swarmgrad_coordinator_declines_total',
+      help: 'Global models a sampled client declined because it was not available for the round (not a failure)',
       registers,
     }),
     bytes: new Counter({

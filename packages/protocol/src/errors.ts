@@ -31,6 +31,8 @@ export const ERROR_CODES = [
   'TIMEOUT',
   // wire: an envelope names a sender other than the peer the transport authenticated
   'SENDER_MISMATCH',
+  // fl: a client that is not available for the round it is offered declines the global model
+  'UNAVAILABLE',
 ] as const
 
 export type ErrorCode = (typeof ERROR_CODES)[number]

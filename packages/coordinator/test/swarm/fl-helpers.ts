@@ -93,7 +93,7 @@ export async function createFlRun(
             rounds: 0,
             ...own,
             data: { source: 'mnist', peers: n, index: i, trainLimit: 600, testLimit: 500, ...own.data },
-            host: { bootstrap: [coordinator.multiaddrs[0]!] },
+            host: { ...own.host, bootstrap: [coordinator.multiaddrs[0]!] },
           },
           { logger: SILENT, onRound: (r) => reports[i]!.push(r) },
         ),

@@ -65,6 +65,14 @@ export const flSchema = z.strictObject({
     .max(1)
     .default(1)
     .describe('AFA-CD: chance that a client takes a round it is offered'),
+  availability: z
+    .number()
+    .gt(0)
+    .max(1)
+    .default(1)
+    .describe(
+      'client: chance that this client is available for a round it is offered (seeded draw per round); an unavailable client declines the global model. Per client, so not part of the run id',
+    ),
   maxLocalSteps: z
     .number()
     .int()

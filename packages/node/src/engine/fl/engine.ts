@@ -24,6 +24,7 @@ import type { LocalModel, RoundReport } from '../types.js'
 import { deadline } from './deadline.js'
 import { Heartbeat } from './heartbeat.js'
 import { controlIncrement, fedAmdMiner, fullGradient, type LoopContext, scaffoldLocal } from './local.js'
+import { createFlMetrics, type FlMetrics } from './metrics.js'
 import { decodeDownlink, encodeUplink, FL_PROTOCOL_NAMES, UplinkEncoder, uplinkSeed } from './wire.js'
 
 /** Batch size of the full-gradient passes of FedAMD anchors. */
@@ -79,7 +80,12 @@ export class FlEngine implements RoundEngine {
     private readonly model: LocalModel,
     private readonly trainer: Trainer,
     private readonly data: PeerData,
-    private readonly deps: { logger: Logger; metrics: NodeMetrics; onRound: (report: RoundReport) => void },
+    private readonly deps: {
+      logger: Logger
+      metrics: NodeMetrics
+      flMetrics: FlMetrics
+      onRound: (report: RoundReport) => void
+    },
   ) {
     const { fl } = options
     this.#kind = FL_ALGORITHMS[fl.algorithm].client
@@ -190,6 +196,11 @@ export class FlEngine implements RoundEngine {
         sender: peerIdBytes(from),
         paramCount: this.paramCount,
       })
+      if (!this.#available(downlink.round)) {
+        this.deps.flMetrics.roundsDeclined.inc({ reason: 'unavailable' })
+        this.deps.logger.debug({ round: downlink.round }, 'not available for the round')
+        return { accepted: false, code: 'UNAVAILABLE' }
+      }
       this.#pending = { round: downlink.round, model: downlink.model, extra: downlink.extra, from }
       this.#round = Math.max(this.#round, downlink.round)
       if (this.#kind !== 'mean-gradient')
@@ -206,6 +217,20 @@ export class FlEngine implements RoundEngine {
       )
       return { accepted: false, code }
     }
+  }
+
+  /**
+   * Whether this client takes round `round` it is offered: a draw with probability `fl.availability` from a stream
+   * seeded by the run seed, this peer's id and the round, so a run repeats (with the same peer identities) and a
+   * round offered twice gets the same answer.
+   */
+  #available(round: number): boolean {
+    const { availability } = this.options.fl
+    if (availability >= 1) return true
+    return (
+      createRng(this.options.seed, this.host.peerId.toString(), 'fl-availability', round).nextFloat32() <
+      availability
+    )
   }
 
   /** Local steps per round: train.steps, or the batches of train.epochs passes over the local data. */
@@ -305,6 +330,7 @@ export class FlEngine implements RoundEngine {
   > {
     const { fl, train } = this.options
     if (this.#kind === 'mean-gradient' && this.#rng.nextFloat32() >= fl.joinProbability) {
+      this.deps.flMetrics.roundsDeclined.inc({ reason: 'join' })
       this.deps.logger.debug({ round: job.round }, 'declined the round')
       return undefined
     }
@@ -381,6 +407,11 @@ export function createFlEngine(context: EngineContext): FlEngine {
     context.model,
     context.trainer,
     context.data,
-    { logger: context.logger.child({ component: 'fl' }), metrics: context.metrics, onRound: context.onRound },
+    {
+      logger: context.logger.child({ component: 'fl' }),
+      metrics: context.metrics,
+      flMetrics: createFlMetrics(context.registry),
+      onRound: context.onRound,
+    },
   )
 }
