@@ -42,6 +42,14 @@ const KEEP_ALIVE_TAG_VALUE = 100
  */
 const GOSSIP_MESH = { D: 4, Dlo: 3, Dhi: 6, Dscore: 2, Dout: 1, Dlazy: 4 } as const
 
+/**
+ * gossipsub scores down every peer of an address once more than 10 peers connect from it (its IP-colocation
+ * penalty, -5 per surplus peer squared): from 15 on, all of them fall below the graylist threshold and their
+ * messages are dropped. Peer processes on one machine all connect from the loopback address, so a 16-process
+ * swarm on one host lost its heartbeats; loopback peers are exempt.
+ */
+const GOSSIP_SCORE_PARAMS = { IPColocationFactorWhitelist: new Set(['127.0.0.1', '::1']) }
+
 /** The connection monitor's adaptive ping timeout may grow to this multiple of `pingTimeoutMs`. */
 const PING_TIMEOUT_GROWTH = 6
 
@@ -103,6 +111,7 @@ function libp2pOptions(options: ResolvedHostOptions, privateKey: PrivateKey, psk
         fallbackToFloodsub: false,
         floodPublish: true,
         doPX: false,
+        scoreParams: GOSSIP_SCORE_PARAMS,
         ...GOSSIP_MESH,
       }),
     },

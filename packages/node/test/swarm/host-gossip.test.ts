@@ -74,6 +74,15 @@ describe('GossipChannel', () => {
     expect(publisher.received).toEqual([])
   })
 
+  it('a hub with 15 spokes on the loopback address hears every spoke (no IP-colocation graylisting)', async () => {
+    const all = endpoints(await pool.star(16))
+    await meshReady(all)
+    const [hub, ...spokes] = all
+    await Promise.all(spokes.map((s, i) => s.channel.publish(text(`spoke ${i}`))))
+    await waitFor(() => hub!.received.length === spokes.length, 'a message from every spoke at the hub')
+    expect(new Set(hub!.received.map((r) => r.data)).size).toBe(spokes.length)
+  })
+
   it('counts a rejection by code and neither delivers nor forwards the message', async () => {
     const all = endpoints(await pool.star(4))
     await meshReady(all)
