@@ -1,8 +1,11 @@
 import '@swarmgrad/protocol/polyfill'
-import { readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { CodedError } from '@swarmgrad/protocol'
+import { loadFashionMnist } from '../data/index.js'
+import { renderLineChart } from './plot.js'
 import { DEFAULT_BOOTSTRAP_PEERS, runSwarm, type SwarmResult } from './swarm.js'
 
 /**
@@ -12,6 +15,13 @@ import { DEFAULT_BOOTSTRAP_PEERS, runSwarm, type SwarmResult } from './swarm.js'
  * directions, the round reaching 80 %, and peak RSS of the coordinator and of the peers.
  *
  *   pnpm exec tsc -b && node packages/node/dist/bench/fl.js [--only fedavg-16of16,fedavg-8of16] [--rounds 20]
+ *
+ * The `*-hetero` configurations compare FedAvg and FedAU under heterogeneous participation: every client is
+ * offered every round, client i of n is available with probability 0.1 + 0.8·i/(n−1), and the training set is cut
+ * by label (label-sorted, n contiguous parts), so the rarely available clients hold the low labels and the often
+ * available ones the high labels. Both runs use the same partition, availabilities, seed and peer identities (so
+ * the same availability draws). They alone accept `--peers` (a smoke run with fewer clients); they print the
+ * accuracy per round and plot both curves to bench-results/fl-hetero-accuracy.svg.
  */
 
 export const COORDINATOR_CLI = 'packages/coordinator/dist/cli.js'
@@ -24,11 +34,22 @@ const REFERENCE = {
 
 interface FlConfig {
   readonly name: string
-  /** Clients sampled per round. */
-  readonly count: number
+  /** Clients sampled per round: a number, or every client. */
+  readonly count: number | 'all'
   /** Flags shared by the coordinator and every peer (they enter the run id). */
   readonly flags: readonly string[]
+  /** Heterogeneous participation: per-client availabilities over a label-sorted partition (see above). */
+  readonly hetero?: true
 }
+
+/**
+ * Local training of the hetero runs, FedAvg and FedAU alike: FedAU's setting in ALGORITHMS.md (local lr 0.1,
+ * batch 16, 5 local steps, η_g 1), with its cutoff K = 50.
+ */
+const HETERO_FLAGS = [
+  ...['--train-steps', '5', '--train-batch-size', '16', '--train-lr', '0.1'],
+  ...['--fl-server-lr', '1', '--fl-fedau-cutoff', '50'],
+]
 
 const CONFIGS: readonly FlConfig[] = [
   { name: 'fedavg-16of16', count: 16, flags: [] },
@@ -48,7 +69,64 @@ const CONFIGS: readonly FlConfig[] = [
       '120',
     ],
   },
+  { name: 'fedavg-hetero', count: 'all', flags: HETERO_FLAGS, hetero: true },
+  { name: 'fedau-hetero', count: 'all', flags: ['--fl-algorithm', 'fedau', ...HETERO_FLAGS], hetero: true },
 ]
+
+/** Availability of client `index` of `clients` in the hetero runs: 0.1 + 0.8·index/(clients − 1). */
+export function heteroAvailability(index: number, clients: number): number {
+  if (
+    !Number.isInteger(clients) ||
+    clients < 2 ||
+    !Number.isInteger(index) ||
+    index < 0 ||
+    index >= clients
+  ) {
+    throw new CodedError('BAD_ARGUMENT', `hetero availability needs 0 <= index < clients, clients >= 2`, {
+      index,
+      clients,
+    })
+  }
+  return Number((0.1 + (0.8 * index) / (clients - 1)).toFixed(6))
+}
+
+/**
+ * A label-skewed partition in the format of `--data-partition file`: the sample indices sorted by label (then by
+ * index) and cut into `peers` contiguous parts of near-equal size, so part i holds the i-th slice of the labels.
+ */
+export function labelSortedPartition(labels: ArrayLike<number>, peers: number): { peers: PartitionPart[] } {
+  if (!Number.isInteger(peers) || peers < 1 || peers > labels.length) {
+    throw new CodedError('BAD_ARGUMENT', `label-sorted partition: peers must be in [1, ${labels.length}]`, {
+      peers,
+    })
+  }
+  const order = Array.from({ length: labels.length }, (_, i) => i).sort(
+    (a, b) => labels[a]! - labels[b]! || a - b,
+  )
+  const n = labels.length
+  return {
+    peers: Array.from({ length: peers }, (_, peer) => {
+      const indices = order.slice(Math.floor((peer * n) / peers), Math.floor(((peer + 1) * n) / peers))
+      indices.sort((a, b) => a - b)
+      return { peer, n: indices.length, indices }
+    }),
+  }
+}
+
+interface PartitionPart {
+  peer: number
+  n: number
+  indices: number[]
+}
+
+/** Writes the label-sorted Fashion-MNIST partition over `peers` clients (once) and returns its path. */
+async function heteroPartitionFile(peers: number): Promise<string> {
+  const file = `bench-results/tmp/fl-hetero-partition-${peers}.json`
+  const train = await loadFashionMnist('train')
+  await mkdir('bench-results/tmp', { recursive: true })
+  await writeFile(file, JSON.stringify(labelSortedPartition(train.y, peers)))
+  return file
+}
 
 /** One `round done` line of the coordinator's log. */
 export interface CoordinatorRound {
@@ -57,6 +135,8 @@ export interface CoordinatorRound {
   bytesDown: number
   bytesUp: number
   accuracy?: number
+  updates?: number
+  declined?: number
 }
 
 /** The coordinator's rounds, read from its JSON log. */
@@ -71,6 +151,8 @@ export async function coordinatorRounds(logFile: string): Promise<CoordinatorRou
       bytesDown: r.bytesDown,
       bytesUp: r.bytesUp,
       ...(r.accuracy === undefined ? {} : { accuracy: r.accuracy }),
+      ...(r.updates === undefined ? {} : { updates: r.updates }),
+      ...(r.declined === undefined ? {} : { declined: r.declined }),
     })
   }
   return rounds
@@ -95,6 +177,10 @@ export interface FlBenchRow {
   readonly roundTo80: number | undefined
   readonly coordinatorPeakMB: number | undefined
   readonly peerPeakMedianMB: number | undefined
+  /** Hetero runs: the global model's accuracy after each round (null: not evaluated). */
+  readonly accuracyByRound?: readonly (number | null)[]
+  /** Hetero runs: mean updates aggregated per round (clients that were available). */
+  readonly updatesPerRound?: number
   readonly reference?: (typeof REFERENCE)[keyof typeof REFERENCE]
 }
 
@@ -119,18 +205,37 @@ export function flCoordinatorCommand(
 async function runConfig(
   config: FlConfig,
   rounds: number,
+  peers: number,
 ): Promise<{ row: FlBenchRow; result: SwarmResult }> {
   const logDir = `bench-results/tmp/fl-${config.name}`
   await rm(logDir, { recursive: true, force: true })
-  const coordinator = flCoordinatorCommand(logDir, config.count, config.flags)
+  const count = config.count === 'all' ? peers : config.count
+  const coordinator = flCoordinatorCommand(logDir, count, config.flags)
+  // the hetero runs give every client its availability and a key file kept across runs: the same peer ids, so the
+  // same seeded availability draws, in the FedAvg and the FedAU run
+  const hetero =
+    config.hetero === true
+      ? {
+          task: 'none',
+          extra: [
+            ...['--data-source', 'fashion-mnist', '--data-partition', 'file', '--model', 'fmnist-2nn'],
+            ...['--data-partition-file', await heteroPartitionFile(peers), '--data-peers', String(peers)],
+          ],
+          peerExtra: (i: number) => [
+            ...['--fl-availability', String(heteroAvailability(i, peers))],
+            ...['--host-identity-file', `bench-results/tmp/fl-hetero-keys/peer-${i}.key`],
+          ],
+        }
+      : { task: 'fmnist-2nn', extra: [] }
   const result = await runSwarm(
     {
       name: `fl-${config.name}`,
       mode: 'fl',
-      peers: 16,
+      peers,
       rounds,
-      task: 'fmnist-2nn',
-      extra: ['--train-eval-every', '0', ...config.flags],
+      task: hetero.task,
+      extra: [...hetero.extra, '--train-eval-every', '0', ...config.flags],
+      ...('peerExtra' in hetero ? { peerExtra: hetero.peerExtra } : {}),
       startPeers: 'none',
       coordinator,
       bootstrapPeers: DEFAULT_BOOTSTRAP_PEERS,
@@ -146,7 +251,7 @@ async function runConfig(
   const reached = perRound.find((r) => (r.accuracy ?? 0) >= 0.8)
   const row: FlBenchRow = {
     name: config.name,
-    sampled: config.count,
+    sampled: count,
     rounds: perRound.length,
     completed: result.completed,
     secondsPerRound: Math.round(100 * median(perRound.map((r) => r.seconds))) / 100,
@@ -157,9 +262,61 @@ async function runConfig(
     roundTo80: reached?.round,
     coordinatorPeakMB: result.rss.coordinatorPeakMB,
     peerPeakMedianMB: result.rss.peakMedianMB,
+    ...(config.hetero === true
+      ? {
+          accuracyByRound: perRound.map((r) => r.accuracy ?? null),
+          updatesPerRound:
+            Math.round(
+              (10 * perRound.reduce((a, r) => a + (r.updates ?? 0), 0)) / Math.max(1, perRound.length),
+            ) / 10,
+        }
+      : {}),
     ...(config.name in REFERENCE ? { reference: REFERENCE[config.name as keyof typeof REFERENCE] } : {}),
   }
   return { row, result }
+}
+
+/** The hetero runs whose accuracy curves are tabulated and plotted together. */
+const HETERO_PLOT = ['fedavg-hetero', 'fedau-hetero'] as const
+const HETERO_PLOT_FILE = 'bench-results/fl-hetero-accuracy.svg'
+
+type CurveRow = FlBenchRow & { accuracyByRound: readonly (number | null)[] }
+
+/** Accuracy after each round, one column per run. */
+export function accuracyTable(rows: readonly CurveRow[]): string {
+  const rounds = Math.max(...rows.map((r) => r.accuracyByRound.length))
+  const lines = [
+    `| round | ${rows.map((r) => `${r.name} (${r.updatesPerRound ?? '-'} updates / round)`).join(' | ')} |`,
+    `| --- | ${rows.map(() => '---').join(' | ')} |`,
+  ]
+  for (let i = 0; i < rounds; i++) {
+    const cells = rows.map((r) => {
+      const acc = r.accuracyByRound[i]
+      return acc == null ? '-' : `${(100 * acc).toFixed(1)} %`
+    })
+    lines.push(`| ${i + 1} | ${cells.join(' | ')} |`)
+  }
+  return lines.join('\n')
+}
+
+/** SVG chart of the runs' accuracy against rounds. */
+export function heteroPlot(rows: readonly CurveRow[]): string {
+  const colors = ['#1f77b4', '#d62728']
+  return renderLineChart(
+    rows.map((r, i) => ({
+      label: `${r.name}: ${r.updatesPerRound ?? '-'} of ${r.sampled} clients per round`,
+      color: colors[i % colors.length]!,
+      dashed: false,
+      points: r.accuracyByRound.flatMap((acc, round) =>
+        acc == null ? [] : [[round + 1, 100 * acc] as const],
+      ),
+    })),
+    {
+      title: 'FedAvg vs FedAU, heterogeneous participation (availability 0.1-0.9, label-sorted data)',
+      xLabel: 'round',
+      yLabel: 'test accuracy of the global model, %',
+    },
+  )
 }
 
 function table(rows: readonly FlBenchRow[]): string {
@@ -183,7 +340,11 @@ function table(rows: readonly FlBenchRow[]): string {
 async function cli(argv: readonly string[]): Promise<number> {
   const { values } = parseArgs({
     args: [...argv],
-    options: { only: { type: 'string' }, rounds: { type: 'string', default: '20' } },
+    options: {
+      only: { type: 'string' },
+      rounds: { type: 'string', default: '20' },
+      peers: { type: 'string', default: '16' },
+    },
     strict: true,
   })
   const only = values.only?.split(',')
@@ -193,9 +354,21 @@ async function cli(argv: readonly string[]): Promise<number> {
     return 2
   }
   const rounds = Number(values.rounds)
+  const peers = Number(values.peers)
+  if (!Number.isInteger(peers) || peers < 2) {
+    console.error(`--peers must be an integer >= 2, got ${values.peers}`)
+    return 2
+  }
+  const fixed = configs.filter((c) => c.hetero !== true)
+  if (peers !== 16 && fixed.length > 0) {
+    console.error(
+      `--peers ${peers}: only the *-hetero configurations run other than 16 peers, not ${fixed[0]!.name}`,
+    )
+    return 2
+  }
   const rows: FlBenchRow[] = []
   for (const config of configs) {
-    const { row } = await runConfig(config, rounds)
+    const { row } = await runConfig(config, rounds, peers)
     rows.push(row)
     console.log(table([row]))
   }
@@ -212,6 +385,13 @@ async function cli(argv: readonly string[]): Promise<number> {
     `${JSON.stringify({ benchmark: 'fl', date: new Date().toISOString(), rows: merged }, null, 2)}\n`,
   )
   console.log(`\n${table(merged)}\nwritten to ${out}`)
+  const heteroRows = HETERO_PLOT.map((name) => merged.find((r) => r.name === name))
+  if (heteroRows.every((r) => r?.accuracyByRound !== undefined)) {
+    const curves = heteroRows as (FlBenchRow & { accuracyByRound: readonly (number | null)[] })[]
+    console.log(`\n${accuracyTable(curves)}`)
+    await writeFile(HETERO_PLOT_FILE, heteroPlot(curves))
+    console.log(`accuracy curves plotted to ${HETERO_PLOT_FILE}`)
+  }
   return rows.every((r) => r.completed) ? 0 : 1
 }
 

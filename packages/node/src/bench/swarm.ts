@@ -72,6 +72,8 @@ export interface SwarmRunOptions {
   readonly task: string
   /** Flags appended to every peer's command line (after the runner's own, so they override them). */
   readonly extra: readonly string[]
+  /** Flags of peer `index` alone, appended after `extra` (per-peer settings such as an availability or a key file). */
+  readonly peerExtra?: (index: number) => readonly string[]
   /**
    * Live peers each peer waits for before its first round: 'auto' passes `--<mode>-start-peers N-1` when the mode
    * has that option; a number passes that count; 'none' passes nothing.
@@ -361,6 +363,7 @@ export function peerCommand(options: SwarmRunOptions, index: number, bootstrap: 
     ...start,
     ...(bootstrap.length === 0 ? [] : ['--host-bootstrap', bootstrap.join(',')]),
     ...options.extra,
+    ...(options.peerExtra?.(index) ?? []),
   ]
 }
 
