@@ -4,11 +4,13 @@ import {
   createLogger,
   GossipChannel,
   type Host,
+  type MetricsServer,
   nodeOptionsSchema,
   paramCount,
   peerIdBytes,
   resolveModelSpec,
   runSpecOf,
+  serveMetrics,
   validateConfig,
 } from '@swarmgrad/node'
 import {
@@ -28,7 +30,6 @@ import { JournalError, type JournalState, type RoundRecord, readJournal, writeJo
 import { Membership } from './membership.js'
 import { type CoordinatorMetrics, createCoordinatorMetrics } from './metrics.js'
 import { type CoordinatorOptions, type CoordinatorOptionsInput, coordinatorOptionsSchema } from './options.js'
-import { type StatusServer, serveStatus } from './status-server.js'
 
 export type CoordinatorStatus = 'stopped' | 'starting' | 'started' | 'stopping'
 
@@ -65,7 +66,7 @@ export function coordinatorRunId(options: CoordinatorOptions): string {
  */
 export class Coordinator {
   #status: CoordinatorStatus = 'stopped'
-  #statusServer: StatusServer | undefined
+  #statusServer: MetricsServer | undefined
   readonly #controller = new AbortController()
   #running: Promise<void> | undefined
   #clockTimer: NodeJS.Timeout | undefined
@@ -103,7 +104,7 @@ export class Coordinator {
   }
 
   get statusUrl(): string | undefined {
-    return this.#statusServer?.url
+    return this.#statusServer?.base
   }
 
   /** The last completed round (fl), or the highest round peers report (other modes). */
@@ -149,11 +150,12 @@ export class Coordinator {
       this.#clockTimer.unref()
     }
     if (this.options.metrics.port >= 0) {
-      this.#statusServer = await serveStatus(this.registry, {
+      // `/status` (JSON: run, round, peers, last accuracy, bytes) beside `/metrics` and `/healthz`
+      this.#statusServer = await serveMetrics(this.registry, {
         host: this.options.metrics.host,
         port: this.options.metrics.port,
-        status: () => this.statusReport(),
-        healthy: () => this.#status === 'started',
+        health: () => ({ ok: this.#status === 'started', detail: {} }),
+        json: { '/status': () => this.statusReport() },
       })
     }
     this.#status = 'started'

@@ -25,18 +25,23 @@ describe('serveMetrics', () => {
     expect(text).toContain('# TYPE swarmgrad_node_round_duration_seconds histogram')
   })
 
-  it('reports health and refuses other paths', async () => {
+  it('reports health, serves the JSON routes it is given and refuses other paths', async () => {
     let ok = true
     server = await serveMetrics(new Registry(), {
       host: '127.0.0.1',
       port: 0,
       health: () => ({ ok, detail: { round: 4 } }),
+      json: { '/status': () => ({ round: 4, peers: ['a', 'b'] }) },
     })
-    const base = server.url.replace('/metrics', '')
+    const base = server.base
+    expect(server.url).toBe(`${base}/metrics`)
     expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ ok: true, round: 4 })
+    expect(await (await fetch(`${base}/status`)).json()).toEqual({ round: 4, peers: ['a', 'b'] })
     ok = false
     expect((await fetch(`${base}/healthz`)).status).toBe(503)
-    expect((await fetch(`${base}/other`)).status).toBe(404)
+    const other = await fetch(`${base}/other`)
+    expect(other.status).toBe(404)
+    expect(await other.text()).toBe('not found: try /metrics, /healthz, /status\n')
   })
 
   it('answers while scrapers that never read their responses hold connections open', async () => {

@@ -3,19 +3,32 @@ import type { AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
 
 export interface MetricsServer {
+  /** The `/metrics` URL, e.g. `http://127.0.0.1:9464/metrics`. */
   readonly url: string
+  /** The server's base URL, e.g. `http://127.0.0.1:9464`. */
+  readonly base: string
   readonly port: number
   close(): Promise<void>
 }
 
+export interface MetricsServerOptions {
+  readonly host: string
+  readonly port: number
+  /** What `/healthz` answers (503 when not ok); always ok without it. */
+  readonly health?: () => { ok: boolean; detail: Record<string, unknown> }
+  /** Further JSON routes by path, e.g. the coordinator's `/status`. */
+  readonly json?: Readonly<Record<string, () => Record<string, unknown>>>
+}
+
 /**
- * Serves `/metrics` in the Prometheus text format and `/healthz`. Collecting reads counters the process keeps
- * anyway, so a slow or frequent scraper costs a serialisation and never waits on a round.
+ * Serves `/metrics` in the Prometheus text format, `/healthz` and any JSON routes given. Collecting reads counters
+ * the process keeps anyway, so a slow or frequent scraper costs a serialisation and never waits on a round.
  */
 export async function serveMetrics(
   registry: Registry,
-  options: { host: string; port: number; health?: () => { ok: boolean; detail: Record<string, unknown> } },
+  options: MetricsServerOptions,
 ): Promise<MetricsServer> {
+  const routes = ['/metrics', '/healthz', ...Object.keys(options.json ?? {})]
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -36,7 +49,12 @@ export async function serveMetrics(
         .end(JSON.stringify({ ok: health.ok, ...health.detail }))
       return
     }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /healthz\n')
+    const json = path === undefined ? undefined : options.json?.[path]
+    if (json !== undefined) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(json()))
+      return
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: try ${routes.join(', ')}\n`)
   })
   server.keepAliveTimeout = 5_000
   await new Promise<void>((resolve, reject) => {
@@ -50,6 +68,7 @@ export async function serveMetrics(
   const host = options.host.includes(':') ? `[${options.host}]` : options.host
   return {
     url: `http://${host}:${port}/metrics`,
+    base: `http://${host}:${port}`,
     port,
     close: () =>
       new Promise<void>((resolve) => {
