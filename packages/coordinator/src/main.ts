@@ -1,5 +1,12 @@
 import { parseArgs } from 'node:util'
-import { type ConfigField, DataError, fieldsOf, InvalidConfigError, loadConfig } from '@swarmgrad/node'
+import {
+  type ConfigField,
+  DataError,
+  fieldsOf,
+  InvalidConfigError,
+  loadConfig,
+  runUntilSignalled,
+} from '@swarmgrad/node'
 import { createCoordinator } from './coordinator.js'
 import { exportJournalModel, JournalError } from './journal.js'
 import { coordinatorOptionsSchema } from './options.js'
@@ -110,31 +117,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     throw err
   }
-  const { logger } = coordinator
-  let signals = 0
-  const onSignal = (signal: NodeJS.Signals): void => {
-    signals++
-    if (signals > 1) {
-      logger.warn({ signal }, 'second signal: exiting now')
-      process.exit(130)
-    }
-    logger.info({ signal }, 'stopping')
-    coordinator.stop().catch((err: unknown) => logger.error({ err }, 'stop failed'))
-  }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
   try {
-    await coordinator.start()
-    await coordinator.run()
+    await runUntilSignalled(coordinator, coordinator.logger)
     return 0
   } catch (err) {
     process.stderr.write(
       `swarmgrad-coordinator: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
     )
     return 1
-  } finally {
-    await coordinator.stop()
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
   }
 }

@@ -1,3 +1,4 @@
+export { runUntilSignalled, type Service } from './cli/signals.js'
 export * from './config/index.js'
 export * from './data/index.js'
 export * from './engine/fl/index.js'

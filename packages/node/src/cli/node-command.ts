@@ -1,6 +1,7 @@
 import type { NodeOptions } from '../config/index.js'
 import { createLogger } from '../logging.js'
 import { createNode } from '../peer.js'
+import { runUntilSignalled } from './signals.js'
 
 /**
  * Runs one peer until its rounds are done or a signal arrives. The first SIGINT/SIGTERM stops it gracefully (the
@@ -27,25 +28,6 @@ export async function runNodeCommand(options: NodeOptions): Promise<number> {
         'round done',
       ),
   })
-  let signals = 0
-  const onSignal = (signal: NodeJS.Signals): void => {
-    signals++
-    if (signals > 1) {
-      logger.warn({ signal }, 'second signal: exiting now')
-      process.exit(130)
-    }
-    logger.info({ signal }, 'stopping')
-    node.stop().catch((err: unknown) => logger.error({ err }, 'stop failed'))
-  }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
-  try {
-    await node.start()
-    await node.run()
-  } finally {
-    await node.stop()
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
-  }
+  await runUntilSignalled(node, logger)
   return 0
 }
