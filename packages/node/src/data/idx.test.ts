@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { classCounts, DataError } from './dataset.js'
+import { classCounts, DataError, featureRange, PIXEL_LEVELS } from './dataset.js'
 import { FASHION_MNIST_DIR, loadFashionMnist, loadIdx, loadIdxDir, parseIdx } from './idx.js'
 
 /** An unsigned-byte IDX file of the given dimensions and data. */
@@ -55,14 +55,16 @@ describe('IDX loader', () => {
     expect(Array.from(parsed.data)).toEqual([0, 51, 102, 255, 1, 2, 3, 4, 5, 6, 7, 8])
   })
 
-  it('loads plain and gzipped files alike, scaling pixels to [0, 1]', async () => {
+  it('loads plain and gzipped files alike, keeping the bytes and decoding them to v / 255', async () => {
     for (const split of ['train', 'test'] as const) {
       const ds = await loadIdxDir(dir, split)
       expect(ds.n).toBe(3)
       expect(ds.featureShape).toEqual([2, 2, 1])
       expect(ds.numClasses).toBe(10)
       expect(Array.from(ds.y)).toEqual([2, 0, 1])
-      expect(Array.from(ds.x.subarray(0, 4))).toEqual([0, 51 / 255, 102 / 255, 1].map(Math.fround))
+      expect(Array.from(ds.x)).toEqual([0, 51, 102, 255, 1, 2, 3, 4, 5, 6, 7, 8])
+      expect(ds.levels).toBe(PIXEL_LEVELS)
+      expect(Array.from(featureRange(ds, 4, 0, 1))).toEqual([0, 51 / 255, 102 / 255, 1].map(Math.fround))
     }
   })
 
@@ -114,12 +116,13 @@ describe('IDX loader', () => {
     expect(train.n).toBe(60_000)
     expect(test.n).toBe(10_000)
     expect(train.featureShape).toEqual([28, 28, 1])
+    expect(train.x).toBeInstanceOf(Uint8Array)
     expect(train.x.length).toBe(60_000 * 784)
     expect(classCounts(train.y, 10)).toEqual(new Array(10).fill(6000))
     expect(classCounts(test.y, 10)).toEqual(new Array(10).fill(1000))
     let max = 0
     let min = 1
-    for (const v of test.x) {
+    for (const v of featureRange(test, 784, 0, test.n)) {
       max = Math.max(max, v)
       min = Math.min(min, v)
     }

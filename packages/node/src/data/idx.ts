@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { createDataset, DataError, type Dataset } from './dataset.js'
+import { createDataset, DataError, type Dataset, PIXEL_LEVELS } from './dataset.js'
 import { readMaybeGzipped } from './files.js'
 
 /** Where Debian's `dataset-fashion-mnist` package installs Fashion-MNIST. */
@@ -64,8 +64,9 @@ export interface IdxDatasetOptions {
 }
 
 /**
- * Loads an MNIST-format image file and its label file: pixels scaled to [0, 1], grey images of `[h, w]` given the
- * feature shape `[h, w, 1]`. Checks that both files describe the same number of samples.
+ * Loads an MNIST-format image file and its label file: pixels kept as the file's bytes, each decoding to `v / 255`
+ * in [0, 1] (`PIXEL_LEVELS`) when a batch is built; grey images of `[h, w]` given the feature shape `[h, w, 1]`.
+ * Checks that both files describe the same number of samples.
  */
 export async function loadIdx(
   imagesPath: string,
@@ -89,11 +90,9 @@ export async function loadIdx(
     })
   }
   const featureShape = images.dims.length === 3 ? [...images.dims.slice(1), 1] : images.dims.slice(1)
-  const x = new Float32Array(images.data.length)
-  const scale = Float32Array.from({ length: 256 }, (_, v) => v / 255)
-  for (let i = 0; i < x.length; i++) x[i] = scale[images.data[i]!]!
   return createDataset({
-    x,
+    x: images.data,
+    levels: PIXEL_LEVELS,
     y: new Uint8Array(labels.data),
     featureShape,
     numClasses: options.numClasses ?? 10,

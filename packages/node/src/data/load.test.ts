@@ -56,6 +56,10 @@ describe('loadPeerData', () => {
       1,
     )
     expect(peer.train.n).toBe(993)
+    // Cut out of the file's bytes: the part stays one byte per pixel and the 60 000 images are never converted.
+    expect(peer.train.x).toBeInstanceOf(Uint8Array)
+    expect(peer.train.x.length).toBe(993 * 784)
+    expect(peer.test?.x).toBeInstanceOf(Uint8Array)
     expect(peer.totalTrain).toBe(60_000)
     expect(peer.test?.n).toBe(10_000)
   }, 60_000)

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs'
+import * as tf from '@tensorflow/tfjs-core'
 import { describe, expect, it } from 'vitest'
 import { BACKEND_NAMES, backendInfo, initBackend, useBackend } from './backend.js'
 import { buildModel } from './model.js'
@@ -47,7 +47,7 @@ describe('initBackend', () => {
       expect(tf.getBackend()).toBe(name)
       const model = buildModel(SPEC, 11)
       params.push(model.getParams())
-      const logits = tf.tidy(() => model.logits(tf.linspace(0, 1, 2 * 784).reshape([2, 784]) as tf.Tensor2D))
+      const logits = tf.tidy(() => model.logits(tf.reshape(tf.linspace(0, 1, 2 * 784), [2, 784])))
       outputs.push(logits.dataSync() as Float32Array)
       logits.dispose()
       model.dispose()

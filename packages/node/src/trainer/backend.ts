@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
-import * as tf from '@tensorflow/tfjs'
+import * as tf from '@tensorflow/tfjs-core'
 
 /** Our names for the TF.js backends, in order of preference: native libtensorflow, WebAssembly, plain JS. */
 export type BackendName = 'node' | 'wasm' | 'cpu'
@@ -47,7 +47,8 @@ let pending: Promise<BackendInfo> | undefined
 
 /**
  * Selects the fastest TF.js backend that loads here: tfjs-node when its native addon loads, else WebAssembly (its
- * `.wasm` binaries read from node_modules, no network), else the plain JS `cpu` backend. Later calls return the
+ * `.wasm` binaries read from node_modules, no network), else the plain JS `cpu` backend. Only tfjs-core is imported
+ * up front; each backend's package is imported when it is tried, so a peer on wasm never loads the others. Later calls return the
  * backend chosen first. Also switches TF.js to production mode, which silences its console warnings.
  */
 export function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
@@ -119,6 +120,7 @@ async function selectBackend(options: InitBackendOptions): Promise<BackendInfo> 
 async function activate(name: BackendName): Promise<BackendInfo> {
   if (name === 'node') await import(TFJS_NODE_PACKAGE)
   if (name === 'wasm') await loadWasm()
+  if (name === 'cpu') await import('@tensorflow/tfjs-backend-cpu')
   const ok = await tf.setBackend(TF_BACKEND[name])
   if (!ok) throw new Error(`tf.setBackend('${TF_BACKEND[name]}') failed`)
   await tf.ready()

@@ -1,7 +1,7 @@
 import { createRng } from '@swarmgrad/protocol'
-import * as tf from '@tensorflow/tfjs'
+import * as tf from '@tensorflow/tfjs-core'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { createDataset, type Dataset, head } from '../data/dataset.js'
+import { createDataset, type Dataset, featureRange, head } from '../data/dataset.js'
 import { loadMnistPackage } from '../data/mnist-package.js'
 import { initBackend } from './backend.js'
 import { buildModel } from './model.js'
@@ -59,6 +59,37 @@ describe('Trainer', () => {
     expect(after.loss).toBeLessThan(before.loss)
     expect(after.samples).toBe(test.n)
     trainer.dispose()
+  })
+
+  it('trains, evaluates and takes gradients on byte features exactly as on the same features in float32', async () => {
+    const asFloats = (ds: Dataset): Dataset =>
+      createDataset({
+        x: featureRange(ds, 784, 0, ds.n).slice(),
+        y: ds.y,
+        featureShape: ds.featureShape,
+        numClasses: ds.numClasses,
+      })
+    const bytes = head(train, 300)
+    const floats = asFloats(bytes)
+    const heldOut = head(test, 700)
+    expect([bytes.x, heldOut.x]).toEqual([expect.any(Uint8Array), expect.any(Uint8Array)])
+    const [a, b] = [bytes, floats].map((data) =>
+      createTrainer(MLP, { data, lr: 0.1, seed: 3, modelSeed: 3 }),
+    ) as [Trainer, Trainer]
+    const [ra, rb] = [await a.trainEpochs(1, { batchSize: 32 }), await b.trainEpochs(1, { batchSize: 32 })]
+    expect(ra.loss).toBe(rb.loss)
+    await Promise.all([a.trainSteps(3, { batchSize: 50 }), b.trainSteps(3, { batchSize: 50 })])
+    expect(a.getParams()).toEqual(b.getParams())
+    const [ea, eb] = [
+      await a.evaluate(heldOut, { batchSize: 300 }),
+      await b.evaluate(asFloats(heldOut), { batchSize: 300 }),
+    ]
+    expect(ea).toEqual(eb)
+    const batch = head(bytes, 20)
+    expect(a.lossOn(batch)).toBe(b.lossOn(asFloats(batch)))
+    expect(a.gradientOn(batch)).toEqual(b.gradientOn(asFloats(batch)))
+    a.dispose()
+    b.dispose()
   })
 
   it('trains a small CNN on the digits too (convolutions have gradients on every backend)', async () => {

@@ -1,8 +1,8 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import type { ParamLayout } from '@swarmgrad/algorithms'
 import { CodedError, createRng, type SeedPart, shuffleInPlace, type Xoshiro128 } from '@swarmgrad/protocol'
-import * as tf from '@tensorflow/tfjs'
-import { type Batch, type Dataset, sampleSize } from '../data/dataset.js'
+import * as tf from '@tensorflow/tfjs-core'
+import { type Batch, type Dataset, featureRange, gatherFeatures } from '../data/dataset.js'
 import { buildModel, type Model } from './model.js'
 import type { ModelSpec } from './model-spec.js'
 
@@ -145,7 +145,7 @@ export class Trainer {
       options.signal?.throwIfAborted()
       const end = Math.min(start + batchSize, data.n)
       const sums = tf.tidy(() => {
-        const x = tf.tensor2d(data.x.subarray(start * size, end * size), [end - start, size])
+        const x = tf.tensor2d(featureRange(data, size, start, end), [end - start, size])
         const labels = tf.tensor1d(Int32Array.from(data.y.subarray(start, end)), 'int32')
         const logits = this.model.logits(x)
         const perSample = crossEntropy(logits, labels, this.model.numClasses)
@@ -169,7 +169,11 @@ export class Trainer {
   lossOn(batch: Batch): number {
     checkBatchSource(batch, this.model, 'batch')
     const loss = tf.tidy(() => {
-      const { x, labels } = this.tensors(batch.x, batch.y, batch.n)
+      const { x, labels } = this.tensors(
+        featureRange(batch, this.model.featureSize, 0, batch.n),
+        batch.y,
+        batch.n,
+      )
       return tf.mean(crossEntropy(this.model.logits(x), labels, this.model.numClasses))
     })
     const value = loss.dataSync()[0]!
@@ -182,7 +186,11 @@ export class Trainer {
     checkBatchSource(batch, this.model, 'batch')
     const out = new Float32Array(this.model.size)
     tf.tidy(() => {
-      const { x, labels } = this.tensors(batch.x, batch.y, batch.n)
+      const { x, labels } = this.tensors(
+        featureRange(batch, this.model.featureSize, 0, batch.n),
+        batch.y,
+        batch.n,
+      )
       const vars = this.model.variables()
       const { grads } = tf.variableGrads(
         () => tf.mean(crossEntropy(this.model.logits(x), labels, this.model.numClasses)) as tf.Scalar,
@@ -203,7 +211,8 @@ export class Trainer {
 
   private async step(indices: readonly number[], run: Run, signal: AbortSignal | undefined): Promise<void> {
     signal?.throwIfAborted()
-    const { x, y } = gather(this.data, indices)
+    const x = gatherFeatures(this.data, this.model.featureSize, indices)
+    const y = Int32Array.from(indices, (i) => this.data.y[i]!)
     const loss = tf.tidy(() => {
       const t = this.tensors(x, y, indices.length)
       const vars = [...this.model.variables()]
@@ -242,18 +251,6 @@ export function createTrainer(spec: ModelSpec, options: TrainerOptions & { model
 function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, classes: number): tf.Tensor1D {
   const oneHot = tf.oneHot(labels, classes)
   return tf.neg<tf.Tensor1D>(tf.sum<tf.Tensor1D>(tf.mul(oneHot, tf.logSoftmax(logits)), 1))
-}
-
-function gather(data: Dataset, indices: readonly number[]): { x: Float32Array; y: Int32Array } {
-  const size = sampleSize(data.featureShape)
-  const x = new Float32Array(indices.length * size)
-  const y = new Int32Array(indices.length)
-  for (let i = 0; i < indices.length; i++) {
-    const src = indices[i]!
-    x.set(data.x.subarray(src * size, (src + 1) * size), i * size)
-    y[i] = data.y[src]!
-  }
-  return { x, y }
 }
 
 class Run {

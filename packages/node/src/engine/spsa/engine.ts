@@ -28,7 +28,7 @@ import {
 import type { Logger } from 'pino'
 import type { SpsaOptions } from '../../config/spsa-options.js'
 import type { Batch } from '../../data/dataset.js'
-import { DataError, sampleSize } from '../../data/dataset.js'
+import { DataError, gatherFeatures, sampleSize } from '../../data/dataset.js'
 import { ModelExchange, peerIdBytes } from '../../exchange/model-exchange.js'
 import { BlobTransfer, GossipChannel } from '../../host/index.js'
 import type { NodeMetrics } from '../../metrics/index.js'
@@ -342,14 +342,12 @@ export class SpsaEngine implements RoundEngine {
     const size = sampleSize(data.featureShape)
     const { batchSize, scalars } = this.#options
     return Array.from({ length: scalars }, () => {
-      const x = new Float32Array(batchSize * size)
-      const y = new Int32Array(batchSize)
-      for (let i = 0; i < batchSize; i++) {
-        const index = this.#sampler.nextInt(data.n)
-        x.set(data.x.subarray(index * size, (index + 1) * size), i * size)
-        y[i] = data.y[index]!
+      const indices = Array.from({ length: batchSize }, () => this.#sampler.nextInt(data.n))
+      return {
+        x: gatherFeatures(data, size, indices),
+        y: Int32Array.from(indices, (index) => data.y[index]!),
+        n: batchSize,
       }
-      return { x, y, n: batchSize }
     })
   }
 
