@@ -253,7 +253,12 @@ async function runConfig(
     name: config.name,
     sampled: count,
     rounds: perRound.length,
-    completed: result.completed,
+    // the coordinator's rounds, not each peer's last one: a client not sampled (or not available) for the last
+    // round rightly stops before it
+    completed:
+      result.error === undefined &&
+      perRound.length >= rounds &&
+      result.peerSummaries.every((p) => p.exitCode === 0),
     secondsPerRound: Math.round(100 * median(perRound.map((r) => r.seconds))) / 100,
     accuracy: perRound.at(-1)?.accuracy,
     mbPerRound: mb(median(perRound.map((r) => r.bytesDown + r.bytesUp))),
