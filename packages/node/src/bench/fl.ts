@@ -119,7 +119,7 @@ interface PartitionPart {
   indices: number[]
 }
 
-/** Writes the label-sorted Fashion-MNIST partition over `peers` clients (once) and returns its path. */
+/** Writes the label-sorted Fashion-MNIST partition over `peers` clients (the same in every run); returns its path. */
 async function heteroPartitionFile(peers: number): Promise<string> {
   const file = `bench-results/tmp/fl-hetero-partition-${peers}.json`
   const train = await loadFashionMnist('train')
