@@ -147,6 +147,7 @@ describe('spsa-finetune command line', () => {
       pretrainRounds: 2,
       rounds: 20,
       configs: [...CONFIG_NAMES],
+      spsa: SPSA_CONFIGS,
       out: 'bench-results/spsa-finetune',
     })
     expect(parsePlan(['--peers', '4', '--rounds', '3', '--only', 'spsa-output'])).toMatchObject({
@@ -154,6 +155,14 @@ describe('spsa-finetune command line', () => {
       rounds: 3,
       configs: ['spsa-output'],
     })
+    const tuned = parsePlan(['--lr-all', '3e-4']).spsa
+    expect(tuned.find((c) => c.name === 'spsa-all')).toEqual({
+      ...SPSA_CONFIGS.find((c) => c.name === 'spsa-all'),
+      lr: 3e-4,
+    })
+    expect(tuned.find((c) => c.name === 'spsa-output')).toEqual(
+      SPSA_CONFIGS.find((c) => c.name === 'spsa-output'),
+    )
   })
 
   it('refuses an unknown configuration, a non-integer count and a single peer, naming the flag', () => {
@@ -162,5 +171,6 @@ describe('spsa-finetune command line', () => {
     )
     expect(() => parsePlan(['--rounds', '2.5'])).toThrow(/--rounds must be a positive integer, got 2.5/)
     expect(() => parsePlan(['--peers', '1'])).toThrow(/--peers must be at least 2/)
+    expect(() => parsePlan(['--lr-output', '0'])).toThrow(/--lr-output must be a positive number, got 0/)
   })
 })

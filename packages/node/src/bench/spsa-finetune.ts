@@ -11,8 +11,8 @@
  * all processes; bytes one peer sends per round), writes `<out>.json` and the plots `<out>-acc-round.svg` and
  * `<out>-acc-bytes.svg` (accuracy against kB sent, log axis). Every process started is stopped, on failure too.
  *
- *   pnpm bench:spsa-finetune [--peers 16] [--pretrain-rounds 2] [--rounds 20] [--only fedavg,spsa-output,spsa-all]
- *     [--out bench-results/spsa-finetune]
+ *   pnpm bench:spsa-finetune -- [--peers 16] [--pretrain-rounds 2] [--rounds 20] [--only fedavg,spsa-output,spsa-all]
+ *     [--lr-output 0.01] [--lr-all 1e-4] [--out bench-results/spsa-finetune]
  *
  * With 16 peers the task is BENCHMARKS.md's `fmnist-2nn` (the shipped Dirichlet(0.5) split); with another count
  * (smoke runs) the same data, model and training flags over a Dirichlet(0.5) split drawn for that count.
@@ -213,11 +213,14 @@ interface Checkpoint {
   readonly accuracy: number | undefined
 }
 
-interface Plan {
+export interface Plan {
   readonly peers: number
   readonly pretrainRounds: number
   readonly rounds: number
+  /** The configurations to run, in order (names of CONFIG_NAMES). */
   readonly configs: readonly string[]
+  /** SPSA_CONFIGS with the command line's learning rates. */
+  readonly spsa: readonly SpsaFinetuneConfig[]
   readonly out: string
 }
 
@@ -267,7 +270,7 @@ async function pretrain(plan: Plan, signal: AbortSignal): Promise<Checkpoint & {
   )
   if (!result.completed) throw failed('pre-training', result)
   const journal = join(logDir, 'coordinator.journal')
-  const file = resolve(WORK_DIR, 'checkpoint.f32')
+  const file = join(WORK_DIR, 'checkpoint.f32')
   const { stdout } = await run(process.execPath, [
     COORDINATOR_CLI,
     'export-model',
@@ -416,12 +419,20 @@ async function writeOutputs(
 }
 
 const USAGE = `usage: node packages/node/dist/bench/spsa-finetune.js [--peers 16] [--pretrain-rounds 2] [--rounds 20]
-  [--only ${CONFIG_NAMES.join(',')}] [--out bench-results/spsa-finetune]`
+  [--only ${CONFIG_NAMES.join(',')}] [--lr-output <lr>] [--lr-all <lr>] [--out bench-results/spsa-finetune]`
 
 function positiveInt(text: string, name: string): number {
   const n = Number(text)
   if (!Number.isInteger(n) || n < 1) {
     throw new CodedError('BAD_ARGUMENT', `--${name} must be a positive integer, got ${text}`)
+  }
+  return n
+}
+
+function positiveNumber(text: string, name: string): number {
+  const n = Number(text)
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new CodedError('BAD_ARGUMENT', `--${name} must be a positive number, got ${text}`)
   }
   return n
 }
@@ -435,6 +446,8 @@ export function parsePlan(argv: readonly string[]): Plan {
       'pretrain-rounds': { type: 'string', default: '2' },
       rounds: { type: 'string', default: '20' },
       only: { type: 'string', default: CONFIG_NAMES.join(',') },
+      'lr-output': { type: 'string' },
+      'lr-all': { type: 'string' },
       out: { type: 'string', default: 'bench-results/spsa-finetune' },
     },
     strict: true,
@@ -449,11 +462,20 @@ export function parsePlan(argv: readonly string[]): Plan {
   }
   const peers = positiveInt(values.peers, 'peers')
   if (peers < 2) throw new CodedError('BAD_ARGUMENT', `--peers must be at least 2, got ${peers}`)
+  const lr: Record<string, string | undefined> = {
+    'spsa-output': values['lr-output'],
+    'spsa-all': values['lr-all'],
+  }
+  const spsa = SPSA_CONFIGS.map((c) => {
+    const text = lr[c.name]
+    return text === undefined ? c : { ...c, lr: positiveNumber(text, c.name.replace('spsa-', 'lr-')) }
+  })
   return {
     peers,
     pretrainRounds: positiveInt(values['pretrain-rounds'], 'pretrain-rounds'),
     rounds: positiveInt(values.rounds, 'rounds'),
     configs,
+    spsa,
     out: values.out,
   }
 }
@@ -478,7 +500,7 @@ async function cli(argv: readonly string[]): Promise<number> {
     const checkpoint = await pretrain(plan, controller.signal)
     const rows: FinetuneRow[] = []
     for (const name of plan.configs) {
-      const config = SPSA_CONFIGS.find((c) => c.name === name)
+      const config = plan.spsa.find((c) => c.name === name)
       const row =
         config === undefined
           ? await fedAvg(plan, checkpoint, controller.signal)
