@@ -82,18 +82,23 @@ export function createDataset(
       `${name}: number of classes must be an integer of at least 2, got ${parts.numClasses}`,
     )
   }
-  for (let i = 0; i < n; i++) {
-    const label = parts.y[i]!
-    if (label < 0 || label >= parts.numClasses) {
-      throw new DataError(`${name}: label ${label} of sample ${i} is outside [0, ${parts.numClasses})`, {
-        sample: i,
-      })
-    }
-  }
+  checkLabels(parts.y, parts.numClasses, name)
   const shape = { y: parts.y, n, featureShape: [...parts.featureShape], numClasses: parts.numClasses }
   return parts.levels === undefined
     ? { x: parts.x, ...shape }
     : { x: parts.x, levels: parts.levels, ...shape }
+}
+
+/** Throws a DataError naming the first label outside `[0, numClasses)`. */
+export function checkLabels(y: Labels, numClasses: number, name: string): void {
+  for (let i = 0; i < y.length; i++) {
+    const label = y[i]!
+    if (label < 0 || label >= numClasses) {
+      throw new DataError(`${name}: label ${label} of sample ${i} is outside [0, ${numClasses})`, {
+        sample: i,
+      })
+    }
+  }
 }
 
 /**

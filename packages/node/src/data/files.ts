@@ -1,6 +1,7 @@
-import { readFile } from 'node:fs/promises'
+import { createReadStream } from 'node:fs'
+import { open, readFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
-import { gunzip } from 'node:zlib'
+import { createGunzip, gunzip } from 'node:zlib'
 import { DataError } from './dataset.js'
 
 const gunzipAsync = promisify(gunzip)
@@ -24,6 +25,47 @@ export async function readMaybeGzipped(path: string): Promise<Uint8Array> {
     throw new DataError(`${path}: corrupt gzip data (${err instanceof Error ? err.message : String(err)})`, {
       path,
     })
+  }
+}
+
+/**
+ * The bytes of a file, inflated when it starts with the gzip magic bytes 1f 8b, as a stream of chunks: the file is
+ * never held whole. Failures are DataErrors naming the path, as for `readMaybeGzipped`.
+ */
+export async function* streamMaybeGzipped(path: string): AsyncGenerator<Uint8Array> {
+  let gzipped: boolean
+  try {
+    const handle = await open(path, 'r')
+    try {
+      const magic = new Uint8Array(2)
+      const { bytesRead } = await handle.read(magic, 0, 2, 0)
+      gzipped = bytesRead === 2 && magic[0] === 0x1f && magic[1] === 0x8b
+    } finally {
+      await handle.close()
+    }
+  } catch (err) {
+    throw new DataError(`${path}: ${describeFsError(err)}`, { path })
+  }
+  const file = createReadStream(path)
+  const inflate = gzipped ? createGunzip() : undefined
+  const stream = inflate === undefined ? file : file.pipe(inflate)
+  if (inflate !== undefined) file.on('error', (err) => inflate.destroy(err))
+  try {
+    for await (const chunk of stream) yield chunk as Uint8Array
+  } catch (err) {
+    const code = (err as { code?: unknown }).code
+    if (typeof code === 'string' && code.startsWith('Z_')) {
+      throw new DataError(
+        `${path}: corrupt gzip data (${err instanceof Error ? err.message : String(err)})`,
+        {
+          path,
+        },
+      )
+    }
+    throw new DataError(`${path}: ${describeFsError(err)}`, { path })
+  } finally {
+    file.destroy()
+    inflate?.destroy()
   }
 }
 

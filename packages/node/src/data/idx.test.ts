@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { classCounts, DataError, featureRange, PIXEL_LEVELS } from './dataset.js'
-import { FASHION_MNIST_DIR, loadFashionMnist, loadIdx, loadIdxDir, parseIdx } from './idx.js'
+import { FASHION_MNIST_DIR, loadFashionMnist, loadIdx, loadIdxDir, parseIdx, readIdxRows } from './idx.js'
 
 /** An unsigned-byte IDX file of the given dimensions and data. */
 function idx(dims: number[], data: number[]): Uint8Array {
@@ -66,6 +66,71 @@ describe('IDX loader', () => {
       expect(ds.levels).toBe(PIXEL_LEVELS)
       expect(Array.from(featureRange(ds, 4, 0, 1))).toEqual([0, 51 / 255, 102 / 255, 1].map(Math.fround))
     }
+  })
+
+  it('streams large files, plain and gzipped, keeping only the rows asked for, in their order', async () => {
+    // 300 rows of 1000 bytes: rows straddle the stream's chunks (64 KiB read, 16 KiB inflated).
+    const rows = 300
+    const size = 1000
+    const data = Array.from({ length: rows * size }, (_, k) => (Math.floor(k / size) * 7 + (k % size)) & 0xff)
+    const row = (r: number): number[] => data.slice(r * size, (r + 1) * size)
+    const file = idx([rows, 10, 100], data)
+    await writeFile(join(dir, 'big-idx'), file)
+    await writeFile(join(dir, 'big-idx.gz'), gzipSync(file))
+    for (const name of ['big-idx', 'big-idx.gz']) {
+      const all = await readIdxRows(join(dir, name))
+      expect(all.dims).toEqual([300, 10, 100])
+      expect(Buffer.from(all.data).equals(Buffer.from(data))).toBe(true)
+      const picked = [65, 66, 131, 299, 0]
+      const some = await readIdxRows(join(dir, name), { rows: picked })
+      expect(some.dims).toEqual([5, 10, 100])
+      expect(Array.from(some.data)).toEqual(picked.flatMap(row))
+      const ascending = await readIdxRows(join(dir, name), { rows: [3, 4, 200] })
+      expect(Array.from(ascending.data)).toEqual([3, 4, 200].flatMap(row))
+      const repeated = await readIdxRows(join(dir, name), { rows: [7, 2, 7] })
+      expect(Array.from(repeated.data)).toEqual([7, 2, 7].flatMap(row))
+      expect((await readIdxRows(join(dir, name), { rows: [] })).data).toHaveLength(0)
+    }
+    await expect(readIdxRows(join(dir, 'big-idx'), { rows: [1, 300] })).rejects.toThrow(
+      expect.objectContaining({
+        code: 'BAD_ARGUMENT',
+        message: expect.stringMatching(/row 300 \(position 1\)/),
+      }),
+    )
+    const checked: number[][] = []
+    await expect(
+      readIdxRows(join(dir, 'big-idx.gz'), {
+        checkDims: (dims) => {
+          checked.push([...dims])
+          throw new DataError('refused')
+        },
+      }),
+    ).rejects.toThrow('refused')
+    expect(checked).toEqual([[300, 10, 100]])
+    const truncated = join(dir, 'big-truncated.gz')
+    await writeFile(truncated, gzipSync(file.subarray(0, file.length - 10)))
+    expect((await rejection(readIdxRows(truncated, { rows: [0] }))).message).toBe(
+      `${truncated}: truncated: dimensions [300, 10, 100] need 300000 bytes of data, found 299990`,
+    )
+    const header = join(dir, 'header-only')
+    await writeFile(header, file.subarray(0, 9))
+    expect((await rejection(readIdxRows(header))).message).toBe(
+      `${header}: truncated IDX header (9 of 16 bytes)`,
+    )
+  })
+
+  it('loads only the images select chooses from the labels, with their labels', async () => {
+    const seen: number[][] = []
+    const ds = await loadIdxDir(dir, 'test', {
+      select: async (labels) => {
+        seen.push(Array.from(labels))
+        return [2, 0]
+      },
+    })
+    expect(seen).toEqual([[2, 0, 1]])
+    expect(ds.n).toBe(2)
+    expect(Array.from(ds.y)).toEqual([1, 2])
+    expect(Array.from(ds.x)).toEqual([5, 6, 7, 8, 0, 51, 102, 255])
   })
 
   it('names the file and the problem for bad magic, element type, truncation and trailing bytes', () => {

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { createDataset, DataError, type Dataset, PIXEL_LEVELS } from './dataset.js'
-import { readMaybeGzipped } from './files.js'
+import { CodedError } from '@swarmgrad/protocol'
+import { checkLabels, createDataset, DataError, type Dataset, PIXEL_LEVELS } from './dataset.js'
+import { readMaybeGzipped, streamMaybeGzipped } from './files.js'
 
 /** Where Debian's `dataset-fashion-mnist` package installs Fashion-MNIST. */
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist'
@@ -21,7 +22,63 @@ export interface IdxArray {
  * the product of the sizes in bytes. `source` names the file in errors.
  */
 export function parseIdx(bytes: Uint8Array, source: string): IdxArray {
-  if (bytes.length < 4) throw new DataError(`${source}: ${bytes.length} bytes, too short for an IDX header`)
+  const header = parseIdxHeader(bytes, source, true)!
+  checkDataLength(header.dims, bytes.length - header.length, source)
+  return { dims: header.dims, data: bytes.subarray(header.length) }
+}
+
+/** Reads and parses an IDX file, gzipped or not (detected by its first bytes). */
+export async function readIdx(path: string): Promise<IdxArray> {
+  return parseIdx(await readMaybeGzipped(path), path)
+}
+
+export interface IdxRowsOptions {
+  /** The rows (entries of the first dimension) to keep, in the order wanted; all of them when absent. */
+  readonly rows?: ArrayLike<number> | undefined
+  /** Sees the file's dimensions as soon as the header is read, before any data; throws to refuse the file. */
+  readonly checkDims?: (dims: readonly number[]) => void
+}
+
+/**
+ * Reads an IDX file (gzipped or not) as it streams by, keeping only the rows asked for: neither the file nor the
+ * rows left out are ever held in memory. The result's first dimension is the number of rows kept. Errors as for
+ * `parseIdx`; a row outside the file is a BAD_ARGUMENT.
+ */
+export async function readIdxRows(path: string, options: IdxRowsOptions = {}): Promise<IdxArray> {
+  let pending: Uint8Array = new Uint8Array(0)
+  let plan: RowPlan | undefined
+  let seen = 0
+  for await (const chunk of streamMaybeGzipped(path)) {
+    let bytes = chunk
+    if (plan === undefined) {
+      pending = concat(pending, chunk)
+      const header = parseIdxHeader(pending, path, false)
+      if (header === undefined) continue
+      options.checkDims?.(header.dims)
+      plan = new RowPlan(header.dims, options.rows, path)
+      bytes = pending.subarray(header.length)
+    }
+    plan.take(bytes, seen)
+    seen += bytes.length
+  }
+  if (plan === undefined) {
+    parseIdxHeader(pending, path, true)
+    throw new DataError(`${path}: no IDX header`)
+  }
+  checkDataLength(plan.dims, seen, path)
+  return { dims: [plan.count, ...plan.dims.slice(1)], data: plan.result() }
+}
+
+/** The dimensions and the length of an IDX header; undefined when `bytes` stops inside it and more may follow. */
+function parseIdxHeader(
+  bytes: Uint8Array,
+  source: string,
+  complete: boolean,
+): { dims: number[]; length: number } | undefined {
+  if (bytes.length < 4) {
+    if (!complete) return undefined
+    throw new DataError(`${source}: ${bytes.length} bytes, too short for an IDX header`)
+  }
   if (bytes[0] !== 0 || bytes[1] !== 0) {
     throw new DataError(
       `${source}: not an IDX file (magic ${hex(bytes.subarray(0, 4))}, expected 00 00 08 0n)`,
@@ -34,15 +91,19 @@ export function parseIdx(bytes: Uint8Array, source: string): IdxArray {
   }
   const ndim = bytes[3]!
   if (ndim < 1 || ndim > MAX_DIMS) throw new DataError(`${source}: IDX header declares ${ndim} dimensions`)
-  const headerLength = 4 + 4 * ndim
-  if (bytes.length < headerLength) {
-    throw new DataError(`${source}: truncated IDX header (${bytes.length} of ${headerLength} bytes)`)
+  const length = 4 + 4 * ndim
+  if (bytes.length < length) {
+    if (!complete) return undefined
+    throw new DataError(`${source}: truncated IDX header (${bytes.length} of ${length} bytes)`)
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const dims: number[] = []
   for (let i = 0; i < ndim; i++) dims.push(view.getUint32(4 + 4 * i, false))
+  return { dims, length }
+}
+
+function checkDataLength(dims: readonly number[], actual: number, source: string): void {
   const expected = dims.reduce((a, b) => a * b, 1)
-  const actual = bytes.length - headerLength
   if (actual !== expected) {
     const what = actual < expected ? 'truncated' : 'has trailing bytes'
     throw new DataError(
@@ -50,52 +111,152 @@ export function parseIdx(bytes: Uint8Array, source: string): IdxArray {
       { expected, actual },
     )
   }
-  return { dims, data: bytes.subarray(headerLength) }
 }
 
-/** Reads and parses an IDX file, gzipped or not (detected by its first bytes). */
-export async function readIdx(path: string): Promise<IdxArray> {
-  return parseIdx(await readMaybeGzipped(path), path)
+/** Which rows of an IDX file to copy while it streams by, and where they go. */
+class RowPlan {
+  readonly dims: readonly number[]
+  /** Number of rows kept. */
+  readonly count: number
+  private readonly rowSize: number
+  private readonly rows: ArrayLike<number> | undefined
+  /** The distinct rows wanted, ascending, and their bytes in that order. */
+  private readonly wanted: Int32Array
+  private readonly bytes: Uint8Array
+  /** The first of `wanted` not yet complete. */
+  private next = 0
+
+  constructor(dims: readonly number[], rows: ArrayLike<number> | undefined, source: string) {
+    const n = dims[0]!
+    this.dims = dims
+    this.rowSize = dims.slice(1).reduce((a, b) => a * b, 1)
+    this.rows = rows
+    this.count = rows?.length ?? n
+    if (rows === undefined) {
+      this.wanted = Int32Array.from({ length: n }, (_, i) => i)
+    } else {
+      for (let i = 0; i < rows.length; i++) {
+        const row = rows[i]!
+        if (!Number.isInteger(row) || row < 0 || row >= n) {
+          throw new CodedError('BAD_ARGUMENT', `${source}: row ${row} (position ${i}) is outside [0, ${n})`, {
+            position: i,
+          })
+        }
+      }
+      this.wanted = Int32Array.from(new Set(Array.from(rows))).sort()
+    }
+    this.bytes = new Uint8Array(this.wanted.length * this.rowSize)
+  }
+
+  /** Copies what `chunk`, which starts at byte `offset` of the data, holds of the wanted rows. */
+  take(chunk: Uint8Array, offset: number): void {
+    const end = offset + chunk.length
+    while (this.next < this.wanted.length) {
+      const rowStart = this.wanted[this.next]! * this.rowSize
+      const rowEnd = rowStart + this.rowSize
+      if (rowStart >= end) return
+      const from = Math.max(rowStart, offset)
+      const to = Math.min(rowEnd, end)
+      if (to > from) {
+        this.bytes.set(
+          chunk.subarray(from - offset, to - offset),
+          this.next * this.rowSize + (from - rowStart),
+        )
+      }
+      if (rowEnd > end) return
+      this.next++
+    }
+  }
+
+  /** The kept rows in the order asked for. */
+  result(): Uint8Array {
+    const rows = this.rows
+    if (rows === undefined || isSameRows(rows, this.wanted)) return this.bytes
+    const size = this.rowSize
+    const out = new Uint8Array(rows.length * size)
+    for (let i = 0; i < rows.length; i++) {
+      const at = lowerBound(this.wanted, rows[i]!)
+      out.set(this.bytes.subarray(at * size, (at + 1) * size), i * size)
+    }
+    return out
+  }
+}
+
+function isSameRows(rows: ArrayLike<number>, wanted: Int32Array): boolean {
+  if (rows.length !== wanted.length) return false
+  for (let i = 0; i < rows.length; i++) if (rows[i] !== wanted[i]) return false
+  return true
+}
+
+/** The position of `value` in the ascending `sorted`, which holds it. */
+function lowerBound(sorted: Int32Array, value: number): number {
+  let lo = 0
+  let hi = sorted.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (sorted[mid]! < value) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b
+  const out = new Uint8Array(a.length + b.length)
+  out.set(a)
+  out.set(b, a.length)
+  return out
 }
 
 export interface IdxDatasetOptions {
   /** Number of classes; labels must lie below it. Default 10. */
   readonly numClasses?: number
+  /**
+   * Chooses the samples to load, given all the labels: indices into the files, in the order wanted (undefined:
+   * all). Only the chosen images are read into memory.
+   */
+  readonly select?: (labels: Uint8Array) => Promise<ArrayLike<number> | undefined>
 }
 
 /**
  * Loads an MNIST-format image file and its label file: pixels kept as the file's bytes, each decoding to `v / 255`
  * in [0, 1] (`PIXEL_LEVELS`) when a batch is built; grey images of `[h, w]` given the feature shape `[h, w, 1]`.
- * Checks that both files describe the same number of samples.
+ * Checks that both files describe the same number of samples. With `select`, reads the labels first and then only
+ * the chosen images.
  */
 export async function loadIdx(
   imagesPath: string,
   labelsPath: string,
   options: IdxDatasetOptions = {},
 ): Promise<Dataset> {
-  const [images, labels] = await Promise.all([readIdx(imagesPath), readIdx(labelsPath)])
-  if (images.dims.length < 2) {
-    throw new DataError(
-      `${imagesPath}: an image file needs at least 2 dimensions, found ${images.dims.length}`,
-    )
-  }
+  const labels = await readIdx(labelsPath)
   if (labels.dims.length !== 1) {
     throw new DataError(`${labelsPath}: a label file has 1 dimension, found ${labels.dims.length}`)
   }
-  const n = images.dims[0]!
-  if (labels.dims[0] !== n) {
-    throw new DataError(`${labelsPath}: ${labels.dims[0]} labels for the ${n} images of ${imagesPath}`, {
-      images: n,
-      labels: labels.dims[0],
-    })
-  }
+  const numClasses = options.numClasses ?? 10
+  checkLabels(labels.data, numClasses, labelsPath)
+  const rows = await options.select?.(labels.data)
+  const images = await readIdxRows(imagesPath, {
+    rows,
+    checkDims: (dims) => {
+      if (dims.length < 2) {
+        throw new DataError(`${imagesPath}: an image file needs at least 2 dimensions, found ${dims.length}`)
+      }
+      if (dims[0] !== labels.data.length) {
+        throw new DataError(
+          `${labelsPath}: ${labels.data.length} labels for the ${dims[0]} images of ${imagesPath}`,
+          { images: dims[0], labels: labels.data.length },
+        )
+      }
+    },
+  })
   const featureShape = images.dims.length === 3 ? [...images.dims.slice(1), 1] : images.dims.slice(1)
   return createDataset({
     x: images.data,
     levels: PIXEL_LEVELS,
-    y: new Uint8Array(labels.data),
+    y: rows === undefined ? new Uint8Array(labels.data) : Uint8Array.from(rows, (row) => labels.data[row]!),
     featureShape,
-    numClasses: options.numClasses ?? 10,
+    numClasses,
     name: labelsPath,
   })
 }
@@ -126,13 +287,17 @@ export async function loadIdxDir(
 }
 
 /** Fashion-MNIST from Debian's `dataset-fashion-mnist` (or the same files in `dir`): 60 000 train, 10 000 test. */
-export async function loadFashionMnist(split: Split, dir: string = FASHION_MNIST_DIR): Promise<Dataset> {
+export async function loadFashionMnist(
+  split: Split,
+  dir: string = FASHION_MNIST_DIR,
+  options: IdxDatasetOptions = {},
+): Promise<Dataset> {
   if (!existsSync(dir)) {
     throw new DataError(`${dir}: folder not found (install it with: apt-get install dataset-fashion-mnist)`, {
       dir,
     })
   }
-  return loadIdxDir(dir, split)
+  return loadIdxDir(dir, split, options)
 }
 
 function hex(bytes: Uint8Array): string {

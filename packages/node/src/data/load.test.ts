@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { classCounts } from './dataset.js'
+import { classCounts, head, subset } from './dataset.js'
+import { loadFashionMnist } from './idx.js'
 import { type DataOptions, loadPeerData } from './load.js'
+import { partition } from './partition.js'
 
 const REFERENCE_FILE = fileURLToPath(new URL('../../../../bench/fmnist-2nn-partition.json', import.meta.url))
 
@@ -62,6 +64,18 @@ describe('loadPeerData', () => {
     expect(peer.test?.x).toBeInstanceOf(Uint8Array)
     expect(peer.totalTrain).toBe(60_000)
     expect(peer.test?.n).toBe(10_000)
+    // The same samples as cutting the part out of the whole file in memory.
+    const full = await loadFashionMnist('train')
+    const indices = await partition(full, { kind: 'file', file: REFERENCE_FILE, peers: 16, index: 0 })
+    const expected = subset(full, indices)
+    expect(Buffer.from(peer.train.x).equals(Buffer.from(expected.x))).toBe(true)
+    expect(Array.from(peer.train.y)).toEqual(Array.from(expected.y))
+    const limited = await loadPeerData(
+      { ...BASE, source: 'fashion-mnist', partition: 'none', trainLimit: 50, testLimit: 30 },
+      1,
+    )
+    expect([limited.train.n, limited.test?.n, limited.totalTrain]).toEqual([50, 30, 60_000])
+    expect(Buffer.from(limited.train.x).equals(Buffer.from(head(full, 50).x))).toBe(true)
   }, 60_000)
 
   it('loads CSV files with an optional test file, and names a missing path', async () => {
