@@ -510,6 +510,8 @@ async function cli(argv: readonly string[]): Promise<number> {
           : await spsa(plan, config, checkpoint, controller.signal)
       rows.push(row)
       console.log(`\n${finetuneTable([row], plan.rounds)}\n`)
+      // an interrupted run still reports what it measured, and starts nothing more
+      if (controller.signal.aborted) break
     }
     const written = await writeOutputs(plan, checkpoint, rows, loadBefore)
     console.log(
@@ -517,6 +519,7 @@ async function cli(argv: readonly string[]): Promise<number> {
         rows.map((r) => `${r.name}: ${r.description}`).join('\n') +
         `\n\nwritten: ${written.join(', ')}`,
     )
+    if (controller.signal.aborted) return 130
     return rows.every((r) => r.completed) ? 0 : 1
   } catch (err) {
     console.error(err instanceof Error ? err.message : String(err))
