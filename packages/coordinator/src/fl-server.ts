@@ -16,6 +16,7 @@ import {
   FL_PROTOCOL_NAMES,
   GossipChannel,
   type Host,
+  Notifier,
   peerIdBytes,
 } from '@swarmgrad/node'
 import {
@@ -84,7 +85,7 @@ export class FlServer {
   #algorithmState: unknown
   #open: OpenRound | undefined
   #started = false
-  #waiters: Array<() => void> = []
+  readonly #updates = new Notifier()
   readonly #outstanding = new Map<string, number>()
   readonly #hashes = new Map<number, Uint8Array>()
   #bytesDown = 0
@@ -138,7 +139,7 @@ export class FlServer {
   async stop(): Promise<void> {
     this.#clock.stop()
     await this.#up.stop()
-    this.#wake()
+    this.#updates.notify()
   }
 
   /** Runs rounds until `rounds` are completed (0: until `signal` aborts). A round cut short is not journaled. */
@@ -203,7 +204,10 @@ export class FlServer {
     await this.#publishClock(round, started)
 
     const wanted = Math.max(1, fl.minUpdates > 0 ? Math.min(fl.minUpdates, open.expected) : open.expected)
-    await this.#waitFor(() => open.updates.size >= wanted || open.updates.size >= open.expected, roundSignal)
+    await this.#updates.until(
+      () => open.updates.size >= wanted || open.updates.size >= open.expected,
+      roundSignal,
+    )
     roundDeadline.clear()
     this.#open = undefined
     if (signal.aborted) return
@@ -373,7 +377,7 @@ export class FlServer {
       })
       this.#outstanding.delete(client)
       metrics.updatesAccepted.inc()
-      this.#wake()
+      this.#updates.notify()
       return { accepted: true }
     } catch (err) {
       const code = errorCode(err)
@@ -381,23 +385,6 @@ export class FlServer {
       logger.debug({ client, code, err: (err as Error).message }, 'update refused')
       return { accepted: false, code }
     }
-  }
-
-  async #waitFor(done: () => boolean, signal: AbortSignal): Promise<void> {
-    while (!done() && !signal.aborted) {
-      await new Promise<void>((resolve) => {
-        const wake = (): void => {
-          signal.removeEventListener('abort', wake)
-          resolve()
-        }
-        this.#waiters.push(wake)
-        signal.addEventListener('abort', wake, { once: true })
-      })
-    }
-  }
-
-  #wake(): void {
-    for (const wake of this.#waiters.splice(0)) wake()
   }
 }
 

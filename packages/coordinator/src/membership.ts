@@ -1,5 +1,5 @@
 import type { PeerId } from '@libp2p/interface'
-import { GossipChannel, type Host, peerIdBytes } from '@swarmgrad/node'
+import { GossipChannel, type Host, Notifier, peerIdBytes } from '@swarmgrad/node'
 import { CodedError, decodeEnvelope, MessageKind, PeerStatus, TOPIC_NAMES, topic } from '@swarmgrad/protocol'
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true })
@@ -20,7 +20,7 @@ export interface MemberRecord {
 export class Membership {
   readonly #channel: GossipChannel
   readonly #members = new Map<string, MemberRecord>()
-  #waiters: Array<() => void> = []
+  readonly #changes = new Notifier()
 
   constructor(
     host: Host,
@@ -44,7 +44,7 @@ export class Membership {
 
   stop(): void {
     this.#channel.stop()
-    for (const wake of this.#waiters.splice(0)) wake()
+    this.#changes.notify()
   }
 
   /** Live members (joined, heard from within liveTimeoutMs), sorted by peer id. */
@@ -66,16 +66,7 @@ export class Membership {
 
   /** Resolves once `count` members are live, or when `signal` aborts. */
   async waitForLive(count: number, signal: AbortSignal): Promise<void> {
-    while (this.live().length < count && !signal.aborted) {
-      await new Promise<void>((resolve) => {
-        const wake = (): void => {
-          signal.removeEventListener('abort', wake)
-          resolve()
-        }
-        this.#waiters.push(wake)
-        signal.addEventListener('abort', wake, { once: true })
-      })
-    }
+    await this.#changes.until(() => this.live().length >= count, signal)
   }
 
   #onView(from: PeerId, data: Uint8Array): void {
@@ -106,6 +97,6 @@ export class Membership {
         known.status = status
       }
     }
-    for (const wake of this.#waiters.splice(0)) wake()
+    this.#changes.notify()
   }
 }

@@ -29,6 +29,7 @@ import type { GossipExchange } from '../engine/gossip.js'
 import type { OutgoingModel, ReceivedModel } from '../engine/types.js'
 import { BlobTransfer, GossipChannel, type Host } from '../host/index.js'
 import type { NodeMetrics } from '../metrics/index.js'
+import { Notifier } from '../notifier.js'
 
 const TEXT = new TextEncoder()
 const UTF8 = new TextDecoder('utf-8', { fatal: true })
@@ -83,8 +84,8 @@ export class ModelExchange implements GossipExchange {
   readonly #view: GossipChannel
   readonly #peers = new Map<string, PeerState>()
   #inbox = new Map<string, ReceivedModel>()
-  #waiters: Array<() => void> = []
-  #peerWaiters: Array<() => void> = []
+  readonly #arrivals = new Notifier()
+  readonly #peerChanges = new Notifier()
   #heartbeat: NodeJS.Timeout | undefined
   #counter = 0
   /** When each learned peer was last dialled, so a peer that cannot be reached is not dialled every heartbeat. */
@@ -132,8 +133,8 @@ export class ModelExchange implements GossipExchange {
     if (this.#host.status === 'started') await this.#publish('leave').catch(() => undefined)
     this.#view.stop()
     await this.#blob.stop()
-    this.#notify(this.#waiters)
-    this.#notify(this.#peerWaiters)
+    this.#arrivals.notify()
+    this.#peerChanges.notify()
   }
 
   livePeers(): string[] {
@@ -185,31 +186,14 @@ export class ModelExchange implements GossipExchange {
   }
 
   async waitForReceived(count: number, signal: AbortSignal): Promise<void> {
-    while (this.#inbox.size < count && !signal.aborted && this.#host.status === 'started') {
-      await this.#wake(this.#waiters, signal)
-    }
-  }
-
-  /** Resolves at the next notification of `waiters`, or when `signal` aborts. */
-  #wake(waiters: Array<() => void>, signal: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const wake = (): void => {
-        signal.removeEventListener('abort', wake)
-        resolve()
-      }
-      waiters.push(wake)
-      signal.addEventListener('abort', wake, { once: true })
-    })
-  }
-
-  #notify(waiters: Array<() => void>): void {
-    for (const wake of waiters.splice(0)) wake()
+    await this.#arrivals.until(() => this.#inbox.size >= count || this.#host.status !== 'started', signal)
   }
 
   async waitForPeers(count: number, signal: AbortSignal): Promise<void> {
-    while (this.livePeers().length < count && !signal.aborted && this.#host.status === 'started') {
-      await this.#wake(this.#peerWaiters, signal)
-    }
+    await this.#peerChanges.until(
+      () => this.livePeers().length >= count || this.#host.status !== 'started',
+      signal,
+    )
   }
 
   bytes(): { sent: number; received: number } {
@@ -239,7 +223,7 @@ export class ModelExchange implements GossipExchange {
       this.#inbox.set(sender, { from: sender, round: header.round, params, sampleCount: header.sampleCount })
       this.#touch(sender, header.round, 'join')
       metrics.messagesReceived.inc({ kind: 'model' })
-      this.#notify(this.#waiters)
+      this.#arrivals.notify()
       return { accepted: true }
     } catch (err) {
       const code = errorCode(err)
@@ -310,7 +294,7 @@ export class ModelExchange implements GossipExchange {
       state.lastRound = Math.max(state.lastRound, round)
       state.status = status
     }
-    this.#notify(this.#peerWaiters)
+    this.#peerChanges.notify()
   }
 
   #publishHeartbeat(status: 'join' | 'leave'): void {

@@ -18,6 +18,7 @@ import type { PeerData } from '../../data/index.js'
 import { peerIdBytes } from '../../exchange/model-exchange.js'
 import { BlobTransfer, GossipChannel, type Host } from '../../host/index.js'
 import type { NodeMetrics } from '../../metrics/index.js'
+import { Notifier } from '../../notifier.js'
 import type { Trainer } from '../../trainer/index.js'
 import type { EngineContext, RoundEngine } from '../registry.js'
 import type { LocalModel, RoundReport } from '../types.js'
@@ -58,7 +59,7 @@ export class FlEngine implements RoundEngine {
   #clockRound = 0
   #pending: Job | undefined
   #working: AbortController | undefined
-  #wakers: Array<() => void> = []
+  readonly #jobs = new Notifier()
   readonly #down: BlobTransfer
   readonly #up: BlobTransfer
   readonly #clock: GossipChannel
@@ -144,7 +145,7 @@ export class FlEngine implements RoundEngine {
     await this.#heartbeat.stop()
     this.#clock.stop()
     await this.#down.stop()
-    this.#wake()
+    this.#jobs.notify()
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -157,19 +158,8 @@ export class FlEngine implements RoundEngine {
         continue
       }
       if (rounds > 0 && this.#clockRound >= rounds) return
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          signal.removeEventListener('abort', done)
-          resolve()
-        }
-        this.#wakers.push(done)
-        signal.addEventListener('abort', done, { once: true })
-      })
+      await this.#jobs.next(signal)
     }
-  }
-
-  #wake(): void {
-    for (const wake of this.#wakers.splice(0)) wake()
   }
 
   #onClock(from: PeerId, data: Uint8Array): void {
@@ -183,7 +173,7 @@ export class FlEngine implements RoundEngine {
     if (envelope.body?.case !== 'roundClock')
       throw new CodedError('WRONG_TYPE', 'clock topic carries round clocks')
     this.#clockRound = Math.max(this.#clockRound, envelope.body.value.round)
-    this.#wake()
+    this.#jobs.notify()
   }
 
   #onDownlink(from: PeerId, meta: Uint8Array, body: Uint8Array): { accepted: boolean; code?: ErrorCode } {
@@ -206,7 +196,7 @@ export class FlEngine implements RoundEngine {
       if (this.#kind !== 'mean-gradient')
         this.#working?.abort(new CodedError('STALE_ROUND', 'a newer global model arrived'))
       this.deps.metrics.messagesReceived.inc({ kind: 'model' })
-      this.#wake()
+      this.#jobs.notify()
       return { accepted: true }
     } catch (err) {
       const code = errorCode(err)
