@@ -248,7 +248,7 @@ function swarmOptions(
 
 function failed(stage: string, result: SwarmResult): Error {
   const tails = result.peerSummaries
-    .filter((p) => p.stderrTail !== undefined)
+    .filter((p) => p.stderrTail !== undefined && p.stderrTail.trim() !== '')
     .map((p) => `peer ${p.index}: ${p.stderrTail}`)
   return new Error(
     `${stage} did not complete${result.error === undefined ? '' : `: ${result.error}`}\n${tails.join('\n')}`,
