@@ -6,10 +6,9 @@ import {
   createEnvelope,
   decodeEnvelope,
   decodeModelPayload,
-  describePayload,
   type ErrorCode,
   encodeEnvelope,
-  encodeModelPayload,
+  encodeModelBlob,
   errorCode,
   MessageKind,
   ModelRole,
@@ -151,25 +150,17 @@ export class ModelExchange implements GossipExchange {
 
   async sendModel(to: string, model: OutgoingModel, signal: AbortSignal): Promise<void> {
     const { runId, paramCount, codec } = this.#options
-    const input = MODEL_CODECS[codec](model.params)
-    const payload = encodeModelPayload(input)
-    const header = describePayload(payload, {
+    const { meta, body } = encodeModelBlob({
+      runId,
       round: model.round,
-      codec: input.codec,
+      sender: peerIdBytes(this.#host.peerId),
+      modelHash: modelHash(model.params),
+      input: MODEL_CODECS[codec](model.params),
       paramCount,
       sampleCount: model.sampleCount,
       role: ModelRole.TRAINED,
     })
-    const meta = encodeEnvelope(
-      createEnvelope({
-        runId,
-        round: model.round,
-        sender: peerIdBytes(this.#host.peerId),
-        modelHash: modelHash(model.params),
-        body: { case: 'modelPayloadHeader', value: header },
-      }),
-    )
-    const ack = await this.#blob.send(peerIdFromString(to), meta, payload, { signal })
+    const ack = await this.#blob.send(peerIdFromString(to), meta, body, { signal })
     if (!ack.accepted) {
       throw new CodedError(
         ack.code ?? 'MALFORMED',

@@ -14,6 +14,7 @@ import type { DecodedTensor } from '../codecs/types.js'
 import { CodedError, isCodedError } from '../errors.js'
 import type { MembershipView, ModelPayloadHeader, ModelRole, TensorCodec } from '../generated/swarmgrad.js'
 import { MAX_MODEL_PAYLOAD_BYTES } from '../limits.js'
+import { createEnvelope, encodeEnvelope } from './envelope.js'
 import { bytesEqual, sha256 } from './hash.js'
 import { decodeMessage, encodeMessage } from './schema.js'
 
@@ -131,6 +132,37 @@ export interface PayloadDescription {
   readonly sampleCount: number
   readonly role: ModelRole
   readonly view?: MembershipView
+}
+
+export interface ModelBlobInit extends Omit<PayloadDescription, 'codec'> {
+  readonly runId: string
+  readonly sender: Uint8Array
+  /** The hash the envelope carries: of the model sent, or of the model an update was computed from. */
+  readonly modelHash: Uint8Array
+  readonly input: TensorInput
+}
+
+/** A model ready for a stream: its encoded payload (`body`) and the envelope with its header (`meta`). */
+export interface ModelBlob {
+  readonly meta: Uint8Array
+  readonly body: Uint8Array
+  readonly header: ModelPayloadHeader
+}
+
+/** Encodes `input` as a model payload and wraps its header in an envelope of the run. */
+export function encodeModelBlob(init: ModelBlobInit): ModelBlob {
+  const body = encodeModelPayload(init.input)
+  const header = describePayload(body, { ...init, codec: init.input.codec })
+  const meta = encodeEnvelope(
+    createEnvelope({
+      runId: init.runId,
+      round: init.round,
+      sender: init.sender,
+      modelHash: init.modelHash,
+      body: { case: 'modelPayloadHeader', value: header },
+    }),
+  )
+  return { meta, body, header }
 }
 
 /** The header that announces `payload` on a stream: size, sha-256, what the model is. */

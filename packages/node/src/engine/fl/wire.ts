@@ -1,12 +1,10 @@
 import { ErrorFeedback, randomK, topK } from '@swarmgrad/algorithms'
 import {
   CodedError,
-  createEnvelope,
   decodeEnvelope,
   decodeModelPayload,
   deriveSeed,
-  describePayload,
-  encodeEnvelope,
+  encodeModelBlob,
   encodeModelPayload,
   MessageKind,
   ModelRole,
@@ -66,24 +64,16 @@ export interface DownlinkInit {
 
 export function encodeDownlink(init: DownlinkInit): EncodedBlob {
   const values = init.extra.length === 0 ? init.model : concat([init.model, ...init.extra])
-  const codec = DENSE_CODECS[init.codec]
-  const body = encodeModelPayload({ codec, values } as TensorInput)
-  const header = describePayload(body, {
+  const { meta, body } = encodeModelBlob({
+    runId: init.runId,
     round: init.round,
-    codec,
+    sender: init.sender,
+    modelHash: modelHash(init.model),
+    input: { codec: DENSE_CODECS[init.codec], values } as TensorInput,
     paramCount: values.length,
     sampleCount: 0,
     role: ModelRole.AGGREGATED,
   })
-  const meta = encodeEnvelope(
-    createEnvelope({
-      runId: init.runId,
-      round: init.round,
-      sender: init.sender,
-      modelHash: modelHash(init.model),
-      body: { case: 'modelPayloadHeader', value: header },
-    }),
-  )
   return { meta, body }
 }
 
@@ -192,23 +182,16 @@ export interface UplinkInit {
 }
 
 export function encodeUplink(init: UplinkInit): EncodedBlob {
-  const body = encodeModelPayload(init.input)
-  const header = describePayload(body, {
+  const { meta, body } = encodeModelBlob({
+    runId: init.runId,
     round: init.round,
-    codec: init.input.codec,
+    sender: init.sender,
+    modelHash: modelHash(init.base),
+    input: init.input,
     paramCount: init.base.length,
     sampleCount: init.samples,
     role: ModelRole.DELTA,
   })
-  const meta = encodeEnvelope(
-    createEnvelope({
-      runId: init.runId,
-      round: init.round,
-      sender: init.sender,
-      modelHash: modelHash(init.base),
-      body: { case: 'modelPayloadHeader', value: header },
-    }),
-  )
   return { meta, body }
 }
 

@@ -6,11 +6,10 @@ import {
   createEnvelope,
   decodeEnvelope,
   decodeModelPayload,
-  describePayload,
   type Envelope,
   type ErrorCode,
   encodeEnvelope,
-  encodeModelPayload,
+  encodeModelBlob,
   errorCode,
   MAX_ENVELOPE_BYTES,
   type MembershipView,
@@ -168,26 +167,18 @@ export class Libp2pModestTransport implements ModestTransport {
 
   async sendModel(peer: string, message: ModestModelMessage, signal: AbortSignal): Promise<ModestAnswer> {
     const { runId, paramCount, codec } = this.#options
-    const input = MODEL_CODECS[codec](message.params)
-    const payload = encodeModelPayload(input)
-    const header = describePayload(payload, {
+    const { meta, body, header } = encodeModelBlob({
+      runId,
       round: message.round,
-      codec: input.codec,
+      sender: peerIdBytes(this.#host.peerId),
+      modelHash: modelHash(message.params),
+      input: MODEL_CODECS[codec](message.params),
       paramCount,
       sampleCount: message.sampleCount,
       role: message.role === 'trained' ? ModelRole.TRAINED : ModelRole.AGGREGATED,
       view: viewToWire(message.view),
     })
-    const meta = encodeEnvelope(
-      createEnvelope({
-        runId,
-        round: message.round,
-        sender: peerIdBytes(this.#host.peerId),
-        modelHash: modelHash(message.params),
-        body: { case: 'modelPayloadHeader', value: header },
-      }),
-    )
-    const ack = await this.#blob.send(peerIdFromString(peer), meta, payload, {
+    const ack = await this.#blob.send(peerIdFromString(peer), meta, body, {
       signal,
       digest: header.payloadHash,
     })
