@@ -17,8 +17,8 @@ export class CliProcess {
   stderr = ''
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 
-  constructor(args: readonly string[], env: Record<string, string> = {}) {
-    this.child = spawn(process.execPath, [BIN, ...args], {
+  constructor(args: readonly string[], env: Record<string, string> = {}, bin = BIN) {
+    this.child = spawn(process.execPath, [bin, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...env },
     })
@@ -79,8 +79,9 @@ export class CliProcess {
 export class ProcessPool {
   readonly processes: CliProcess[] = []
 
-  start(args: readonly string[], env: Record<string, string> = {}): CliProcess {
-    const p = new CliProcess(args, env)
+  /** Starts `bin` (the peer CLI unless given) with `args`. */
+  start(args: readonly string[], env: Record<string, string> = {}, bin = BIN): CliProcess {
+    const p = new CliProcess(args, env, bin)
     this.processes.push(p)
     return p
   }
