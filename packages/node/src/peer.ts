@@ -1,5 +1,5 @@
 import { runId as computeRunId, type RunSpec, seedFrom } from '@swarmgrad/protocol'
-import * as tf from '@tensorflow/tfjs-core'
+import * as tf from '@tensorflow/tfjs'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { flRunParameters } from './config/fl-options.js'
 import { MODEL_PRESETS, type NodeOptions, type NodeOptionsInput, nodeOptionsSchema } from './config/index.js'

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs-core'
+import * as tf from '@tensorflow/tfjs'
 import { describe, expect, it } from 'vitest'
 import { BACKEND_NAMES, backendInfo, initBackend, useBackend } from './backend.js'
 import { buildModel } from './model.js'

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
-import * as tf from '@tensorflow/tfjs-core'
+import * as tf from '@tensorflow/tfjs'
 
 /** Our names for the TF.js backends, in order of preference: native libtensorflow, WebAssembly, plain JS. */
 export type BackendName = 'node' | 'wasm' | 'cpu'
@@ -120,7 +120,6 @@ async function selectBackend(options: InitBackendOptions): Promise<BackendInfo> 
 async function activate(name: BackendName): Promise<BackendInfo> {
   if (name === 'node') await import(TFJS_NODE_PACKAGE)
   if (name === 'wasm') await loadWasm()
-  if (name === 'cpu') await import('@tensorflow/tfjs-backend-cpu')
   const ok = await tf.setBackend(TF_BACKEND[name])
   if (!ok) throw new Error(`tf.setBackend('${TF_BACKEND[name]}') failed`)
   await tf.ready()

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { validateLayout } from '@swarmgrad/algorithms'
 import { CodedError, createRng } from '@swarmgrad/protocol'
-import * as tf from '@tensorflow/tfjs-core'
+import * as tf from '@tensorflow/tfjs'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend } from './backend.js'
 import { buildModel, initialParams } from './model.js'

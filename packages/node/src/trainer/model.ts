@@ -1,6 +1,6 @@
 import type { ParamLayout } from '@swarmgrad/algorithms'
 import { CodedError, createRng, type SeedPart } from '@swarmgrad/protocol'
-import * as tf from '@tensorflow/tfjs-core'
+import * as tf from '@tensorflow/tfjs'
 import {
   type Activation,
   featureSize,

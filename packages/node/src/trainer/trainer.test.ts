@@ -1,5 +1,5 @@
 import { createRng } from '@swarmgrad/protocol'
-import * as tf from '@tensorflow/tfjs-core'
+import * as tf from '@tensorflow/tfjs'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createDataset, type Dataset, featureRange, head } from '../data/dataset.js'
 import { loadMnistPackage } from '../data/mnist-package.js'

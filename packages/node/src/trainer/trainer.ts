@@ -1,7 +1,7 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import type { ParamLayout } from '@swarmgrad/algorithms'
 import { CodedError, createRng, type SeedPart, shuffleInPlace, type Xoshiro128 } from '@swarmgrad/protocol'
-import * as tf from '@tensorflow/tfjs-core'
+import * as tf from '@tensorflow/tfjs'
 import { type Batch, type Dataset, featureRange, gatherFeatures } from '../data/dataset.js'
 import { buildModel, type Model } from './model.js'
 import type { ModelSpec } from './model-spec.js'
