@@ -1,5 +1,5 @@
-# The one swarmgrad image: peers (`swarmgrad node`, the default) and the coordinator (entry point
-# `node /usr/local/bin/swarmgrad-coordinator`).
+# The one swarmgrad image: peers (`swarmgrad node`, the default) and the coordinator (`swarmgrad coordinator`, or
+# the entry point `node /usr/local/bin/swarmgrad-coordinator`).
 #
 # Nothing is downloaded while building. The build copies a workspace staged on the host by
 # `deploy/docker/prepare-context.sh` (a `pnpm deploy` of the built packages: compiled JavaScript and production
@@ -11,7 +11,8 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 COPY deploy/docker/app /opt/swarmgrad
 # The staged app must load here, offline, or the build stops: both CLIs parse their options and print their help.
-RUN node /opt/swarmgrad/node_modules/@swarmgrad/node/dist/cli/bin.js node --help >/dev/null \
+RUN node /opt/swarmgrad/dist/swarmgrad.js node --help >/dev/null \
+ && node /opt/swarmgrad/dist/swarmgrad.js coordinator --help >/dev/null \
  && node /opt/swarmgrad/dist/cli.js --help >/dev/null
 
 FROM ${NODE_IMAGE}
@@ -21,7 +22,7 @@ RUN groupadd --system --gid 10001 swarmgrad \
  && chown -R swarmgrad:swarmgrad /var/lib/swarmgrad \
  && chmod 0700 /var/lib/swarmgrad/keys
 COPY --from=build /opt/swarmgrad /opt/swarmgrad
-RUN ln -s /opt/swarmgrad/node_modules/@swarmgrad/node/dist/cli/bin.js /usr/local/bin/swarmgrad \
+RUN ln -s /opt/swarmgrad/dist/swarmgrad.js /usr/local/bin/swarmgrad \
  && ln -s /opt/swarmgrad/dist/cli.js /usr/local/bin/swarmgrad-coordinator
 COPY deploy/docker/healthcheck.mjs /opt/swarmgrad/healthcheck.mjs
 # Inside a container the peer listens and serves /metrics on every interface of its own network namespace; outside

@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { loadConfig } from '@swarmgrad/node'
+import { loadConfig, runSwarmgradCli } from '@swarmgrad/node'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { writeJournal } from './journal.js'
 import { EXIT_USAGE, main } from './main.js'
@@ -27,6 +27,21 @@ describe('swarmgrad-coordinator command line', () => {
   afterEach(async () => {
     vi.restoreAllMocks()
     await rm(dir, { recursive: true, force: true })
+  })
+
+  it('is `swarmgrad coordinator` too: the combined command line passes the rest of the arguments on', async () => {
+    expect(await runSwarmgradCli(['coordinator', '--help'], { coordinator: main })).toBe(0)
+    expect(stdout).toContain('--fl-min-clients')
+    expect(await runSwarmgradCli(['coordinator', '--fl-algorithm', 'fedprox'], { coordinator: main })).toBe(
+      EXIT_USAGE,
+    )
+    expect(stderr).toMatch(/fl\.algorithm: /)
+    stdout = ''
+    expect(await runSwarmgradCli(['--help'], { coordinator: main })).toBe(0)
+    expect(stdout).toMatch(/node \[options\][\s\S]*coordinator \[options\]/)
+    // the peer's own command line, without the coordinator, does not know the command
+    expect(await runSwarmgradCli(['coordinator', '--rounds', '1'])).toBe(EXIT_USAGE)
+    expect(stderr).toContain("unknown command 'coordinator'")
   })
 
   it('exits 2 naming the field for a bad value, an unknown flag, or steps missing for SCAFFOLD-family runs', async () => {

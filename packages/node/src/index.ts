@@ -1,3 +1,4 @@
+export { type CliExtensions, main as runSwarmgradCli } from './cli/main.js'
 export { runUntilSignalled, type Service } from './cli/signals.js'
 export * from './config/index.js'
 export * from './data/index.js'

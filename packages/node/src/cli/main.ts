@@ -10,11 +10,23 @@ import { runNodeCommand } from './node-command.js'
 /** Exit codes: 0 done, 1 failed while running, 2 bad configuration or usage (nothing was started). */
 export const EXIT_USAGE = 2
 
-function buildProgram(result: { code: number }): Command {
+/** Commands that packages depending on this one add to the `swarmgrad` command line. */
+export interface CliExtensions {
+  /** `swarmgrad coordinator <args>`: the coordinator's own command line (from `@swarmgrad/coordinator`). */
+  readonly coordinator?: (argv: readonly string[]) => Promise<number>
+}
+
+function buildProgram(result: { code: number }, extensions: CliExtensions): Command {
   const program = new Command('swarmgrad')
     .description('Decentralized machine learning: TensorFlow.js peers learning together over libp2p')
     .exitOverride()
     .showHelpAfterError('(run with --help for the options)')
+  if (extensions.coordinator !== undefined) {
+    program.addHelpText(
+      'after',
+      '\nAlso:\n  coordinator [options]  run the coordinator (`swarmgrad coordinator --help` lists its options)',
+    )
+  }
 
   const node = program
     .command('node')
@@ -44,10 +56,12 @@ function buildProgram(result: { code: number }): Command {
   return program
 }
 
-export async function main(argv: readonly string[]): Promise<number> {
+export async function main(argv: readonly string[], extensions: CliExtensions = {}): Promise<number> {
+  if (argv[0] === 'coordinator' && extensions.coordinator !== undefined)
+    return extensions.coordinator(argv.slice(1))
   const result = { code: 0 }
   try {
-    await buildProgram(result).parseAsync([...argv], { from: 'user' })
+    await buildProgram(result, extensions).parseAsync([...argv], { from: 'user' })
     return result.code
   } catch (err) {
     if (err instanceof CommanderError) {
