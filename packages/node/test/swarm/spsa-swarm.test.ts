@@ -11,7 +11,7 @@ import { createNode, type SwarmNode } from '../../src/peer.js'
 import { HostPool, waitFor } from './host-helpers.js'
 
 /** A logistic-regression model on the digits: small and fast enough for many peers on 2 cores. */
-const MODEL = { kind: 'mlp', inputShape: [784], hidden: [], outputs: 10 } as const
+const MODEL: NodeOptionsInput['model'] = { kind: 'mlp', inputShape: [784], hidden: [], outputs: 10 }
 
 interface SpsaSwarm {
   readonly nodes: SwarmNode[]
