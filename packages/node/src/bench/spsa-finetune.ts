@@ -11,7 +11,7 @@
  * all processes; bytes one peer sends per round), writes `<out>.json` and the plots `<out>-acc-round.svg` and
  * `<out>-acc-bytes.svg` (accuracy against kB sent, log axis). Every process started is stopped, on failure too.
  *
- *   pnpm bench:spsa-finetune -- [--peers 16] [--pretrain-rounds 2] [--rounds 20] [--only fedavg,spsa-output,spsa-all]
+ *   pnpm bench:spsa-finetune [--peers 16] [--pretrain-rounds 2] [--rounds 20] [--only fedavg,spsa-output,spsa-all]
  *     [--lr-output 0.01] [--lr-all 3e-4] [--out bench-results/spsa-finetune]
  *
  * With 16 peers the task is BENCHMARKS.md's `fmnist-2nn` (the shipped Dirichlet(0.5) split); with another count
