@@ -32,6 +32,7 @@ import { DataError, gatherFeatures, sampleSize } from '../../data/dataset.js'
 import { ModelExchange, peerIdBytes } from '../../exchange/model-exchange.js'
 import { BlobTransfer, GossipChannel } from '../../host/index.js'
 import type { NodeMetrics } from '../../metrics/index.js'
+import { Notifier } from '../../notifier.js'
 import type { EngineContext, RoundEngine } from '../registry.js'
 import type { RoundReport } from '../types.js'
 import { type Contribution, SpsaKernel, selectTrained } from './kernel.js'
@@ -113,7 +114,7 @@ export class SpsaEngine implements RoundEngine {
   #registrants = new Set<string>()
   readonly #pending = new Map<number, Map<string, HeldBatch>>()
   readonly #log = new Map<number, HeldBatch[]>()
-  #arrivals: Array<() => void> = []
+  readonly #arrivals = new Notifier()
   readonly #snapshotWaiters = new Map<string, Waiter<Snapshot>>()
   readonly #logWaiters = new Map<string, Waiter<LogResponse>>()
   #bytesSent = 0
@@ -219,7 +220,7 @@ export class SpsaEngine implements RoundEngine {
     this.#channel.stop()
     await this.#snapshots.stop()
     await this.#logs.stop()
-    this.#wakeAll()
+    this.#arrivals.notify()
     const stopped = new CodedError('UNREACHABLE', 'engine stopped')
     for (const waiter of [...this.#snapshotWaiters.values(), ...this.#logWaiters.values()])
       waiter.reject(stopped)
@@ -400,7 +401,7 @@ export class SpsaEngine implements RoundEngine {
       for (const peer of expected) if (held?.has(peer) !== true) return false
       return true
     }
-    await this.#waitFor(complete, AbortSignal.any([signal, deadline]))
+    await this.#arrivals.until(complete, AbortSignal.any([signal, deadline]))
     return !complete() && deadline.aborted
   }
 
@@ -482,7 +483,7 @@ export class SpsaEngine implements RoundEngine {
     this.#syncing = true
     try {
       while (!deadline.aborted) {
-        await this.#waitFor(() => this.#newestSender() !== undefined, deadline)
+        await this.#arrivals.until(() => this.#newestSender() !== undefined, deadline)
         const source = this.#newestSender()
         if (source === undefined) break
         if (await this.#resync(source, 'join', signal)) return
@@ -663,7 +664,7 @@ export class SpsaEngine implements RoundEngine {
       this.#pending.set(round, held)
     }
     held.set(batch.sender, batch)
-    this.#wakeAll()
+    this.#arrivals.notify()
   }
 
   /** A request for our snapshot, or a snapshot we asked for. */
@@ -816,24 +817,6 @@ export class SpsaEngine implements RoundEngine {
       this.#bytesReceived += bytes
       this.#metrics.bytesReceived.inc({ kind }, bytes)
     }
-  }
-
-  /** Resolves when `condition()` holds (checked at every batch arrival) or `signal` aborts. */
-  async #waitFor(condition: () => boolean, signal: AbortSignal): Promise<void> {
-    while (!condition() && !signal.aborted) {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          signal.removeEventListener('abort', done)
-          resolve()
-        }
-        this.#arrivals.push(done)
-        signal.addEventListener('abort', done, { once: true })
-      })
-    }
-  }
-
-  #wakeAll(): void {
-    for (const wake of this.#arrivals.splice(0)) wake()
   }
 }
 
