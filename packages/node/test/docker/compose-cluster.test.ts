@@ -319,9 +319,21 @@ describe('docker-compose cluster in fl mode (with deploy/compose/fl.yml)', () =>
       5_000,
     )
     expect(progress.last).toBeGreaterThanOrEqual(progress.first + 0.15)
-    // the clients train for it: samples rise on the seed and on the peers
-    const samples = await prometheus.byInstance('swarmgrad_node_train_samples_total')
-    expect([...samples.values()].filter((n) => n > 0).length).toBe(PEERS + 1)
+    // the clients train for it: samples rise on the seed and on every peer (a client that joined after the first
+    // rounds is sampled from the next round on, and Prometheus sees it at its next scrape)
+    const trained = await eventually(
+      'every client to have trained',
+      async () => {
+        const samples = await prometheus.byInstance('swarmgrad_node_train_samples_total')
+        const active = [...samples.values()].filter((n) => n > 0).length
+        if (active === PEERS + 1) return active
+        throw new Error(
+          `${active} of ${PEERS + 1} clients trained: ${JSON.stringify(Object.fromEntries(samples))}`,
+        )
+      },
+      60_000,
+    )
+    expect(trained).toBe(PEERS + 1)
   })
 
   it('the Grafana dashboard names only metrics the live coordinator and peers export', async () => {
