@@ -177,7 +177,7 @@ describe('docker-compose cluster', () => {
           `rounds ${seen(rounds)} from ${seen(startRounds)}, first ${seen(first)}, last ${seen(last)}`,
         )
       },
-      240_000,
+      420_000,
       5_000,
     )
     expect(progress.swarmGain).toBeGreaterThanOrEqual(0.25)
