@@ -1,18 +1,21 @@
 #!/usr/bin/env node
-// Checks that src/generated/swarmgrad.ts is what `pnpm --filter @swarmgrad/protocol gen` makes of
-// proto/swarmgrad.proto today: regenerates into a temporary file with the same two steps (pbjs, then gen-ts.mjs)
-// and compares byte for byte. Needs no git. Exit 0 when current, 1 with the command to run when not.
+// Checks that src/generated/ is what `pnpm --filter @swarmgrad/protocol gen` makes of its sources today:
+// swarmgrad.ts from proto/swarmgrad.proto (pbjs, then gen-ts.mjs) and finite-wasm.ts from wasm/finite.wat
+// (gen-wasm.mjs). Regenerates both into a temporary directory and compares byte for byte. Needs no git. Exit 0
+// when current, 1 with the command to run when not.
 //
 // Usage (the package script `gen:check`): node scripts/gen-check.mjs
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { delimiter, dirname, join } from 'node:path'
+import { basename, delimiter, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const PACKAGE_DIR = dirname(dirname(fileURLToPath(import.meta.url)))
-const PROTO = 'proto/swarmgrad.proto'
-const GENERATED = 'src/generated/swarmgrad.ts'
+const GENERATED = [
+  { file: 'src/generated/swarmgrad.ts', source: 'proto/swarmgrad.proto' },
+  { file: 'src/generated/finite-wasm.ts', source: 'wasm/finite.wat' },
+]
 const GEN_COMMAND = 'pnpm --filter @swarmgrad/protocol gen'
 
 function run(command, args, input) {
@@ -36,19 +39,21 @@ function run(command, args, input) {
 
 const tempDir = mkdtempSync(join(tmpdir(), 'swarmgrad-gen-check-'))
 try {
-  const descriptor = run('pbjs', ['-t', 'json', PROTO])
-  const fresh = join(tempDir, 'swarmgrad.ts')
-  run(process.execPath, [join('scripts', 'gen-ts.mjs'), fresh], descriptor)
-  const expected = readFileSync(fresh)
-  const current = join(PACKAGE_DIR, GENERATED)
-  if (!existsSync(current) || !expected.equals(readFileSync(current))) {
-    process.stderr.write(
-      `gen:check: ${GENERATED} is out of date with ${PROTO} (or was edited by hand).\n` +
-        `Run \`${GEN_COMMAND}\` and commit the result.\n`,
-    )
-    process.exitCode = 1
-  } else {
-    process.stdout.write(`gen:check: ${GENERATED} is current with ${PROTO}\n`)
+  const descriptor = run('pbjs', ['-t', 'json', GENERATED[0].source])
+  run(process.execPath, [join('scripts', 'gen-ts.mjs'), join(tempDir, 'swarmgrad.ts')], descriptor)
+  run(process.execPath, [join('scripts', 'gen-wasm.mjs'), join(tempDir, 'finite-wasm.ts')])
+  for (const { file, source } of GENERATED) {
+    const expected = readFileSync(join(tempDir, basename(file)))
+    const current = join(PACKAGE_DIR, file)
+    if (!existsSync(current) || !expected.equals(readFileSync(current))) {
+      process.stderr.write(
+        `gen:check: ${file} is out of date with ${source} (or was edited by hand).\n` +
+          `Run \`${GEN_COMMAND}\` and commit the result.\n`,
+      )
+      process.exitCode = 1
+    } else {
+      process.stdout.write(`gen:check: ${file} is current with ${source}\n`)
+    }
   }
 } catch (err) {
   process.stderr.write(`gen:check: ${err instanceof Error ? err.message : String(err)}\n`)

@@ -1,4 +1,5 @@
 export * from './codecs/bytes.js'
+export * from './codecs/finite.js'
 export * from './codecs/float16.js'
 export * from './codecs/float32.js'
 export * from './codecs/int8-block.js'

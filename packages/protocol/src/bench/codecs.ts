@@ -1,9 +1,12 @@
 /**
  * Codec throughput: encode + decode of a 1 M-parameter model delta (Gaussian, σ = 0.01) with each tensor codec,
  * through the full wire path (values → model payload bytes → checked values), against Buffer.copy of the same 4 MB
- * (into a buffer it reuses) measured in the same run. Medians of wall-clock time and of the process's CPU time,
- * which a shared, busy machine inflates far less. Also the bytes on the wire for the 199 210-parameter reference
- * model (fmnist-2nn), and the cost of one SPSA batch of J = 30 scalars.
+ * (into a buffer it reuses) measured in the same run. Two regimes: cold (a full GC right before the timed call has
+ * pushed the 4 MB out of the caches) and warm (the same call once more, untimed, in between: what a peer that
+ * encodes values it just computed, or decodes bytes it just reassembled, sees). Medians of wall-clock time and of
+ * the process's CPU time, which a shared, busy machine inflates far less. Also the finiteness check on its own (the
+ * WebAssembly kernel against the scalar loop), the bytes on the wire for the 199 210-parameter reference model
+ * (fmnist-2nn), and the cost of one SPSA batch of J = 30 scalars.
  *
  * Run: pnpm bench:codecs   (tsc -b && node packages/protocol/dist/bench/codecs.js [runs])
  * Writes bench-results/codecs.json at the repository root.
@@ -12,6 +15,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
+import { FINITE_CHECK_KERNEL, firstNonFinite, firstNonFiniteScalar } from '../codecs/finite.js'
 import { encodeTensor, type TensorInput } from '../codecs/registry.js'
 import { DEFAULT_SPSA_GRID_OFFSET, decodeSpsaScalars, encodeSpsaScalars } from '../codecs/spsa-byte.js'
 import { TensorCodec } from '../generated/swarmgrad.js'
@@ -39,8 +43,12 @@ interface Timing {
   readonly cpu: number
 }
 
-function time(fn: () => unknown): Timing {
+type Regime = 'cold' | 'warm'
+const REGIMES: readonly Regime[] = ['cold', 'warm']
+
+function time(fn: () => unknown, regime: Regime): Timing {
   collectGarbage()
+  if (regime === 'warm') fn()
   const cpuStart = process.cpuUsage()
   const start = process.hrtime.bigint()
   fn()
@@ -131,9 +139,7 @@ const values = delta(PARAMS, 'bench-codecs')
 const inputBytes = PARAMS * 4
 const copySource = Buffer.from(values.buffer, values.byteOffset, values.byteLength)
 const copyTarget = Buffer.alloc(inputBytes)
-const copyRuns: Timing[] = []
 const cases = inputs(values)
-const runs = new Map(cases.map((c) => [c.label, { encode: [] as Timing[], decode: [] as Timing[] }]))
 // Only sizes are kept between runs (and the reused buffers), so the heap each gc() walks stays small.
 const payloadBytes = new Map(cases.map((c) => [c.label, encodeModelPayload(c.input).byteLength]))
 const reused = new Map(
@@ -146,50 +152,95 @@ const reused = new Map(
 )
 let checksum = 0
 
-// Interleaved: every round times the copy and then each codec once, so all share the same machine state.
+interface RegimeRuns {
+  readonly copy: Timing[]
+  readonly checkKernel: Timing[]
+  readonly checkScalar: Timing[]
+  readonly codecs: Map<string, { encode: Timing[]; decode: Timing[] }>
+}
+const runs = new Map<Regime, RegimeRuns>(
+  REGIMES.map((regime) => [
+    regime,
+    {
+      copy: [],
+      checkKernel: [],
+      checkScalar: [],
+      codecs: new Map(cases.map((c) => [c.label, { encode: [], decode: [] }])),
+    },
+  ]),
+)
+
+// Interleaved: every round times the copy, the checks and then each codec once, so all share the same machine state.
 for (let round = 0; round < WARMUP_RUNS + RUNS; round++) {
-  const copy = time(() => copySource.copy(copyTarget))
-  if (round >= WARMUP_RUNS) copyRuns.push(copy)
-  for (const { label, input } of cases) {
-    const buffers = reused.get(label)
-    let payload: Uint8Array = new Uint8Array(0)
-    const encode = time(() => {
-      payload = encodeModelPayload(input, buffers === undefined ? {} : { target: buffers.target })
-    })
-    // A receiver decodes a payload it reassembled into its own (aligned) buffer: hand the decoder such a copy.
-    const received = new Uint8Array(payload)
-    const decode = time(() => {
-      const options = buffers === undefined ? {} : { into: buffers.into }
-      checksum += decodeModelPayload(received, { paramCount: PARAMS }, options).values.length
-    })
-    if (round >= WARMUP_RUNS) {
-      runs.get(label)!.encode.push(encode)
-      runs.get(label)!.decode.push(decode)
+  for (const regime of REGIMES) {
+    const into = runs.get(regime)!
+    const keep = round >= WARMUP_RUNS
+    const copy = time(() => copySource.copy(copyTarget), regime)
+    const checkKernel = time(() => {
+      checksum += firstNonFinite(values)
+    }, regime)
+    const checkScalar = time(() => {
+      checksum += firstNonFiniteScalar(values)
+    }, regime)
+    if (keep) {
+      into.copy.push(copy)
+      into.checkKernel.push(checkKernel)
+      into.checkScalar.push(checkScalar)
+    }
+    for (const { label, input } of cases) {
+      const buffers = reused.get(label)
+      let payload: Uint8Array = new Uint8Array(0)
+      const encode = time(() => {
+        payload = encodeModelPayload(input, buffers === undefined ? {} : { target: buffers.target })
+      }, regime)
+      // A receiver decodes a payload it reassembled into its own (aligned) buffer: hand the decoder such a copy.
+      const received = new Uint8Array(payload)
+      const decode = time(() => {
+        const options = buffers === undefined ? {} : { into: buffers.into }
+        checksum += decodeModelPayload(received, { paramCount: PARAMS }, options).values.length
+      }, regime)
+      if (keep) {
+        into.codecs.get(label)!.encode.push(encode)
+        into.codecs.get(label)!.decode.push(decode)
+      }
     }
   }
 }
 
-const copy = medians(copyRuns)
 const gbPerSecond = (ms: number) => inputBytes / ms / 1e6
-const rows = cases.map(({ label }) => {
-  const { encode, decode } = runs.get(label)!
-  const encodeMs = medians(encode)
-  const decodeMs = medians(decode)
-  const cpuGbPerSecond = gbPerSecond(encodeMs.cpuMs + decodeMs.cpuMs)
-  const wallGbPerSecond = gbPerSecond(encodeMs.wallMs + decodeMs.wallMs)
+const results = REGIMES.map((regime) => {
+  const regimeRuns = runs.get(regime)!
+  const copy = medians(regimeRuns.copy)
+  const rows = cases.map(({ label }) => {
+    const { encode, decode } = regimeRuns.codecs.get(label)!
+    const encodeMs = medians(encode)
+    const decodeMs = medians(decode)
+    const cpuGbPerSecond = gbPerSecond(encodeMs.cpuMs + decodeMs.cpuMs)
+    const wallGbPerSecond = gbPerSecond(encodeMs.wallMs + decodeMs.wallMs)
+    return {
+      codec: label,
+      encodeMs,
+      decodeMs,
+      cpuGbPerSecond,
+      cpuRatioToCopy: cpuGbPerSecond / gbPerSecond(copy.cpuMs),
+      wallGbPerSecond,
+      wallRatioToCopy: wallGbPerSecond / gbPerSecond(copy.wallMs),
+      payloadBytes: payloadBytes.get(label)!,
+      encodeRuns: encode,
+      decodeRuns: decode,
+    }
+  })
   return {
-    codec: label,
-    encodeMs,
-    decodeMs,
-    cpuGbPerSecond,
-    cpuRatioToCopy: cpuGbPerSecond / gbPerSecond(copy.cpuMs),
-    wallGbPerSecond,
-    wallRatioToCopy: wallGbPerSecond / gbPerSecond(copy.wallMs),
-    payloadBytes: payloadBytes.get(label)!,
-    encodeRuns: encode,
-    decodeRuns: decode,
+    regime,
+    bufferCopy: { ...copy, runs: regimeRuns.copy },
+    finiteCheck: {
+      kernel: { ...medians(regimeRuns.checkKernel), runs: regimeRuns.checkKernel },
+      scalar: { ...medians(regimeRuns.checkScalar), runs: regimeRuns.checkScalar },
+    },
+    rows,
   }
 })
+const [cold, warm] = results as [(typeof results)[0], (typeof results)[0]]
 
 // One SPSA round's scalars (J = 30): encode + decode, averaged over many batches per run.
 const spsaBatch = Float32Array.from(values.subarray(0, SPSA_SCALARS_PER_ROUND), (g) => g * 1000)
@@ -202,7 +253,7 @@ for (let round = 0; round < WARMUP_RUNS + RUNS; round++) {
         DEFAULT_SPSA_GRID_OFFSET,
       ).length
     }
-  })
+  }, 'warm')
   if (round >= WARMUP_RUNS) spsaBatchRuns.push(run)
 }
 const spsaBatchMicroseconds = (medians(spsaBatchRuns).cpuMs * 1000) / SPSA_BATCH_REPEATS
@@ -258,19 +309,26 @@ console.log(
   `codec throughput: ${PARAMS.toLocaleString('en')}-parameter delta (Gaussian, σ = 0.01), ${RUNS} runs after ${WARMUP_RUNS} warm-up, medians`,
 )
 console.log(`machine: ${machine}; load average at the end: ${load.map((x) => fmt(x, 2)).join(' ')}`)
-console.log(
-  `Buffer.copy of ${inputBytes} bytes: CPU ${fmt(copy.cpuMs, 3)} ms = ${fmt(gbPerSecond(copy.cpuMs), 2)} GB/s; wall ${fmt(copy.wallMs, 3)} ms = ${fmt(gbPerSecond(copy.wallMs), 2)} GB/s`,
-)
-console.log('')
-console.log(
-  '| codec | encode ms (CPU) | decode ms (CPU) | GB/s of float32 input (CPU) | × Buffer.copy (CPU) | GB/s (wall) | × Buffer.copy (wall) | payload bytes |',
-)
-console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
-for (const r of rows) {
+console.log(`finiteness check: ${FINITE_CHECK_KERNEL} kernel in this process`)
+const ratioCell = (x: number) => `${fmt(x, 2)}`
+for (const r of results) {
+  const copyMs = r.bufferCopy.cpuMs
   console.log(
-    `| ${r.codec} | ${fmt(r.encodeMs.cpuMs, 3)} | ${fmt(r.decodeMs.cpuMs, 3)} | ${fmt(r.cpuGbPerSecond, 2)} | ${fmt(r.cpuRatioToCopy, 2)} | ${fmt(r.wallGbPerSecond, 2)} | ${fmt(r.wallRatioToCopy, 2)} | ${r.payloadBytes.toLocaleString('en')} |`,
+    `${r.regime}: Buffer.copy of ${inputBytes} bytes: CPU ${fmt(copyMs, 3)} ms = ${fmt(gbPerSecond(copyMs), 2)} GB/s; finiteness check of ${PARAMS.toLocaleString('en')} float32: kernel ${fmt(r.finiteCheck.kernel.cpuMs, 3)} ms, scalar loop ${fmt(r.finiteCheck.scalar.cpuMs, 3)} ms`,
   )
 }
+console.log('')
+console.log(
+  '| codec | cold: encode ms | decode ms | GB/s of float32 input | × Buffer.copy | warm: encode ms | decode ms | GB/s of float32 input | × Buffer.copy | payload bytes |',
+)
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+cold.rows.forEach((c, i) => {
+  const w = warm.rows[i]!
+  console.log(
+    `| ${c.codec} | ${fmt(c.encodeMs.cpuMs, 3)} | ${fmt(c.decodeMs.cpuMs, 3)} | ${fmt(c.cpuGbPerSecond, 2)} | ${ratioCell(c.cpuRatioToCopy)} | ${fmt(w.encodeMs.cpuMs, 3)} | ${fmt(w.decodeMs.cpuMs, 3)} | ${fmt(w.cpuGbPerSecond, 2)} | ${ratioCell(w.cpuRatioToCopy)} | ${c.payloadBytes.toLocaleString('en')} |`,
+  )
+})
+console.log('(CPU time of this process; wall-clock medians are in the JSON)')
 console.log('')
 console.log(
   `SPSA batch of ${SPSA_SCALARS_PER_ROUND} scalars, encode + decode: ${fmt(spsaBatchMicroseconds, 2)} µs (CPU)`,
@@ -298,8 +356,8 @@ writeFileSync(
       inputBytes,
       warmupRuns: WARMUP_RUNS,
       runs: RUNS,
-      bufferCopy: { ...copy, runs: copyRuns },
-      rows,
+      finiteCheckKernel: FINITE_CHECK_KERNEL,
+      regimes: results,
       spsaBatch: {
         scalars: SPSA_SCALARS_PER_ROUND,
         cpuMicroseconds: spsaBatchMicroseconds,

@@ -109,28 +109,3 @@ export function bytesToUint16Portable(bytes: Uint8Array): Uint16Array {
   for (let i = 0; i < out.length; i++) out[i] = view.getUint16(i * 2, true)
   return out
 }
-
-/** Index of the first NaN or infinity in `values`, or -1 when all are finite. */
-export function firstNonFinite(values: Float32Array): number {
-  // x * 0 is 0 for every finite x and NaN for NaN and ±Infinity, so summing x * 0 answers "all finite?". Four
-  // independent sums keep the adds from waiting on each other (about twice as fast as one); only a bad array pays
-  // for the search.
-  const n = values.length
-  let a = 0
-  let b = 0
-  let c = 0
-  let d = 0
-  let i = 0
-  for (; i + 3 < n; i += 4) {
-    a += values[i]! * 0
-    b += values[i + 1]! * 0
-    c += values[i + 2]! * 0
-    d += values[i + 3]! * 0
-  }
-  for (; i < n; i++) a += values[i]! * 0
-  if (a + b + c + d === 0) return -1
-  for (let j = 0; j < n; j++) {
-    if (!Number.isFinite(values[j]!)) return j
-  }
-  return -1
-}

@@ -10,7 +10,6 @@ import {
   bytesToUint16Portable,
   bytesToUint32,
   bytesToUint32Portable,
-  firstNonFinite,
   float32ToBytes,
   float32ToBytesPortable,
   HOST_LITTLE_ENDIAN,
@@ -69,12 +68,6 @@ describe('little-endian byte views', () => {
     expect([...unaligned]).toEqual([2, 3])
     expect([...bytesToUint32(shifted.subarray(1, 9))]).toEqual([0x3f800000, 0x40000000])
     expect([...bytesToUint16(shifted.subarray(1, 5))]).toEqual([0x0000, 0x3f80])
-  })
-
-  it('finds the first non-finite value', () => {
-    expect(firstNonFinite(Float32Array.from([1, 2, 3]))).toBe(-1)
-    expect(firstNonFinite(Float32Array.from([1, Number.NaN, Number.POSITIVE_INFINITY]))).toBe(1)
-    expect(firstNonFinite(Float32Array.from([0, Number.NEGATIVE_INFINITY]))).toBe(1)
   })
 })
 

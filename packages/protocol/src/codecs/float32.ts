@@ -1,6 +1,7 @@
 import { CodedError } from '../errors.js'
 import { type Tensor, TensorCodec } from '../generated/swarmgrad.js'
-import { bytesToFloat32, firstNonFinite, float32ToBytes } from './bytes.js'
+import { bytesToFloat32, float32ToBytes } from './bytes.js'
+import { firstNonFinite } from './finite.js'
 import {
   type DenseTensor,
   type EncodePlan,
