@@ -5,7 +5,7 @@ import {
   CodedError,
   createEnvelope,
   decodeEnvelope,
-  decodeModelPayload,
+  decodeModelBlob,
   type ErrorCode,
   encodeEnvelope,
   encodeModelBlob,
@@ -20,7 +20,6 @@ import {
   TensorCodec,
   type TensorInput,
   TOPIC_NAMES,
-  toDense,
   topic,
 } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
@@ -198,18 +197,13 @@ export class ModelExchange implements GossipExchange {
   ): Promise<{ accepted: boolean; code?: ErrorCode }> {
     const { metrics, runId, paramCount } = this.#options
     try {
-      const envelope = decodeEnvelope(meta, {
+      const { header, values: params } = decodeModelBlob(meta, body, {
         runId,
-        kinds: [MessageKind.MODEL_PAYLOAD_HEADER],
         sender: peerIdBytes(from),
         paramCount,
         roundWindow: this.#options.roundWindow(),
+        roles: [ModelRole.TRAINED],
       })
-      if (envelope.body?.case !== 'modelPayloadHeader') {
-        throw new CodedError('WRONG_TYPE', 'model stream meta is not a ModelPayloadHeader')
-      }
-      const header = envelope.body.value
-      const params = toDense(decodeModelPayload(body, { paramCount, payloadHash: header.payloadHash }))
       const sender = from.toString()
       this.#inbox.set(sender, { from: sender, round: header.round, params, sampleCount: header.sampleCount })
       this.#touch(sender, header.round, 'join')

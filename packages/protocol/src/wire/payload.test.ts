@@ -6,8 +6,14 @@ import { createRng } from '../random.js'
 import { codeOf } from '../testing/code-of.js'
 import { createEnvelope, decodeEnvelope, encodeEnvelope } from './envelope.js'
 import { bytesEqual, modelHash, sha256, toHex } from './hash.js'
-import { decodeModelPayload, describePayload, encodeModelPayload } from './payload.js'
-import { SAMPLE_RUN_ID, SAMPLE_SENDER } from './samples.js'
+import {
+  decodeModelBlob,
+  decodeModelPayload,
+  describePayload,
+  encodeModelBlob,
+  encodeModelPayload,
+} from './payload.js'
+import { SAMPLE_RUN_ID, SAMPLE_SENDER, samplePeerId } from './samples.js'
 import { decodeMessage, encodeMessage } from './schema.js'
 import {
   BLOB_LENGTH_PREFIX_BYTES,
@@ -180,5 +186,54 @@ describe('model payloads', () => {
     expect(bytesEqual(Uint8Array.of(1, 2), Uint8Array.of(1, 2))).toBe(true)
     expect(bytesEqual(Uint8Array.of(1, 2), Uint8Array.of(1, 3))).toBe(false)
     expect(bytesEqual(Uint8Array.of(1), Uint8Array.of(1, 3))).toBe(false)
+  })
+})
+
+describe('model blobs', () => {
+  const small = PARAMS.subarray(0, 1000)
+  const blob = (role: ModelRole = ModelRole.TRAINED, values: Float32Array = small) =>
+    encodeModelBlob({
+      runId: SAMPLE_RUN_ID,
+      round: 7,
+      sender: SAMPLE_SENDER,
+      modelHash: modelHash(values),
+      input: { codec: TensorCodec.FLOAT16, values },
+      paramCount: values.length,
+      sampleCount: 32,
+      role,
+    })
+  const expectations = { runId: SAMPLE_RUN_ID, sender: SAMPLE_SENDER, roles: [ModelRole.TRAINED] }
+
+  it('decodes what encodeModelBlob made: header, envelope and values', () => {
+    const { meta, body, header } = blob()
+    const decoded = decodeModelBlob(meta, body, { ...expectations, paramCount: small.length })
+    expect(decoded.header).toEqual(header)
+    expect(decoded.envelope.round).toBe(7)
+    expect(toHex(decoded.envelope.modelHash)).toBe(toHex(modelHash(small)))
+    expect(decoded.values.length).toBe(small.length)
+    for (let i = 0; i < small.length; i++) {
+      expect(Math.abs(decoded.values[i]! - small[i]!)).toBeLessThanOrEqual(
+        Math.abs(small[i]!) * 2 ** -11 + 2 ** -25,
+      )
+    }
+  })
+
+  it('refuses another role, sender, run, size or a body that is not the one announced, by code', () => {
+    const { meta, body } = blob()
+    expect(codeOf(() => decodeModelBlob(meta, body, { ...expectations, roles: [ModelRole.DELTA] }))).toBe(
+      'WRONG_TYPE',
+    )
+    expect(codeOf(() => decodeModelBlob(meta, body, { ...expectations, sender: samplePeerId(0x22) }))).toBe(
+      'SENDER_MISMATCH',
+    )
+    expect(codeOf(() => decodeModelBlob(meta, body, { ...expectations, runId: 'ffffffffffffffff' }))).toBe(
+      'WRONG_RUN',
+    )
+    expect(codeOf(() => decodeModelBlob(meta, body, { ...expectations, paramCount: 999 }))).toBe(
+      'SHAPE_MISMATCH',
+    )
+    const other = blob(ModelRole.TRAINED, PARAMS.subarray(1000, 2000)).body
+    expect(codeOf(() => decodeModelBlob(meta, other, expectations))).toBe('HASH_MISMATCH')
+    expect(codeOf(() => decodeModelBlob(body, body, expectations))).toBe('MALFORMED')
   })
 })

@@ -9,12 +9,20 @@ import {
   planTensor,
   type TensorExpectations,
   type TensorInput,
+  toDense,
 } from '../codecs/registry.js'
 import type { DecodedTensor } from '../codecs/types.js'
 import { CodedError, isCodedError } from '../errors.js'
-import type { MembershipView, ModelPayloadHeader, ModelRole, TensorCodec } from '../generated/swarmgrad.js'
+import {
+  type Envelope,
+  type MembershipView,
+  MessageKind,
+  type ModelPayloadHeader,
+  ModelRole,
+  type TensorCodec,
+} from '../generated/swarmgrad.js'
 import { MAX_MODEL_PAYLOAD_BYTES } from '../limits.js'
-import { createEnvelope, encodeEnvelope } from './envelope.js'
+import { createEnvelope, decodeEnvelope, type EnvelopeExpectations, encodeEnvelope } from './envelope.js'
 import { bytesEqual, sha256 } from './hash.js'
 import { decodeMessage, encodeMessage } from './schema.js'
 
@@ -163,6 +171,51 @@ export function encodeModelBlob(init: ModelBlobInit): ModelBlob {
     }),
   )
   return { meta, body, header }
+}
+
+/** What a receiver expects of a model blob: envelope checks, plus the roles it takes. */
+export interface ModelBlobExpectations extends Omit<EnvelopeExpectations, 'kinds'> {
+  /** Roles taken here; any other is WRONG_TYPE. */
+  readonly roles: readonly ModelRole[]
+}
+
+/** A checked model blob: its envelope, the header the envelope holds, and the payload's values. */
+export interface DecodedModelBlob {
+  readonly envelope: Envelope
+  readonly header: ModelPayloadHeader
+  readonly values: Float32Array
+}
+
+function roleName(role: number): string {
+  return Object.entries(ModelRole).find(([, value]) => value === role)?.[0] ?? String(role)
+}
+
+/**
+ * The receiving side of encodeModelBlob: checks the envelope (a ModelPayloadHeader of the run, from the expected
+ * sender, in the round window, of `paramCount` when given), the role, and the payload against the header's size
+ * and sha-256; decodes the payload to dense values of the header's parameter count. Throws only CodedError.
+ */
+export function decodeModelBlob(
+  meta: Uint8Array,
+  body: Uint8Array,
+  expect: ModelBlobExpectations,
+): DecodedModelBlob {
+  const { roles, ...envelopeExpect } = expect
+  const envelope = decodeEnvelope(meta, { ...envelopeExpect, kinds: [MessageKind.MODEL_PAYLOAD_HEADER] })
+  if (envelope.body?.case !== 'modelPayloadHeader') {
+    throw new CodedError('WRONG_TYPE', 'model stream meta is not a ModelPayloadHeader')
+  }
+  const header = envelope.body.value
+  if (!roles.includes(header.role)) {
+    throw new CodedError(
+      'WRONG_TYPE',
+      `a model of role ${roleName(header.role)} is not taken here (${roles.map(roleName).join(', ')})`,
+    )
+  }
+  const values = toDense(
+    decodeModelPayload(body, { paramCount: header.paramCount, payloadHash: header.payloadHash }),
+  )
+  return { envelope, header, values }
 }
 
 /** The header that announces `payload` on a stream: size, sha-256, what the model is. */

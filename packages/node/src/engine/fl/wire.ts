@@ -1,12 +1,11 @@
 import { ErrorFeedback, randomK, topK } from '@swarmgrad/algorithms'
 import {
   CodedError,
-  decodeEnvelope,
+  decodeModelBlob,
   decodeModelPayload,
   deriveSeed,
   encodeModelBlob,
   encodeModelPayload,
-  MessageKind,
   ModelRole,
   modelHash,
   type RoundWindow,
@@ -89,17 +88,11 @@ export function decodeDownlink(
   body: Uint8Array,
   expect: { runId: string; sender: Uint8Array; paramCount: number },
 ): Downlink {
-  const envelope = decodeEnvelope(meta, {
+  const { envelope, header, values } = decodeModelBlob(meta, body, {
     runId: expect.runId,
     sender: expect.sender,
-    kinds: [MessageKind.MODEL_PAYLOAD_HEADER],
+    roles: [ModelRole.AGGREGATED],
   })
-  if (envelope.body?.case !== 'modelPayloadHeader') {
-    throw new CodedError('WRONG_TYPE', 'downlink meta is not a ModelPayloadHeader')
-  }
-  const header = envelope.body.value
-  if (header.role !== ModelRole.AGGREGATED)
-    throw new CodedError('WRONG_TYPE', 'downlink is not a global model')
   const vectors = header.paramCount / expect.paramCount
   if (!Number.isInteger(vectors) || vectors < 1 || vectors > MAX_DOWNLINK_VECTORS) {
     throw new CodedError(
@@ -107,9 +100,6 @@ export function decodeDownlink(
       `downlink of ${header.paramCount} values is not 1-${MAX_DOWNLINK_VECTORS} models of ${expect.paramCount}`,
     )
   }
-  const values = toDense(
-    decodeModelPayload(body, { paramCount: header.paramCount, payloadHash: header.payloadHash }),
-  )
   const n = expect.paramCount
   const model = values.slice(0, n)
   if (envelope.modelHash.byteLength > 0 && !bytesEqual(modelHash(model), envelope.modelHash)) {
@@ -208,21 +198,17 @@ export function decodeUplink(
   body: Uint8Array,
   expect: { runId: string; sender: Uint8Array; paramCount: number; roundWindow: RoundWindow },
 ): Uplink {
-  const envelope = decodeEnvelope(meta, {
+  const {
+    envelope,
+    header,
+    values: vector,
+  } = decodeModelBlob(meta, body, {
     runId: expect.runId,
     sender: expect.sender,
-    kinds: [MessageKind.MODEL_PAYLOAD_HEADER],
     paramCount: expect.paramCount,
     roundWindow: expect.roundWindow,
+    roles: [ModelRole.DELTA],
   })
-  if (envelope.body?.case !== 'modelPayloadHeader') {
-    throw new CodedError('WRONG_TYPE', 'uplink meta is not a ModelPayloadHeader')
-  }
-  const header = envelope.body.value
-  if (header.role !== ModelRole.DELTA) throw new CodedError('WRONG_TYPE', 'uplink is not an update')
-  const vector = toDense(
-    decodeModelPayload(body, { paramCount: expect.paramCount, payloadHash: header.payloadHash }),
-  )
   return { round: header.round, vector, samples: header.sampleCount, modelHash: envelope.modelHash }
 }
 

@@ -5,7 +5,7 @@ import {
   CodedError,
   createEnvelope,
   decodeEnvelope,
-  decodeModelPayload,
+  decodeModelBlob,
   type Envelope,
   type ErrorCode,
   encodeEnvelope,
@@ -19,7 +19,6 @@ import {
   PeerStatus,
   PROTOCOL_NAMES,
   protocolId,
-  toDense,
 } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
 import { MODEL_CODECS, type ModelCodecName, peerIdBytes } from '../../exchange/model-exchange.js'
@@ -206,23 +205,12 @@ export class Libp2pModestTransport implements ModestTransport {
     const handlers = this.#handlers
     try {
       if (handlers === undefined) throw new CodedError('UNREACHABLE', 'MoDeST transport is not started')
-      const envelope = decodeEnvelope(meta, {
+      const { header, values: params } = decodeModelBlob(meta, body, {
         runId,
-        kinds: [MessageKind.MODEL_PAYLOAD_HEADER],
         sender: peerIdBytes(from),
         paramCount,
+        roles: [ModelRole.TRAINED, ModelRole.AGGREGATED],
       })
-      if (envelope.body?.case !== 'modelPayloadHeader') {
-        throw new CodedError('WRONG_TYPE', 'model stream meta is not a ModelPayloadHeader')
-      }
-      const header = envelope.body.value
-      if (header.role !== ModelRole.TRAINED && header.role !== ModelRole.AGGREGATED) {
-        throw new CodedError(
-          'WRONG_TYPE',
-          `MoDeST takes trained and aggregated models, not role ${header.role}`,
-        )
-      }
-      const params = toDense(decodeModelPayload(body, { paramCount, payloadHash: header.payloadHash }))
       const answer = await handlers.onModel(from.toString(), {
         role: header.role === ModelRole.TRAINED ? 'trained' : 'aggregated',
         round: header.round,
