@@ -27,7 +27,13 @@ import { parseArgs, promisify } from 'node:util'
 import { CodedError } from '@swarmgrad/protocol'
 import { COORDINATOR_CLI, type CoordinatorRound, coordinatorRounds, flCoordinatorCommand } from './fl.js'
 import { renderLineChart, type Series } from './plot.js'
-import { DEFAULT_BOOTSTRAP_PEERS, runSwarm, type SwarmResult, type SwarmRunOptions } from './swarm.js'
+import {
+  DEFAULT_BOOTSTRAP_PEERS,
+  runSwarm,
+  type SwarmResult,
+  type SwarmRunOptions,
+  untilSignalled,
+} from './swarm.js'
 import type { RoundSummary } from './swarm-summary.js'
 
 const WORK_DIR = 'bench-results/tmp/spsa-finetune'
@@ -491,27 +497,23 @@ async function cli(argv: readonly string[]): Promise<number> {
     console.error(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`)
     return 2
   }
-  const controller = new AbortController()
-  const onSignal = (): void => controller.abort()
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
   const loadBefore = loadavg()
   console.log(
     `spsa-finetune: ${plan.peers} peers, ${plan.pretrainRounds} FedAvg rounds to the checkpoint, then ${plan.rounds} rounds of ${plan.configs.join(', ')}`,
   )
-  try {
-    const checkpoint = await pretrain(plan, controller.signal)
+  return untilSignalled(async (signal) => {
+    const checkpoint = await pretrain(plan, signal)
     const rows: FinetuneRow[] = []
     for (const name of plan.configs) {
       const config = plan.spsa.find((c) => c.name === name)
       const row =
         config === undefined
-          ? await fedAvg(plan, checkpoint, controller.signal)
-          : await spsa(plan, config, checkpoint, controller.signal)
+          ? await fedAvg(plan, checkpoint, signal)
+          : await spsa(plan, config, checkpoint, signal)
       rows.push(row)
       console.log(`\n${finetuneTable([row], plan.rounds)}\n`)
       // an interrupted run still reports what it measured, and starts nothing more
-      if (controller.signal.aborted) break
+      if (signal.aborted) break
     }
     const written = await writeOutputs(plan, checkpoint, rows, loadBefore)
     console.log(
@@ -519,15 +521,9 @@ async function cli(argv: readonly string[]): Promise<number> {
         rows.map((r) => `${r.name}: ${r.description}`).join('\n') +
         `\n\nwritten: ${written.join(', ')}`,
     )
-    if (controller.signal.aborted) return 130
+    if (signal.aborted) return 130
     return rows.every((r) => r.completed) ? 0 : 1
-  } catch (err) {
-    console.error(err instanceof Error ? err.message : String(err))
-    return controller.signal.aborted ? 130 : 1
-  } finally {
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
-  }
+  })
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -661,16 +661,12 @@ async function cli(argv: readonly string[]): Promise<number> {
     return 2
   }
   const { options, out } = parsed
-  const controller = new AbortController()
-  const onSignal = (): void => controller.abort()
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
   console.log(
     `swarm ${options.name}: ${options.peers} ${options.mode} peers, ${options.rounds} rounds, task ${options.task}` +
       (options.extra.length > 0 ? `, extra ${options.extra.join(' ')}` : ''),
   )
-  try {
-    const result = await runSwarm(options, (line) => console.log(line), controller.signal)
+  return untilSignalled(async (signal) => {
+    const result = await runSwarm(options, (line) => console.log(line), signal)
     await mkdir(dirname(resolve(out)), { recursive: true })
     await writeFile(out, `${JSON.stringify(result, null, 2)}\n`)
     const last = result.roundSummaries.at(-1)
@@ -694,6 +690,20 @@ async function cli(argv: readonly string[]): Promise<number> {
     }
     if (result.error !== undefined) console.error(result.error)
     return result.completed ? 0 : 1
+  })
+}
+
+/**
+ * Runs a benchmark command to its exit code. SIGINT/SIGTERM abort `signal`: the benchmark stops its processes and
+ * reports what it measured. An error is printed as one line; exit code 130 after a signal, else 1.
+ */
+export async function untilSignalled(main: (signal: AbortSignal) => Promise<number>): Promise<number> {
+  const controller = new AbortController()
+  const onSignal = (): void => controller.abort()
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    return await main(controller.signal)
   } catch (err) {
     console.error(err instanceof Error ? err.message : String(err))
     return controller.signal.aborted ? 130 : 1
