@@ -34,7 +34,7 @@ describe('coordinator journal and restart', () => {
     await second.run()
 
     expect(run.records.map((r) => r.round)).toEqual([1, 2, 3, 4, 5])
-    for (const r of run.records.slice(completed)) expect(r.updates).toBe(3)
+    for (const r of run.records.slice(completed)) expect(r.updates, JSON.stringify(r)).toBe(3)
     expect(run.records.at(-1)!.accuracy!).toBeGreaterThan(run.records[0]!.accuracy!)
     const final = await readJournal(journal)
     expect(final?.round).toBe(5)
