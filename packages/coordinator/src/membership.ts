@@ -21,11 +21,13 @@ export class Membership {
   readonly #channel: GossipChannel
   readonly #members = new Map<string, MemberRecord>()
   readonly #changes = new Notifier()
+  readonly #host: Host
 
   constructor(
     host: Host,
     private readonly options: { runId: string; liveTimeoutMs: number; onReject: (code: string) => void },
   ) {
+    this.#host = host
     this.#channel = new GossipChannel(host, {
       topic: topic(options.runId, TOPIC_NAMES.view),
       validate: (from, data) => this.#onView(from, data),
@@ -82,6 +84,9 @@ export class Membership {
     for (const entry of envelope.body.value.entries) {
       if (UTF8.decode(entry.peerId) !== sender) continue
       const status = entry.status === PeerStatus.LEAVE ? 'leave' : 'join'
+      // a client heard through other peers (gossip relays views) is sampled like any live one: to deliver its
+      // global model the coordinator must be able to dial it, at the addresses its view names
+      if (entry.addrs.length > 0) void this.#host.learnAddrs(from, entry.addrs)
       const known = this.#members.get(sender)
       if (known === undefined) {
         this.#members.set(sender, {

@@ -47,11 +47,20 @@ export interface FlTestRun {
   close(): Promise<void>
 }
 
-/** A coordinator and `n` fl peers on 127.0.0.1; the coordinator's journal and identity live in a temp folder. */
+/** What a peer's options may depend on: the coordinator and the peers created before it. */
+export interface FlPeerContext {
+  readonly coordinator: Coordinator
+  readonly earlier: readonly SwarmNode[]
+}
+
+/**
+ * A coordinator and `n` fl peers on 127.0.0.1; the coordinator's journal and identity live in a temp folder.
+ * Peers bootstrap from the coordinator unless their options name a bootstrap list of their own.
+ */
 export async function createFlRun(
   n: number,
   coordinatorOptions: Partial<CoordinatorOptionsInput>,
-  peerOptions: (index: number) => NodeOptionsInput = () => ({}),
+  peerOptions: (index: number, context: FlPeerContext) => NodeOptionsInput = () => ({}),
 ): Promise<FlTestRun> {
   const dir = await mkdtemp(join(tmpdir(), 'swarmgrad-fl-'))
   const records: RoundRecord[] = []
@@ -85,7 +94,7 @@ export async function createFlRun(
   }
   try {
     for (let i = 0; i < n; i++) {
-      const own = peerOptions(i)
+      const own = peerOptions(i, { coordinator, earlier: peers })
       peers.push(
         await createNode(
           {
@@ -93,7 +102,7 @@ export async function createFlRun(
             rounds: 0,
             ...own,
             data: { source: 'mnist', peers: n, index: i, trainLimit: 600, testLimit: 500, ...own.data },
-            host: { ...own.host, bootstrap: [coordinator.multiaddrs[0]!] },
+            host: { bootstrap: [coordinator.multiaddrs[0]!], ...own.host },
           },
           { logger: SILENT, onRound: (r) => reports[i]!.push(r) },
         ),

@@ -1,6 +1,5 @@
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr } from '@multiformats/multiaddr'
 import {
   CodedError,
   createEnvelope,
@@ -233,16 +232,9 @@ export class ModelExchange implements GossipExchange {
     for (const entry of envelope.body.value.entries) {
       if (UTF8.decode(entry.peerId) !== sender) continue
       this.#touch(sender, entry.lastRound, entry.status === PeerStatus.LEAVE ? 'leave' : 'join')
-      const addrs = entry.addrs.flatMap((a) => {
-        try {
-          return [multiaddr(a)]
-        } catch {
-          return []
-        }
-      })
-      if (addrs.length > 0) {
-        this.#host.libp2p.peerStore
-          .merge(from, { multiaddrs: addrs })
+      if (entry.addrs.length > 0) {
+        this.#host
+          .learnAddrs(from, entry.addrs)
           .then(() => this.#maybeDial(from))
           .catch(() => undefined)
       }

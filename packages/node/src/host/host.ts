@@ -11,7 +11,7 @@ import { preSharedKey } from '@libp2p/pnet'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
-import type { Multiaddr } from '@multiformats/multiaddr'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { GOSSIPSUB_MAX_INBOUND_DATA_LENGTH } from '@swarmgrad/protocol'
 import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import { type Logger, pino } from 'pino'
@@ -221,6 +221,23 @@ export class Host extends EventEmitter<HostEvents> {
 
   isConnected(peerId: PeerId): boolean {
     return this.libp2p.getConnections(peerId).some((c) => c.status === 'open')
+  }
+
+  /**
+   * Makes `peerId` dialable at the addresses its own heartbeat or view named (multiaddr bytes; unparsable ones and
+   * our own id are skipped). Never rejects: a peer store that is closing just forgets them.
+   */
+  async learnAddrs(peerId: PeerId, addrs: readonly Uint8Array[]): Promise<void> {
+    if (peerId.equals(this.peerId)) return
+    const parsed = addrs.flatMap((bytes) => {
+      try {
+        return [multiaddr(bytes)]
+      } catch {
+        return []
+      }
+    })
+    if (parsed.length === 0) return
+    await this.libp2p.peerStore.merge(peerId, { multiaddrs: parsed }).catch(() => undefined)
   }
 
   /** Important peers: tagged keep-alive and redialled (bounded backoff) whenever they disconnect. */

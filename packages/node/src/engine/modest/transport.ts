@@ -1,6 +1,5 @@
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr } from '@multiformats/multiaddr'
 import {
   CodedError,
   createEnvelope,
@@ -338,18 +337,7 @@ export class Libp2pModestTransport implements ModestTransport {
     const self = this.#host.peerId.toString()
     for (const [peer, entry] of view) {
       if (peer === self || entry.addrs.length === 0) continue
-      const addrs = entry.addrs.flatMap((bytes) => {
-        try {
-          return [multiaddr(bytes)]
-        } catch {
-          return []
-        }
-      })
-      if (addrs.length > 0) {
-        this.#host.libp2p.peerStore
-          .merge(peerIdFromString(peer), { multiaddrs: addrs })
-          .catch(() => undefined)
-      }
+      void this.#host.learnAddrs(peerIdFromString(peer), entry.addrs)
     }
     return view
   }
