@@ -173,7 +173,7 @@ const runs = new Map<Regime, RegimeRuns>(
 // Interleaved: every round times the copy, the checks and then each codec once, so all share the same machine state.
 for (let round = 0; round < WARMUP_RUNS + RUNS; round++) {
   for (const regime of REGIMES) {
-    const into = runs.get(regime)!
+    const sink = runs.get(regime)!
     const keep = round >= WARMUP_RUNS
     const copy = time(() => copySource.copy(copyTarget), regime)
     const checkKernel = time(() => {
@@ -183,9 +183,9 @@ for (let round = 0; round < WARMUP_RUNS + RUNS; round++) {
       checksum += firstNonFiniteScalar(values)
     }, regime)
     if (keep) {
-      into.copy.push(copy)
-      into.checkKernel.push(checkKernel)
-      into.checkScalar.push(checkScalar)
+      sink.copy.push(copy)
+      sink.checkKernel.push(checkKernel)
+      sink.checkScalar.push(checkScalar)
     }
     for (const { label, input } of cases) {
       const buffers = reused.get(label)
@@ -200,8 +200,8 @@ for (let round = 0; round < WARMUP_RUNS + RUNS; round++) {
         checksum += decodeModelPayload(received, { paramCount: PARAMS }, options).values.length
       }, regime)
       if (keep) {
-        into.codecs.get(label)!.encode.push(encode)
-        into.codecs.get(label)!.decode.push(decode)
+        sink.codecs.get(label)!.encode.push(encode)
+        sink.codecs.get(label)!.decode.push(decode)
       }
     }
   }
@@ -310,7 +310,6 @@ console.log(
 )
 console.log(`machine: ${machine}; load average at the end: ${load.map((x) => fmt(x, 2)).join(' ')}`)
 console.log(`finiteness check: ${FINITE_CHECK_KERNEL} kernel in this process`)
-const ratioCell = (x: number) => `${fmt(x, 2)}`
 for (const r of results) {
   const copyMs = r.bufferCopy.cpuMs
   console.log(
@@ -325,7 +324,7 @@ console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---
 cold.rows.forEach((c, i) => {
   const w = warm.rows[i]!
   console.log(
-    `| ${c.codec} | ${fmt(c.encodeMs.cpuMs, 3)} | ${fmt(c.decodeMs.cpuMs, 3)} | ${fmt(c.cpuGbPerSecond, 2)} | ${ratioCell(c.cpuRatioToCopy)} | ${fmt(w.encodeMs.cpuMs, 3)} | ${fmt(w.decodeMs.cpuMs, 3)} | ${fmt(w.cpuGbPerSecond, 2)} | ${ratioCell(w.cpuRatioToCopy)} | ${c.payloadBytes.toLocaleString('en')} |`,
+    `| ${c.codec} | ${fmt(c.encodeMs.cpuMs, 3)} | ${fmt(c.decodeMs.cpuMs, 3)} | ${fmt(c.cpuGbPerSecond, 2)} | ${fmt(c.cpuRatioToCopy, 2)} | ${fmt(w.encodeMs.cpuMs, 3)} | ${fmt(w.decodeMs.cpuMs, 3)} | ${fmt(w.cpuGbPerSecond, 2)} | ${fmt(w.cpuRatioToCopy, 2)} | ${c.payloadBytes.toLocaleString('en')} |`,
   )
 })
 console.log('(CPU time of this process; wall-clock medians are in the JSON)')
