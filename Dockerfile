@@ -1,8 +1,8 @@
-# The one swarmgrad image: peers (`swarmgrad node`, the default) and the coordinator (`swarmgrad coordinator`, or
-# the entry point `node /usr/local/bin/swarmgrad-coordinator`).
+# The one swarmgrad image: peers (`swarmgrad node`, the default) and the coordinator (`swarmgrad coordinator`), both
+# through the one `swarmgrad` bin of the cli package.
 #
 # Nothing is downloaded while building. The build copies a workspace staged on the host by
-# `deploy/docker/prepare-context.sh` (a `pnpm deploy` of the built packages: compiled JavaScript and production
+# `deploy/docker/prepare-context.sh` (a `pnpm deploy` of the built cli package: compiled JavaScript and its production
 # node_modules), so the same Dockerfile builds on a machine without any registry. The base image is the Node.js 20
 # Debian bookworm image under its usual tag; where no registry is reachable, build one under that tag first (see
 # README, "Local cluster").
@@ -10,10 +10,9 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 COPY deploy/docker/app /opt/swarmgrad
-# The staged app must load here, offline, or the build stops: both CLIs parse their options and print their help.
-RUN node /opt/swarmgrad/dist/swarmgrad.js node --help >/dev/null \
- && node /opt/swarmgrad/dist/swarmgrad.js coordinator --help >/dev/null \
- && node /opt/swarmgrad/dist/cli.js --help >/dev/null
+# The staged app must load here, offline, or the build stops: both commands parse their options and print their help.
+RUN node /opt/swarmgrad/bin/swarmgrad.js node --help >/dev/null \
+ && node /opt/swarmgrad/bin/swarmgrad.js coordinator --help >/dev/null
 
 FROM ${NODE_IMAGE}
 RUN groupadd --system --gid 10001 swarmgrad \
@@ -22,8 +21,7 @@ RUN groupadd --system --gid 10001 swarmgrad \
  && chown -R swarmgrad:swarmgrad /var/lib/swarmgrad \
  && chmod 0700 /var/lib/swarmgrad/keys
 COPY --from=build /opt/swarmgrad /opt/swarmgrad
-RUN ln -s /opt/swarmgrad/dist/swarmgrad.js /usr/local/bin/swarmgrad \
- && ln -s /opt/swarmgrad/dist/cli.js /usr/local/bin/swarmgrad-coordinator
+RUN ln -s /opt/swarmgrad/bin/swarmgrad.js /usr/local/bin/swarmgrad
 COPY deploy/docker/healthcheck.mjs /opt/swarmgrad/healthcheck.mjs
 # Inside a container the peer listens and serves /metrics on every interface of its own network namespace; outside
 # containers both stay on 127.0.0.1 unless configured.

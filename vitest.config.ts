@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config'
 
-// Unit tests sit beside the code they test; swarm (in-process libp2p), process (the real CLI) and docker tests live
-// in each package's test/ folder. `pnpm test` builds first, because process tests start the compiled CLI.
+// Unit tests sit beside the code they test (and the benchmarks' beside theirs); swarm tests (in-process libp2p) live
+// in each package's test/ folder; process (the real CLI) and docker tests are the e2e package's. `pnpm test` builds
+// first, because process tests start the compiled CLI.
 export default defineConfig({
   resolve: { conditions: ['source'] },
   test: {
@@ -10,7 +11,11 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: ['packages/*/src/**/*.test.ts'], testTimeout: 30_000 },
+        test: {
+          name: 'unit',
+          include: ['packages/*/src/**/*.test.ts', 'bench/src/**/*.test.ts'],
+          testTimeout: 30_000,
+        },
       },
       {
         extends: true,
@@ -29,7 +34,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'process',
-          include: ['packages/*/test/process/**/*.test.ts'],
+          include: ['e2e/process/**/*.test.ts'],
           sequence: { groupOrder: 2 },
           testTimeout: 300_000,
           hookTimeout: 60_000,
@@ -41,7 +46,7 @@ export default defineConfig({
         test: {
           // a Docker engine of its own, images built locally, the real docker-compose.yml (README, "Local cluster")
           name: 'docker',
-          include: ['packages/*/test/docker/**/*.test.ts'],
+          include: ['e2e/docker/**/*.test.ts'],
           // after every other project: its containers would otherwise compete for the cores with timed swarms
           sequence: { groupOrder: 3 },
           testTimeout: 600_000,

@@ -8,7 +8,7 @@ pnpm_cmd=(pnpm)
 if [ -n "${npm_execpath:-}" ] && [ -f "${npm_execpath}" ]; then pnpm_cmd=(node "${npm_execpath}"); fi
 # the package whose production closure goes into the image, built with its references: the coordinator, which
 # depends on the peer package, so the image holds both CLIs
-package_dir="${SWARMGRAD_IMAGE_PACKAGE_DIR:-packages/coordinator}"
+package_dir="${SWARMGRAD_IMAGE_PACKAGE_DIR:-packages/cli}"
 package_name="$(node -p "require('./${package_dir}/package.json').name")"
 "${pnpm_cmd[@]}" exec tsc -b "${package_dir}"
 rm -rf deploy/docker/app

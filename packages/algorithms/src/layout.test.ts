@@ -1,6 +1,6 @@
 import { describe, it } from 'vitest'
+import { expectCode } from '../testing/helpers.js'
 import { type ParamLayout, validateLayout } from './layout.js'
-import { expectCode } from './testing/helpers.js'
 
 const LAYOUT: ParamLayout = [
   { name: 'k', offset: 0, length: 6, shape: [2, 3], role: 'weight' },

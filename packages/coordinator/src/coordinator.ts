@@ -1,24 +1,21 @@
 import { getFlAlgorithm } from '@swarmgrad/algorithms'
+import { nodeOptionsSchema, paramCount, resolveModelSpec, validateConfig } from '@swarmgrad/config'
 import {
   createHost,
   createLogger,
   GossipChannel,
   type Host,
   type MetricsServer,
-  nodeOptionsSchema,
-  paramCount,
-  peerIdBytes,
-  resolveModelSpec,
-  runSpecOf,
   serveMetrics,
-  validateConfig,
-} from '@swarmgrad/node'
+} from '@swarmgrad/net'
 import {
   createEnvelope,
   encodeEnvelope,
+  peerIdBytes,
   type RunSpec,
   runConfigFromSpec,
   runId,
+  runSpecOf,
   TOPIC_NAMES,
   topic,
 } from '@swarmgrad/protocol'

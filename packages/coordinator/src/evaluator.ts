@@ -1,24 +1,21 @@
-import {
-  createTrainer,
-  type DataOptions,
-  initBackend,
-  loadPeerData,
-  type ModelSpec,
-  type Trainer,
-} from '@swarmgrad/node'
+import type { DataOptions, ModelSpec } from '@swarmgrad/config'
+import type { Dataset, Trainer } from '@swarmgrad/trainer'
 import type { Logger } from 'pino'
 
 /**
  * The held-out evaluation of the global model, and the run's initial model (the same seeded initialisation as
- * every peer's). TF.js is used here for evaluation only; aggregation never touches it.
+ * every peer's). TF.js is used here for evaluation only; aggregation never touches it. The trainer package (and so
+ * TF.js) is imported when an evaluator is created, never before: a coordinator of a decentralized run, or one that
+ * resumes without evaluating, does not load it.
  */
 export class Evaluator {
   private constructor(
     private readonly trainer: Trainer,
-    private readonly test: NonNullable<Awaited<ReturnType<typeof loadPeerData>>['test']>,
+    private readonly test: Dataset,
   ) {}
 
   static async create(spec: ModelSpec, data: DataOptions, seed: number, logger: Logger): Promise<Evaluator> {
+    const { createTrainer, initBackend, loadPeerData } = await import('@swarmgrad/trainer')
     const loaded = await loadPeerData({ ...data, partition: 'none', trainLimit: 1 }, seed)
     if (loaded.test === undefined) {
       throw new Error(`data.source ${data.source} gives no held-out test set: set data.testPath`)

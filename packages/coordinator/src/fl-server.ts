@@ -7,26 +7,20 @@ import {
   type FlUpdate,
   getFlAlgorithm,
 } from '@swarmgrad/algorithms'
-import {
-  BlobTransfer,
-  deadline,
-  decodeUplink,
-  type EncodedBlob,
-  encodeDownlink,
-  FL_PROTOCOL_NAMES,
-  GossipChannel,
-  type Host,
-  Notifier,
-  peerIdBytes,
-} from '@swarmgrad/node'
+import { BlobTransfer, deadline, GossipChannel, type Host, Notifier } from '@swarmgrad/net'
 import {
   CodedError,
   createEnvelope,
   createRng,
+  decodeUplink,
+  type EncodedBlob,
   type ErrorCode,
+  encodeDownlink,
   encodeEnvelope,
   errorCode,
+  FL_PROTOCOL_NAMES,
   modelHash,
+  peerIdBytes,
   protocolId,
   roundWindow,
   shuffleInPlace,

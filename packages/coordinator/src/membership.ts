@@ -1,6 +1,14 @@
 import type { PeerId } from '@libp2p/interface'
-import { GossipChannel, type Host, Notifier, peerIdBytes } from '@swarmgrad/node'
-import { CodedError, decodeEnvelope, MessageKind, PeerStatus, TOPIC_NAMES, topic } from '@swarmgrad/protocol'
+import { GossipChannel, type Host, Notifier } from '@swarmgrad/net'
+import {
+  CodedError,
+  decodeEnvelope,
+  MessageKind,
+  PeerStatus,
+  peerIdBytes,
+  TOPIC_NAMES,
+  topic,
+} from '@swarmgrad/protocol'
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true })
 

@@ -9,7 +9,7 @@ import {
   modelSchema,
   nodeOptionsSchema,
   trainSchema,
-} from '@swarmgrad/node'
+} from '@swarmgrad/config'
 import { z } from 'zod'
 
 /**

@@ -1,25 +1,34 @@
-import { runId as computeRunId, type RunSpec, seedFrom } from '@swarmgrad/protocol'
-import * as tf from '@tensorflow/tfjs'
-import { collectDefaultMetrics, Registry } from 'prom-client'
-import { flRunParameters } from './config/fl-options.js'
-import { MODEL_PRESETS, type NodeOptions, type NodeOptionsInput, nodeOptionsSchema } from './config/index.js'
-import { validateConfig } from './config/load.js'
-import { spsaRunParameters } from './config/spsa-options.js'
-import { loadPeerData, type PeerData } from './data/index.js'
-import { ROUND_ENGINES, type RoundEngine } from './engine/registry.js'
-import type { LocalModel, RoundReport } from './engine/types.js'
-import { createHost, type Host } from './host/index.js'
-import { createLogger, type Logger } from './logging.js'
-import { createNodeMetrics, type MetricsServer, type NodeMetrics, serveMetrics } from './metrics/index.js'
+import {
+  type ModelSpec,
+  type NodeOptions,
+  type NodeOptionsInput,
+  nodeOptionsSchema,
+  paramCount,
+  resolveModelSpec,
+  validateConfig,
+} from '@swarmgrad/config'
+import {
+  createHost,
+  createLogger,
+  type Host,
+  type Logger,
+  type MetricsServer,
+  serveMetrics,
+} from '@swarmgrad/net'
+import { runId, runSpecOf, seedFrom } from '@swarmgrad/protocol'
 import {
   type BackendInfo,
   createTrainer,
   initBackend,
-  type ModelSpec,
-  normalizeModelSpec,
-  paramCount,
+  loadPeerData,
+  type PeerData,
   type Trainer,
-} from './trainer/index.js'
+} from '@swarmgrad/trainer'
+import * as tf from '@tensorflow/tfjs'
+import { collectDefaultMetrics, Registry } from 'prom-client'
+import { ROUND_ENGINES, type RoundEngine } from './engine/registry.js'
+import type { LocalModel, RoundReport } from './engine/types.js'
+import { createNodeMetrics, type NodeMetrics } from './metrics/index.js'
 
 export type NodeStatus = 'stopped' | 'starting' | 'started' | 'stopping'
 
@@ -32,31 +41,9 @@ export interface NodeDeps {
   readonly onRound?: (report: RoundReport) => void
 }
 
-export function resolveModelSpec(model: NodeOptions['model']): ModelSpec {
-  return normalizeModelSpec(typeof model === 'string' ? MODEL_PRESETS[model] : model)
-}
-
-/** What defines the run: the model architecture, the mode, and every hyper-parameter peers must agree on. */
-export function runSpecOf(options: NodeOptions, spec: ModelSpec): RunSpec {
-  return {
-    architecture: JSON.parse(JSON.stringify(spec)),
-    mode: options.mode,
-    hyperParameters: {
-      seed: options.seed,
-      lr: options.train.lr,
-      batchSize: options.train.batchSize,
-      epochs: options.train.epochs,
-      steps: options.train.steps,
-      codec: options.exchange.codec,
-      ...(options.mode === 'fl' ? flRunParameters(options.fl) : {}),
-      ...(options.mode === 'spsa' ? spsaRunParameters(options.spsa) : {}),
-    },
-  }
-}
-
 /** The run id: peers whose model, mode, seed or training hyper-parameters differ never share a topic. */
 export function runIdOf(options: NodeOptions, spec: ModelSpec): string {
-  return computeRunId(runSpecOf(options, spec))
+  return runId(runSpecOf(options, spec))
 }
 
 function trainerModel(trainer: Trainer, data: PeerData, options: NodeOptions): LocalModel {

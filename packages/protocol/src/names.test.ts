@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { codeOf } from '../testing/code-of.js'
 import { RunMode } from './generated/swarmgrad.js'
 import {
   canonicalJson,
@@ -12,7 +13,6 @@ import {
   TOPIC_NAMES,
   topic,
 } from './names.js'
-import { codeOf } from './testing/code-of.js'
 import { runConfigFromSpec, runSpecFromConfig } from './wire/run-config.js'
 
 const SPEC: RunSpec = {

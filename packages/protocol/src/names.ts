@@ -33,6 +33,10 @@ export const PROTOCOL_NAMES = {
   snapshot: 'snapshot',
   /** The SPSA scalar log from a round on, for a joiner replaying it. */
   spsaLog: 'spsa-log',
+  /** FL downlink (coordinator → client): the global model and the algorithm's extra vectors (wire/fl.ts). */
+  flDown: 'fl-down',
+  /** FL uplink (client → coordinator): one client's update (wire/fl.ts). */
+  flUp: 'fl-up',
 } as const
 export type ProtocolName = (typeof PROTOCOL_NAMES)[keyof typeof PROTOCOL_NAMES]
 
@@ -44,6 +48,8 @@ export const RUN_MODES = {
   fl: RunMode.FL,
 } as const satisfies Record<string, RunMode>
 export type RunModeName = keyof typeof RUN_MODES
+/** The mode list: every configured `mode` is one of these, and every mode has a round engine. */
+export const RUN_MODE_NAMES = Object.keys(RUN_MODES) as [RunModeName, ...RunModeName[]]
 
 /** The mode name of a wire enum value, or undefined for UNSPECIFIED and unknown values. */
 export function runModeName(mode: number): RunModeName | undefined {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { gaussianVector } from '../testing/helpers.js'
+import { gaussianVector } from '../../testing/helpers.js'
 import { medianRule } from './median.js'
 
 const f32 = (...values: number[]) => Float32Array.from(values)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { runAggregatorCompliance } from '../testing/aggregator-compliance.js'
-import { expectCode } from '../testing/helpers.js'
+import { runAggregatorCompliance } from '../../testing/aggregator-compliance.js'
+import { expectCode } from '../../testing/helpers.js'
 import { AGGREGATOR_NAMES, AGGREGATORS, getAggregator, isAggregatorName } from './registry.js'
 
 describe('AGGREGATORS', () => {

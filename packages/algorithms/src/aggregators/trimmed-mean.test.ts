@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { expectCode, gaussianVector } from '../testing/helpers.js'
+import { expectCode, gaussianVector } from '../../testing/helpers.js'
 import { meanRule } from './mean.js'
 import { trimmedMeanRule } from './trimmed-mean.js'
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
+import { expectClose, expectCode, gaussianVector } from '../../testing/helpers.js'
 import type { ParamLayout } from '../layout.js'
-import { expectClose, expectCode, gaussianVector } from '../testing/helpers.js'
 import { meanRule } from './mean.js'
 import { meanAndVariance, VARIANCE_EPSILON, varianceCorrectedRule } from './variance-corrected.js'
 

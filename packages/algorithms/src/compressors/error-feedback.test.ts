@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { expectCode, gaussianVector } from '../testing/helpers.js'
+import { expectCode, gaussianVector } from '../../testing/helpers.js'
 import { ErrorFeedback } from './error-feedback.js'
 import { topK } from './top-k.js'
 

@@ -1,7 +1,7 @@
 import { quantizeInt8Blocks, seedFrom } from '@swarmgrad/protocol'
 import { describe, expect, it } from 'vitest'
-import { runCompressorCompliance } from '../testing/compressor-compliance.js'
-import { expectCode, gaussianVector } from '../testing/helpers.js'
+import { runCompressorCompliance } from '../../testing/compressor-compliance.js'
+import { expectCode, gaussianVector } from '../../testing/helpers.js'
 import { int8Block } from './int8-block.js'
 
 runCompressorCompliance(int8Block, { stochastic: true })

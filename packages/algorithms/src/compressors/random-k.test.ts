@@ -1,6 +1,6 @@
 import { sampleIndices, seedFrom } from '@swarmgrad/protocol'
 import { describe, expect, it } from 'vitest'
-import { expectCode, gaussianVector } from '../testing/helpers.js'
+import { expectCode, gaussianVector } from '../../testing/helpers.js'
 import { randomK } from './random-k.js'
 
 describe('random-k', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { runCompressorCompliance } from '../testing/compressor-compliance.js'
-import { expectCode } from '../testing/helpers.js'
+import { runCompressorCompliance } from '../../testing/compressor-compliance.js'
+import { expectCode } from '../../testing/helpers.js'
 import { COMPRESSOR_NAMES, COMPRESSORS, getCompressor, isCompressorName } from './registry.js'
 import type { CompressorDefinition } from './types.js'
 

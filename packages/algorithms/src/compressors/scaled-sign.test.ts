@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { expectCode, gaussianVector, squaredDistance, squaredNorm } from '../testing/helpers.js'
+import { expectCode, gaussianVector, squaredDistance, squaredNorm } from '../../testing/helpers.js'
 import { scaledSign } from './scaled-sign.js'
 
 describe('scaled-sign', () => {

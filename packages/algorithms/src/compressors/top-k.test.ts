@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { expectCode, gaussianVector, squaredDistance, squaredNorm } from '../testing/helpers.js'
+import { expectCode, gaussianVector, squaredDistance, squaredNorm } from '../../testing/helpers.js'
 import { topK } from './top-k.js'
 
 /** Reference: indices of the k largest |x|, lower index first among equals, returned ascending. */

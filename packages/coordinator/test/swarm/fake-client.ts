@@ -1,8 +1,9 @@
-import { BlobTransfer, createHost, GossipChannel, type Host, peerIdBytes } from '@swarmgrad/node'
+import { BlobTransfer, createHost, GossipChannel, type Host } from '@swarmgrad/net'
 import {
   createEnvelope,
   encodeEnvelope,
   PeerStatus,
+  peerIdBytes,
   protocolId,
   TOPIC_NAMES,
   topic,

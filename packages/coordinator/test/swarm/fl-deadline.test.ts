@@ -1,10 +1,12 @@
-import { BlobTransfer, createHost, encodeUplink, type Host, peerIdBytes } from '@swarmgrad/node'
+import { BlobTransfer, createHost, type Host } from '@swarmgrad/net'
 import {
   createEnvelope,
   describePayload,
   encodeEnvelope,
+  encodeUplink,
   ModelRole,
   modelHash,
+  peerIdBytes,
   protocolId,
   TensorCodec,
 } from '@swarmgrad/protocol'

@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createNode, type NodeOptionsInput, type RoundReport, type SwarmNode } from '@swarmgrad/node'
+import type { NodeOptionsInput } from '@swarmgrad/config'
+import { createNode, type RoundReport, type SwarmNode } from '@swarmgrad/node'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import {

@@ -1,4 +1,5 @@
-import { createNode, GossipChannel, type RoundReport, type SwarmNode } from '@swarmgrad/node'
+import { GossipChannel } from '@swarmgrad/net'
+import { createNode, type RoundReport, type SwarmNode } from '@swarmgrad/node'
 import { decodeEnvelope, MessageKind, runId, TOPIC_NAMES, topic } from '@swarmgrad/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type Coordinator, coordinatorRunSpec, createCoordinator } from '../../src/index.js'

@@ -1,5 +1,6 @@
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { BlobTransfer, GossipChannel, type Host, Notifier } from '@swarmgrad/net'
 import {
   CodedError,
   createEnvelope,
@@ -10,39 +11,24 @@ import {
   encodeModelBlob,
   errorCode,
   MessageKind,
+  type ModelCodecName,
   ModelRole,
   modelHash,
+  modelTensor,
   PeerStatus,
   PROTOCOL_NAMES,
+  peerIdBytes,
   protocolId,
   type RoundWindow,
-  TensorCodec,
-  type TensorInput,
   TOPIC_NAMES,
   topic,
 } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
 import type { GossipExchange } from '../engine/gossip.js'
 import type { OutgoingModel, ReceivedModel } from '../engine/types.js'
-import { BlobTransfer, GossipChannel, type Host } from '../host/index.js'
 import type { NodeMetrics } from '../metrics/index.js'
-import { Notifier } from '../notifier.js'
 
-const TEXT = new TextEncoder()
 const UTF8 = new TextDecoder('utf-8', { fatal: true })
-
-/** Peer ids travel as the UTF-8 bytes of their string form. */
-export function peerIdBytes(peerId: PeerId | string): Uint8Array {
-  return TEXT.encode(peerId.toString())
-}
-
-/** Codecs a whole model can travel in, by config name. */
-export const MODEL_CODECS = {
-  float32: (values: Float32Array): TensorInput => ({ codec: TensorCodec.FLOAT32, values }),
-  float16: (values: Float32Array): TensorInput => ({ codec: TensorCodec.FLOAT16, values }),
-  int8: (values: Float32Array): TensorInput => ({ codec: TensorCodec.INT8_BLOCK, values }),
-} as const
-export type ModelCodecName = keyof typeof MODEL_CODECS
 
 export interface ModelExchangeOptions {
   readonly runId: string
@@ -153,7 +139,7 @@ export class ModelExchange implements GossipExchange {
       round: model.round,
       sender: peerIdBytes(this.#host.peerId),
       modelHash: modelHash(model.params),
-      input: MODEL_CODECS[codec](model.params),
+      input: modelTensor(codec, model.params),
       paramCount,
       sampleCount: model.sampleCount,
       role: ModelRole.TRAINED,

@@ -1,2 +1,1 @@
 export * from './node-metrics.js'
-export * from './server.js'

@@ -1,3 +1,6 @@
+import { paramCount, resolveModelSpec } from '@swarmgrad/config'
+import { BlobTransfer } from '@swarmgrad/net'
+import { HostPool } from '@swarmgrad/net/testing'
 import {
   createEnvelope,
   describePayload,
@@ -5,17 +8,14 @@ import {
   encodeMessage,
   ModelRole,
   PROTOCOL_NAMES,
+  peerIdBytes,
   protocolId,
   sha256,
   TensorCodec,
 } from '@swarmgrad/protocol'
+import { waitFor } from '@swarmgrad/testing'
 import { Registry } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
-import { peerIdBytes } from '../../src/exchange/model-exchange.js'
-import { BlobTransfer } from '../../src/host/index.js'
-import { resolveModelSpec } from '../../src/peer.js'
-import { paramCount } from '../../src/trainer/index.js'
-import { HostPool, waitFor } from './host-helpers.js'
 import { createTestSwarm, type TestSwarm } from './swarm-helpers.js'
 
 async function counterValues(registry: Registry, name: string): Promise<Map<string, number>> {

@@ -1,5 +1,5 @@
+import type { NodeOptionsInput } from '@swarmgrad/config'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { NodeOptionsInput } from '../../src/config/index.js'
 import type { ModestEngine } from '../../src/engine/modest/index.js'
 import { createTestSwarm, type TestSwarm } from './swarm-helpers.js'
 

@@ -1,14 +1,14 @@
-import { createEnvelope, encodeEnvelope, TOPIC_NAMES, topic } from '@swarmgrad/protocol'
+import type { NodeOptionsInput } from '@swarmgrad/config'
+import { GossipChannel } from '@swarmgrad/net'
+import { HostPool } from '@swarmgrad/net/testing'
+import { createEnvelope, encodeEnvelope, peerIdBytes, TOPIC_NAMES, topic } from '@swarmgrad/protocol'
+import { waitFor } from '@swarmgrad/testing'
 import { pino } from 'pino'
 import type { Registry } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { NodeOptionsInput } from '../../src/config/index.js'
 import type { SpsaEngine } from '../../src/engine/spsa/engine.js'
 import type { RoundReport } from '../../src/engine/types.js'
-import { peerIdBytes } from '../../src/exchange/model-exchange.js'
-import { GossipChannel } from '../../src/host/index.js'
 import { createNode, type SwarmNode } from '../../src/peer.js'
-import { HostPool, waitFor } from './host-helpers.js'
 
 /** A logistic-regression model on the digits: small and fast enough for many peers on 2 cores. */
 const MODEL: NodeOptionsInput['model'] = { kind: 'mlp', inputShape: [784], hidden: [], outputs: 10 }

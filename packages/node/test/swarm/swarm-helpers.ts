@@ -1,5 +1,5 @@
+import type { NodeOptionsInput } from '@swarmgrad/config'
 import { pino } from 'pino'
-import type { NodeOptionsInput } from '../../src/config/index.js'
 import type { RoundReport } from '../../src/engine/types.js'
 import { createNode, type SwarmNode } from '../../src/peer.js'
 

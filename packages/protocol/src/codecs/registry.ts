@@ -36,16 +36,30 @@ export const TENSOR_CODECS: {
   [TensorCodec.SPSA_BYTE]: SPSA_BYTE_CODEC,
 }
 
-/** Codec names (configuration, metrics labels) and their enum values. */
-export const TENSOR_CODEC_NAMES = {
+/**
+ * The one map of codec names as users write them (`--exchange-codec`, `--fl-uplink`) to their wire enum. The names
+ * enter run ids (`hyperParameters.codec`, `flUplink`), so they never change: `int8` is the int8-block codec.
+ */
+export const CODEC_NAMES = {
   float32: TensorCodec.FLOAT32,
   float16: TensorCodec.FLOAT16,
-  'int8-block': TensorCodec.INT8_BLOCK,
+  int8: TensorCodec.INT8_BLOCK,
   'top-k': TensorCodec.TOP_K,
   'random-k': TensorCodec.RANDOM_K,
-  'spsa-byte': TensorCodec.SPSA_BYTE,
 } as const satisfies Record<string, TensorCodecId>
-export type TensorCodecName = keyof typeof TENSOR_CODEC_NAMES
+export type CodecName = keyof typeof CODEC_NAMES
+
+/** The codecs that carry every value of a whole model (`exchange.codec`, the FL downlink). */
+export const MODEL_CODEC_NAMES = ['float32', 'float16', 'int8'] as const satisfies readonly CodecName[]
+export type ModelCodecName = (typeof MODEL_CODEC_NAMES)[number]
+
+/** The codecs of an FL update (`fl.uplink`): the model codecs, and top-k and random-k at a ratio. */
+export const UPLINK_CODEC_NAMES = Object.keys(CODEC_NAMES) as [CodecName, ...CodecName[]]
+
+/** A whole model's values as the tensor input of a model codec. */
+export function modelTensor(codec: ModelCodecName, values: Float32Array): TensorInput {
+  return { codec: CODEC_NAMES[codec], values } as TensorInput
+}
 
 /** The definition of a wire codec value, or undefined for UNSPECIFIED and unknown values. */
 export function codecDefinition(codec: number): TensorCodecDefinition<never> | undefined {

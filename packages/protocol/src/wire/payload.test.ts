@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest'
+import { codeOf } from '../../testing/code-of.js'
 import { encodeTensor, type TensorInput } from '../codecs/registry.js'
 import { ModelRole, TensorCodec } from '../generated/swarmgrad.js'
 import { MAX_MODEL_PAYLOAD_BYTES, MAX_STREAM_META_BYTES } from '../limits.js'
 import { createRng } from '../random.js'
-import { codeOf } from '../testing/code-of.js'
 import { createEnvelope, decodeEnvelope, encodeEnvelope } from './envelope.js'
 import { bytesEqual, modelHash, sha256, toHex } from './hash.js'
 import {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
+import { codeOf } from '../../testing/code-of.js'
 import { type Envelope, MessageKind, type Tensor } from '../generated/swarmgrad.js'
-import { codeOf } from '../testing/code-of.js'
 import { SAMPLE_ENVELOPES, SAMPLE_TENSORS } from './samples.js'
 import { decodeMessage, encodeMessage } from './schema.js'
 

@@ -1,32 +1,38 @@
 import type { PeerId } from '@libp2p/interface'
-import { applyControlIncrement, FL_ALGORITHMS, type FlClientKind, meanGradient } from '@swarmgrad/algorithms'
+import {
+  applyControlIncrement,
+  FL_ALGORITHMS,
+  type FlClientKind,
+  meanGradient,
+  UplinkEncoder,
+} from '@swarmgrad/algorithms'
+import type { NodeOptions } from '@swarmgrad/config'
+import { BlobTransfer, deadline, GossipChannel, type Host, Notifier } from '@swarmgrad/net'
 import {
   CodedError,
   createRng,
+  decodeDownlink,
   decodeEnvelope,
   type ErrorCode,
+  encodeUplink,
   errorCode,
+  FL_PROTOCOL_NAMES,
   MessageKind,
+  peerIdBytes,
   protocolId,
   TOPIC_NAMES,
   topic,
+  uplinkSeed,
   type Xoshiro128,
 } from '@swarmgrad/protocol'
+import type { PeerData, Trainer } from '@swarmgrad/trainer'
 import type { Logger } from 'pino'
-import type { NodeOptions } from '../../config/node-options.js'
-import type { PeerData } from '../../data/index.js'
-import { peerIdBytes } from '../../exchange/model-exchange.js'
-import { BlobTransfer, GossipChannel, type Host } from '../../host/index.js'
 import type { NodeMetrics } from '../../metrics/index.js'
-import { Notifier } from '../../notifier.js'
-import type { Trainer } from '../../trainer/index.js'
 import type { EngineContext, RoundEngine } from '../registry.js'
 import type { LocalModel, RoundReport } from '../types.js'
-import { deadline } from './deadline.js'
 import { Heartbeat } from './heartbeat.js'
 import { controlIncrement, fedAmdMiner, fullGradient, type LoopContext, scaffoldLocal } from './local.js'
 import { createFlMetrics, type FlMetrics } from './metrics.js'
-import { decodeDownlink, encodeUplink, FL_PROTOCOL_NAMES, UplinkEncoder, uplinkSeed } from './wire.js'
 
 /** Batch size of the full-gradient passes of FedAMD anchors. */
 const ANCHOR_CHUNK = 500

@@ -1,7 +1,13 @@
-import { createEnvelope, encodeEnvelope, PeerStatus, TOPIC_NAMES, topic } from '@swarmgrad/protocol'
+import { GossipChannel, type Host } from '@swarmgrad/net'
+import {
+  createEnvelope,
+  encodeEnvelope,
+  PeerStatus,
+  peerIdBytes,
+  TOPIC_NAMES,
+  topic,
+} from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
-import { peerIdBytes } from '../../exchange/model-exchange.js'
-import { GossipChannel, type Host } from '../../host/index.js'
 import type { NodeMetrics } from '../../metrics/index.js'
 
 /**

@@ -1,4 +1,2 @@
-export { type Deadline, deadline } from './deadline.js'
 export { coordinatorIds, createFlEngine, FlEngine } from './engine.js'
 export { createFlMetrics, type FlDeclineReason, type FlMetrics } from './metrics.js'
-export * from './wire.js'

@@ -7,8 +7,8 @@ import {
   scallionDelta,
 } from '@swarmgrad/algorithms'
 import type { Xoshiro128 } from '@swarmgrad/protocol'
-import { type Dataset, subset } from '../../data/index.js'
-import type { Trainer } from '../../trainer/index.js'
+import type { Trainer } from '@swarmgrad/trainer'
+import { type Dataset, subset } from '@swarmgrad/trainer'
 
 /** Batches for the hand-written local loops: `size` samples drawn with the client's own generator. */
 export function drawBatch(data: Dataset, size: number, rng: Xoshiro128): Dataset {

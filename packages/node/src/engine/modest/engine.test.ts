@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events'
 import { CodedError, modestOrder } from '@swarmgrad/protocol'
+import { ManualClock, settle } from '@swarmgrad/testing'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
@@ -14,7 +15,6 @@ import {
   type ModestTransport,
   type ViewEntries,
 } from './engine.js'
-import { ManualClock, settle } from './manual-clock.js'
 import { createModestMetrics, type ModestMetrics } from './metrics.js'
 import { aborted } from './sampling.js'
 import type { MemberEntry } from './view.js'

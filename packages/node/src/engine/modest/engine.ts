@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events'
+import type { ModestOptions } from '@swarmgrad/config'
 import { type ErrorCode, errorCode, modestOrder } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
-import type { ModestOptions } from '../../config/modest-options.js'
 import type { NodeMetrics } from '../../metrics/index.js'
 import type { RoundEngine } from '../registry.js'
 import type { LocalModel, RoundReport } from '../types.js'

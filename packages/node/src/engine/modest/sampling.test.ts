@@ -1,5 +1,5 @@
+import { ManualClock, settle } from '@swarmgrad/testing'
 import { describe, expect, it } from 'vitest'
-import { ManualClock, settle } from './manual-clock.js'
 import { pingUntilAnswered, sample, walkSample } from './sampling.js'
 import { MembershipState } from './view.js'
 

@@ -1,5 +1,6 @@
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { BlobTransfer, type Host, StreamReader } from '@swarmgrad/net'
 import {
   CodedError,
   createEnvelope,
@@ -13,16 +14,16 @@ import {
   MAX_ENVELOPE_BYTES,
   type MembershipView,
   MessageKind,
+  type ModelCodecName,
   ModelRole,
   modelHash,
+  modelTensor,
   PeerStatus,
   PROTOCOL_NAMES,
+  peerIdBytes,
   protocolId,
 } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
-import { MODEL_CODECS, type ModelCodecName, peerIdBytes } from '../../exchange/model-exchange.js'
-import { BlobTransfer, type Host } from '../../host/index.js'
-import { StreamReader } from '../../host/stream-reader.js'
 import type { NodeMetrics } from '../../metrics/index.js'
 import type {
   ModestAnswer,
@@ -170,7 +171,7 @@ export class Libp2pModestTransport implements ModestTransport {
       round: message.round,
       sender: peerIdBytes(this.#host.peerId),
       modelHash: modelHash(message.params),
-      input: MODEL_CODECS[codec](message.params),
+      input: modelTensor(codec, message.params),
       paramCount,
       sampleCount: message.sampleCount,
       role: message.role === 'trained' ? ModelRole.TRAINED : ModelRole.AGGREGATED,

@@ -2,6 +2,8 @@ import { readFile } from 'node:fs/promises'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
+import type { SpsaOptions } from '@swarmgrad/config'
+import { BlobTransfer, GossipChannel, Notifier } from '@swarmgrad/net'
 import {
   CodedError,
   createEnvelope,
@@ -16,6 +18,7 @@ import {
   MessageKind,
   modelHash,
   PROTOCOL_NAMES,
+  peerIdBytes,
   protocolId,
   sha256,
   TensorCodec,
@@ -25,14 +28,11 @@ import {
   topic,
   type Xoshiro128,
 } from '@swarmgrad/protocol'
+import type { Batch } from '@swarmgrad/trainer'
+import { DataError, gatherFeatures, sampleSize } from '@swarmgrad/trainer'
 import type { Logger } from 'pino'
-import type { SpsaOptions } from '../../config/spsa-options.js'
-import type { Batch } from '../../data/dataset.js'
-import { DataError, gatherFeatures, sampleSize } from '../../data/dataset.js'
-import { ModelExchange, peerIdBytes } from '../../exchange/model-exchange.js'
-import { BlobTransfer, GossipChannel } from '../../host/index.js'
+import { ModelExchange } from '../../exchange/model-exchange.js'
 import type { NodeMetrics } from '../../metrics/index.js'
-import { Notifier } from '../../notifier.js'
 import type { EngineContext, RoundEngine } from '../registry.js'
 import type { RoundReport } from '../types.js'
 import { type Contribution, SpsaKernel, selectTrained } from './kernel.js'

@@ -1,8 +1,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { DataError } from '@swarmgrad/trainer'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { DataError } from '../../data/dataset.js'
 import { readParamsFile } from './engine.js'
 
 describe('readParamsFile (spsa.initFile)', () => {

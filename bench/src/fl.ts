@@ -1,0 +1,403 @@
+import '@swarmgrad/protocol/polyfill'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { CodedError } from '@swarmgrad/protocol'
+import { loadFashionMnist } from '@swarmgrad/trainer'
+import { renderLineChart } from './plot.js'
+import { CLI_BIN_SHOWN, DEFAULT_BOOTSTRAP_PEERS, runSwarm, type SwarmResult } from './swarm.js'
+
+/**
+ * Federated benchmarks on the reference task (fmnist-2nn, 16 peer processes + the coordinator, 20 rounds), through
+ * the multi-process swarm runner. Per configuration: median seconds per round, accuracy of the global model after
+ * the last round (the coordinator's held-out evaluation on the 10 000 test images), median MB per round in both
+ * directions, the round reaching 80 %, and peak RSS of the coordinator and of the peers.
+ *
+ *   pnpm exec tsc -b && node bench/dist/fl.js [--only fedavg-16of16,fedavg-8of16] [--rounds 20]
+ *
+ * The `*-hetero` configurations compare FedAvg and FedAU under heterogeneous participation: every client is
+ * offered every round, client i of n is available with probability 0.1 + 0.8·i/(n−1), and the training set is cut
+ * by label (label-sorted, n contiguous parts), so the rarely available clients hold the low labels and the often
+ * available ones the high labels. Both runs use the same partition, availabilities, seed and peer identities (so
+ * the same availability draws). They alone accept `--peers` (a smoke run with fewer clients); they print the
+ * accuracy per round and plot both curves to bench-results/fl-hetero-accuracy.svg.
+ */
+
+/** Reference figures of BENCHMARKS.md (Flower over gRPC, PyTorch CPU, 16 client processes, same task). */
+const REFERENCE = {
+  'fedavg-16of16': { secondsPerRound: 2.5, accuracy: 0.83, mbPerRound: 25.5, roundTo80: 9 },
+  'fedavg-8of16': { secondsPerRound: 1.5, accuracy: 0.827, mbPerRound: 12.8, roundTo80: 12 },
+} as const
+
+interface FlConfig {
+  readonly name: string
+  /** Clients sampled per round: a number, or every client. */
+  readonly count: number | 'all'
+  /** Flags shared by the coordinator and every peer (they enter the run id). */
+  readonly flags: readonly string[]
+  /** Heterogeneous participation: per-client availabilities over a label-sorted partition (see above). */
+  readonly hetero?: true
+}
+
+/**
+ * Local training of the hetero runs, FedAvg and FedAU alike: FedAU's setting in ALGORITHMS.md (local lr 0.1,
+ * batch 16, 5 local steps, η_g 1), with its cutoff K = 50.
+ */
+const HETERO_FLAGS = [
+  ...['--train-steps', '5', '--train-batch-size', '16', '--train-lr', '0.1'],
+  ...['--fl-server-lr', '1', '--fl-fedau-cutoff', '50'],
+]
+
+const CONFIGS: readonly FlConfig[] = [
+  { name: 'fedavg-16of16', count: 16, flags: [] },
+  { name: 'fedavg-8of16', count: 8, flags: [] },
+  { name: 'fedavg-16of16-int8', count: 16, flags: ['--fl-uplink', 'int8'] },
+  {
+    name: 'scafcom-16of16-top1',
+    count: 16,
+    flags: [
+      '--fl-algorithm',
+      'scafcom',
+      '--fl-uplink',
+      'top-k',
+      '--fl-ratio',
+      '0.01',
+      '--train-steps',
+      '120',
+    ],
+  },
+  { name: 'fedavg-hetero', count: 'all', flags: HETERO_FLAGS, hetero: true },
+  { name: 'fedau-hetero', count: 'all', flags: ['--fl-algorithm', 'fedau', ...HETERO_FLAGS], hetero: true },
+]
+
+/** Availability of client `index` of `clients` in the hetero runs: 0.1 + 0.8·index/(clients − 1). */
+export function heteroAvailability(index: number, clients: number): number {
+  if (
+    !Number.isInteger(clients) ||
+    clients < 2 ||
+    !Number.isInteger(index) ||
+    index < 0 ||
+    index >= clients
+  ) {
+    throw new CodedError('BAD_ARGUMENT', `hetero availability needs 0 <= index < clients, clients >= 2`, {
+      index,
+      clients,
+    })
+  }
+  return Number((0.1 + (0.8 * index) / (clients - 1)).toFixed(6))
+}
+
+/**
+ * A label-skewed partition in the format of `--data-partition file`: the sample indices sorted by label (then by
+ * index) and cut into `peers` contiguous parts of near-equal size, so part i holds the i-th slice of the labels.
+ */
+export function labelSortedPartition(labels: ArrayLike<number>, peers: number): { peers: PartitionPart[] } {
+  if (!Number.isInteger(peers) || peers < 1 || peers > labels.length) {
+    throw new CodedError('BAD_ARGUMENT', `label-sorted partition: peers must be in [1, ${labels.length}]`, {
+      peers,
+    })
+  }
+  const order = Array.from({ length: labels.length }, (_, i) => i).sort(
+    (a, b) => labels[a]! - labels[b]! || a - b,
+  )
+  const n = labels.length
+  return {
+    peers: Array.from({ length: peers }, (_, peer) => {
+      const indices = order.slice(Math.floor((peer * n) / peers), Math.floor(((peer + 1) * n) / peers))
+      indices.sort((a, b) => a - b)
+      return { peer, n: indices.length, indices }
+    }),
+  }
+}
+
+interface PartitionPart {
+  peer: number
+  n: number
+  indices: number[]
+}
+
+/** Writes the label-sorted Fashion-MNIST partition over `peers` clients (the same in every run); returns its path. */
+async function heteroPartitionFile(peers: number): Promise<string> {
+  const file = `bench-results/tmp/fl-hetero-partition-${peers}.json`
+  const train = await loadFashionMnist('train')
+  await mkdir('bench-results/tmp', { recursive: true })
+  await writeFile(file, JSON.stringify(labelSortedPartition(train.y, peers)))
+  return file
+}
+
+/** One `round done` line of the coordinator's log. */
+export interface CoordinatorRound {
+  round: number
+  seconds: number
+  bytesDown: number
+  bytesUp: number
+  accuracy?: number
+  updates?: number
+  declined?: number
+}
+
+/** The coordinator's rounds, read from its JSON log. */
+export async function coordinatorRounds(logFile: string): Promise<CoordinatorRound[]> {
+  const rounds: CoordinatorRound[] = []
+  for (const line of (await readFile(logFile, 'utf8')).split('\n')) {
+    if (!line.includes('"round done"')) continue
+    const r = JSON.parse(line) as CoordinatorRound & { msg: string }
+    rounds.push({
+      round: r.round,
+      seconds: r.seconds,
+      bytesDown: r.bytesDown,
+      bytesUp: r.bytesUp,
+      ...(r.accuracy === undefined ? {} : { accuracy: r.accuracy }),
+      ...(r.updates === undefined ? {} : { updates: r.updates }),
+      ...(r.declined === undefined ? {} : { declined: r.declined }),
+    })
+  }
+  return rounds
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+export interface FlBenchRow {
+  readonly name: string
+  readonly sampled: number
+  readonly rounds: number
+  readonly completed: boolean
+  readonly secondsPerRound: number
+  readonly accuracy: number | undefined
+  readonly mbPerRound: number
+  readonly mbDownPerRound: number
+  readonly mbUpPerRound: number
+  readonly roundTo80: number | undefined
+  readonly coordinatorPeakMB: number | undefined
+  readonly peerPeakMedianMB: number | undefined
+  /** Hetero runs: the global model's accuracy after each round (null: not evaluated). */
+  readonly accuracyByRound?: readonly (number | null)[]
+  /** Hetero runs: mean updates aggregated per round (clients that were available). */
+  readonly updatesPerRound?: number
+  readonly reference?: (typeof REFERENCE)[keyof typeof REFERENCE]
+}
+
+/**
+ * The coordinator command line of an FL run over `{peers}` clients, `count` sampled per round, journaled to
+ * `<logDir>/coordinator.journal` (resumed from it when it exists). `flags` are shared with the peers.
+ */
+export function flCoordinatorCommand(
+  logDir: string,
+  count: number | '{peers}',
+  flags: readonly string[],
+): string {
+  const journal = join(logDir, 'coordinator.journal')
+  return [
+    `node ${CLI_BIN_SHOWN} coordinator --rounds {rounds} --model fmnist-2nn --data-source fashion-mnist`,
+    '--train-epochs 1 --train-batch-size 32 --train-lr 0.05',
+    `--fl-min-clients {peers} --fl-count ${count} --fl-round-deadline-ms 600000 --fl-start-timeout-ms 3600000`,
+    `--log-format json --host-identity-file ${join(logDir, 'coordinator.key')} --journal ${journal} ${flags.join(' ')}`,
+  ].join(' ')
+}
+
+async function runConfig(
+  config: FlConfig,
+  rounds: number,
+  peers: number,
+): Promise<{ row: FlBenchRow; result: SwarmResult }> {
+  const logDir = `bench-results/tmp/fl-${config.name}`
+  await rm(logDir, { recursive: true, force: true })
+  const count = config.count === 'all' ? peers : config.count
+  const coordinator = flCoordinatorCommand(logDir, count, config.flags)
+  // the hetero runs give every client its availability and a key file kept across runs: the same peer ids, so the
+  // same seeded availability draws, in the FedAvg and the FedAU run
+  const hetero =
+    config.hetero === true
+      ? {
+          task: 'none',
+          extra: [
+            ...['--data-source', 'fashion-mnist', '--data-partition', 'file', '--model', 'fmnist-2nn'],
+            ...['--data-partition-file', await heteroPartitionFile(peers), '--data-peers', String(peers)],
+          ],
+          peerExtra: (i: number) => [
+            ...['--fl-availability', String(heteroAvailability(i, peers))],
+            ...['--host-identity-file', `bench-results/tmp/fl-hetero-keys/peer-${i}.key`],
+          ],
+        }
+      : { task: 'fmnist-2nn', extra: [] }
+  const result = await runSwarm(
+    {
+      name: `fl-${config.name}`,
+      mode: 'fl',
+      peers,
+      rounds,
+      task: hetero.task,
+      extra: [...hetero.extra, '--train-eval-every', '0', ...config.flags],
+      ...('peerExtra' in hetero ? { peerExtra: hetero.peerExtra } : {}),
+      startPeers: 'none',
+      coordinator,
+      bootstrapPeers: DEFAULT_BOOTSTRAP_PEERS,
+      timeoutSeconds: 600 + 180 * rounds,
+      cwd: process.cwd(),
+      logDir,
+    },
+    (line) => console.log(line),
+  )
+  await writeFile(`bench-results/fl-${config.name}.json`, `${JSON.stringify(result, null, 2)}\n`)
+  const perRound = await coordinatorRounds(join(logDir, 'coordinator.log'))
+  const mb = (bytes: number): number => Math.round(bytes / 1e5) / 10
+  const reached = perRound.find((r) => (r.accuracy ?? 0) >= 0.8)
+  const row: FlBenchRow = {
+    name: config.name,
+    sampled: count,
+    rounds: perRound.length,
+    // the coordinator's rounds, not each peer's last one: a client not sampled (or not available) for the last
+    // round rightly stops before it
+    completed:
+      result.error === undefined &&
+      perRound.length >= rounds &&
+      result.peerSummaries.every((p) => p.exitCode === 0),
+    secondsPerRound: Math.round(100 * median(perRound.map((r) => r.seconds))) / 100,
+    accuracy: perRound.at(-1)?.accuracy,
+    mbPerRound: mb(median(perRound.map((r) => r.bytesDown + r.bytesUp))),
+    mbDownPerRound: mb(median(perRound.map((r) => r.bytesDown))),
+    mbUpPerRound: mb(median(perRound.map((r) => r.bytesUp))),
+    roundTo80: reached?.round,
+    coordinatorPeakMB: result.rss.coordinatorPeakMB,
+    peerPeakMedianMB: result.rss.peakMedianMB,
+    ...(config.hetero === true
+      ? {
+          accuracyByRound: perRound.map((r) => r.accuracy ?? null),
+          updatesPerRound:
+            Math.round(
+              (10 * perRound.reduce((a, r) => a + (r.updates ?? 0), 0)) / Math.max(1, perRound.length),
+            ) / 10,
+        }
+      : {}),
+    ...(config.name in REFERENCE ? { reference: REFERENCE[config.name as keyof typeof REFERENCE] } : {}),
+  }
+  return { row, result }
+}
+
+/** The hetero runs whose accuracy curves are tabulated and plotted together. */
+const HETERO_PLOT = ['fedavg-hetero', 'fedau-hetero'] as const
+const HETERO_PLOT_FILE = 'bench-results/fl-hetero-accuracy.svg'
+
+type CurveRow = FlBenchRow & { accuracyByRound: readonly (number | null)[] }
+
+/** Accuracy after each round, one column per run. */
+export function accuracyTable(rows: readonly CurveRow[]): string {
+  const rounds = Math.max(...rows.map((r) => r.accuracyByRound.length))
+  const lines = [
+    `| round | ${rows.map((r) => `${r.name} (${r.updatesPerRound ?? '-'} updates / round)`).join(' | ')} |`,
+    `| --- | ${rows.map(() => '---').join(' | ')} |`,
+  ]
+  for (let i = 0; i < rounds; i++) {
+    const cells = rows.map((r) => {
+      const acc = r.accuracyByRound[i]
+      return acc == null ? '-' : `${(100 * acc).toFixed(1)} %`
+    })
+    lines.push(`| ${i + 1} | ${cells.join(' | ')} |`)
+  }
+  return lines.join('\n')
+}
+
+/** SVG chart of the runs' accuracy against rounds. */
+export function heteroPlot(rows: readonly CurveRow[]): string {
+  const colors = ['#1f77b4', '#d62728']
+  return renderLineChart(
+    rows.map((r, i) => ({
+      label: `${r.name}: ${r.updatesPerRound ?? '-'} of ${r.sampled} clients per round`,
+      color: colors[i % colors.length]!,
+      dashed: false,
+      points: r.accuracyByRound.flatMap((acc, round) =>
+        acc == null ? [] : [[round + 1, 100 * acc] as const],
+      ),
+    })),
+    {
+      title: 'FedAvg vs FedAU, heterogeneous participation (availability 0.1-0.9, label-sorted data)',
+      xLabel: 'round',
+      yLabel: 'test accuracy of the global model, %',
+    },
+  )
+}
+
+function table(rows: readonly FlBenchRow[]): string {
+  const pct = (x: number | undefined): string => (x === undefined ? '-' : `${(100 * x).toFixed(1)} %`)
+  const lines = [
+    '| config | s / round | acc. after last round | MB / round (down + up) | round to 80 % | coordinator peak RSS | peer peak RSS (median) | reference: s / round, acc., MB / round |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  ]
+  for (const r of rows) {
+    const ref =
+      r.reference === undefined
+        ? '-'
+        : `${r.reference.secondsPerRound} s, ${pct(r.reference.accuracy)}, ${r.reference.mbPerRound} MB`
+    lines.push(
+      `| ${r.name} | ${r.secondsPerRound} | ${pct(r.accuracy)} (round ${r.rounds}) | ${r.mbPerRound} (${r.mbDownPerRound} + ${r.mbUpPerRound}) | ${r.roundTo80 ?? 'not reached'} | ${r.coordinatorPeakMB ?? '-'} MB | ${r.peerPeakMedianMB ?? '-'} MB | ${ref} |`,
+    )
+  }
+  return lines.join('\n')
+}
+
+async function cli(argv: readonly string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      only: { type: 'string' },
+      rounds: { type: 'string', default: '20' },
+      peers: { type: 'string', default: '16' },
+    },
+    strict: true,
+  })
+  const only = values.only?.split(',')
+  const configs = CONFIGS.filter((c) => only === undefined || only.includes(c.name))
+  if (configs.length === 0) {
+    console.error(`no configuration named ${values.only}; known: ${CONFIGS.map((c) => c.name).join(', ')}`)
+    return 2
+  }
+  const rounds = Number(values.rounds)
+  const peers = Number(values.peers)
+  if (!Number.isInteger(peers) || peers < 2) {
+    console.error(`--peers must be an integer >= 2, got ${values.peers}`)
+    return 2
+  }
+  const fixed = configs.filter((c) => c.hetero !== true)
+  if (peers !== 16 && fixed.length > 0) {
+    console.error(
+      `--peers ${peers}: only the *-hetero configurations run other than 16 peers, not ${fixed[0]!.name}`,
+    )
+    return 2
+  }
+  const rows: FlBenchRow[] = []
+  for (const config of configs) {
+    const { row } = await runConfig(config, rounds, peers)
+    rows.push(row)
+    console.log(table([row]))
+  }
+  const out = 'bench-results/fl.json'
+  let previous: FlBenchRow[] = []
+  try {
+    previous = (JSON.parse(await readFile(out, 'utf8')) as { rows: FlBenchRow[] }).rows
+  } catch {
+    previous = []
+  }
+  const merged = [...previous.filter((p) => !rows.some((r) => r.name === p.name)), ...rows]
+  await writeFile(
+    out,
+    `${JSON.stringify({ benchmark: 'fl', date: new Date().toISOString(), rows: merged }, null, 2)}\n`,
+  )
+  console.log(`\n${table(merged)}\nwritten to ${out}`)
+  const heteroRows = HETERO_PLOT.map((name) => merged.find((r) => r.name === name))
+  if (heteroRows.every((r) => r?.accuracyByRound !== undefined)) {
+    const curves = heteroRows as (FlBenchRow & { accuracyByRound: readonly (number | null)[] })[]
+    console.log(`\n${accuracyTable(curves)}`)
+    await writeFile(HETERO_PLOT_FILE, heteroPlot(curves))
+    console.log(`accuracy curves plotted to ${HETERO_PLOT_FILE}`)
+  }
+  return rows.every((r) => r.completed) ? 0 : 1
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  process.exitCode = await cli(process.argv.slice(2))
+}

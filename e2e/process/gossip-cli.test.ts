@@ -1,0 +1,66 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { ProcessPool } from './cli-process.js'
+
+const PEER_ARGS = ['node', '--log-format', 'json', '--data-source', 'mnist', '--train-lr', '0.1']
+
+describe('swarmgrad node (separate processes on 127.0.0.1)', () => {
+  const pool = new ProcessPool()
+  afterEach(() => pool.killAll())
+
+  it('exits with code 2 naming the field for a bad config, before opening anything', async () => {
+    const bad = pool.start(['node', '--gossip-fanout', '0', '--data-peers', '2', '--data-index', '5'])
+    expect((await bad.exited).code).toBe(2)
+    expect(bad.stderr).toContain('gossip.fanout')
+    expect(bad.stderr).toContain('--gossip-fanout')
+    expect(bad.stderr).toContain('data.index')
+    expect(bad.records.find((r) => r.msg === 'peer started')).toBeUndefined()
+
+    const missing = pool.start(['node', '--data-source', 'idx', '--data-path', '/nonexistent/fashion'])
+    expect((await missing.exited).code).toBe(2)
+    expect(missing.stderr).toContain('/nonexistent/fashion')
+
+    const unknown = pool.start(['node', '--no-such-flag'])
+    expect((await unknown.exited).code).toBe(2)
+    expect(unknown.stderr).toContain('--no-such-flag')
+  })
+
+  it('keeps learning when a peer is killed mid-run', async () => {
+    const rounds = 8
+    const args = (i: number) => [
+      ...PEER_ARGS,
+      '--rounds',
+      String(rounds),
+      '--data-peers',
+      '3',
+      '--data-index',
+      String(i),
+    ]
+    const first = pool.start([...args(0), '--gossip-start-peers', '2'])
+    await first.waitFor((p) => p.find((r) => r.msg === 'peer started') !== undefined, 'peer 0 to listen')
+    const bootstrap = ['--host-bootstrap', first.address(), '--gossip-start-peers', '2']
+    const second = pool.start([...args(1), ...bootstrap])
+    const victim = pool.start([...args(2), ...bootstrap])
+
+    await victim.waitFor((p) => p.lastRound() >= 2, 'the victim to finish round 2')
+    victim.kill('SIGKILL')
+    expect((await victim.exited).signal).toBe('SIGKILL')
+
+    const [a, b] = await Promise.all([first.exited, second.exited])
+    expect([a.code, b.code]).toEqual([0, 0])
+    for (const survivor of [first, second]) {
+      expect(survivor.lastRound()).toBe(rounds)
+      const accuracy = survivor.rounds().map((r) => Number(r.acc))
+      // still learning after the kill: better than at round 2 and far above chance (0.1)
+      expect(accuracy.at(-1)!).toBeGreaterThan(accuracy[1]!)
+      expect(accuracy.at(-1)!).toBeGreaterThan(0.75)
+    }
+  })
+
+  it('stops gracefully on SIGTERM', async () => {
+    const peer = pool.start([...PEER_ARGS, '--rounds', '0', '--train-steps', '5'])
+    await peer.waitFor((p) => p.lastRound() >= 1, 'a first round')
+    peer.kill('SIGTERM')
+    expect((await peer.exited).code).toBe(0)
+    expect(peer.find((r) => r.msg === 'peer stopped')).toBeDefined()
+  })
+})

@@ -1,0 +1,60 @@
+import {
+  type CodecName,
+  decodeModelPayload,
+  encodeModelPayload,
+  modelTensor,
+  TensorCodec,
+  type TensorInput,
+  toDense,
+} from '@swarmgrad/protocol'
+import { ErrorFeedback } from '../compressors/error-feedback.js'
+import { randomK } from '../compressors/random-k.js'
+import { topK } from '../compressors/top-k.js'
+
+/**
+ * Turns an update vector into the uplink tensor and tells what the server will decode from it (`sent`), which the
+ * SCAFFOLD family adds to c_i and error feedback subtracts from its residual.
+ */
+export class UplinkEncoder {
+  readonly #feedback:
+    | ErrorFeedback<{ ratio: number }, { length: number; indices: Uint32Array; values: Float32Array }>
+    | undefined
+
+  constructor(
+    readonly codec: CodecName,
+    readonly ratio: number,
+    paramCount: number,
+    errorFeedback: boolean,
+  ) {
+    this.#feedback =
+      codec === 'top-k' && errorFeedback ? new ErrorFeedback(topK, paramCount, { ratio }) : undefined
+  }
+
+  /** The tensor input and its decoded value. `seed` draws random-k's positions. */
+  encode(vector: Float32Array, seed: Uint8Array): { input: TensorInput; sent: Float32Array } {
+    const length = vector.length
+    let input: TensorInput
+    switch (this.codec) {
+      case 'float32':
+      case 'float16':
+      case 'int8':
+        input = modelTensor(this.codec, vector)
+        break
+      case 'top-k': {
+        const payload =
+          this.#feedback === undefined
+            ? topK.compress(vector, { ratio: this.ratio })
+            : this.#feedback.compress(vector).payload
+        input = { codec: TensorCodec.TOP_K, length, indices: payload.indices, values: payload.values }
+        break
+      }
+      case 'random-k': {
+        const payload = randomK.compress(vector, { ratio: this.ratio }, seed)
+        input = { codec: TensorCodec.RANDOM_K, length, seed: payload.seed, values: payload.values }
+        break
+      }
+    }
+    const sent = toDense(decodeModelPayload(encodeModelPayload(input), { paramCount: length }))
+    return { input, sent }
+  }
+}

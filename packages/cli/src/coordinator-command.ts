@@ -1,0 +1,19 @@
+import { type CoordinatorOptions, createCoordinator, exportJournalModel } from '@swarmgrad/coordinator'
+import { runUntilSignalled } from '@swarmgrad/net'
+
+/**
+ * Runs the coordinator until its rounds are done or a signal arrives (the first SIGINT/SIGTERM stops it gracefully,
+ * a second one exits at once). A bad journal or data set throws before any socket opens.
+ */
+export async function runCoordinatorCommand(options: CoordinatorOptions): Promise<number> {
+  const coordinator = await createCoordinator(options, { start: false })
+  await runUntilSignalled(coordinator, coordinator.logger)
+  return 0
+}
+
+/** `export-model`: the journal's global model as a raw float32 checkpoint, and a JSON line saying what was written. */
+export async function runExportModel(journal: string, out: string): Promise<number> {
+  const exported = await exportJournalModel(journal, out)
+  process.stdout.write(`${JSON.stringify({ ...exported, out })}\n`)
+  return 0
+}

@@ -1,0 +1,1 @@
+export { EXIT_USAGE, main, reportError } from './main.js'

@@ -1,0 +1,106 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loadConfig } from '@swarmgrad/config'
+import { coordinatorOptionsSchema, writeJournal } from '@swarmgrad/coordinator'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { EXIT_USAGE, main } from './main.js'
+
+describe('swarmgrad coordinator and export-model', () => {
+  let dir: string
+  let stderr: string
+  let stdout: string
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'swarmgrad-coordinator-cli-'))
+    stderr = ''
+    stdout = ''
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      stderr += String(chunk)
+      return true
+    })
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      stdout += String(chunk)
+      return true
+    })
+  })
+  afterEach(async () => {
+    vi.restoreAllMocks()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('one command line: node and coordinator are its commands, each with its own options', async () => {
+    expect(await main(['coordinator', '--help'])).toBe(0)
+    expect(stdout).toContain('--fl-min-clients')
+    expect(stdout).not.toContain('--gossip-fanout')
+    stdout = ''
+    expect(await main(['--help'])).toBe(0)
+    expect(stdout).toMatch(/node \[options\][\s\S]*coordinator \[options\][\s\S]*export-model/)
+    expect(await main(['no-such-command'])).toBe(EXIT_USAGE)
+    expect(stderr).toContain("unknown command 'no-such-command'")
+  })
+
+  it('exits 2 naming the field for a bad value, an unknown flag, or steps missing for SCAFFOLD-family runs', async () => {
+    expect(await main(['coordinator', '--fl-algorithm', 'fedprox'])).toBe(EXIT_USAGE)
+    expect(stderr).toMatch(/fl\.algorithm: .*--fl-algorithm or SWARMGRAD_FL_ALGORITHM/)
+    expect(await main(['coordinator', '--no-such-flag', '1'])).toBe(EXIT_USAGE)
+    expect(stderr).toContain("unknown option '--no-such-flag'")
+    stderr = ''
+    expect(await main(['coordinator', '--fl-algorithm', 'scafcom'])).toBe(EXIT_USAGE)
+    expect(stderr).toMatch(/train\.steps: must be set/)
+  })
+
+  it('exits 2 naming a corrupt journal, and leaves it untouched', async () => {
+    const journal = join(dir, 'run.journal')
+    await writeFile(journal, 'not a journal')
+    expect(await main(['coordinator', '--journal', journal, '--data-test-limit', '10'])).toBe(EXIT_USAGE)
+    expect(stderr).toContain(`journal ${journal} cannot be used`)
+    expect(await readFile(journal, 'utf8')).toBe('not a journal')
+  })
+
+  it('takes its options from SWARMGRAD_* variables (as a container sets them), flags winning', () => {
+    const options = loadConfig(coordinatorOptionsSchema, {
+      env: {
+        SWARMGRAD_FL_ALGORITHM: 'fedau',
+        SWARMGRAD_HOST_LISTEN: '/ip4/0.0.0.0/tcp/9100',
+        SWARMGRAD_METRICS_PORT: '9464',
+        SWARMGRAD_METRICS_HOST: '0.0.0.0',
+        SWARMGRAD_JOURNAL: '/data/run.journal',
+        SWARMGRAD_ROUNDS: '7',
+      },
+      flags: { rounds: '9' },
+    })
+    expect(options).toMatchObject({
+      rounds: 9,
+      journal: '/data/run.journal',
+      fl: { algorithm: 'fedau' },
+      host: { listen: ['/ip4/0.0.0.0/tcp/9100'] },
+      metrics: { port: 9464, host: '0.0.0.0' },
+    })
+  })
+
+  it("export-model writes the journal's global model as a float32 file and says what it wrote", async () => {
+    const journal = join(dir, 'run.journal')
+    await writeJournal(journal, {
+      runId: 'run-x',
+      algorithm: 'fedavg',
+      round: 3,
+      model: Float32Array.of(0.5, -2),
+      algorithmState: {},
+      history: [{ round: 3, seconds: 1, sampled: 2, updates: 2, bytesDown: 8, bytesUp: 8, accuracy: 0.75 }],
+      bytesDown: 8,
+      bytesUp: 8,
+    })
+    const out = join(dir, 'model.f32')
+    expect(await main(['export-model', '--journal', journal, '--out', out])).toBe(0)
+    expect(await readFile(out)).toEqual(Buffer.from([0, 0, 0, 0x3f, 0, 0, 0, 0xc0]))
+    expect(JSON.parse(stdout)).toEqual({ runId: 'run-x', round: 3, values: 2, accuracy: 0.75, out })
+  })
+
+  it('export-model exits 2 for a missing flag or a missing journal, naming it', async () => {
+    expect(await main(['export-model', '--journal', join(dir, 'x.journal')])).toBe(EXIT_USAGE)
+    expect(stderr).toContain("required option '--out <file>' not specified")
+    const missing = join(dir, 'missing.journal')
+    expect(await main(['export-model', '--journal', missing, '--out', join(dir, 'm.f32')])).toBe(EXIT_USAGE)
+    expect(stderr).toContain(`journal ${missing} cannot be used: it does not exist`)
+  })
+})

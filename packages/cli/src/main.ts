@@ -1,0 +1,123 @@
+import { InvalidConfigError, loadConfig, nodeOptionsSchema, resolveAutoDataIndex } from '@swarmgrad/config'
+import { coordinatorOptionsSchema } from '@swarmgrad/coordinator'
+import { Command, CommanderError } from 'commander'
+import { addSchemaOptions, flagValues } from './flags.js'
+
+/**
+ * Exit codes of every command: 0 done; 1 failed while running; 2 bad usage, configuration, data or journal (then
+ * nothing was started).
+ */
+const EXIT_OK = 0
+const EXIT_FAILED = 1
+export const EXIT_USAGE = 2
+
+/** Errors that are the user's to fix: one line naming what was wrong, exit code 2, no stack trace. Matched by name. */
+const USAGE_ERRORS = new Set(['DataError', 'HostConfigError', 'JournalError'])
+
+/** The one error printer: what went wrong, on stderr, and the exit code it means. */
+export function reportError(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // commander has printed its message already
+    return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0
+      ? EXIT_OK
+      : EXIT_USAGE
+  }
+  if (err instanceof InvalidConfigError) {
+    // one line per problem, so that a log collector keeps each one whole
+    for (const p of err.problems) {
+      const field = p.field === '' ? '' : `${p.field}: `
+      process.stderr.write(
+        `swarmgrad: invalid configuration: ${field}${p.message}${p.hint === '' ? '' : ` (${p.hint})`}\n`,
+      )
+    }
+    return EXIT_USAGE
+  }
+  if (err instanceof Error && USAGE_ERRORS.has(err.name)) {
+    process.stderr.write(`swarmgrad: ${err.message}\n`)
+    return EXIT_USAGE
+  }
+  process.stderr.write(`swarmgrad: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+  return EXIT_FAILED
+}
+
+function configFile(command: Command): string | undefined {
+  return command.opts<{ config?: string }>().config ?? process.env.SWARMGRAD_CONFIG
+}
+
+// Each command imports what it runs only when it runs: `swarmgrad coordinator` of a decentralized run never loads
+// the peer, its trainer or TF.js.
+function buildProgram(result: { code: number }): Command {
+  const program = new Command('swarmgrad')
+    .description('Decentralized machine learning: TensorFlow.js peers learning together over libp2p')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for the options)')
+
+  const node = program
+    .command('node')
+    .description('run one peer')
+    .option('--config <file>', 'YAML or JSON file of options [env SWARMGRAD_CONFIG]')
+  const nodeFields = addSchemaOptions(node, nodeOptionsSchema)
+  node.action(async () => {
+    const options = loadConfig(nodeOptionsSchema, {
+      file: configFile(node),
+      env: await resolveAutoDataIndex(process.env),
+      flags: flagValues(node, nodeFields),
+    })
+    const { runNodeCommand } = await import('./node-command.js')
+    result.code = await runNodeCommand(options)
+  })
+
+  const coordinator = program
+    .command('coordinator')
+    .description(
+      'run the optional coordinator: bootstrap peer, membership view, round clock, /status and /metrics; in fl mode the federated server, journaled after every round and resumed from its journal',
+    )
+    .option('--config <file>', 'YAML or JSON file of options [env SWARMGRAD_CONFIG]')
+  const coordinatorFields = addSchemaOptions(coordinator, coordinatorOptionsSchema)
+  coordinator.action(async () => {
+    const options = loadConfig(coordinatorOptionsSchema, {
+      file: configFile(coordinator),
+      env: process.env,
+      flags: flagValues(coordinator, coordinatorFields),
+    })
+    const { runCoordinatorCommand } = await import('./coordinator-command.js')
+    result.code = await runCoordinatorCommand(options)
+  })
+
+  program
+    .command('export-model')
+    .description(
+      "write the global model of a coordinator's journal (its last completed round) as raw float32 little-endian, the checkpoint format of --spsa-init-file",
+    )
+    .requiredOption('--journal <file>', 'the journal (--journal of the coordinator)')
+    .requiredOption('--out <file>', 'file to write')
+    .action(async (opts: { journal: string; out: string }) => {
+      const { runExportModel } = await import('./coordinator-command.js')
+      result.code = await runExportModel(opts.journal, opts.out)
+    })
+
+  program
+    .command('demo')
+    .description('start a local swarm of peer processes on 127.0.0.1 and report how they learn')
+    .option('--peers <n>', 'peer processes', '4')
+    .option('--rounds <n>', 'rounds per peer', '20')
+    .option('--lr <rate>', 'SGD learning rate', '0.1')
+    .option('--model <name>', 'model preset', 'mlp-small')
+    .option('--mode <name>', 'round engine', 'gossip')
+    .action(async (opts: { peers: string; rounds: string; lr: string; model: string; mode: string }) => {
+      const { runDemo } = await import('./demo.js')
+      result.code = await runDemo(opts)
+    })
+  return program
+}
+
+/** Runs the `swarmgrad` command line on `argv` (without node and the script) and returns the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const result = { code: EXIT_OK }
+  try {
+    await buildProgram(result).parseAsync([...argv], { from: 'user' })
+    return result.code
+  } catch (err) {
+    return reportError(err)
+  }
+}

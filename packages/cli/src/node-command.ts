@@ -1,0 +1,32 @@
+import type { NodeOptions } from '@swarmgrad/config'
+import { createLogger, runUntilSignalled } from '@swarmgrad/net'
+import { createNode } from '@swarmgrad/node'
+
+/**
+ * Runs one peer until its rounds are done or a signal arrives. The first SIGINT/SIGTERM stops it gracefully (the
+ * round in progress is abandoned, a leave is announced, streams close); a second one exits at once.
+ */
+export async function runNodeCommand(options: NodeOptions): Promise<number> {
+  const logger = createLogger(options.log)
+  const node = await createNode(options, {
+    logger,
+    start: false,
+    onRound: (r) =>
+      logger.info(
+        {
+          round: r.round,
+          loss: r.trainLoss,
+          ...(r.testAccuracy === undefined ? {} : { acc: r.testAccuracy, testLoss: r.testLoss }),
+          merged: r.merged,
+          sent: r.sent,
+          peers: r.peers,
+          bytesOut: r.bytesSent,
+          bytesIn: r.bytesReceived,
+          secs: r.seconds,
+        },
+        'round done',
+      ),
+  })
+  await runUntilSignalled(node, logger)
+  return 0
+}

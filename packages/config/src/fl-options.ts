@@ -1,0 +1,87 @@
+import { FL_ALGORITHM_NAMES } from '@swarmgrad/algorithms'
+import { UPLINK_CODEC_NAMES } from '@swarmgrad/protocol'
+import { z } from 'zod'
+
+/**
+ * Federated mode (`mode: fl`): the coordinator is the server. Peers and coordinator read the same options; the
+ * algorithm, uplink codec and ratio also name the FL stream protocols, so a peer configured differently from its
+ * coordinator is never sent a round.
+ */
+export const flSchema = z.strictObject({
+  algorithm: z
+    .enum(FL_ALGORITHM_NAMES)
+    .default('fedavg')
+    .describe('server algorithm: fedavg, fedau, scallion, scafcom, afa-cd or fedamd'),
+  fraction: z.number().gt(0).max(1).default(1).describe('share of the live clients sampled per round'),
+  count: z.number().int().min(0).default(0).describe('clients sampled per round; 0 uses fraction'),
+  minClients: z
+    .number()
+    .int()
+    .min(1)
+    .default(1)
+    .describe(
+      'live clients the coordinator waits for before its first round (after a start or a resume), bounded by startTimeoutMs; later rounds go on with the clients that are live',
+    ),
+  startTimeoutMs: z.number().int().min(0).max(3_600_000).default(120_000),
+  minUpdates: z
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .describe('accepted updates that complete a round early; 0 waits for every sampled client'),
+  roundDeadlineMs: z
+    .number()
+    .int()
+    .min(100)
+    .max(3_600_000)
+    .default(60_000)
+    .describe('a round completes at this deadline with the updates that arrived'),
+  uplink: z.enum(UPLINK_CODEC_NAMES).default('float32').describe('codec of the clients’ updates'),
+  ratio: z.number().gt(0).max(1).default(0.01).describe('k/d kept by the top-k and random-k uplinks'),
+  errorFeedback: z
+    .boolean()
+    .default(true)
+    .describe('top-k uplink of FedAvg/FedAU/AFA-CD keeps the dropped residual for the next round'),
+  aggregator: z
+    .enum(['mean', 'trimmed-mean', 'median'])
+    .default('mean')
+    .describe('how updates are combined: the mean, or a robust rule'),
+  serverLr: z
+    .number()
+    .positive()
+    .max(100)
+    .default(1)
+    .describe('server learning rate (η_g, γ, or AFA-CD’s η)'),
+  fedauCutoff: z.number().int().min(1).default(50).describe('FedAU participation-interval cutoff K'),
+  alpha: z.number().gt(0).max(1).default(0.1).describe('SCALLION step α of the control increment'),
+  beta: z.number().gt(0).max(1).default(0.2).describe('SCAFCOM client momentum β'),
+  maxStaleness: z.number().int().min(0).default(2).describe('AFA-CD: rounds an update may lag the model'),
+  joinProbability: z
+    .number()
+    .gt(0)
+    .max(1)
+    .default(1)
+    .describe('AFA-CD: chance that a client takes a round it is offered'),
+  availability: z
+    .number()
+    .gt(0)
+    .max(1)
+    .default(1)
+    .describe(
+      'client: chance that this client is available for a round it is offered (seeded draw per round); an unavailable client declines the global model. Per client, so not part of the run id',
+    ),
+  maxLocalSteps: z
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .describe('AFA-CD: a client draws its local steps from 1..maxLocalSteps; 0 uses train.steps'),
+  anchorProbability: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.2)
+    .describe('FedAMD: chance a sampled client is an anchor'),
+})
+
+export type FlOptions = z.output<typeof flSchema>

@@ -1,0 +1,224 @@
+import { AGGREGATOR_NAMES, type AggregatorName } from '@swarmgrad/algorithms'
+import { MODEL_CODEC_NAMES, RUN_MODE_NAMES } from '@swarmgrad/protocol'
+import { z } from 'zod'
+import { flSchema } from './fl-options.js'
+import { modestSchema } from './modest-options.js'
+import { spsaSchema } from './spsa-options.js'
+
+const multiaddr = z
+  .string()
+  .regex(
+    /^(\/[^/\s]+)+$/,
+    'must be a multiaddr such as /ip4/127.0.0.1/tcp/9000 or /dns4/coordinator/tcp/9000/p2p/<id>',
+  )
+
+const mlpSpec = z.strictObject({
+  kind: z.literal('mlp'),
+  inputShape: z.array(z.number().int().positive()).min(1),
+  hidden: z.array(z.number().int().positive()),
+  outputs: z.number().int().min(2),
+  activation: z.enum(['relu', 'tanh', 'sigmoid']).default('relu'),
+})
+
+const cnnSpec = z.strictObject({
+  kind: z.literal('cnn'),
+  inputShape: z.tuple([
+    z.number().int().positive(),
+    z.number().int().positive(),
+    z.number().int().positive(),
+  ]),
+  conv: z
+    .array(z.strictObject({ filters: z.number().int().positive(), kernel: z.number().int().positive() }))
+    .min(1),
+  dense: z.array(z.number().int().positive()),
+  outputs: z.number().int().min(2),
+})
+
+export const MODEL_PRESETS = {
+  /** The reference model of BENCHMARKS.md: MLP 784-200-200-10 (199 210 parameters). */
+  'fmnist-2nn': { kind: 'mlp', inputShape: [784], hidden: [200, 200], outputs: 10, activation: 'relu' },
+  /** A small MLP that trains fast on the digits the project ships. */
+  'mlp-small': { kind: 'mlp', inputShape: [784], hidden: [128], outputs: 10, activation: 'relu' },
+  /** A small CNN for 28×28 grey images. */
+  'cnn-small': {
+    kind: 'cnn',
+    inputShape: [28, 28, 1],
+    conv: [
+      { filters: 8, kernel: 5 },
+      { filters: 16, kernel: 5 },
+    ],
+    dense: [64],
+    outputs: 10,
+  },
+} as const
+
+const presetNames = Object.keys(MODEL_PRESETS) as [
+  keyof typeof MODEL_PRESETS,
+  ...(keyof typeof MODEL_PRESETS)[],
+]
+
+export const modelSchema = z.union([z.enum(presetNames), z.discriminatedUnion('kind', [mlpSpec, cnnSpec])])
+
+export const dataSchema = z
+  .strictObject({
+    source: z
+      .enum(['mnist', 'fashion-mnist', 'idx', 'csv'])
+      .default('mnist')
+      .describe('data set: the mnist package digits, Debian Fashion-MNIST, IDX files, or CSV'),
+    path: z.string().optional().describe('idx: folder of *-ubyte[.gz] files; csv: training file'),
+    testPath: z.string().optional().describe('csv: held-out test file'),
+    partition: z
+      .enum(['iid', 'dirichlet', 'shards', 'file', 'none'])
+      .default('iid')
+      .describe('how peer `index` of `peers` takes its part of a shared training set'),
+    partitionFile: z.string().optional().describe('partition=file: JSON {peers:[{peer,n,indices}]}'),
+    peers: z.number().int().min(1).default(1).describe('number of parts the training set is split into'),
+    index: z.number().int().min(0).default(0).describe('which part this peer takes (0-based)'),
+    alpha: z.number().positive().default(0.5).describe('Dirichlet concentration for partition=dirichlet'),
+    shards: z.number().int().min(1).default(2).describe('shards per peer for partition=shards'),
+    trainLimit: z.number().int().positive().optional().describe('use at most this many training samples'),
+    testLimit: z.number().int().positive().optional().describe('evaluate on at most this many test samples'),
+  })
+  .superRefine((data, ctx) => {
+    if (data.index >= data.peers) {
+      ctx.addIssue({ code: 'custom', path: ['index'], message: `must be below data.peers (${data.peers})` })
+    }
+    if ((data.source === 'idx' || data.source === 'csv') && data.path === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['path'],
+        message: `is required when data.source is ${data.source}`,
+      })
+    }
+    if (data.partition === 'file' && data.partitionFile === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['partitionFile'],
+        message: 'is required when data.partition is file',
+      })
+    }
+  })
+
+export const trainSchema = z.strictObject({
+  epochs: z.number().int().min(0).default(1).describe('local epochs per round (used when steps is 0)'),
+  steps: z
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .describe('local SGD steps per round; 0 means train `epochs` instead'),
+  batchSize: z.number().int().min(1).max(65536).default(32),
+  lr: z.number().positive().max(10).default(0.05).describe('SGD learning rate'),
+  evalEvery: z.number().int().min(0).default(1).describe('evaluate on the test set every N rounds; 0 never'),
+})
+
+export const gossipSchema = z.strictObject({
+  fanout: z.number().int().min(1).max(64).default(2).describe('peers each model is sent to per round'),
+  aggregator: z
+    .enum(AGGREGATOR_NAMES as [AggregatorName, ...AggregatorName[]])
+    .default('variance-corrected')
+    .describe('merge rule: sample-weighted mean, its variance-corrected form, or a robust rule'),
+  waitModels: z
+    .number()
+    .int()
+    .min(0)
+    .default(1)
+    .describe('models to wait for before merging, bounded by waitTimeoutMs; 0 never waits'),
+  waitTimeoutMs: z.number().int().min(0).max(600_000).default(5_000),
+  startPeers: z
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .describe('live peers to wait for before the first round, bounded by startTimeoutMs'),
+  startTimeoutMs: z.number().int().min(0).max(3_600_000).default(60_000),
+  maxStaleRounds: z
+    .number()
+    .int()
+    .min(0)
+    .default(10)
+    .describe('drop received models more than this many rounds behind ours'),
+})
+
+export const exchangeSchema = z.strictObject({
+  codec: z.enum(MODEL_CODEC_NAMES).default('float32').describe('encoding of models on the wire'),
+  heartbeatMs: z.number().int().min(100).max(600_000).default(2_000).describe('liveness announcement period'),
+  liveTimeoutMs: z
+    .number()
+    .int()
+    .min(200)
+    .max(3_600_000)
+    .default(10_000)
+    .describe('a peer not heard from for this long is not sent to'),
+  minConnections: z
+    .number()
+    .int()
+    .min(0)
+    .max(256)
+    .default(6)
+    .describe('dial peers learned from heartbeats until this many are connected (a richer gossip mesh)'),
+  sendTimeoutMs: z
+    .number()
+    .int()
+    .min(100)
+    .max(600_000)
+    .default(30_000)
+    .describe('deadline of one model send'),
+})
+
+export const hostSchema = z.strictObject({
+  listen: z.array(multiaddr).default(['/ip4/127.0.0.1/tcp/0']).describe('multiaddrs to listen on'),
+  bootstrap: z.array(multiaddr).default([]).describe('peers to dial at start (coordinator or any peer)'),
+  identityFile: z.string().optional().describe('private key file, created on first start and reused'),
+  pskFile: z.string().optional().describe('pre-shared key file for a private swarm'),
+  allowPeers: z.array(z.string()).default([]).describe('if set, only these peer ids may connect'),
+  mdns: z.boolean().default(false).describe('discover peers on the local network by mDNS'),
+})
+
+export const metricsSchema = z.strictObject({
+  port: z
+    .number()
+    .int()
+    .min(-1)
+    .max(65535)
+    .default(-1)
+    .describe('port of the /metrics HTTP server; 0 picks a free one, -1 disables it'),
+  host: z.string().min(1).default('127.0.0.1').describe('address of the /metrics HTTP server'),
+})
+
+export const logSchema = z.strictObject({
+  level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  format: z
+    .enum(['pretty', 'json'])
+    .default('pretty')
+    .describe('pretty: one human line per event; json: pino lines'),
+})
+
+export const nodeOptionsSchema = z.strictObject({
+  mode: z.enum(RUN_MODE_NAMES).default('gossip').describe('the round engine this peer runs'),
+  seed: z
+    .number()
+    .int()
+    .min(0)
+    .max(0xffffffff)
+    .default(1)
+    .describe('run seed: initial model, shuffles, sampling'),
+  rounds: z.number().int().min(0).default(0).describe('rounds to run before stopping; 0 runs until stopped'),
+  backend: z.enum(['auto', 'node', 'wasm', 'cpu']).default('auto').describe('TensorFlow.js backend'),
+  model: modelSchema.default('mlp-small').describe('model preset name, or a spec object in a config file'),
+  data: dataSchema.prefault({}),
+  train: trainSchema.prefault({}),
+  gossip: gossipSchema.prefault({}),
+  fl: flSchema.prefault({}),
+  modest: modestSchema.prefault({}),
+  spsa: spsaSchema.prefault({}),
+  exchange: exchangeSchema.prefault({}),
+  host: hostSchema.prefault({}),
+  metrics: metricsSchema.prefault({}),
+  log: logSchema.prefault({}),
+})
+
+export type NodeOptions = z.output<typeof nodeOptionsSchema>
+export type NodeOptionsInput = z.input<typeof nodeOptionsSchema>
+export type ModelOption = NodeOptions['model']
+export type DataOptions = NodeOptions['data']

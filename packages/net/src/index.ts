@@ -1,0 +1,28 @@
+export { BLOB_DEFAULTS, type BlobResult, BlobTransfer, type BlobTransferOptions } from './blob-transfer.js'
+export { type Deadline, deadline } from './deadline.js'
+export { HostConfigError, HostNotStartedError } from './errors.js'
+export { GossipChannel, type GossipChannelOptions, type GossipVerdict, gossipVerdict } from './gossip.js'
+export {
+  createHost,
+  Host,
+  type HostEvents,
+  type HostLibp2p,
+  type HostServices,
+  type HostStatus,
+  KEEP_ALIVE_TAG,
+} from './host.js'
+export { type Identity, loadOrCreateIdentity } from './identity.js'
+export { createLogger, formatRecord, type LogFormat, type Logger, type LogLevel } from './logging.js'
+export { type MetricsServer, type MetricsServerOptions, serveMetrics } from './metrics-server.js'
+export { Notifier } from './notifier.js'
+export {
+  GOSSIP_MAX_FRAME_BYTES,
+  HOST_DEFAULTS,
+  type HostOptions,
+  MAX_GOSSIP_MESSAGE_LIMIT,
+  type RedialOptions,
+  resolveHostOptions,
+} from './options.js'
+export { generatePsk, loadPsk } from './psk.js'
+export { runUntilSignalled, type Service } from './signals.js'
+export { StreamReader } from './stream-reader.js'

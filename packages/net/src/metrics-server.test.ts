@@ -1,0 +1,90 @@
+import { connect } from 'node:net'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { afterEach, describe, expect, it } from 'vitest'
+import { type MetricsServer, serveMetrics } from './metrics-server.js'
+
+describe('serveMetrics', () => {
+  let server: MetricsServer | undefined
+  afterEach(async () => {
+    await server?.close()
+    server = undefined
+  })
+
+  it('serves the registry in the Prometheus text format', async () => {
+    const registry = new Registry()
+    const registers = [registry]
+    new Counter({ name: 'swarmgrad_node_rounds_completed_total', help: 'rounds', registers }).inc(3)
+    new Counter({
+      name: 'swarmgrad_node_messages_rejected_total',
+      help: 'rejects',
+      labelNames: ['kind', 'code'],
+      registers,
+    }).inc({ kind: 'model', code: 'NON_FINITE' })
+    new Histogram({
+      name: 'swarmgrad_node_round_duration_seconds',
+      help: 'round',
+      buckets: [1, 10],
+      registers,
+    })
+    server = await serveMetrics(registry, { host: '127.0.0.1', port: 0 })
+    const res = await fetch(server.url)
+    expect(res.status).toBe(200)
+    const text = await res.text()
+    expect(text).toContain('swarmgrad_node_rounds_completed_total 3')
+    expect(text).toContain('swarmgrad_node_messages_rejected_total{kind="model",code="NON_FINITE"} 1')
+    expect(text).toContain('# TYPE swarmgrad_node_round_duration_seconds histogram')
+  })
+
+  it('reports health, serves the JSON routes it is given and refuses other paths', async () => {
+    let ok = true
+    server = await serveMetrics(new Registry(), {
+      host: '127.0.0.1',
+      port: 0,
+      health: () => ({ ok, detail: { round: 4 } }),
+      json: { '/status': () => ({ round: 4, peers: ['a', 'b'] }) },
+    })
+    const base = server.base
+    expect(server.url).toBe(`${base}/metrics`)
+    expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ ok: true, round: 4 })
+    expect(await (await fetch(`${base}/status`)).json()).toEqual({ round: 4, peers: ['a', 'b'] })
+    ok = false
+    expect((await fetch(`${base}/healthz`)).status).toBe(503)
+    const other = await fetch(`${base}/other`)
+    expect(other.status).toBe(404)
+    expect(await other.text()).toBe('not found: try /metrics, /healthz, /status\n')
+  })
+
+  it('answers while scrapers that never read their responses hold connections open', async () => {
+    const registry = new Registry()
+    const rounds = new Counter({
+      name: 'swarmgrad_node_rounds_completed_total',
+      help: 'rounds',
+      registers: [registry],
+    })
+    // a large exposition (over 1 MB), so that a stalled reader fills its socket buffers
+    const wide = new Gauge({
+      name: 'test_wide',
+      help: 'padding',
+      labelNames: ['i'] as const,
+      registers: [registry],
+    })
+    for (let i = 0; i < 20_000; i++) wide.set({ i: `label-value-${i}-${'x'.repeat(40)}` }, i)
+    server = await serveMetrics(registry, { host: '127.0.0.1', port: 0 })
+    const stalled = Array.from({ length: 4 }, () => {
+      const socket = connect(server!.port, '127.0.0.1')
+      socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')
+      socket.pause()
+      return socket
+    })
+    try {
+      for (let round = 1; round <= 3; round++) {
+        rounds.inc()
+        const res = await fetch(server.url)
+        expect(res.status).toBe(200)
+        expect(await res.text()).toContain(`swarmgrad_node_rounds_completed_total ${round}`)
+      }
+    } finally {
+      for (const socket of stalled) socket.destroy()
+    }
+  })
+})

@@ -1,0 +1,162 @@
+import type { PeerId } from '@libp2p/interface'
+import { CodedError, type ErrorCode } from '@swarmgrad/protocol'
+import { waitFor } from '@swarmgrad/testing'
+import { afterEach, describe, expect, it } from 'vitest'
+import { GossipChannel, type GossipVerdict, type Host } from '../../src/index.js'
+import { HostPool } from '../../testing/hosts.js'
+
+const TOPIC = '/swarmgrad/test-run/announce/1'
+const text = (s: string): Uint8Array => new TextEncoder().encode(s)
+
+interface Endpoint {
+  host: Host
+  channel: GossipChannel
+  received: Array<{ from: PeerId; data: string }>
+  rejects: Array<{ code: ErrorCode; verdict: GossipVerdict }>
+}
+
+/**
+ * A channel on every host whose validator refuses payloads starting with "bad" (MALFORMED → reject) and
+ * "old" (STALE_ROUND → ignore).
+ */
+function endpoints(hosts: Host[]): Endpoint[] {
+  return hosts.map((host) => {
+    const endpoint: Endpoint = {
+      host,
+      channel: undefined as unknown as GossipChannel,
+      received: [],
+      rejects: [],
+    }
+    endpoint.channel = new GossipChannel(host, {
+      topic: TOPIC,
+      validate: (_from, data) => {
+        const s = new TextDecoder().decode(data)
+        if (s.startsWith('bad')) throw new CodedError('MALFORMED', 'bad payload')
+        if (s.startsWith('old')) throw new CodedError('STALE_ROUND', 'old round')
+      },
+      onMessage: (from, data) => {
+        endpoint.received.push({ from, data: new TextDecoder().decode(data) })
+      },
+      onReject: (code, verdict) => endpoint.rejects.push({ code, verdict }),
+    })
+    endpoint.channel.start()
+    return endpoint
+  })
+}
+
+/** Waits until the hub sees every spoke subscribed and every spoke sees the hub. */
+async function meshReady([hub, ...spokes]: Endpoint[]): Promise<void> {
+  await waitFor(
+    () =>
+      hub!.channel.subscribers().length === spokes.length &&
+      spokes.every((s) => s.channel.subscribers().some((p) => p.equals(hub!.host.peerId))),
+    'every host to see the others subscribed',
+  )
+}
+
+describe('GossipChannel', () => {
+  const pool = new HostPool()
+  afterEach(() => pool.stopAll())
+
+  it('delivers a message to every other subscriber of a 4-host swarm, signed by its publisher', async () => {
+    const all = endpoints(await pool.star(4))
+    await meshReady(all)
+    const publisher = all[1]!
+
+    const { recipients } = await publisher.channel.publish(text('hello round 1'))
+
+    expect(recipients).toBeGreaterThan(0)
+    const others = all.filter((e) => e !== publisher)
+    await waitFor(() => others.every((e) => e.received.length === 1), 'the message at the three other hosts')
+    for (const e of others) {
+      expect(e.received[0]!.data).toBe('hello round 1')
+      expect(e.received[0]!.from.equals(publisher.host.peerId)).toBe(true)
+    }
+    expect(publisher.received).toEqual([])
+  })
+
+  it('a hub with 15 spokes on the loopback address hears every spoke (no IP-colocation graylisting)', async () => {
+    const all = endpoints(await pool.star(16))
+    await meshReady(all)
+    const [hub, ...spokes] = all
+    await Promise.all(spokes.map((s, i) => s.channel.publish(text(`spoke ${i}`))))
+    await waitFor(() => hub!.received.length === spokes.length, 'a message from every spoke at the hub')
+    expect(new Set(hub!.received.map((r) => r.data)).size).toBe(spokes.length)
+  })
+
+  it('counts a rejection by code and neither delivers nor forwards the message', async () => {
+    const all = endpoints(await pool.star(4))
+    await meshReady(all)
+    const [hub, publisher, ...rest] = all
+
+    await publisher!.channel.publish(text('bad payload'))
+    await publisher!.channel.publish(text('old announcement'))
+    await publisher!.channel.publish(text('good payload'))
+
+    await waitFor(
+      () => hub!.rejects.length === 2 && [hub!, ...rest].every((e) => e.received.length === 1),
+      'two refusals at the hub and the good message everywhere',
+    )
+    expect(hub!.rejects).toEqual(
+      expect.arrayContaining([
+        { code: 'MALFORMED', verdict: 'reject' },
+        { code: 'STALE_ROUND', verdict: 'ignore' },
+      ]),
+    )
+    for (const e of [hub!, ...rest]) expect(e.received.map((m) => m.data)).toEqual(['good payload'])
+    // the spokes hear the publisher only through the hub, which dropped both refused messages
+    for (const e of rest) expect(e.rejects).toEqual([])
+  })
+
+  it('refuses to publish above the size limit with OVERSIZED instead of dropping it silently', async () => {
+    const [host] = await pool.star(2, { maxGossipMessageBytes: 1024 })
+    const channel = new GossipChannel(host!, { topic: TOPIC })
+    channel.start()
+
+    const publishing = channel.publish(new Uint8Array(1025))
+
+    await expect(publishing).rejects.toBeInstanceOf(CodedError)
+    await expect(publishing).rejects.toMatchObject({ code: 'OVERSIZED' })
+    await expect(channel.publish(new Uint8Array(1024))).resolves.toEqual({ recipients: 0 })
+  })
+
+  it('rejects an inbound message above its own limit as OVERSIZED', async () => {
+    const [hub, spoke] = await pool.star(2)
+    const rejects: ErrorCode[] = []
+    const received: number[] = []
+    const small = new GossipChannel(hub!, {
+      topic: TOPIC,
+      maxMessageBytes: 100,
+      onReject: (code) => rejects.push(code),
+      onMessage: (_from, data) => {
+        received.push(data.byteLength)
+      },
+    })
+    small.start()
+    const large = new GossipChannel(spoke!, { topic: TOPIC })
+    large.start()
+    await waitFor(() => large.subscribers().length === 1, 'the hub subscribed')
+
+    await large.publish(new Uint8Array(101))
+    await large.publish(new Uint8Array(100))
+
+    await waitFor(() => received.length === 1 && rejects.length === 1, 'one refusal and one delivery')
+    expect(rejects).toEqual(['OVERSIZED'])
+    expect(received).toEqual([100])
+  })
+
+  it('unsubscribes on stop(), frees the topic, and refuses a second channel on a taken topic', async () => {
+    const all = endpoints(await pool.star(2))
+    await meshReady(all)
+    const [hub, spoke] = all
+    expect(() => new GossipChannel(hub!.host, { topic: TOPIC }).start()).toThrow(/already has a channel/)
+
+    hub!.channel.stop()
+
+    await waitFor(() => spoke!.channel.subscribers().length === 0, 'the spoke to see the hub unsubscribe')
+    await expect(spoke!.channel.publish(text('after stop'))).resolves.toEqual({ recipients: 0 })
+    const again = new GossipChannel(hub!.host, { topic: TOPIC })
+    expect(() => again.start()).not.toThrow()
+    again.stop()
+  })
+})

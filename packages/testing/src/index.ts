@@ -1,0 +1,2 @@
+export { ManualClock, settle } from './manual-clock.js'
+export { waitFor } from './wait.js'

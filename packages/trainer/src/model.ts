@@ -1,0 +1,170 @@
+import type { ParamLayout } from '@swarmgrad/algorithms'
+import {
+  type Activation,
+  featureSize,
+  type ModelSpec,
+  normalizeModelSpec,
+  paramDecls,
+  paramLayout,
+} from '@swarmgrad/config'
+import { CodedError, createRng, type SeedPart } from '@swarmgrad/protocol'
+import * as tf from '@tensorflow/tfjs'
+import { conv2dSame, linear } from './ops.js'
+
+/**
+ * The initial parameters of `spec` for `seed`, drawn with our own PRNG (never a backend RNG), so every process and
+ * every backend starts from the same bits: kernels Glorot-uniform, biases zero, in canonical order.
+ */
+export function initialParams(spec: ModelSpec, seed: SeedPart): Float32Array {
+  const layout = paramLayout(spec)
+  const decls = paramDecls(spec)
+  const last = layout[layout.length - 1]
+  const out = new Float32Array(last === undefined ? 0 : last.offset + last.length)
+  const rng = createRng(seed, 'model-init')
+  layout.forEach((entry, i) => {
+    const decl = decls[i]!
+    if (entry.role !== 'weight') return
+    const limit = Math.sqrt(6 / (decl.fanIn + decl.fanOut))
+    for (let j = entry.offset; j < entry.offset + entry.length; j++) {
+      out[j] = (2 * rng.nextFloat32() - 1) * limit
+    }
+  })
+  return out
+}
+
+/**
+ * A model built from a spec: its parameters are TF.js variables, its forward pass a plain function of them, so
+ * gradients, flat parameter vectors and the SGD step need no Keras machinery (and no Keras RNG).
+ */
+export class Model {
+  readonly spec: ModelSpec
+  /** Number of input features per sample. */
+  readonly featureSize: number
+  /** Number of output classes. */
+  readonly numClasses: number
+  /** Number of parameters (length of `getParams()`). */
+  readonly size: number
+  private readonly entries: ParamLayout
+  private readonly vars: tf.Variable[]
+  private disposed = false
+
+  constructor(spec: ModelSpec, params: Float32Array) {
+    this.spec = normalizeModelSpec(spec)
+    this.entries = paramLayout(this.spec)
+    this.featureSize = featureSize(this.spec)
+    this.numClasses = this.spec.outputs
+    const last = this.entries[this.entries.length - 1]
+    this.size = last === undefined ? 0 : last.offset + last.length
+    checkLength(params, this.size)
+    this.vars = this.entries.map((e) =>
+      tf.tidy(() =>
+        tf.variable(tf.tensor(params.subarray(e.offset, e.offset + e.length), [...e.shape]), true),
+      ),
+    )
+  }
+
+  /** Tensors in canonical order with their offsets in the flat vector. */
+  layout(): ParamLayout {
+    return this.entries
+  }
+
+  /** All parameters as one new Float32Array, in canonical order. */
+  getParams(): Float32Array {
+    this.checkLive()
+    const out = new Float32Array(this.size)
+    this.entries.forEach((e, i) => {
+      out.set(this.vars[i]!.dataSync() as Float32Array, e.offset)
+    })
+    return out
+  }
+
+  /** Replaces all parameters; throws LENGTH_MISMATCH unless `params` has exactly `size` values. */
+  setParams(params: Float32Array): void {
+    this.checkLive()
+    checkLength(params, this.size)
+    this.entries.forEach((e, i) => {
+      tf.tidy(() => {
+        this.vars[i]!.assign(tf.tensor(params.subarray(e.offset, e.offset + e.length), [...e.shape]))
+      })
+    })
+  }
+
+  /** The trainable variables in canonical order. */
+  variables(): readonly tf.Variable[] {
+    this.checkLive()
+    return this.vars
+  }
+
+  /** Forward pass: `[n, featureSize]` inputs to `[n, numClasses]` logits. Call inside `tf.tidy`. */
+  logits(x: tf.Tensor2D): tf.Tensor2D {
+    this.checkLive()
+    const spec = this.spec
+    let next = 0
+    const take = <T extends tf.Tensor>(): T => this.vars[next++] as unknown as T
+    // The first layer's input is data: no gradient is needed for it.
+    let inputGradient = false
+    const dense = (input: tf.Tensor2D, activation: Activation | 'linear'): tf.Tensor2D => {
+      const out = linear(input, take(), take(), activation === 'relu' ? 'relu' : 'linear', inputGradient)
+      inputGradient = true
+      return applyActivation(out, activation)
+    }
+    let h: tf.Tensor2D
+    if (spec.kind === 'mlp') {
+      h = x
+      for (let i = 0; i < spec.hidden.length; i++) h = dense(h, spec.activation)
+    } else {
+      const activation = spec.activation ?? 'relu'
+      let img = tf.reshape(x, [-1, ...spec.inputShape]) as tf.Tensor4D
+      for (const layer of spec.conv) {
+        img = conv2dSame(img, take(), take(), activation === 'relu' ? 'relu' : 'linear', inputGradient)
+        inputGradient = true
+        img = applyActivation(img, activation)
+        const pool = layer.pool ?? 2
+        if (pool > 1) img = tf.maxPool(img, pool, pool, 'valid')
+      }
+      h = tf.reshape(img, [img.shape[0], -1])
+      for (let i = 0; i < spec.dense.length; i++) h = dense(h, activation)
+    }
+    return dense(h, 'linear')
+  }
+
+  /** Frees the variables; the model is unusable afterwards. Idempotent. */
+  dispose(): void {
+    if (this.disposed) return
+    this.disposed = true
+    for (const v of this.vars) v.dispose()
+  }
+
+  private checkLive(): void {
+    if (this.disposed) throw new CodedError('BAD_ARGUMENT', 'model was disposed')
+  }
+}
+
+/**
+ * Builds `spec` with initial parameters determined by `seed` alone (see `initialParams`): two builds with the same
+ * spec and seed hold identical bits, whatever the process or backend.
+ */
+export function buildModel(spec: ModelSpec, seed: SeedPart): Model {
+  const normalized = normalizeModelSpec(spec)
+  return new Model(normalized, initialParams(normalized, seed))
+}
+
+/** The non-linearities the fused ops do not apply themselves. */
+function applyActivation<T extends tf.Tensor>(t: T, activation: Activation | 'linear'): T {
+  if (activation === 'tanh') return tf.tanh(t)
+  if (activation === 'sigmoid') return tf.sigmoid(t)
+  return t
+}
+
+function checkLength(params: Float32Array, expected: number): void {
+  if (!(params instanceof Float32Array)) {
+    throw new CodedError('WRONG_TYPE', 'parameters must be a Float32Array')
+  }
+  if (params.length !== expected) {
+    throw new CodedError(
+      'LENGTH_MISMATCH',
+      `parameter vector has ${params.length} values, the model has ${expected}`,
+      { expected, actual: params.length },
+    )
+  }
+}

@@ -1,0 +1,318 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
+import type { ParamLayout } from '@swarmgrad/algorithms'
+import type { ModelSpec } from '@swarmgrad/config'
+import { CodedError, createRng, type SeedPart, shuffleInPlace, type Xoshiro128 } from '@swarmgrad/protocol'
+import * as tf from '@tensorflow/tfjs'
+import { type Batch, type Dataset, featureRange, gatherFeatures } from './data/dataset.js'
+import { buildModel, type Model } from './model.js'
+
+export const DEFAULT_BATCH_SIZE = 32
+export const DEFAULT_EVAL_BATCH_SIZE = 500
+
+export interface TrainerOptions {
+  /** Local training data. */
+  readonly data: Dataset
+  /** SGD learning rate. */
+  readonly lr: number
+  /** Seeds the order in which samples are visited (combined with the label 'shuffle'). */
+  readonly seed: SeedPart
+  /** Batch size when a call does not give one. Default 32. */
+  readonly batchSize?: number
+}
+
+export interface TrainOptions {
+  readonly batchSize?: number
+  /** Checked between batches; training stops by throwing the signal's reason. */
+  readonly signal?: AbortSignal
+}
+
+export interface TrainResult {
+  /** Mean training loss over the samples processed, measured before each step's update. */
+  readonly loss: number
+  readonly samples: number
+  readonly steps: number
+  readonly seconds: number
+}
+
+export interface EvalResult {
+  /** Mean softmax cross-entropy. */
+  readonly loss: number
+  /** Fraction of samples whose arg-max logit is the label. */
+  readonly accuracy: number
+  readonly samples: number
+}
+
+/**
+ * Trains a model on local data with plain SGD. Batches are visited in a seeded random order; between batches the
+ * trainer yields to the event loop (so a libp2p host in the same process keeps answering) and checks the abort
+ * signal. Every tensor it makes is freed before a call returns.
+ */
+export class Trainer {
+  readonly model: Model
+  readonly data: Dataset
+  private readonly optimizer: tf.SGDOptimizer
+  private readonly rng: Xoshiro128
+  private readonly defaultBatchSize: number
+  private learningRate: number
+  /** Sample order of the current pass and how far `trainSteps` has got in it. */
+  private readonly order: number[]
+  private cursor: number
+
+  constructor(model: Model, options: TrainerOptions) {
+    checkBatchSource(options.data, model, 'training data')
+    this.model = model
+    this.data = options.data
+    this.learningRate = checkLr(options.lr)
+    this.defaultBatchSize = checkBatchSize(options.batchSize ?? DEFAULT_BATCH_SIZE)
+    this.optimizer = tf.train.sgd(this.learningRate)
+    this.rng = createRng(options.seed, 'shuffle')
+    this.order = Array.from({ length: options.data.n }, (_, i) => i)
+    this.cursor = options.data.n
+  }
+
+  get lr(): number {
+    return this.learningRate
+  }
+
+  set lr(value: number) {
+    this.learningRate = checkLr(value)
+    this.optimizer.setLearningRate(value)
+  }
+
+  /** All parameters, flat, in canonical order. */
+  getParams(): Float32Array {
+    return this.model.getParams()
+  }
+
+  /** Replaces all parameters; LENGTH_MISMATCH unless the length is the model's. */
+  setParams(params: Float32Array): void {
+    this.model.setParams(params)
+  }
+
+  layout(): ParamLayout {
+    return this.model.layout()
+  }
+
+  /** `epochs` full passes over the data, each in a fresh random order; the last batch of a pass may be short. */
+  async trainEpochs(epochs: number, options: TrainOptions = {}): Promise<TrainResult> {
+    checkCount(epochs, 'epochs')
+    const batchSize = checkBatchSize(options.batchSize ?? this.defaultBatchSize)
+    const run = new Run()
+    for (let e = 0; e < epochs; e++) {
+      this.reshuffle()
+      while (this.cursor < this.order.length) {
+        const count = Math.min(batchSize, this.order.length - this.cursor)
+        const indices = this.order.slice(this.cursor, this.cursor + count)
+        this.cursor += count
+        await this.step(indices, run, options.signal)
+      }
+    }
+    return run.result()
+  }
+
+  /**
+   * `steps` SGD steps of `batchSize` samples each, continuing the current pass over the data and starting a fresh
+   * random order whenever a pass is used up (a batch may straddle two passes).
+   */
+  async trainSteps(steps: number, options: TrainOptions = {}): Promise<TrainResult> {
+    checkCount(steps, 'steps')
+    const batchSize = checkBatchSize(options.batchSize ?? this.defaultBatchSize)
+    const run = new Run()
+    if (steps > 0 && this.data.n === 0)
+      throw new CodedError('EMPTY_INPUT', 'no training data to take steps on')
+    const indices = new Array<number>(batchSize)
+    for (let s = 0; s < steps; s++) {
+      for (let i = 0; i < batchSize; i++) {
+        if (this.cursor >= this.order.length) this.reshuffle()
+        indices[i] = this.order[this.cursor++]!
+      }
+      await this.step(indices, run, options.signal)
+    }
+    return run.result()
+  }
+
+  /** Loss and accuracy of the current parameters on `data`, in batches, yielding between them. */
+  async evaluate(
+    data: Dataset,
+    options: { batchSize?: number; signal?: AbortSignal } = {},
+  ): Promise<EvalResult> {
+    checkBatchSource(data, this.model, 'evaluation data')
+    const batchSize = checkBatchSize(options.batchSize ?? DEFAULT_EVAL_BATCH_SIZE)
+    const size = this.model.featureSize
+    let lossSum = 0
+    let correct = 0
+    for (let start = 0; start < data.n; start += batchSize) {
+      options.signal?.throwIfAborted()
+      const end = Math.min(start + batchSize, data.n)
+      const sums = tf.tidy(() => {
+        const x = tf.tensor2d(featureRange(data, size, start, end), [end - start, size])
+        const labels = tf.tensor1d(Int32Array.from(data.y.subarray(start, end)), 'int32')
+        const logits = this.model.logits(x)
+        const perSample = crossEntropy(logits, labels, this.model.numClasses)
+        const hits = tf.equal(tf.argMax(logits, 1), labels)
+        return tf.stack([tf.sum(perSample), tf.sum(tf.cast(hits, 'float32'))])
+      })
+      const [loss, hits] = await sums.data()
+      sums.dispose()
+      lossSum += loss!
+      correct += hits!
+      await yieldToEventLoop()
+    }
+    return {
+      loss: data.n === 0 ? 0 : lossSum / data.n,
+      accuracy: data.n === 0 ? 0 : correct / data.n,
+      samples: data.n,
+    }
+  }
+
+  /** Mean loss of the current parameters on one batch. */
+  lossOn(batch: Batch): number {
+    checkBatchSource(batch, this.model, 'batch')
+    const loss = tf.tidy(() => {
+      const { x, labels } = this.tensors(
+        featureRange(batch, this.model.featureSize, 0, batch.n),
+        batch.y,
+        batch.n,
+      )
+      return tf.mean(crossEntropy(this.model.logits(x), labels, this.model.numClasses))
+    })
+    const value = loss.dataSync()[0]!
+    loss.dispose()
+    return value
+  }
+
+  /** Gradient of the mean loss on one batch with respect to all parameters, flat, in canonical order. */
+  gradientOn(batch: Batch): Float32Array {
+    checkBatchSource(batch, this.model, 'batch')
+    const out = new Float32Array(this.model.size)
+    tf.tidy(() => {
+      const { x, labels } = this.tensors(
+        featureRange(batch, this.model.featureSize, 0, batch.n),
+        batch.y,
+        batch.n,
+      )
+      const vars = this.model.variables()
+      const { grads } = tf.variableGrads(
+        () => tf.mean(crossEntropy(this.model.logits(x), labels, this.model.numClasses)) as tf.Scalar,
+        [...vars],
+      )
+      this.model.layout().forEach((entry, i) => {
+        out.set(grads[vars[i]!.name]!.dataSync() as Float32Array, entry.offset)
+      })
+    })
+    return out
+  }
+
+  /** Frees the model and the optimizer. */
+  dispose(): void {
+    this.optimizer.dispose()
+    this.model.dispose()
+  }
+
+  private async step(indices: readonly number[], run: Run, signal: AbortSignal | undefined): Promise<void> {
+    signal?.throwIfAborted()
+    const x = gatherFeatures(this.data, this.model.featureSize, indices)
+    const y = Int32Array.from(indices, (i) => this.data.y[i]!)
+    const loss = tf.tidy(() => {
+      const t = this.tensors(x, y, indices.length)
+      const vars = [...this.model.variables()]
+      return this.optimizer.minimize(
+        () => tf.mean(crossEntropy(this.model.logits(t.x), t.labels, this.model.numClasses)) as tf.Scalar,
+        true,
+        vars,
+      )!
+    })
+    const [value] = await loss.data()
+    loss.dispose()
+    run.add(value!, indices.length)
+    await yieldToEventLoop()
+  }
+
+  private tensors(x: Float32Array, y: ArrayLike<number>, n: number): { x: tf.Tensor2D; labels: tf.Tensor1D } {
+    return {
+      x: tf.tensor2d(x, [n, this.model.featureSize]),
+      labels: tf.tensor1d(y instanceof Int32Array ? y : Int32Array.from(y), 'int32'),
+    }
+  }
+
+  private reshuffle(): void {
+    for (let i = 0; i < this.order.length; i++) this.order[i] = i
+    shuffleInPlace(this.rng, this.order)
+    this.cursor = 0
+  }
+}
+
+/** Builds a model from `spec` and `seed` (see `buildModel`) and a trainer that owns it. */
+export function createTrainer(spec: ModelSpec, options: TrainerOptions & { modelSeed: SeedPart }): Trainer {
+  return new Trainer(buildModel(spec, options.modelSeed), options)
+}
+
+/** Per-sample softmax cross-entropy of `[n, classes]` logits against integer labels. */
+function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, classes: number): tf.Tensor1D {
+  const oneHot = tf.oneHot(labels, classes)
+  return tf.neg<tf.Tensor1D>(tf.sum<tf.Tensor1D>(tf.mul(oneHot, tf.logSoftmax(logits)), 1))
+}
+
+class Run {
+  private readonly started = performance.now()
+  private lossSum = 0
+  private samples = 0
+  private steps = 0
+
+  add(meanLoss: number, samples: number): void {
+    this.lossSum += meanLoss * samples
+    this.samples += samples
+    this.steps++
+  }
+
+  result(): TrainResult {
+    return {
+      loss: this.samples === 0 ? 0 : this.lossSum / this.samples,
+      samples: this.samples,
+      steps: this.steps,
+      seconds: (performance.now() - this.started) / 1000,
+    }
+  }
+}
+
+function checkBatchSource(batch: Batch, model: Model, what: string): void {
+  if (!Number.isInteger(batch.n) || batch.n < 0 || batch.y.length !== batch.n) {
+    throw new CodedError('LENGTH_MISMATCH', `${what}: ${batch.y.length} labels for n = ${batch.n}`)
+  }
+  if (batch.x.length !== batch.n * model.featureSize) {
+    throw new CodedError(
+      'SHAPE_MISMATCH',
+      `${what}: ${batch.x.length} feature values for ${batch.n} samples of the model's ${model.featureSize} features`,
+      { expected: batch.n * model.featureSize, actual: batch.x.length },
+    )
+  }
+  for (let i = 0; i < batch.n; i++) {
+    const label = batch.y[i]!
+    if (label >= model.numClasses) {
+      throw new CodedError(
+        'BAD_ARGUMENT',
+        `${what}: label ${label} of sample ${i} is not below the model's ${model.numClasses} outputs`,
+      )
+    }
+  }
+}
+
+function checkLr(lr: number): number {
+  if (!Number.isFinite(lr) || lr <= 0) {
+    throw new CodedError('BAD_ARGUMENT', `learning rate must be a positive number, got ${lr}`)
+  }
+  return lr
+}
+
+function checkBatchSize(batchSize: number): number {
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new CodedError('BAD_ARGUMENT', `batch size must be a positive integer, got ${batchSize}`)
+  }
+  return batchSize
+}
+
+function checkCount(count: number, what: string): void {
+  if (!Number.isInteger(count) || count < 0) {
+    throw new CodedError('BAD_ARGUMENT', `${what} must be a non-negative integer, got ${count}`)
+  }
+}
