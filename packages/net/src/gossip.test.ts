@@ -1,5 +1,11 @@
+import type { Message } from '@libp2p/gossipsub'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
+import type { PeerId } from '@libp2p/interface'
+import { CodedError, type ErrorCode } from '@swarmgrad/protocol'
+import { pino } from 'pino'
 import { describe, expect, it } from 'vitest'
-import { gossipVerdict } from './gossip.js'
+import { GossipChannel, gossipVerdict } from './gossip.js'
+import type { Host } from './host.js'
 
 describe('gossipVerdict', () => {
   it('ignores stale, early, duplicate and unsampled messages', () => {
@@ -25,5 +31,69 @@ describe('gossipVerdict', () => {
     ] as const) {
       expect(gossipVerdict(code)).toBe('reject')
     }
+  })
+})
+
+type Validator = (source: PeerId, msg: Message) => Promise<TopicValidatorResult>
+
+/** A started host as far as a channel sees it: a pubsub whose validators the test calls, a recording logger. */
+function fakeHost(logs: Array<{ level: number; msg: string }>): {
+  host: Host
+  validators: Map<string, Validator>
+} {
+  const validators = new Map<string, Validator>()
+  const logger = pino(
+    { level: 'debug' },
+    { write: (line: string) => logs.push(JSON.parse(line) as { level: number; msg: string }) },
+  )
+  const pubsub = {
+    topicValidators: validators,
+    addEventListener: () => undefined,
+    subscribe: () => undefined,
+  }
+  const host = { status: 'started', maxGossipMessageBytes: 1024, logger, libp2p: { services: { pubsub } } }
+  return { host: host as unknown as Host, validators }
+}
+
+describe('GossipChannel validation', () => {
+  const TOPIC = '/swarmgrad/run-a/view/1'
+  const from = { toString: () => '12D3KooWsender' } as PeerId
+  const message = { type: 'signed', from, topic: TOPIC, data: Uint8Array.of(1, 2, 3) } as unknown as Message
+
+  async function verdictOf(thrown: unknown) {
+    const logs: Array<{ level: number; msg: string }> = []
+    const refusals: Array<[ErrorCode, string]> = []
+    const { host, validators } = fakeHost(logs)
+    new GossipChannel(host, {
+      topic: TOPIC,
+      validate: () => {
+        throw thrown
+      },
+      onReject: (code, verdict) => refusals.push([code, verdict]),
+    }).start()
+    const result = await validators.get(TOPIC)!(from, message)
+    return { result, refusals, errors: logs.filter((l) => l.level >= 50).map((l) => l.msg) }
+  }
+
+  it('maps a coded refusal to its verdict and counts it', async () => {
+    expect(await verdictOf(new CodedError('MALFORMED', 'bad bytes'))).toEqual({
+      result: TopicValidatorResult.Reject,
+      refusals: [['MALFORMED', 'reject']],
+      errors: [],
+    })
+    expect(await verdictOf(new CodedError('STALE_ROUND', 'old'))).toEqual({
+      result: TopicValidatorResult.Ignore,
+      refusals: [['STALE_ROUND', 'ignore']],
+      errors: [],
+    })
+  })
+
+  it('ignores a message whose validator fails with anything but a coded error, logging the bug at error level', async () => {
+    // a bug of this peer's must not make gossipsub penalise the peer that relayed the message
+    expect(await verdictOf(new TypeError('cannot read properties of undefined'))).toEqual({
+      result: TopicValidatorResult.Ignore,
+      refusals: [],
+      errors: ['gossip validator failed; message ignored'],
+    })
   })
 })

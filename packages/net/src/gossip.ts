@@ -1,6 +1,6 @@
 import { type Message, TopicValidatorResult } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
-import { CodedError, type ErrorCode, errorCode } from '@swarmgrad/protocol'
+import { CodedError, type ErrorCode, isCodedError } from '@swarmgrad/protocol'
 import { HostConfigError, HostNotStartedError } from './errors.js'
 import type { Host } from './host.js'
 
@@ -22,7 +22,8 @@ const IGNORED_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 /**
  * The one place a validation failure becomes a gossipsub verdict. Stale, early, duplicate or unsampled messages
  * are ignored; anything malformed, oversized, of the wrong run or otherwise invalid is rejected, which makes
- * gossipsub penalise the peer that sent it. A foreign error thrown while decoding counts as MALFORMED.
+ * gossipsub penalise the peer that sent it. (A validator that throws anything but a CodedError has a bug of its
+ * own: the channel ignores that message, see GossipChannel.)
  */
 export function gossipVerdict(code: ErrorCode): Exclude<GossipVerdict, 'accept'> {
   return IGNORED_CODES.has(code) ? 'ignore' : 'reject'
@@ -37,7 +38,11 @@ const GOSSIPSUB_RESULT = {
 export interface GossipChannelOptions {
   /** Full topic string, e.g. `/swarmgrad/<runId>/announce/1`. */
   topic: string
-  /** Throws (a CodedError) to refuse a message before it is delivered or forwarded. `from` is the signer. */
+  /**
+   * Throws a CodedError to refuse a message before it is delivered or forwarded; `from` is the signer. Any other
+   * throw is a local bug, not a verdict on the message: it is logged at error level and the message ignored, so
+   * the peer that relayed it is not penalised.
+   */
   validate?: (from: PeerId, data: Uint8Array) => void | Promise<void>
   /** Receives every message that passed validation. */
   onMessage?: (from: PeerId, data: Uint8Array) => void | Promise<void>
@@ -144,7 +149,11 @@ export class GossipChannel {
       await this.#options.validate?.(msg.from, msg.data)
       return GOSSIPSUB_RESULT.accept
     } catch (err) {
-      const code = errorCode(err)
+      if (!isCodedError(err)) {
+        this.#host.logger.error({ topic: this.topic, err }, 'gossip validator failed; message ignored')
+        return GOSSIPSUB_RESULT.ignore
+      }
+      const code = err.code
       const verdict = gossipVerdict(code)
       this.#host.logger.debug(
         { topic: this.topic, code, verdict, err: (err as Error).message },
