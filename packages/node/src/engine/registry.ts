@@ -1,5 +1,6 @@
 import type { ModelSpec, NodeOptions } from '@swarmgrad/config'
 import type { Host } from '@swarmgrad/net'
+import type { RunModeName } from '@swarmgrad/protocol'
 import type { PeerData, Trainer } from '@swarmgrad/trainer'
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
@@ -45,13 +46,13 @@ export interface RoundEngine {
 
 export type EngineFactory = (context: EngineContext) => RoundEngine
 
-/** The round engines by mode name: adding a mode is one file and one line here. */
+/**
+ * The round engines by mode name: adding a mode is one file and one line here, after its name joins protocol's
+ * RUN_MODES (the mode list configs are checked against); a mode without an engine does not compile.
+ */
 export const ROUND_ENGINES = {
   gossip: createGossipEngine,
   fl: createFlEngine,
   modest: createModestEngine,
   spsa: createSpsaEngine,
-} satisfies Record<string, EngineFactory>
-
-export type ModeName = keyof typeof ROUND_ENGINES
-export const MODE_NAMES = Object.keys(ROUND_ENGINES) as [ModeName, ...ModeName[]]
+} satisfies Record<RunModeName, EngineFactory>
