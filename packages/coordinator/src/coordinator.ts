@@ -192,7 +192,7 @@ export class Coordinator {
     this.#clock?.stop()
     this.#config.stop()
     await this.server?.stop()
-    this.membership.stop()
+    await this.membership.stop()
     await this.host.stop()
     await this.#statusServer?.close()
     this.#statusServer = undefined
@@ -296,6 +296,7 @@ export async function createCoordinator(
   const membership = new Membership(host, {
     runId,
     liveTimeoutMs: options.exchange.liveTimeoutMs,
+    logger: logger.child({ component: 'membership' }),
     onReject: (code) => metrics.messagesRejected.inc({ kind: 'view', code }),
   })
   const journal = options.journal

@@ -1,34 +1,25 @@
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { BlobTransfer, GossipChannel, type Host, Notifier } from '@swarmgrad/net'
+import { BlobTransfer, type Host, Notifier, RunView } from '@swarmgrad/net'
 import {
   CodedError,
-  createEnvelope,
-  decodeEnvelope,
   decodeModelBlob,
   type ErrorCode,
-  encodeEnvelope,
   encodeModelBlob,
   errorCode,
-  MessageKind,
   type ModelCodecName,
   ModelRole,
   modelHash,
   modelTensor,
-  PeerStatus,
   PROTOCOL_NAMES,
   peerIdBytes,
   protocolId,
   type RoundWindow,
-  TOPIC_NAMES,
-  topic,
 } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
 import type { GossipExchange } from '../engine/gossip.js'
 import type { OutgoingModel, ReceivedModel } from '../engine/types.js'
 import type { NodeMetrics } from '../metrics/index.js'
-
-const UTF8 = new TextDecoder('utf-8', { fatal: true })
 
 export interface ModelExchangeOptions {
   readonly runId: string
@@ -48,12 +39,6 @@ export interface ModelExchangeOptions {
   readonly metrics: NodeMetrics
 }
 
-interface PeerState {
-  lastSeen: number
-  lastRound: number
-  status: 'join' | 'leave'
-}
-
 /**
  * Moves models between peers of one run: the model itself over a BlobTransfer stream (meta: an Envelope holding a
  * ModelPayloadHeader; body: the encoded Tensor), liveness and addresses over the run's `view` gossip topic. Every
@@ -64,13 +49,9 @@ export class ModelExchange implements GossipExchange {
   readonly #host: Host
   readonly #options: ModelExchangeOptions
   readonly #blob: BlobTransfer
-  readonly #view: GossipChannel
-  readonly #peers = new Map<string, PeerState>()
+  readonly #view: RunView
   #inbox = new Map<string, ReceivedModel>()
   readonly #arrivals = new Notifier()
-  readonly #peerChanges = new Notifier()
-  #heartbeat: NodeJS.Timeout | undefined
-  #counter = 0
   /** When each learned peer was last dialled, so a peer that cannot be reached is not dialled every heartbeat. */
   readonly #dialed = new Map<string, number>()
   #bytesSent = 0
@@ -94,9 +75,22 @@ export class ModelExchange implements GossipExchange {
         }
       },
     })
-    this.#view = new GossipChannel(host, {
-      topic: topic(options.runId, TOPIC_NAMES.view),
-      validate: (from, data) => this.#onView(from, data),
+    this.#view = new RunView(host, {
+      runId: options.runId,
+      logger: options.logger,
+      publish: { intervalMs: options.heartbeatMs, round: options.currentRound },
+      onAddrs: (peer) => {
+        this.#maybeDial(peer).catch(() => undefined)
+      },
+      onBytes: (direction, bytes) => {
+        if (direction === 'out') {
+          this.#bytesSent += bytes
+          metrics.bytesSent.inc({ kind: 'view' }, bytes)
+        } else {
+          this.#bytesReceived += bytes
+          metrics.bytesReceived.inc({ kind: 'view' }, bytes)
+        }
+      },
       onReject: (code) => metrics.messagesRejected.inc({ kind: 'view', code }),
     })
   }
@@ -104,30 +98,17 @@ export class ModelExchange implements GossipExchange {
   async start(): Promise<void> {
     await this.#blob.start()
     this.#view.start()
-    this.#publishHeartbeat('join')
-    this.#heartbeat = setInterval(() => this.#publishHeartbeat('join'), this.#options.heartbeatMs)
-    this.#heartbeat.unref()
   }
 
   /** Says goodbye on the view topic (best effort) and stops receiving. */
   async stop(): Promise<void> {
-    clearInterval(this.#heartbeat)
-    this.#heartbeat = undefined
-    if (this.#host.status === 'started') await this.#publish('leave').catch(() => undefined)
-    this.#view.stop()
+    await this.#view.stop()
     await this.#blob.stop()
     this.#arrivals.notify()
-    this.#peerChanges.notify()
   }
 
   livePeers(): string[] {
-    const now = Date.now()
-    const self = this.#host.peerId.toString()
-    const live: string[] = []
-    for (const [id, state] of this.#peers) {
-      if (id !== self && state.status === 'join' && now - state.lastSeen <= this.#options.liveTimeoutMs)
-        live.push(id)
-    }
+    const live = this.#view.live(this.#options.liveTimeoutMs)
     this.#options.metrics.viewSize.set(live.length)
     return live
   }
@@ -165,7 +146,7 @@ export class ModelExchange implements GossipExchange {
   }
 
   async waitForPeers(count: number, signal: AbortSignal): Promise<void> {
-    await this.#peerChanges.until(
+    await this.#view.changes.until(
       () => this.livePeers().length >= count || this.#host.status !== 'started',
       signal,
     )
@@ -191,7 +172,7 @@ export class ModelExchange implements GossipExchange {
       })
       const sender = from.toString()
       this.#inbox.set(sender, { from: sender, round: header.round, params, sampleCount: header.sampleCount })
-      this.#touch(sender, header.round, 'join')
+      this.#view.heard(sender, header.round, 'join')
       metrics.messagesReceived.inc({ kind: 'model' })
       this.#arrivals.notify()
       return { accepted: true }
@@ -204,29 +185,6 @@ export class ModelExchange implements GossipExchange {
       )
       return { accepted: false, code }
     }
-  }
-
-  #onView(from: PeerId, data: Uint8Array): void {
-    const envelope = decodeEnvelope(data, {
-      runId: this.#options.runId,
-      kinds: [MessageKind.MEMBERSHIP_VIEW],
-      sender: peerIdBytes(from),
-    })
-    if (envelope.body?.case !== 'membershipView')
-      throw new CodedError('WRONG_TYPE', 'view topic carries views')
-    const sender = from.toString()
-    for (const entry of envelope.body.value.entries) {
-      if (UTF8.decode(entry.peerId) !== sender) continue
-      this.#touch(sender, entry.lastRound, entry.status === PeerStatus.LEAVE ? 'leave' : 'join')
-      if (entry.addrs.length > 0) {
-        this.#host
-          .learnAddrs(from, entry.addrs)
-          .then(() => this.#maybeDial(from))
-          .catch(() => undefined)
-      }
-    }
-    this.#options.metrics.bytesReceived.inc({ kind: 'view' }, data.byteLength)
-    this.#bytesReceived += data.byteLength
   }
 
   /**
@@ -246,51 +204,5 @@ export class ModelExchange implements GossipExchange {
     }
     this.#dialed.set(id, now)
     await this.#host.libp2p.dial(peer, { signal: AbortSignal.timeout(this.#options.heartbeatMs * 5) })
-  }
-
-  #touch(peer: string, round: number, status: 'join' | 'leave'): void {
-    const state = this.#peers.get(peer)
-    if (state === undefined) {
-      this.#peers.set(peer, { lastSeen: Date.now(), lastRound: round, status })
-    } else {
-      state.lastSeen = Date.now()
-      state.lastRound = Math.max(state.lastRound, round)
-      state.status = status
-    }
-    this.#peerChanges.notify()
-  }
-
-  #publishHeartbeat(status: 'join' | 'leave'): void {
-    this.#publish(status).catch((err: unknown) =>
-      this.#options.logger.debug({ err: (err as Error).message }, 'heartbeat not published'),
-    )
-  }
-
-  async #publish(status: 'join' | 'leave'): Promise<void> {
-    const round = this.#options.currentRound()
-    const data = encodeEnvelope(
-      createEnvelope({
-        runId: this.#options.runId,
-        round,
-        sender: peerIdBytes(this.#host.peerId),
-        body: {
-          case: 'membershipView',
-          value: {
-            entries: [
-              {
-                peerId: peerIdBytes(this.#host.peerId),
-                lastRound: round,
-                counter: ++this.#counter,
-                status: status === 'join' ? PeerStatus.JOIN : PeerStatus.LEAVE,
-                addrs: this.#host.multiaddrs.map((a) => a.bytes),
-              },
-            ],
-          },
-        },
-      }),
-    )
-    await this.#view.publish(data)
-    this.#options.metrics.bytesSent.inc({ kind: 'view' }, data.byteLength)
-    this.#bytesSent += data.byteLength
   }
 }

@@ -1,0 +1,191 @@
+import type { PeerId } from '@libp2p/interface'
+import {
+  CodedError,
+  createEnvelope,
+  decodeEnvelope,
+  type ErrorCode,
+  encodeEnvelope,
+  MessageKind,
+  PeerStatus,
+  peerIdBytes,
+  TOPIC_NAMES,
+  topic,
+} from '@swarmgrad/protocol'
+import type { Logger } from 'pino'
+import { GossipChannel } from './gossip.js'
+import type { Host } from './host.js'
+import { Notifier } from './notifier.js'
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true })
+
+/** What the view knows of one peer of the run. */
+export interface ViewRecord {
+  readonly peerId: string
+  readonly firstSeen: number
+  lastSeen: number
+  lastRound: number
+  status: 'join' | 'leave'
+}
+
+export interface RunViewOptions {
+  readonly runId: string
+  readonly logger: Logger
+  /**
+   * Publishes this peer's own entry (join, round, listen addresses) every `intervalMs`, and a leave on stop.
+   * Without it the view only listens, as the coordinator's does: peers then never take this one for a peer.
+   */
+  readonly publish?: { readonly intervalMs: number; readonly round: () => number }
+  /** Keeps the entries other peers publish (default true); false accepts and drops them. */
+  readonly listen?: boolean
+  /** A peer whose connection dropped is not live until it is heard from again (default false). */
+  readonly forgetOnDisconnect?: boolean
+  /** Called with each peer heard on the topic that named addresses, once they are in the peer store. */
+  readonly onAddrs?: (peer: PeerId) => void
+  /** Bytes of published entries ('out') and of accepted views ('in'). */
+  readonly onBytes?: (direction: 'in' | 'out', bytes: number) => void
+  /** Counts refused views by code. */
+  readonly onReject?: (code: ErrorCode) => void
+}
+
+/**
+ * The run's view topic, in one place: each peer publishes its own entry there (liveness, round, addresses), and
+ * whoever listens keeps a record per peer. Peers (gossip, SPSA), FL clients (publish only) and the coordinator
+ * (listen only) all see the run through it.
+ */
+export class RunView {
+  /** Notified whenever a record changes, and on stop. */
+  readonly changes = new Notifier()
+  readonly #host: Host
+  readonly #options: RunViewOptions
+  readonly #channel: GossipChannel
+  readonly #records = new Map<string, ViewRecord>()
+  #timer: NodeJS.Timeout | undefined
+  #counter = 0
+
+  constructor(host: Host, options: RunViewOptions) {
+    this.#host = host
+    this.#options = options
+    this.#channel = new GossipChannel(host, {
+      topic: topic(options.runId, TOPIC_NAMES.view),
+      ...(options.listen === false
+        ? {}
+        : {
+            validate: (from, data) => this.#onView(from, data),
+            ...(options.onReject === undefined ? {} : { onReject: options.onReject }),
+          }),
+    })
+    if (options.forgetOnDisconnect === true) {
+      host.on('peer:disconnect', (peerId) => {
+        const record = this.#records.get(peerId.toString())
+        if (record !== undefined) record.lastSeen = 0
+      })
+    }
+  }
+
+  start(): void {
+    this.#channel.start()
+    const { publish } = this.#options
+    if (publish === undefined) return
+    this.#beat('join')
+    this.#timer = setInterval(() => this.#beat('join'), publish.intervalMs)
+    this.#timer.unref()
+  }
+
+  /** Says goodbye (best effort) when it publishes, and stops listening. */
+  async stop(): Promise<void> {
+    clearInterval(this.#timer)
+    this.#timer = undefined
+    if (this.#options.publish !== undefined && this.#host.status === 'started') {
+      await this.#publish('leave').catch(() => undefined)
+    }
+    this.#channel.stop()
+    this.changes.notify()
+  }
+
+  /** Every peer heard of, in the order first heard. */
+  records(): ViewRecord[] {
+    return [...this.#records.values()]
+  }
+
+  /** Peers that joined and were heard from within `timeoutMs`, this peer excluded. */
+  live(timeoutMs: number): string[] {
+    const now = Date.now()
+    const self = this.#host.peerId.toString()
+    const live: string[] = []
+    for (const [id, record] of this.#records) {
+      if (id !== self && record.status === 'join' && now - record.lastSeen <= timeoutMs) live.push(id)
+    }
+    return live
+  }
+
+  /** Records that `peer` was heard from at `round` other than on the topic (e.g. a model it sent). */
+  heard(peer: string, round: number, status: 'join' | 'leave'): void {
+    const now = Date.now()
+    const record = this.#records.get(peer)
+    if (record === undefined) {
+      this.#records.set(peer, { peerId: peer, firstSeen: now, lastSeen: now, lastRound: round, status })
+    } else {
+      record.lastSeen = now
+      record.lastRound = Math.max(record.lastRound, round)
+      record.status = status
+    }
+    this.changes.notify()
+  }
+
+  #onView(from: PeerId, data: Uint8Array): void {
+    const envelope = decodeEnvelope(data, {
+      runId: this.#options.runId,
+      kinds: [MessageKind.MEMBERSHIP_VIEW],
+      sender: peerIdBytes(from),
+    })
+    if (envelope.body?.case !== 'membershipView')
+      throw new CodedError('WRONG_TYPE', 'view topic carries views')
+    const sender = from.toString()
+    for (const entry of envelope.body.value.entries) {
+      if (UTF8.decode(entry.peerId) !== sender) continue
+      this.heard(sender, entry.lastRound, entry.status === PeerStatus.LEAVE ? 'leave' : 'join')
+      // a peer heard only through others' relays must still be dialable, at the addresses its entry names
+      if (entry.addrs.length > 0) {
+        this.#host
+          .learnAddrs(from, entry.addrs)
+          .then(() => this.#options.onAddrs?.(from))
+          .catch(() => undefined)
+      }
+    }
+    this.#options.onBytes?.('in', data.byteLength)
+  }
+
+  #beat(status: 'join' | 'leave'): void {
+    this.#publish(status).catch((err: unknown) =>
+      this.#options.logger.debug({ err: (err as Error).message }, 'heartbeat not published'),
+    )
+  }
+
+  async #publish(status: 'join' | 'leave'): Promise<void> {
+    const round = this.#options.publish?.round() ?? 0
+    const self = peerIdBytes(this.#host.peerId)
+    const data = encodeEnvelope(
+      createEnvelope({
+        runId: this.#options.runId,
+        round,
+        sender: self,
+        body: {
+          case: 'membershipView',
+          value: {
+            entries: [
+              {
+                peerId: self,
+                lastRound: round,
+                counter: ++this.#counter,
+                status: status === 'join' ? PeerStatus.JOIN : PeerStatus.LEAVE,
+                addrs: this.#host.multiaddrs.map((a) => a.bytes),
+              },
+            ],
+          },
+        },
+      }),
+    )
+    await this.#channel.publish(data)
+    this.#options.onBytes?.('out', data.byteLength)
+  }
+}

@@ -1,0 +1,59 @@
+import { waitFor } from '@swarmgrad/testing'
+import { pino } from 'pino'
+import { afterEach, describe, expect, it } from 'vitest'
+import { type Host, RunView } from '../../src/index.js'
+import { HostPool } from '../../testing/hosts.js'
+
+const RUN = 'run-view-test'
+const SILENT = pino({ level: 'silent' })
+
+describe('RunView', () => {
+  const pool = new HostPool()
+  const views: RunView[] = []
+  afterEach(async () => {
+    await Promise.all(views.splice(0).map((v) => v.stop()))
+    await pool.stopAll()
+  })
+
+  function view(host: Host, options: Partial<ConstructorParameters<typeof RunView>[1]> = {}): RunView {
+    const v = new RunView(host, { runId: RUN, logger: SILENT, ...options })
+    views.push(v)
+    v.start()
+    return v
+  }
+
+  it('keeps the entries peers publish (round, join, then leave); a listener alone is never seen', async () => {
+    const [hub, a, b] = await pool.star(3)
+    let round = 3
+    const bytes = { in: 0, out: 0 }
+    const listener = view(hub!, { onBytes: (direction, n) => (bytes[direction] += n) })
+    const publisherA = view(a!, { publish: { intervalMs: 100, round: () => round } })
+    view(b!, { publish: { intervalMs: 100, round: () => 1 }, listen: false })
+
+    const idA = a!.peerId.toString()
+    const idB = b!.peerId.toString()
+    await waitFor(() => listener.live(5_000).length === 2, 'both publishers live at the listener')
+    round = 7
+    await waitFor(() => listener.records().find((r) => r.peerId === idA)?.lastRound === 7, 'round 7 from a')
+    expect(listener.records().find((r) => r.peerId === idB)).toMatchObject({ status: 'join', lastRound: 1 })
+    expect(bytes.in).toBeGreaterThan(0)
+    // the listener never publishes, and b drops what it hears
+    expect(publisherA.records().map((r) => r.peerId)).toEqual([idB])
+
+    await publisherA.stop()
+    await waitFor(
+      () => listener.records().find((r) => r.peerId === idA)?.status === 'leave',
+      'the leave of a',
+    )
+    expect(listener.live(5_000)).toEqual([idB])
+  })
+
+  it('forgets a peer whose connection dropped until it is heard from again, when asked to', async () => {
+    const [hub, a] = await pool.star(2)
+    const listener = view(hub!, { forgetOnDisconnect: true })
+    view(a!, { publish: { intervalMs: 200, round: () => 1 } })
+    await waitFor(() => listener.live(60_000).length === 1, 'a live at the listener')
+    await a!.stop()
+    await waitFor(() => listener.live(60_000).length === 0, 'a no longer live once disconnected')
+  })
+})
