@@ -1,88 +1,75 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { metricCreator } from '@swarmgrad/net'
+import type { Registry } from 'prom-client'
 
 /** The coordinator's metrics: names `swarmgrad_coordinator_<what>_<unit>`, labels from small enums only. */
 export function createCoordinatorMetrics(registry: Registry) {
-  const registers = [registry]
+  const metric = metricCreator(registry)
   return {
-    info: new Gauge({
+    info: metric.gauge({
       name: 'swarmgrad_coordinator_info',
       help: 'Constant 1, labelled with the mode and FL algorithm of the run',
       labelNames: ['mode', 'algorithm'] as const,
-      registers,
     }),
-    round: new Gauge({ name: 'swarmgrad_coordinator_round', help: 'Last completed round', registers }),
-    roundsCompleted: new Counter({
+    round: metric.gauge({ name: 'swarmgrad_coordinator_round', help: 'Last completed round' }),
+    roundsCompleted: metric.counter({
       name: 'swarmgrad_coordinator_rounds_completed_total',
       help: 'Rounds aggregated',
-      registers,
     }),
-    roundDuration: new Histogram({
+    roundDuration: metric.histogram({
       name: 'swarmgrad_coordinator_round_duration_seconds',
       help: 'Wall time of one FL round, sampling to journal write',
       buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300],
-      registers,
     }),
-    roundEnd: new Counter({
+    roundEnd: metric.counter({
       name: 'swarmgrad_coordinator_round_ends_total',
       help: 'How rounds ended: every expected update arrived, minUpdates reached, the deadline, or none-delivered (no sampled client took the global model)',
       labelNames: ['reason'] as const,
-      registers,
     }),
-    peers: new Gauge({ name: 'swarmgrad_coordinator_peers_live', help: 'Live peers in the view', registers }),
-    sampled: new Gauge({
+    peers: metric.gauge({ name: 'swarmgrad_coordinator_peers_live', help: 'Live peers in the view' }),
+    sampled: metric.gauge({
       name: 'swarmgrad_coordinator_sampled_clients',
       help: 'Clients sampled this round',
-      registers,
     }),
-    updatesAccepted: new Counter({
+    updatesAccepted: metric.counter({
       name: 'swarmgrad_coordinator_updates_accepted_total',
       help: 'Client updates accepted',
-      registers,
     }),
-    updatesRejected: new Counter({
+    updatesRejected: metric.counter({
       name: 'swarmgrad_coordinator_updates_rejected_total',
       help: 'Client updates refused, by reason',
       labelNames: ['code'] as const,
-      registers,
     }),
-    messagesRejected: new Counter({
+    messagesRejected: metric.counter({
       name: 'swarmgrad_coordinator_messages_rejected_total',
       help: 'Gossip messages refused (membership views), by reason',
       labelNames: ['kind', 'code'] as const,
-      registers,
     }),
-    downlinkFailures: new Counter({
+    downlinkFailures: metric.counter({
       name: 'swarmgrad_coordinator_downlink_failures_total',
       help: 'Global models that did not reach a sampled client, by reason',
       labelNames: ['code'] as const,
-      registers,
     }),
-    declines: new Counter({
+    declines: metric.counter({
       name: 'swarmgrad_coordinator_declines_total',
       help: 'Global models a sampled client declined because it was not available for the round (not a failure)',
-      registers,
     }),
-    bytes: new Counter({
+    bytes: metric.counter({
       name: 'swarmgrad_coordinator_bytes_total',
       help: 'Application stream bytes: down = to clients, up = from clients',
       labelNames: ['direction'] as const,
-      registers,
     }),
-    evalAccuracy: new Gauge({
+    evalAccuracy: metric.gauge({
       name: 'swarmgrad_coordinator_eval_accuracy_ratio',
       help: 'Held-out accuracy of the global model',
-      registers,
     }),
-    evalLoss: new Gauge({
+    evalLoss: metric.gauge({
       name: 'swarmgrad_coordinator_eval_loss',
       help: 'Held-out loss of the global model',
-      registers,
     }),
-    journalWrites: new Counter({
+    journalWrites: metric.counter({
       name: 'swarmgrad_coordinator_journal_writes_total',
       help: 'Journal writes by result',
       labelNames: ['result'] as const,
-      registers,
     }),
   }
 }

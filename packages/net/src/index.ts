@@ -13,6 +13,7 @@ export {
 } from './host.js'
 export { type Identity, loadOrCreateIdentity } from './identity.js'
 export { createLogger, formatRecord, type LogFormat, type Logger, type LogLevel } from './logging.js'
+export { metricCreator } from './metrics.js'
 export { type MetricsServer, type MetricsServerOptions, serveMetrics } from './metrics-server.js'
 export { Notifier } from './notifier.js'
 export {

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { metricCreator } from '@swarmgrad/net'
+import type { Registry } from 'prom-client'
 
 /** Reasons a received message or model is refused; the label values of `*_rejected_total`. */
 export type RejectReason = string
@@ -13,119 +14,99 @@ const TRANSFER_SECONDS_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
  * `swarmgrad_<component>_<what>_<unit>`; labels come only from small enums (mode, message kind, reject code).
  */
 export function createNodeMetrics(registry: Registry) {
-  const registers = [registry]
+  const metric = metricCreator(registry)
   return {
-    info: new Gauge({
+    info: metric.gauge({
       name: 'swarmgrad_node_info',
       help: 'Always 1; labels tell the mode and the TensorFlow.js backend of this peer',
       labelNames: ['mode', 'backend'] as const,
-      registers,
     }),
-    round: new Gauge({ name: 'swarmgrad_node_round', help: 'Current round of this peer', registers }),
-    roundsCompleted: new Counter({
+    round: metric.gauge({ name: 'swarmgrad_node_round', help: 'Current round of this peer' }),
+    roundsCompleted: metric.counter({
       name: 'swarmgrad_node_rounds_completed_total',
       help: 'Rounds this peer completed',
-      registers,
     }),
-    roundDuration: new Histogram({
+    roundDuration: metric.histogram({
       name: 'swarmgrad_node_round_duration_seconds',
       help: 'Wall time of one round',
       buckets: ROUND_SECONDS_BUCKETS,
-      registers,
     }),
-    trainDuration: new Histogram({
+    trainDuration: metric.histogram({
       name: 'swarmgrad_node_train_duration_seconds',
       help: 'Wall time of local training in one round',
       buckets: TRAIN_SECONDS_BUCKETS,
-      registers,
     }),
-    trainSamples: new Counter({
+    trainSamples: metric.counter({
       name: 'swarmgrad_node_train_samples_total',
       help: 'Samples processed by local training',
-      registers,
     }),
-    trainLoss: new Gauge({
+    trainLoss: metric.gauge({
       name: 'swarmgrad_node_train_loss',
       help: 'Mean training loss of the last round',
-      registers,
     }),
-    evalLoss: new Gauge({
+    evalLoss: metric.gauge({
       name: 'swarmgrad_node_eval_loss',
       help: 'Test loss at the last evaluation',
-      registers,
     }),
-    evalAccuracy: new Gauge({
+    evalAccuracy: metric.gauge({
       name: 'swarmgrad_node_eval_accuracy_ratio',
       help: 'Test accuracy at the last evaluation, 0 to 1',
-      registers,
     }),
-    bytesSent: new Counter({
+    bytesSent: metric.counter({
       name: 'swarmgrad_node_sent_bytes_total',
       help: 'Application bytes sent, by message kind',
       labelNames: ['kind'] as const,
-      registers,
     }),
-    bytesReceived: new Counter({
+    bytesReceived: metric.counter({
       name: 'swarmgrad_node_received_bytes_total',
       help: 'Application bytes received, by message kind',
       labelNames: ['kind'] as const,
-      registers,
     }),
-    messagesReceived: new Counter({
+    messagesReceived: metric.counter({
       name: 'swarmgrad_node_messages_received_total',
       help: 'Messages and models accepted, by message kind',
       labelNames: ['kind'] as const,
-      registers,
     }),
-    messagesRejected: new Counter({
+    messagesRejected: metric.counter({
       name: 'swarmgrad_node_messages_rejected_total',
       help: 'Messages and models refused, by message kind and reason code',
       labelNames: ['kind', 'code'] as const,
-      registers,
     }),
-    transferDuration: new Histogram({
+    transferDuration: metric.histogram({
       name: 'swarmgrad_node_transfer_duration_seconds',
       help: 'Wall time of one outgoing model transfer, ack included',
       buckets: TRANSFER_SECONDS_BUCKETS,
-      registers,
     }),
-    transferFailures: new Counter({
+    transferFailures: metric.counter({
       name: 'swarmgrad_node_transfer_failures_total',
       help: 'Outgoing model transfers that failed, by reason code',
       labelNames: ['code'] as const,
-      registers,
     }),
-    mergeSize: new Histogram({
+    mergeSize: metric.histogram({
       name: 'swarmgrad_node_merge_models',
       help: 'Received models merged per round',
       buckets: MERGE_SIZE_BUCKETS,
-      registers,
     }),
-    peersConnected: new Gauge({
+    peersConnected: metric.gauge({
       name: 'swarmgrad_node_peers_connected',
       help: 'Connected libp2p peers',
-      registers,
     }),
-    viewSize: new Gauge({
+    viewSize: metric.gauge({
       name: 'swarmgrad_node_view_peers',
       help: 'Peers of the same run known to be live',
-      registers,
     }),
-    tfTensors: new Gauge({
+    tfTensors: metric.gauge({
       name: 'swarmgrad_node_tfjs_tensors',
       help: 'Live TensorFlow.js tensors (flat over time unless something leaks)',
-      registers,
     }),
-    tfBytes: new Gauge({
+    tfBytes: metric.gauge({
       name: 'swarmgrad_node_tfjs_bytes',
       help: 'Bytes held by live TensorFlow.js tensors',
-      registers,
     }),
-    checkpointWrites: new Counter({
+    checkpointWrites: metric.counter({
       name: 'swarmgrad_node_checkpoint_writes_total',
       help: 'Checkpoints written, by result',
       labelNames: ['result'] as const,
-      registers,
     }),
   }
 }

@@ -1,17 +1,17 @@
-import { Counter, type Registry } from 'prom-client'
+import { metricCreator } from '@swarmgrad/net'
+import type { Registry } from 'prom-client'
 
 /** Why an fl client declined a round: not available (`fl.availability`), or AFA-CD's `fl.joinProbability`. */
 export type FlDeclineReason = 'unavailable' | 'join'
 
 /** The fl mode's own metrics, beside the node's (rounds, bytes and rejects by code live there). */
 export function createFlMetrics(registry: Registry) {
-  const registers = [registry]
+  const metric = metricCreator(registry)
   return {
-    roundsDeclined: new Counter({
+    roundsDeclined: metric.counter({
       name: 'swarmgrad_fl_rounds_declined_total',
       help: 'Rounds this client was offered and declined: unavailable (refused the global model) or join (AFA-CD)',
       labelNames: ['reason'] as const,
-      registers,
     }),
   }
 }

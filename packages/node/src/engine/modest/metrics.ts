@@ -1,48 +1,42 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { metricCreator } from '@swarmgrad/net'
+import type { Registry } from 'prom-client'
 
 const AGGREGATION_SIZE_BUCKETS = [0, 1, 2, 3, 4, 6, 8, 10, 12, 16, 24, 32, 64, 128]
 
 /** MoDeST's own metrics, beside the node's (rounds completed, bytes, rejects by code live there). */
 export function createModestMetrics(registry: Registry) {
-  const registers = [registry]
+  const metric = metricCreator(registry)
   return {
-    roleRounds: new Counter({
+    roleRounds: metric.counter({
       name: 'swarmgrad_modest_role_rounds_total',
       help: 'Rounds by the part this peer took: trainer, aggregator, or idle (rounds it learned of without a part)',
       labelNames: ['role'] as const,
-      registers,
     }),
-    aggregationSize: new Histogram({
+    aggregationSize: metric.histogram({
       name: 'swarmgrad_modest_aggregation_models',
       help: 'Models averaged per completed aggregation',
       buckets: AGGREGATION_SIZE_BUCKETS,
-      registers,
     }),
-    aggregationTimeouts: new Counter({
+    aggregationTimeouts: metric.counter({
       name: 'swarmgrad_modest_aggregation_timeouts_total',
       help: 'Aggregation timeouts: completed with at least minModels, or extended for lack of them',
       labelNames: ['outcome'] as const,
-      registers,
     }),
-    pingFailures: new Counter({
+    pingFailures: metric.counter({
       name: 'swarmgrad_modest_ping_failures_total',
       help: 'Sampled peers that answered no ping within pingTimeoutMs',
-      registers,
     }),
-    viewPeers: new Gauge({
+    viewPeers: metric.gauge({
       name: 'swarmgrad_modest_view_peers',
       help: 'Peers with status join in the membership view, this one included',
-      registers,
     }),
-    knownRound: new Gauge({
+    knownRound: metric.gauge({
       name: 'swarmgrad_modest_known_round',
       help: 'Highest round this peer has heard of',
-      registers,
     }),
-    watchdogRestarts: new Counter({
+    watchdogRestarts: metric.counter({
       name: 'swarmgrad_modest_watchdog_restarts_total',
       help: 'Times this peer restarted a stalled round sequence from its own model',
-      registers,
     }),
   }
 }
