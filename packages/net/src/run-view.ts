@@ -18,6 +18,15 @@ import { Notifier } from './notifier.js'
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true })
 
+/** A peer id off the wire: its UTF-8 bytes; anything else is a malformed view, not a bug of ours. */
+function peerIdOf(bytes: Uint8Array): string {
+  try {
+    return UTF8.decode(bytes)
+  } catch {
+    throw new CodedError('MALFORMED', 'view entry peer id is not UTF-8')
+  }
+}
+
 /** What the view knows of one peer of the run. */
 export interface ViewRecord {
   readonly peerId: string
@@ -142,7 +151,7 @@ export class RunView {
       throw new CodedError('WRONG_TYPE', 'view topic carries views')
     const sender = from.toString()
     for (const entry of envelope.body.value.entries) {
-      if (UTF8.decode(entry.peerId) !== sender) continue
+      if (peerIdOf(entry.peerId) !== sender) continue
       this.heard(sender, entry.lastRound, entry.status === PeerStatus.LEAVE ? 'leave' : 'join')
       // a peer heard only through others' relays must still be dialable, at the addresses its entry names
       if (entry.addrs.length > 0) {

@@ -1,7 +1,16 @@
+import {
+  createEnvelope,
+  type ErrorCode,
+  encodeEnvelope,
+  PeerStatus,
+  peerIdBytes,
+  TOPIC_NAMES,
+  topic,
+} from '@swarmgrad/protocol'
 import { waitFor } from '@swarmgrad/testing'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
-import { type Host, RunView } from '../../src/index.js'
+import { GossipChannel, type Host, RunView } from '../../src/index.js'
 import { HostPool } from '../../testing/hosts.js'
 
 const RUN = 'run-view-test'
@@ -55,5 +64,26 @@ describe('RunView', () => {
     await waitFor(() => listener.live(60_000).length === 1, 'a live at the listener')
     await a!.stop()
     await waitFor(() => listener.live(60_000).length === 0, 'a no longer live once disconnected')
+  })
+
+  it('refuses a view whose entry names a peer id that is not UTF-8 as MALFORMED', async () => {
+    const [hub, a] = await pool.star(2)
+    const refused: ErrorCode[] = []
+    view(hub!, { onReject: (code) => refused.push(code) })
+    const channel = new GossipChannel(a!, { topic: topic(RUN, TOPIC_NAMES.view) })
+    channel.start()
+    const entry = { lastRound: 1, counter: 1, status: PeerStatus.JOIN, addrs: [] }
+    const envelope = createEnvelope({
+      runId: RUN,
+      round: 1,
+      sender: peerIdBytes(a!.peerId),
+      body: { case: 'membershipView', value: { entries: [{ ...entry, peerId: Uint8Array.of(0xff, 0xfe) }] } },
+    })
+    await waitFor(async () => {
+      await channel.publish(encodeEnvelope(envelope)).catch(() => undefined)
+      return refused.length > 0
+    }, 'the view refused')
+    channel.stop()
+    expect(refused[0]).toBe('MALFORMED')
   })
 })
