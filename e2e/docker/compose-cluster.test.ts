@@ -8,7 +8,7 @@ import { dashboardExprs, eventually, exposedNames, metricNamesOf, PrometheusApi 
 // The real docker-compose.yml, on a Docker engine this test starts and removes, with the CI override that makes
 // every network internal. Grafana stays out: its image cannot be had here, so only the other services are started.
 const PROJECT = 'sgtest'
-const COMPOSE_FILES = ['-f', 'docker-compose.yml', '-f', 'packages/node/test/docker/compose.ci.yml']
+const COMPOSE_FILES = ['-f', 'docker-compose.yml', '-f', 'e2e/docker/compose.ci.yml']
 const FL_COMPOSE_FILES = [...COMPOSE_FILES, '-f', 'deploy/compose/fl.yml']
 let composeFiles = COMPOSE_FILES
 const PEERS = 2

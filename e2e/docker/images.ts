@@ -54,7 +54,7 @@ export async function loadBaseImage(engine: DockerEngine): Promise<'cached' | 'b
   }
 }
 
-/** Builds PROMETHEUS_IMAGE from test/docker/prometheus.Dockerfile around the host's Debian `prometheus`. */
+/** Builds PROMETHEUS_IMAGE from e2e/docker/prometheus.Dockerfile around the host's Debian `prometheus`. */
 export async function buildPrometheusImage(engine: DockerEngine): Promise<void> {
   const context = await mkdtemp(join(tmpdir(), 'sg-prometheus-'))
   try {
