@@ -1,5 +1,6 @@
 import { type CoordinatorOptions, createCoordinator, exportJournalModel } from '@swarmgrad/coordinator'
 import { runUntilSignalled } from '@swarmgrad/net'
+import { EXIT } from './exit-codes.js'
 
 /**
  * Runs the coordinator until its rounds are done or a signal arrives (the first SIGINT/SIGTERM stops it gracefully,
@@ -8,12 +9,12 @@ import { runUntilSignalled } from '@swarmgrad/net'
 export async function runCoordinatorCommand(options: CoordinatorOptions): Promise<number> {
   const coordinator = await createCoordinator(options, { start: false })
   await runUntilSignalled(coordinator, coordinator.logger)
-  return 0
+  return EXIT.OK
 }
 
 /** `export-model`: the journal's global model as a raw float32 checkpoint, and a JSON line saying what was written. */
 export async function runExportModel(journal: string, out: string): Promise<number> {
   const exported = await exportJournalModel(journal, out)
   process.stdout.write(`${JSON.stringify({ ...exported, out })}\n`)
-  return 0
+  return EXIT.OK
 }

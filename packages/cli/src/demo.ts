@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { EXIT } from './exit-codes.js'
 
 interface DemoOptions {
   readonly peers: string
@@ -166,7 +167,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     await Promise.race([first.listening.promise, exited(first)])
     if (first.addr === undefined) {
       console.error(`peer 0 exited before it listened:\n${first.stderr}`)
-      return 1
+      return EXIT.FAILED
     }
     for (let i = 1; i < count; i++) peers.push(spawnPeer(i, first.addr))
     await Promise.all(peers.map(exited))
@@ -192,5 +193,5 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       `peer ${p.index} exited with ${String(p.exit)} after round ${p.lastRound}:\n${p.stderr.slice(-2000)}`,
     )
   }
-  return failed.length === 0 ? 0 : 1
+  return failed.length === 0 ? EXIT.OK : EXIT.FAILED
 }

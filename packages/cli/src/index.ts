@@ -1,1 +1,2 @@
-export { EXIT_USAGE, main, reportError } from './main.js'
+export { EXIT } from './exit-codes.js'
+export { main, reportError } from './main.js'

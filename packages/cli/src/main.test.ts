@@ -4,7 +4,8 @@ import { join } from 'node:path'
 import { loadConfig } from '@swarmgrad/config'
 import { coordinatorOptionsSchema, writeJournal } from '@swarmgrad/coordinator'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { EXIT_USAGE, main } from './main.js'
+import { EXIT } from './exit-codes.js'
+import { main } from './main.js'
 
 describe('swarmgrad coordinator and export-model', () => {
   let dir: string
@@ -35,24 +36,24 @@ describe('swarmgrad coordinator and export-model', () => {
     stdout = ''
     expect(await main(['--help'])).toBe(0)
     expect(stdout).toMatch(/node \[options\][\s\S]*coordinator \[options\][\s\S]*export-model/)
-    expect(await main(['no-such-command'])).toBe(EXIT_USAGE)
+    expect(await main(['no-such-command'])).toBe(EXIT.USAGE)
     expect(stderr).toContain("unknown command 'no-such-command'")
   })
 
   it('exits 2 naming the field for a bad value, an unknown flag, or steps missing for SCAFFOLD-family runs', async () => {
-    expect(await main(['coordinator', '--fl-algorithm', 'fedprox'])).toBe(EXIT_USAGE)
+    expect(await main(['coordinator', '--fl-algorithm', 'fedprox'])).toBe(EXIT.USAGE)
     expect(stderr).toMatch(/fl\.algorithm: .*--fl-algorithm or SWARMGRAD_FL_ALGORITHM/)
-    expect(await main(['coordinator', '--no-such-flag', '1'])).toBe(EXIT_USAGE)
+    expect(await main(['coordinator', '--no-such-flag', '1'])).toBe(EXIT.USAGE)
     expect(stderr).toContain("unknown option '--no-such-flag'")
     stderr = ''
-    expect(await main(['coordinator', '--fl-algorithm', 'scafcom'])).toBe(EXIT_USAGE)
+    expect(await main(['coordinator', '--fl-algorithm', 'scafcom'])).toBe(EXIT.USAGE)
     expect(stderr).toMatch(/train\.steps: must be set/)
   })
 
   it('exits 2 naming a corrupt journal, and leaves it untouched', async () => {
     const journal = join(dir, 'run.journal')
     await writeFile(journal, 'not a journal')
-    expect(await main(['coordinator', '--journal', journal, '--data-test-limit', '10'])).toBe(EXIT_USAGE)
+    expect(await main(['coordinator', '--journal', journal, '--data-test-limit', '10'])).toBe(EXIT.USAGE)
     expect(stderr).toContain(`journal ${journal} cannot be used`)
     expect(await readFile(journal, 'utf8')).toBe('not a journal')
   })
@@ -97,10 +98,10 @@ describe('swarmgrad coordinator and export-model', () => {
   })
 
   it('export-model exits 2 for a missing flag or a missing journal, naming it', async () => {
-    expect(await main(['export-model', '--journal', join(dir, 'x.journal')])).toBe(EXIT_USAGE)
+    expect(await main(['export-model', '--journal', join(dir, 'x.journal')])).toBe(EXIT.USAGE)
     expect(stderr).toContain("required option '--out <file>' not specified")
     const missing = join(dir, 'missing.journal')
-    expect(await main(['export-model', '--journal', missing, '--out', join(dir, 'm.f32')])).toBe(EXIT_USAGE)
+    expect(await main(['export-model', '--journal', missing, '--out', join(dir, 'm.f32')])).toBe(EXIT.USAGE)
     expect(stderr).toContain(`journal ${missing} cannot be used: it does not exist`)
   })
 })

@@ -1,15 +1,8 @@
 import { InvalidConfigError, loadConfig, nodeOptionsSchema, resolveAutoDataIndex } from '@swarmgrad/config'
 import { coordinatorOptionsSchema } from '@swarmgrad/coordinator'
 import { Command, CommanderError } from 'commander'
+import { EXIT } from './exit-codes.js'
 import { addSchemaOptions, flagValues } from './flags.js'
-
-/**
- * Exit codes of every command: 0 done; 1 failed while running; 2 bad usage, configuration, data or journal (then
- * nothing was started).
- */
-const EXIT_OK = 0
-const EXIT_FAILED = 1
-export const EXIT_USAGE = 2
 
 /** Errors that are the user's to fix: one line naming what was wrong, exit code 2, no stack trace. Matched by name. */
 const USAGE_ERRORS = new Set(['DataError', 'HostConfigError', 'JournalError'])
@@ -19,8 +12,8 @@ export function reportError(err: unknown): number {
   if (err instanceof CommanderError) {
     // commander has printed its message already
     return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0
-      ? EXIT_OK
-      : EXIT_USAGE
+      ? EXIT.OK
+      : EXIT.USAGE
   }
   if (err instanceof InvalidConfigError) {
     // one line per problem, so that a log collector keeps each one whole
@@ -30,14 +23,14 @@ export function reportError(err: unknown): number {
         `swarmgrad: invalid configuration: ${field}${p.message}${p.hint === '' ? '' : ` (${p.hint})`}\n`,
       )
     }
-    return EXIT_USAGE
+    return EXIT.USAGE
   }
   if (err instanceof Error && USAGE_ERRORS.has(err.name)) {
     process.stderr.write(`swarmgrad: ${err.message}\n`)
-    return EXIT_USAGE
+    return EXIT.USAGE
   }
   process.stderr.write(`swarmgrad: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
-  return EXIT_FAILED
+  return EXIT.FAILED
 }
 
 function configFile(command: Command): string | undefined {
@@ -113,7 +106,7 @@ function buildProgram(result: { code: number }): Command {
 
 /** Runs the `swarmgrad` command line on `argv` (without node and the script) and returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
-  const result = { code: EXIT_OK }
+  const result = { code: EXIT.OK }
   try {
     await buildProgram(result).parseAsync([...argv], { from: 'user' })
     return result.code

@@ -1,6 +1,7 @@
 import type { NodeOptions } from '@swarmgrad/config'
 import { createLogger, runUntilSignalled } from '@swarmgrad/net'
 import { createNode } from '@swarmgrad/node'
+import { EXIT } from './exit-codes.js'
 
 /**
  * Runs one peer until its rounds are done or a signal arrives. The first SIGINT/SIGTERM stops it gracefully (the
@@ -28,5 +29,5 @@ export async function runNodeCommand(options: NodeOptions): Promise<number> {
       ),
   })
   await runUntilSignalled(node, logger)
-  return 0
+  return EXIT.OK
 }
