@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs'
-import { readdir, readFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { parseAllDocuments, parse as parseYaml } from 'yaml'
-import { run } from './docker-engine.js'
+import { run, runOk } from './docker-engine.js'
 import { REPO_ROOT } from './images.js'
 
 // The deploy recipes, checked by the tools that read them: systemd-analyze (unit), cloud-init's own schema
@@ -123,5 +124,49 @@ describe('Kubernetes manifests', () => {
     expect([...kustomization.resources].sort()).toEqual(
       files.filter((f) => f !== 'servicemonitor.yaml' && f !== 'coordinator.yaml').sort(),
     )
+  })
+})
+
+/** The pnpm that runs this test (`pnpm test` sets npm_execpath), else the one package.json pins, through npx. */
+async function pnpmScript(): Promise<string> {
+  if (process.env.npm_execpath?.includes('pnpm') === true) return process.env.npm_execpath
+  const { packageManager } = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8'))
+  const out = await runOk('npx', ['-y', packageManager, 'exec', 'node', '-p', 'process.env.npm_execpath'])
+  return out.trim()
+}
+
+describe('image context (deploy/docker/prepare-context.sh)', () => {
+  it('names the step that failed with its output, and keeps the last staged context', async () => {
+    const app = join(REPO_ROOT, 'deploy/docker/app')
+    const before = await stat(app).then(
+      (s) => s.mtimeMs,
+      () => undefined,
+    )
+    // an empty store and a registry at a closed loopback port: `pnpm deploy` cannot resolve a single package
+    const store = await mkdtemp(join(tmpdir(), 'sg-empty-store-'))
+    try {
+      const result = await run('bash', [join(REPO_ROOT, 'deploy/docker/prepare-context.sh')], {
+        cwd: REPO_ROOT,
+        env: {
+          ...process.env,
+          npm_execpath: await pnpmScript(),
+          npm_config_store_dir: store,
+          npm_config_registry: 'http://127.0.0.1:9/',
+          npm_config_fetch_retries: '0',
+        },
+        timeoutMs: 300_000,
+      })
+      expect(result.code).toBe(1)
+      expect(result.stderr).toContain('prepare-context: pnpm deploy failed')
+      expect(result.stderr).toMatch(/ERR_PNPM_\w+.*127\.0\.0\.1:9/)
+    } finally {
+      await rm(store, { recursive: true, force: true })
+    }
+    const after = await stat(app).then(
+      (s) => s.mtimeMs,
+      () => undefined,
+    )
+    expect(after).toBe(before)
+    expect(existsSync(join(REPO_ROOT, 'deploy/docker/app.staging'))).toBe(false)
   })
 })
