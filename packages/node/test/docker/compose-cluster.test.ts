@@ -1,16 +1,15 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { COMPOSE_BIN, DOCKER_BIN, DockerEngine, run } from './docker-engine.js'
-import { buildPrometheusImage, loadBaseImage, prepareSwarmgradContext, REPO_ROOT } from './images.js'
+import { COMPOSE_BIN, DOCKER_BIN, DockerEngine, run, runOk } from './docker-engine.js'
+import { buildPrometheusImage, loadBaseImage, REPO_ROOT } from './images.js'
 import { dashboardExprs, eventually, exposedNames, metricNamesOf, PrometheusApi } from './prometheus-api.js'
 
-// The real docker-compose.yml, on a Docker engine this test starts and removes, with the CI override that makes
-// every network internal. Grafana stays out: its image cannot be had here, so only the other services are started.
+// The real docker-compose.yml, started by the README's own command (`pnpm cluster`, read from the README below) on
+// a Docker engine this test starts and removes, with the CI override that makes every network internal and leaves
+// Grafana out (its image cannot be had here).
 const PROJECT = 'sgtest'
-const COMPOSE_FILES = ['-f', 'docker-compose.yml', '-f', 'packages/node/test/docker/compose.ci.yml']
-const FL_COMPOSE_FILES = [...COMPOSE_FILES, '-f', 'deploy/compose/fl.yml']
-let composeFiles = COMPOSE_FILES
+const COMPOSE_FILE = 'docker-compose.yml:packages/node/test/docker/compose.ci.yml'
 const PEERS = 2
 // seed (part 0) + peer_1 (part 1) + peer_2 (part 2). Rounds are small (a gossip peer completes several per second)
 // and the learning rate low, so two cores carry three trainers and the learning curve is slow enough for 5 s scrapes
@@ -18,6 +17,7 @@ const PEERS = 2
 // (waiting for more peers than there are), so that Prometheus has found and scraped it before it learns anything.
 const CLUSTER_ENV = {
   COMPOSE_PROJECT_NAME: PROJECT,
+  COMPOSE_FILE,
   // compose builds through the engine's API (the legacy builder), whatever `docker` comes first on PATH
   COMPOSE_DOCKER_CLI_BUILD: '0',
   SWARMGRAD_DATA_PARTS: String(PEERS + 1),
@@ -32,6 +32,7 @@ const CLUSTER_ENV = {
   SWARMGRAD_DATA_TEST_LIMIT: '500',
   SWARMGRAD_LOG_LEVEL: 'warn',
 }
+let modeEnv: Record<string, string> = {}
 const SWARM_JOB = 'swarmgrad'
 const METRICS_PORT = 9464
 
@@ -39,13 +40,13 @@ let engine: DockerEngine | undefined
 let prometheus: PrometheusApi
 const timings: Record<string, number> = {}
 
-function compose(args: readonly string[], extraEnv: Record<string, string> = {}) {
+function clusterEnv(): NodeJS.ProcessEnv {
   if (engine === undefined) throw new Error('no engine')
-  return run(COMPOSE_BIN, ['--no-ansi', ...composeFiles, ...args], {
-    cwd: REPO_ROOT,
-    env: engine.env({ ...CLUSTER_ENV, ...extraEnv }),
-    timeoutMs: 600_000,
-  })
+  return engine.env({ ...CLUSTER_ENV, ...modeEnv })
+}
+
+function compose(args: readonly string[]) {
+  return run(COMPOSE_BIN, ['--no-ansi', ...args], { cwd: REPO_ROOT, env: clusterEnv(), timeoutMs: 600_000 })
 }
 
 async function composeOk(args: readonly string[]): Promise<string> {
@@ -78,9 +79,30 @@ async function containerIp(name: string): Promise<string> {
   return ip
 }
 
-/** Starts Prometheus, waits until it is ready, then the swarm services (peers scaled to PEERS). */
-async function bringUp(services: readonly string[]): Promise<void> {
-  await composeOk(['up', '-d', 'prometheus'])
+/**
+ * The README's commands that start the local cluster: its quick start (`npx -y pnpm@<version> cluster`, after the
+ * install that ran before this test) and the federated variant (`SWARMGRAD_MODE=fl npx -y pnpm@<version> cluster`).
+ */
+async function readmeClusterCommands(): Promise<{ gossip: string; fl: string }> {
+  const readme = await readFile(join(REPO_ROOT, 'README.md'), 'utf8')
+  const { packageManager } = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8'))
+  const gossip = `npx -y ${packageManager} cluster`
+  const fl = `SWARMGRAD_MODE=fl npx -y ${packageManager} cluster`
+  const lines = readme.split('\n').map((l) => l.replace(/\s+#.*$/, '').trim())
+  expect(lines, 'README quick start of the local cluster').toContain(
+    `npx -y ${packageManager} install && ${gossip}`,
+  )
+  expect(lines, 'README federated local cluster').toContain(fl)
+  return { gossip, fl }
+}
+
+/** Runs a README cluster command with `--scale peer=PEERS`, then waits until Prometheus is ready. */
+async function bringUp(command: string): Promise<void> {
+  await runOk('sh', ['-c', `${command} --scale peer=${PEERS}`], {
+    cwd: REPO_ROOT,
+    env: clusterEnv(),
+    timeoutMs: 900_000,
+  })
   prometheus = new PrometheusApi(`http://${await containerIp(`${PROJECT}_prometheus_1`)}:9090`)
   await eventually(
     'Prometheus to be ready',
@@ -88,28 +110,25 @@ async function bringUp(services: readonly string[]): Promise<void> {
     60_000,
     500,
   )
-  await composeOk(['up', '-d', '--scale', `peer=${PEERS}`, ...services])
 }
 
 async function swarmTargets() {
   return prometheus.targets(SWARM_JOB)
 }
 
+let commands: { gossip: string; fl: string }
+
 beforeAll(async () => {
   const started = Date.now()
+  commands = await readmeClusterCommands()
   engine = await timed('engine', () => DockerEngine.start())
   await timed('images', async () => {
-    // both run to their end before a failure of either is reported (the engine must outlive the base image build)
-    const [base, context] = await Promise.allSettled([loadBaseImage(engine!), prepareSwarmgradContext()])
-    if (base.status === 'rejected') throw base.reason
-    if (context.status === 'rejected') throw context.reason
-    timings[`base image ${base.value}`] = 0
+    timings[`base image ${await loadBaseImage(engine!)}`] = 0
     await buildPrometheusImage(engine!)
-    await composeOk(['build', 'seed'])
   })
-  await timed('up', () => bringUp(['seed', 'peer']))
+  await timed('up', () => bringUp(commands.gossip))
   timings.setup = (Date.now() - started) / 1000
-}, 1_200_000)
+}, 1_800_000)
 
 afterAll(async () => {
   if (engine === undefined) return
@@ -282,9 +301,10 @@ describe('docker-compose cluster', () => {
 describe('docker-compose cluster in fl mode (with deploy/compose/fl.yml)', () => {
   beforeAll(async () => {
     await composeOk(['down', '--volumes', '--remove-orphans', '--timeout', '10'])
-    composeFiles = FL_COMPOSE_FILES
-    await timed('fl up', () => bringUp(['coordinator', 'seed', 'peer']))
-  }, 300_000)
+    // what the fl command sets, and the compose files it adds, for the commands the test runs itself (logs, down)
+    modeEnv = { SWARMGRAD_MODE: 'fl', COMPOSE_FILE: `${COMPOSE_FILE}:deploy/compose/fl.yml` }
+    await timed('fl up', () => bringUp(commands.fl))
+  }, 900_000)
 
   it('the coordinator and its clients are up targets, its rounds rise and its global model improves', async () => {
     const list = await eventually(
