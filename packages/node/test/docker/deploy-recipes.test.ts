@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { parseAllDocuments, parse as parseYaml } from 'yaml'
@@ -9,10 +9,12 @@ import { run, runOk } from './docker-engine.js'
 import { REPO_ROOT } from './images.js'
 
 // The deploy recipes, checked by the tools that read them: systemd-analyze (unit), cloud-init's own schema
-// (user data), promtool (Prometheus configs) and the Kubernetes JSON schemas of the `kubernetes-models` npm
-// package (manifests), which .ci/run installs outside the workspace into K8S_MODELS_DIR.
+// (user data), promtool (Prometheus configs, alert rules and their unit tests) and the Kubernetes JSON schemas of
+// the `kubernetes-models` npm package (manifests), which .ci/run installs outside the workspace into K8S_MODELS_DIR.
 const VM = join(REPO_ROOT, 'deploy/vm')
 const K8S = join(REPO_ROOT, 'deploy/k8s')
+const RULES = join(REPO_ROOT, 'deploy/prometheus/swarmgrad-alerts.yml')
+const RULES_TEST = join(REPO_ROOT, 'deploy/prometheus/swarmgrad-alerts.test.yml')
 const K8S_MODELS_DIR = process.env.SWARMGRAD_K8S_MODELS_DIR ?? '/opt/swarmgrad-ci/node_modules'
 
 async function ok(file: string, args: readonly string[]): Promise<string> {
@@ -48,14 +50,100 @@ describe('cloud VM recipe', () => {
     expect(byPath.get('/etc/swarmgrad/swarmgrad.env')).toBe(await readFile(join(VM, 'swarmgrad.env'), 'utf8'))
   })
 
-  it('the Prometheus configs pass promtool check config', async () => {
-    await ok('promtool', ['check', 'config', '--syntax-only', join(VM, 'prometheus.yml')])
-    await ok('promtool', [
-      'check',
-      'config',
-      '--syntax-only',
-      join(REPO_ROOT, 'deploy/compose/prometheus.yml'),
-    ])
+  it('the Prometheus config passes promtool check config with the alert rules where README puts them', async () => {
+    const out = await checkConfigWith(join(VM, 'prometheus.yml'), { 'rules/swarmgrad-alerts.yml': RULES })
+    expect(out).toContain('SUCCESS: 1 rule files found')
+    expect(out).toMatch(/SUCCESS: [1-9]\d* rules found/)
+  })
+})
+
+/**
+ * `promtool check config` on a copy of `config` with `files` (path beside the config → source) laid out around it
+ * as Prometheus finds them, so that the rule files the config names are read and checked too (`--syntax-only`
+ * would skip them).
+ */
+async function checkConfigWith(config: string, files: Record<string, string>): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'sg-prometheus-config-'))
+  try {
+    await copyFile(config, join(dir, 'prometheus.yml'))
+    for (const [path, source] of Object.entries(files)) {
+      await mkdir(dirname(join(dir, path)), { recursive: true })
+      await copyFile(source, join(dir, path))
+    }
+    return await ok('promtool', ['check', 'config', join(dir, 'prometheus.yml')])
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+interface AlertRule {
+  alert: string
+  expr: string
+  labels: Record<string, string>
+  annotations: Record<string, string>
+}
+
+interface RuleTest {
+  alert_rule_test: Array<{ alertname: string; exp_alerts: unknown[] }>
+}
+
+describe('Prometheus alert rules (deploy/prometheus)', () => {
+  it('pass promtool check rules and their promtool unit tests', async () => {
+    expect(await ok('promtool', ['check', 'rules', RULES])).toMatch(/SUCCESS: [1-9]\d* rules found/)
+    expect(await ok('promtool', ['test', 'rules', RULES_TEST])).toContain('SUCCESS')
+  })
+
+  it('name the instance and the value, carry a severity, and are each tested firing and quiet', async () => {
+    const { groups } = parseYaml(await readFile(RULES, 'utf8')) as { groups: Array<{ rules: AlertRule[] }> }
+    const rules = groups.flatMap((g) => g.rules)
+    const names = new Set(rules.map((r) => r.alert))
+    for (const name of [
+      'SwarmgradPeerDown',
+      'SwarmgradNoRound',
+      'SwarmgradRefusalsSpiking',
+      'SwarmgradAccuracyFalling',
+    ]) {
+      expect(names).toContain(name)
+    }
+    for (const rule of rules) {
+      expect(['warning', 'critical'], rule.alert).toContain(rule.labels.severity)
+      expect(rule.annotations.summary, rule.alert).toContain('{{ $labels.instance }}')
+      expect(rule.annotations.description, rule.alert).toContain('{{ $labels.instance }}')
+      expect(rule.annotations.description, rule.alert).toContain('$value')
+    }
+    const { tests } = parseYaml(await readFile(RULES_TEST, 'utf8')) as { tests: RuleTest[] }
+    const evals = tests.flatMap((t) => t.alert_rule_test)
+    for (const name of names) {
+      const of = evals.filter((e) => e.alertname === name)
+      expect(
+        of.some((e) => e.exp_alerts.length > 0),
+        `${name} fires in a test`,
+      ).toBe(true)
+      expect(
+        of.some((e) => e.exp_alerts.length === 0),
+        `${name} is quiet in a test`,
+      ).toBe(true)
+    }
+  })
+
+  it('the compose Prometheus mounts them where its config reads them', async () => {
+    const compose = parseYaml(await readFile(join(REPO_ROOT, 'docker-compose.yml'), 'utf8')) as {
+      services: { prometheus: { volumes: string[] } }
+    }
+    const files: Record<string, string> = {}
+    let config: string | undefined
+    for (const volume of compose.services.prometheus.volumes) {
+      const [source = '', target = ''] = volume.split(':')
+      if (!source.startsWith('./') || !target.startsWith('/etc/prometheus/')) continue
+      expect(volume, 'mounted read-only').toMatch(/:ro$/)
+      if (target === '/etc/prometheus/prometheus.yml') config = join(REPO_ROOT, source)
+      else files[target.slice('/etc/prometheus/'.length)] = join(REPO_ROOT, source)
+    }
+    expect(config).toBe(join(REPO_ROOT, 'deploy/compose/prometheus.yml'))
+    expect(Object.values(files)).toContain(RULES)
+    const out = await checkConfigWith(config!, files)
+    expect(out).toContain('SUCCESS: 1 rule files found')
+    expect(out).toMatch(/SUCCESS: [1-9]\d* rules found/)
   })
 })
 
