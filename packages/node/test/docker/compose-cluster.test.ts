@@ -3,7 +3,15 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { COMPOSE_BIN, DOCKER_BIN, DockerEngine, run, runOk } from './docker-engine.js'
 import { buildPrometheusImage, loadBaseImage, REPO_ROOT } from './images.js'
-import { dashboardExprs, eventually, exposedNames, metricNamesOf, PrometheusApi } from './prometheus-api.js'
+import {
+  dashboardQueries,
+  eventually,
+  exposedNames,
+  metricNamesOf,
+  PrometheusApi,
+  registeredNames,
+  withVariables,
+} from './prometheus-api.js'
 
 // The real docker-compose.yml, started by the README's own command (`pnpm cluster`, read from the README below) on
 // a Docker engine this test starts and removes, with the CI override that makes every network internal and leaves
@@ -355,22 +363,49 @@ describe('docker-compose cluster in fl mode (with deploy/compose/fl.yml)', () =>
   })
 
   it('the Grafana dashboard names only metrics the live coordinator and peers export', async () => {
-    const exported = new Set<string>()
+    const exported = new Map<string, Set<string>>()
     for (const service of ['coordinator', 'seed']) {
       const url = `http://${await containerIp(`${PROJECT}_${service}_1`)}:${METRICS_PORT}/metrics`
-      for (const name of exposedNames(await (await fetch(url)).text())) exported.add(name)
+      exported.set(service, exposedNames(await (await fetch(url)).text()))
     }
-    expect(exported.has('swarmgrad_node_rounds_completed_total')).toBe(true)
-    expect(exported.has('swarmgrad_coordinator_rounds_completed_total')).toBe(true)
+    const peer = exported.get('seed') ?? new Set()
+    const coordinator = exported.get('coordinator') ?? new Set()
+    expect(peer.has('swarmgrad_node_rounds_completed_total')).toBe(true)
+    expect(coordinator.has('swarmgrad_coordinator_rounds_completed_total')).toBe(true)
+    // this fl cluster runs neither MoDeST nor SPSA: their rows name what a peer exports and what those modes register
+    const modeMetrics = new Map<string, Set<string>>()
+    for (const [row, file] of [
+      ['MoDeST', 'packages/node/src/engine/modest/metrics.ts'],
+      ['SPSA', 'packages/node/src/engine/spsa/metrics.ts'],
+    ] as const) {
+      modeMetrics.set(row, registeredNames(await readFile(join(REPO_ROOT, file), 'utf8')))
+    }
+    expect(modeMetrics.get('MoDeST')?.has('swarmgrad_modest_aggregation_models_bucket')).toBe(true)
+    expect(modeMetrics.get('SPSA')?.has('swarmgrad_spsa_resyncs_total')).toBe(true)
+    const modeOf = (row: string) => [...modeMetrics.keys()].find((mode) => row.startsWith(mode))
     const dashboard = JSON.parse(
       await readFile(join(REPO_ROOT, 'deploy/grafana/dashboards/swarmgrad.json'), 'utf8'),
     )
-    const exprs = dashboardExprs(dashboard)
-    expect(exprs.length).toBeGreaterThanOrEqual(8)
-    const named = new Set(exprs.flatMap(metricNamesOf))
-    expect(named.size).toBeGreaterThanOrEqual(8)
-    expect([...named].filter((name) => !exported.has(name))).toEqual([])
-    // every query also parses and runs in Prometheus (with the dashboard's interval variable filled in)
-    for (const expr of exprs) await prometheus.query(expr.replaceAll('$__rate_interval', '1m'))
+    const queries = dashboardQueries(dashboard)
+    const live = queries.filter((q) => modeOf(q.row) === undefined)
+    expect(live.length).toBeGreaterThanOrEqual(8)
+    for (const mode of modeMetrics.keys())
+      expect(queries.filter((q) => modeOf(q.row) === mode).length, mode).toBeGreaterThanOrEqual(5)
+    const unknown = queries.flatMap((q) => {
+      const mode = modeOf(q.row)
+      const known = new Set([...peer, ...(mode === undefined ? coordinator : (modeMetrics.get(mode) ?? []))])
+      return metricNamesOf(q.expr)
+        .filter((name) => !known.has(name))
+        .map((name) => `${q.row} / ${q.panel}: ${name}`)
+    })
+    expect(unknown).toEqual([])
+    // every query also parses and runs in Prometheus (with the dashboard's variables filled in), and every query
+    // outside the MoDeST and SPSA rows finds at least one series in this cluster
+    const empty: string[] = []
+    for (const q of queries) {
+      const series = await prometheus.query(withVariables(q.expr, '1m'))
+      if (series.length === 0 && modeOf(q.row) === undefined) empty.push(`${q.row} / ${q.panel}: ${q.expr}`)
+    }
+    expect(empty).toEqual([])
   })
 })

@@ -7,10 +7,12 @@ import { describe, expect, it } from 'vitest'
 import { parseAllDocuments, parse as parseYaml } from 'yaml'
 import { run, runOk } from './docker-engine.js'
 import { REPO_ROOT } from './images.js'
+import { type DashboardPanel, dashboardQueries, metricNamesOf, registeredNames } from './prometheus-api.js'
 
 // The deploy recipes, checked by the tools that read them: systemd-analyze (unit), cloud-init's own schema
-// (user data), promtool (Prometheus configs, alert rules and their unit tests) and the Kubernetes JSON schemas of
-// the `kubernetes-models` npm package (manifests), which .ci/run installs outside the workspace into K8S_MODELS_DIR.
+// (user data), promtool (Prometheus configs, alert rules and their unit tests), the Kubernetes JSON schemas of the
+// `kubernetes-models` npm package (manifests), which .ci/run installs outside the workspace into K8S_MODELS_DIR, and
+// the Grafana dashboard's variables, rows and queries against the metric definitions.
 const VM = join(REPO_ROOT, 'deploy/vm')
 const K8S = join(REPO_ROOT, 'deploy/k8s')
 const RULES = join(REPO_ROOT, 'deploy/prometheus/swarmgrad-alerts.yml')
@@ -144,6 +146,98 @@ describe('Prometheus alert rules (deploy/prometheus)', () => {
     const out = await checkConfigWith(config!, files)
     expect(out).toContain('SUCCESS: 1 rule files found')
     expect(out).toMatch(/SUCCESS: [1-9]\d* rules found/)
+  })
+})
+
+interface DashboardVariable {
+  name: string
+  type: string
+  query: string | { query: string }
+  multi?: boolean
+  includeAll?: boolean
+}
+
+describe('Grafana dashboard (deploy/grafana)', () => {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a template literal
+  const DATASOURCE = { type: 'prometheus', uid: '${datasource}' }
+
+  async function dashboard() {
+    return JSON.parse(
+      await readFile(join(REPO_ROOT, 'deploy/grafana/dashboards/swarmgrad.json'), 'utf8'),
+    ) as {
+      templating: { list: DashboardVariable[] }
+      panels: DashboardPanel[]
+    }
+  }
+
+  it('has a datasource variable, and job and instance variables that list the peers', async () => {
+    const variables = new Map((await dashboard()).templating.list.map((v) => [v.name, v]))
+    expect(variables.get('datasource')).toMatchObject({ type: 'datasource', query: 'prometheus' })
+    const query = (name: string) => {
+      const q = variables.get(name)?.query
+      return typeof q === 'string' ? q : q?.query
+    }
+    expect(query('job')).toBe('label_values(swarmgrad_node_info, job)')
+    expect(query('instance')).toBe('label_values(swarmgrad_node_info{job=~"$job"}, instance)')
+    for (const name of ['job', 'instance']) {
+      expect(variables.get(name), name).toMatchObject({
+        type: 'query',
+        datasource: DATASOURCE,
+        multi: true,
+        includeAll: true,
+      })
+    }
+  })
+
+  it('reads every panel and query from the datasource variable', async () => {
+    const panels = (await dashboard()).panels.flatMap((p) => [p, ...(p.panels ?? [])])
+    const graphs = panels.filter((p) => p.type !== 'row')
+    expect(graphs.length).toBeGreaterThanOrEqual(20)
+    for (const panel of graphs) {
+      expect(panel.datasource, panel.title).toEqual(DATASOURCE)
+      for (const target of panel.targets ?? []) expect(target.datasource, panel.title).toEqual(DATASOURCE)
+    }
+  })
+
+  it('filters every peer metric by $job and $instance, every coordinator metric by $job', async () => {
+    const queries = dashboardQueries(await dashboard())
+    for (const { panel, expr } of queries) {
+      const names = metricNamesOf(expr)
+      expect(names.length, expr).toBeGreaterThan(0)
+      for (const name of names) {
+        for (const match of expr.matchAll(new RegExp(`\\b${name}\\b(\\{[^}]*\\})?`, 'g'))) {
+          const matchers = match[1] ?? ''
+          expect(matchers, `${panel}: ${expr}`).toContain('job=~"$job"')
+          if (!name.startsWith('swarmgrad_coordinator_'))
+            expect(matchers, `${panel}: ${expr}`).toContain('instance=~"$instance"')
+        }
+      }
+    }
+  })
+
+  it('has rows for the peers, MoDeST, SPSA, the coordinator and the process, each mode row showing all its metrics', async () => {
+    const queries = dashboardQueries(await dashboard())
+    expect([...new Set(queries.map((q) => q.row))]).toEqual([
+      'Peers',
+      'MoDeST (mode modest)',
+      'SPSA (mode spsa)',
+      'Coordinator (mode fl)',
+      'Process',
+    ])
+    for (const [row, file] of [
+      ['MoDeST (mode modest)', 'packages/node/src/engine/modest/metrics.ts'],
+      ['SPSA (mode spsa)', 'packages/node/src/engine/spsa/metrics.ts'],
+    ] as const) {
+      const registered = [...registeredNames(await readFile(join(REPO_ROOT, file), 'utf8'))]
+      // a histogram's family name, not its _bucket/_sum/_count series
+      const families = registered.filter((n) => !registered.some((m) => m !== n && n.startsWith(m)))
+      expect(families.length, row).toBeGreaterThanOrEqual(7)
+      const used = queries.filter((q) => q.row === row).flatMap((q) => metricNamesOf(q.expr))
+      expect(
+        families.filter((family) => !used.some((name) => name.startsWith(family))),
+        row,
+      ).toEqual([])
+    }
   })
 })
 
