@@ -27,14 +27,26 @@ set +e
   env HOME="${work}/home" TMPDIR="${work}/tmp" \
     XDG_CACHE_HOME="${work}/cache" XDG_DATA_HOME="${work}/data" XDG_STATE_HOME="${work}/state" \
     XDG_CONFIG_HOME="${work}/config" npm_config_cache="${work}/npm-cache" \
-    npm_config_store_dir="${work}/data/pnpm/store" SWARMGRAD_K8S_MODELS_DIR="${work}/k8s-models/node_modules" \
+    SWARMGRAD_K8S_MODELS_DIR="${work}/k8s-models/node_modules" \
     CI=true bash .ci/run </dev/null 2>&1
 ) | while IFS= read -r line; do printf '[%5ds] %s\n' $((SECONDS - start)) "${line}"; done | tee "${log}"
 code=${PIPESTATUS[0]}
 set -e
 
+plain="${work}/ci.plain.log"
+sed -E 's/\x1b\[[0-9;]*m//g' "${log}" >"${plain}"
 echo
 echo "ci-fresh summary (exit ${code}, $((SECONDS - start)) s in all):"
-grep -E 'Done in [0-9.]+s|RUN +v[0-9]|Test Files |^\[ *[0-9]+s\] +Tests |Duration |docker stage timings|unit tests on Node.js|ERR_PNPM|FAIL ' "${log}" |
-  sed -E 's/\x1b\[[0-9;]*m//g' || true
+grep -E 'Done in [0-9.]+s|^\[ *[0-9]+s\] +(Test Files|Tests|Duration) |docker stage timings|unit tests on Node.js|ERR_PNPM|FAIL ' \
+  "${plain}" || true
+# where each vitest project ended: the seconds of the last file result it printed (the unit project a second time on
+# the other Node.js major)
+awk '/unit tests on Node.js/ { other = " on the other Node.js" }
+     match($0, /^\[ *[0-9]+s\] +(✓|×) +(unit|swarm|process|docker) /) {
+       t = $0; sub(/^\[ */, "", t); sub(/s\].*/, "", t)
+       p = $0; sub(/^\[ *[0-9]+s\] +(✓|×) +/, "", p); sub(/ .*/, "", p); p = p other
+       if (!(p in last)) order[++n] = p
+       last[p] = t
+     }
+     END { for (i = 1; i <= n; i++) printf "  %-28s last file done at %5ds\n", order[i], last[order[i]] }' "${plain}"
 exit "${code}"
