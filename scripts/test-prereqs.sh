@@ -8,7 +8,8 @@
 set -euo pipefail
 
 apt_packages=(dataset-fashion-mnist docker.io docker-compose debootstrap prometheus systemd cloud-init)
-k8s_models=/opt/swarmgrad-ci
+# the deploy test reads the models from SWARMGRAD_K8S_MODELS_DIR (a node_modules folder); installed with that prefix
+k8s_models="$(dirname "${SWARMGRAD_K8S_MODELS_DIR:-/opt/swarmgrad-ci/node_modules}")"
 
 missing=()
 for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

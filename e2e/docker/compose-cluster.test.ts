@@ -1,16 +1,23 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { COMPOSE_BIN, DOCKER_BIN, DockerEngine, run } from './docker-engine.js'
-import { buildPrometheusImage, loadBaseImage, prepareSwarmgradContext, REPO_ROOT } from './images.js'
-import { dashboardExprs, eventually, exposedNames, metricNamesOf, PrometheusApi } from './prometheus-api.js'
+import { COMPOSE_BIN, DOCKER_BIN, DockerEngine, run, runOk } from './docker-engine.js'
+import { buildPrometheusImage, loadBaseImage, REPO_ROOT } from './images.js'
+import {
+  dashboardQueries,
+  eventually,
+  exposedNames,
+  metricNamesOf,
+  PrometheusApi,
+  registeredNames,
+  withVariables,
+} from './prometheus-api.js'
 
-// The real docker-compose.yml, on a Docker engine this test starts and removes, with the CI override that makes
-// every network internal. Grafana stays out: its image cannot be had here, so only the other services are started.
+// The real docker-compose.yml, started by the README's own command (`pnpm cluster`, read from the README below) on
+// a Docker engine this test starts and removes, with the CI override that makes every network internal and leaves
+// Grafana out (its image cannot be had here).
 const PROJECT = 'sgtest'
-const COMPOSE_FILES = ['-f', 'docker-compose.yml', '-f', 'e2e/docker/compose.ci.yml']
-const FL_COMPOSE_FILES = [...COMPOSE_FILES, '-f', 'deploy/compose/fl.yml']
-let composeFiles = COMPOSE_FILES
+const COMPOSE_FILE = 'docker-compose.yml:e2e/docker/compose.ci.yml'
 const PEERS = 2
 // seed (part 0) + peer_1 (part 1) + peer_2 (part 2). Rounds are small (a gossip peer completes several per second)
 // and the learning rate low, so two cores carry three trainers and the learning curve is slow enough for 5 s scrapes
@@ -18,6 +25,7 @@ const PEERS = 2
 // (waiting for more peers than there are), so that Prometheus has found and scraped it before it learns anything.
 const CLUSTER_ENV = {
   COMPOSE_PROJECT_NAME: PROJECT,
+  COMPOSE_FILE,
   // compose builds through the engine's API (the legacy builder), whatever `docker` comes first on PATH
   COMPOSE_DOCKER_CLI_BUILD: '0',
   SWARMGRAD_DATA_PARTS: String(PEERS + 1),
@@ -32,6 +40,7 @@ const CLUSTER_ENV = {
   SWARMGRAD_DATA_TEST_LIMIT: '500',
   SWARMGRAD_LOG_LEVEL: 'warn',
 }
+let modeEnv: Record<string, string> = {}
 const SWARM_JOB = 'swarmgrad'
 const METRICS_PORT = 9464
 
@@ -39,13 +48,13 @@ let engine: DockerEngine | undefined
 let prometheus: PrometheusApi
 const timings: Record<string, number> = {}
 
-function compose(args: readonly string[], extraEnv: Record<string, string> = {}) {
+function clusterEnv(): NodeJS.ProcessEnv {
   if (engine === undefined) throw new Error('no engine')
-  return run(COMPOSE_BIN, ['--no-ansi', ...composeFiles, ...args], {
-    cwd: REPO_ROOT,
-    env: engine.env({ ...CLUSTER_ENV, ...extraEnv }),
-    timeoutMs: 600_000,
-  })
+  return engine.env({ ...CLUSTER_ENV, ...modeEnv })
+}
+
+function compose(args: readonly string[]) {
+  return run(COMPOSE_BIN, ['--no-ansi', ...args], { cwd: REPO_ROOT, env: clusterEnv(), timeoutMs: 600_000 })
 }
 
 async function composeOk(args: readonly string[]): Promise<string> {
@@ -78,9 +87,30 @@ async function containerIp(name: string): Promise<string> {
   return ip
 }
 
-/** Starts Prometheus, waits until it is ready, then the swarm services (peers scaled to PEERS). */
-async function bringUp(services: readonly string[]): Promise<void> {
-  await composeOk(['up', '-d', 'prometheus'])
+/**
+ * The README's commands that start the local cluster: its quick start (`npx -y pnpm@<version> cluster`, after the
+ * install that ran before this test) and the federated variant (`SWARMGRAD_MODE=fl npx -y pnpm@<version> cluster`).
+ */
+async function readmeClusterCommands(): Promise<{ gossip: string; fl: string }> {
+  const readme = await readFile(join(REPO_ROOT, 'README.md'), 'utf8')
+  const { packageManager } = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8'))
+  const gossip = `npx -y ${packageManager} cluster`
+  const fl = `SWARMGRAD_MODE=fl npx -y ${packageManager} cluster`
+  const lines = readme.split('\n').map((l) => l.replace(/\s+#.*$/, '').trim())
+  expect(lines, 'README quick start of the local cluster').toContain(
+    `npx -y ${packageManager} install && ${gossip}`,
+  )
+  expect(lines, 'README federated local cluster').toContain(fl)
+  return { gossip, fl }
+}
+
+/** Runs a README cluster command with `--scale peer=PEERS`, then waits until Prometheus is ready. */
+async function bringUp(command: string): Promise<void> {
+  await runOk('sh', ['-c', `${command} --scale peer=${PEERS}`], {
+    cwd: REPO_ROOT,
+    env: clusterEnv(),
+    timeoutMs: 900_000,
+  })
   prometheus = new PrometheusApi(`http://${await containerIp(`${PROJECT}_prometheus_1`)}:9090`)
   await eventually(
     'Prometheus to be ready',
@@ -88,28 +118,25 @@ async function bringUp(services: readonly string[]): Promise<void> {
     60_000,
     500,
   )
-  await composeOk(['up', '-d', '--scale', `peer=${PEERS}`, ...services])
 }
 
 async function swarmTargets() {
   return prometheus.targets(SWARM_JOB)
 }
 
+let commands: { gossip: string; fl: string }
+
 beforeAll(async () => {
   const started = Date.now()
+  commands = await readmeClusterCommands()
   engine = await timed('engine', () => DockerEngine.start())
   await timed('images', async () => {
-    // both run to their end before a failure of either is reported (the engine must outlive the base image build)
-    const [base, context] = await Promise.allSettled([loadBaseImage(engine!), prepareSwarmgradContext()])
-    if (base.status === 'rejected') throw base.reason
-    if (context.status === 'rejected') throw context.reason
-    timings[`base image ${base.value}`] = 0
+    timings[`base image ${await loadBaseImage(engine!)}`] = 0
     await buildPrometheusImage(engine!)
-    await composeOk(['build', 'seed'])
   })
-  await timed('up', () => bringUp(['seed', 'peer']))
+  await timed('up', () => bringUp(commands.gossip))
   timings.setup = (Date.now() - started) / 1000
-}, 1_200_000)
+}, 1_800_000)
 
 afterAll(async () => {
   if (engine === undefined) return
@@ -282,9 +309,10 @@ describe('docker-compose cluster', () => {
 describe('docker-compose cluster in fl mode (with deploy/compose/fl.yml)', () => {
   beforeAll(async () => {
     await composeOk(['down', '--volumes', '--remove-orphans', '--timeout', '10'])
-    composeFiles = FL_COMPOSE_FILES
-    await timed('fl up', () => bringUp(['coordinator', 'seed', 'peer']))
-  }, 300_000)
+    // what the fl command sets, and the compose files it adds, for the commands the test runs itself (logs, down)
+    modeEnv = { SWARMGRAD_MODE: 'fl', COMPOSE_FILE: `${COMPOSE_FILE}:deploy/compose/fl.yml` }
+    await timed('fl up', () => bringUp(commands.fl))
+  }, 900_000)
 
   it('the coordinator and its clients are up targets, its rounds rise and its global model improves', async () => {
     const list = await eventually(
@@ -335,22 +363,49 @@ describe('docker-compose cluster in fl mode (with deploy/compose/fl.yml)', () =>
   })
 
   it('the Grafana dashboard names only metrics the live coordinator and peers export', async () => {
-    const exported = new Set<string>()
+    const exported = new Map<string, Set<string>>()
     for (const service of ['coordinator', 'seed']) {
       const url = `http://${await containerIp(`${PROJECT}_${service}_1`)}:${METRICS_PORT}/metrics`
-      for (const name of exposedNames(await (await fetch(url)).text())) exported.add(name)
+      exported.set(service, exposedNames(await (await fetch(url)).text()))
     }
-    expect(exported.has('swarmgrad_node_rounds_completed_total')).toBe(true)
-    expect(exported.has('swarmgrad_coordinator_rounds_completed_total')).toBe(true)
+    const peer = exported.get('seed') ?? new Set()
+    const coordinator = exported.get('coordinator') ?? new Set()
+    expect(peer.has('swarmgrad_node_rounds_completed_total')).toBe(true)
+    expect(coordinator.has('swarmgrad_coordinator_rounds_completed_total')).toBe(true)
+    // this fl cluster runs neither MoDeST nor SPSA: their rows name what a peer exports and what those modes register
+    const modeMetrics = new Map<string, Set<string>>()
+    for (const [row, file] of [
+      ['MoDeST', 'packages/node/src/engine/modest/metrics.ts'],
+      ['SPSA', 'packages/node/src/engine/spsa/metrics.ts'],
+    ] as const) {
+      modeMetrics.set(row, registeredNames(await readFile(join(REPO_ROOT, file), 'utf8')))
+    }
+    expect(modeMetrics.get('MoDeST')?.has('swarmgrad_modest_aggregation_models_bucket')).toBe(true)
+    expect(modeMetrics.get('SPSA')?.has('swarmgrad_spsa_resyncs_total')).toBe(true)
+    const modeOf = (row: string) => [...modeMetrics.keys()].find((mode) => row.startsWith(mode))
     const dashboard = JSON.parse(
       await readFile(join(REPO_ROOT, 'deploy/grafana/dashboards/swarmgrad.json'), 'utf8'),
     )
-    const exprs = dashboardExprs(dashboard)
-    expect(exprs.length).toBeGreaterThanOrEqual(8)
-    const named = new Set(exprs.flatMap(metricNamesOf))
-    expect(named.size).toBeGreaterThanOrEqual(8)
-    expect([...named].filter((name) => !exported.has(name))).toEqual([])
-    // every query also parses and runs in Prometheus (with the dashboard's interval variable filled in)
-    for (const expr of exprs) await prometheus.query(expr.replaceAll('$__rate_interval', '1m'))
+    const queries = dashboardQueries(dashboard)
+    const live = queries.filter((q) => modeOf(q.row) === undefined)
+    expect(live.length).toBeGreaterThanOrEqual(8)
+    for (const mode of modeMetrics.keys())
+      expect(queries.filter((q) => modeOf(q.row) === mode).length, mode).toBeGreaterThanOrEqual(5)
+    const unknown = queries.flatMap((q) => {
+      const mode = modeOf(q.row)
+      const known = new Set([...peer, ...(mode === undefined ? coordinator : (modeMetrics.get(mode) ?? []))])
+      return metricNamesOf(q.expr)
+        .filter((name) => !known.has(name))
+        .map((name) => `${q.row} / ${q.panel}: ${name}`)
+    })
+    expect(unknown).toEqual([])
+    // every query also parses and runs in Prometheus (with the dashboard's variables filled in), and every query
+    // outside the MoDeST and SPSA rows finds at least one series in this cluster
+    const empty: string[] = []
+    for (const q of queries) {
+      const series = await prometheus.query(withVariables(q.expr, '1m'))
+      if (series.length === 0 && modeOf(q.row) === undefined) empty.push(`${q.row} / ${q.panel}: ${q.expr}`)
+    }
+    expect(empty).toEqual([])
   })
 })

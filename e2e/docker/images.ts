@@ -68,8 +68,3 @@ export async function buildPrometheusImage(engine: DockerEngine): Promise<void> 
     await rm(context, { recursive: true, force: true })
   }
 }
-
-/** Stages the host-built workspace for the Dockerfile (deploy/docker/prepare-context.sh). */
-export async function prepareSwarmgradContext(): Promise<void> {
-  await runOk(join(REPO_ROOT, 'deploy/docker/prepare-context.sh'), [], { cwd: REPO_ROOT, timeoutMs: 300_000 })
-}

@@ -131,18 +131,68 @@ export function exposedNames(text: string): Set<string> {
   return names
 }
 
-/** Every `expr` of every panel target in a Grafana dashboard (rows nest panels). */
-export function dashboardExprs(dashboard: unknown): string[] {
-  const exprs: string[] = []
-  const visit = (node: unknown): void => {
-    if (Array.isArray(node)) node.forEach(visit)
-    else if (node !== null && typeof node === 'object') {
-      for (const [key, value] of Object.entries(node)) {
-        if (key === 'expr' && typeof value === 'string') exprs.push(value)
-        else visit(value)
-      }
-    }
+/** A panel target's query, with the title of its panel and of the row the panel sits in. */
+export interface PanelQuery {
+  readonly row: string
+  readonly panel: string
+  readonly expr: string
+}
+
+interface DatasourceRef {
+  readonly type: string
+  readonly uid: string
+}
+
+/** The part of a Grafana panel (or row) the tests read. */
+export interface DashboardPanel {
+  readonly type: string
+  readonly title: string
+  readonly datasource?: DatasourceRef
+  readonly panels?: DashboardPanel[]
+  readonly targets?: Array<{ readonly expr?: string; readonly datasource?: DatasourceRef }>
+}
+
+/**
+ * Every panel target's `expr` in a Grafana dashboard, by row: a panel belongs to the row before it in the list, or
+ * to the row it is nested in when that row is collapsed; panels above the first row belong to row ''.
+ */
+export function dashboardQueries(dashboard: { panels: DashboardPanel[] }): PanelQuery[] {
+  const queries: PanelQuery[] = []
+  let row = ''
+  const add = (panel: DashboardPanel): void => {
+    for (const target of panel.targets ?? [])
+      if (target.expr !== undefined) queries.push({ row, panel: panel.title, expr: target.expr })
   }
-  visit(dashboard)
-  return exprs
+  for (const panel of dashboard.panels) {
+    if (panel.type === 'row') {
+      row = panel.title
+      panel.panels?.forEach(add)
+    } else add(panel)
+  }
+  return queries
+}
+
+/**
+ * Metric names a TypeScript source registers with prom-client (`new Counter({ name: '...' ...`, or through net's
+ * metricCreator, `metric.counter({ name: '...' ...`), with the `_bucket`/`_sum`/`_count` series of histograms and
+ * summaries.
+ */
+export function registeredNames(source: string): Set<string> {
+  const names = new Set<string>()
+  for (const match of source.matchAll(
+    /(?:new |\.)(counter|gauge|histogram|summary)\(\{\s*name: '([a-zA-Z_:][\w:]*)'/gi,
+  )) {
+    const [, kind = '', name = ''] = match
+    names.add(name)
+    for (const suffix of SERIES_SUFFIXES[kind.toLowerCase()] ?? []) names.add(name + suffix)
+  }
+  return names
+}
+
+/** A dashboard query as Grafana sends it with every job and instance selected (both variables' All is `.+`). */
+export function withVariables(expr: string, rateInterval: string): string {
+  return expr
+    .replaceAll('$__rate_interval', rateInterval)
+    .replaceAll('$job', '.+')
+    .replaceAll('$instance', '.+')
 }
