@@ -190,7 +190,7 @@ describe('spsa swarm (in-process, 127.0.0.1)', () => {
     }
   })
 
-  it('repairs a corrupted replica, survives a stopped peer, and brings a joiner to the same hash', async () => {
+  it('survives a stopped peer and brings a joiner to the same hash (repair of a diverged replica: spsa/engine.test.ts)', async () => {
     const registryOf = (i: number): Registry => swarm!.nodes[i]!.registry
     swarm = await createSpsaSwarm(4, () => ({
       rounds: 0,
@@ -198,19 +198,6 @@ describe('spsa swarm (in-process, 127.0.0.1)', () => {
     }))
     const running = swarm.nodes.map((node) => node.run())
     await waitFor(() => swarm!.nodes.every((n) => engineOf(n).round >= 3), 'three rounds everywhere', 60_000)
-
-    engineOf(swarm.nodes[2]!).corruptParameter(5, 42)
-    await waitFor(
-      async () => (await counter(registryOf(2), 'swarmgrad_spsa_hash_mismatches_total')) >= 1,
-      'the corrupted replica to notice',
-      60_000,
-    )
-    await waitFor(
-      async () =>
-        (await counterValues(registryOf(2), 'swarmgrad_spsa_resyncs_total')).get('mismatch/ok') !== undefined,
-      'the corrupted replica to resync',
-      60_000,
-    )
 
     const departed = swarm.nodes[3]!
     const departedAt = engineOf(departed).round
@@ -242,7 +229,7 @@ describe('spsa swarm (in-process, 127.0.0.1)', () => {
     await Promise.all(swarm.nodes.map((node) => node.stop()))
     await Promise.all(running)
     expect(await counter(joiner.registry, 'swarmgrad_spsa_scalars_sent_total')).toBeGreaterThan(0)
-    // the corrupted replica and the joiner each fetched state (a snapshot or a log) from whichever peer they asked
+    // the joiner fetched a snapshot and a log from whichever peer it asked
     const served = await Promise.all(
       [0, 1, 2, 3].map((i) => counter(registryOf(i), 'swarmgrad_spsa_served_total')),
     )

@@ -137,11 +137,12 @@ describe('SPSA sync framing', () => {
     })
     const envelope = decodeEnvelope(meta, { runId: RUN, kinds: [MessageKind.SNAPSHOT_HEADER], paramCount: 3 })
     if (envelope.body?.case !== 'snapshotHeader') throw new Error('not a snapshot header')
-    expect(decodeSpsaSnapshot(envelope.body.value, body, 3)).toEqual(THETA)
-    const other = { ...envelope.body.value, modelHash: modelHash(Float32Array.of(0.5, -1.25, 4)) }
+    const header = envelope.body.value
+    expect(decodeSpsaSnapshot(header, body, 3)).toEqual(THETA)
+    const other = { ...header, modelHash: modelHash(Float32Array.of(0.5, -1.25, 4)) }
     expect(() => decodeSpsaSnapshot(other, body, 3)).toThrow(
       expect.objectContaining({ code: 'HASH_MISMATCH' }),
     )
-    expect(() => decodeSpsaSnapshot(envelope.body.value, body, 4)).toThrow(CodedError)
+    expect(() => decodeSpsaSnapshot(header, body, 4)).toThrow(CodedError)
   })
 })

@@ -14,7 +14,7 @@
  */
 import { toDense } from '../codecs/registry.js'
 import { CodedError } from '../errors.js'
-import { type LayerShape, type SnapshotHeader, TensorCodec } from '../generated/swarmgrad.js'
+import { type SnapshotHeader, TensorCodec } from '../generated/swarmgrad.js'
 import { createEnvelope, encodeEnvelope } from './envelope.js'
 import { bytesEqual, modelHash, sha256 } from './hash.js'
 import { decodeModelPayload, encodeModelPayload } from './payload.js'
@@ -50,7 +50,7 @@ export interface SpsaSnapshotInit {
   readonly round: number
   readonly sender: Uint8Array
   readonly params: Float32Array
-  readonly layers: readonly LayerShape[]
+  readonly layers: ReadonlyArray<{ readonly name: string; readonly shape: readonly number[] }>
 }
 
 /** A snapshot answer: the SnapshotHeader envelope and the float32 payload of θ. */
