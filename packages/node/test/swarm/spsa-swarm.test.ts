@@ -211,7 +211,8 @@ describe('spsa swarm (in-process, 127.0.0.1)', () => {
     }
   })
 
-  it('survives a stopped peer and brings a joiner to the same hash (repair of a diverged replica: spsa/engine.test.ts)', async () => {
+  it('survives a stopped peer and brings a joiner to the same hash', async () => {
+    // (the repair of a diverged replica is tested on the fake network, spsa/engine.test.ts)
     const registryOf = (i: number): Registry => swarm!.nodes[i]!.registry
     swarm = await createSpsaSwarm(4, () => ({
       rounds: 0,
