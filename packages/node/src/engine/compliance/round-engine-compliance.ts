@@ -444,27 +444,39 @@ function flCase(algorithm: FlAlgorithmName, anchor = false): ComplianceCase {
       await running
       await client.engine.stop()
       const at = (v: ArrayLike<number>, i: number): number => v[i] as number
-      const update: Record<typeof kind, (i: number) => number> = {
-        // y − x after one local pass
-        delta: (i) => at(step, i),
-        // (x − y_K) / (η K) with y_K = x + K·step
-        'mean-gradient': (i) => (at(x, i) - (at(x, i) + steps * at(step, i))) / (lr * steps),
-        // α (ĝ − c_i), ĝ = step + c − c_i, c_i = 0
-        scallion: (i) => alpha * (at(step, i) + at(extra, i)),
-        // v = (1 − β)·0 + β ĝ, δ = v − c_i
-        scafcom: (i) => beta * (at(step, i) + at(extra, i)),
-        // anchor: the full gradient; miner: x − y_K as the model computes it (ḡ − K·step)
-        fedamd: (i) => (anchor ? at(step, i) : at(extra, i) - steps * at(step, i)),
+      // per client kind: the update the algorithm defines, and what a plausible mistake would send instead
+      const definitions: Record<typeof kind, { update(i: number): number; wrong(i: number): number }> = {
+        // y − x after one local pass; not y itself
+        delta: { update: (i) => at(step, i), wrong: (i) => at(x, i) + at(step, i) },
+        // (x − y_K) / (η K) with y_K = x + K·step; not x − y_K unscaled
+        'mean-gradient': {
+          update: (i) => -at(step, i) / lr,
+          wrong: (i) => -steps * at(step, i),
+        },
+        // α (ĝ − c_i) with ĝ = step + c − c_i and c_i = 0; not ĝ itself
+        scallion: {
+          update: (i) => alpha * (at(step, i) + at(extra, i)),
+          wrong: (i) => at(step, i) + at(extra, i),
+        },
+        // v = (1 − β)·0 + β ĝ, δ = v − c_i; not ĝ itself
+        scafcom: {
+          update: (i) => beta * (at(step, i) + at(extra, i)),
+          wrong: (i) => at(step, i) + at(extra, i),
+        },
+        // anchor: the full gradient, not the model; miner: x − y_K as the model computes it (ḡ − K·step), not ḡ
+        fedamd: anchor
+          ? { update: (i) => at(step, i), wrong: (i) => at(x, i) }
+          : { update: (i) => at(extra, i) - steps * at(step, i), wrong: (i) => at(extra, i) },
       }
-      const expected = Float64Array.from({ length: FL_LENGTH }, (_, i) => update[kind](i))
+      const { update, wrong } = definitions[kind]
       return [
         {
           what: `${algorithm} update`,
           actual: client.transport.uplinks[0]?.uplink.vector as Float32Array,
-          expected,
+          expected: Float64Array.from({ length: FL_LENGTH }, (_, i) => update(i)),
           tolerance: 1e-5,
           inputs: withExtra ? [x, extra, step] : [x, step],
-          wrong: Float64Array.from(x),
+          wrong: Float64Array.from({ length: FL_LENGTH }, (_, i) => wrong(i)),
         },
       ]
     },

@@ -1,6 +1,6 @@
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { type ErrorCode, protocolId, TOPIC_NAMES, topic } from '@swarmgrad/protocol'
+import { CodedError, type ErrorCode, protocolId, TOPIC_NAMES, topic } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
 import { BlobTransfer, GossipChannel, type Host } from '../../host/index.js'
 import type { NodeMetrics } from '../../metrics/index.js'
@@ -72,15 +72,14 @@ export class Libp2pFlTransport implements FlTransport {
     }
     this.#down = new BlobTransfer(host, {
       protocol: protocolId(runId, FL_PROTOCOL_NAMES.down),
-      onBlob: (from: PeerId, meta, body) =>
-        this.#handlers?.onDownlink(from.toString(), meta, body) ?? { accepted: false, code: 'UNAVAILABLE' },
+      onBlob: (from: PeerId, meta, body) => this.#on().onDownlink(from.toString(), meta, body),
       onReceiveError: (_from, code) => metrics.messagesRejected.inc({ kind: 'model', code }),
       onBytes,
     })
     this.#up = new BlobTransfer(host, { protocol: protocolId(runId, FL_PROTOCOL_NAMES.up), onBytes })
     this.#clock = new GossipChannel(host, {
       topic: topic(runId, TOPIC_NAMES.clock),
-      validate: (from, data) => this.#handlers?.onClock(from.toString(), data),
+      validate: (from, data) => this.#on().onClock(from.toString(), data),
       onReject: (code) => metrics.messagesRejected.inc({ kind: 'clock', code }),
     })
     this.#heartbeat = new Heartbeat(host, {
@@ -115,5 +114,10 @@ export class Libp2pFlTransport implements FlTransport {
 
   bytes(): { sent: number; received: number } {
     return { sent: this.#bytesSent, received: this.#bytesReceived }
+  }
+
+  #on(): FlHandlers {
+    if (this.#handlers === undefined) throw new CodedError('UNAVAILABLE', 'the FL transport is not started')
+    return this.#handlers
   }
 }

@@ -1,6 +1,13 @@
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { type ErrorCode, PROTOCOL_NAMES, protocolId, TOPIC_NAMES, topic } from '@swarmgrad/protocol'
+import {
+  CodedError,
+  type ErrorCode,
+  PROTOCOL_NAMES,
+  protocolId,
+  TOPIC_NAMES,
+  topic,
+} from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
 import { ModelExchange } from '../../exchange/model-exchange.js'
 import { BlobTransfer, GossipChannel, type Host } from '../../host/index.js'
@@ -79,7 +86,7 @@ export class Libp2pSpsaTransport implements SpsaTransport {
     this.#channel = new GossipChannel(host, {
       topic: topic(runId, TOPIC_NAMES.spsa),
       validate: (from, data) => {
-        this.#handlers?.onBatch(from.toString(), data)
+        this.#on().onBatch(from.toString(), data)
         this.#count('spsa', 'in', data.byteLength)
       },
       onReject: (code) => metrics.messagesRejected.inc({ kind: 'spsa', code }),
@@ -99,11 +106,7 @@ export class Libp2pSpsaTransport implements SpsaTransport {
     const transfer = (protocol: SyncProtocol, name: string): BlobTransfer =>
       new BlobTransfer(host, {
         protocol: protocolId(runId, name),
-        onBlob: (from: PeerId, meta, body) =>
-          this.#handlers?.onSync(protocol, from.toString(), meta, body) ?? {
-            accepted: false,
-            code: 'UNAVAILABLE',
-          },
+        onBlob: (from: PeerId, meta, body) => this.#on().onSync(protocol, from.toString(), meta, body),
         onReceiveError: (_from, code) => metrics.messagesRejected.inc({ kind: protocol, code }),
         onBytes: (direction, bytes) => this.#count(protocol, direction, bytes),
         timeoutMs: options.syncTimeoutMs,
@@ -166,6 +169,11 @@ export class Libp2pSpsaTransport implements SpsaTransport {
 
   bytes(): { sent: number; received: number } {
     return { sent: this.#bytesSent, received: this.#bytesReceived }
+  }
+
+  #on(): SpsaHandlers {
+    if (this.#handlers === undefined) throw new CodedError('UNAVAILABLE', 'the SPSA transport is not started')
+    return this.#handlers
   }
 
   #count(kind: string, direction: 'in' | 'out', bytes: number): void {
