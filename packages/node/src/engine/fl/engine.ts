@@ -91,10 +91,11 @@ export interface FlEngineDeps {
 }
 
 /**
- * The client side of federated learning: it announces itself on the run's view topic, accepts global models only
- * from its coordinator (a bootstrap peer), runs the algorithm's local computation on each one and sends the update
- * back in the run's uplink codec. A newer global model cancels work on an older one (except for AFA-CD, whose
- * late updates the server may still take). It stops once the coordinator's clock passed `rounds` and it is idle.
+ * The client side of federated learning: over its transport (which also announces it to the coordinator) it
+ * accepts global models only from its coordinator (a bootstrap peer), runs the algorithm's local computation on
+ * each one and sends the update back in the run's uplink codec. A newer global model cancels work on an older one
+ * (except for AFA-CD, whose late updates the server may still take). It stops once the coordinator's clock passed
+ * `rounds` and it is idle.
  */
 export class FlEngine implements RoundEngine {
   #round = 0
