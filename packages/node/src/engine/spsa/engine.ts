@@ -343,7 +343,15 @@ export class SpsaEngine implements RoundEngine {
       'spsa replica differs from the majority: resyncing',
     )
     const source = majority.voters.find((p) => p !== this.#options.peerId)
-    if (source !== undefined) await this.#resync(source, 'mismatch', signal)
+    if (source === undefined) return
+    if (round === this.#closed) {
+      // the source may not have closed this round yet, and its state would then be the round before ours: wait
+      // (at most a round timeout) for its batch of the next round, which it publishes once it closed this one
+      const deadline = AbortSignal.any([signal, AbortSignal.timeout(this.#options.roundTimeoutMs)])
+      await this.#arrivals.until(() => this.#pending.get(round + 1)?.has(source) === true, deadline)
+      signal.throwIfAborted()
+    }
+    await this.#resync(source, 'mismatch', signal)
   }
 
   async #join(signal: AbortSignal): Promise<void> {
