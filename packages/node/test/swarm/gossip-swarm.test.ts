@@ -37,7 +37,7 @@ describe('gossip learning swarm', () => {
     await pool.stopAll()
   })
 
-  it('four peers with two digit classes each learn together what a lone peer cannot', async () => {
+  it('four peers with two or three digit classes each learn together what a lone peer cannot', async () => {
     // label skew: the training set sorted by label and cut into 4 shards, one per peer (about 2.5 classes each),
     // so a peer alone tops out near a quarter of the test digits
     const peer = (data: NodeOptionsInput['data'] = {}): NodeOptionsInput => ({
