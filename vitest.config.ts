@@ -13,7 +13,11 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['packages/*/src/**/*.test.ts', 'bench/src/**/*.test.ts'],
+          include: [
+            'packages/*/src/**/*.test.ts',
+            'packages/*/test/compliance/**/*.test.ts',
+            'bench/src/**/*.test.ts',
+          ],
           testTimeout: 30_000,
         },
       },

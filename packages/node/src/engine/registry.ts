@@ -11,7 +11,10 @@ import { createModestEngine } from './modest/index.js'
 import { createSpsaEngine } from './spsa/engine.js'
 import type { LocalModel, RoundReport } from './types.js'
 
-/** Everything a round engine is built from; each engine builds its own transports on `host`. */
+/**
+ * Everything a mode's factory builds its engine from. The factory makes the engine's transport on `host` and its
+ * model port from the trainer; the engine itself takes only `(options, model, transport, deps)`.
+ */
 export interface EngineContext {
   readonly options: NodeOptions
   readonly runId: string
@@ -20,7 +23,7 @@ export interface EngineContext {
   readonly host: Host
   /** The local model behind the narrow port most engines need. */
   readonly model: LocalModel
-  /** The trainer itself, for engines that need losses and gradients on chosen batches (SPSA, SCAFFOLD family). */
+  /** The trainer itself, behind the model ports of engines that need losses and gradients on chosen batches. */
   readonly trainer: Trainer
   readonly data: PeerData
   readonly logger: Logger

@@ -3,14 +3,17 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { ModestEngine } from '../../src/engine/modest/index.js'
 import { createTestSwarm, type TestSwarm } from './swarm-helpers.js'
 
-const ROUNDS = 8
+const ROUNDS = 12
+/** How much better than a lone peer on the same data the swarm's last model must be (test accuracy). */
+const MARGIN = 0.3
 
 function modestPeer(n: number): NodeOptionsInput {
   return {
     mode: 'modest',
     rounds: ROUNDS,
     train: { steps: 25, batchSize: 32, lr: 0.1, evalEvery: 1 },
-    data: { testLimit: 500 },
+    // label skew: the training set sorted by label and cut into one shard per peer (one or two classes each)
+    data: { testLimit: 500, partition: 'shards', shards: 1 },
     modest: {
       sampleSize: 4,
       aggregators: 1,
@@ -31,7 +34,23 @@ describe('MoDeST swarm over libp2p', () => {
     swarm = undefined
   })
 
-  it('eight peers sample each round among themselves, complete rounds and learn the digits', async () => {
+  it('eight peers with one or two digit classes each sample rounds among themselves and learn what one cannot', async () => {
+    // the same peer (seed, data part 0 of 8, rounds, local steps) alone: a sample of one, aggregated at once
+    const lone = await createTestSwarm(1, () => {
+      const own = modestPeer(1)
+      return {
+        ...own,
+        data: { ...own.data, peers: 8, index: 0 },
+        modest: { ...own.modest, sampleSize: 1, minModels: 1 },
+      }
+    })
+    try {
+      await lone.run()
+    } finally {
+      await lone.close()
+    }
+    const alone = lone.reports[0]!.find((r) => r.round === ROUNDS)!.testAccuracy!
+
     swarm = await createTestSwarm(8, () => modestPeer(8))
     await swarm.run()
     const reports = swarm.reports.flat()
@@ -46,10 +65,9 @@ describe('MoDeST swarm over libp2p', () => {
       expect(accuracies.length).toBeLessThanOrEqual(4)
       expect(Math.max(...accuracies) - Math.min(...accuracies)).toBeLessThan(1e-9)
     }
-    const first = byRound.get(1)?.[0] ?? 0
     const last = byRound.get(ROUNDS)?.[0] ?? 0
-    expect(last).toBeGreaterThan(0.75)
-    expect(last).toBeGreaterThan(first + 0.05)
+    // an aggregation that kept one trainer's model would stay near a lone peer's accuracy
+    expect(last).toBeGreaterThan(alone + MARGIN)
     // sampling spreads the work: more than s peers trained over the run
     const trainedSomewhere = swarm.reports.filter((r) => r.some((x) => x.trainSamples > 0)).length
     expect(trainedSomewhere).toBeGreaterThan(4)

@@ -11,6 +11,9 @@ import type { RoundReport } from '../../src/engine/types.js'
 import { createNode, type SwarmNode } from '../../src/peer.js'
 
 /** A logistic-regression model on the digits: small and fast enough for many peers on 2 cores. */
+/** How much lower than a lone peer's the swarm's test loss must end. */
+const LOSS_MARGIN = 1
+
 const MODEL: NodeOptionsInput['model'] = { kind: 'mlp', inputShape: [784], hidden: [], outputs: 10 }
 
 interface SpsaSwarm {
@@ -108,14 +111,30 @@ describe('spsa swarm (in-process, 127.0.0.1)', () => {
     }
   })
 
-  it('learns: four peers training only the last layer lower the test loss', async () => {
+  it('learns: four peers with two or three digit classes each, training the last layer, beat a lone peer', async () => {
     const rounds = 20
-    swarm = await createSpsaSwarm(4, () => ({
+    // label skew: the training set sorted by label and cut into 4 shards, one per peer (two or three classes each)
+    const options = (data: NodeOptionsInput['data'] = {}): NodeOptionsInput => ({
       rounds,
       model: { kind: 'mlp', inputShape: [784], hidden: [16], outputs: 10 },
       train: { evalEvery: 1 },
+      data: { peers: 4, partition: 'shards', shards: 1, ...data },
       spsa: { startPeers: 3, scalars: 8, batchSize: 32, lr: 0.3, params: ['output'], roundTimeoutMs: 20_000 },
+    })
+    // the same peer (seed, data part 0 of 4, rounds, scalars) alone: every round applies its own scalars only
+    const lone = await createSpsaSwarm(1, () => ({
+      ...options(),
+      spsa: { ...options().spsa, startPeers: 0 },
     }))
+    try {
+      await Promise.all(lone.nodes.map((node) => node.run()))
+    } finally {
+      await lone.close()
+    }
+    const alone = lone.reports[0]!.at(-1)!
+    expect(alone.round).toBe(rounds)
+
+    swarm = await createSpsaSwarm(4, () => options())
     const first = engineOf(swarm.nodes[0]!).params()
     await Promise.all(swarm.nodes.map((node) => node.run()))
     const last = engineOf(swarm.nodes[0]!).params()
@@ -124,8 +143,10 @@ describe('spsa swarm (in-process, 127.0.0.1)', () => {
     expect(last.subarray(hidden)).not.toEqual(first.subarray(hidden))
     for (const reports of swarm.reports) {
       expect(reports.map((r) => r.round)).toEqual(Array.from({ length: rounds }, (_, i) => i + 1))
-      // from about 2.30 (chance) to about 2.0 in 20 rounds; the margin leaves room for noise
-      expect(reports.at(-1)!.testLoss!).toBeLessThan(reports[0]!.testLoss! - 0.08)
+      // the swarm lowers its test loss; a peer alone drifts to its own classes and ends far above (5.3 against 2.3
+      // measured): a round that applied only its own scalars would do the same
+      expect(reports.at(-1)!.testLoss!).toBeLessThan(reports[0]!.testLoss!)
+      expect(reports.at(-1)!.testLoss!).toBeLessThan(alone.testLoss! - LOSS_MARGIN)
     }
   })
 
@@ -190,7 +211,8 @@ describe('spsa swarm (in-process, 127.0.0.1)', () => {
     }
   })
 
-  it('repairs a corrupted replica, survives a stopped peer, and brings a joiner to the same hash', async () => {
+  it('survives a stopped peer and brings a joiner to the same hash', async () => {
+    // (the repair of a diverged replica is tested on the fake network, spsa/engine.test.ts)
     const registryOf = (i: number): Registry => swarm!.nodes[i]!.registry
     swarm = await createSpsaSwarm(4, () => ({
       rounds: 0,
@@ -198,19 +220,6 @@ describe('spsa swarm (in-process, 127.0.0.1)', () => {
     }))
     const running = swarm.nodes.map((node) => node.run())
     await waitFor(() => swarm!.nodes.every((n) => engineOf(n).round >= 3), 'three rounds everywhere', 60_000)
-
-    engineOf(swarm.nodes[2]!).corruptParameter(5, 42)
-    await waitFor(
-      async () => (await counter(registryOf(2), 'swarmgrad_spsa_hash_mismatches_total')) >= 1,
-      'the corrupted replica to notice',
-      60_000,
-    )
-    await waitFor(
-      async () =>
-        (await counterValues(registryOf(2), 'swarmgrad_spsa_resyncs_total')).get('mismatch/ok') !== undefined,
-      'the corrupted replica to resync',
-      60_000,
-    )
 
     const departed = swarm.nodes[3]!
     const departedAt = engineOf(departed).round
@@ -242,7 +251,7 @@ describe('spsa swarm (in-process, 127.0.0.1)', () => {
     await Promise.all(swarm.nodes.map((node) => node.stop()))
     await Promise.all(running)
     expect(await counter(joiner.registry, 'swarmgrad_spsa_scalars_sent_total')).toBeGreaterThan(0)
-    // the corrupted replica and the joiner each fetched state (a snapshot or a log) from whichever peer they asked
+    // the joiner fetched a snapshot and a log from whichever peer it asked
     const served = await Promise.all(
       [0, 1, 2, 3].map((i) => counter(registryOf(i), 'swarmgrad_spsa_served_total')),
     )

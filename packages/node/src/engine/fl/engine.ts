@@ -1,4 +1,3 @@
-import type { PeerId } from '@libp2p/interface'
 import {
   applyControlIncrement,
   FL_ALGORITHMS,
@@ -6,33 +5,27 @@ import {
   meanGradient,
   UplinkEncoder,
 } from '@swarmgrad/algorithms'
-import type { NodeOptions } from '@swarmgrad/config'
-import { BlobTransfer, deadline, GossipChannel, type Host, Notifier } from '@swarmgrad/net'
+import type { FlOptions, NodeOptions } from '@swarmgrad/config'
+import { deadline, Notifier } from '@swarmgrad/net'
 import {
   CodedError,
   createRng,
   decodeDownlink,
   decodeEnvelope,
-  type ErrorCode,
   encodeUplink,
   errorCode,
-  FL_PROTOCOL_NAMES,
   MessageKind,
   peerIdBytes,
-  protocolId,
-  TOPIC_NAMES,
-  topic,
   uplinkSeed,
   type Xoshiro128,
 } from '@swarmgrad/protocol'
-import type { PeerData, Trainer } from '@swarmgrad/trainer'
 import type { Logger } from 'pino'
 import type { NodeMetrics } from '../../metrics/index.js'
 import type { EngineContext, RoundEngine } from '../registry.js'
 import type { LocalModel, RoundReport } from '../types.js'
-import { Heartbeat } from './heartbeat.js'
-import { controlIncrement, fedAmdMiner, fullGradient, type LoopContext, scaffoldLocal } from './local.js'
+import { controlIncrement, fedAmdMiner, fullGradient, scaffoldLocal } from './local.js'
 import { createFlMetrics, type FlMetrics } from './metrics.js'
+import { type FlAnswer, type FlTransport, Libp2pFlTransport } from './transport.js'
 
 /** Batch size of the full-gradient passes of FedAMD anchors. */
 const ANCHOR_CHUNK = 500
@@ -51,14 +44,64 @@ interface Job {
   readonly round: number
   readonly model: Float32Array
   readonly extra: Float32Array[]
-  readonly from: PeerId
+  readonly from: string
+}
+
+/** How many local steps a hand-written loop takes, drawing its batches with `rng`. */
+export interface FlLoop {
+  readonly steps: number
+  readonly rng: Xoshiro128
+  readonly signal: AbortSignal
+}
+
+/** What an FL client needs of the local model: the LocalModel port plus each algorithm's local computation. */
+export interface FlModel extends LocalModel {
+  /** `steps` plain SGD steps from the current parameters (AFA-CD's workers). */
+  trainSteps(steps: number, signal: AbortSignal): Promise<{ loss: number; samples: number; seconds: number }>
+  /** K SCAFFOLD-corrected steps from x; ĝ_i and the loss of the first batch. Ends at y_K. */
+  scaffoldLocal(
+    x: Float32Array,
+    c: Float32Array,
+    ci: Float32Array,
+    loop: FlLoop,
+  ): Promise<{ estimate: Float32Array; loss: number }>
+  /** K FedAMD miner steps from x with v_0 = ḡ; x − y_K and the loss of the first batch. */
+  fedAmdMiner(
+    x: Float32Array,
+    gBar: Float32Array,
+    loop: FlLoop,
+  ): Promise<{ delta: Float32Array; loss: number }>
+  /** The full-data gradient of the mean loss at the current parameters (a FedAMD anchor). */
+  fullGradient(signal: AbortSignal): Promise<Float32Array>
+}
+
+export interface FlEngineOptions {
+  readonly peerId: string
+  readonly runId: string
+  readonly paramCount: number
+  readonly seed: number
+  /** Stop once the coordinator's clock passed this round and the client is idle; 0 runs until stopped. */
+  readonly rounds: number
+  readonly fl: FlOptions
+  readonly train: NodeOptions['train']
+  readonly sendTimeoutMs: number
+  /** The only senders whose global models and clocks are accepted. */
+  readonly coordinators: ReadonlySet<string>
+}
+
+export interface FlEngineDeps {
+  readonly logger: Logger
+  readonly metrics: NodeMetrics
+  readonly flMetrics: FlMetrics
+  readonly onRound: (report: RoundReport) => void
 }
 
 /**
- * The client side of federated learning: it announces itself on the run's view topic, accepts global models only
- * from its coordinator (a bootstrap peer), runs the algorithm's local computation on each one and sends the update
- * back in the run's uplink codec. A newer global model cancels work on an older one (except for AFA-CD, whose
- * late updates the server may still take). It stops once the coordinator's clock passed `rounds` and it is idle.
+ * The client side of federated learning: over its transport (which also announces it to the coordinator) it
+ * accepts global models only from its coordinator (a bootstrap peer), runs the algorithm's local computation on
+ * each one and sends the update back in the run's uplink codec. A newer global model cancels work on an older one
+ * (except for AFA-CD, whose late updates the server may still take). It stops once the coordinator's clock passed
+ * `rounds` and it is idle.
  */
 export class FlEngine implements RoundEngine {
   #round = 0
@@ -66,67 +109,22 @@ export class FlEngine implements RoundEngine {
   #pending: Job | undefined
   #working: AbortController | undefined
   readonly #jobs = new Notifier()
-  readonly #down: BlobTransfer
-  readonly #up: BlobTransfer
-  readonly #clock: GossipChannel
-  readonly #heartbeat: Heartbeat
   readonly #kind: FlClientKind
   readonly #encoder: UplinkEncoder
   readonly #rng: Xoshiro128
-  readonly #coordinators: Set<string>
   #ci: Float32Array | undefined
   #v: Float32Array | undefined
-  #bytesSent = 0
-  #bytesReceived = 0
 
   constructor(
-    private readonly options: NodeOptions,
-    private readonly runId: string,
-    private readonly paramCount: number,
-    private readonly host: Host,
-    private readonly model: LocalModel,
-    private readonly trainer: Trainer,
-    private readonly data: PeerData,
-    private readonly deps: {
-      logger: Logger
-      metrics: NodeMetrics
-      flMetrics: FlMetrics
-      onRound: (report: RoundReport) => void
-    },
+    private readonly options: FlEngineOptions,
+    private readonly model: FlModel,
+    private readonly transport: FlTransport,
+    private readonly deps: FlEngineDeps,
   ) {
     const { fl } = options
     this.#kind = FL_ALGORITHMS[fl.algorithm].client
-    this.#encoder = new UplinkEncoder(fl.uplink, fl.ratio, paramCount, fl.errorFeedback)
-    this.#rng = createRng(options.seed, host.peerId.toString(), 'fl-client')
-    this.#coordinators = coordinatorIds(options.host.bootstrap)
-    const onBytes = (direction: 'in' | 'out', bytes: number): void => {
-      if (direction === 'out') {
-        this.#bytesSent += bytes
-        deps.metrics.bytesSent.inc({ kind: 'update' }, bytes)
-      } else {
-        this.#bytesReceived += bytes
-        deps.metrics.bytesReceived.inc({ kind: 'model' }, bytes)
-      }
-    }
-    this.#down = new BlobTransfer(host, {
-      protocol: protocolId(runId, FL_PROTOCOL_NAMES.down),
-      onBlob: (from, meta, body) => this.#onDownlink(from, meta, body),
-      onReceiveError: (_from, code) => deps.metrics.messagesRejected.inc({ kind: 'model', code }),
-      onBytes,
-    })
-    this.#up = new BlobTransfer(host, { protocol: protocolId(runId, FL_PROTOCOL_NAMES.up), onBytes })
-    this.#clock = new GossipChannel(host, {
-      topic: topic(runId, TOPIC_NAMES.clock),
-      validate: (from, data) => this.#onClock(from, data),
-      onReject: (code) => deps.metrics.messagesRejected.inc({ kind: 'clock', code }),
-    })
-    this.#heartbeat = new Heartbeat(host, {
-      runId,
-      intervalMs: options.exchange.heartbeatMs,
-      round: () => this.#round,
-      logger: deps.logger,
-      metrics: deps.metrics,
-    })
+    this.#encoder = new UplinkEncoder(fl.uplink, fl.ratio, options.paramCount, fl.errorFeedback)
+    this.#rng = createRng(options.seed, options.peerId, 'fl-client')
   }
 
   get round(): number {
@@ -134,23 +132,22 @@ export class FlEngine implements RoundEngine {
   }
 
   livePeerCount(): number {
-    return this.host.connectedPeers().filter((p) => this.#coordinators.has(p.toString())).length
+    return this.transport.connectedPeers().filter((p) => this.options.coordinators.has(p)).length
   }
 
   async start(): Promise<void> {
-    if (this.#coordinators.size === 0) {
+    if (this.options.coordinators.size === 0) {
       this.deps.logger.warn('fl mode: no bootstrap address names a /p2p/ id, so no coordinator is trusted')
     }
-    await this.#down.start()
-    this.#clock.start()
-    this.#heartbeat.start()
+    await this.transport.start({
+      onDownlink: (from, meta, body) => this.#onDownlink(from, meta, body),
+      onClock: (from, data) => this.#onClock(from, data),
+    })
   }
 
   async stop(): Promise<void> {
     this.#working?.abort(new Error('engine stopping'))
-    await this.#heartbeat.stop()
-    this.#clock.stop()
-    await this.#down.stop()
+    await this.transport.stop()
     this.#jobs.notify()
   }
 
@@ -168,11 +165,11 @@ export class FlEngine implements RoundEngine {
     }
   }
 
-  #onClock(from: PeerId, data: Uint8Array): void {
-    if (!this.#coordinators.has(from.toString()))
+  #onClock(from: string, data: Uint8Array): void {
+    if (!this.options.coordinators.has(from))
       throw new CodedError('UNKNOWN_SENDER', 'clock from a peer that is not the coordinator')
     const envelope = decodeEnvelope(data, {
-      runId: this.runId,
+      runId: this.options.runId,
       sender: peerIdBytes(from),
       kinds: [MessageKind.ROUND_CLOCK],
     })
@@ -182,15 +179,15 @@ export class FlEngine implements RoundEngine {
     this.#jobs.notify()
   }
 
-  #onDownlink(from: PeerId, meta: Uint8Array, body: Uint8Array): { accepted: boolean; code?: ErrorCode } {
+  #onDownlink(from: string, meta: Uint8Array, body: Uint8Array): FlAnswer {
     try {
-      if (!this.#coordinators.has(from.toString())) {
-        throw new CodedError('UNKNOWN_SENDER', `${from.toString()} is not this client's coordinator`)
+      if (!this.options.coordinators.has(from)) {
+        throw new CodedError('UNKNOWN_SENDER', `${from} is not this client's coordinator`)
       }
       const downlink = decodeDownlink(meta, body, {
-        runId: this.runId,
+        runId: this.options.runId,
         sender: peerIdBytes(from),
-        paramCount: this.paramCount,
+        paramCount: this.options.paramCount,
       })
       if (!this.#available(downlink.round)) {
         this.deps.flMetrics.roundsDeclined.inc({ reason: 'unavailable' })
@@ -207,10 +204,7 @@ export class FlEngine implements RoundEngine {
     } catch (err) {
       const code = errorCode(err)
       this.deps.metrics.messagesRejected.inc({ kind: 'model', code })
-      this.deps.logger.debug(
-        { peer: from.toString(), code, err: (err as Error).message },
-        'global model refused',
-      )
+      this.deps.logger.debug({ peer: from, code, err: (err as Error).message }, 'global model refused')
       return { accepted: false, code }
     }
   }
@@ -224,15 +218,14 @@ export class FlEngine implements RoundEngine {
     const { availability } = this.options.fl
     if (availability >= 1) return true
     return (
-      createRng(this.options.seed, this.host.peerId.toString(), 'fl-availability', round).nextFloat32() <
-      availability
+      createRng(this.options.seed, this.options.peerId, 'fl-availability', round).nextFloat32() < availability
     )
   }
 
   /** Local steps per round: train.steps, or the batches of train.epochs passes over the local data. */
   #localSteps(): number {
     const { steps, epochs, batchSize } = this.options.train
-    return steps > 0 ? steps : Math.max(1, epochs * Math.ceil(this.data.train.n / batchSize))
+    return steps > 0 ? steps : Math.max(1, epochs * Math.ceil(this.model.sampleCount / batchSize))
   }
 
   async #process(job: Job, outer: AbortSignal): Promise<void> {
@@ -249,20 +242,20 @@ export class FlEngine implements RoundEngine {
       metrics.trainDuration.observe(trainSeconds)
       metrics.trainSamples.inc(samples)
       metrics.trainLoss.set(loss)
-      const peerId = this.host.peerId.toString()
-      const { input, sent } = this.#encoder.encode(vector, uplinkSeed(this.runId, job.round, peerId))
+      const { peerId, runId } = this.options
+      const { input, sent } = this.#encoder.encode(vector, uplinkSeed(runId, job.round, peerId))
       const { meta, body } = encodeUplink({
-        runId: this.runId,
+        runId,
         round: job.round,
-        sender: peerIdBytes(this.host.peerId),
+        sender: peerIdBytes(peerId),
         base: job.model,
         input,
-        samples: this.data.train.n,
+        samples: this.model.sampleCount,
       })
       const end = metrics.transferDuration.startTimer()
-      const sendDeadline = deadline(outer, this.options.exchange.sendTimeoutMs)
-      const ack = await this.#up
-        .send(job.from, meta, body, { signal: sendDeadline.signal })
+      const sendDeadline = deadline(outer, this.options.sendTimeoutMs)
+      const ack = await this.transport
+        .sendUplink(job.from, meta, body, sendDeadline.signal)
         .finally(() => sendDeadline.clear())
       end()
       if (ack.accepted && (this.#kind === 'scallion' || this.#kind === 'scafcom')) {
@@ -280,6 +273,7 @@ export class FlEngine implements RoundEngine {
       const seconds = (performance.now() - started) / 1000
       metrics.roundDuration.observe(seconds)
       metrics.roundsCompleted.inc()
+      const bytes = this.transport.bytes()
       this.deps.onRound({
         round: job.round,
         seconds,
@@ -291,8 +285,8 @@ export class FlEngine implements RoundEngine {
         peers: this.livePeerCount(),
         testLoss: evaluation?.loss,
         testAccuracy: evaluation?.accuracy,
-        bytesSent: this.#bytesSent,
-        bytesReceived: this.#bytesReceived,
+        bytesSent: bytes.sent,
+        bytesReceived: bytes.received,
       })
     } catch (err) {
       if (outer.aborted) return
@@ -305,8 +299,8 @@ export class FlEngine implements RoundEngine {
   }
 
   #controlState(): { ci: Float32Array; v: Float32Array } {
-    this.#ci ??= new Float32Array(this.paramCount)
-    this.#v ??= new Float32Array(this.paramCount)
+    this.#ci ??= new Float32Array(this.options.paramCount)
+    this.#v ??= new Float32Array(this.options.paramCount)
     return { ci: this.#ci, v: this.#v }
   }
 
@@ -335,15 +329,7 @@ export class FlEngine implements RoundEngine {
       train.evalEvery > 0 && job.round % train.evalEvery === 0 ? await this.model.evaluate() : undefined
     const started = performance.now()
     const steps = this.#localSteps()
-    const loop: LoopContext = {
-      trainer: this.trainer,
-      data: this.data.train,
-      batchSize: train.batchSize,
-      lr: train.lr,
-      steps,
-      rng: this.#rng,
-      signal,
-    }
+    const loop: FlLoop = { steps, rng: this.#rng, signal }
     let vector: Float32Array
     let loss: number
     let samples = steps * train.batchSize
@@ -358,8 +344,8 @@ export class FlEngine implements RoundEngine {
       }
       case 'mean-gradient': {
         const k = fl.maxLocalSteps > 0 ? 1 + this.#rng.nextInt(fl.maxLocalSteps) : steps
-        const result = await this.trainer.trainSteps(k, { batchSize: train.batchSize, signal })
-        vector = meanGradient(job.model, this.trainer.getParams(), train.lr, k)
+        const result = await this.model.trainSteps(k, signal)
+        vector = meanGradient(job.model, this.model.getParams(), train.lr, k)
         loss = result.loss
         samples = result.samples
         break
@@ -370,7 +356,7 @@ export class FlEngine implements RoundEngine {
         if (c === undefined)
           throw new CodedError('SHAPE_MISMATCH', `${fl.algorithm} needs the control variate`)
         const { ci, v } = this.#controlState()
-        const result = await scaffoldLocal(loop, job.model, c, ci)
+        const result = await this.model.scaffoldLocal(job.model, c, ci, loop)
         vector = controlIncrement(this.#kind, result.estimate, ci, v, fl)
         loss = result.loss
         break
@@ -378,11 +364,11 @@ export class FlEngine implements RoundEngine {
       case 'fedamd': {
         const gBar = job.extra[0]
         if (gBar === undefined) {
-          vector = await fullGradient(this.trainer, this.data.train, ANCHOR_CHUNK, signal)
+          vector = await this.model.fullGradient(signal)
           loss = evaluation?.loss ?? 0
-          samples = this.data.train.n
+          samples = this.model.sampleCount
         } else {
-          const result = await fedAmdMiner(loop, job.model, gBar)
+          const result = await this.model.fedAmdMiner(job.model, gBar, loop)
           vector = result.delta
           loss = result.loss
         }
@@ -393,21 +379,52 @@ export class FlEngine implements RoundEngine {
   }
 }
 
+/** The trainer and local data behind FlModel: the hand-written loops of local.ts on `train.batchSize` batches. */
+function trainerFlModel(context: EngineContext): FlModel {
+  const { trainer, data, model } = context
+  const { batchSize, lr } = context.options.train
+  const loopOf = (loop: FlLoop) => ({ trainer, data: data.train, batchSize, lr, ...loop })
+  return {
+    ...model,
+    trainSteps: (steps, signal) => trainer.trainSteps(steps, { batchSize, signal }),
+    scaffoldLocal: (x, c, ci, loop) => scaffoldLocal(loopOf(loop), x, c, ci),
+    fedAmdMiner: (x, gBar, loop) => fedAmdMiner(loopOf(loop), x, gBar),
+    fullGradient: (signal) => fullGradient(trainer, data.train, ANCHOR_CHUNK, signal),
+  }
+}
+
 /** The fl mode: a client of the coordinator named in `host.bootstrap`. */
 export function createFlEngine(context: EngineContext): FlEngine {
-  return new FlEngine(
-    context.options,
-    context.runId,
-    context.paramCount,
-    context.host,
-    context.model,
-    context.trainer,
-    context.data,
+  const { options, host } = context
+  const logger = context.logger.child({ component: 'fl' })
+  let engine: FlEngine | undefined
+  const transport = new Libp2pFlTransport(host, {
+    runId: context.runId,
+    round: () => engine?.round ?? 0,
+    heartbeatMs: options.exchange.heartbeatMs,
+    logger,
+    metrics: context.metrics,
+  })
+  engine = new FlEngine(
     {
-      logger: context.logger.child({ component: 'fl' }),
+      peerId: host.peerId.toString(),
+      runId: context.runId,
+      paramCount: context.paramCount,
+      seed: options.seed,
+      rounds: options.rounds,
+      fl: options.fl,
+      train: options.train,
+      sendTimeoutMs: options.exchange.sendTimeoutMs,
+      coordinators: coordinatorIds(options.host.bootstrap),
+    },
+    trainerFlModel(context),
+    transport,
+    {
+      logger,
       metrics: context.metrics,
       flMetrics: createFlMetrics(context.registry),
       onRound: context.onRound,
     },
   )
+  return engine
 }

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { metricCreator } from '@swarmgrad/net'
+import type { Registry } from 'prom-client'
 
 const BATCH_BYTES_BUCKETS = [16, 32, 64, 96, 128, 192, 256, 512, 1024, 4096, 16384]
 const APPLY_SECONDS_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -6,67 +7,56 @@ const SYNC_SECONDS_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30]
 
 /** The SPSA mode's own metrics (the shared node metrics count bytes and rejects by kind `spsa`). */
 export function createSpsaMetrics(registry: Registry) {
-  const registers = [registry]
+  const metric = metricCreator(registry)
   return {
-    scalarsSent: new Counter({
+    scalarsSent: metric.counter({
       name: 'swarmgrad_spsa_scalars_sent_total',
       help: 'Projected-gradient scalars this peer computed and published',
-      registers,
     }),
-    scalarsApplied: new Counter({
+    scalarsApplied: metric.counter({
       name: 'swarmgrad_spsa_scalars_applied_total',
       help: 'Scalars applied to the local replica (own and received, replays included)',
-      registers,
     }),
-    batchBytes: new Histogram({
+    batchBytes: metric.histogram({
       name: 'swarmgrad_spsa_batch_bytes',
       help: 'Size of one published scalar batch (the whole gossip message): bytes per peer per round',
       buckets: BATCH_BYTES_BUCKETS,
-      registers,
     }),
-    contributors: new Gauge({
+    contributors: metric.gauge({
       name: 'swarmgrad_spsa_round_contributors',
       help: 'Peers whose scalars the last closed round applied',
-      registers,
     }),
-    roundTimeouts: new Counter({
+    roundTimeouts: metric.counter({
       name: 'swarmgrad_spsa_round_timeouts_total',
       help: 'Rounds closed at the timeout, without the batch of some expected peer',
-      registers,
     }),
-    applyDuration: new Histogram({
+    applyDuration: metric.histogram({
       name: 'swarmgrad_spsa_apply_duration_seconds',
       help: 'Wall time of applying one round (regenerating every z)',
       buckets: APPLY_SECONDS_BUCKETS,
-      registers,
     }),
-    hashChecks: new Counter({
+    hashChecks: metric.counter({
       name: 'swarmgrad_spsa_hash_checks_total',
       help: 'Model hash comparisons with the hashes other peers published',
-      registers,
     }),
-    hashMismatches: new Counter({
+    hashMismatches: metric.counter({
       name: 'swarmgrad_spsa_hash_mismatches_total',
       help: 'Hash checks where this replica differed from the majority',
-      registers,
     }),
-    resyncs: new Counter({
+    resyncs: metric.counter({
       name: 'swarmgrad_spsa_resyncs_total',
       help: 'Snapshot-and-log fetches (joins and repairs), by reason and result',
       labelNames: ['reason', 'result'] as const,
-      registers,
     }),
-    syncDuration: new Histogram({
+    syncDuration: metric.histogram({
       name: 'swarmgrad_spsa_sync_duration_seconds',
       help: 'Wall time of one snapshot-and-log fetch and replay',
       buckets: SYNC_SECONDS_BUCKETS,
-      registers,
     }),
-    served: new Counter({
+    served: metric.counter({
       name: 'swarmgrad_spsa_served_total',
       help: 'Snapshots and logs served to other peers, by what',
       labelNames: ['what'] as const,
-      registers,
     }),
   }
 }

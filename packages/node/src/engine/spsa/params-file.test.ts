@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DataError } from '@swarmgrad/trainer'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { readParamsFile } from './engine.js'
+import { readParamsFile } from './params-file.js'
 
 describe('readParamsFile (spsa.initFile)', () => {
   let dir = ''

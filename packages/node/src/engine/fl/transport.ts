@@ -1,0 +1,129 @@
+import type { PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { BlobTransfer, GossipChannel, type Host } from '@swarmgrad/net'
+import {
+  CodedError,
+  type ErrorCode,
+  FL_PROTOCOL_NAMES,
+  protocolId,
+  TOPIC_NAMES,
+  topic,
+} from '@swarmgrad/protocol'
+import type { Logger } from 'pino'
+import type { NodeMetrics } from '../../metrics/index.js'
+import { Heartbeat } from './heartbeat.js'
+
+/** A receiver's answer to a downlink or an uplink. */
+export interface FlAnswer {
+  readonly accepted: boolean
+  readonly code?: ErrorCode
+}
+
+/** What the transport calls on arrivals. */
+export interface FlHandlers {
+  /** A global model (fl/wire.ts downlink) from `from`; the answer goes back to it. */
+  onDownlink(from: string, meta: Uint8Array, body: Uint8Array): FlAnswer
+  /** A round clock off the run's clock topic; throws a CodedError to refuse it. */
+  onClock(from: string, data: Uint8Array): void
+}
+
+/** The transport an FL client runs over (libp2p in production, an in-memory coordinator in tests). */
+export interface FlTransport {
+  start(handlers: FlHandlers): Promise<void>
+  /** Says goodbye where the transport has one and unregisters everything. */
+  stop(): Promise<void>
+  /** Peers this client holds a connection to. */
+  connectedPeers(): string[]
+  /** Sends an update (fl/wire.ts uplink) to `to`; resolves with its answer, rejects when it cannot be reached. */
+  sendUplink(to: string, meta: Uint8Array, body: Uint8Array, signal: AbortSignal): Promise<FlAnswer>
+  /** Cumulative application bytes. */
+  bytes(): { sent: number; received: number }
+}
+
+export interface Libp2pFlTransportOptions {
+  readonly runId: string
+  /** The client's round, published in its heartbeats. */
+  readonly round: () => number
+  readonly heartbeatMs: number
+  readonly logger: Logger
+  readonly metrics: NodeMetrics
+}
+
+/**
+ * An FL client over libp2p: downlinks and uplinks as BlobTransfer pushes on the run's `fl-down` and `fl-up`
+ * protocols, the coordinator's round clock on the `clock` topic, and a heartbeat on the `view` topic (how the
+ * coordinator learns of the client and its addresses).
+ */
+export class Libp2pFlTransport implements FlTransport {
+  readonly #host: Host
+  readonly #down: BlobTransfer
+  readonly #up: BlobTransfer
+  readonly #clock: GossipChannel
+  readonly #heartbeat: Heartbeat
+  #handlers: FlHandlers | undefined
+  #bytesSent = 0
+  #bytesReceived = 0
+
+  constructor(host: Host, options: Libp2pFlTransportOptions) {
+    this.#host = host
+    const { runId, metrics } = options
+    const onBytes = (direction: 'in' | 'out', bytes: number): void => {
+      if (direction === 'out') {
+        this.#bytesSent += bytes
+        metrics.bytesSent.inc({ kind: 'update' }, bytes)
+      } else {
+        this.#bytesReceived += bytes
+        metrics.bytesReceived.inc({ kind: 'model' }, bytes)
+      }
+    }
+    this.#down = new BlobTransfer(host, {
+      protocol: protocolId(runId, FL_PROTOCOL_NAMES.down),
+      onBlob: (from: PeerId, meta, body) => this.#on().onDownlink(from.toString(), meta, body),
+      onReceiveError: (_from, code) => metrics.messagesRejected.inc({ kind: 'model', code }),
+      onBytes,
+    })
+    this.#up = new BlobTransfer(host, { protocol: protocolId(runId, FL_PROTOCOL_NAMES.up), onBytes })
+    this.#clock = new GossipChannel(host, {
+      topic: topic(runId, TOPIC_NAMES.clock),
+      validate: (from, data) => this.#on().onClock(from.toString(), data),
+      onReject: (code) => metrics.messagesRejected.inc({ kind: 'clock', code }),
+    })
+    this.#heartbeat = new Heartbeat(host, {
+      runId,
+      intervalMs: options.heartbeatMs,
+      round: options.round,
+      logger: options.logger,
+      metrics,
+    })
+  }
+
+  async start(handlers: FlHandlers): Promise<void> {
+    this.#handlers = handlers
+    await this.#down.start()
+    this.#clock.start()
+    this.#heartbeat.start()
+  }
+
+  async stop(): Promise<void> {
+    await this.#heartbeat.stop()
+    this.#clock.stop()
+    await this.#down.stop()
+  }
+
+  connectedPeers(): string[] {
+    return this.#host.connectedPeers().map((p) => p.toString())
+  }
+
+  sendUplink(to: string, meta: Uint8Array, body: Uint8Array, signal: AbortSignal): Promise<FlAnswer> {
+    return this.#up.send(peerIdFromString(to), meta, body, { signal })
+  }
+
+  bytes(): { sent: number; received: number } {
+    return { sent: this.#bytesSent, received: this.#bytesReceived }
+  }
+
+  #on(): FlHandlers {
+    if (this.#handlers === undefined) throw new CodedError('UNAVAILABLE', 'the FL transport is not started')
+    return this.#handlers
+  }
+}

@@ -1,0 +1,177 @@
+import { decodeEnvelope } from '@swarmgrad/protocol'
+import { afterEach, describe, expect, it } from 'vitest'
+import { FakeSpsaNetwork, SPSA_BASE, type SpsaPeer, spsaPeer } from '../../../test/compliance/spsa-fakes.js'
+import { encodeBatch } from './batch.js'
+import type { SpsaEngineOptions } from './engine.js'
+
+async function counter(
+  metric: { get(): Promise<{ values: Array<{ value: number; labels: object }> }> },
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const { values } = await metric.get()
+  return values
+    .filter((v) => Object.entries(labels).every(([k, x]) => (v.labels as Record<string, string>)[k] === x))
+    .reduce((sum, v) => sum + v.value, 0)
+}
+
+function roundOf(data: Uint8Array): number {
+  return decodeEnvelope(data, { runId: 'spsa-fake-run' }).round
+}
+
+describe('SpsaEngine on a fake network', () => {
+  const runs: Array<{ peer: SpsaPeer; controller: AbortController; done: Promise<void> }> = []
+
+  function run(peer: SpsaPeer): void {
+    const controller = new AbortController()
+    const done = peer.engine.run(controller.signal).catch((err: unknown) => {
+      if (!controller.signal.aborted) throw err
+    })
+    runs.push({ peer, controller, done })
+  }
+
+  async function swarm(
+    network: FakeSpsaNetwork,
+    ids: string[],
+    options: Partial<SpsaEngineOptions> = {},
+  ): Promise<SpsaPeer[]> {
+    const peers: SpsaPeer[] = []
+    for (const id of ids) peers.push(await spsaPeer(network, id, options))
+    return peers
+  }
+
+  /** The first round ≥ `from` after which every peer of `peers` had the same θ. */
+  function agreedRound(peers: SpsaPeer[], from: number): number | undefined {
+    const rounds = [...(peers[0]?.hashes.keys() ?? [])].filter((r) => r >= from).sort((a, b) => a - b)
+    return rounds.find(
+      (r) => peers.every((p) => p.hashes.has(r)) && new Set(peers.map((p) => p.hashes.get(r))).size === 1,
+    )
+  }
+
+  afterEach(async () => {
+    for (const { controller } of runs) controller.abort()
+    await Promise.all(runs.map((r) => r.done))
+    await Promise.all(runs.map((r) => r.peer.engine.stop()))
+    runs.length = 0
+  })
+
+  it('keeps four replicas bit-identical, applies all four batches each round and lowers the loss', async () => {
+    const network = new FakeSpsaNetwork()
+    const peers = await swarm(network, ['a', 'b', 'c', 'd'], { rounds: 6 })
+    const before = peers[0]!.model.distance()
+    await Promise.all(peers.map((p) => p.engine.run(new AbortController().signal)))
+    for (let round = 1; round <= 6; round++) {
+      expect(new Set(peers.map((p) => p.hashes.get(round))).size, `round ${round}`).toBe(1)
+    }
+    for (const peer of peers) {
+      expect(peer.reports.map((r) => r.merged)).toEqual([4, 4, 4, 4, 4, 4])
+      expect(await counter(peer.spsa.scalarsApplied)).toBe(6 * 4 * 3)
+      expect(await counter(peer.spsa.hashMismatches)).toBe(0)
+      expect(await counter(peer.spsa.roundTimeouts)).toBe(0)
+      expect(peer.model.params).toEqual(peer.engine.params())
+    }
+    expect(peers[0]!.model.distance()).toBeLessThan(before)
+    expect(network.rejected).toEqual([])
+  })
+
+  it('closes a round at the timeout without a silent member, which then drops out of the next rounds', async () => {
+    const network = new FakeSpsaNetwork()
+    const peers = await swarm(network, ['a', 'b', 'c'], { roundTimeoutMs: 300 })
+    for (const peer of peers) run(peer)
+    await expect.poll(() => peers.every((p) => p.engine.round >= 2), { timeout: 10_000 }).toBe(true)
+    const [a, b, c] = peers as [SpsaPeer, SpsaPeer, SpsaPeer]
+    // c stays up but its batches no longer reach anyone
+    network.route = (from) => (from === 'c' ? 'drop' : 'deliver')
+    const cutAt = Math.max(a.engine.round, b.engine.round)
+    await expect.poll(() => a.engine.round >= cutAt + 4, { timeout: 10_000 }).toBe(true)
+    expect(await counter(a.spsa.roundTimeouts)).toBeGreaterThanOrEqual(1)
+    // after the round that timed out, a and b apply each other's batches only and no longer wait for c
+    const later = a.reports.filter((r) => r.round > cutAt + 1)
+    expect(later.length).toBeGreaterThanOrEqual(2)
+    for (const report of later) {
+      expect(report.merged).toBe(2)
+      expect(report.seconds).toBeLessThan(0.3)
+    }
+    expect(agreedRound([a, b], cutAt + 2)).toBeDefined()
+    expect(c.engine.round).toBeGreaterThan(0)
+  })
+
+  it('repairs a replica that missed one batch: a hash mismatch, then a resync from the majority', async () => {
+    const network = new FakeSpsaNetwork()
+    const peers = await swarm(network, ['a', 'b', 'c', 'd'], { roundTimeoutMs: 400 })
+    const [a, b, c, d] = peers as [SpsaPeer, SpsaPeer, SpsaPeer, SpsaPeer]
+    // b's batch of round 2 reaches c only after c closed round 2 without it
+    network.route = (from, to, data) =>
+      from === 'b' && to === 'c' && roundOf(data) === 2 ? 'hold' : 'deliver'
+    for (const peer of peers) run(peer)
+    await expect.poll(() => c.engine.round >= 2, { timeout: 10_000 }).toBe(true)
+    network.release()
+    expect(network.rejected).toContainEqual({ to: 'c', code: 'STALE_ROUND' })
+    expect(c.hashes.get(2)).not.toBe(a.hashes.get(2))
+    await expect
+      .poll(() => counter(c.spsa.resyncs, { reason: 'mismatch', result: 'ok' }), { timeout: 10_000 })
+      .toBe(1)
+    expect(await counter(c.spsa.hashMismatches)).toBe(1)
+    for (const peer of [a, b, d]) expect(await counter(peer.spsa.hashMismatches)).toBe(0)
+    const served = await Promise.all([a, b, d].map((p) => counter(p.spsa.served)))
+    expect(served.reduce((x, y) => x + y, 0)).toBe(2)
+    const repaired = c.engine.round
+    await expect.poll(() => agreedRound(peers, repaired + 1), { timeout: 10_000 }).toBeDefined()
+    expect(c.engine.params()).toEqual(c.model.params)
+  })
+
+  it('brings a joiner to the same θ from a snapshot and the log, then counts it as a member', async () => {
+    const network = new FakeSpsaNetwork()
+    const peers = await swarm(network, ['a', 'b', 'c'], { roundTimeoutMs: 1_000 })
+    for (const peer of peers) run(peer)
+    await expect.poll(() => peers.every((p) => p.engine.round >= 3), { timeout: 10_000 }).toBe(true)
+    const joiner = await spsaPeer(network, 'j', { join: true, roundTimeoutMs: 1_000 })
+    // the others take 10 ms a loss, the joiner none: its first batch reaches them before they close its round
+    for (const peer of peers) peer.model.lossMs = 10
+    joiner.model.lossMs = 0
+    run(joiner)
+    await expect
+      .poll(() => counter(joiner.spsa.resyncs, { reason: 'join', result: 'ok' }), { timeout: 10_000 })
+      .toBe(1)
+    const joinedAt = joiner.engine.round
+    expect(joinedAt).toBeGreaterThanOrEqual(3)
+    const all = [...peers, joiner]
+    // some round after the join closes with the joiner's batch applied by every replica, all at one θ
+    const withJoiner = (): number | undefined =>
+      [...joiner.hashes.keys()].find(
+        (r) =>
+          r > joinedAt &&
+          all.every((p) => p.reports.find((x) => x.round === r)?.merged === 4) &&
+          agreedRound(all, r) === r,
+      )
+    await expect.poll(withJoiner, { timeout: 10_000 }).toBeDefined()
+    expect(await counter(joiner.spsa.scalarsSent)).toBeGreaterThan(0)
+    expect(joiner.model.params).toEqual(joiner.engine.params())
+  })
+
+  it('refuses batches of another run, outside the window, duplicated, mis-sized or from a forged sender', async () => {
+    const network = new FakeSpsaNetwork()
+    await spsaPeer(network, 'a')
+    const rules = { runId: SPSA_BASE.runId, scalars: SPSA_BASE.scalars, gridOffset: SPSA_BASE.gridOffset }
+    const scalars = Uint8Array.of(1, 2, 3)
+    const empty = new Uint8Array(0)
+    const good = encodeBatch(rules, 1, 'b', scalars, empty)
+    network.deliver('b', 'a', good)
+    network.deliver('b', 'a', good)
+    network.deliver('x', 'a', good)
+    network.deliver('b', 'a', encodeBatch(rules, SPSA_BASE.aheadRounds + 1, 'b', scalars, empty))
+    network.deliver('b', 'a', encodeBatch({ ...rules, runId: 'another-run' }, 1, 'b', scalars, empty))
+    network.deliver('c', 'a', encodeBatch(rules, 1, 'c', Uint8Array.of(1, 2), empty))
+    network.deliver('c', 'a', encodeBatch({ ...rules, gridOffset: -7 }, 1, 'c', scalars, empty))
+    network.deliver('c', 'a', Uint8Array.of(0x0a, 0xff, 0xff))
+    expect(network.rejected.map((r) => r.code)).toEqual([
+      'DUPLICATE',
+      'SENDER_MISMATCH',
+      'FUTURE_ROUND',
+      'WRONG_RUN',
+      'SHAPE_MISMATCH',
+      'MALFORMED',
+      'TRUNCATED',
+    ])
+    await network.transports.get('a')?.stop()
+  })
+})
