@@ -400,12 +400,24 @@ describe('docker-compose cluster in fl mode (with deploy/compose/fl.yml)', () =>
     })
     expect(unknown).toEqual([])
     // every query also parses and runs in Prometheus (with the dashboard's variables filled in), and every query
-    // outside the MoDeST and SPSA rows finds at least one series in this cluster
-    const empty: string[] = []
-    for (const q of queries) {
-      const series = await prometheus.query(withVariables(q.expr, '1m'))
-      if (series.length === 0 && modeOf(q.row) === undefined) empty.push(`${q.row} / ${q.panel}: ${q.expr}`)
-    }
+    // outside the MoDeST and SPSA rows finds at least one series in this cluster. The rate window spans the whole fl
+    // run (a client's counter of received models starts when it is first sampled, and a 1 m window once found none
+    // of them), and a query that finds nothing is asked again until the next scrapes
+    const empty = await eventually(
+      'every peer and coordinator panel to find a series',
+      async () => {
+        const found: string[] = []
+        for (const q of queries) {
+          const series = await prometheus.query(withVariables(q.expr, '5m'))
+          if (series.length === 0 && modeOf(q.row) === undefined)
+            found.push(`${q.row} / ${q.panel}: ${q.expr}`)
+        }
+        if (found.length === 0) return found
+        throw new Error(`no series for ${found.join('; ')}`)
+      },
+      30_000,
+      5_000,
+    )
     expect(empty).toEqual([])
   })
 })

@@ -43,16 +43,19 @@ describe('swarmgrad node (separate processes on 127.0.0.1)', () => {
 
     await victim.waitFor((p) => p.lastRound() >= 2, 'the victim to finish round 2')
     victim.kill('SIGKILL')
+    const killedAt = Date.now()
     expect((await victim.exited).signal).toBe('SIGKILL')
 
     const [a, b] = await Promise.all([first.exited, second.exited])
     expect([a.code, b.code]).toEqual([0, 0])
     for (const survivor of [first, second]) {
       expect(survivor.lastRound()).toBe(rounds)
-      const accuracy = survivor.rounds().map((r) => Number(r.acc))
-      // still learning after the kill: better than at round 2 and far above chance (0.1)
-      expect(accuracy.at(-1)!).toBeGreaterThan(accuracy[1]!)
-      expect(accuracy.at(-1)!).toBeGreaterThan(0.75)
+      // the survivors go on exchanging models after the kill: some round that ends after it merged the other's model
+      const after = survivor.rounds().filter((r) => Number(r.time) > killedAt)
+      expect(after.some((r) => Number(r.merged) > 0)).toBe(true)
+      // and their model stays far above chance (0.1); from round 2 on its accuracy moves by about ±0.01 a round, so
+      // the last round is not compared with an earlier one
+      expect(Number(survivor.rounds().at(-1)!.acc)).toBeGreaterThan(0.75)
     }
   })
 
