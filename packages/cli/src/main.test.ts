@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '@swarmgrad/config'
 import { coordinatorOptionsSchema, writeJournal } from '@swarmgrad/coordinator'
+import { SWARMGRAD_VERSION } from '@swarmgrad/net'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { EXIT } from './exit-codes.js'
 import { main } from './main.js'
@@ -38,6 +39,15 @@ describe('swarmgrad coordinator and export-model', () => {
     expect(stdout).toMatch(/node \[options\][\s\S]*coordinator \[options\][\s\S]*export-model/)
     expect(await main(['no-such-command'])).toBe(EXIT.USAGE)
     expect(stderr).toContain("unknown command 'no-such-command'")
+  })
+
+  it('--version prints the release and the Node.js version and exits 0', async () => {
+    expect(await main(['--version'])).toBe(EXIT.OK)
+    expect(stdout.trim()).toBe(`swarmgrad ${SWARMGRAD_VERSION} (Node.js ${process.version})`)
+    expect(SWARMGRAD_VERSION).toBe(
+      (JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
+        .version,
+    )
   })
 
   it('exits 2 naming the field for a bad value, an unknown flag, or steps missing for SCAFFOLD-family runs', async () => {

@@ -1,5 +1,6 @@
 import { InvalidConfigError, loadConfig, nodeOptionsSchema, resolveAutoDataIndex } from '@swarmgrad/config'
 import { coordinatorOptionsSchema } from '@swarmgrad/coordinator'
+import { SWARMGRAD_VERSION } from '@swarmgrad/net'
 import { Command, CommanderError } from 'commander'
 import { EXIT } from './exit-codes.js'
 import { addSchemaOptions, flagValues } from './flags.js'
@@ -42,6 +43,7 @@ function configFile(command: Command): string | undefined {
 function buildProgram(result: { code: number }): Command {
   const program = new Command('swarmgrad')
     .description('Decentralized machine learning: TensorFlow.js peers learning together over libp2p')
+    .version(`swarmgrad ${SWARMGRAD_VERSION} (Node.js ${process.version})`, '-V, --version')
     .exitOverride()
     .showHelpAfterError('(run with --help for the options)')
 

@@ -6,6 +6,7 @@ import {
   GossipChannel,
   type Host,
   type MetricsServer,
+  registerBuildInfo,
   serveMetrics,
 } from '@swarmgrad/net'
 import {
@@ -244,7 +245,10 @@ export async function createCoordinator(
   const options = validateConfig(coordinatorOptionsSchema, input)
   const logger = deps.logger ?? createLogger({ ...options.log, name: 'coordinator' })
   const registry = deps.registry ?? new Registry()
-  if (deps.registry === undefined) collectDefaultMetrics({ register: registry })
+  if (deps.registry === undefined) {
+    collectDefaultMetrics({ register: registry })
+    registerBuildInfo(registry)
+  }
   const metrics = createCoordinatorMetrics(registry)
   const runId = coordinatorRunId(options)
   metrics.info.set(

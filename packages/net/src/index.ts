@@ -1,4 +1,5 @@
 export { BLOB_DEFAULTS, type BlobResult, BlobTransfer, type BlobTransferOptions } from './blob-transfer.js'
+export { registerBuildInfo, SWARMGRAD_VERSION } from './build-info.js'
 export { type Deadline, deadline } from './deadline.js'
 export { HostConfigError, HostNotStartedError } from './errors.js'
 export { GossipChannel, type GossipChannelOptions, type GossipVerdict, gossipVerdict } from './gossip.js'

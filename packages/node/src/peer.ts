@@ -13,6 +13,7 @@ import {
   type Host,
   type Logger,
   type MetricsServer,
+  registerBuildInfo,
   serveMetrics,
 } from '@swarmgrad/net'
 import { runId, runSpecOf, seedFrom } from '@swarmgrad/protocol'
@@ -163,7 +164,10 @@ export async function createNode(
   const options = validateConfig(nodeOptionsSchema, input)
   const logger = deps.logger ?? createLogger(options.log)
   const registry = deps.registry ?? new Registry()
-  if (deps.registry === undefined) collectDefaultMetrics({ register: registry })
+  if (deps.registry === undefined) {
+    collectDefaultMetrics({ register: registry })
+    registerBuildInfo(registry)
+  }
   const metrics = createNodeMetrics(registry)
   const spec = resolveModelSpec(options.model)
   const runId = runIdOf(options, spec)
