@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events'
-import { CodedError, modestOrder } from '@swarmgrad/protocol'
+import { CodedError, createEnvelope, encodeEnvelope, modestOrder, peerIdBytes } from '@swarmgrad/protocol'
 import { ManualClock, settle } from '@swarmgrad/testing'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
@@ -17,6 +17,7 @@ import {
 } from './engine.js'
 import { createModestMetrics, type ModestMetrics } from './metrics.js'
 import { aborted } from './sampling.js'
+import { viewToWire } from './transport.js'
 import type { MemberEntry } from './view.js'
 
 const LENGTH = 4
@@ -616,6 +617,29 @@ describe('ModestEngine input checks', () => {
     for (const code of ['STALE_ROUND', 'NOT_SAMPLED', 'DUPLICATE']) {
       expect(await counterValue(peer.metrics.messagesRejected, { kind: 'model', code })).toBeGreaterThan(0)
     }
+    await peer.engine.stop()
+  })
+
+  it('refutes a LEAVE about itself at counter 0xFFFFFFFF and still encodes its view', async () => {
+    const { peer } = await single()
+    const handlers = peer.transport.handlers as ModestHandlers
+    const claim: MemberEntry = { lastRound: 1, counter: 0xffffffff, status: 'leave', addrs: [] }
+    const answer = handlers.onView('a', [
+      ['self', claim],
+      ['a', entry(1)],
+    ])
+    const own = new Map(answer).get('self')
+    expect(own).toMatchObject({ status: 'join', counter: 0xffffffff })
+    // as the transport sends it: an answer to a view exchange, and the view on every later model
+    const bytes = encodeEnvelope(
+      createEnvelope({
+        runId: 'run',
+        round: 1,
+        sender: peerIdBytes('self'),
+        body: { case: 'membershipView', value: viewToWire(answer) },
+      }),
+    )
+    expect(bytes.byteLength).toBeGreaterThan(0)
     await peer.engine.stop()
   })
 })

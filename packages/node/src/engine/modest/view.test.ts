@@ -94,6 +94,17 @@ describe('MembershipState', () => {
     expect(view.candidates(60, 50).sort()).toEqual(['a', 'old', 'recent'])
   })
 
+  it('keeps every counter it bumps within uint32', () => {
+    const view = new MembershipState('a', { counter: 1, round: 1 })
+    view.merge([['p', join(1, 0xffffffff)]])
+    expect(view.markDown('p')).toBe(true)
+    expect(view.get('p')).toEqual(leave(1, 0xffffffff))
+    expect(view.merge([['a', leave(1, 0xffffffff)]]).selfRevived).toBe(true)
+    expect(view.own).toMatchObject({ status: 'join', counter: 0xffffffff })
+    view.leave()
+    expect(view.own).toMatchObject({ status: 'leave', counter: 0xffffffff })
+  })
+
   it('leaves with a bumped counter', () => {
     const view = new MembershipState('a', { counter: 4, round: 1 })
     view.leave()

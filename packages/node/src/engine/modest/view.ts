@@ -2,11 +2,26 @@
 export interface MemberEntry {
   /** Last round the peer was seen active in. */
   readonly lastRound: number
-  /** Bumped by the peer itself on every join, and by whoever marks it down; the higher counter's status wins. */
+  /**
+   * Bumped by the peer itself on every join, and by whoever marks it down; the higher counter's status wins. A
+   * uint32 on the wire: bumps saturate at MAX_COUNTER (see `bumpCounter`).
+   */
   readonly counter: number
   readonly status: 'join' | 'leave'
   /** Binary multiaddrs the peer listens on (may be empty). */
   readonly addrs: readonly Uint8Array[]
+}
+
+/** The highest counter a view entry can carry: the wire field is a uint32. */
+const MAX_COUNTER = 0xffffffff
+
+/**
+ * counter + 1, saturating at MAX_COUNTER, so that no entry (this peer's own above all) ever holds a counter its
+ * view cannot encode. At the ceiling a bump no longer outranks the entry it answers: a refutation keeps the
+ * counter and sets the status, and merges of equal counters keep what each peer already knew.
+ */
+function bumpCounter(counter: number): number {
+  return Math.min(counter + 1, MAX_COUNTER)
 }
 
 export interface MergeResult {
@@ -95,11 +110,11 @@ export class MembershipState {
     return added
   }
 
-  /** Marks a peer that did not answer as left (counter + 1 so the mark wins merges); false if it already was. */
+  /** Marks a peer that did not answer as left (counter bumped so the mark wins merges); false if it already was. */
   markDown(peer: string): boolean {
     const known = this.#entries.get(peer)
     if (peer === this.self || known === undefined || known.status === 'leave') return false
-    this.#entries.set(peer, { ...known, counter: known.counter + 1, status: 'leave' })
+    this.#entries.set(peer, { ...known, counter: bumpCounter(known.counter), status: 'leave' })
     return true
   }
 
@@ -113,7 +128,7 @@ export class MembershipState {
   /** This peer leaves (a graceful stop). */
   leave(): void {
     const own = this.own
-    this.#entries.set(this.self, { ...own, counter: own.counter + 1, status: 'leave' })
+    this.#entries.set(this.self, { ...own, counter: bumpCounter(own.counter), status: 'leave' })
   }
 
   setOwnAddrs(addrs: readonly Uint8Array[]): void {
@@ -146,10 +161,11 @@ export class MembershipState {
   #mergeSelf(entry: MemberEntry): boolean {
     const own = this.own
     if (own.status === 'join' && entry.counter >= own.counter && entry.status === 'leave') {
-      this.#entries.set(this.self, { ...own, counter: entry.counter + 1 })
+      this.#entries.set(this.self, { ...own, counter: bumpCounter(entry.counter) })
       return true
     }
-    if (entry.counter > own.counter) this.#entries.set(this.self, { ...own, counter: entry.counter + 1 })
+    if (entry.counter > own.counter)
+      this.#entries.set(this.self, { ...own, counter: bumpCounter(entry.counter) })
     return false
   }
 }
