@@ -13,6 +13,8 @@ class FakeModel implements LocalModel {
   readonly layout = [{ name: 'w', offset: 0, length: LENGTH, shape: [LENGTH], role: 'weight' as const }]
   params = new Float32Array(LENGTH)
   trained = 0
+  /** Every parameter is multiplied by this per training: 1 (no change) by default. */
+  scale = 1
   constructor(readonly sampleCount: number) {}
   getParams(): Float32Array {
     return this.params.slice()
@@ -22,6 +24,7 @@ class FakeModel implements LocalModel {
   }
   async train(): Promise<{ loss: number; samples: number; seconds: number }> {
     this.trained++
+    for (let i = 0; i < LENGTH; i++) this.params[i] = (this.params[i] as number) * this.scale
     await yieldToEventLoop()
     return { loss: 1 / this.trained, samples: this.sampleCount, seconds: 0.001 }
   }
@@ -124,6 +127,43 @@ describe('GossipEngine', () => {
     const rejected = await registry.getSingleMetric('swarmgrad_node_messages_rejected_total')?.get()
     expect(rejected?.values).toContainEqual(
       expect.objectContaining({ labels: { kind: 'model', code: 'STALE_ROUND' }, value: 1 }),
+    )
+  })
+
+  it('undoes a local step that overflows after merging a huge model, counts it and goes on', async () => {
+    const { engine, model, exchange, registry } = setup({ rounds: 0 })
+    model.scale = 1e10
+    const huge = (round: number): ReceivedModel => ({
+      from: 'b',
+      round,
+      params: new Float32Array(LENGTH).fill(1e30),
+      sampleCount: 300,
+    })
+    const signal = new AbortController().signal
+    for (let round = 1; round <= 3; round++) {
+      exchange.inbox = [huge(round)]
+      const report = await engine.runRound(signal)
+      // rounds 2 and 3 train 7.5e29 × 1e10 = Inf: undone to round 1's trained model (0), then merged again
+      expect(report.merged).toBe(1)
+      expect(Array.from(model.params)).toEqual(new Array(LENGTH).fill(Math.fround(Math.fround(1e30) * 0.75)))
+    }
+    expect(engine.round).toBe(3)
+    const diverged = await registry.getSingleMetric('swarmgrad_node_train_diverged_total')?.get()
+    expect(diverged?.values[0]?.value).toBe(2)
+  })
+
+  it('drops and counts non-finite received models and keeps its own', async () => {
+    const { engine, model, exchange, registry } = setup({})
+    model.params.fill(2)
+    exchange.inbox = [
+      { from: 'b', round: 1, params: new Float32Array(LENGTH).fill(Number.NaN), sampleCount: 100 },
+    ]
+    const report = await engine.runRound(new AbortController().signal)
+    expect(report.merged).toBe(0)
+    expect(Array.from(model.params)).toEqual(new Array(LENGTH).fill(2))
+    const rejected = await registry.getSingleMetric('swarmgrad_node_messages_rejected_total')?.get()
+    expect(rejected?.values).toContainEqual(
+      expect.objectContaining({ labels: { kind: 'model', code: 'NON_FINITE' }, value: 1 }),
     )
   })
 

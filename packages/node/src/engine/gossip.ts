@@ -1,5 +1,5 @@
 import { AGGREGATORS, type AggregatorName } from '@swarmgrad/algorithms'
-import { createRng, errorCode, roundWindow, type Xoshiro128 } from '@swarmgrad/protocol'
+import { createRng, errorCode, firstNonFinite, roundWindow, type Xoshiro128 } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
 import { ModelExchange } from '../exchange/model-exchange.js'
 import type { NodeMetrics } from '../metrics/index.js'
@@ -43,9 +43,15 @@ export interface GossipEngineOptions {
  * Gossip learning: each round the peer trains locally, sends its model to `fanout` live peers chosen at random,
  * waits a bounded time for models from others, and merges what arrived (sample-weighted, by the configured rule).
  * There is no global barrier: a slow or dead peer costs at most `waitTimeoutMs` a round.
+ *
+ * A non-finite state is never adopted: a local step that leaves a parameter non-finite (e.g. training from a
+ * finite but huge merged model overflows) is undone back to the parameters of the last finite step, and a merge
+ * whose result is non-finite is dropped, the own model kept; both are counted and logged, and the round goes on.
  */
 export class GossipEngine implements RoundEngine {
   #round = 0
+  /** Parameters after the last local step that stayed finite (the initial ones before any). */
+  #lastGood: Float32Array | undefined
   readonly #rng: Xoshiro128
 
   constructor(
@@ -94,6 +100,7 @@ export class GossipEngine implements RoundEngine {
     const round = this.#round + 1
     metrics.round.set(round)
 
+    this.#lastGood ??= this.model.getParams()
     const trained = await this.model.train(signal)
     metrics.trainDuration.observe(trained.seconds)
     metrics.trainSamples.inc(trained.samples)
@@ -101,7 +108,7 @@ export class GossipEngine implements RoundEngine {
 
     const outgoing: OutgoingModel = {
       round,
-      params: this.model.getParams(),
+      params: this.#checkTrained(round),
       sampleCount: this.model.sampleCount,
     }
     const targets = this.#pickTargets()
@@ -146,6 +153,24 @@ export class GossipEngine implements RoundEngine {
     return report
   }
 
+  /** The parameters after this round's local step, or, if it left any non-finite, the last good ones restored. */
+  #checkTrained(round: number): Float32Array {
+    const params = this.model.getParams()
+    const index = firstNonFinite(params)
+    if (index < 0) {
+      this.#lastGood = params.slice()
+      return params
+    }
+    const lastGood = this.#lastGood as Float32Array
+    this.model.setParams(lastGood)
+    this.deps.metrics.trainDiverged.inc()
+    this.deps.logger.warn(
+      { round, index, value: params[index] },
+      'local training left a non-finite parameter: restored the last good model',
+    )
+    return lastGood.slice()
+  }
+
   #pickTargets(): string[] {
     const live = this.exchange.livePeers()
     const k = Math.min(this.options.fanout, live.length)
@@ -179,9 +204,13 @@ export class GossipEngine implements RoundEngine {
   /** Merges this round's own model with the received ones and loads the result; returns how many were merged. */
   #merge(own: OutgoingModel, round: number): number {
     const received = this.exchange.takeReceived()
-    const fresh = received.filter((m) => m.round + this.options.maxStaleRounds >= round)
-    const stale = received.length - fresh.length
+    const recent = received.filter((m) => m.round + this.options.maxStaleRounds >= round)
+    const stale = received.length - recent.length
     if (stale > 0) this.deps.metrics.messagesRejected.inc({ kind: 'model', code: 'STALE_ROUND' }, stale)
+    const fresh = recent.filter((m) => firstNonFinite(m.params) < 0)
+    const nonFinite = recent.length - fresh.length
+    if (nonFinite > 0)
+      this.deps.metrics.messagesRejected.inc({ kind: 'model', code: 'NON_FINITE' }, nonFinite)
     this.deps.metrics.mergeSize.observe(fresh.length)
     if (fresh.length === 0) return 0
     const rule = AGGREGATORS[this.options.aggregator]
@@ -190,6 +219,15 @@ export class GossipEngine implements RoundEngine {
       weights: [own.sampleCount, ...fresh.map((m) => m.sampleCount)],
       layout: this.model.layout,
     })
+    const index = firstNonFinite(merged)
+    if (index >= 0) {
+      this.deps.metrics.messagesRejected.inc({ kind: 'model', code: 'NON_FINITE' }, fresh.length)
+      this.deps.logger.warn(
+        { round, index, value: merged[index], models: fresh.length },
+        'merge result is not finite: kept the own model',
+      )
+      return 0
+    }
     this.model.setParams(merged)
     return fresh.length
   }

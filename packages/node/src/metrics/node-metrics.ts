@@ -72,6 +72,10 @@ export function createNodeMetrics(registry: Registry) {
       help: 'Messages and models refused, by message kind and reason code',
       labelNames: ['kind', 'code'] as const,
     }),
+    trainDiverged: metric.counter({
+      name: 'swarmgrad_node_train_diverged_total',
+      help: 'Local training steps that left a non-finite parameter and were undone (last good model restored)',
+    }),
     transferDuration: metric.histogram({
       name: 'swarmgrad_node_transfer_duration_seconds',
       help: 'Wall time of one outgoing model transfer, ack included',
