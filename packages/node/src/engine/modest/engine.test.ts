@@ -620,6 +620,51 @@ describe('ModestEngine input checks', () => {
     await peer.engine.stop()
   })
 
+  /** Two trainers sampled for round 1 send TRAINED(2) filled with `value`; the aggregation of round 2 completes. */
+  async function aggregateTwo(value: number): Promise<{ peer: SimPeer; answers: ModestAnswer[] }> {
+    const { sim, peer } = await single()
+    const handlers = peer.transport.handlers as ModestHandlers
+    const others = Array.from({ length: 8 }, (_, i) => `q${i}`)
+    const ranked = modestOrder(others, 1)
+    const view: ViewEntries = others.map((id) => [id, entry(1)])
+    const trained = (): ModestModelMessage => ({
+      role: 'trained',
+      round: 2,
+      params: new Float32Array(LENGTH).fill(value),
+      sampleCount: 1,
+      view,
+    })
+    const answers = Promise.all([
+      handlers.onModel(ranked[0] as string, trained()),
+      handlers.onModel(ranked[1] as string, trained()),
+    ])
+    // the aggregate goes to round 2's sample: peers of the view that never answer, so it takes the ping timeout
+    await sim.clock.advance(10 * BASE.pingTimeoutMs)
+    return { peer, answers: await answers }
+  }
+
+  it('averages two trained models of 3e38 to 3e38, not Inf, and adopts it', async () => {
+    const { peer, answers } = await aggregateTwo(3e38)
+    expect(answers).toEqual([{ accepted: true }, { accepted: true }])
+    // adopted, trained (3e38 + 1 rounds to 3e38) and aggregated on
+    expect(peer.engine.heldRound).toBeGreaterThanOrEqual(2)
+    expect(Array.from(peer.model.params)).toEqual(new Array(LENGTH).fill(Math.fround(3e38)))
+    expect(await counterValue(peer.metrics.roundsCompleted)).toBe(peer.engine.heldRound - 1)
+    await peer.engine.stop()
+  })
+
+  it('drops and counts an aggregation whose mean is not finite, keeping its own model', async () => {
+    const { peer, answers } = await aggregateTwo(Number.NaN)
+    expect(answers).toEqual([
+      { accepted: false, code: 'NON_FINITE' },
+      { accepted: false, code: 'NON_FINITE' },
+    ])
+    expect(peer.engine.heldRound).toBe(1)
+    expect(peer.model.params.every(Number.isFinite)).toBe(true)
+    expect(await counterValue(peer.metrics.messagesRejected, { kind: 'model', code: 'NON_FINITE' })).toBe(2)
+    await peer.engine.stop()
+  })
+
   it('refutes a LEAVE about itself at counter 0xFFFFFFFF and still encodes its view', async () => {
     const { peer } = await single()
     const handlers = peer.transport.handlers as ModestHandlers

@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events'
 import type { ModestOptions } from '@swarmgrad/config'
-import { type ErrorCode, errorCode, modestOrder } from '@swarmgrad/protocol'
+import { type ErrorCode, errorCode, firstNonFinite, modestOrder } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
 import type { NodeMetrics } from '../../metrics/index.js'
 import type { RoundEngine } from '../registry.js'
@@ -86,6 +86,19 @@ const STARTUP_TICK_MS = 250
 const TICK_MS = 1_000
 /** Every this many view exchanges, one goes to a peer marked as left (within the inactivity threshold). */
 const PROBE_EVERY = 5
+/**
+ * The arithmetic mean of equally long models, accumulated in float64: the mean of finite float32 models is then
+ * finite (a float32 running sum of two models at 3e38 is Inf).
+ */
+function meanOf(models: readonly Float32Array[]): Float32Array {
+  const sum = new Float64Array(models[0]?.length ?? 0)
+  for (const params of models)
+    for (let i = 0; i < sum.length; i++) sum[i] = (sum[i] as number) + (params[i] as number)
+  const mean = new Float32Array(sum.length)
+  for (let i = 0; i < sum.length; i++) mean[i] = (sum[i] as number) / models.length
+  return mean
+}
+
 /** Answers that mean the receiver could not take part: try the next candidate. */
 const RETRY_CODES: ReadonlySet<ErrorCode | undefined> = new Set(['UNREACHABLE', 'TIMEOUT'])
 
@@ -402,10 +415,21 @@ export class ModestEngine implements RoundEngine {
     }
     this.#lastAggregated = Math.max(this.#lastAggregated, round)
     const models = [...aggregation.models.values()]
-    const mean = new Float32Array(models[0]?.length ?? 0)
-    for (const params of models)
-      for (let i = 0; i < mean.length; i++) mean[i] = (mean[i] as number) + (params[i] as number)
-    for (let i = 0; i < mean.length; i++) mean[i] = (mean[i] as number) / models.length
+    const mean = meanOf(models)
+    const index = firstNonFinite(mean)
+    if (index >= 0) {
+      // Nothing non-finite is ever sent, so no peer adopts it, this one included (it keeps the model it holds).
+      // The aggregation fails as one that never completed would: its trainers hear NON_FINITE (not a code they
+      // retry elsewhere), round r's sample never receives AGG(r), and the sequence resumes by the watchdog's
+      // restart from a held model, as when every trainer of a round died.
+      this.#deps.metrics.messagesRejected.inc({ kind: 'model', code: 'NON_FINITE' }, models.length)
+      this.#deps.logger.warn(
+        { round, index, value: mean[index], models: models.length },
+        'mean of the trained models is not finite: aggregation dropped',
+      )
+      this.#fail(aggregation, 'NON_FINITE')
+      return
+    }
     this.#lastMerged = models.length
     this.#deps.modestMetrics.aggregationSize.observe(models.length)
     this.#deps.modestMetrics.roleRounds.inc({ role: 'aggregator' })
