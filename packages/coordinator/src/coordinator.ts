@@ -107,7 +107,11 @@ export class Coordinator {
 
   /** The last completed round (fl), or the highest round peers report (other modes). */
   get round(): number {
-    return this.server?.state.round ?? Math.max(0, ...this.membership.records().map((m) => m.lastRound))
+    if (this.server !== undefined) return this.server.state.round
+    // a loop, not Math.max(...records): spreading a large view overflows the call stack
+    let highest = 0
+    for (const record of this.membership.records()) highest = Math.max(highest, record.lastRound)
+    return highest
   }
 
   statusReport(): Record<string, unknown> {

@@ -19,6 +19,7 @@ import {
   encodeEnvelope,
   errorCode,
   FL_PROTOCOL_NAMES,
+  isCodedError,
   modelHash,
   peerIdBytes,
   protocolId,
@@ -28,7 +29,7 @@ import {
   topic,
 } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
-import type { JournalState, RoundRecord } from './journal.js'
+import { isFiniteData, type JournalState, type RoundRecord } from './journal.js'
 import type { Membership } from './membership.js'
 import type { CoordinatorMetrics } from './metrics.js'
 import type { CoordinatorOptions } from './options.js'
@@ -43,6 +44,48 @@ interface OpenRound {
   readonly updates: Map<string, FlUpdate>
   /** Updates still possible: sampled clients whose global model got through. */
   expected: number
+}
+
+/** What aggregating one round gave: the next global model and algorithm state, or why the round changed nothing. */
+export type RoundAggregate =
+  | { readonly adopted: true; readonly model: Float32Array; readonly algorithmState: unknown }
+  | { readonly adopted: false; readonly code: ErrorCode; readonly reason: string }
+
+/**
+ * Aggregates one round on a copy of the algorithm state (algorithms update theirs in place), so that a result
+ * that cannot be adopted leaves the last good model and state as they were: a model or state holding a
+ * non-finite value (finite but huge updates overflow float32) is NON_FINITE, and a round the algorithm refuses
+ * (a coded error, e.g. BAD_WEIGHT) keeps its code.
+ */
+export function aggregateRound(
+  algorithm: FlAlgorithmDefinition,
+  algorithmState: unknown,
+  model: Float32Array,
+  updates: readonly FlUpdate[],
+  context: FlRoundContext,
+): RoundAggregate {
+  const next = structuredClone(algorithmState)
+  let aggregated: Float32Array
+  try {
+    aggregated = algorithm.aggregate(next, model, updates, context)
+  } catch (err) {
+    if (!isCodedError(err)) throw err
+    return { adopted: false, code: err.code, reason: err.message }
+  }
+  if (!isFiniteData(aggregated)) {
+    return { adopted: false, code: 'NON_FINITE', reason: 'the aggregated model holds a non-finite value' }
+  }
+  if (!isFiniteData(next)) {
+    return { adopted: false, code: 'NON_FINITE', reason: 'the algorithm state holds a non-finite value' }
+  }
+  return { adopted: true, model: aggregated, algorithmState: next }
+}
+
+/** An update's sample count must be a weight every algorithm can use: a positive integer. */
+export function checkSamples(samples: number): void {
+  if (!Number.isSafeInteger(samples) || samples <= 0) {
+    throw new CodedError('BAD_WEIGHT', `an update of ${samples} samples has no usable weight`)
+  }
 }
 
 /** What became of one global model sent to a sampled client. */
@@ -216,7 +259,17 @@ export class FlServer {
     metrics.roundEnd.inc({ reason })
 
     const updates = [...open.updates.values()]
-    state.model = this.#algorithm.aggregate(this.#algorithmState, state.model, updates, context)
+    const aggregate = aggregateRound(this.#algorithm, this.#algorithmState, state.model, updates, context)
+    if (aggregate.adopted) {
+      state.model = aggregate.model
+      this.#algorithmState = aggregate.algorithmState
+    } else {
+      metrics.roundsRefused.inc({ code: aggregate.code })
+      logger.warn(
+        { round, code: aggregate.code, err: aggregate.reason },
+        'round aggregate refused: the global model and algorithm state stay as they were',
+      )
+    }
     state.algorithmState = this.#algorithmState
     state.round = round
     const record: RoundRecord = {
@@ -348,6 +401,7 @@ export class FlServer {
         paramCount: this.#paramCount,
         roundWindow: roundWindow(current, stale, 0),
       })
+      checkSamples(uplink.samples)
       if (open === undefined) throw new CodedError('STALE_ROUND', `round ${uplink.round} is closed`)
       const sampled = this.#algorithm.acceptsStale
         ? this.#outstanding.get(client) === uplink.round

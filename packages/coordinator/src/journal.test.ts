@@ -64,6 +64,26 @@ describe('journal', () => {
     await expect(readJournal(file)).rejects.toThrow(/truncated/)
   })
 
+  it('refuses a journal whose model or algorithm state holds a non-finite value, by name, leaving it as it was', async () => {
+    const file = join(dir, 'run.journal')
+    const overflowed = sample(2)
+    overflowed.model = Float32Array.from([1, Number.POSITIVE_INFINITY, 0, 2])
+    await writeJournal(file, overflowed)
+    const written = await readFile(file)
+    await expect(readJournal(file)).rejects.toThrow(JournalError)
+    await expect(readJournal(file)).rejects.toThrow(
+      new RegExp(`journal ${file} cannot be used: its model holds`),
+    )
+    expect(await readFile(file)).toEqual(written)
+
+    const badState = sample(2)
+    badState.algorithmState = { c: Float32Array.from([0, Number.NaN, 0, 0]), clients: {} }
+    await writeJournal(file, badState)
+    await expect(readJournal(file)).rejects.toThrow(/its algorithm state holds a non-finite value/)
+    await writeJournal(file, { ...sample(2), algorithmState: { clients: { a: { sum: -Infinity } } } })
+    await expect(readJournal(file)).rejects.toThrow(/its algorithm state holds a non-finite value/)
+  })
+
   it('exports the global model of the last round as raw float32 little-endian, bit for bit', async () => {
     const file = join(dir, 'run.journal')
     const state = sample(4)

@@ -51,13 +51,28 @@ export interface JournalState {
   bytesUp: number
 }
 
+/**
+ * Whether every number in `value` (a model, or an algorithm state of numbers, strings, Float32Arrays, arrays and
+ * records) is finite: an overflowed model must never be journaled, nor a run resumed from one.
+ */
+export function isFiniteData(value: unknown): boolean {
+  if (typeof value === 'number') return Number.isFinite(value)
+  if (value instanceof Float32Array) {
+    for (const v of value) if (!Number.isFinite(v)) return false
+    return true
+  }
+  if (Array.isArray(value)) return value.every(isFiniteData)
+  if (typeof value === 'object' && value !== null) return Object.values(value).every(isFiniteData)
+  return true
+}
+
 function corrupt(file: string, reason: string): never {
   throw new JournalError(file, reason)
 }
 
 /**
  * Reads a journal: undefined when the file does not exist; JournalError when it is unreadable, truncated, altered
- * (checksum), of another format, or misses a field.
+ * (checksum), of another format, misses a field, or its model or algorithm state holds a non-finite value.
  */
 export async function readJournal(file: string): Promise<JournalState | undefined> {
   let bytes: Buffer
@@ -93,6 +108,8 @@ function checkState(file: string, raw: unknown): JournalState {
   if (!(r.model instanceof Float32Array)) corrupt(file, 'model missing')
   if (!Array.isArray(r.history)) corrupt(file, 'history missing')
   if (!isCount(r.bytesDown) || !isCount(r.bytesUp)) corrupt(file, 'byte counts missing')
+  if (!isFiniteData(r.model)) corrupt(file, 'its model holds a non-finite value')
+  if (!isFiniteData(r.algorithmState)) corrupt(file, 'its algorithm state holds a non-finite value')
   return {
     runId: r.runId,
     algorithm: r.algorithm,

@@ -15,6 +15,11 @@ export function createCoordinatorMetrics(registry: Registry) {
       name: 'swarmgrad_coordinator_rounds_completed_total',
       help: 'Rounds aggregated',
     }),
+    roundsRefused: metric.counter({
+      name: 'swarmgrad_coordinator_rounds_refused_total',
+      help: 'Rounds whose aggregate was refused, by reason (NON_FINITE: the model or algorithm state overflowed; an algorithm refusal keeps its code): the global model and algorithm state stay as they were',
+      labelNames: ['code'] as const,
+    }),
     roundDuration: metric.histogram({
       name: 'swarmgrad_coordinator_round_duration_seconds',
       help: 'Wall time of one FL round, sampling to journal write',

@@ -16,6 +16,14 @@ import { GossipChannel } from './gossip.js'
 import type { Host } from './host.js'
 import { Notifier } from './notifier.js'
 
+/**
+ * Records a view keeps at most. Every record is a distinct authenticated peer, but over a long run (or under a
+ * flood of fresh identities) their number has no other bound: past it, the least recently heard record goes.
+ * Records are not dropped for silence alone: the FL server's population (FedAU's and SCAFFOLD's N) counts every
+ * client it knows.
+ */
+export const VIEW_RECORDS_MAX = 10_000
+
 const UTF8 = new TextDecoder('utf-8', { fatal: true })
 
 /** A peer id off the wire: its UTF-8 bytes; anything else is a malformed view, not a bug of ours. */
@@ -111,7 +119,7 @@ export class RunView {
     this.changes.notify()
   }
 
-  /** Every peer heard of, in the order first heard. */
+  /** Every peer kept (at most VIEW_RECORDS_MAX), least recently heard first. */
   records(): ViewRecord[] {
     return [...this.#records.values()]
   }
@@ -133,10 +141,17 @@ export class RunView {
     const record = this.#records.get(peer)
     if (record === undefined) {
       this.#records.set(peer, { peerId: peer, firstSeen: now, lastSeen: now, lastRound: round, status })
+      if (this.#records.size > VIEW_RECORDS_MAX) {
+        const [oldest] = this.#records.keys()
+        this.#records.delete(oldest as string)
+      }
     } else {
       record.lastSeen = now
       record.lastRound = Math.max(record.lastRound, round)
       record.status = status
+      // the map keeps records least recently heard first: the one to evict is its first
+      this.#records.delete(peer)
+      this.#records.set(peer, record)
     }
     this.changes.notify()
   }

@@ -58,7 +58,7 @@ describe('federated rounds with failing and misbehaving clients', () => {
     await peersRunning
   })
 
-  it('refuses updates from unsampled clients, other runs, of the wrong shape or non-finite, counted by reason', async () => {
+  it('refuses updates from unsampled clients, other runs, of the wrong shape, non-finite or of 0 samples, counted by reason', async () => {
     // the silent client keeps round 1 open until its long deadline while the attacker sends
     run = await createFlRun(1, {
       rounds: 1,
@@ -73,7 +73,7 @@ describe('federated rounds with failing and misbehaving clients', () => {
 
     attacker = await createHost({ bootstrap: [coordinator.multiaddrs[0]!], logger: SILENT })
     const up = new BlobTransfer(attacker, { protocol: protocolId(coordinator.runId, 'fl-up') })
-    const send = async (opts: { runId?: string; length?: number; nan?: boolean }) => {
+    const send = async (opts: { runId?: string; length?: number; nan?: boolean; samples?: number }) => {
       const values = new Float32Array(opts.length ?? PARAMS)
       const { meta, body } = encodeUplink({
         runId: opts.runId ?? coordinator.runId,
@@ -81,7 +81,7 @@ describe('federated rounds with failing and misbehaving clients', () => {
         sender: peerIdBytes(attacker!.peerId),
         base: new Float32Array(values.length),
         input: { codec: TensorCodec.FLOAT32, values },
-        samples: 10,
+        samples: opts.samples ?? 10,
       })
       if (opts.nan !== true) return up.send(coordinator.host.peerId, meta, body)
       // the encoder refuses NaN: write one into the payload's last value and describe the altered payload
@@ -111,9 +111,10 @@ describe('federated rounds with failing and misbehaving clients', () => {
       code: 'SHAPE_MISMATCH',
     })
     expect(await send({ nan: true })).toMatchObject({ accepted: false, code: 'NON_FINITE' })
+    expect(await send({ samples: 0 })).toMatchObject({ accepted: false, code: 'BAD_WEIGHT' })
 
     const rejected = await counter(run, 'swarmgrad_coordinator_updates_rejected_total')
-    for (const code of ['NOT_SAMPLED', 'WRONG_RUN', 'SHAPE_MISMATCH', 'NON_FINITE'])
+    for (const code of ['NOT_SAMPLED', 'WRONG_RUN', 'SHAPE_MISMATCH', 'NON_FINITE', 'BAD_WEIGHT'])
       expect(rejected.get(code)).toBe(1)
     expect((await counter(run, 'swarmgrad_coordinator_updates_accepted_total')).get('')).toBe(1)
     const status = (await (await fetch(`${coordinator.statusUrl}/status`)).json()) as Record<string, unknown>

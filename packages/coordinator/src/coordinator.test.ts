@@ -1,0 +1,29 @@
+import type { ViewRecord } from '@swarmgrad/net'
+import { pino } from 'pino'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { type Coordinator, createCoordinator } from './coordinator.js'
+
+describe('coordinator outside fl mode', () => {
+  let coordinator: Coordinator | undefined
+  afterEach(async () => {
+    await coordinator?.host.stop()
+    coordinator = undefined
+  })
+
+  it('reports the highest round of 130,000 member records without throwing', async () => {
+    coordinator = await createCoordinator(
+      { mode: 'gossip', seed: 9, model: 'mlp-small', log: { level: 'silent' } },
+      { logger: pino({ level: 'silent' }), start: false },
+    )
+    const records: ViewRecord[] = Array.from({ length: 130_000 }, (_, i) => ({
+      peerId: `peer-${i}`,
+      firstSeen: i,
+      lastSeen: i,
+      lastRound: i === 64_000 ? 900 : i % 7,
+      status: 'join',
+    }))
+    vi.spyOn(coordinator.membership, 'records').mockReturnValue(records)
+    expect(coordinator.round).toBe(900)
+    expect(coordinator.statusReport()).toMatchObject({ round: 900, peers: { known: 130_000 } })
+  })
+})

@@ -1,0 +1,76 @@
+import { type FlRoundContext, type FlSettings, type FlUpdate, getFlAlgorithm } from '@swarmgrad/algorithms'
+import { CodedError } from '@swarmgrad/protocol'
+import { describe, expect, it } from 'vitest'
+import { aggregateRound, checkSamples } from './fl-server.js'
+
+const SETTINGS: FlSettings = {
+  serverLr: 1,
+  localLr: 0.1,
+  localSteps: 15,
+  aggregator: 'mean',
+  fedauCutoff: 50,
+  anchorProbability: 0.1,
+  seed: 5,
+}
+
+function context(round: number, settings: Partial<FlSettings> = {}): FlRoundContext {
+  return { round, sampled: ['a'], population: ['a'], settings: { ...SETTINGS, ...settings } }
+}
+
+function update(value: number, samples = 10): FlUpdate {
+  return { client: 'a', vector: new Float32Array(4).fill(value), samples, baseRound: 0, task: 'train' }
+}
+
+describe('aggregating an fl round', () => {
+  it('never adopts a model that overflowed float32: the last good model stays and the next round goes on', () => {
+    const fedavg = getFlAlgorithm('fedavg')
+    const state = fedavg.initialState(4)
+    const first = aggregateRound(fedavg, state, new Float32Array(4), [update(3.4e38)], context(1))
+    expect(first).toMatchObject({ adopted: true })
+    if (!first.adopted) return
+    expect(Array.from(first.model)).toEqual(Array(4).fill(Math.fround(3.4e38)))
+
+    const second = aggregateRound(fedavg, first.algorithmState, first.model, [update(3.4e38)], context(2))
+    expect(second).toMatchObject({ adopted: false, code: 'NON_FINITE' })
+    expect(Array.from(first.model)).toEqual(Array(4).fill(Math.fround(3.4e38)))
+
+    const third = aggregateRound(fedavg, first.algorithmState, first.model, [update(-3.4e38)], context(3))
+    expect(third).toMatchObject({ adopted: true })
+    if (third.adopted) expect(Array.from(third.model)).toEqual([0, 0, 0, 0])
+  })
+
+  it('refuses a finite update that a server learning rate above 1 overflows', () => {
+    const fedavg = getFlAlgorithm('fedavg')
+    const model = Float32Array.from([1, 2, 3, 4])
+    const result = aggregateRound(fedavg, {}, model, [update(3e38)], context(1, { serverLr: 2 }))
+    expect(result).toMatchObject({ adopted: false, code: 'NON_FINITE' })
+    expect(Array.from(model)).toEqual([1, 2, 3, 4])
+  })
+
+  it('leaves the algorithm state as it was when the round is refused', () => {
+    const scallion = getFlAlgorithm('scallion')
+    const state = scallion.initialState(4) as { c: Float32Array }
+    const result = aggregateRound(scallion, state, new Float32Array(4), [update(3.4e38)], context(1))
+    expect(result).toMatchObject({ adopted: false, code: 'NON_FINITE' })
+    expect(Array.from(state.c)).toEqual([0, 0, 0, 0])
+
+    const fine = aggregateRound(scallion, state, new Float32Array(4), [update(1)], context(2))
+    expect(fine).toMatchObject({ adopted: true })
+    if (fine.adopted) expect(Array.from((fine.algorithmState as { c: Float32Array }).c)).toEqual([1, 1, 1, 1])
+    expect(Array.from(state.c)).toEqual([0, 0, 0, 0])
+  })
+
+  it('closes a round whose only update has no usable weight without changing the model, instead of throwing', () => {
+    const fedavg = getFlAlgorithm('fedavg')
+    const model = Float32Array.from([1, 2, 3, 4])
+    const result = aggregateRound(fedavg, {}, model, [update(1, 0)], context(1))
+    expect(result).toMatchObject({ adopted: false, code: 'BAD_WEIGHT' })
+    expect(Array.from(model)).toEqual([1, 2, 3, 4])
+  })
+
+  it('refuses an update of 0 samples at receipt as BAD_WEIGHT', () => {
+    expect(() => checkSamples(0)).toThrow(CodedError)
+    expect(() => checkSamples(0)).toThrow(expect.objectContaining({ code: 'BAD_WEIGHT' }))
+    expect(() => checkSamples(1)).not.toThrow()
+  })
+})

@@ -1,0 +1,32 @@
+import { pino } from 'pino'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createHost, type Host } from './host.js'
+import { RunView, VIEW_RECORDS_MAX } from './run-view.js'
+
+describe('run view', () => {
+  let host: Host | undefined
+  afterEach(async () => {
+    await host?.stop()
+    host = undefined
+  })
+
+  it('keeps at most VIEW_RECORDS_MAX records, evicting the least recently heard', async () => {
+    host = await createHost({ start: false })
+    const view = new RunView(host, { runId: 'run-a', logger: pino({ level: 'silent' }) })
+    view.heard('peer-0', 3, 'join')
+    for (let i = 1; i < 130_000; i++) {
+      view.heard(`peer-${i}`, i % 5, 'join')
+      // peer-0 keeps being heard from: it outlives peers heard once
+      if (i % 1_000 === 0) view.heard('peer-0', 4, 'join')
+    }
+    const records = view.records()
+    expect(VIEW_RECORDS_MAX).toBe(10_000)
+    expect(records).toHaveLength(VIEW_RECORDS_MAX)
+    const ids = new Set(records.map((r) => r.peerId))
+    expect(ids.has('peer-0')).toBe(true)
+    expect(ids.has('peer-129999')).toBe(true)
+    expect(ids.has('peer-120000')).toBe(false)
+    expect(records.find((r) => r.peerId === 'peer-0')?.lastRound).toBe(4)
+    expect(view.live(60_000)).toHaveLength(VIEW_RECORDS_MAX)
+  })
+})
