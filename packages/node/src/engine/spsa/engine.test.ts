@@ -82,15 +82,17 @@ describe('SpsaEngine on a fake network', () => {
     // c stays up but its batches no longer reach anyone
     network.route = (from) => (from === 'c' ? 'drop' : 'deliver')
     const cutAt = Math.max(a.engine.round, b.engine.round)
-    await expect.poll(() => a.engine.round >= cutAt + 4, { timeout: 10_000 }).toBe(true)
-    expect(await counter(a.spsa.roundTimeouts)).toBeGreaterThanOrEqual(1)
-    // after the round that timed out, a and b apply each other's batches only and no longer wait for c
+    await expect.poll(() => a.engine.round >= cutAt + 2, { timeout: 10_000 }).toBe(true)
+    const timeouts = await counter(a.spsa.roundTimeouts)
+    expect(timeouts).toBeGreaterThanOrEqual(1)
+    // after the round that timed out, a and b apply each other's batches only and no longer wait for c: later rounds
+    // close without a timeout
+    const next = a.engine.round
+    await expect.poll(() => a.engine.round >= next + 3, { timeout: 10_000 }).toBe(true)
+    expect(await counter(a.spsa.roundTimeouts)).toBe(timeouts)
     const later = a.reports.filter((r) => r.round > cutAt + 1)
-    expect(later.length).toBeGreaterThanOrEqual(2)
-    for (const report of later) {
-      expect(report.merged).toBe(2)
-      expect(report.seconds).toBeLessThan(0.3)
-    }
+    expect(later.length).toBeGreaterThanOrEqual(3)
+    for (const report of later) expect(report.merged).toBe(2)
     expect(agreedRound([a, b], cutAt + 2)).toBeDefined()
     expect(c.engine.round).toBeGreaterThan(0)
   })
