@@ -1,4 +1,12 @@
-export { BLOB_DEFAULTS, type BlobResult, BlobTransfer, type BlobTransferOptions } from './blob-transfer.js'
+export {
+  BLOB_DEFAULTS,
+  BLOB_INBOUND_BUDGET_BYTES,
+  type BlobMetaExpectations,
+  type BlobResult,
+  BlobTransfer,
+  type BlobTransferOptions,
+  ByteBudget,
+} from './blob-transfer.js'
 export { registerBuildInfo, SWARMGRAD_VERSION } from './build-info.js'
 export { type Deadline, deadline } from './deadline.js'
 export { HostConfigError, HostNotStartedError } from './errors.js'
@@ -28,4 +36,4 @@ export {
 export { generatePsk, loadPsk } from './psk.js'
 export { RunView, type RunViewOptions, type ViewRecord } from './run-view.js'
 export { runUntilSignalled, type Service } from './signals.js'
-export { StreamReader } from './stream-reader.js'
+export { StreamReader, type StreamReaderOptions } from './stream-reader.js'
