@@ -170,7 +170,11 @@ export class FlServer {
       // a client sends one update per round; a second stream covers a late update overlapping the next one
       maxInboundStreams: 2,
     })
-    this.#clock = new GossipChannel(host, { topic: topic(runId, TOPIC_NAMES.clock) })
+    this.#clock = new GossipChannel(host, {
+      topic: topic(runId, TOPIC_NAMES.clock),
+      publisher: host.peerId,
+      onReject: (code) => metrics.messagesRejected.inc({ kind: 'clock', code }),
+    })
   }
 
   get state(): JournalState {
