@@ -19,6 +19,7 @@ export {
   type HostServices,
   type HostStatus,
   KEEP_ALIVE_TAG,
+  LEARNED_PEERS_MAX,
 } from './host.js'
 export { type Identity, loadOrCreateIdentity } from './identity.js'
 export { createLogger, formatRecord, type LogFormat, type Logger, type LogLevel } from './logging.js'
