@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import type { PeerId } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { BlobTransfer, createHost, type Host } from '@swarmgrad/net'
+import { createEnvelope, encodeEnvelope, MessageKind, peerIdBytes } from '@swarmgrad/protocol'
 
 /**
  * Model transfer throughput: one 4 MiB body pushed between two hosts on 127.0.0.1 (noise, yamux, sha-256 on both
@@ -22,7 +23,10 @@ import { BlobTransfer, createHost, type Host } from '@swarmgrad/net'
 const BODY_BYTES = 4 * 1024 * 1024
 const WARMUP_RUNS = 3
 const RUNS = 11
-const PROTOCOL = '/swarmgrad/bench/model/1.0.0'
+const RUN_ID = 'bench'
+const PROTOCOL = `/swarmgrad/${RUN_ID}/model/1.0.0`
+/** The receiver checks every meta before the body: a small envelope of the run, signed as from the sender. */
+const EXPECT = { runId: RUN_ID, kinds: [MessageKind.PING] }
 const RESULTS_FILE = 'bench-results/transfer.json'
 const REPORT_FILE = 'docs/benchmarks.md'
 const SECTION_TITLE = '## Model transfer'
@@ -92,7 +96,12 @@ async function rawTcpClient(
 
 async function receivingHost(): Promise<{ host: Host; transfer: BlobTransfer }> {
   const host = await createHost()
-  const transfer = new BlobTransfer(host, { protocol: PROTOCOL, onBlob: () => ({ accepted: true }) })
+  const transfer = new BlobTransfer(host, {
+    protocol: PROTOCOL,
+    maxBodyBytes: BODY_BYTES,
+    expect: EXPECT,
+    onBlob: () => ({ accepted: true }),
+  })
   await transfer.start()
   return { host, transfer }
 }
@@ -142,15 +151,27 @@ interface Layout {
 
 async function connectedSender(
   target: string,
-): Promise<{ host: Host; transfer: BlobTransfer; peer: PeerId }> {
+): Promise<{ host: Host; transfer: BlobTransfer; peer: PeerId; meta: Uint8Array }> {
   const host = await createHost()
   const connection = await host.libp2p.dial(multiaddr(target))
-  return { host, transfer: new BlobTransfer(host, { protocol: PROTOCOL }), peer: connection.remotePeer }
+  const meta = encodeEnvelope(
+    createEnvelope({
+      runId: RUN_ID,
+      round: 0,
+      sender: peerIdBytes(host.peerId),
+      body: { case: 'ping', value: { nonce: 0, roundEstimate: 0 } },
+    }),
+  )
+  return {
+    host,
+    transfer: new BlobTransfer(host, { protocol: PROTOCOL, maxBodyBytes: BODY_BYTES }),
+    peer: connection.remotePeer,
+    meta,
+  }
 }
 
 async function main(): Promise<void> {
   const body = new Uint8Array(randomBytes(BODY_BYTES))
-  const meta = new Uint8Array(64)
   const hosts: Host[] = []
   const closers: Array<() => void> = []
   try {
@@ -170,9 +191,9 @@ async function main(): Promise<void> {
     const localTcp = await rawTcpClient(portOf(localSink))
     closers.push(() => localTcp.socket.destroy())
 
-    const timeBlob = (sender: BlobTransfer, receiver: PeerId) => async () => {
+    const timeBlob = (sender: { transfer: BlobTransfer; peer: PeerId; meta: Uint8Array }) => async () => {
       const start = performance.now()
-      const result = await sender.send(receiver, meta, body)
+      const result = await sender.transfer.send(sender.peer, sender.meta, body)
       if (!result.accepted) throw new Error(`transfer refused: ${result.code}`)
       return performance.now() - start
     }
@@ -182,7 +203,7 @@ async function main(): Promise<void> {
         libp2pRuns: [],
         libp2pCpuRuns: [],
         tcpRuns: [],
-        sendBlob: timeBlob(remoteSender.transfer, remoteSender.peer),
+        sendBlob: timeBlob(remoteSender),
         sendTcp: () => remoteTcp.run(body),
         cpu: async () => cpuMs() + (await childCpuMs(remote.child)),
       },
@@ -191,7 +212,7 @@ async function main(): Promise<void> {
         libp2pRuns: [],
         libp2pCpuRuns: [],
         tcpRuns: [],
-        sendBlob: timeBlob(localSender.transfer, localSender.peer),
+        sendBlob: timeBlob(localSender),
         sendTcp: () => localTcp.run(body),
         cpu: async () => cpuMs(),
       },

@@ -83,9 +83,15 @@ export class Coordinator {
     readonly server: FlServer | undefined,
     private readonly evaluator: Evaluator | undefined,
   ) {
-    this.#clock =
-      server === undefined ? new GossipChannel(host, { topic: topic(runId, TOPIC_NAMES.clock) }) : undefined
-    this.#config = new GossipChannel(host, { topic: topic(runId, TOPIC_NAMES.config) })
+    // only this coordinator publishes its clock and config: anything else on them is rejected and counted
+    const own = (name: 'clock' | 'config'): GossipChannel =>
+      new GossipChannel(host, {
+        topic: topic(runId, TOPIC_NAMES[name]),
+        publisher: host.peerId,
+        onReject: (code) => metrics.messagesRejected.inc({ kind: name, code }),
+      })
+    this.#clock = server === undefined ? own('clock') : undefined
+    this.#config = own('config')
   }
 
   get status(): CoordinatorStatus {

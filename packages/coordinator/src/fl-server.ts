@@ -20,6 +20,9 @@ import {
   errorCode,
   FL_PROTOCOL_NAMES,
   isCodedError,
+  MAX_DOWNLINK_VECTORS,
+  MessageKind,
+  maxModelPayloadBytes,
   modelHash,
   peerIdBytes,
   protocolId,
@@ -152,16 +155,26 @@ export class FlServer {
         metrics.bytes.inc({ direction: 'up' }, bytes)
       }
     }
-    this.#down = new BlobTransfer(host, { protocol: protocolId(runId, FL_PROTOCOL_NAMES.down), onBytes })
+    this.#down = new BlobTransfer(host, {
+      protocol: protocolId(runId, FL_PROTOCOL_NAMES.down),
+      maxBodyBytes: maxModelPayloadBytes(this.#paramCount * MAX_DOWNLINK_VECTORS, options.exchange.codec),
+      onBytes,
+    })
     this.#up = new BlobTransfer(host, {
       protocol: protocolId(runId, FL_PROTOCOL_NAMES.up),
+      maxBodyBytes: maxModelPayloadBytes(this.#paramCount, options.fl.uplink),
+      expect: { runId, kinds: [MessageKind.MODEL_PAYLOAD_HEADER] },
       onBlob: (from, meta, body) => this.#onUpdate(from.toString(), meta, body),
       onReceiveError: (_from, code) => metrics.updatesRejected.inc({ code }),
       onBytes,
-      // every sampled client may answer at once
-      maxInboundStreams: 64,
+      // a client sends one update per round; a second stream covers a late update overlapping the next one
+      maxInboundStreams: 2,
     })
-    this.#clock = new GossipChannel(host, { topic: topic(runId, TOPIC_NAMES.clock) })
+    this.#clock = new GossipChannel(host, {
+      topic: topic(runId, TOPIC_NAMES.clock),
+      publisher: host.peerId,
+      onReject: (code) => metrics.messagesRejected.inc({ kind: 'clock', code }),
+    })
   }
 
   get state(): JournalState {

@@ -46,7 +46,7 @@ export function createCoordinatorMetrics(registry: Registry) {
     }),
     messagesRejected: metric.counter({
       name: 'swarmgrad_coordinator_messages_rejected_total',
-      help: 'Gossip messages refused (membership views), by reason',
+      help: 'Gossip messages refused (membership views, and any clock or config not its own), by kind and reason',
       labelNames: ['kind', 'code'] as const,
     }),
     downlinkFailures: metric.counter({

@@ -3,6 +3,7 @@ import type { Connection, PeerId, Stream, StreamCloseEvent } from '@libp2p/inter
 import {
   BLOB_ACK_PREFIX_BYTES,
   BLOB_DIGEST_BYTES,
+  BLOB_HEADER_FIXED_BYTES,
   BLOB_LENGTH_PREFIX_BYTES,
   type BlobAck,
   CodedError,
@@ -10,12 +11,15 @@ import {
   decodeBlobAckPrefix,
   decodeBlobHeader,
   decodeBlobHeaderLength,
+  decodeEnvelope,
+  type Envelope,
   type ErrorCode,
   encodeBlobAck,
   encodeBlobHeader,
   errorCode,
-  MAX_MODEL_PAYLOAD_BYTES,
   MAX_STREAM_META_BYTES,
+  type MessageKind,
+  peerIdBytes,
 } from '@swarmgrad/protocol'
 import { HostConfigError, HostNotStartedError } from './errors.js'
 import type { Host } from './host.js'
@@ -23,8 +27,52 @@ import { StreamReader } from './stream-reader.js'
 
 export type BlobResult = BlobAck
 
+/** Body bytes that all the blob transfers of one process may be receiving at once, by default. */
+export const BLOB_INBOUND_BUDGET_BYTES = 256 * 1024 * 1024
+
+/** Longest ack: its 2-byte prefix and a code of at most 255 characters. */
+const MAX_ACK_BYTES = BLOB_ACK_PREFIX_BYTES + 0xff
+
+/**
+ * Bytes set aside for bodies being received. A transfer reserves its declared body length before allocating it and
+ * gives it back when it ends; one that does not fit is refused, so the bodies held at once never exceed `limit`.
+ */
+export class ByteBudget {
+  readonly limit: number
+  #used = 0
+
+  constructor(limit: number) {
+    this.limit = positiveInt(limit, 'budget limit')
+  }
+
+  /** Bytes reserved right now. */
+  get used(): number {
+    return this.#used
+  }
+
+  /** Reserves `bytes` if they fit, and says whether they did. */
+  tryReserve(bytes: number): boolean {
+    if (this.#used + bytes > this.limit) return false
+    this.#used += bytes
+    return true
+  }
+
+  release(bytes: number): void {
+    this.#used -= bytes
+  }
+}
+
+/** The budget every BlobTransfer of this process shares unless given its own. */
+const PROCESS_INBOUND_BUDGET = new ByteBudget(BLOB_INBOUND_BUDGET_BYTES)
+
+/** What the meta (an Envelope) of every incoming blob must be, checked before its body is read. */
+export interface BlobMetaExpectations {
+  readonly runId: string
+  /** Envelope kinds this protocol carries. */
+  readonly kinds: readonly MessageKind[]
+}
+
 export const BLOB_DEFAULTS = {
-  maxBodyBytes: MAX_MODEL_PAYLOAD_BYTES,
   maxMetaBytes: MAX_STREAM_META_BYTES,
   // a local choice, not wire protocol: the receiver reads the body in whatever pieces arrive
   chunkBytes: 256 * 1024,
@@ -35,17 +83,27 @@ export const BLOB_DEFAULTS = {
 export interface BlobTransferOptions {
   /** Stream protocol id, e.g. `/swarmgrad/<runId>/model/1.0.0`. */
   protocol: string
-  /** Receives each blob whose length and hash checked out; its answer goes back to the sender. */
+  /** Receives each blob whose meta, length and hash checked out; its answer goes back to the sender. */
   onBlob?: (from: PeerId, meta: Uint8Array, body: Uint8Array) => Promise<BlobResult> | BlobResult
   /**
+   * Required with `onBlob`: the meta must decode as an Envelope of this run and one of these kinds, signed as
+   * sent by the stream's authenticated peer, and a model or snapshot header in it must declare the body length the
+   * frame header does. Checked before the body is allocated or read.
+   */
+  expect?: BlobMetaExpectations
+  /**
    * A receive that did not end with onBlob's own answer: refused by this layer (OVERSIZED, HASH_MISMATCH,
-   * MALFORMED), cut short (TRUNCATED), too slow (TIMEOUT), or onBlob threw (its error's code).
+   * MALFORMED, a meta check's code such as WRONG_RUN or SENDER_MISMATCH, UNAVAILABLE when the body does not fit
+   * the inbound budget), cut short (TRUNCATED), too slow (TIMEOUT), or onBlob threw (its error's code).
    */
   onReceiveError?: (from: PeerId, code: ErrorCode, err: Error) => void
   /** Stream bytes in and out (headers, bodies, acks). */
   onBytes?: (direction: 'in' | 'out', bytes: number) => void
-  /** Largest body accepted (checked from the header, before allocating) or sent. */
-  maxBodyBytes?: number
+  /**
+   * Largest body accepted (checked from the header, before allocating) or sent: what the run can legitimately
+   * send, e.g. `maxModelPayloadBytes(paramCount, codec)`.
+   */
+  maxBodyBytes: number
   maxMetaBytes?: number
   /** Body bytes handed to the stream at a time; the next chunk waits for the muxer to drain. */
   chunkBytes?: number
@@ -53,6 +111,8 @@ export interface BlobTransferOptions {
   timeoutMs?: number
   /** Concurrent incoming transfers per connection; more are reset by libp2p. */
   maxInboundStreams?: number
+  /** Where incoming bodies reserve their bytes: the process-wide BLOB_INBOUND_BUDGET_BYTES unless given. */
+  budget?: ByteBudget
 }
 
 function positiveInt(value: number, field: string): number {
@@ -69,9 +129,10 @@ function sha256(data: Uint8Array): Uint8Array {
 /**
  * Pushes opaque blobs (model updates) to a peer over a dedicated protocol stream, framed as the protocol package's
  * stream frames: a length-prefixed header (meta, body length, sha-256), the body written in pieces with
- * backpressure, and a small ack once the receiver has checked length and hash and run `onBlob`. A receiver refuses
- * an oversized body from its header, before allocating; a transfer that breaks off costs the receiver only that
- * transfer.
+ * backpressure, and a small ack once the receiver has checked length and hash and run `onBlob`. A receiver checks
+ * the meta (run, kind, sender) and the declared body length against `maxBodyBytes` and the process-wide inbound
+ * budget before it allocates the body, and resets a stream that sends more than its frame; a transfer that breaks
+ * off costs the receiver only that transfer.
  */
 export class BlobTransfer {
   readonly protocol: string
@@ -82,6 +143,7 @@ export class BlobTransfer {
   readonly maxInboundStreams: number
   readonly #host: Host
   readonly #options: BlobTransferOptions
+  readonly #budget: ByteBudget
   readonly #inbound = new Set<Stream>()
   #handling = false
   #bytesIn = 0
@@ -97,7 +159,10 @@ export class BlobTransfer {
       throw new HostConfigError('protocol', 'must be a protocol id such as /swarmgrad/<runId>/model/1.0.0')
     }
     this.protocol = options.protocol
-    this.maxBodyBytes = positiveInt(options.maxBodyBytes ?? BLOB_DEFAULTS.maxBodyBytes, 'maxBodyBytes')
+    if (options.onBlob !== undefined && options.expect === undefined) {
+      throw new HostConfigError('expect', 'a receiving transfer must say which run and kinds its metas carry')
+    }
+    this.maxBodyBytes = positiveInt(options.maxBodyBytes, 'maxBodyBytes')
     this.maxMetaBytes = positiveInt(options.maxMetaBytes ?? BLOB_DEFAULTS.maxMetaBytes, 'maxMetaBytes')
     this.chunkBytes = positiveInt(options.chunkBytes ?? BLOB_DEFAULTS.chunkBytes, 'chunkBytes')
     this.timeoutMs = positiveInt(options.timeoutMs ?? BLOB_DEFAULTS.timeoutMs, 'timeoutMs')
@@ -107,6 +172,7 @@ export class BlobTransfer {
     )
     this.#host = host
     this.#options = options
+    this.#budget = options.budget ?? PROCESS_INBOUND_BUDGET
   }
 
   /** Stream bytes received so far (headers, bodies and acks). */
@@ -184,7 +250,7 @@ export class BlobTransfer {
     } catch (err) {
       throw this.#sendFailure(err, options.signal, deadline, `cannot open ${this.protocol} to ${peerId}`)
     }
-    const reader = new StreamReader(stream, this.#countIn)
+    const reader = new StreamReader(stream, { maxBytes: MAX_ACK_BYTES, onBytes: this.#countIn })
     let answered = false
     const ack = readAck(reader, signal).then((result) => {
       answered = true
@@ -243,38 +309,46 @@ export class BlobTransfer {
   }
 
   #onStream(stream: Stream, connection: Connection): void {
-    const onBlob = this.#options.onBlob
-    if (!this.#handling || onBlob === undefined) {
+    const { onBlob, expect } = this.#options
+    if (!this.#handling || onBlob === undefined || expect === undefined) {
       stream.abort(new Error('blob transfer stopped'))
       return
     }
     this.#inbound.add(stream)
-    void this.#receive(stream, connection.remotePeer, onBlob).finally(() => this.#inbound.delete(stream))
+    void this.#receive(stream, connection.remotePeer, onBlob, expect).finally(() =>
+      this.#inbound.delete(stream),
+    )
   }
 
   async #receive(
     stream: Stream,
     from: PeerId,
     onBlob: NonNullable<BlobTransferOptions['onBlob']>,
+    expect: BlobMetaExpectations,
   ): Promise<void> {
     const deadline = AbortSignal.timeout(this.timeoutMs)
-    const reader = new StreamReader(stream, this.#countIn)
+    // until the header is read, the remote may send at most a header with the largest meta
+    const reader = new StreamReader(stream, {
+      maxBytes: BLOB_LENGTH_PREFIX_BYTES + BLOB_HEADER_FIXED_BYTES + this.maxMetaBytes,
+      onBytes: this.#countIn,
+    })
+    let reserved = 0
     try {
       const headerLength = decodeBlobHeaderLength(
         await reader.readExact(BLOB_LENGTH_PREFIX_BYTES, deadline),
         this.maxMetaBytes,
       )
       const header = decodeBlobHeader(await reader.readExact(headerLength, deadline))
-      if (header.bodyLength > this.maxBodyBytes) {
+      this.#checkMeta(from, header.meta, header.bodyLength, expect)
+      // the frame is all a sender may send: anything after its body resets the stream
+      reader.limit(BLOB_LENGTH_PREFIX_BYTES + headerLength + header.bodyLength)
+      if (!this.#budget.tryReserve(header.bodyLength)) {
         throw new CodedError(
-          'OVERSIZED',
-          `blob body of ${header.bodyLength} bytes exceeds ${this.maxBodyBytes}`,
-          {
-            size: header.bodyLength,
-            limit: this.maxBodyBytes,
-          },
+          'UNAVAILABLE',
+          `no room for a ${header.bodyLength}-byte body: ${this.#budget.used} of ${this.#budget.limit} inbound bytes in use`,
         )
       }
+      reserved = header.bodyLength
       const body = new Uint8Array(header.bodyLength)
       const hash = createHash('sha256')
       let offset = 0
@@ -292,6 +366,7 @@ export class BlobTransfer {
         )
       }
       const result = await untilAborted(Promise.resolve(onBlob(from, header.meta, body)), deadline)
+      if (reader.overflow !== undefined) throw reader.overflow
       await this.#answer(
         stream,
         { accepted: result.accepted, ...(result.code === undefined ? {} : { code: result.code }) },
@@ -299,8 +374,9 @@ export class BlobTransfer {
       )
     } catch (err) {
       if (!this.#handling && !this.#inbound.has(stream)) return
-      const code: ErrorCode = deadline.aborted ? 'TIMEOUT' : errorCode(err)
-      const error = err instanceof Error ? err : new Error(String(err))
+      const cause = reader.overflow ?? err
+      const code: ErrorCode = deadline.aborted ? 'TIMEOUT' : errorCode(cause)
+      const error = cause instanceof Error ? cause : new Error(String(cause))
       this.#host.logger.debug({ peer: from.toString(), code, err: error.message }, 'blob refused')
       try {
         this.#options.onReceiveError?.(from, code, error)
@@ -314,7 +390,35 @@ export class BlobTransfer {
       }
       stream.abort(error)
     } finally {
+      this.#budget.release(reserved)
       reader.detach()
+    }
+  }
+
+  /**
+   * Refuses a blob from its header alone: a meta that is not an Envelope of the run and of an expected kind signed
+   * as sent by `from`, a model or snapshot header declaring another body length than the frame, or a body over
+   * `maxBodyBytes`.
+   */
+  #checkMeta(from: PeerId, meta: Uint8Array, bodyLength: number, expect: BlobMetaExpectations): void {
+    const envelope = decodeEnvelope(meta, {
+      runId: expect.runId,
+      kinds: expect.kinds,
+      sender: peerIdBytes(from),
+      maxBytes: this.maxMetaBytes,
+    })
+    const declared = declaredBodyBytes(envelope)
+    if (declared !== undefined && declared !== bodyLength) {
+      throw new CodedError(
+        'MALFORMED',
+        `blob frame of ${bodyLength} body bytes carries a header of ${declared}`,
+      )
+    }
+    if (bodyLength > this.maxBodyBytes) {
+      throw new CodedError('OVERSIZED', `blob body of ${bodyLength} bytes exceeds ${this.maxBodyBytes}`, {
+        size: bodyLength,
+        limit: this.maxBodyBytes,
+      })
     }
   }
 
@@ -322,6 +426,13 @@ export class BlobTransfer {
     this.#write(stream, encodeBlobAck(ack))
     await stream.close({ signal })
   }
+}
+
+/** The payload size a model or snapshot header declares; other metas declare none. */
+function declaredBodyBytes(envelope: Envelope): number | undefined {
+  const body = envelope.body
+  if (body?.case === 'modelPayloadHeader' || body?.case === 'snapshotHeader') return body.value.byteSize
+  return undefined
 }
 
 /**

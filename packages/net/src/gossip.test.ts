@@ -50,6 +50,8 @@ function fakeHost(logs: Array<{ level: number; msg: string }>): {
     topicValidators: validators,
     addEventListener: () => undefined,
     subscribe: () => undefined,
+    score: { params: { topics: {} } },
+    getScore: () => 0,
   }
   const host = { status: 'started', maxGossipMessageBytes: 1024, logger, libp2p: { services: { pubsub } } }
   return { host: host as unknown as Host, validators }

@@ -1,4 +1,5 @@
 import { type Message, TopicValidatorResult } from '@libp2p/gossipsub'
+import { createTopicScoreParams, type PeerScoreParams } from '@libp2p/gossipsub/score'
 import type { PeerId } from '@libp2p/interface'
 import { CodedError, type ErrorCode, isCodedError } from '@swarmgrad/protocol'
 import { HostConfigError, HostNotStartedError } from './errors.js'
@@ -29,6 +30,41 @@ export function gossipVerdict(code: ErrorCode): Exclude<GossipVerdict, 'accept'>
   return IGNORED_CODES.has(code) ? 'ignore' : 'reject'
 }
 
+/**
+ * How a channel's topic is scored: only invalid deliveries (gossipsub's P4) count. Each message of a peer that a
+ * validator rejects adds 1 to its counter on the topic, which decays by 10 % a second; the topic score is
+ * -counter², so a peer that keeps sending rejected messages (about one a second, or a burst of 9) falls below
+ * gossipsub's graylist threshold (-80) and everything it sends is dropped unread until its counter decays. The
+ * other terms stay off: a mesh delivery deficit would penalise the quiet peers of a small swarm.
+ */
+const TOPIC_SCORE_PARAMS = createTopicScoreParams({
+  topicWeight: 1,
+  timeInMeshWeight: 0,
+  firstMessageDeliveriesWeight: 0,
+  meshMessageDeliveriesWeight: 0,
+  meshFailurePenaltyWeight: 0,
+  invalidMessageDeliveriesWeight: -1,
+  invalidMessageDeliveriesDecay: 0.9,
+})
+
+/**
+ * The part of gossipsub's implementation that scores peers. Its interface type offers no way to score a topic
+ * joined after start (topics are per run), but its peer score reads the topic parameters from this object on every
+ * use, so a topic added here is scored from then on.
+ */
+interface ScoringGossipSub {
+  readonly score: { readonly params: PeerScoreParams }
+  getScore(peerId: string): number
+}
+
+function scoring(pubsub: object): ScoringGossipSub {
+  const candidate = pubsub as Partial<ScoringGossipSub>
+  if (typeof candidate.score?.params?.topics !== 'object' || typeof candidate.getScore !== 'function') {
+    throw new HostConfigError('pubsub', 'this gossipsub version offers no per-topic peer scoring')
+  }
+  return candidate as ScoringGossipSub
+}
+
 const GOSSIPSUB_RESULT = {
   accept: TopicValidatorResult.Accept,
   ignore: TopicValidatorResult.Ignore,
@@ -44,6 +80,11 @@ export interface GossipChannelOptions {
    * the peer that relayed it is not penalised.
    */
   validate?: (from: PeerId, data: Uint8Array) => void | Promise<void>
+  /**
+   * The one peer that publishes on this topic (a coordinator's clock and config): a message signed by any other
+   * is rejected (SENDER_MISMATCH) before `validate` runs.
+   */
+  publisher?: PeerId
   /** Receives every message that passed validation. */
   onMessage?: (from: PeerId, data: Uint8Array) => void | Promise<void>
   /** Counts refusals: the code (a metric label) and the verdict it mapped to. */
@@ -54,7 +95,8 @@ export interface GossipChannelOptions {
 
 /**
  * One gossipsub topic: subscribe with a validator, publish with a size check (gossipsub drops an oversized
- * publish silently, reaching no one), deliver accepted messages.
+ * publish silently, reaching no one), deliver accepted messages. The topic is scored while the channel runs, so
+ * a peer whose messages are rejected is graylisted (TOPIC_SCORE_PARAMS).
  */
 export class GossipChannel {
   readonly topic: string
@@ -96,6 +138,7 @@ export class GossipChannel {
     if (this.#pubsub.topicValidators.has(this.topic)) {
       throw new HostConfigError('topic', `${this.topic} already has a channel on this host`)
     }
+    scoring(this.#pubsub).score.params.topics[this.topic] = TOPIC_SCORE_PARAMS
     this.#pubsub.topicValidators.set(this.topic, (_propagationSource, msg) => this.#validate(msg))
     this.#pubsub.addEventListener('message', this.#onGossip)
     this.#pubsub.subscribe(this.topic)
@@ -108,7 +151,13 @@ export class GossipChannel {
     this.#subscribed = false
     this.#pubsub.removeEventListener('message', this.#onGossip)
     this.#pubsub.topicValidators.delete(this.topic)
+    delete scoring(this.#pubsub).score.params.topics[this.topic]
     if (this.#host.status === 'started') this.#pubsub.unsubscribe(this.topic)
+  }
+
+  /** gossipsub's score of `peerId` (all topics); below -80 everything it sends is dropped unread. */
+  peerScore(peerId: PeerId): number {
+    return scoring(this.#pubsub).getScore(peerId.toString())
   }
 
   /** Peers known to subscribe to this topic. */
@@ -140,6 +189,10 @@ export class GossipChannel {
   async #validate(msg: Message): Promise<TopicValidatorResult> {
     try {
       if (msg.type !== 'signed') throw new CodedError('MALFORMED', 'unsigned gossip message')
+      const publisher = this.#options.publisher
+      if (publisher !== undefined && !msg.from.equals(publisher)) {
+        throw new CodedError('SENDER_MISMATCH', `only ${publisher.toString()} publishes on ${this.topic}`)
+      }
       if (msg.data.byteLength > this.maxMessageBytes) {
         throw new CodedError(
           'OVERSIZED',

@@ -15,9 +15,9 @@ import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { GOSSIPSUB_MAX_INBOUND_DATA_LENGTH } from '@swarmgrad/protocol'
 import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import { type Logger, pino } from 'pino'
-import type { Registry } from 'prom-client'
+import { Counter, type Registry } from 'prom-client'
 import { HostConfigError } from './errors.js'
-import { allowListGater } from './gater.js'
+import { allowListGater, DialPolicy, type DialRefusal } from './gater.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { type HostOptions, type ResolvedHostOptions, resolveHostOptions } from './options.js'
 import { loadPsk } from './psk.js'
@@ -50,6 +50,33 @@ const GOSSIP_MESH = { D: 4, Dlo: 3, Dhi: 6, Dscore: 2, Dout: 1, Dlazy: 4 } as co
  */
 const GOSSIP_SCORE_PARAMS = { IPColocationFactorWhitelist: new Set(['127.0.0.1', '::1']) }
 
+/**
+ * A learned address (not the operator's) is dialled at most once per this window until a libp2p peer answered at
+ * it (DialPolicy).
+ */
+const LEARNED_ADDR_BACKOFF_MS = 30_000
+
+/**
+ * Peers whose addresses were learned from a heartbeat or a view and that never connected: the peer store keeps at
+ * most this many of them, forgetting the least recently named first. A connected peer is out of this count.
+ */
+export const LEARNED_PEERS_MAX = 1000
+
+const ADDRS_REFUSED_METRIC = 'swarmgrad_net_addrs_refused_total'
+
+/** One counter per registry, shared by the hosts of a process that use it (tests run several). */
+function addrsRefusedCounter(registry: Registry | undefined): Counter<'reason'> | undefined {
+  if (registry === undefined) return undefined
+  const existing = registry.getSingleMetric(ADDRS_REFUSED_METRIC)
+  if (existing !== undefined) return existing as Counter<'reason'>
+  return new Counter({
+    name: ADDRS_REFUSED_METRIC,
+    help: 'Learned addresses not stored or not dialled: not a plain ip:port of that peer, or dialled within the backoff',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  })
+}
+
 /** The connection monitor's adaptive ping timeout may grow to this multiple of `pingTimeoutMs`. */
 const PING_TIMEOUT_GROWTH = 6
 
@@ -75,7 +102,12 @@ function claimMetricsRegistry(registry: Registry): void {
 
 const SILENT_LOGGER = pino({ enabled: false })
 
-function libp2pOptions(options: ResolvedHostOptions, privateKey: PrivateKey, psk: Uint8Array | undefined) {
+function libp2pOptions(
+  options: ResolvedHostOptions,
+  privateKey: PrivateKey,
+  psk: Uint8Array | undefined,
+  policy: DialPolicy,
+) {
   const init: Libp2pOptions<HostServices> = {
     start: false,
     privateKey,
@@ -116,7 +148,10 @@ function libp2pOptions(options: ResolvedHostOptions, privateKey: PrivateKey, psk
       }),
     },
   }
-  if (options.allowPeers.length > 0) init.connectionGater = allowListGater(options.allowPeers)
+  init.connectionGater = {
+    ...(options.allowPeers.length > 0 ? allowListGater(options.allowPeers) : {}),
+    ...policy.gater(),
+  }
   if (psk !== undefined) init.connectionProtector = preSharedKey({ psk, timeout: PSK_HANDSHAKE_TIMEOUT_MS })
   if (options.metricsRegistry !== undefined) {
     init.metrics = prometheusMetrics({
@@ -149,15 +184,22 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
   privateKey ??= await generateKeyPair('Ed25519')
   const psk = await loadPsk(resolved)
   if (resolved.metricsRegistry !== undefined) claimMetricsRegistry(resolved.metricsRegistry)
-  const libp2p = await createLibp2p(libp2pOptions(resolved, privateKey, psk))
-  const host = new Host(libp2p, resolved, logger)
+  const refused = addrsRefusedCounter(resolved.metricsRegistry)
+  const policy = new DialPolicy({
+    trusted: [...resolved.bootstrap.map((b) => b.peerId), ...resolved.allowPeers],
+    backoffMs: LEARNED_ADDR_BACKOFF_MS,
+    onRefused: (reason: DialRefusal) => refused?.inc({ reason }),
+  })
+  const libp2p = await createLibp2p(libp2pOptions(resolved, privateKey, psk, policy))
+  const host = new Host(libp2p, resolved, logger, policy)
   if (resolved.start) await host.start()
   return host
 }
 
 /**
  * A started-or-stopped libp2p node with the swarmgrad policy around it: important peers are tagged keep-alive
- * and redialled after they disconnect; peer connect/disconnect events are re-emitted.
+ * and redialled after they disconnect; addresses learned from others pass the DialPolicy and at most
+ * LEARNED_PEERS_MAX peers that never connected are kept; peer connect/disconnect events are re-emitted.
  */
 export class Host extends EventEmitter<HostEvents> {
   readonly libp2p: HostLibp2p
@@ -165,12 +207,16 @@ export class Host extends EventEmitter<HostEvents> {
   readonly maxGossipMessageBytes: number
   readonly #options: ResolvedHostOptions
   readonly #redialer: Redialer
+  readonly #policy: DialPolicy
+  /** Peers learned of and never connected, least recently named first. */
+  readonly #learned = new Map<string, PeerId>()
   #status: HostStatus = 'stopped'
   #transition: Promise<void> = Promise.resolve()
   #current: Promise<void> = Promise.resolve()
 
-  constructor(libp2p: HostLibp2p, options: ResolvedHostOptions, logger: Logger) {
+  constructor(libp2p: HostLibp2p, options: ResolvedHostOptions, logger: Logger, policy: DialPolicy) {
     super()
+    this.#policy = policy
     this.libp2p = libp2p
     this.logger = logger
     this.maxGossipMessageBytes = options.maxGossipMessageBytes
@@ -190,6 +236,9 @@ export class Host extends EventEmitter<HostEvents> {
       },
       options.redial,
     )
+    libp2p.addEventListener('connection:open', (evt) => {
+      if (evt.detail.direction === 'outbound') policy.answered(evt.detail.remoteAddr)
+    })
     libp2p.addEventListener('peer:connect', (evt) => this.#onConnect(evt.detail))
     libp2p.addEventListener('peer:disconnect', (evt) => this.#onDisconnect(evt.detail))
     if (options.mdns) {
@@ -224,20 +273,40 @@ export class Host extends EventEmitter<HostEvents> {
   }
 
   /**
-   * Makes `peerId` dialable at the addresses its own heartbeat or view named (multiaddr bytes; unparsable ones and
-   * our own id are skipped). Never rejects: a peer store that is closing just forgets them.
+   * Makes `peerId` dialable at the addresses a heartbeat or view named (multiaddr bytes), replacing those named
+   * before. Skipped: our own id, a peer that is connected or that the operator named (its addresses are known),
+   * unparsable addresses and those the DialPolicy refuses. The peer store keeps at most LEARNED_PEERS_MAX such peers
+   * that never connected, forgetting the least recently named. Never rejects: a peer store that is closing just
+   * forgets them.
    */
   async learnAddrs(peerId: PeerId, addrs: readonly Uint8Array[]): Promise<void> {
-    if (peerId.equals(this.peerId)) return
+    if (peerId.equals(this.peerId) || this.isConnected(peerId) || this.#policy.isTrusted(peerId)) return
     const parsed = addrs.flatMap((bytes) => {
       try {
-        return [multiaddr(bytes)]
+        const ma = multiaddr(bytes)
+        return this.#policy.allowsAddr(peerId, ma) ? [ma] : []
       } catch {
         return []
       }
     })
     if (parsed.length === 0) return
-    await this.libp2p.peerStore.merge(peerId, { multiaddrs: parsed }).catch(() => undefined)
+    const id = peerId.toString()
+    this.#learned.delete(id)
+    this.#learned.set(id, peerId)
+    const evicted: PeerId[] = []
+    for (const [oldId, old] of this.#learned) {
+      if (this.#learned.size <= LEARNED_PEERS_MAX) break
+      evicted.push(old)
+      this.#learned.delete(oldId)
+    }
+    try {
+      await this.libp2p.peerStore.patch(peerId, { multiaddrs: parsed })
+      for (const old of evicted) {
+        if (!this.isConnected(old) && !this.isImportant(old)) await this.libp2p.peerStore.delete(old)
+      }
+    } catch {
+      // the peer store is closing
+    }
   }
 
   /** Important peers: tagged keep-alive and redialled (bounded backoff) whenever they disconnect. */
@@ -320,6 +389,7 @@ export class Host extends EventEmitter<HostEvents> {
   }
 
   #onConnect(peerId: PeerId): void {
+    this.#learned.delete(peerId.toString())
     if (this.#redialer.has(peerId)) {
       // libp2p's own reconnect queue drops keep-alive tags of peers it gave up on: put ours back
       this.libp2p.peerStore

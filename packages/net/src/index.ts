@@ -1,4 +1,12 @@
-export { BLOB_DEFAULTS, type BlobResult, BlobTransfer, type BlobTransferOptions } from './blob-transfer.js'
+export {
+  BLOB_DEFAULTS,
+  BLOB_INBOUND_BUDGET_BYTES,
+  type BlobMetaExpectations,
+  type BlobResult,
+  BlobTransfer,
+  type BlobTransferOptions,
+  ByteBudget,
+} from './blob-transfer.js'
 export { registerBuildInfo, SWARMGRAD_VERSION } from './build-info.js'
 export { type Deadline, deadline } from './deadline.js'
 export { HostConfigError, HostNotStartedError } from './errors.js'
@@ -11,6 +19,7 @@ export {
   type HostServices,
   type HostStatus,
   KEEP_ALIVE_TAG,
+  LEARNED_PEERS_MAX,
 } from './host.js'
 export { type Identity, loadOrCreateIdentity } from './identity.js'
 export { createLogger, formatRecord, type LogFormat, type Logger, type LogLevel } from './logging.js'
@@ -28,4 +37,4 @@ export {
 export { generatePsk, loadPsk } from './psk.js'
 export { RunView, type RunViewOptions, type ViewRecord } from './run-view.js'
 export { runUntilSignalled, type Service } from './signals.js'
-export { StreamReader } from './stream-reader.js'
+export { StreamReader, type StreamReaderOptions } from './stream-reader.js'

@@ -5,6 +5,7 @@ import {
   decodeEnvelope,
   type ErrorCode,
   encodeEnvelope,
+  type MembershipView,
   MessageKind,
   PeerStatus,
   peerIdBytes,
@@ -52,7 +53,10 @@ export interface RunViewOptions {
    * Without it the view only listens, as the coordinator's does: peers then never take this one for a peer.
    */
   readonly publish?: { readonly intervalMs: number; readonly round: () => number }
-  /** Keeps the entries other peers publish (default true); false accepts and drops them. */
+  /**
+   * Keeps the entries other peers publish (default true); false checks them all the same (a view of the run signed
+   * by its sender, else rejected) and drops them.
+   */
   readonly listen?: boolean
   /** A peer whose connection dropped is not live until it is heard from again (default false). */
   readonly forgetOnDisconnect?: boolean
@@ -82,14 +86,14 @@ export class RunView {
   constructor(host: Host, options: RunViewOptions) {
     this.#host = host
     this.#options = options
+    const listen = options.listen !== false
     this.#channel = new GossipChannel(host, {
       topic: topic(options.runId, TOPIC_NAMES.view),
-      ...(options.listen === false
-        ? {}
-        : {
-            validate: (from, data) => this.#onView(from, data),
-            ...(options.onReject === undefined ? {} : { onReject: options.onReject }),
-          }),
+      validate: (from, data) => {
+        const entries = this.#decodeView(from, data)
+        if (listen) this.#onView(from, entries, data.byteLength)
+      },
+      ...(options.onReject === undefined ? {} : { onReject: options.onReject }),
     })
     if (options.forgetOnDisconnect === true) {
       host.on('peer:disconnect', (peerId) => {
@@ -156,7 +160,8 @@ export class RunView {
     this.changes.notify()
   }
 
-  #onView(from: PeerId, data: Uint8Array): void {
+  /** The entries of a view of the run signed by `from`; throws CodedError for anything else. */
+  #decodeView(from: PeerId, data: Uint8Array): MembershipView['entries'] {
     const envelope = decodeEnvelope(data, {
       runId: this.#options.runId,
       kinds: [MessageKind.MEMBERSHIP_VIEW],
@@ -164,8 +169,12 @@ export class RunView {
     })
     if (envelope.body?.case !== 'membershipView')
       throw new CodedError('WRONG_TYPE', 'view topic carries views')
+    return envelope.body.value.entries
+  }
+
+  #onView(from: PeerId, entries: MembershipView['entries'], bytes: number): void {
     const sender = from.toString()
-    for (const entry of envelope.body.value.entries) {
+    for (const entry of entries) {
       if (peerIdOf(entry.peerId) !== sender) continue
       this.heard(sender, entry.lastRound, entry.status === PeerStatus.LEAVE ? 'leave' : 'join')
       // a peer heard only through others' relays must still be dialable, at the addresses its entry names
@@ -176,7 +185,7 @@ export class RunView {
           .catch(() => undefined)
       }
     }
-    this.#options.onBytes?.('in', data.byteLength)
+    this.#options.onBytes?.('in', bytes)
   }
 
   #beat(status: 'join' | 'leave'): void {

@@ -11,6 +11,7 @@ import {
   MAX_SPSA_SCALARS_PER_BATCH,
   MAX_STREAM_META_BYTES,
   MAX_VIEW_ENTRIES,
+  maxModelPayloadBytes,
 } from './limits.js'
 import { createEnvelope, encodeEnvelope } from './wire/envelope.js'
 import { encodeModelPayload } from './wire/payload.js'
@@ -95,5 +96,30 @@ describe('limits agree with each other and with the transports', () => {
     const framing = payload.byteLength - 8 * n
     expect(framing).toBeLessThan(32)
     expect(8 * MAX_PARAM_COUNT + 64).toBeLessThanOrEqual(MAX_MODEL_PAYLOAD_BYTES)
+  })
+
+  it("bounds a run's model payload by its largest encoding in each codec, below the wire maximum", () => {
+    const n = 10_000
+    const values = new Float32Array(n).fill(0.5)
+    const indices = Uint32Array.from({ length: n }, (_, i) => i)
+    const largest = {
+      float32: encodeModelPayload({ codec: TensorCodec.FLOAT32, values }),
+      float16: encodeModelPayload({ codec: TensorCodec.FLOAT16, values }),
+      int8: encodeModelPayload({ codec: TensorCodec.INT8_BLOCK, values, blockSize: 1 }),
+      'top-k': encodeModelPayload({ codec: TensorCodec.TOP_K, length: n, indices, values }),
+      'random-k': encodeModelPayload({
+        codec: TensorCodec.RANDOM_K,
+        length: n,
+        seed: new Uint8Array(16),
+        values,
+      }),
+    } as const
+    for (const [codec, payload] of Object.entries(largest)) {
+      const limit = maxModelPayloadBytes(n, codec as keyof typeof largest)
+      expect(payload.byteLength, codec).toBeLessThanOrEqual(limit)
+      expect(limit, codec).toBeLessThan(MAX_MODEL_PAYLOAD_BYTES / 100)
+    }
+    expect(maxModelPayloadBytes(MAX_PARAM_COUNT, 'top-k')).toBe(MAX_MODEL_PAYLOAD_BYTES)
+    expect(() => maxModelPayloadBytes(0, 'float32')).toThrow(RangeError)
   })
 })

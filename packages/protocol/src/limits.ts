@@ -1,3 +1,5 @@
+import type { CodecName } from './codecs/registry.js'
+
 /**
  * Size limits every peer enforces. The decoders refuse anything larger with CodedError OVERSIZED, and the same
  * numbers configure the transports (gossipsub's inbound frame limit, the stream frame reader), so a
@@ -80,3 +82,29 @@ export const MAX_NAME_CHARS = 128
 
 /** Longest canonical JSON of a model architecture in a run config. */
 export const MAX_ARCHITECTURE_JSON_CHARS = 256 * KIB
+
+/** Bytes of Tensor framing around a payload's values (shape, codec fields, seed, padding), at most. */
+const TENSOR_FRAMING_BYTES = 64 * KIB
+
+/**
+ * Encoded bytes per value at most, for each codec name: int8 at a block size of 1 (one float32 scale per value),
+ * top-k at k = n (a uint32 index and a float32 value each), random-k at ratio 1.
+ */
+const PAYLOAD_BYTES_PER_VALUE = {
+  float32: 4,
+  float16: 2,
+  int8: 5,
+  'top-k': 8,
+  'random-k': 4,
+} as const satisfies Record<CodecName, number>
+
+/**
+ * Largest model payload a run can legitimately send: `values` values in `codec`, plus the Tensor framing, and never
+ * more than MAX_MODEL_PAYLOAD_BYTES. Stream receivers refuse a larger declared body before allocating it.
+ */
+export function maxModelPayloadBytes(values: number, codec: CodecName): number {
+  if (!Number.isSafeInteger(values) || values <= 0 || values > MAX_PARAM_COUNT) {
+    throw new RangeError(`a model of ${values} values is not 1-${MAX_PARAM_COUNT}`)
+  }
+  return Math.min(MAX_MODEL_PAYLOAD_BYTES, values * PAYLOAD_BYTES_PER_VALUE[codec] + TENSOR_FRAMING_BYTES)
+}

@@ -2,6 +2,8 @@ import { BlobTransfer, createHost, GossipChannel, type Host } from '@swarmgrad/n
 import {
   createEnvelope,
   encodeEnvelope,
+  MAX_MODEL_PAYLOAD_BYTES,
+  MessageKind,
   PeerStatus,
   peerIdBytes,
   protocolId,
@@ -40,6 +42,8 @@ export class SilentClient {
     this.#view = new GossipChannel(host, { topic: topic(runId, TOPIC_NAMES.view) })
     this.#down = new BlobTransfer(host, {
       protocol: protocolId(runId, 'fl-down'),
+      maxBodyBytes: MAX_MODEL_PAYLOAD_BYTES,
+      expect: { runId, kinds: [MessageKind.MODEL_PAYLOAD_HEADER] },
       onBlob: () => {
         this.received++
         queueMicrotask(() => onModel(this))

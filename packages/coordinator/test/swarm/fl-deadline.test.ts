@@ -4,6 +4,7 @@ import {
   describePayload,
   encodeEnvelope,
   encodeUplink,
+  MAX_MODEL_PAYLOAD_BYTES,
   ModelRole,
   modelHash,
   peerIdBytes,
@@ -72,7 +73,10 @@ describe('federated rounds with failing and misbehaving clients', () => {
     await waitFor(() => run!.reports[0]!.length === 1, 'the real peer to send its update')
 
     attacker = await createHost({ bootstrap: [coordinator.multiaddrs[0]!], logger: SILENT })
-    const up = new BlobTransfer(attacker, { protocol: protocolId(coordinator.runId, 'fl-up') })
+    const up = new BlobTransfer(attacker, {
+      protocol: protocolId(coordinator.runId, 'fl-up'),
+      maxBodyBytes: MAX_MODEL_PAYLOAD_BYTES,
+    })
     const send = async (opts: { runId?: string; length?: number; nan?: boolean; samples?: number }) => {
       const values = new Float32Array(opts.length ?? PARAMS)
       const { meta, body } = encodeUplink({

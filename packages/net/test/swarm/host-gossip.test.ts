@@ -159,4 +159,58 @@ describe('GossipChannel', () => {
     expect(() => again.start()).not.toThrow()
     again.stop()
   })
+
+  it('graylists a peer whose messages keep being rejected: its score falls below -80 and what it sends is dropped', async () => {
+    const all = endpoints(await pool.star(3))
+    await meshReady(all)
+    const [hub, spoke, control] = all
+    expect(hub!.channel.peerScore(spoke!.host.peerId)).toBe(0)
+
+    for (let i = 0; i < 200; i++) await spoke!.channel.publish(text(`bad ${i}`))
+
+    await waitFor(
+      () => hub!.channel.peerScore(spoke!.host.peerId) < -80,
+      "the spoke's score at the hub below the graylist threshold",
+    )
+    expect(hub!.rejects.length).toBeGreaterThan(0)
+    expect(hub!.channel.peerScore(control!.host.peerId)).toBe(0)
+    // a message of the control spoke published after each of the spoke's marks how far the hub has read;
+    // gossipsub still takes up to a second of messages from a peer whose score it last saw at 0
+    let round = 0
+    const exchange = async (): Promise<void> => {
+      round++
+      await spoke!.channel.publish(text(`good ${round}`))
+      await control!.channel.publish(text(`control ${round}`))
+      await waitFor(() => hub!.received.some((m) => m.data === `control ${round}`), `control ${round}`)
+    }
+    await waitFor(async () => {
+      await exchange()
+      return !hub!.received.some((m) => m.data === `good ${round}`)
+    }, "the hub to drop the spoke's messages")
+    const heard = hub!.received.length
+    const rejected = hub!.rejects.length
+    for (let i = 0; i < 20; i++) await exchange()
+    expect(hub!.received.slice(heard).filter((m) => m.from.equals(spoke!.host.peerId))).toEqual([])
+    expect(hub!.received.length).toBe(heard + 20)
+    expect(hub!.rejects.length).toBe(rejected)
+  })
+
+  it('rejects a message signed by anyone but the publisher a channel names, as SENDER_MISMATCH', async () => {
+    const [hub, spoke] = await pool.star(2)
+    const rejects: ErrorCode[] = []
+    const own = new GossipChannel(hub!, {
+      topic: TOPIC,
+      publisher: hub!.peerId,
+      onReject: (code) => rejects.push(code),
+    })
+    own.start()
+    const forger = new GossipChannel(spoke!, { topic: TOPIC })
+    forger.start()
+    await waitFor(() => forger.subscribers().length === 1, 'the hub subscribed')
+
+    await forger.publish(text('round 9'))
+
+    await waitFor(() => rejects.length === 1, 'the forged message refused')
+    expect(rejects).toEqual(['SENDER_MISMATCH'])
+  })
 })

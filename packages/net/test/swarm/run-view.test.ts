@@ -86,4 +86,23 @@ describe('RunView', () => {
     channel.stop()
     expect(refused[0]).toBe('MALFORMED')
   })
+
+  it('checks what it hears even when it only publishes: anything but a view of the run is rejected', async () => {
+    const [hub, a] = await pool.star(2)
+    const refused: ErrorCode[] = []
+    const publisher = view(hub!, {
+      publish: { intervalMs: 60_000, round: () => 1 },
+      listen: false,
+      onReject: (code) => refused.push(code),
+    })
+    const channel = new GossipChannel(a!, { topic: topic(RUN, TOPIC_NAMES.view) })
+    channel.start()
+    await waitFor(async () => {
+      await channel.publish(new TextEncoder().encode('not an envelope')).catch(() => undefined)
+      return refused.length > 0
+    }, 'the junk refused')
+    channel.stop()
+    expect(refused[0]).toBe('MALFORMED')
+    expect(publisher.records()).toEqual([])
+  })
 })

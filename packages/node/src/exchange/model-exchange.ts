@@ -7,8 +7,10 @@ import {
   type ErrorCode,
   encodeModelBlob,
   errorCode,
+  MessageKind,
   type ModelCodecName,
   ModelRole,
+  maxModelPayloadBytes,
   modelHash,
   modelTensor,
   PROTOCOL_NAMES,
@@ -63,6 +65,8 @@ export class ModelExchange implements GossipExchange {
     const { metrics } = options
     this.#blob = new BlobTransfer(host, {
       protocol: protocolId(options.runId, PROTOCOL_NAMES.model),
+      maxBodyBytes: maxModelPayloadBytes(options.paramCount, options.codec),
+      expect: { runId: options.runId, kinds: [MessageKind.MODEL_PAYLOAD_HEADER] },
       onBlob: (from, meta, body) => this.#receive(from, meta, body),
       onReceiveError: (_from, code) => metrics.messagesRejected.inc({ kind: 'model', code }),
       onBytes: (direction, bytes) => {

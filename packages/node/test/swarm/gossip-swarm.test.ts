@@ -6,6 +6,7 @@ import {
   describePayload,
   encodeEnvelope,
   encodeMessage,
+  MAX_MODEL_PAYLOAD_BYTES,
   ModelRole,
   PROTOCOL_NAMES,
   peerIdBytes,
@@ -93,7 +94,10 @@ describe('gossip learning swarm', () => {
     const victim = swarm.nodes[1]!
     const running = swarm.run()
     const attacker = await pool.create({ bootstrap: [victim.multiaddrs[0]!], metricsRegistry: registry })
-    const transfer = new BlobTransfer(attacker, { protocol: protocolId(victim.runId, PROTOCOL_NAMES.model) })
+    const transfer = new BlobTransfer(attacker, {
+      protocol: protocolId(victim.runId, PROTOCOL_NAMES.model),
+      maxBodyBytes: MAX_MODEL_PAYLOAD_BYTES,
+    })
     const count = paramCount(resolveModelSpec(victim.options.model))
     const send = async (opts: {
       runId?: string

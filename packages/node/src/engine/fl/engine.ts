@@ -400,6 +400,9 @@ export function createFlEngine(context: EngineContext): FlEngine {
   let engine: FlEngine | undefined
   const transport = new Libp2pFlTransport(host, {
     runId: context.runId,
+    paramCount: context.paramCount,
+    downlinkCodec: options.exchange.codec,
+    uplinkCodec: options.fl.uplink,
     round: () => engine?.round ?? 0,
     heartbeatMs: options.exchange.heartbeatMs,
     logger,

@@ -5,7 +5,8 @@ import type { NodeMetrics } from '../../metrics/index.js'
 /**
  * Publishes this peer's own view entry (join, round, listen addresses) on the run's view topic every
  * `intervalMs`, and a leave on stop: how a coordinator keeps its membership view of FL clients. Other peers'
- * entries are of no use to a client: they are accepted and dropped.
+ * entries are of no use to a client: they are checked (a view of the run signed by its sender, else rejected)
+ * and dropped.
  */
 export class Heartbeat {
   readonly #view: RunView
@@ -22,6 +23,7 @@ export class Heartbeat {
       onBytes: (direction, bytes) => {
         if (direction === 'out') options.metrics.bytesSent.inc({ kind: 'view' }, bytes)
       },
+      onReject: (code) => options.metrics.messagesRejected.inc({ kind: 'view', code }),
     })
   }
 

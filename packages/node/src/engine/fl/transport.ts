@@ -2,9 +2,14 @@ import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { BlobTransfer, GossipChannel, type Host } from '@swarmgrad/net'
 import {
+  type CodecName,
   CodedError,
   type ErrorCode,
   FL_PROTOCOL_NAMES,
+  MAX_DOWNLINK_VECTORS,
+  MessageKind,
+  type ModelCodecName,
+  maxModelPayloadBytes,
   protocolId,
   TOPIC_NAMES,
   topic,
@@ -42,6 +47,10 @@ export interface FlTransport {
 
 export interface Libp2pFlTransportOptions {
   readonly runId: string
+  readonly paramCount: number
+  /** The global model's codec (the run's exchange codec) and the updates' (fl.uplink). */
+  readonly downlinkCodec: ModelCodecName
+  readonly uplinkCodec: CodecName
   /** The client's round, published in its heartbeats. */
   readonly round: () => number
   readonly heartbeatMs: number
@@ -78,11 +87,17 @@ export class Libp2pFlTransport implements FlTransport {
     }
     this.#down = new BlobTransfer(host, {
       protocol: protocolId(runId, FL_PROTOCOL_NAMES.down),
+      maxBodyBytes: maxModelPayloadBytes(options.paramCount * MAX_DOWNLINK_VECTORS, options.downlinkCodec),
+      expect: { runId, kinds: [MessageKind.MODEL_PAYLOAD_HEADER] },
       onBlob: (from: PeerId, meta, body) => this.#on().onDownlink(from.toString(), meta, body),
       onReceiveError: (_from, code) => metrics.messagesRejected.inc({ kind: 'model', code }),
       onBytes,
     })
-    this.#up = new BlobTransfer(host, { protocol: protocolId(runId, FL_PROTOCOL_NAMES.up), onBytes })
+    this.#up = new BlobTransfer(host, {
+      protocol: protocolId(runId, FL_PROTOCOL_NAMES.up),
+      maxBodyBytes: maxModelPayloadBytes(options.paramCount, options.uplinkCodec),
+      onBytes,
+    })
     this.#clock = new GossipChannel(host, {
       topic: topic(runId, TOPIC_NAMES.clock),
       validate: (from, data) => this.#on().onClock(from.toString(), data),

@@ -16,6 +16,7 @@ import {
   MessageKind,
   type ModelCodecName,
   ModelRole,
+  maxModelPayloadBytes,
   modelHash,
   modelTensor,
   PeerStatus,
@@ -37,6 +38,8 @@ import type { MemberEntry } from './view.js'
 const TEXT = new TextEncoder()
 const UTF8 = new TextDecoder('utf-8', { fatal: true })
 const FRAME_PREFIX_BYTES = 4
+/** An rpc stream carries one frame each way. */
+const MAX_RPC_STREAM_BYTES = FRAME_PREFIX_BYTES + MAX_ENVELOPE_BYTES
 const RPC_TIMEOUT_MS = 30_000
 const MAX_INBOUND_RPC_STREAMS = 32
 
@@ -110,6 +113,8 @@ export class Libp2pModestTransport implements ModestTransport {
     this.#rpcProtocol = protocolId(options.runId, PROTOCOL_NAMES.ping)
     this.#blob = new BlobTransfer(host, {
       protocol: protocolId(options.runId, PROTOCOL_NAMES.model),
+      maxBodyBytes: maxModelPayloadBytes(options.paramCount, options.codec),
+      expect: { runId: options.runId, kinds: [MessageKind.MODEL_PAYLOAD_HEADER] },
       timeoutMs: options.transferTimeoutMs,
       onBlob: (from, meta, body) => this.#onBlob(from, meta, body),
       onReceiveError: (_from, code) => options.metrics.messagesRejected.inc({ kind: 'model', code }),
@@ -232,7 +237,10 @@ export class Libp2pModestTransport implements ModestTransport {
   async #onRpc(stream: Stream, connection: Connection): Promise<void> {
     const from = connection.remotePeer
     const signal = AbortSignal.timeout(RPC_TIMEOUT_MS)
-    const reader = new StreamReader(stream, (bytes) => this.#count('in', 'ping', bytes))
+    const reader = new StreamReader(stream, {
+      maxBytes: MAX_RPC_STREAM_BYTES,
+      onBytes: (bytes) => this.#count('in', 'ping', bytes),
+    })
     let answer: Uint8Array
     try {
       answer = this.#answer(from, await readFrame(reader, signal))
@@ -299,7 +307,10 @@ export class Libp2pModestTransport implements ModestTransport {
         `cannot open ${this.#rpcProtocol} to ${peer}: ${(err as Error).message}`,
       )
     }
-    const reader = new StreamReader(stream, (bytes) => this.#count('in', 'ping', bytes))
+    const reader = new StreamReader(stream, {
+      maxBytes: MAX_RPC_STREAM_BYTES,
+      onBytes: (bytes) => this.#count('in', 'ping', bytes),
+    })
     try {
       this.#writeFrame(stream, this.#envelope(round, body))
       const answer = decodeEnvelope(await readFrame(reader, signal), {

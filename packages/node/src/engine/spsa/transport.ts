@@ -4,6 +4,9 @@ import { BlobTransfer, GossipChannel, type Host } from '@swarmgrad/net'
 import {
   CodedError,
   type ErrorCode,
+  MAX_MODEL_PAYLOAD_BYTES,
+  MessageKind,
+  maxModelPayloadBytes,
   PROTOCOL_NAMES,
   protocolId,
   TOPIC_NAMES,
@@ -103,17 +106,33 @@ export class Libp2pSpsaTransport implements SpsaTransport {
       logger: options.logger,
       metrics,
     })
-    const transfer = (protocol: SyncProtocol, name: string): BlobTransfer =>
+    const transfer = (
+      protocol: SyncProtocol,
+      name: string,
+      maxBodyBytes: number,
+      kinds: MessageKind[],
+    ): BlobTransfer =>
       new BlobTransfer(host, {
         protocol: protocolId(runId, name),
+        maxBodyBytes,
+        expect: { runId, kinds },
         onBlob: (from: PeerId, meta, body) => this.#on().onSync(protocol, from.toString(), meta, body),
         onReceiveError: (_from, code) => metrics.messagesRejected.inc({ kind: protocol, code }),
         onBytes: (direction, bytes) => this.#count(protocol, direction, bytes),
         timeoutMs: options.syncTimeoutMs,
       })
     this.#transfers = {
-      snapshot: transfer('snapshot', PROTOCOL_NAMES.snapshot),
-      'spsa-log': transfer('spsa-log', PROTOCOL_NAMES.spsaLog),
+      snapshot: transfer(
+        'snapshot',
+        PROTOCOL_NAMES.snapshot,
+        maxModelPayloadBytes(options.paramCount, 'float32'),
+        [MessageKind.PING, MessageKind.SNAPSHOT_HEADER],
+      ),
+      // a log's size follows the swarm's (every peer's batches of the rounds asked for): the inbound budget bounds it
+      'spsa-log': transfer('spsa-log', PROTOCOL_NAMES.spsaLog, MAX_MODEL_PAYLOAD_BYTES, [
+        MessageKind.PING,
+        MessageKind.PONG,
+      ]),
     }
   }
 
