@@ -6,6 +6,7 @@ import { type Identify, identify } from '@libp2p/identify'
 import { KEEP_ALIVE, type Libp2p, type PeerId, type PrivateKey } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { noise } from '@libp2p/noise'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { type Ping, ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
@@ -17,11 +18,13 @@ import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import { type Logger, pino } from 'pino'
 import type { Registry } from 'prom-client'
 import { HostConfigError } from './errors.js'
-import { allowListGater } from './gater.js'
+import { membersGater } from './gater.js'
 import { loadOrCreateIdentity } from './identity.js'
+import { metricCreator } from './metrics.js'
 import { type HostOptions, type ResolvedHostOptions, resolveHostOptions } from './options.js'
 import { loadPsk } from './psk.js'
 import { Redialer } from './redial.js'
+import { RosterWatch } from './roster.js'
 
 export type HostServices = { identify: Identify; ping: Ping; pubsub: GossipSub }
 export type HostLibp2p = Libp2p<HostServices>
@@ -75,7 +78,18 @@ function claimMetricsRegistry(registry: Registry): void {
 
 const SILENT_LOGGER = pino({ enabled: false })
 
-function libp2pOptions(options: ResolvedHostOptions, privateKey: PrivateKey, psk: Uint8Array | undefined) {
+/** Who may connect (allow-list or roster) and what to tell of each refusal; undefined: anyone. */
+interface Admission {
+  readonly isMember: (peerId: PeerId) => boolean
+  readonly onDeny: (peerId: PeerId) => void
+}
+
+function libp2pOptions(
+  options: ResolvedHostOptions,
+  privateKey: PrivateKey,
+  psk: Uint8Array | undefined,
+  admission: Admission | undefined,
+) {
   const init: Libp2pOptions<HostServices> = {
     start: false,
     privateKey,
@@ -116,7 +130,7 @@ function libp2pOptions(options: ResolvedHostOptions, privateKey: PrivateKey, psk
       }),
     },
   }
-  if (options.allowPeers.length > 0) init.connectionGater = allowListGater(options.allowPeers)
+  if (admission !== undefined) init.connectionGater = membersGater(admission.isMember, admission.onDeny)
   if (psk !== undefined) init.connectionProtector = preSharedKey({ psk, timeout: PSK_HANDSHAKE_TIMEOUT_MS })
   if (options.metricsRegistry !== undefined) {
     init.metrics = prometheusMetrics({
@@ -149,10 +163,77 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
   privateKey ??= await generateKeyPair('Ed25519')
   const psk = await loadPsk(resolved)
   if (resolved.metricsRegistry !== undefined) claimMetricsRegistry(resolved.metricsRegistry)
-  const libp2p = await createLibp2p(libp2pOptions(resolved, privateKey, psk))
-  const host = new Host(libp2p, resolved, logger)
+  const metrics =
+    resolved.metricsRegistry === undefined ? undefined : admissionMetrics(resolved.metricsRegistry)
+  let host: Host | undefined
+  const roster =
+    resolved.roster === undefined
+      ? undefined
+      : await RosterWatch.open(resolved.roster.file, resolved.roster.owner, {
+          logger,
+          onAdopt: (adopted) => {
+            metrics?.rosterVersion.set(adopted.version)
+            host?.dropNonMembers()
+          },
+          onRefuse: () => metrics?.rosterRefused.inc(),
+        })
+  if (roster !== undefined) checkRosterCovers(roster, resolved, peerIdFromPrivateKey(privateKey))
+  metrics?.rosterVersion.set(roster?.roster.version ?? 0)
+  const admission = admissionOf(resolved, roster, (peerId) => {
+    metrics?.denied.inc()
+    logger.debug({ peer: peerId.toString() }, 'refused a connection: not a member')
+  })
+  const libp2p = await createLibp2p(libp2pOptions(resolved, privateKey, psk, admission))
+  host = new Host(libp2p, resolved, logger, admission, roster)
   if (resolved.start) await host.start()
   return host
+}
+
+function admissionMetrics(registry: Registry) {
+  const metric = metricCreator(registry)
+  return {
+    rosterVersion: metric.gauge({
+      name: 'swarmgrad_host_roster_version',
+      help: 'Version of the signed roster in force (0: no roster)',
+    }),
+    rosterRefused: metric.counter({
+      name: 'swarmgrad_host_roster_refused_total',
+      help: 'Roster files refused while running (unreadable, badly signed, older than the roster in force)',
+    }),
+    denied: metric.counter({
+      name: 'swarmgrad_host_connections_denied_total',
+      help: 'Dials and inbound connections refused because the peer is not on the allow-list or roster',
+    }),
+  }
+}
+
+function admissionOf(
+  options: ResolvedHostOptions,
+  roster: RosterWatch | undefined,
+  onDeny: (peerId: PeerId) => void,
+): Admission | undefined {
+  if (roster !== undefined) return { isMember: (peerId) => roster.isMember(peerId), onDeny }
+  if (options.allowPeers.length === 0) return undefined
+  const allowed = new Set(options.allowPeers.map((p) => p.toString()))
+  return { isMember: (peerId) => allowed.has(peerId.toString()), onDeny }
+}
+
+/** A roster that leaves out this peer or a bootstrap peer cannot work: said before anything listens. */
+function checkRosterCovers(roster: RosterWatch, options: ResolvedHostOptions, self: PeerId): void {
+  const { version } = roster.roster
+  if (!roster.isMember(self)) {
+    throw new HostConfigError(
+      'rosterFile',
+      `roster version ${version} does not list this peer ${self.toString()}`,
+    )
+  }
+  const outside = options.bootstrap.find((b) => !roster.isMember(b.peerId))
+  if (outside !== undefined) {
+    throw new HostConfigError(
+      'rosterFile',
+      `roster version ${version} does not list bootstrap peer ${outside.peerId.toString()}`,
+    )
+  }
 }
 
 /**
@@ -165,12 +246,22 @@ export class Host extends EventEmitter<HostEvents> {
   readonly maxGossipMessageBytes: number
   readonly #options: ResolvedHostOptions
   readonly #redialer: Redialer
+  readonly #admission: Admission | undefined
+  readonly #roster: RosterWatch | undefined
   #status: HostStatus = 'stopped'
   #transition: Promise<void> = Promise.resolve()
   #current: Promise<void> = Promise.resolve()
 
-  constructor(libp2p: HostLibp2p, options: ResolvedHostOptions, logger: Logger) {
+  constructor(
+    libp2p: HostLibp2p,
+    options: ResolvedHostOptions,
+    logger: Logger,
+    admission?: Admission,
+    roster?: RosterWatch,
+  ) {
     super()
+    this.#admission = admission
+    this.#roster = roster
     this.libp2p = libp2p
     this.logger = logger
     this.maxGossipMessageBytes = options.maxGossipMessageBytes
@@ -260,6 +351,19 @@ export class Host extends EventEmitter<HostEvents> {
     return this.#redialer.has(peerId)
   }
 
+  /** Closes the connections of peers that the allow-list or roster in force no longer admits. */
+  dropNonMembers(): void {
+    const admission = this.#admission
+    if (admission === undefined) return
+    for (const peerId of this.libp2p.getPeers()) {
+      if (admission.isMember(peerId)) continue
+      this.#redialer.remove(peerId)
+      this.libp2p.hangUp(peerId).catch((err: Error) => {
+        this.logger.debug({ peer: peerId.toString(), err: err.message }, 'could not close a non-member')
+      })
+    }
+  }
+
   /** Listens and connects to the bootstrap peers. Idempotent; runs after a stop under way has finished. */
   async start(): Promise<void> {
     if (this.#status === 'started') return
@@ -292,11 +396,13 @@ export class Host extends EventEmitter<HostEvents> {
     try {
       await this.libp2p.start()
       this.#redialer.start()
+      this.#roster?.start()
       // a shared bootstrap list may name this peer too: it is not a peer to dial
       for (const peer of this.#options.bootstrap.filter((b) => !b.peerId.equals(this.peerId))) {
         await this.markImportant(peer.peerId, [peer.multiaddr])
       }
     } catch (err) {
+      this.#roster?.stop()
       await this.#redialer.stop()
       await this.libp2p.stop()
       this.#settle('starting', 'stopped')
@@ -311,6 +417,7 @@ export class Host extends EventEmitter<HostEvents> {
 
   async #doStop(): Promise<void> {
     try {
+      this.#roster?.stop()
       await this.#redialer.stop()
       await this.libp2p.stop()
     } finally {

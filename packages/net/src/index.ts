@@ -26,6 +26,7 @@ export {
   resolveHostOptions,
 } from './options.js'
 export { generatePsk, loadPsk } from './psk.js'
+export { publishRoster, type Roster } from './roster.js'
 export { RunView, type RunViewOptions, type ViewRecord } from './run-view.js'
 export { runUntilSignalled, type Service } from './signals.js'
 export { StreamReader } from './stream-reader.js'
