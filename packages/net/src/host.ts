@@ -351,12 +351,15 @@ export class Host extends EventEmitter<HostEvents> {
     return this.#redialer.has(peerId)
   }
 
+  /** Whether the allow-list or roster in force admits `peerId` (always, in a swarm without either). */
+  admits(peerId: PeerId): boolean {
+    return this.#admission?.isMember(peerId) ?? true
+  }
+
   /** Closes the connections of peers that the allow-list or roster in force no longer admits. */
   dropNonMembers(): void {
-    const admission = this.#admission
-    if (admission === undefined) return
     for (const peerId of this.libp2p.getPeers()) {
-      if (admission.isMember(peerId)) continue
+      if (this.admits(peerId)) continue
       this.#redialer.remove(peerId)
       this.libp2p.hangUp(peerId).catch((err: Error) => {
         this.logger.debug({ peer: peerId.toString(), err: err.message }, 'could not close a non-member')
