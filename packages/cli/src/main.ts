@@ -92,6 +92,23 @@ function buildProgram(result: { code: number }): Command {
     })
 
   program
+    .command('roster')
+    .description(
+      'sign the list of peers that may join a private swarm (--host-roster-file and --host-roster-owner on every peer); run it again on the same --out to publish the next version, which running peers adopt',
+    )
+    .requiredOption(
+      '--owner-key <file>',
+      'identity file of the roster owner (its peer id goes to --host-roster-owner)',
+    )
+    .requiredOption('--members <file>', 'peer ids, one per line (# starts a comment)')
+    .requiredOption('--out <file>', 'roster file to write; an existing one must be signed by the same owner')
+    .option('--roster-version <n>', 'version to sign (default: the version in --out plus 1, or 1)')
+    .action(async (opts: { ownerKey: string; members: string; out: string; rosterVersion?: string }) => {
+      const { runRoster } = await import('./roster-command.js')
+      result.code = await runRoster(opts)
+    })
+
+  program
     .command('demo')
     .description('start a local swarm of peer processes on 127.0.0.1 and report how they learn')
     .option('--peers <n>', 'peer processes', '4')

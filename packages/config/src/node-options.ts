@@ -172,6 +172,13 @@ export const hostSchema = z.strictObject({
   identityFile: z.string().optional().describe('private key file, created on first start and reused'),
   pskFile: z.string().optional().describe('pre-shared key file for a private swarm'),
   allowPeers: z.array(z.string()).default([]).describe('if set, only these peer ids may connect'),
+  rosterFile: z
+    .string()
+    .optional()
+    .describe(
+      'signed roster (swarmgrad roster): only the peers it lists may connect; newer versions are adopted',
+    ),
+  rosterOwner: z.string().optional().describe('peer id of the key that signs the roster file'),
   mdns: z.boolean().default(false).describe('discover peers on the local network by mDNS'),
 })
 

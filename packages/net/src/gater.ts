@@ -2,12 +2,19 @@ import type { ConnectionGater, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /**
- * A connection gater that refuses to dial, or to finish the handshake with, any peer outside `allowed`. The
- * remote peer id is known once noise has authenticated it, so inbound connections are refused at that step.
+ * A connection gater that refuses to dial, or to finish the handshake with, any peer for which `isMember` is false
+ * (asked again on every connection, so the set behind it may change). The remote peer id is known once noise has
+ * authenticated it, so inbound connections are refused at that step; `onDeny` hears of each refusal.
  */
-export function allowListGater(allowed: readonly PeerId[]): ConnectionGater {
-  const ids = new Set(allowed.map((p) => p.toString()))
-  const deny = (peerId: PeerId): boolean => !ids.has(peerId.toString())
+export function membersGater(
+  isMember: (peerId: PeerId) => boolean,
+  onDeny: (peerId: PeerId) => void = () => undefined,
+): ConnectionGater {
+  const deny = (peerId: PeerId): boolean => {
+    if (isMember(peerId)) return false
+    onDeny(peerId)
+    return true
+  }
   return {
     denyDialPeer: deny,
     denyInboundEncryptedConnection: deny,

@@ -34,6 +34,9 @@ describe('gossipVerdict', () => {
   })
 })
 
+/** The one key the fake host's allow-list does not admit. */
+const OUTSIDER = '12D3KooWoutsider'
+
 type Validator = (source: PeerId, msg: Message) => Promise<TopicValidatorResult>
 
 /** A started host as far as a channel sees it: a pubsub whose validators the test calls, a recording logger. */
@@ -53,7 +56,13 @@ function fakeHost(logs: Array<{ level: number; msg: string }>): {
     score: { params: { topics: {} } },
     getScore: () => 0,
   }
-  const host = { status: 'started', maxGossipMessageBytes: 1024, logger, libp2p: { services: { pubsub } } }
+  const host = {
+    status: 'started',
+    maxGossipMessageBytes: 1024,
+    logger,
+    libp2p: { services: { pubsub } },
+    admits: (peerId: PeerId) => peerId.toString() !== OUTSIDER,
+  }
   return { host: host as unknown as Host, validators }
 }
 
@@ -88,6 +97,25 @@ describe('GossipChannel validation', () => {
       refusals: [['STALE_ROUND', 'ignore']],
       errors: [],
     })
+  })
+
+  it('rejects a message signed by a key the allow-list or roster does not admit, before its validator runs', async () => {
+    const { host, validators } = fakeHost([])
+    const refusals: Array<[ErrorCode, string]> = []
+    let validated = 0
+    new GossipChannel(host, {
+      topic: TOPIC,
+      validate: () => {
+        validated++
+      },
+      onReject: (code, verdict) => refusals.push([code, verdict]),
+    }).start()
+    const outsider = { toString: () => OUTSIDER } as PeerId
+    const relayed = { ...message, from: outsider } as unknown as Message
+    expect(await validators.get(TOPIC)!(from, relayed)).toBe(TopicValidatorResult.Reject)
+    expect(await validators.get(TOPIC)!(from, message)).toBe(TopicValidatorResult.Accept)
+    expect(refusals).toEqual([['NOT_MEMBER', 'reject']])
+    expect(validated).toBe(1)
   })
 
   it('ignores a message whose validator fails with anything but a coded error, logging the bug at error level', async () => {

@@ -189,6 +189,10 @@ export class GossipChannel {
   async #validate(msg: Message): Promise<TopicValidatorResult> {
     try {
       if (msg.type !== 'signed') throw new CodedError('MALFORMED', 'unsigned gossip message')
+      // the relaying peer passed the allow-list or roster, but the signer may be any key it holds
+      if (!this.#host.admits(msg.from)) {
+        throw new CodedError('NOT_MEMBER', `gossip message signed by ${msg.from.toString()}, not a member`)
+      }
       const publisher = this.#options.publisher
       if (publisher !== undefined && !msg.from.equals(publisher)) {
         throw new CodedError('SENDER_MISMATCH', `only ${publisher.toString()} publishes on ${this.topic}`)

@@ -6,6 +6,7 @@ import { type Identify, identify } from '@libp2p/identify'
 import { KEEP_ALIVE, type Libp2p, type PeerId, type PrivateKey } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { noise } from '@libp2p/noise'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { type Ping, ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
@@ -15,13 +16,14 @@ import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { GOSSIPSUB_MAX_INBOUND_DATA_LENGTH } from '@swarmgrad/protocol'
 import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import { type Logger, pino } from 'pino'
-import { Counter, type Registry } from 'prom-client'
+import { Counter, Gauge, type Registry } from 'prom-client'
 import { HostConfigError } from './errors.js'
-import { allowListGater, DialPolicy, type DialRefusal } from './gater.js'
+import { DialPolicy, type DialRefusal, membersGater } from './gater.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { type HostOptions, type ResolvedHostOptions, resolveHostOptions } from './options.js'
 import { loadPsk } from './psk.js'
 import { Redialer } from './redial.js'
+import { RosterWatch } from './roster.js'
 
 export type HostServices = { identify: Identify; ping: Ping; pubsub: GossipSub }
 export type HostLibp2p = Libp2p<HostServices>
@@ -62,21 +64,6 @@ const LEARNED_ADDR_BACKOFF_MS = 30_000
  */
 export const LEARNED_PEERS_MAX = 1000
 
-const ADDRS_REFUSED_METRIC = 'swarmgrad_net_addrs_refused_total'
-
-/** One counter per registry, shared by the hosts of a process that use it (tests run several). */
-function addrsRefusedCounter(registry: Registry | undefined): Counter<'reason'> | undefined {
-  if (registry === undefined) return undefined
-  const existing = registry.getSingleMetric(ADDRS_REFUSED_METRIC)
-  if (existing !== undefined) return existing as Counter<'reason'>
-  return new Counter({
-    name: ADDRS_REFUSED_METRIC,
-    help: 'Learned addresses not stored or not dialled: not a plain ip:port of that peer, or dialled within the backoff',
-    labelNames: ['reason'] as const,
-    registers: [registry],
-  })
-}
-
 /** The connection monitor's adaptive ping timeout may grow to this multiple of `pingTimeoutMs`. */
 const PING_TIMEOUT_GROWTH = 6
 
@@ -102,11 +89,18 @@ function claimMetricsRegistry(registry: Registry): void {
 
 const SILENT_LOGGER = pino({ enabled: false })
 
+/** Who may connect (allow-list or roster) and what to tell of each refusal; undefined: anyone. */
+interface Admission {
+  readonly isMember: (peerId: PeerId) => boolean
+  readonly onDeny: (peerId: PeerId) => void
+}
+
 function libp2pOptions(
   options: ResolvedHostOptions,
   privateKey: PrivateKey,
   psk: Uint8Array | undefined,
   policy: DialPolicy,
+  admission: Admission | undefined,
 ) {
   const init: Libp2pOptions<HostServices> = {
     start: false,
@@ -149,7 +143,7 @@ function libp2pOptions(
     },
   }
   init.connectionGater = {
-    ...(options.allowPeers.length > 0 ? allowListGater(options.allowPeers) : {}),
+    ...(admission === undefined ? {} : membersGater(admission.isMember, admission.onDeny)),
     ...policy.gater(),
   }
   if (psk !== undefined) init.connectionProtector = preSharedKey({ psk, timeout: PSK_HANDSHAKE_TIMEOUT_MS })
@@ -184,16 +178,111 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
   privateKey ??= await generateKeyPair('Ed25519')
   const psk = await loadPsk(resolved)
   if (resolved.metricsRegistry !== undefined) claimMetricsRegistry(resolved.metricsRegistry)
-  const refused = addrsRefusedCounter(resolved.metricsRegistry)
+  const metrics = resolved.metricsRegistry === undefined ? undefined : hostMetrics(resolved.metricsRegistry)
   const policy = new DialPolicy({
     trusted: [...resolved.bootstrap.map((b) => b.peerId), ...resolved.allowPeers],
     backoffMs: LEARNED_ADDR_BACKOFF_MS,
-    onRefused: (reason: DialRefusal) => refused?.inc({ reason }),
+    onRefused: (reason: DialRefusal) => metrics?.addrsRefused.inc({ reason }),
   })
-  const libp2p = await createLibp2p(libp2pOptions(resolved, privateKey, psk, policy))
-  const host = new Host(libp2p, resolved, logger, policy)
+  let host: Host | undefined
+  const roster =
+    resolved.roster === undefined
+      ? undefined
+      : await RosterWatch.open(resolved.roster.file, resolved.roster.owner, {
+          logger,
+          onAdopt: (adopted) => {
+            metrics?.rosterVersion.set(adopted.version)
+            host?.dropNonMembers()
+          },
+          onRefuse: () => metrics?.rosterRefused.inc(),
+        })
+  if (roster !== undefined) checkRosterCovers(roster, resolved, peerIdFromPrivateKey(privateKey))
+  metrics?.rosterVersion.set(roster?.roster.version ?? 0)
+  const admission = admissionOf(resolved, roster, (peerId) => {
+    metrics?.denied.inc()
+    logger.debug({ peer: peerId.toString() }, 'refused a connection: not a member')
+  })
+  const libp2p = await createLibp2p(libp2pOptions(resolved, privateKey, psk, policy, admission))
+  host = new Host(libp2p, resolved, logger, policy, admission, roster)
   if (resolved.start) await host.start()
   return host
+}
+
+/**
+ * The host's own metrics. A registry may serve several hosts of one process (tests; libp2p's metrics are claimed
+ * per registry too), so each metric is reused when the registry has it already.
+ */
+function hostMetrics(registry: Registry) {
+  const reuse = <M>(name: string, create: () => M): M => (registry.getSingleMetric(name) as M) ?? create()
+  const registers = [registry]
+  return {
+    addrsRefused: reuse(
+      'swarmgrad_net_addrs_refused_total',
+      () =>
+        new Counter({
+          name: 'swarmgrad_net_addrs_refused_total',
+          help: 'Learned addresses not stored or not dialled: not a plain ip:port of that peer, or dialled within the backoff',
+          labelNames: ['reason'] as const,
+          registers,
+        }),
+    ),
+    rosterVersion: reuse(
+      'swarmgrad_host_roster_version',
+      () =>
+        new Gauge({
+          name: 'swarmgrad_host_roster_version',
+          help: 'Version of the signed roster in force (0: no roster)',
+          registers,
+        }),
+    ),
+    rosterRefused: reuse(
+      'swarmgrad_host_roster_refused_total',
+      () =>
+        new Counter({
+          name: 'swarmgrad_host_roster_refused_total',
+          help: 'Roster files refused while running (unreadable, badly signed, older than the roster in force)',
+          registers,
+        }),
+    ),
+    denied: reuse(
+      'swarmgrad_host_connections_denied_total',
+      () =>
+        new Counter({
+          name: 'swarmgrad_host_connections_denied_total',
+          help: 'Dials and inbound connections refused because the peer is not on the allow-list or roster',
+          registers,
+        }),
+    ),
+  }
+}
+
+function admissionOf(
+  options: ResolvedHostOptions,
+  roster: RosterWatch | undefined,
+  onDeny: (peerId: PeerId) => void,
+): Admission | undefined {
+  if (roster !== undefined) return { isMember: (peerId) => roster.isMember(peerId), onDeny }
+  if (options.allowPeers.length === 0) return undefined
+  const allowed = new Set(options.allowPeers.map((p) => p.toString()))
+  return { isMember: (peerId) => allowed.has(peerId.toString()), onDeny }
+}
+
+/** A roster that leaves out this peer or a bootstrap peer cannot work: said before anything listens. */
+function checkRosterCovers(roster: RosterWatch, options: ResolvedHostOptions, self: PeerId): void {
+  const { version } = roster.roster
+  if (!roster.isMember(self)) {
+    throw new HostConfigError(
+      'rosterFile',
+      `roster version ${version} does not list this peer ${self.toString()}`,
+    )
+  }
+  const outside = options.bootstrap.find((b) => !roster.isMember(b.peerId))
+  if (outside !== undefined) {
+    throw new HostConfigError(
+      'rosterFile',
+      `roster version ${version} does not list bootstrap peer ${outside.peerId.toString()}`,
+    )
+  }
 }
 
 /**
@@ -210,13 +299,24 @@ export class Host extends EventEmitter<HostEvents> {
   readonly #policy: DialPolicy
   /** Peers learned of and never connected, least recently named first. */
   readonly #learned = new Map<string, PeerId>()
+  readonly #admission: Admission | undefined
+  readonly #roster: RosterWatch | undefined
   #status: HostStatus = 'stopped'
   #transition: Promise<void> = Promise.resolve()
   #current: Promise<void> = Promise.resolve()
 
-  constructor(libp2p: HostLibp2p, options: ResolvedHostOptions, logger: Logger, policy: DialPolicy) {
+  constructor(
+    libp2p: HostLibp2p,
+    options: ResolvedHostOptions,
+    logger: Logger,
+    policy: DialPolicy,
+    admission?: Admission,
+    roster?: RosterWatch,
+  ) {
     super()
     this.#policy = policy
+    this.#admission = admission
+    this.#roster = roster
     this.libp2p = libp2p
     this.logger = logger
     this.maxGossipMessageBytes = options.maxGossipMessageBytes
@@ -329,6 +429,22 @@ export class Host extends EventEmitter<HostEvents> {
     return this.#redialer.has(peerId)
   }
 
+  /** Whether the allow-list or roster in force admits `peerId` (always, in a swarm without either). */
+  admits(peerId: PeerId): boolean {
+    return this.#admission?.isMember(peerId) ?? true
+  }
+
+  /** Closes the connections of peers that the allow-list or roster in force no longer admits. */
+  dropNonMembers(): void {
+    for (const peerId of this.libp2p.getPeers()) {
+      if (this.admits(peerId)) continue
+      this.#redialer.remove(peerId)
+      this.libp2p.hangUp(peerId).catch((err: Error) => {
+        this.logger.debug({ peer: peerId.toString(), err: err.message }, 'could not close a non-member')
+      })
+    }
+  }
+
   /** Listens and connects to the bootstrap peers. Idempotent; runs after a stop under way has finished. */
   async start(): Promise<void> {
     if (this.#status === 'started') return
@@ -361,11 +477,13 @@ export class Host extends EventEmitter<HostEvents> {
     try {
       await this.libp2p.start()
       this.#redialer.start()
+      this.#roster?.start()
       // a shared bootstrap list may name this peer too: it is not a peer to dial
       for (const peer of this.#options.bootstrap.filter((b) => !b.peerId.equals(this.peerId))) {
         await this.markImportant(peer.peerId, [peer.multiaddr])
       }
     } catch (err) {
+      this.#roster?.stop()
       await this.#redialer.stop()
       await this.libp2p.stop()
       this.#settle('starting', 'stopped')
@@ -380,6 +498,7 @@ export class Host extends EventEmitter<HostEvents> {
 
   async #doStop(): Promise<void> {
     try {
+      this.#roster?.stop()
       await this.#redialer.stop()
       await this.libp2p.stop()
     } finally {

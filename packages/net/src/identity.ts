@@ -40,20 +40,40 @@ async function writeNewFile(path: string, bytes: Uint8Array): Promise<boolean> {
   }
 }
 
-async function readIdentity(path: string, bytes: Uint8Array): Promise<Identity> {
-  let privateKey: PrivateKey
+function decodeKey(path: string, bytes: Uint8Array, field: string, advice: string): PrivateKey {
   try {
-    privateKey = privateKeyFromProtobuf(bytes)
+    return privateKeyFromProtobuf(bytes)
   } catch (err) {
     throw new HostConfigError(
-      'identityFile',
-      `${path} does not hold a libp2p private key (${messageOf(err)}). The file was left untouched: ` +
-        'restore it from a backup, or move it away to start this peer under a new identity.',
-      { cause: err },
+      field,
+      `${path} does not hold a libp2p private key (${messageOf(err)}).${advice}`,
+      {
+        cause: err,
+      },
     )
   }
+}
+
+async function readIdentity(path: string, bytes: Uint8Array): Promise<Identity> {
+  const privateKey = decodeKey(
+    path,
+    bytes,
+    'identityFile',
+    ' The file was left untouched: restore it from a backup, or move it away to start this peer under a new identity.',
+  )
   const { mode } = await stat(path)
   return { privateKey, created: false, exposed: (mode & 0o077) !== 0 }
+}
+
+/** The private key in an existing identity file (never creates one); a HostConfigError naming `field` otherwise. */
+export async function readIdentityFile(path: string, field: string): Promise<PrivateKey> {
+  let bytes: Uint8Array
+  try {
+    bytes = await readFile(path)
+  } catch (err) {
+    throw new HostConfigError(field, `cannot read ${path}: ${messageOf(err)}`, { cause: err })
+  }
+  return decodeKey(path, bytes, field, '')
 }
 
 /**

@@ -35,6 +35,7 @@ export {
   resolveHostOptions,
 } from './options.js'
 export { generatePsk, loadPsk } from './psk.js'
+export { publishRoster, type Roster } from './roster.js'
 export { RunView, type RunViewOptions, type ViewRecord } from './run-view.js'
 export { runUntilSignalled, type Service } from './signals.js'
 export { StreamReader, type StreamReaderOptions } from './stream-reader.js'

@@ -39,6 +39,13 @@ export interface HostOptions {
   pskFile?: string
   /** When non-empty, connections to or from any other peer id are refused. */
   allowPeers?: string[]
+  /**
+   * A roster file signed by `rosterOwner` (see `swarmgrad roster`): connections to or from peers it does not list
+   * are refused, and a newer version written to the file is adopted while the host runs. Not with `allowPeers`.
+   */
+  rosterFile?: string
+  /** Peer id of the key that signs the roster; required with `rosterFile`. */
+  rosterOwner?: string
   /** Discover peers on the local network by mDNS (multicast on every interface: off unless asked). */
   mdns?: boolean
   /** Largest gossip payload published or accepted. Default: the protocol's MAX_GOSSIP_MESSAGE_BYTES. */
@@ -66,6 +73,7 @@ export interface ResolvedHostOptions {
   psk: Uint8Array | undefined
   pskFile: string | undefined
   allowPeers: PeerId[]
+  roster: { file: string; owner: PeerId } | undefined
   mdns: boolean
   maxGossipMessageBytes: number
   metricsRegistry: Registry | undefined
@@ -161,6 +169,29 @@ function stringList(value: unknown, field: string): readonly string[] {
   return value as string[]
 }
 
+function resolveRoster(options: HostOptions, hasAllowList: boolean): ResolvedHostOptions['roster'] {
+  const { rosterFile, rosterOwner } = options
+  if (rosterFile === undefined && rosterOwner === undefined) return undefined
+  if (rosterFile === undefined || rosterFile.length === 0) {
+    throw new HostConfigError('rosterFile', 'must be set (a roster file path) when rosterOwner is')
+  }
+  if (rosterOwner === undefined) {
+    throw new HostConfigError(
+      'rosterOwner',
+      'must be set (the peer id that signs the roster) when rosterFile is',
+    )
+  }
+  if (hasAllowList) throw new HostConfigError('rosterFile', 'set either rosterFile or allowPeers, not both')
+  const owner = parsePeerId(rosterOwner, 'rosterOwner')
+  if (owner.publicKey === undefined) {
+    throw new HostConfigError(
+      'rosterOwner',
+      `${rosterOwner} is not an Ed25519 peer id (it carries no public key)`,
+    )
+  }
+  return { file: rosterFile, owner }
+}
+
 /** Checks every option and fills defaults; throws HostConfigError naming the field. Opens nothing. */
 export function resolveHostOptions(options: HostOptions): ResolvedHostOptions {
   const listen = parseListen(stringList(options.listen ?? HOST_DEFAULTS.listen, 'listen'), 'listen')
@@ -176,6 +207,7 @@ export function resolveHostOptions(options: HostOptions): ResolvedHostOptions {
       throw new HostConfigError('allowPeers', `does not include bootstrap peer ${outside.peerId.toString()}`)
     }
   }
+  const roster = resolveRoster(options, allowPeers.length > 0)
   if (options.identityFile !== undefined && options.privateKey !== undefined) {
     throw new HostConfigError('identityFile', 'set either identityFile or privateKey, not both')
   }
@@ -217,6 +249,7 @@ export function resolveHostOptions(options: HostOptions): ResolvedHostOptions {
     psk: options.psk,
     pskFile: options.pskFile,
     allowPeers,
+    roster,
     mdns: options.mdns ?? false,
     maxGossipMessageBytes,
     metricsRegistry: options.metricsRegistry,

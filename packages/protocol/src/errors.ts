@@ -31,6 +31,8 @@ export const ERROR_CODES = [
   'TIMEOUT',
   // wire: an envelope names a sender other than the peer the transport authenticated
   'SENDER_MISMATCH',
+  // admission: signed by a key that the allow-list or roster in force does not admit
+  'NOT_MEMBER',
   // fl: a client that is not available for the round it is offered declines the global model
   'UNAVAILABLE',
 ] as const
