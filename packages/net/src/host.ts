@@ -147,7 +147,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     privateKey = identity.privateKey
   }
   privateKey ??= await generateKeyPair('Ed25519')
-  const psk = await loadPsk(resolved)
+  const psk = await loadPsk(resolved, logger)
   if (resolved.metricsRegistry !== undefined) claimMetricsRegistry(resolved.metricsRegistry)
   const libp2p = await createLibp2p(libp2pOptions(resolved, privateKey, psk))
   const host = new Host(libp2p, resolved, logger)
