@@ -103,23 +103,24 @@ describe('serveMetrics', () => {
     const port = server.port
     const sockets: Socket[] = []
     let closed = 0
-    // one header byte every 100 ms to each trickling socket (the odd ones; the even ones never send a byte)
+    // a third never send a byte, a third send the start of a request and stop, a third trickle a header byte to it
+    // every 100 ms
     const trickle = setInterval(() => {
-      for (const [i, socket] of sockets.entries()) if (i % 2 === 1 && !socket.destroyed) socket.write('a')
+      for (const [i, socket] of sockets.entries()) if (i % 3 === 2 && !socket.destroyed) socket.write('a')
     }, 100)
     try {
       for (let batch = 0; batch < 10; batch++) {
         await Promise.all(
           Array.from({ length: 500 }, () => {
+            const index = sockets.length
             const socket = connect(port, '127.0.0.1')
+            // written once connected, before any trickled byte
+            if (index % 3 !== 0) socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ')
             socket.on('error', () => {})
             socket.once('close', () => closed++)
             sockets.push(socket)
             return new Promise<void>((resolve) => {
-              socket.once('connect', () => {
-                if (sockets.length % 2 === 0) socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ')
-                resolve()
-              })
+              socket.once('connect', () => resolve())
               socket.once('close', () => resolve())
             })
           }),
@@ -133,6 +134,15 @@ describe('serveMetrics', () => {
       expect(sockets).toHaveLength(5_000)
       expect(METRICS_HEADERS_TIMEOUT_MS).toBeLessThan(15_000)
       expect(METRICS_CONNECTIONS_MAX).toBeLessThan(5_000)
+      // each one counted once, by why it was closed
+      const dropped = await registry
+        .getSingleMetric('swarmgrad_metrics_server_connections_dropped_total')!
+        .get()
+      const byReason = Object.fromEntries(dropped.values.map((v) => [v.labels.reason, v.value]))
+      expect(byReason.cap).toBeGreaterThan(0)
+      expect(byReason.idle).toBeGreaterThan(0)
+      expect(byReason.timeout).toBeGreaterThan(0)
+      expect(byReason.cap + byReason.idle + byReason.timeout).toBe(5_000)
     } finally {
       clearInterval(trickle)
       for (const socket of sockets) socket.destroy()

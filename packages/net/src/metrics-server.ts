@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
-import type { Registry } from 'prom-client'
+import { Counter, type Registry } from 'prom-client'
 
 export interface MetricsServer {
   /** The `/metrics` URL, e.g. `http://127.0.0.1:9464/metrics`. */
@@ -31,19 +31,38 @@ const SOCKET_IDLE_TIMEOUT_MS = 30_000
 /** How often the header and request timeouts are checked (Node's default is 30 s). */
 const TIMEOUT_CHECK_INTERVAL_MS = 1_000
 
+const DROPPED_NAME = 'swarmgrad_metrics_server_connections_dropped_total'
+const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'
+const REQUEST_TIMEOUT = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n'
+
+/** Connections the server closed, by reason (the same counter when a registry is served twice). */
+function droppedCounter(registry: Registry): Counter<'reason'> {
+  const known = registry.getSingleMetric(DROPPED_NAME)
+  if (known !== undefined) return known as Counter<'reason'>
+  return new Counter({
+    name: DROPPED_NAME,
+    help: 'HTTP connections the metrics server closed: cap (room for a new one), timeout (headers or request too slow), idle (no request, or a response not read), malformed',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  })
+}
+
 /**
  * Serves `/metrics` in the Prometheus text format, `/healthz` and any JSON routes given. Collecting reads counters
  * the process keeps anyway, so a slow or frequent scraper costs a serialisation and never waits on a round.
  * Slow or idle clients cannot starve it: at most METRICS_CONNECTIONS_MAX connections, a new one evicting the oldest
- * connection that is not being answered; headers must arrive within METRICS_HEADERS_TIMEOUT_MS.
+ * connection that is not being answered; headers must arrive within METRICS_HEADERS_TIMEOUT_MS. Connections it
+ * closes count in `swarmgrad_metrics_server_connections_dropped_total{reason}`.
  */
 export async function serveMetrics(
   registry: Registry,
   options: MetricsServerOptions,
 ): Promise<MetricsServer> {
-  // connections in arrival order, and those with a response under way
+  // connections in arrival order, those with a response under way, and those that sent a request
   const open = new Set<Socket>()
   const answering = new Set<Socket>()
+  const served = new WeakSet<Socket>()
+  const dropped = droppedCounter(registry)
   const routes = ['/metrics', '/healthz', ...Object.keys(options.json ?? {})]
   const server: Server = createServer(
     {
@@ -53,6 +72,7 @@ export async function serveMetrics(
     },
     (req, res) => {
       answering.add(req.socket)
+      served.add(req.socket)
       req.socket.setTimeout(SOCKET_IDLE_TIMEOUT_MS)
       res.once('close', () => answering.delete(req.socket))
       const path = (req.url ?? '/').split('?')[0]
@@ -86,6 +106,10 @@ export async function serveMetrics(
   server.on('connection', (socket: Socket) => {
     // a connection that sends nothing at all (the headers timeout counts from the first byte)
     socket.setTimeout(METRICS_HEADERS_TIMEOUT_MS)
+    // Node closes a timed-out socket; a keep-alive connection closed between requests is no refusal
+    socket.on('timeout', () => {
+      if (!served.has(socket) || answering.has(socket)) dropped.inc({ reason: 'idle' })
+    })
     open.add(socket)
     socket.once('close', () => open.delete(socket))
     if (open.size <= METRICS_CONNECTIONS_MAX) return
@@ -93,10 +117,18 @@ export async function serveMetrics(
     // when every other one is being answered
     for (const s of open) {
       if (!answering.has(s)) {
+        dropped.inc({ reason: 'cap' })
         s.destroy()
         return
       }
     }
+  })
+  // what Node does on a bad or too slow request (answer 400 or 408 if nothing was written yet, close), counted
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+    if (err.code !== 'ECONNRESET') dropped.inc({ reason: timeout ? 'timeout' : 'malformed' })
+    if (socket.writable && socket.bytesWritten === 0) socket.write(timeout ? REQUEST_TIMEOUT : BAD_REQUEST)
+    socket.destroy()
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
