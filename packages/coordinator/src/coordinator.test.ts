@@ -1,7 +1,7 @@
 import type { ViewRecord } from '@swarmgrad/net'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { type Coordinator, createCoordinator } from './coordinator.js'
+import { type Coordinator, createCoordinator, STATUS_MEMBERS_MAX } from './coordinator.js'
 
 describe('coordinator outside fl mode', () => {
   let coordinator: Coordinator | undefined
@@ -25,5 +25,25 @@ describe('coordinator outside fl mode', () => {
     vi.spyOn(coordinator.membership, 'records').mockReturnValue(records)
     expect(coordinator.round).toBe(900)
     expect(coordinator.statusReport()).toMatchObject({ round: 900, peers: { known: 130_000 } })
+  })
+
+  it('keeps /status under 64 KiB with 130,000 members: lists the first ones by id and counts them all', async () => {
+    coordinator = await createCoordinator(
+      { mode: 'gossip', seed: 9, model: 'mlp-small', log: { level: 'silent' } },
+      { logger: pino({ level: 'silent' }), start: false },
+    )
+    // peer ids as long as real Ed25519 ones (52 characters)
+    const records: ViewRecord[] = Array.from({ length: 130_000 }, (_, i) => ({
+      peerId: `12D3KooW${String(i).padStart(44, '0')}`,
+      firstSeen: i,
+      lastSeen: i,
+      lastRound: 3,
+      status: 'join',
+    }))
+    vi.spyOn(coordinator.membership, 'records').mockReturnValue(records)
+    const report = coordinator.statusReport()
+    expect(Buffer.byteLength(JSON.stringify(report))).toBeLessThan(64 * 1024)
+    expect(report).toMatchObject({ peers: { known: 130_000, listed: STATUS_MEMBERS_MAX } })
+    expect((report.peers as { list: ViewRecord[] }).list).toEqual(records.slice(0, STATUS_MEMBERS_MAX))
   })
 })

@@ -29,6 +29,9 @@ import { Membership } from './membership.js'
 import { type CoordinatorMetrics, createCoordinatorMetrics } from './metrics.js'
 import { type CoordinatorOptions, type CoordinatorOptionsInput, coordinatorOptionsSchema } from './options.js'
 
+/** Members `/status` lists (by peer id) at most; it gives the total count beside them. */
+export const STATUS_MEMBERS_MAX = 100
+
 export type CoordinatorStatus = 'stopped' | 'starting' | 'started' | 'stopping'
 
 export interface CoordinatorDeps {
@@ -120,9 +123,11 @@ export class Coordinator {
     return highest
   }
 
+  /** What `/status` answers; its size does not grow with the membership (at most STATUS_MEMBERS_MAX listed). */
   statusReport(): Record<string, unknown> {
     const state = this.server?.state
     const last = state?.history.findLast((r) => r.accuracy !== undefined)
+    const records = this.membership.records()
     return {
       runId: this.runId,
       run: coordinatorRunSpec(this.options),
@@ -133,8 +138,9 @@ export class Coordinator {
       rounds: this.options.rounds,
       peers: {
         live: this.membership.live().length,
-        known: this.membership.all().length,
-        list: this.membership.records(),
+        known: records.length,
+        listed: Math.min(records.length, STATUS_MEMBERS_MAX),
+        list: records.slice(0, STATUS_MEMBERS_MAX),
       },
       lastAccuracy: last?.accuracy,
       lastLoss: last?.loss,

@@ -32,7 +32,7 @@ import {
   topic,
 } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
-import { isFiniteData, type JournalState, type RoundRecord } from './journal.js'
+import { isFiniteData, type JournalState, type RoundRecord, recordRound } from './journal.js'
 import type { Membership } from './membership.js'
 import type { CoordinatorMetrics } from './metrics.js'
 import type { CoordinatorOptions } from './options.js'
@@ -303,7 +303,7 @@ export class FlServer {
       metrics.evalLoss.set(evaluation.loss)
     }
     record.seconds = (performance.now() - started) / 1000
-    state.history.push(record)
+    recordRound(state, record)
     state.bytesDown += record.bytesDown
     state.bytesUp += record.bytesUp
     await this.#deps.persist(state)

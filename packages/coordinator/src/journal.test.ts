@@ -1,13 +1,15 @@
-import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
   exportJournalModel,
+  JOURNAL_HISTORY_MAX,
   JournalError,
   type JournalState,
   modelFileBytes,
   readJournal,
+  recordRound,
   writeJournal,
 } from './journal.js'
 
@@ -118,5 +120,41 @@ describe('journal', () => {
     await writeFile(file, 'not a journal')
     await expect(exportJournalModel(file, join(dir, 'c.f32'))).rejects.toThrow(JournalError)
     await expect(readdir(dir)).resolves.not.toContain('c.f32')
+  })
+
+  it('never writes through a symlink planted at the temporary path the journal used to use', async () => {
+    const file = join(dir, 'run.journal')
+    const victim = join(dir, 'victim')
+    await writeFile(victim, 'precious')
+    await symlink(victim, `${file}.tmp-${process.pid}`)
+    await writeJournal(file, sample(5))
+    expect(await readFile(victim, 'utf8')).toBe('precious')
+    expect(await readJournal(file)).toEqual(sample(5))
+    expect((await readdir(dir)).sort()).toEqual(['run.journal', `run.journal.tmp-${process.pid}`, 'victim'])
+  })
+
+  it('keeps the last JOURNAL_HISTORY_MAX rounds, so the journal stops growing', async () => {
+    const file = join(dir, 'run.journal')
+    const state = { ...sample(0), history: [] as JournalState['history'] }
+    const rounds = JOURNAL_HISTORY_MAX + 500
+    const record = (round: number) => ({
+      round,
+      seconds: 1,
+      sampled: 4,
+      updates: 4,
+      bytesDown: 10,
+      bytesUp: 10,
+    })
+    for (let round = 1; round <= JOURNAL_HISTORY_MAX; round++) recordRound(state, record(round))
+    await writeJournal(file, state)
+    const size = (await readFile(file)).byteLength
+    for (let round = JOURNAL_HISTORY_MAX + 1; round <= rounds; round++) recordRound(state, record(round))
+    await writeJournal(file, state)
+    const back = await readJournal(file)
+    expect(back?.history).toHaveLength(JOURNAL_HISTORY_MAX)
+    expect(back?.history[0]?.round).toBe(rounds - JOURNAL_HISTORY_MAX + 1)
+    expect(back?.history.at(-1)?.round).toBe(rounds)
+    // the same number of records, each round number at most a byte longer in msgpack
+    expect((await readFile(file)).byteLength).toBeLessThanOrEqual(size + JOURNAL_HISTORY_MAX)
   })
 })

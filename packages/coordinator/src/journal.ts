@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { Packr } from 'msgpackr'
@@ -37,6 +37,9 @@ export interface RoundRecord {
   loss?: number
 }
 
+/** Completed rounds the journal (and the status API) keeps: the most recent ones, so the journal stops growing. */
+export const JOURNAL_HISTORY_MAX = 1_000
+
 /** What the coordinator journals after every completed round. */
 export interface JournalState {
   runId: string
@@ -45,7 +48,7 @@ export interface JournalState {
   model: Float32Array
   /** The algorithm's server state (plain data: numbers, strings, Float32Arrays, records). */
   algorithmState: unknown
-  /** Every completed round, oldest first. */
+  /** The last JOURNAL_HISTORY_MAX completed rounds, oldest first. */
   history: RoundRecord[]
   bytesDown: number
   bytesUp: number
@@ -122,13 +125,23 @@ function checkState(file: string, raw: unknown): JournalState {
   }
 }
 
-/** Writes the journal atomically: a temporary file beside it, flushed to disk, then renamed over the old one. */
+/** Appends a completed round to the state's history, dropping the oldest beyond JOURNAL_HISTORY_MAX. */
+export function recordRound(state: JournalState, record: RoundRecord): void {
+  state.history.push(record)
+  if (state.history.length > JOURNAL_HISTORY_MAX)
+    state.history.splice(0, state.history.length - JOURNAL_HISTORY_MAX)
+}
+
+/**
+ * Writes the journal atomically: a new temporary file beside it (an unpredictable name, created exclusively, so
+ * never a file or symlink someone put there), flushed to disk, then renamed over the old one.
+ */
 export async function writeJournal(file: string, state: JournalState): Promise<void> {
   const body = packr.pack(state)
   const digest = createHash('sha256').update(body).digest()
   await mkdir(dirname(file), { recursive: true })
-  const temp = `${file}.tmp-${process.pid}`
-  const handle = await open(temp, 'w', 0o600)
+  const temp = `${file}.tmp-${randomBytes(12).toString('hex')}`
+  const handle = await open(temp, 'wx', 0o600)
   try {
     await handle.write(MAGIC)
     await handle.write(digest)

@@ -176,7 +176,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     privateKey = identity.privateKey
   }
   privateKey ??= await generateKeyPair('Ed25519')
-  const psk = await loadPsk(resolved)
+  const psk = await loadPsk(resolved, logger)
   if (resolved.metricsRegistry !== undefined) claimMetricsRegistry(resolved.metricsRegistry)
   const metrics = resolved.metricsRegistry === undefined ? undefined : hostMetrics(resolved.metricsRegistry)
   const policy = new DialPolicy({

@@ -1,7 +1,13 @@
-import { connect } from 'node:net'
+import { connect, type Socket } from 'node:net'
+import { waitFor } from '@swarmgrad/testing'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
-import { type MetricsServer, serveMetrics } from './metrics-server.js'
+import {
+  METRICS_CONNECTIONS_MAX,
+  METRICS_HEADERS_TIMEOUT_MS,
+  type MetricsServer,
+  serveMetrics,
+} from './metrics-server.js'
 
 describe('serveMetrics', () => {
   let server: MetricsServer | undefined
@@ -87,4 +93,59 @@ describe('serveMetrics', () => {
       for (const socket of stalled) socket.destroy()
     }
   })
+
+  it('serves a new scrape while 5,000 sockets trickle headers or stay silent, and closes every one of them', async () => {
+    const registry = new Registry()
+    new Counter({ name: 'swarmgrad_node_rounds_completed_total', help: 'rounds', registers: [registry] }).inc(
+      7,
+    )
+    server = await serveMetrics(registry, { host: '127.0.0.1', port: 0 })
+    const port = server.port
+    const sockets: Socket[] = []
+    let closed = 0
+    // a third never send a byte, a third send the start of a request and stop, a third trickle a header byte to it
+    // every 100 ms
+    const trickle = setInterval(() => {
+      for (const [i, socket] of sockets.entries()) if (i % 3 === 2 && !socket.destroyed) socket.write('a')
+    }, 100)
+    try {
+      for (let batch = 0; batch < 10; batch++) {
+        await Promise.all(
+          Array.from({ length: 500 }, () => {
+            const index = sockets.length
+            const socket = connect(port, '127.0.0.1')
+            // written once connected, before any trickled byte
+            if (index % 3 !== 0) socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ')
+            socket.on('error', () => {})
+            socket.once('close', () => closed++)
+            sockets.push(socket)
+            return new Promise<void>((resolve) => {
+              socket.once('connect', () => resolve())
+              socket.once('close', () => resolve())
+            })
+          }),
+        )
+      }
+      const res = await fetch(server.url)
+      expect(res.status).toBe(200)
+      expect(await res.text()).toContain('swarmgrad_node_rounds_completed_total 7')
+      // the server closes them all: the oldest at once beyond the connection cap, the rest at the headers timeout
+      await waitFor(() => closed === sockets.length, 'the server to close all 5,000 slow sockets', 15_000)
+      expect(sockets).toHaveLength(5_000)
+      expect(METRICS_HEADERS_TIMEOUT_MS).toBeLessThan(15_000)
+      expect(METRICS_CONNECTIONS_MAX).toBeLessThan(5_000)
+      // each one counted once, by why it was closed
+      const dropped = await registry
+        .getSingleMetric('swarmgrad_metrics_server_connections_dropped_total')!
+        .get()
+      const byReason = Object.fromEntries(dropped.values.map((v) => [v.labels.reason, v.value]))
+      expect(byReason.cap).toBeGreaterThan(0)
+      expect(byReason.idle).toBeGreaterThan(0)
+      expect(byReason.timeout).toBeGreaterThan(0)
+      expect(byReason.cap + byReason.idle + byReason.timeout).toBe(5_000)
+    } finally {
+      clearInterval(trickle)
+      for (const socket of sockets) socket.destroy()
+    }
+  }, 60_000)
 })

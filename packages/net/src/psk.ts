@@ -1,5 +1,6 @@
-import { readFile } from 'node:fs/promises'
+import { open } from 'node:fs/promises'
 import { generateKey, preSharedKey } from '@libp2p/pnet'
+import type { Logger } from 'pino'
 import { HostConfigError } from './errors.js'
 
 /** Bytes of a swarm key in the libp2p text format: `/key/swarm/psk/1.0.0/\n/base16/\n<64 hex digits>`. */
@@ -25,24 +26,45 @@ export function checkPsk(psk: Uint8Array, field: string): void {
   }
 }
 
-/** The pre-shared key given as bytes or in a file; undefined when neither is set (public swarm). */
-export async function loadPsk(options: {
-  psk?: Uint8Array
-  pskFile?: string
-}): Promise<Uint8Array | undefined> {
+/**
+ * The pre-shared key given as bytes or in a file; undefined when neither is set (public swarm). A key file that
+ * other users can read (any group or other permission bit) is used, with a warning to `logger`.
+ */
+export async function loadPsk(
+  options: {
+    psk?: Uint8Array
+    pskFile?: string
+  },
+  logger?: Pick<Logger, 'warn'>,
+): Promise<Uint8Array | undefined> {
   if (options.psk !== undefined) {
     checkPsk(options.psk, 'psk')
     return options.psk
   }
-  if (options.pskFile === undefined) return undefined
+  const file = options.pskFile
+  if (file === undefined) return undefined
   let bytes: Uint8Array
+  let mode: number
   try {
-    bytes = await readFile(options.pskFile)
+    // the mode of the file that was read, not of whatever is at the path a moment later
+    const handle = await open(file, 'r')
+    try {
+      bytes = await handle.readFile()
+      mode = (await handle.stat()).mode
+    } finally {
+      await handle.close()
+    }
   } catch (err) {
-    throw new HostConfigError('pskFile', `cannot read ${options.pskFile}: ${(err as Error).message}`, {
+    throw new HostConfigError('pskFile', `cannot read ${file}: ${(err as Error).message}`, {
       cause: err,
     })
   }
   checkPsk(bytes, 'pskFile')
+  if ((mode & 0o077) !== 0) {
+    logger?.warn(
+      { file, mode: `0${(mode & 0o777).toString(8)}` },
+      'swarm key file is readable by other users; chmod 600 it',
+    )
+  }
   return bytes
 }

@@ -122,6 +122,11 @@ describe('int8-block codec', () => {
       [{ blockSize: 0 }, 'MALFORMED'],
       [{ blockSize: 100_000 }, 'MALFORMED'],
       [{ scales: new Uint8Array(new Float32Array([1, Number.NaN, 1]).buffer) }, 'NON_FINITE'],
+      // finite scales whose product with a large int8 overflows float32 (found by the wire fuzz test)
+      [
+        { scales: new Uint8Array(new Float32Array([1, 3e38, 1]).buffer), data: new Uint8Array(10).fill(127) },
+        'NON_FINITE',
+      ],
     ]
     for (const [change, code] of cases) {
       expect(() => INT8_BLOCK_CODEC.decode({ ...good, ...change })).toThrowError(

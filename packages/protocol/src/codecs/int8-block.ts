@@ -195,6 +195,8 @@ export const INT8_BLOCK_CODEC: TensorCodecDefinition<Int8BlockInput> = {
     assertFinite(scales, 'int8 scales')
     const data = new Int8Array(tensor.data.buffer, tensor.data.byteOffset, length)
     const values = dequantizeInt8Blocks(data, scales, blockSize, into)
+    // a finite scale above FLT_MAX / 128 times a large int8 overflows to ±Infinity
+    assertFinite(values, 'int8-block values')
     return { kind: 'dense', codec: TensorCodec.INT8_BLOCK, shape: tensor.shape, values }
   },
 }

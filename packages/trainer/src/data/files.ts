@@ -6,6 +6,16 @@ import { DataError } from './dataset.js'
 
 const gunzipAsync = promisify(gunzip)
 
+/** gzip data inflating to more than this is refused (a few bytes of gzip can inflate to gigabytes). */
+export const DATA_INFLATED_MAX_BYTES = 2 ** 30
+
+function tooLarge(path: string, maxBytes: number): DataError {
+  return new DataError(
+    `${path}: gzip data inflates to more than ${maxBytes} bytes, the most a data file may hold; inflate it yourself if it is meant to be this large`,
+    { path, maxBytes },
+  )
+}
+
 /** Reads a whole file; a failure becomes a DataError naming the path and the reason in plain words. */
 export async function readDataFile(path: string): Promise<Uint8Array> {
   try {
@@ -15,13 +25,20 @@ export async function readDataFile(path: string): Promise<Uint8Array> {
   }
 }
 
-/** Reads a file and inflates it when it starts with the gzip magic bytes 1f 8b; otherwise returns it as is. */
-export async function readMaybeGzipped(path: string): Promise<Uint8Array> {
+/**
+ * Reads a file and inflates it when it starts with the gzip magic bytes 1f 8b (to at most `maxBytes`, else a
+ * DataError); otherwise returns it as is.
+ */
+export async function readMaybeGzipped(
+  path: string,
+  maxBytes = DATA_INFLATED_MAX_BYTES,
+): Promise<Uint8Array> {
   const bytes = await readDataFile(path)
   if (bytes.length < 2 || bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes
   try {
-    return await gunzipAsync(bytes)
+    return await gunzipAsync(bytes, { maxOutputLength: maxBytes })
   } catch (err) {
+    if ((err as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge(path, maxBytes)
     throw new DataError(`${path}: corrupt gzip data (${err instanceof Error ? err.message : String(err)})`, {
       path,
     })
@@ -29,10 +46,13 @@ export async function readMaybeGzipped(path: string): Promise<Uint8Array> {
 }
 
 /**
- * The bytes of a file, inflated when it starts with the gzip magic bytes 1f 8b, as a stream of chunks: the file is
- * never held whole. Failures are DataErrors naming the path, as for `readMaybeGzipped`.
+ * The bytes of a file, inflated when it starts with the gzip magic bytes 1f 8b (to at most `maxBytes`), as a stream
+ * of chunks: the file is never held whole. Failures are DataErrors naming the path, as for `readMaybeGzipped`.
  */
-export async function* streamMaybeGzipped(path: string): AsyncGenerator<Uint8Array> {
+export async function* streamMaybeGzipped(
+  path: string,
+  maxBytes = DATA_INFLATED_MAX_BYTES,
+): AsyncGenerator<Uint8Array> {
   let gzipped: boolean
   try {
     const handle = await open(path, 'r')
@@ -50,9 +70,15 @@ export async function* streamMaybeGzipped(path: string): AsyncGenerator<Uint8Arr
   const inflate = gzipped ? createGunzip() : undefined
   const stream = inflate === undefined ? file : file.pipe(inflate)
   if (inflate !== undefined) file.on('error', (err) => inflate.destroy(err))
+  let inflated = 0
   try {
-    for await (const chunk of stream) yield chunk as Uint8Array
+    for await (const chunk of stream) {
+      inflated += (chunk as Uint8Array).byteLength
+      if (inflate !== undefined && inflated > maxBytes) throw tooLarge(path, maxBytes)
+      yield chunk as Uint8Array
+    }
   } catch (err) {
+    if (err instanceof DataError) throw err
     const code = (err as { code?: unknown }).code
     if (typeof code === 'string' && code.startsWith('Z_')) {
       throw new DataError(
