@@ -196,6 +196,7 @@ export const SPSA_BASE: Omit<SpsaEngineOptions, 'peerId'> = {
   batchSize: 4,
   weightDecay: 0,
   gridOffset: -8,
+  clipLevel: 96,
   params: [],
   hashEvery: 1,
   roundTimeoutMs: 2_000,

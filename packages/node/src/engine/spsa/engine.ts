@@ -99,6 +99,7 @@ export class SpsaEngine implements RoundEngine {
       lr: options.lr,
       weightDecay: options.weightDecay,
       gridOffset: options.gridOffset,
+      clipLevel: options.clipLevel,
     })
     this.#rules = {
       runId: options.runId,
