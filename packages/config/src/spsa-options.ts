@@ -6,6 +6,7 @@ import { DEFAULT_SPSA_GRID_OFFSET, SPSA_GRID_OFFSET_MAX, SPSA_GRID_OFFSET_MIN } 
  * would otherwise weigh e^4 ≈ 55 times the cap.
  */
 const SPSA_DEFAULT_CLIP_LEVEL = 96
+
 import { z } from 'zod'
 
 /** Options of the shared-seed SPSA mode (`--mode spsa`): one byte per projected gradient. */

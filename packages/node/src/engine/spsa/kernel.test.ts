@@ -90,7 +90,10 @@ describe('SpsaKernel', () => {
     const rng = new Xoshiro128(deriveSeed('honest', 1, 'bytes', 0))
     const honest = ['h0', 'h1', 'h2', 'h3'].map((peerId) => ({
       peerId,
-      scalars: Uint8Array.from({ length: J }, () => (rng.nextUint32() & 0x80) | (1 + (rng.nextUint32() % 64))),
+      scalars: Uint8Array.from(
+        { length: J },
+        () => (rng.nextUint32() & 0x80) | (1 + (rng.nextUint32() % 64)),
+      ),
     }))
     // the attacker's bytes: the top of the grid (0x7f, |g| ≈ 2631), signed so that each step adds along δ
     const projections = Array.from({ length: J }, (_, j) => dot(kernel.direction(1, 'zz-attacker', j), delta))

@@ -45,8 +45,17 @@ export function createSpsaMetrics(registry: Registry) {
     }),
     resyncs: metric.counter({
       name: 'swarmgrad_spsa_resyncs_total',
-      help: 'Snapshot-and-log fetches (joins and repairs), by reason and result',
+      help: 'Resyncs to a state a quorum announced (joins, repairs, catching up), by reason and result',
       labelNames: ['reason', 'result'] as const,
+    }),
+    undecided: metric.counter({
+      name: 'swarmgrad_spsa_undecided_total',
+      help: 'Hash checks and resync targets a tie between announced states left undecided (the replica keeps its state), by reason',
+      labelNames: ['reason'] as const,
+    }),
+    pendingRounds: metric.gauge({
+      name: 'swarmgrad_spsa_pending_rounds',
+      help: 'Rounds scalar batches are held for (at most spsa.aheadRounds)',
     }),
     syncDuration: metric.histogram({
       name: 'swarmgrad_spsa_sync_duration_seconds',
