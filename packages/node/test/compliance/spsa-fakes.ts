@@ -1,7 +1,18 @@
 import type { ParamLayout } from '@swarmgrad/algorithms'
-import { CodedError, type ErrorCode, errorCode, type Xoshiro128 } from '@swarmgrad/protocol'
+import {
+  CodedError,
+  decodeEnvelope,
+  type ErrorCode,
+  encodeSpsaLog,
+  encodeSpsaSnapshot,
+  errorCode,
+  modelHash,
+  peerIdBytes,
+  type Xoshiro128,
+} from '@swarmgrad/protocol'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
+import { encodeBatch } from '../../src/engine/spsa/batch.js'
 import { SpsaEngine, type SpsaEngineOptions, type SpsaModel } from '../../src/engine/spsa/engine.js'
 import { createSpsaMetrics, type SpsaMetrics } from '../../src/engine/spsa/metrics.js'
 import type {
@@ -233,4 +244,72 @@ export async function spsaPeer(
   })
   await engine.start()
   return { id, engine, model, transport, metrics, spsa, reports, hashes }
+}
+
+/**
+ * A scripted peer of a fake run. For each round it hears a batch of, it publishes J zero scalars carrying the hash
+ * the batch carried (so it contributes and votes like an honest peer) when `follow(round)` says so; `publish` sends
+ * any batch of its own. Whoever asks it for a snapshot or a log gets `forged` as its state, at `claimedRound`.
+ */
+export class ScriptedSpsaPeer {
+  readonly transport: FakeSpsaTransport
+  readonly #heard = new Set<number>()
+  /** Rounds it published a batch of. */
+  readonly published: number[] = []
+  /** Sync requests it answered. */
+  answered = 0
+
+  constructor(
+    network: FakeSpsaNetwork,
+    readonly id: string,
+    readonly forged: Float32Array,
+    readonly claimedRound: number,
+    readonly follow: (round: number) => boolean = () => true,
+  ) {
+    this.transport = new FakeSpsaTransport(network, id)
+  }
+
+  async start(): Promise<void> {
+    await this.transport.start({
+      onBatch: (_from, data) => {
+        const envelope = decodeEnvelope(data, { runId: SPSA_BASE.runId })
+        if (envelope.body?.case !== 'spsaScalarBatch' || this.#heard.has(envelope.round)) return
+        this.#heard.add(envelope.round)
+        if (this.follow(envelope.round)) this.publish(envelope.round, envelope.body.value.modelHash)
+      },
+      onSync: async (protocol, from) => {
+        this.answered++
+        const sender = peerIdBytes(this.id)
+        const answer =
+          protocol === 'snapshot'
+            ? encodeSpsaSnapshot({
+                runId: SPSA_BASE.runId,
+                round: this.claimedRound,
+                sender,
+                params: this.forged,
+                layers: SPSA_LAYOUT.map((e) => ({ name: e.name, shape: e.shape })),
+              })
+            : encodeSpsaLog({
+                runId: SPSA_BASE.runId,
+                round: this.claimedRound,
+                sender,
+                modelHash: modelHash(this.forged),
+                nonce: 1,
+                batches: [],
+              })
+        setImmediate(() => {
+          this.transport.sendSync(protocol, from, answer.meta, answer.body).catch(() => undefined)
+        })
+        return { accepted: true }
+      },
+    })
+  }
+
+  /** Publishes J zero scalars of `round` carrying `hash` (empty: none). */
+  publish(round: number, hash: Uint8Array): void {
+    this.published.push(round)
+    const rules = { runId: SPSA_BASE.runId, scalars: SPSA_BASE.scalars, gridOffset: SPSA_BASE.gridOffset }
+    const batch = encodeBatch(rules, round, this.id, new Uint8Array(SPSA_BASE.scalars), hash)
+    void this.transport.publish(batch)
+  }
 }
