@@ -64,7 +64,7 @@ export interface SpsaEngineDeps {
   readonly onRound: (report: RoundReport) => void
 }
 
-/** The highest round the wire can name: no state is taken at or within two rounds of it. */
+/** The highest round the wire can name: no batch of it is held, no state within two rounds of it is taken. */
 const ROUND_MAX = 0xffffffff
 /** Batches held per round: past this, only members' batches are held (others are refused OVERLOADED). */
 export const PENDING_SENDERS_MAX = 256
@@ -388,22 +388,16 @@ export class SpsaEngine implements RoundEngine {
   }
 
   /**
-   * The agreement among `announcements` (only rounds a state can be taken at, and none a resync failed to reach),
-   * or undefined; a tie is counted and decides nothing.
+   * The agreement among `announcements` (none a resync failed to reach), or undefined; a tie is counted and decides
+   * nothing.
    */
   #target(
     reason: 'join' | 'mismatch' | 'behind',
     announcements: readonly Announcement[],
     needed: number,
   ): Agreement | undefined {
-    const { rounds } = this.#options
     const result = agreement(
-      announcements.filter(
-        (a) =>
-          a.round + 2 <= ROUND_MAX &&
-          (rounds === 0 || a.round <= rounds) &&
-          !this.#failed.has(`${a.round}:${a.hash}`),
-      ),
+      announcements.filter((a) => !this.#failed.has(`${a.round}:${a.hash}`)),
       needed,
     )
     if (result === 'tie') {
@@ -572,8 +566,13 @@ export class SpsaEngine implements RoundEngine {
    */
   #onBatch(from: string, data: Uint8Array): void {
     const { round, batch } = decodeBatch(this.#rules, data, from, undefined)
+    const { aheadRounds, rounds } = this.#options
+    // the final check's batch (rounds + 1) is the last of a run; without a last round, one that leaves the next
+    // round encodable: no state past these is ever announced or taken
+    const last = rounds > 0 ? rounds + 1 : ROUND_MAX - 1
+    if (round > last)
+      throw new CodedError('FUTURE_ROUND', `batch round ${round} is past the run's last, ${last}`)
     this.#announce(batch.sender, round, batch.modelHash)
-    const { aheadRounds } = this.#options
     if (!this.#joining) {
       if (round <= this.#closed) {
         throw new CodedError('STALE_ROUND', `batch round ${round} is closed already (ours: ${this.#closed})`)
