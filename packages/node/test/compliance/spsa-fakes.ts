@@ -247,9 +247,9 @@ export async function spsaPeer(
 }
 
 /**
- * A scripted peer of a fake run. For each round it hears a batch of, it publishes J zero scalars carrying the hash
- * the batch carried (so it contributes and votes like an honest peer) when `follow(round)` says so; `publish` sends
- * any batch of its own. Whoever asks it for a snapshot or a log gets `forged` as its state, at `claimedRound`.
+ * A scripted peer of a fake run. For each round it hears a batch of, it publishes J zero scalars of the round
+ * `follow(round)` names (by default that round, carrying the hash the batch carried, so it contributes and votes like
+ * an honest peer; another round carries no hash; undefined: none); `publish` sends any batch of its own. Whoever asks it for a snapshot or a log gets `forged` as its state, at `claimedRound`.
  */
 export class ScriptedSpsaPeer {
   readonly transport: FakeSpsaTransport
@@ -264,7 +264,7 @@ export class ScriptedSpsaPeer {
     readonly id: string,
     readonly forged: Float32Array,
     readonly claimedRound: number,
-    readonly follow: (round: number) => boolean = () => true,
+    readonly follow: (round: number) => number | undefined = (round) => round,
   ) {
     this.transport = new FakeSpsaTransport(network, id)
   }
@@ -275,7 +275,10 @@ export class ScriptedSpsaPeer {
         const envelope = decodeEnvelope(data, { runId: SPSA_BASE.runId })
         if (envelope.body?.case !== 'spsaScalarBatch' || this.#heard.has(envelope.round)) return
         this.#heard.add(envelope.round)
-        if (this.follow(envelope.round)) this.publish(envelope.round, envelope.body.value.modelHash)
+        const round = this.follow(envelope.round)
+        if (round !== undefined) {
+          this.publish(round, round === envelope.round ? envelope.body.value.modelHash : new Uint8Array(0))
+        }
       },
       onSync: async (protocol, from) => {
         this.answered++
