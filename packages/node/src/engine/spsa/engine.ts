@@ -90,7 +90,8 @@ const SYNC_SOURCES_MAX = 3
  * a quorum of the members it knows itself (the contributors of its own last MEMBER_ROUNDS closed rounds; more than
  * half of them, and at least two) announce the same (round, hash); other senders never vote, and a tie decides
  * nothing. Its own hash in the minority, it counts a mismatch and resyncs to the agreed state; a quorum announcing a
- * round past its own (the others closed rounds without it), it does the same. A resync (sync.ts) replays a voter's
+ * round past its own (the others closed rounds without it), it does the same. A quorum merely past its next round
+ * (their batches of a later round held), it closes that round from the batches it holds without computing its own. A resync (sync.ts) replays a voter's
  * scalar log from a base this peer holds (its current θ, its last checkpoint: the last state a quorum confirmed, or
  * a snapshot) up to the agreed round and installs the result only if it has the agreed hash. A joiner (`join`) knows
  * no members: it needs two peers announcing the same state.
@@ -249,6 +250,10 @@ export class SpsaEngine implements RoundEngine {
       quorum(this.#members.size),
     )
     if (ahead !== undefined && (await this.#resync('behind', ahead, signal))) return undefined
+    if (this.#othersPast(this.#closed + 1)) {
+      await this.#catchUp(signal)
+      return undefined
+    }
     const round = this.#closed + 1
     metrics.round.set(round)
     const hashRound = (round - 1) % this.#options.hashEvery === 0
@@ -317,6 +322,34 @@ export class SpsaEngine implements RoundEngine {
     }
     this.#deps.onRound(report)
     return report
+  }
+
+  /**
+   * Whether a quorum of our members already published batches past `round` and we hold theirs of `round`: they
+   * closed it, and a batch of ours would come too late to count.
+   */
+  #othersPast(round: number): boolean {
+    const needed = quorum(this.#members.size)
+    const held = this.#pending.get(round)
+    const of = [...this.#members].filter((p) => held?.has(p) === true)
+    if (of.length < needed) return false
+    const past = new Set<string>()
+    for (const [r, batches] of this.#pending) {
+      if (r > round) for (const p of of) if (batches.has(p)) past.add(p)
+    }
+    return past.size >= needed
+  }
+
+  /** Closes the next round from the batches held, without computing ours (see #othersPast); checks its hash. */
+  async #catchUp(signal: AbortSignal): Promise<void> {
+    const round = this.#closed + 1
+    const hashRound = (round - 1) % this.#options.hashEvery === 0
+    const own = modelHash(this.#theta)
+    if (hashRound) this.#candidate = { round: this.#closed, theta: this.#theta.slice() }
+    const held = [...(this.#pending.get(round)?.values() ?? [])]
+    this.#close(round, held, applied(held, this.#membership))
+    this.#deps.spsaMetrics.caughtUp.inc()
+    if (hashRound) await this.#checkHash(round, own, held, signal)
   }
 
   async #publish(round: number, scalars: Uint8Array, computedOn: Uint8Array, count = true): Promise<number> {
