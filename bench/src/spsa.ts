@@ -122,6 +122,7 @@ async function main(): Promise<void> {
     lr: 1e-3,
     weightDecay: 0,
     gridOffset: -8,
+    clipLevel: 96,
   })
   const bytesRng = createRng('bench-spsa', 'bytes')
   const contributions = Array.from({ length: peers }, (_, p) => ({

@@ -1,4 +1,12 @@
 import { DEFAULT_SPSA_GRID_OFFSET, SPSA_GRID_OFFSET_MAX, SPSA_GRID_OFFSET_MIN } from '@swarmgrad/protocol'
+
+/**
+ * Default cap of the one-byte grid applied: level 96 of 127, i.e. |g| ≤ e^(12 + c), 32 levels (a factor e^4) below
+ * the grid's top. A peer's honest |g| is about the norm of its loss gradient; one forged byte at the top of the grid
+ * would otherwise weigh e^4 ≈ 55 times the cap.
+ */
+const SPSA_DEFAULT_CLIP_LEVEL = 96
+
 import { z } from 'zod'
 
 /** Options of the shared-seed SPSA mode (`--mode spsa`): one byte per projected gradient. */
@@ -35,6 +43,15 @@ export const spsaSchema = z.strictObject({
     .max(SPSA_GRID_OFFSET_MAX)
     .default(DEFAULT_SPSA_GRID_OFFSET)
     .describe('run-level offset c of the one-byte grid |g| ≈ exp(q/8 + c), q = 1..127'),
+  clipLevel: z
+    .number()
+    .int()
+    .min(1)
+    .max(127)
+    .default(SPSA_DEFAULT_CLIP_LEVEL)
+    .describe(
+      'largest grid level q a scalar is applied at: |g| is capped at exp(q/8 + c) (96: e^4 ≈ 54.6 at c = −8), on every replica alike',
+    ),
   params: z
     .array(z.string().min(1))
     .default([])

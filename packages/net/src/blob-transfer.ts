@@ -327,9 +327,10 @@ export class BlobTransfer {
     expect: BlobMetaExpectations,
   ): Promise<void> {
     const deadline = AbortSignal.timeout(this.timeoutMs)
-    // until the header is read, the remote may send at most a header with the largest meta
+    // until the header is read, at most the largest valid frame: a sender writes the body right after its header,
+    // and one arriving chunk may carry both before the header is parsed; the header then sets the exact limit
     const reader = new StreamReader(stream, {
-      maxBytes: BLOB_LENGTH_PREFIX_BYTES + BLOB_HEADER_FIXED_BYTES + this.maxMetaBytes,
+      maxBytes: BLOB_LENGTH_PREFIX_BYTES + BLOB_HEADER_FIXED_BYTES + this.maxMetaBytes + this.maxBodyBytes,
       onBytes: this.#countIn,
     })
     let reserved = 0
@@ -365,6 +366,7 @@ export class BlobTransfer {
           `sha-256 of the ${body.byteLength}-byte body differs from its header`,
         )
       }
+      if (reader.overflow !== undefined) throw reader.overflow
       const result = await untilAborted(Promise.resolve(onBlob(from, header.meta, body)), deadline)
       if (reader.overflow !== undefined) throw reader.overflow
       await this.#answer(

@@ -19,6 +19,8 @@ export const ERROR_CODES = [
   'DUPLICATE',
   'NOT_SAMPLED',
   'UNKNOWN_SENDER',
+  // a bounded table, queue or serving budget is full: the input is refused, not queued
+  'OVERLOADED',
   // math on flat vectors
   'EMPTY_INPUT',
   'LENGTH_MISMATCH',

@@ -1,7 +1,18 @@
 import type { ParamLayout } from '@swarmgrad/algorithms'
-import { CodedError, type ErrorCode, errorCode, type Xoshiro128 } from '@swarmgrad/protocol'
+import {
+  CodedError,
+  decodeEnvelope,
+  type ErrorCode,
+  encodeSpsaLog,
+  encodeSpsaSnapshot,
+  errorCode,
+  modelHash,
+  peerIdBytes,
+  type Xoshiro128,
+} from '@swarmgrad/protocol'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
+import { encodeBatch } from '../../src/engine/spsa/batch.js'
 import { SpsaEngine, type SpsaEngineOptions, type SpsaModel } from '../../src/engine/spsa/engine.js'
 import { createSpsaMetrics, type SpsaMetrics } from '../../src/engine/spsa/metrics.js'
 import type {
@@ -196,6 +207,7 @@ export const SPSA_BASE: Omit<SpsaEngineOptions, 'peerId'> = {
   batchSize: 4,
   weightDecay: 0,
   gridOffset: -8,
+  clipLevel: 96,
   params: [],
   hashEvery: 1,
   roundTimeoutMs: 2_000,
@@ -232,4 +244,75 @@ export async function spsaPeer(
   })
   await engine.start()
   return { id, engine, model, transport, metrics, spsa, reports, hashes }
+}
+
+/**
+ * A scripted peer of a fake run. For each round it hears a batch of, it publishes J zero scalars of the round
+ * `follow(round)` names (by default that round, carrying the hash the batch carried, so it contributes and votes like
+ * an honest peer; another round carries no hash; undefined: none); `publish` sends any batch of its own. Whoever asks it for a snapshot or a log gets `forged` as its state, at `claimedRound`.
+ */
+export class ScriptedSpsaPeer {
+  readonly transport: FakeSpsaTransport
+  readonly #heard = new Set<number>()
+  /** Rounds it published a batch of. */
+  readonly published: number[] = []
+  /** Sync requests it answered. */
+  answered = 0
+
+  constructor(
+    network: FakeSpsaNetwork,
+    readonly id: string,
+    readonly forged: Float32Array,
+    readonly claimedRound: number,
+    readonly follow: (round: number) => number | undefined = (round) => round,
+  ) {
+    this.transport = new FakeSpsaTransport(network, id)
+  }
+
+  async start(): Promise<void> {
+    await this.transport.start({
+      onBatch: (_from, data) => {
+        const envelope = decodeEnvelope(data, { runId: SPSA_BASE.runId })
+        if (envelope.body?.case !== 'spsaScalarBatch' || this.#heard.has(envelope.round)) return
+        this.#heard.add(envelope.round)
+        const round = this.follow(envelope.round)
+        if (round !== undefined) {
+          this.publish(round, round === envelope.round ? envelope.body.value.modelHash : new Uint8Array(0))
+        }
+      },
+      onSync: async (protocol, from) => {
+        this.answered++
+        const sender = peerIdBytes(this.id)
+        const answer =
+          protocol === 'snapshot'
+            ? encodeSpsaSnapshot({
+                runId: SPSA_BASE.runId,
+                round: this.claimedRound,
+                sender,
+                params: this.forged,
+                layers: SPSA_LAYOUT.map((e) => ({ name: e.name, shape: e.shape })),
+              })
+            : encodeSpsaLog({
+                runId: SPSA_BASE.runId,
+                round: this.claimedRound,
+                sender,
+                modelHash: modelHash(this.forged),
+                nonce: 1,
+                batches: [],
+              })
+        setImmediate(() => {
+          this.transport.sendSync(protocol, from, answer.meta, answer.body).catch(() => undefined)
+        })
+        return { accepted: true }
+      },
+    })
+  }
+
+  /** Publishes J zero scalars of `round` carrying `hash` (empty: none). */
+  publish(round: number, hash: Uint8Array): void {
+    this.published.push(round)
+    const rules = { runId: SPSA_BASE.runId, scalars: SPSA_BASE.scalars, gridOffset: SPSA_BASE.gridOffset }
+    const batch = encodeBatch(rules, round, this.id, new Uint8Array(SPSA_BASE.scalars), hash)
+    void this.transport.publish(batch)
+  }
 }

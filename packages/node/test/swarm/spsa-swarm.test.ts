@@ -1,7 +1,16 @@
 import type { NodeOptionsInput } from '@swarmgrad/config'
-import { GossipChannel } from '@swarmgrad/net'
+import { BlobTransfer, GossipChannel } from '@swarmgrad/net'
 import { HostPool } from '@swarmgrad/net/testing'
-import { createEnvelope, encodeEnvelope, peerIdBytes, TOPIC_NAMES, topic } from '@swarmgrad/protocol'
+import {
+  createEnvelope,
+  encodeEnvelope,
+  encodeSpsaSyncRequest,
+  PROTOCOL_NAMES,
+  peerIdBytes,
+  protocolId,
+  TOPIC_NAMES,
+  topic,
+} from '@swarmgrad/protocol'
 import { waitFor } from '@swarmgrad/testing'
 import { pino } from 'pino'
 import type { Registry } from 'prom-client'
@@ -271,5 +280,38 @@ describe('spsa swarm (in-process, 127.0.0.1)', () => {
       [0, 1, 2, 3].map((i) => counter(registryOf(i), 'swarmgrad_spsa_served_total')),
     )
     expect(served.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(2)
+  })
+
+  it('serves no model protocol, and holds one snapshot in flight for 1,000 requests it cannot deliver', async () => {
+    // a model of 814,090 parameters (3.3 MB as float32): each snapshot answer is one payload of that size
+    swarm = await createSpsaSwarm(1, () => ({
+      rounds: 0,
+      model: { kind: 'mlp', inputShape: [784], hidden: [1024], outputs: 10 },
+      spsa: { scalars: 4, batchSize: 16, syncTimeoutMs: 60_000 },
+    }))
+    const victim = swarm.nodes[0]!
+    const modelBytes = 4 * engineOf(victim).params().length
+    const attacker = await pool.create({ bootstrap: [victim.multiaddrs[0]!] })
+    await waitFor(() => attacker.isConnected(victim.host.peerId), 'the attacker to connect')
+    await expect(
+      attacker.libp2p.dialProtocol(victim.host.peerId, protocolId(victim.runId, PROTOCOL_NAMES.model)),
+    ).rejects.toThrow()
+    // the attacker takes every answer stream and never reads from it
+    const snapshot = protocolId(victim.runId, PROTOCOL_NAMES.snapshot)
+    await attacker.libp2p.handle(snapshot, () => new Promise<void>(() => undefined))
+    const requests = new BlobTransfer(attacker, { protocol: snapshot, maxBodyBytes: 1024 })
+    const sender = peerIdBytes(attacker.peerId.toString())
+    const before = process.memoryUsage().arrayBuffers
+    const answers: Array<string | undefined> = []
+    for (let nonce = 1; nonce <= 1_000; nonce++) {
+      const meta = encodeSpsaSyncRequest({ runId: victim.runId, round: 0, sender, nonce, from: 0 })
+      const ack = await requests.send(victim.host.peerId, meta, new Uint8Array(0))
+      answers.push(ack.accepted ? 'accepted' : ack.code)
+    }
+    const growth = process.memoryUsage().arrayBuffers - before
+    expect(answers.filter((a) => a === 'accepted').length).toBeLessThanOrEqual(2)
+    expect(growth).toBeLessThan(4 * modelBytes)
+    const rejected = await counterValues(victim.registry, 'swarmgrad_node_messages_rejected_total')
+    expect(rejected.get('snapshot/OVERLOADED')).toBeGreaterThanOrEqual(998)
   })
 })

@@ -1,4 +1,3 @@
-import { HASH_BYTES, toHex } from '@swarmgrad/protocol'
 import type { HeldBatch } from './batch.js'
 
 /**
@@ -8,13 +7,22 @@ import type { HeldBatch } from './batch.js'
  * The members of round r are the peers whose batches round r − 1 applied (its contributors) plus the peers that
  * round r − 1 held a batch from without applying it (registrants); for round 1, or when everyone left, every live
  * peer of the run's view. A batch from anyone else only registers its sender for round r + 1, so a joiner's first
- * batch never races the others' closing.
+ * batch never races the others' closing. A member whose batch a round closed without (it made the round wait for
+ * the timeout) is barred from registering for SKIP_BAR_ROUNDS rounds, so a peer that registers and skips cannot
+ * make every other round wait the whole timeout.
  */
 export interface Membership {
   /** Contributors of the last closed round, sorted; empty before round 1. */
   readonly contributors: readonly string[]
   readonly registrants: ReadonlySet<string>
+  /** Peers barred from registering, with the last round they are barred for. */
+  readonly barred: ReadonlyMap<string, number>
 }
+
+/** Rounds a member that made a round time out cannot register again for. */
+export const SKIP_BAR_ROUNDS = 8
+
+export const EMPTY_MEMBERSHIP: Membership = { contributors: [], registrants: new Set(), barred: new Map() }
 
 /** Peers whose batches a peer waits for before closing a round: the members (or the live peers), and itself. */
 export function expectedPeers(
@@ -36,69 +44,79 @@ export function applied(held: readonly HeldBatch[], membership: Membership): Hel
   return held.filter((b) => members.has(b.sender))
 }
 
-/** The membership a round leaves for the next: its contributors, and the senders it held but did not apply. */
-export function nextMembership(held: readonly HeldBatch[], used: readonly HeldBatch[]): Membership {
+/**
+ * The membership round `round` leaves for the next: its contributors, the senders it held but did not apply (unless
+ * barred), and the bars, with a new one for each member of `round` it closed without.
+ */
+export function nextMembership(
+  previous: Membership,
+  round: number,
+  held: readonly HeldBatch[],
+  used: readonly HeldBatch[],
+): Membership {
+  const barred = new Map([...previous.barred].filter(([, until]) => until > round))
+  const senders = new Set(held.map((b) => b.sender))
+  if (previous.contributors.length > 0) {
+    for (const member of [...previous.contributors, ...previous.registrants]) {
+      if (!senders.has(member)) barred.set(member, round + SKIP_BAR_ROUNDS)
+    }
+  }
   return {
     contributors: used.map((b) => b.sender).sort(),
-    registrants: new Set(held.filter((b) => !used.includes(b)).map((b) => b.sender)),
+    registrants: new Set(held.filter((b) => !used.includes(b) && !barred.has(b.sender)).map((b) => b.sender)),
+    barred,
   }
 }
 
-/** The hash most batches of a round carry (ties: the smaller hash), and who voted for it. */
-export interface Majority {
+/** A peer's word that its θ after closing `round` hashed to `hash` (a batch of round + 1 carrying that hash). */
+export interface Announcement {
+  readonly sender: string
+  readonly round: number
+  readonly hash: string
+}
+
+/** A (round, hash) that enough distinct peers announced, and who did. */
+export interface Agreement {
+  readonly round: number
   readonly hash: string
   readonly voters: readonly string[]
 }
 
 /**
- * The majority model hash among the round's batches that carry one, or undefined when no batch of another peer
- * carries a hash (nothing to compare with).
+ * Peers that must announce the same state before a replica takes it: more than half of the `members` other peers it
+ * knows itself, and never fewer than two (one peer alone is never believed).
  */
-export function majorityHash(held: readonly HeldBatch[], self: string): Majority | undefined {
-  if (!held.some((b) => b.sender !== self && b.modelHash.byteLength === HASH_BYTES)) return undefined
-  const votes = new Map<string, string[]>()
-  for (const batch of held) {
-    if (batch.modelHash.byteLength !== HASH_BYTES) continue
-    const key = toHex(batch.modelHash)
-    votes.set(key, [...(votes.get(key) ?? []), batch.sender])
-  }
-  let best: Majority = { hash: '', voters: [] }
-  for (const [hash, voters] of votes) {
-    if (voters.length > best.voters.length || (voters.length === best.voters.length && hash < best.hash)) {
-      best = { hash, voters }
-    }
-  }
-  return best
+export function quorum(members: number): number {
+  return Math.max(2, Math.floor(members / 2) + 1)
 }
 
 /**
- * A contributor of our last round that holds a batch two or more rounds ahead of ours (so it closed a round we
- * did not close with it), if any. Batches of other peers do not count: anyone can publish a future round.
+ * The (round, hash) the most `announcements` name, one vote per sender (the caller passes only the peers whose
+ * word counts), when at least `needed` senders name it; 'tie' when another (round, hash) has as many votes, which
+ * decides nothing; undefined below `needed`.
  */
-export function aheadSender(
-  pending: ReadonlyMap<number, ReadonlyMap<string, HeldBatch>>,
-  closed: number,
-  contributors: readonly string[],
-  self: string,
-): string | undefined {
-  let best: { round: number; sender: string } | undefined
-  for (const [round, held] of pending) {
-    if (round < closed + 2 || (best !== undefined && round <= best.round)) continue
-    const sender = contributors.find((p) => p !== self && held.has(p))
-    if (sender !== undefined) best = { round, sender }
+export function agreement(
+  announcements: Iterable<Announcement>,
+  needed: number,
+): Agreement | 'tie' | undefined {
+  const votes = new Map<string, { round: number; hash: string; voters: Set<string> }>()
+  for (const { sender, round, hash } of announcements) {
+    const key = `${round}:${hash}`
+    const entry = votes.get(key) ?? { round, hash, voters: new Set<string>() }
+    entry.voters.add(sender)
+    votes.set(key, entry)
   }
-  return best?.sender
-}
-
-/** Another peer holding a batch of the newest round we hold batches of: whom a joiner syncs from. */
-export function newestSender(
-  pending: ReadonlyMap<number, ReadonlyMap<string, HeldBatch>>,
-  self: string,
-): string | undefined {
-  const rounds = [...pending.keys()].sort((a, b) => b - a)
-  for (const round of rounds) {
-    const sender = [...(pending.get(round)?.keys() ?? [])].find((p) => p !== self)
-    if (sender !== undefined) return sender
+  let best: { round: number; hash: string; voters: Set<string> } | undefined
+  let tied = false
+  for (const entry of votes.values()) {
+    if (best === undefined || entry.voters.size > best.voters.size) {
+      best = entry
+      tied = false
+    } else if (entry.voters.size === best.voters.size) {
+      tied = true
+    }
   }
-  return undefined
+  if (best === undefined || best.voters.size < needed) return undefined
+  if (tied) return 'tie'
+  return { round: best.round, hash: best.hash, voters: [...best.voters].sort() }
 }

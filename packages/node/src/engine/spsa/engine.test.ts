@@ -1,8 +1,15 @@
-import { decodeEnvelope } from '@swarmgrad/protocol'
+import { decodeEnvelope, encodeSpsaSyncRequest, modelHash, peerIdBytes, toHex } from '@swarmgrad/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
-import { FakeSpsaNetwork, SPSA_BASE, type SpsaPeer, spsaPeer } from '../../../test/compliance/spsa-fakes.js'
+import {
+  FakeSpsaNetwork,
+  ScriptedSpsaPeer,
+  SPSA_BASE,
+  type SpsaPeer,
+  spsaPeer,
+} from '../../../test/compliance/spsa-fakes.js'
 import { encodeBatch } from './batch.js'
-import type { SpsaEngineOptions } from './engine.js'
+import { SKIP_BAR_ROUNDS } from './consensus.js'
+import { PENDING_SENDERS_MAX, type SpsaEngineOptions } from './engine.js'
 
 async function counter(
   metric: { get(): Promise<{ values: Array<{ value: number; labels: object }> }> },
@@ -14,19 +21,42 @@ async function counter(
     .reduce((sum, v) => sum + v.value, 0)
 }
 
+/** The state a scripted attacker serves as its own. */
+const FORGED = new Float32Array(8).fill(0.123)
+const FORGED_HASH = toHex(modelHash(FORGED))
+
 function roundOf(data: Uint8Array): number {
   return decodeEnvelope(data, { runId: 'spsa-fake-run' }).round
 }
 
 describe('SpsaEngine on a fake network', () => {
-  const runs: Array<{ peer: SpsaPeer; controller: AbortController; done: Promise<void> }> = []
+  const runs: Array<{ peer: SpsaPeer; controller: AbortController; done: Promise<void>; settled: boolean }> =
+    []
+  const scripted: ScriptedSpsaPeer[] = []
 
   function run(peer: SpsaPeer): void {
     const controller = new AbortController()
-    const done = peer.engine.run(controller.signal).catch((err: unknown) => {
-      if (!controller.signal.aborted) throw err
-    })
-    runs.push({ peer, controller, done })
+    const entry = { peer, controller, done: Promise.resolve(), settled: false }
+    entry.done = peer.engine
+      .run(controller.signal)
+      .catch((err: unknown) => {
+        if (!controller.signal.aborted) throw err
+      })
+      .finally(() => {
+        entry.settled = true
+      })
+    runs.push(entry)
+  }
+
+  async function script(
+    network: FakeSpsaNetwork,
+    id: string,
+    follow?: (round: number) => number | undefined,
+  ): Promise<ScriptedSpsaPeer> {
+    const peer = new ScriptedSpsaPeer(network, id, FORGED, 0xffffffff, follow)
+    await peer.start()
+    scripted.push(peer)
+    return peer
   }
 
   async function swarm(
@@ -51,7 +81,9 @@ describe('SpsaEngine on a fake network', () => {
     for (const { controller } of runs) controller.abort()
     await Promise.all(runs.map((r) => r.done))
     await Promise.all(runs.map((r) => r.peer.engine.stop()))
+    await Promise.all(scripted.map((p) => p.transport.stop()))
     runs.length = 0
+    scripted.length = 0
   })
 
   it('keeps four replicas bit-identical, applies all four batches each round and lowers the loss', async () => {
@@ -109,15 +141,15 @@ describe('SpsaEngine on a fake network', () => {
     network.release()
     expect(network.rejected).toContainEqual({ to: 'c', code: 'STALE_ROUND' })
     expect(c.hashes.get(2)).not.toBe(a.hashes.get(2))
-    // c, in the minority, resyncs from a peer of the majority, which serves it a snapshot and the log. (Counts are
+    // c, in the minority, replays a majority peer's log from its last confirmed state to the agreed round. (Counts are
     // lower bounds: on a loaded machine a 400 ms round can time out on another peer too, which then diverges, counts
     // a mismatch and repairs the same way; a run of the whole unit project beside other forks did so once.)
     await expect
       .poll(() => counter(c.spsa.resyncs, { reason: 'mismatch', result: 'ok' }), { timeout: 10_000 })
       .toBeGreaterThanOrEqual(1)
     expect(await counter(c.spsa.hashMismatches)).toBeGreaterThanOrEqual(1)
-    const served = await Promise.all([a, b, d].map((p) => counter(p.spsa.served)))
-    expect(served.reduce((x, y) => x + y, 0)).toBeGreaterThanOrEqual(2)
+    const served = await Promise.all([a, b, d].map((p) => counter(p.spsa.served, { what: 'log' })))
+    expect(served.reduce((x, y) => x + y, 0)).toBeGreaterThanOrEqual(1)
     const repaired = c.engine.round
     await expect.poll(() => agreedRound(peers, repaired + 1), { timeout: 10_000 }).toBeDefined()
     expect(c.engine.params()).toEqual(c.model.params)
@@ -125,10 +157,11 @@ describe('SpsaEngine on a fake network', () => {
 
   it('brings a joiner to the same θ from a snapshot and the log, then counts it as a member', async () => {
     const network = new FakeSpsaNetwork()
-    const peers = await swarm(network, ['a', 'b', 'c'], { roundTimeoutMs: 1_000 })
+    // logs of 2 rounds: the joiner cannot replay from round 1, it needs a snapshot
+    const peers = await swarm(network, ['a', 'b', 'c'], { roundTimeoutMs: 1_000, logRounds: 2 })
     for (const peer of peers) run(peer)
     await expect.poll(() => peers.every((p) => p.engine.round >= 3), { timeout: 10_000 }).toBe(true)
-    const joiner = await spsaPeer(network, 'j', { join: true, roundTimeoutMs: 1_000 })
+    const joiner = await spsaPeer(network, 'j', { join: true, roundTimeoutMs: 1_000, logRounds: 2 })
     // the others take 10 ms a loss, the joiner none: its first batch reaches them before they close its round
     for (const peer of peers) peer.model.lossMs = 10
     joiner.model.lossMs = 0
@@ -149,6 +182,8 @@ describe('SpsaEngine on a fake network', () => {
       )
     await expect.poll(withJoiner, { timeout: 10_000 }).toBeDefined()
     expect(await counter(joiner.spsa.scalarsSent)).toBeGreaterThan(0)
+    const snapshots = await Promise.all(peers.map((p) => counter(p.spsa.served, { what: 'snapshot' })))
+    expect(snapshots.reduce((x, y) => x + y, 0)).toBeGreaterThanOrEqual(1)
     expect(joiner.model.params).toEqual(joiner.engine.params())
   })
 
@@ -177,5 +212,128 @@ describe('SpsaEngine on a fake network', () => {
       'TRUNCATED',
     ])
     await network.transports.get('a')?.stop()
+  })
+
+  it('does not take the state of one member that announces a later round and serves a forged θ at round 0xFFFFFFFF', async () => {
+    const network = new FakeSpsaNetwork()
+    const peers = await swarm(network, ['a', 'b', 'c'], { roundTimeoutMs: 1_000 })
+    const [a] = peers as [SpsaPeer, SpsaPeer, SpsaPeer]
+    // the attacker contributes (zero scalars, the honest hash) from round 1: a member like any other
+    const attacker = await script(network, 'x')
+    for (const peer of peers) run(peer)
+    await expect
+      .poll(() => a.reports.filter((r) => r.merged === 4).length >= 2, { timeout: 10_000 })
+      .toBe(true)
+    // then announces that the rounds after ours closed at θ′, and that round 0xFFFFFFFE did: one member's word
+    const attackedAt = Math.max(...peers.map((p) => p.engine.round))
+    for (const ahead of [2, 3, 4]) attacker.publish(attackedAt + ahead, modelHash(FORGED))
+    attacker.publish(0xffffffff, modelHash(FORGED))
+    await expect
+      .poll(() => peers.every((p) => p.engine.round >= attackedAt + 6), { timeout: 10_000 })
+      .toBe(true)
+    console.log(
+      'DEBUG0',
+      await counter(a.spsa.resyncs, { result: 'failed' }),
+      a.engine.round,
+      attackedAt,
+      attacker.answered,
+    )
+    for (const peer of peers) {
+      expect(peer.engine.hash()).not.toBe(FORGED_HASH)
+      expect(await counter(peer.spsa.resyncs, { reason: 'behind', result: 'ok' })).toBe(0)
+      expect(await counter(peer.spsa.resyncs, { result: 'ok' })).toBe(0)
+    }
+    console.log(
+      'DEBUG',
+      await counter(a.spsa.resyncs, { result: 'failed' }),
+      a.engine.round,
+      attackedAt,
+      attacker.answered,
+      a.reports.map((r) => r.merged).join(','),
+    )
+    expect(runs.every((r) => !r.settled)).toBe(true)
+    expect(agreedRound(peers, attackedAt + 3)).toBeDefined()
+  })
+
+  it('does not count the hash votes of throwaway keys: as many as the honest peers, all for 00…0', async () => {
+    const network = new FakeSpsaNetwork()
+    const peers = await swarm(network, ['a', 'b', 'c'], { roundTimeoutMs: 500 })
+    const [a] = peers as [SpsaPeer, SpsaPeer, SpsaPeer]
+    const throwaway = await Promise.all(['t1', 't2', 't3'].map((id) => script(network, id, () => undefined)))
+    for (const peer of peers) run(peer)
+    await expect.poll(() => a.engine.round >= 3, { timeout: 10_000 }).toBe(true)
+    const attackedAt = Math.max(...peers.map((p) => p.engine.round)) + 1
+    for (const key of throwaway) key.publish(attackedAt, new Uint8Array(32))
+    await expect
+      .poll(() => peers.every((p) => p.engine.round >= attackedAt + 3), { timeout: 10_000 })
+      .toBe(true)
+    for (const peer of peers) {
+      expect(peer.engine.hash()).not.toBe(FORGED_HASH)
+      expect(await counter(peer.spsa.hashMismatches)).toBe(0)
+      expect(await counter(peer.spsa.resyncs)).toBe(0)
+    }
+    expect(throwaway.every((key) => key.answered === 0)).toBe(true)
+    expect(agreedRound(peers, attackedAt)).toBeDefined()
+  })
+
+  it('does not wait out the timeout every other round for a member that registers and skips', async () => {
+    const network = new FakeSpsaNetwork()
+    const peers = await swarm(network, ['a', 'b', 'c'], { roundTimeoutMs: 300 })
+    const [a] = peers as [SpsaPeer, SpsaPeer, SpsaPeer]
+    // publishes in odd rounds only, early (on hearing the round before): each batch registers it for the next
+    // round, which it then skips
+    await script(network, 'x', (round) => (round % 2 === 0 ? round + 1 : undefined))
+    for (const peer of peers) run(peer)
+    await expect.poll(() => a.engine.round >= 16, { timeout: 20_000 }).toBe(true)
+    // round 1 waits for every live peer, and each skip after a registration times out; the skipper is then barred
+    // from registering for SKIP_BAR_ROUNDS rounds (without the bar: every other round times out)
+    const timeouts = await counter(a.spsa.roundTimeouts)
+    expect(timeouts).toBeLessThanOrEqual(2 + Math.floor(a.engine.round / (SKIP_BAR_ROUNDS + 2)))
+    expect(agreedRound(peers, 10)).toBeDefined()
+  })
+
+  it('holds at most aheadRounds rounds while joining, whatever rounds are published, and caps the senders of a round', async () => {
+    const network = new FakeSpsaNetwork()
+    const joiner = await spsaPeer(network, 'j', { join: true, startTimeoutMs: 60_000 })
+    run(joiner)
+    const rules = { runId: SPSA_BASE.runId, scalars: SPSA_BASE.scalars, gridOffset: SPSA_BASE.gridOffset }
+    const scalars = new Uint8Array(SPSA_BASE.scalars)
+    const empty = new Uint8Array(0)
+    for (let round = 1; round <= 100_000; round++) {
+      network.deliver('x', 'j', encodeBatch(rules, round, 'x', scalars, empty))
+    }
+    expect(await counter(joiner.spsa.pendingRounds)).toBeLessThanOrEqual(SPSA_BASE.aheadRounds)
+    const before = network.rejected.length
+    for (let i = 0; i < PENDING_SENDERS_MAX + 50; i++) {
+      network.deliver(`s${i}`, 'j', encodeBatch(rules, 100_000, `s${i}`, scalars, empty))
+    }
+    const refused = network.rejected.slice(before)
+    expect(refused.length).toBe(51)
+    expect(refused.every((r) => r.code === 'OVERLOADED')).toBe(true)
+  })
+
+  it('serves one answer at a time to a peer and two per process, refusing the rest OVERLOADED', async () => {
+    const network = new FakeSpsaNetwork()
+    await spsaPeer(network, 'a')
+    const asked = ['x', 'y', 'z'].map((id) => new ScriptedSpsaPeer(network, id, FORGED, 0))
+    // none of them takes the answer: each stays in flight
+    for (const peer of asked) {
+      await peer.transport.start({
+        onBatch: () => undefined,
+        onSync: () => new Promise(() => undefined),
+      })
+    }
+    const ping = (from: string, nonce: number) =>
+      encodeSpsaSyncRequest({ runId: SPSA_BASE.runId, round: 0, sender: peerIdBytes(from), nonce, from: 0 })
+    const send = (from: ScriptedSpsaPeer, nonce: number) =>
+      from.transport.sendSync('snapshot', 'a', ping(from.id, nonce), new Uint8Array(0))
+    const [x, y, z] = asked as [ScriptedSpsaPeer, ScriptedSpsaPeer, ScriptedSpsaPeer]
+    expect(await send(x, 1)).toEqual({ accepted: true })
+    const codes = []
+    for (let i = 0; i < 1_000; i++) codes.push((await send(x, 2 + i)).code)
+    expect(new Set(codes)).toEqual(new Set(['OVERLOADED']))
+    expect(await send(y, 1)).toEqual({ accepted: true })
+    expect((await send(z, 1)).code).toBe('OVERLOADED')
+    for (const peer of asked) await peer.transport.stop()
   })
 })

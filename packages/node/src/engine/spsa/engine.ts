@@ -2,7 +2,15 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import type { ParamLayout } from '@swarmgrad/algorithms'
 import type { SpsaOptions } from '@swarmgrad/config'
 import { Notifier } from '@swarmgrad/net'
-import { CodedError, createRng, errorCode, modelHash, toHex, type Xoshiro128 } from '@swarmgrad/protocol'
+import {
+  CodedError,
+  createRng,
+  errorCode,
+  HASH_BYTES,
+  modelHash,
+  toHex,
+  type Xoshiro128,
+} from '@swarmgrad/protocol'
 import type { Batch } from '@swarmgrad/trainer'
 import { gatherFeatures, sampleSize } from '@swarmgrad/trainer'
 import type { Logger } from 'pino'
@@ -11,18 +19,20 @@ import type { EngineContext, RoundEngine } from '../registry.js'
 import type { LocalModel, RoundReport } from '../types.js'
 import { type BatchRules, decodeBatch, encodeBatch, type HeldBatch } from './batch.js'
 import {
-  aheadSender,
+  type Agreement,
+  type Announcement,
+  agreement,
   applied,
+  EMPTY_MEMBERSHIP,
   expectedPeers,
   type Membership,
-  majorityHash,
-  newestSender,
   nextMembership,
+  quorum,
 } from './consensus.js'
 import { SpsaKernel, selectTrained } from './kernel.js'
 import { createSpsaMetrics, type SpsaMetrics } from './metrics.js'
 import { readParamsFile } from './params-file.js'
-import { SpsaSync } from './sync.js'
+import { type ReachedState, type ReplicaState, SpsaSync } from './sync.js'
 import { Libp2pSpsaTransport, type SpsaTransport } from './transport.js'
 
 /** What SPSA needs of the local model: parameters in and out, and losses on local batches it draws. */
@@ -54,6 +64,17 @@ export interface SpsaEngineDeps {
   readonly onRound: (report: RoundReport) => void
 }
 
+/** The highest round the wire can name: no batch of it is held, no state within two rounds of it is taken. */
+const ROUND_MAX = 0xffffffff
+/** Batches held per round: past this, only members' batches are held (others are refused OVERLOADED). */
+export const PENDING_SENDERS_MAX = 256
+/** Peers whose latest announcement a joiner keeps (the least recently heard is forgotten first). */
+const ANNOUNCERS_MAX = 256
+/** A peer knows as members the contributors of its last this many closed rounds. */
+const MEMBER_ROUNDS = 8
+/** Voters a resync tries as its source, one after the other. */
+const SYNC_SOURCES_MAX = 3
+
 /**
  * Shared-seed SPSA ("one byte per projected gradient"). Each round r every peer computes J scalars on θ_{r−1} and
  * publishes them in one gossip message; every replica applies the same set of batches in the same order (see
@@ -61,14 +82,19 @@ export interface SpsaEngineDeps {
  *
  * Which batches make round r is consensus.ts: a peer closes r once it holds round-r batches from every member and
  * itself, or when `roundTimeoutMs` has passed, and applies the batches of the members among those it holds. A
- * member that misses the timeout (dead, or slow) drops out and registers again with its next batch. Gossip floods
- * every batch to every subscriber, so live peers normally close with the same set. Where a peer's set did differ (a
- * batch arriving just after a timeout), the hash check repairs it: every `hashEvery` rounds each batch carries the
- * hash of the model it was computed on; at the close of that round a peer whose hash differs from the majority
- * (ties: the smaller hash) counts a mismatch and resyncs from a peer of the majority (sync.ts: its snapshot, then its
- * scalar log from the snapshot's round on, replayed and checked against that peer's hash). A peer that sees batches
- * two rounds ahead of its own (the others closed a round without it) does the same. A joiner (`join`) syncs from the
- * first peer it hears before contributing.
+ * member that misses the timeout (dead, or slow) drops out and registers again with a later batch. Gossip floods
+ * every batch to every subscriber, so live peers normally close with the same set.
+ *
+ * Where a peer's set did differ, the hash check repairs it. Every `hashEvery` rounds each batch carries the hash of
+ * the model it was computed on: an announcement "θ after round r − 1 hashes to h". A peer believes a state only when
+ * a quorum of the members it knows itself (the contributors of its own last MEMBER_ROUNDS closed rounds; more than
+ * half of them, and at least two) announce the same (round, hash); other senders never vote, and a tie decides
+ * nothing. Its own hash in the minority, it counts a mismatch and resyncs to the agreed state; a quorum announcing a
+ * round past its own (the others closed rounds without it), it does the same. A quorum merely past its next round
+ * (their batches of a later round held), it closes that round from the batches it holds without computing its own. A resync (sync.ts) replays a voter's
+ * scalar log from a base this peer holds (its current θ, its last checkpoint: the last state a quorum confirmed, or
+ * a snapshot) up to the agreed round and installs the result only if it has the agreed hash. A joiner (`join`) knows
+ * no members: it needs two peers announcing the same state.
  */
 export class SpsaEngine implements RoundEngine {
   readonly #options: SpsaEngineOptions
@@ -82,10 +108,26 @@ export class SpsaEngine implements RoundEngine {
   readonly #sampler: Xoshiro128
   #theta: Float32Array
   #closed = 0
-  #syncing = false
-  #membership: Membership = { contributors: [], registrants: new Set() }
+  /** True while a joiner has no state yet: it takes batches of any round, and announcements from anyone. */
+  #joining = false
+  #membership: Membership = EMPTY_MEMBERSHIP
+  /** Peers (not this one) that contributed to our own last MEMBER_ROUNDS closed rounds: whose word counts. */
+  #members: ReadonlySet<string> = new Set()
   readonly #pending = new Map<number, Map<string, HeldBatch>>()
+  /** The batches held for the last closed round, applied or not (to close it again after a repair). */
+  #lastHeld: { round: number; batches: HeldBatch[] } | undefined
   readonly #log = new Map<number, HeldBatch[]>()
+  /** Each announcing peer's latest announcement. */
+  readonly #announced = new Map<string, Announcement>()
+  /** Agreed states a resync failed to reach (key round:hash), not tried again. */
+  readonly #failed = new Map<string, number>()
+  /** The last state a quorum confirmed (round 0: the initial θ every peer starts from). */
+  #checkpoint: ReplicaState
+  /** θ a hash-carrying batch was computed on, until the hash check confirms it. */
+  #candidate: ReplicaState | undefined
+  /** A snapshot fetched but not yet confirmed (its round was past the agreed one), for a later agreement. */
+  #snapshot: ReplicaState | undefined
+  #attempts = 0
   readonly #arrivals = new Notifier()
 
   constructor(options: SpsaEngineOptions, model: SpsaModel, transport: SpsaTransport, deps: SpsaEngineDeps) {
@@ -99,6 +141,7 @@ export class SpsaEngine implements RoundEngine {
       lr: options.lr,
       weightDecay: options.weightDecay,
       gridOffset: options.gridOffset,
+      clipLevel: options.clipLevel,
     })
     this.#rules = {
       runId: options.runId,
@@ -106,6 +149,7 @@ export class SpsaEngine implements RoundEngine {
       gridOffset: Math.fround(options.gridOffset),
     }
     this.#theta = model.getParams()
+    this.#checkpoint = { round: 0, theta: this.#theta.slice() }
     this.#sampler = createRng(options.seed, options.peerId, 'spsa-batches')
     this.#sync = new SpsaSync(
       {
@@ -145,6 +189,7 @@ export class SpsaEngine implements RoundEngine {
     if (this.#options.initFile !== undefined) {
       this.#theta = await readParamsFile(this.#options.initFile, this.#theta.length)
       this.#model.setParams(this.#theta)
+      this.#checkpoint = { round: 0, theta: this.#theta.slice() }
     }
     await this.#transport.start({
       onBatch: (from, data) => this.#onBatch(from, data),
@@ -188,6 +233,7 @@ export class SpsaEngine implements RoundEngine {
   async #finalCheck(signal: AbortSignal): Promise<void> {
     const round = this.#closed + 1
     const own = modelHash(this.#theta)
+    this.#candidate = { round: this.#closed, theta: this.#theta.slice() }
     await this.#publish(round, new Uint8Array(this.#options.scalars), own, false)
     await this.#awaitRound(round, signal)
     signal.throwIfAborted()
@@ -198,22 +244,21 @@ export class SpsaEngine implements RoundEngine {
   async runRound(signal: AbortSignal): Promise<RoundReport | undefined> {
     const { metrics, spsaMetrics } = this.#deps
     const started = performance.now()
-    const ahead = aheadSender(
-      this.#pending,
-      this.#closed,
-      this.#membership.contributors,
-      this.#options.peerId,
+    const ahead = this.#target(
+      'behind',
+      [...this.#announced.values()].filter((a) => a.round > this.#closed),
+      quorum(this.#members.size),
     )
-    if (ahead !== undefined) {
-      if (!(await this.#resync(ahead, 'behind', signal))) {
-        for (const [round, held] of this.#pending) if (round >= this.#closed + 2) held.delete(ahead)
-      }
+    if (ahead !== undefined && (await this.#resync('behind', ahead, signal))) return undefined
+    if (this.#othersPast(this.#closed + 1)) {
+      await this.#catchUp(signal)
       return undefined
     }
     const round = this.#closed + 1
     metrics.round.set(round)
     const hashRound = (round - 1) % this.#options.hashEvery === 0
     const computedOn = hashRound ? modelHash(this.#theta) : new Uint8Array(0)
+    if (hashRound) this.#candidate = { round: this.#closed, theta: this.#theta.slice() }
 
     const trainStarted = performance.now()
     const { scalars: count, batchSize } = this.#options
@@ -279,6 +324,34 @@ export class SpsaEngine implements RoundEngine {
     return report
   }
 
+  /**
+   * Whether a quorum of our members already published batches past `round` and we hold theirs of `round`: they
+   * closed it, and a batch of ours would come too late to count.
+   */
+  #othersPast(round: number): boolean {
+    const needed = quorum(this.#members.size)
+    const held = this.#pending.get(round)
+    const of = [...this.#members].filter((p) => held?.has(p) === true)
+    if (of.length < needed) return false
+    const past = new Set<string>()
+    for (const [r, batches] of this.#pending) {
+      if (r > round) for (const p of of) if (batches.has(p)) past.add(p)
+    }
+    return past.size >= needed
+  }
+
+  /** Closes the next round from the batches held, without computing ours (see #othersPast); checks its hash. */
+  async #catchUp(signal: AbortSignal): Promise<void> {
+    const round = this.#closed + 1
+    const hashRound = (round - 1) % this.#options.hashEvery === 0
+    const own = modelHash(this.#theta)
+    if (hashRound) this.#candidate = { round: this.#closed, theta: this.#theta.slice() }
+    const held = [...(this.#pending.get(round)?.values() ?? [])]
+    this.#close(round, held, applied(held, this.#membership))
+    this.#deps.spsaMetrics.caughtUp.inc()
+    if (hashRound) await this.#checkHash(round, own, held, signal)
+  }
+
   async #publish(round: number, scalars: Uint8Array, computedOn: Uint8Array, count = true): Promise<number> {
     const envelope = encodeBatch(this.#rules, round, this.#options.peerId, scalars, computedOn)
     this.#hold(round, { sender: this.#options.peerId, scalars, modelHash: computedOn, envelope })
@@ -314,124 +387,248 @@ export class SpsaEngine implements RoundEngine {
     spsaMetrics.applyDuration.observe((performance.now() - started) / 1000)
     spsaMetrics.scalarsApplied.inc(used.reduce((sum, b) => sum + b.scalars.length, 0))
     spsaMetrics.contributors.set(used.length)
-    this.#membership = nextMembership(held, used)
+    this.#membership = nextMembership(this.#membership, round, held, used)
     this.#closed = round
+    this.#lastHeld = { round, batches: held }
     this.#log.set(round, used)
-    this.#log.delete(round - this.#options.logRounds)
-    for (const r of this.#pending.keys()) if (r <= round) this.#pending.delete(r)
+    this.#forget()
   }
 
   /**
-   * Compares the hash this peer computed round `round` on with the ones the round's batches carry; on a minority
-   * result counts a mismatch and resyncs from a majority peer.
+   * Compares the hash this peer computed round `round` on with the ones its members' batches of the round carry; a
+   * quorum of them on another hash: counts a mismatch and resyncs to their state.
    */
   async #checkHash(round: number, own: Uint8Array, held: HeldBatch[], signal: AbortSignal): Promise<void> {
-    const majority = majorityHash(held, this.#options.peerId)
-    if (majority === undefined) return
+    const votes = held
+      .filter((b) => this.#members.has(b.sender) && b.modelHash.byteLength === HASH_BYTES)
+      .map((b) => ({ sender: b.sender, round: round - 1, hash: toHex(b.modelHash) }))
+    if (votes.length === 0) return
     this.#deps.spsaMetrics.hashChecks.inc()
+    const agreed = this.#target('mismatch', votes, quorum(this.#members.size))
+    if (agreed === undefined) return
     const mine = toHex(own)
-    if (mine === majority.hash) return
+    if (agreed.hash === mine) {
+      if (this.#candidate?.round === agreed.round) this.#checkpoint = this.#candidate
+      this.#candidate = undefined
+      return
+    }
     this.#deps.spsaMetrics.hashMismatches.inc()
     this.#logger.warn(
-      {
-        round: round - 1,
-        hash: mine,
-        majority: majority.hash,
-        voters: majority.voters.length,
-        of: held.length,
-      },
+      { round: round - 1, hash: mine, majority: agreed.hash, voters: agreed.voters.length, of: held.length },
       'spsa replica differs from the majority: resyncing',
     )
-    const source = majority.voters.find((p) => p !== this.#options.peerId)
-    if (source === undefined) return
-    if (round === this.#closed) {
-      // the source may not have closed this round yet, and its state would then be the round before ours: wait
-      // (at most a round timeout) for its batch of the next round, which it publishes once it closed this one
-      const deadline = AbortSignal.any([signal, AbortSignal.timeout(this.#options.roundTimeoutMs)])
-      await this.#arrivals.until(() => this.#pending.get(round + 1)?.has(source) === true, deadline)
-      signal.throwIfAborted()
+    await this.#resync('mismatch', agreed, signal)
+  }
+
+  /**
+   * The agreement among `announcements` (none a resync failed to reach), or undefined; a tie is counted and decides
+   * nothing.
+   */
+  #target(
+    reason: 'join' | 'mismatch' | 'behind',
+    announcements: readonly Announcement[],
+    needed: number,
+  ): Agreement | undefined {
+    const result = agreement(
+      announcements.filter((a) => !this.#failed.has(`${a.round}:${a.hash}`)),
+      needed,
+    )
+    if (result === 'tie') {
+      this.#deps.spsaMetrics.undecided.inc({ reason })
+      return undefined
     }
-    await this.#resync(source, 'mismatch', signal)
+    return result
   }
 
   async #join(signal: AbortSignal): Promise<void> {
     const { startTimeoutMs } = this.#options
     const deadline = AbortSignal.any([signal, AbortSignal.timeout(startTimeoutMs)])
-    this.#syncing = true
+    const candidates = (): Announcement[] => [...this.#announced.values()]
+    this.#joining = true
     try {
       while (!deadline.aborted) {
-        await this.#arrivals.until(
-          () => newestSender(this.#pending, this.#options.peerId) !== undefined,
-          deadline,
-        )
-        const source = newestSender(this.#pending, this.#options.peerId)
-        if (source === undefined) break
-        if (await this.#resync(source, 'join', signal)) return
-        for (const held of this.#pending.values()) held.delete(source)
+        const target = this.#target('join', candidates(), quorum(0))
+        if (target === undefined) {
+          await this.#arrivals.next(deadline)
+          continue
+        }
+        if (await this.#resync('join', target, signal)) return
       }
       signal.throwIfAborted()
-      throw new CodedError('TIMEOUT', `no peer of the run to join within ${startTimeoutMs} ms`)
+      throw new CodedError('TIMEOUT', `no two peers of the run agreed on a state within ${startTimeoutMs} ms`)
     } finally {
-      this.#syncing = false
+      this.#joining = false
     }
   }
 
-  /** Fetches `source`'s state (sync.ts) and installs it; returns whether it succeeded. */
+  /** Reaches the agreed state `target` from a voter's log (sync.ts) and installs it; returns whether it did. */
   async #resync(
-    source: string,
     reason: 'join' | 'mismatch' | 'behind',
+    target: Agreement,
     signal: AbortSignal,
   ): Promise<boolean> {
-    const { metrics, spsaMetrics } = this.#deps
+    const { spsaMetrics } = this.#deps
     const end = spsaMetrics.syncDuration.startTimer()
-    const wasSyncing = this.#syncing
-    this.#syncing = true
-    try {
-      const state = await this.#sync.fetch(source, this.#closed, signal)
-      this.#theta = state.theta
-      this.#model.setParams(state.theta)
-      this.#closed = state.round
-      for (const [round, held] of state.rounds) this.#log.set(round, held)
-      this.#membership = {
-        contributors: (state.rounds.get(state.round) ?? []).map((b) => b.sender).sort(),
-        registrants: new Set(),
+    const start = this.#attempts++
+    const voters = Array.from(
+      { length: Math.min(SYNC_SOURCES_MAX, target.voters.length) },
+      (_, i) => target.voters[(start + i) % target.voters.length]!,
+    )
+    let lastError: unknown
+    const reach = async (voter: string, base: ReplicaState): Promise<boolean> => {
+      try {
+        this.#install(reason, await this.#sync.reach(voter, base, target, signal), target, voter)
+        return true
+      } catch (err) {
+        signal.throwIfAborted()
+        lastError = err
+        return false
       }
-      for (const r of this.#pending.keys()) if (r <= this.#closed) this.#pending.delete(r)
-      for (const r of this.#log.keys()) if (r <= this.#closed - this.#options.logRounds) this.#log.delete(r)
-      metrics.round.set(this.#closed)
-      spsaMetrics.resyncs.inc({ reason, result: 'ok' })
-      this.#logger.info(
-        { reason, from: source, snapshotRound: state.snapshotRound, round: this.#closed, hash: this.hash() },
-        'spsa replica synced',
-      )
-      return true
-    } catch (err) {
-      signal.throwIfAborted()
+    }
+    try {
+      for (const voter of voters) {
+        const bases = [{ round: this.#closed, theta: this.#theta }]
+        if (this.#checkpoint.round !== this.#closed) bases.push(this.#checkpoint)
+        if (this.#snapshot !== undefined) bases.push(this.#snapshot)
+        for (const base of bases) {
+          if (base.round <= target.round && (await reach(voter, base))) return true
+        }
+        // no state we hold reaches it: a snapshot at or before the agreed round can (a later one is kept for the
+        // next agreement)
+        try {
+          const snapshot = await this.#sync.snapshot(voter, signal)
+          if (snapshot.round > target.round) this.#snapshot = snapshot
+          else if (await reach(voter, snapshot)) return true
+        } catch (err) {
+          signal.throwIfAborted()
+          lastError = err
+        }
+      }
+      this.#failed.set(`${target.round}:${target.hash}`, target.round)
       spsaMetrics.resyncs.inc({ reason, result: 'failed' })
       this.#logger.warn(
-        { reason, from: source, code: errorCode(err), err: (err as Error).message },
+        {
+          reason,
+          round: target.round,
+          hash: target.hash,
+          code: errorCode(lastError),
+          err: String(lastError),
+        },
         'spsa sync failed',
       )
       return false
     } finally {
-      this.#syncing = wasSyncing
       end()
     }
   }
 
-  /** The transport's batch handler: checks a batch and holds it for its round. */
-  #onBatch(from: string, data: Uint8Array): void {
-    const held = decodeBatch(this.#rules, data, from, {
-      min: this.#closed + 1,
-      max: this.#syncing ? Number.MAX_SAFE_INTEGER : this.#closed + this.#options.aheadRounds,
-    })
-    if (this.#pending.get(held.round)?.has(held.batch.sender) === true) {
-      throw new CodedError(
-        'DUPLICATE',
-        `a batch of round ${held.round} from ${held.batch.sender} is held already`,
-      )
+  /**
+   * Installs θ of the agreed round: the members of the next round are its contributors (from the checked log) and
+   * its voters. After a repair of the round before our last, that round is closed again from the batches held.
+   */
+  #install(
+    reason: 'join' | 'mismatch' | 'behind',
+    reached: ReachedState,
+    target: Agreement,
+    from: string,
+  ): void {
+    const previous = this.#closed
+    this.#theta = reached.theta
+    this.#checkpoint = { round: reached.round, theta: reached.theta.slice() }
+    this.#candidate = undefined
+    this.#snapshot = undefined
+    this.#joining = false
+    this.#closed = reached.round
+    for (const [round, held] of reached.rounds) this.#log.set(round, held)
+    const contributors = new Set([
+      ...(reached.rounds.get(reached.round) ?? []).map((b) => b.sender),
+      ...target.voters,
+    ])
+    this.#membership = { contributors: [...contributors].sort(), registrants: new Set(), barred: new Map() }
+    const again = this.#lastHeld
+    if (previous === reached.round + 1 && again?.round === previous) {
+      this.#close(previous, again.batches, applied(again.batches, this.#membership))
+    } else {
+      this.#model.setParams(this.#theta)
+      this.#forget()
     }
-    this.#hold(held.round, held.batch)
+    this.#deps.metrics.round.set(this.#closed)
+    this.#deps.spsaMetrics.resyncs.inc({ reason, result: 'ok' })
+    this.#logger.info(
+      { reason, from, agreedRound: target.round, round: this.#closed, hash: this.hash() },
+      'spsa replica synced',
+    )
+  }
+
+  /** Drops what the closed round leaves behind: pending rounds out of the window, old log rounds, stale records. */
+  #forget(): void {
+    const { aheadRounds, logRounds, peerId } = this.#options
+    for (const r of this.#pending.keys()) {
+      if (r <= this.#closed || r > this.#closed + aheadRounds) this.#pending.delete(r)
+    }
+    for (const r of this.#log.keys()) if (r <= this.#closed - logRounds) this.#log.delete(r)
+    for (const [key, round] of this.#failed) if (round <= this.#closed) this.#failed.delete(key)
+    const members = new Set(this.#membership.contributors)
+    for (const [round, used] of this.#log) {
+      if (round > this.#closed - MEMBER_ROUNDS) for (const b of used) members.add(b.sender)
+    }
+    members.delete(peerId)
+    this.#members = members
+    for (const sender of this.#announced.keys()) if (!members.has(sender)) this.#announced.delete(sender)
+    this.#deps.spsaMetrics.pendingRounds.set(this.#pending.size)
+  }
+
+  /** Keeps a member's (a joiner: anyone's) latest announcement. */
+  #announce(sender: string, round: number, hash: Uint8Array): void {
+    if (hash.byteLength !== HASH_BYTES || sender === this.#options.peerId) return
+    if (!this.#joining && !this.#members.has(sender)) return
+    const known = this.#announced.get(sender)
+    if (known !== undefined && known.round >= round - 1) return
+    this.#announced.delete(sender)
+    this.#announced.set(sender, { sender, round: round - 1, hash: toHex(hash) })
+    if (this.#announced.size > ANNOUNCERS_MAX) {
+      const [oldest] = this.#announced.keys()
+      this.#announced.delete(oldest as string)
+    }
+  }
+
+  /**
+   * The transport's batch handler: checks a batch, keeps its announcement, and holds it for its round. The rounds
+   * held are those after ours up to `aheadRounds` ahead; a joiner, which has no round yet, holds the `aheadRounds`
+   * newest rounds it heard of. Past PENDING_SENDERS_MAX batches a round holds only its members' (OVERLOADED).
+   */
+  #onBatch(from: string, data: Uint8Array): void {
+    const { round, batch } = decodeBatch(this.#rules, data, from, undefined)
+    const { aheadRounds, rounds } = this.#options
+    // the final check's batch (rounds + 1) is the last of a run; without a last round, one that leaves the next
+    // round encodable: no state past these is ever announced or taken
+    const last = rounds > 0 ? rounds + 1 : ROUND_MAX - 1
+    if (round > last)
+      throw new CodedError('FUTURE_ROUND', `batch round ${round} is past the run's last, ${last}`)
+    this.#announce(batch.sender, round, batch.modelHash)
+    if (!this.#joining) {
+      if (round <= this.#closed) {
+        throw new CodedError('STALE_ROUND', `batch round ${round} is closed already (ours: ${this.#closed})`)
+      }
+      if (round > this.#closed + aheadRounds) {
+        throw new CodedError('FUTURE_ROUND', `batch round ${round} is after ${this.#closed + aheadRounds}`)
+      }
+    }
+    const held = this.#pending.get(round)
+    if (held?.has(batch.sender) === true) {
+      throw new CodedError('DUPLICATE', `a batch of round ${round} from ${batch.sender} is held already`)
+    }
+    if (held === undefined && this.#pending.size >= aheadRounds) {
+      // only a joiner gets here (a window holds at most aheadRounds rounds): the newest rounds win
+      const lowest = Math.min(...this.#pending.keys())
+      if (round < lowest)
+        throw new CodedError('OVERLOADED', `batch round ${round} is older than every round held`)
+      this.#pending.delete(lowest)
+    }
+    if ((held?.size ?? 0) >= PENDING_SENDERS_MAX && !this.#members.has(batch.sender)) {
+      throw new CodedError('OVERLOADED', `round ${round} holds ${PENDING_SENDERS_MAX} batches already`)
+    }
+    this.#hold(round, batch)
     this.#deps.metrics.messagesReceived.inc({ kind: 'spsa' })
   }
 
@@ -440,6 +637,7 @@ export class SpsaEngine implements RoundEngine {
     if (held === undefined) {
       held = new Map()
       this.#pending.set(round, held)
+      this.#deps.spsaMetrics.pendingRounds.set(this.#pending.size)
     }
     held.set(batch.sender, batch)
     this.#arrivals.notify()

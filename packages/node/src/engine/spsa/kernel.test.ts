@@ -9,7 +9,7 @@ const LAYOUT: ParamLayout = [
   { name: 'output/kernel', offset: 8, length: 4, shape: [2, 2], role: 'weight' },
   { name: 'output/bias', offset: 12, length: 2, shape: [2], role: 'bias' },
 ]
-const HYPER = { eps: 1e-3, lr: 0.01, weightDecay: 0, gridOffset: -8 }
+const HYPER = { eps: 1e-3, lr: 0.01, weightDecay: 0, gridOffset: -8, clipLevel: 96 }
 
 function ramp(n: number): Float32Array {
   return Float32Array.from({ length: n }, (_, i) => ((i * 37) % 17) / 9 - 0.8)
@@ -59,7 +59,7 @@ describe('SpsaKernel', () => {
     }
     for (const peer of ['a', 'b'] as const) {
       scalars[peer].forEach((byte, j) => {
-        const g = decodeSpsaScalar(byte, HYPER.gridOffset)
+        const g = decodeSpsaScalar(Math.min(byte & 0x7f, HYPER.clipLevel) | (byte & 0x80), HYPER.gridOffset)
         if (g === 0) return
         const z = new Xoshiro128(deriveSeed('run-a', 7, peer, j)).fillGaussian(new Float32Array(14))
         for (let i = 0; i < 14; i++) reference[i] = reference[i]! - (HYPER.lr / 2) * g * z[i]!
@@ -77,6 +77,44 @@ describe('SpsaKernel', () => {
     ])
     expect(forward).toEqual(reference)
     expect(backward).toEqual(reference)
+  })
+
+  it('caps a forged scalar at the clip level: one peer of five moves θ along a chosen direction no further than an honest one could', () => {
+    const kernel = new SpsaKernel('run-a', selectTrained(LAYOUT, []), HYPER)
+    const J = 30
+    // the attacker's target direction δ (unit length) and the scalars of four honest peers (|g| ≤ 1, q ≤ 64)
+    const delta = ramp(14)
+    const norm = Math.hypot(...delta)
+    for (let i = 0; i < 14; i++) delta[i] = delta[i]! / norm
+    const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * b[i]!, 0)
+    const rng = new Xoshiro128(deriveSeed('honest', 1, 'bytes', 0))
+    const honest = ['h0', 'h1', 'h2', 'h3'].map((peerId) => ({
+      peerId,
+      scalars: Uint8Array.from(
+        { length: J },
+        () => (rng.nextUint32() & 0x80) | (1 + (rng.nextUint32() % 64)),
+      ),
+    }))
+    // the attacker's bytes: the top of the grid (0x7f, |g| ≈ 2631), signed so that each step adds along δ
+    const projections = Array.from({ length: J }, (_, j) => dot(kernel.direction(1, 'zz-attacker', j), delta))
+    const forged = Uint8Array.from(projections, (p) => (p > 0 ? 0xff : 0x7f))
+    const attacked = ramp(14)
+    kernel.applyRound(attacked, 1, [...honest, { peerId: 'zz-attacker', scalars: forged }])
+    const silent = ramp(14)
+    kernel.applyRound(silent, 1, [...honest, { peerId: 'zz-attacker', scalars: new Uint8Array(J) }])
+    const moved = dot(attacked, delta) - dot(silent, delta)
+    // what any contribution with |g| at most the cap moves ⟨θ, δ⟩, at most: (η/N) Σ_j cap·|⟨z_j, δ⟩|
+    const cap = decodeSpsaScalar(HYPER.clipLevel, HYPER.gridOffset)
+    const honestBound = (HYPER.lr / 5) * projections.reduce((s, p) => s + cap * Math.abs(p), 0)
+    expect(moved).toBeGreaterThan(0)
+    expect(moved).toBeLessThanOrEqual(honestBound * (1 + 1e-4))
+  })
+
+  it('sends its own scalars capped at the clip level', async () => {
+    const kernel = new SpsaKernel('run-a', selectTrained(LAYOUT, []), { ...HYPER, clipLevel: 40 })
+    const steep = (params: Float32Array) => 1e6 * params.reduce((s, v) => s + v, 0)
+    const { scalars } = await kernel.projectedGradients(ramp(14), 1, 'p', 8, steep)
+    for (const byte of scalars) expect(byte & 0x7f).toBe(40)
   })
 
   it('gives the same bits in every process: golden hashes of a perturbation and of two applied rounds', async () => {
@@ -121,4 +159,4 @@ describe('SpsaKernel', () => {
 // the new code would diverge, i.e. a protocol change.
 const GOLDEN_Z = 'a5dfa9bc0d9da70585890b4ccb72b0db10a939203aeba3b1ddb7cac249f6ec3a'
 const GOLDEN_SCALARS = [194, 79, 187]
-const GOLDEN_THETA = '4221e5b4c253ce4bad4c642def1e9b08e32aa015a9117d5f74587103b9bd711a'
+const GOLDEN_THETA = '5d0374402df56bd9845065900501b9b6ce05e5cb551b3010df1dea9371d6f381'

@@ -46,6 +46,15 @@ export interface SpsaHyperParameters {
   readonly weightDecay: number
   /** Offset c of the one-byte grid. */
   readonly gridOffset: number
+  /** Largest grid level applied: a byte of a higher level counts as this level, so |g| ≤ exp(clipLevel/8 + c). */
+  readonly clipLevel: number
+}
+
+const SIGN_BIT = 0x80
+
+/** The byte of a scalar capped at grid level `clipLevel` (same sign). */
+function clipByte(byte: number, clipLevel: number): number {
+  return (byte & ~SIGN_BIT) > clipLevel ? (byte & SIGN_BIT) | clipLevel : byte
 }
 
 /** One peer's scalars of a round, as every replica applies them. */
@@ -61,7 +70,8 @@ export interface Contribution {
  * - z(round, peer, j) ∈ R^d, d = trained parameters in canonical order, is
  *   `new Xoshiro128(deriveSeed(runId, round, peer, j)).fillGaussian(z)`;
  * - a peer's scalar is g = (L(θ + εz) − L(θ − εz)) / 2ε on a local batch, sent as one byte b; every replica (the
- *   sender too) applies decode(b), never g;
+ *   sender too) applies decode(b) with its level capped at `clipLevel`, never g: nobody's |g| weighs more than
+ *   exp(clipLevel/8 + c), whatever byte it sends;
  * - round r with contributions C (N = |C| peers): first θ_i ← θ_i − (η·λ)·θ_i on decayed segments (when λ > 0),
  *   then for each peer of C in ascending peer-id order (JavaScript string order) and j = 0..J−1:
  *   θ_i ← θ_i − ((η / N) · decode(b_j)) · z_i. Each update is one double expression rounded to float32 by the
@@ -71,6 +81,8 @@ export class SpsaKernel {
   readonly dimension: number
   readonly #segments: readonly TrainedSegment[]
   readonly #z: Float32Array
+  /** The value of every byte, levels above clipLevel capped. */
+  readonly #table: Float32Array
 
   constructor(
     readonly runId: string,
@@ -81,6 +93,11 @@ export class SpsaKernel {
     this.#segments = segments
     this.dimension = segments.reduce((sum, s) => sum + s.length, 0)
     this.#z = new Float32Array(this.dimension)
+    if (!Number.isInteger(hyper.clipLevel) || hyper.clipLevel < 1 || hyper.clipLevel > 127) {
+      throw new CodedError('BAD_ARGUMENT', `clipLevel must be an integer in [1, 127], got ${hyper.clipLevel}`)
+    }
+    const table = spsaByteTable(hyper.gridOffset)
+    this.#table = Float32Array.from({ length: 256 }, (_, byte) => table[clipByte(byte, hyper.clipLevel)]!)
   }
 
   get segments(): readonly TrainedSegment[] {
@@ -127,14 +144,14 @@ export class SpsaKernel {
         throw new CodedError('NON_FINITE', `loss is not finite at round ${round}, scalar ${j}`, { round, j })
       }
       lossSum += plus + minus
-      scalars[j] = encodeSpsaScalar((plus - minus) / (2 * eps), gridOffset)
+      scalars[j] = clipByte(encodeSpsaScalar((plus - minus) / (2 * eps), gridOffset), this.hyper.clipLevel)
     }
     return { scalars, meanLoss: lossSum / (2 * count) }
   }
 
   /** Applies round `round` with contributions `contributions` to θ in place (see the class comment). */
   applyRound(theta: Float32Array, round: number, contributions: readonly Contribution[]): void {
-    const { lr, weightDecay, gridOffset } = this.hyper
+    const { lr, weightDecay } = this.hyper
     const n = contributions.length
     if (n === 0) return
     if (weightDecay > 0) {
@@ -145,7 +162,7 @@ export class SpsaKernel {
         for (let i = offset; i < end; i++) theta[i] = theta[i]! - f * theta[i]!
       }
     }
-    const table = spsaByteTable(gridOffset)
+    const table = this.#table
     const ordered = [...contributions].sort((a, b) =>
       a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0,
     )

@@ -45,8 +45,21 @@ export function createSpsaMetrics(registry: Registry) {
     }),
     resyncs: metric.counter({
       name: 'swarmgrad_spsa_resyncs_total',
-      help: 'Snapshot-and-log fetches (joins and repairs), by reason and result',
+      help: 'Resyncs to a state a quorum announced (joins, repairs, catching up), by reason and result',
       labelNames: ['reason', 'result'] as const,
+    }),
+    caughtUp: metric.counter({
+      name: 'swarmgrad_spsa_rounds_caught_up_total',
+      help: 'Rounds closed from the batches held without computing our own, a quorum of members being past them',
+    }),
+    undecided: metric.counter({
+      name: 'swarmgrad_spsa_undecided_total',
+      help: 'Hash checks and resync targets a tie between announced states left undecided (the replica keeps its state), by reason',
+      labelNames: ['reason'] as const,
+    }),
+    pendingRounds: metric.gauge({
+      name: 'swarmgrad_spsa_pending_rounds',
+      help: 'Rounds scalar batches are held for (at most spsa.aheadRounds)',
     }),
     syncDuration: metric.histogram({
       name: 'swarmgrad_spsa_sync_duration_seconds',

@@ -28,12 +28,15 @@ export interface SyncSource {
   readonly log: ReadonlyMap<number, readonly HeldBatch[]>
 }
 
-/** A replica state fetched from a peer and checked: θ at `round`, and the batches its last rounds applied. */
-export interface SyncedState {
-  readonly theta: Float32Array
+/** θ after closing `round`. */
+export interface ReplicaState {
   readonly round: number
-  readonly snapshotRound: number
-  /** Applied batches by round, from the snapshot's round to `round`. */
+  readonly theta: Float32Array
+}
+
+/** A state reached from a base by a peer's log and checked against an agreed hash. */
+export interface ReachedState extends ReplicaState {
+  /** The applied batches of the rounds replayed (after the base's round, up to `round`), each checked. */
   readonly rounds: ReadonlyMap<number, HeldBatch[]>
 }
 
@@ -43,12 +46,13 @@ interface Snapshot {
 }
 
 interface Log {
-  readonly lastRound: number
-  readonly modelHash: Uint8Array
   readonly rounds: Map<number, HeldBatch[]>
 }
 
 type Waiter<T> = { resolve: (value: T) => void; reject: (err: Error) => void }
+
+/** Answers (snapshots and logs) this process sends at once; a request beyond is refused OVERLOADED. */
+export const SYNC_SERVE_MAX = 2
 
 export interface SpsaSyncOptions extends BatchRules {
   readonly self: string
@@ -60,12 +64,16 @@ export interface SpsaSyncOptions extends BatchRules {
 
 /**
  * The request-serve half of SPSA state sync (wire format: `@swarmgrad/protocol` spsa-sync): serves this replica's
- * snapshot and log to peers that ask, and fetches a peer's, replaying its log onto its snapshot and checking the
- * result against the hash the peer sent.
+ * snapshot and log to peers that ask (SYNC_SERVE_MAX answers in flight per process, one per peer), and fetches a
+ * peer's. A fetched state is believed only as far as it is checked: a log is replayed from a base the caller
+ * chose and must end at the (round, hash) the caller's peers agreed on; nothing a server says about its own round
+ * or hash is taken.
  */
 export class SpsaSync {
   readonly #snapshotWaiters = new Map<string, Waiter<Snapshot>>()
   readonly #logWaiters = new Map<string, Waiter<Log>>()
+  /** Peers an answer is being sent to right now. */
+  readonly #serving = new Set<string>()
   #nonce = 0
 
   constructor(
@@ -86,35 +94,47 @@ export class SpsaSync {
     return protocol === 'snapshot' ? this.#onSnapshot(from, meta, body) : this.#onLog(from, meta, body)
   }
 
+  /** `peer`'s θ at its last closed round, checked against the hash its header names (not yet against anyone's). */
+  async snapshot(peer: string, signal: AbortSignal): Promise<ReplicaState> {
+    const snapshot = await this.#request('snapshot', this.#snapshotWaiters, peer, 0, signal)
+    return { round: snapshot.round, theta: snapshot.params }
+  }
+
   /**
-   * Fetches `peer`'s snapshot (θ at its round s) and its log from s (the batches of s are in the snapshot
-   * already, but say who the members are), replays rounds s + 1… onto the snapshot and checks the result against
-   * the log's hash. `closed` is our own last closed round.
+   * Replays `peer`'s log from `base` (θ after base.round, not modified) to `target.round` and returns the result
+   * when it hashes to `target.hash` (else HASH_MISMATCH; TRUNCATED when the log lacks a round).
    */
-  async fetch(peer: string, closed: number, signal: AbortSignal): Promise<SyncedState> {
-    const snapshot = await this.#request('snapshot', this.#snapshotWaiters, peer, closed, closed, signal)
-    const from = Math.max(1, snapshot.round)
-    const log = await this.#request('spsa-log', this.#logWaiters, peer, closed, from, signal)
-    const theta = snapshot.params
-    for (let round = snapshot.round + 1; round <= log.lastRound; round++) {
-      const held = log.rounds.get(round)
-      if (held === undefined || held.length === 0) {
-        throw new CodedError('TRUNCATED', `${peer}'s log lacks round ${round}`)
-      }
-      this.kernel.applyRound(
-        theta,
-        round,
-        held.map((b) => ({ peerId: b.sender, scalars: b.scalars })),
-      )
-      this.deps.spsaMetrics.scalarsApplied.inc(held.reduce((sum, b) => sum + b.scalars.length, 0))
-    }
-    if (toHex(modelHash(theta)) !== toHex(log.modelHash)) {
-      throw new CodedError('HASH_MISMATCH', `replaying ${peer}'s log did not give its hash`)
-    }
+  async reach(
+    peer: string,
+    base: ReplicaState,
+    target: { readonly round: number; readonly hash: string },
+    signal: AbortSignal,
+  ): Promise<ReachedState> {
+    const theta = base.theta.slice()
     const rounds = new Map<number, HeldBatch[]>()
-    for (const [round, held] of log.rounds)
-      if (round >= from && round <= log.lastRound) rounds.set(round, held)
-    return { theta, round: log.lastRound, snapshotRound: snapshot.round, rounds }
+    if (target.round > base.round) {
+      const log = await this.#request('spsa-log', this.#logWaiters, peer, base.round + 1, signal)
+      for (let round = base.round + 1; round <= target.round; round++) {
+        const held = log.rounds.get(round)
+        if (held === undefined || held.length === 0) {
+          throw new CodedError('TRUNCATED', `${peer}'s log lacks round ${round}`)
+        }
+        this.kernel.applyRound(
+          theta,
+          round,
+          held.map((b) => ({ peerId: b.sender, scalars: b.scalars })),
+        )
+        this.deps.spsaMetrics.scalarsApplied.inc(held.reduce((sum, b) => sum + b.scalars.length, 0))
+        rounds.set(round, held)
+      }
+    }
+    if (toHex(modelHash(theta)) !== target.hash) {
+      throw new CodedError(
+        'HASH_MISMATCH',
+        `round ${target.round} from ${peer}'s state does not have the agreed hash ${target.hash}`,
+      )
+    }
+    return { round: target.round, theta, rounds }
   }
 
   /** Rejects every fetch in progress. */
@@ -124,12 +144,11 @@ export class SpsaSync {
       waiter.reject(stopped)
   }
 
-  /** Asks `peer` for a snapshot or a log; resolves with the frame it sends back. */
+  /** Asks `peer` for a snapshot or a log (from round `from`); resolves with the frame it sends back. */
   async #request<T>(
     protocol: SyncProtocol,
     waiters: Map<string, Waiter<T>>,
     peer: string,
-    closed: number,
     from: number,
     signal: AbortSignal,
   ): Promise<T> {
@@ -147,7 +166,7 @@ export class SpsaSync {
     try {
       const meta = encodeSpsaSyncRequest({
         runId: this.options.runId,
-        round: closed,
+        round: this.source().closed,
         sender: peerIdBytes(this.options.self),
         nonce: ++this.#nonce,
         from,
@@ -168,13 +187,17 @@ export class SpsaSync {
       paramCount: this.options.paramCount,
     })
     if (envelope.body?.case === 'ping') {
+      this.#admit(peer)
+      // encoded at once from the live θ (one copy, the payload), so nothing else is kept while it is sent
       const { closed, theta } = this.source()
-      void this.#serve('snapshot', peer, () =>
+      void this.#serve(
+        'snapshot',
+        peer,
         encodeSpsaSnapshot({
           runId: this.options.runId,
           round: closed,
           sender: peerIdBytes(this.options.self),
-          params: theta.slice(),
+          params: theta,
           layers: this.options.layers,
         }),
       )
@@ -204,6 +227,7 @@ export class SpsaSync {
       if (fromRound <= closed && !log.has(fromRound)) {
         throw new CodedError('STALE_ROUND', `the log from round ${fromRound} is no longer kept`)
       }
+      this.#admit(peer)
       const batches: Uint8Array[] = []
       for (let round = fromRound; round <= closed; round++) {
         for (const batch of log.get(round) ?? []) batches.push(batch.envelope)
@@ -216,7 +240,7 @@ export class SpsaSync {
         nonce: ++this.#nonce,
         batches,
       })
-      void this.#serve('spsa-log', peer, () => answer)
+      void this.#serve('spsa-log', peer, answer)
       return { accepted: true }
     }
     if (envelope.body?.case !== 'pong') throw new CodedError('WRONG_TYPE', 'not a log')
@@ -232,23 +256,35 @@ export class SpsaSync {
       list.push(batch)
       rounds.set(round, list)
     }
-    waiter.resolve({ lastRound: envelope.round, modelHash: envelope.modelHash, rounds })
+    waiter.resolve({ rounds })
     this.deps.metrics.messagesReceived.inc({ kind: 'spsa-log' })
     return { accepted: true }
   }
 
-  /** Sends an answer after the request's ack; a failure costs only that answer. */
+  /** Takes a serving slot for `peer`, or refuses the request OVERLOADED (counted where the transport counts). */
+  #admit(peer: string): void {
+    if (this.#serving.has(peer)) {
+      throw new CodedError('OVERLOADED', `an answer to ${peer} is being sent already`)
+    }
+    if (this.#serving.size >= SYNC_SERVE_MAX) {
+      throw new CodedError('OVERLOADED', `${SYNC_SERVE_MAX} answers are being sent already`)
+    }
+    this.#serving.add(peer)
+  }
+
+  /** Sends an answer after the request's ack and frees the peer's slot; a failure costs only that answer. */
   async #serve(
     protocol: SyncProtocol,
     peer: string,
-    answer: () => { meta: Uint8Array; body: Uint8Array },
+    answer: { meta: Uint8Array; body: Uint8Array },
   ): Promise<void> {
     try {
-      const { meta, body } = answer()
-      await this.transport.sendSync(protocol, peer, meta, body)
+      await this.transport.sendSync(protocol, peer, answer.meta, answer.body)
       this.deps.spsaMetrics.served.inc({ what: protocol === 'snapshot' ? 'snapshot' : 'log' })
     } catch (err) {
       this.deps.logger.debug({ peer, protocol, err: (err as Error).message }, `${protocol} not served`)
+    } finally {
+      this.#serving.delete(peer)
     }
   }
 }

@@ -1,6 +1,6 @@
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { BlobTransfer, GossipChannel, type Host } from '@swarmgrad/net'
+import { BlobTransfer, GossipChannel, type Host, RunView } from '@swarmgrad/net'
 import {
   CodedError,
   type ErrorCode,
@@ -13,8 +13,12 @@ import {
   topic,
 } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
-import { ModelExchange } from '../../exchange/model-exchange.js'
 import type { NodeMetrics } from '../../metrics/index.js'
+
+/** Sync frames received at once per connection (a request or an answer each; a peer asks one thing at a time). */
+const SYNC_INBOUND_STREAMS = 2
+/** Dial times remembered (the least recently dialled is forgotten first). */
+const DIALED_MAX = 1024
 
 /** The two sync protocols: a replica's snapshot, and its scalar log (docs/protocol.md, "SPSA sync"). */
 export type SyncProtocol = 'snapshot' | 'spsa-log'
@@ -71,13 +75,17 @@ export interface Libp2pSpsaTransportOptions {
 
 /**
  * SPSA over libp2p: batches on the run's `spsa` gossip topic, sync frames as BlobTransfer pushes on its `snapshot`
- * and `spsa-log` protocols, liveness and addresses from the run's view topic (a ModelExchange whose model protocol
- * refuses every model: SPSA never sends one).
+ * and `spsa-log` protocols (bodies up to a snapshot of this model, or LOG_BODY_MAX_BYTES, refused from the frame
+ * header beyond that), liveness and addresses from the run's view topic. SPSA sends no model, so it serves no
+ * `model` protocol.
  */
 export class Libp2pSpsaTransport implements SpsaTransport {
   readonly #options: Libp2pSpsaTransportOptions
   readonly #channel: GossipChannel
-  readonly #view: ModelExchange
+  readonly #host: Host
+  readonly #view: RunView
+  /** When each peer learned from the view was last dialled, so one that cannot be reached is not dialled every beat. */
+  readonly #dialed = new Map<string, number>()
   readonly #transfers: Record<SyncProtocol, BlobTransfer>
   #handlers: SpsaHandlers | undefined
   #bytesSent = 0
@@ -85,6 +93,7 @@ export class Libp2pSpsaTransport implements SpsaTransport {
 
   constructor(host: Host, options: Libp2pSpsaTransportOptions) {
     this.#options = options
+    this.#host = host
     const { runId, metrics } = options
     this.#channel = new GossipChannel(host, {
       topic: topic(runId, TOPIC_NAMES.spsa),
@@ -94,17 +103,15 @@ export class Libp2pSpsaTransport implements SpsaTransport {
       },
       onReject: (code) => metrics.messagesRejected.inc({ kind: 'spsa', code }),
     })
-    this.#view = new ModelExchange(host, {
+    this.#view = new RunView(host, {
       runId,
-      paramCount: options.paramCount,
-      codec: 'float32',
-      roundWindow: () => ({ min: 1, max: 0 }),
-      currentRound: options.round,
-      heartbeatMs: options.heartbeatMs,
-      liveTimeoutMs: options.liveTimeoutMs,
-      minConnections: options.minConnections,
       logger: options.logger,
-      metrics,
+      publish: { intervalMs: options.heartbeatMs, round: options.round },
+      onAddrs: (peer) => {
+        this.#maybeDial(peer).catch(() => undefined)
+      },
+      onBytes: (direction, bytes) => this.#count('view', direction, bytes),
+      onReject: (code) => metrics.messagesRejected.inc({ kind: 'view', code }),
     })
     const transfer = (
       protocol: SyncProtocol,
@@ -120,6 +127,7 @@ export class Libp2pSpsaTransport implements SpsaTransport {
         onReceiveError: (_from, code) => metrics.messagesRejected.inc({ kind: protocol, code }),
         onBytes: (direction, bytes) => this.#count(protocol, direction, bytes),
         timeoutMs: options.syncTimeoutMs,
+        maxInboundStreams: SYNC_INBOUND_STREAMS,
       })
     this.#transfers = {
       snapshot: transfer(
@@ -139,7 +147,7 @@ export class Libp2pSpsaTransport implements SpsaTransport {
   async start(handlers: SpsaHandlers): Promise<void> {
     this.#handlers = handlers
     this.#channel.start()
-    await this.#view.start()
+    this.#view.start()
     await this.#transfers.snapshot.start()
     await this.#transfers['spsa-log'].start()
   }
@@ -152,11 +160,16 @@ export class Libp2pSpsaTransport implements SpsaTransport {
   }
 
   livePeers(): string[] {
-    return this.#view.livePeers()
+    const live = this.#view.live(this.#options.liveTimeoutMs)
+    this.#options.metrics.viewSize.set(live.length)
+    return live
   }
 
-  waitForPeers(count: number, signal: AbortSignal): Promise<void> {
-    return this.#view.waitForPeers(count, signal)
+  async waitForPeers(count: number, signal: AbortSignal): Promise<void> {
+    await this.#view.changes.until(
+      () => this.livePeers().length >= count || this.#host.status !== 'started',
+      signal,
+    )
   }
 
   async publish(batch: Uint8Array): Promise<number> {
@@ -193,6 +206,31 @@ export class Libp2pSpsaTransport implements SpsaTransport {
   #on(): SpsaHandlers {
     if (this.#handlers === undefined) throw new CodedError('UNAVAILABLE', 'the SPSA transport is not started')
     return this.#handlers
+  }
+
+  /**
+   * Bootstrapping every peer from one seed gives a star, over which most batches only travel as lazy gossip, and
+   * a sync fetch needs the source's addresses: peers learned from heartbeats are dialled while this peer has few
+   * connections.
+   */
+  async #maybeDial(peer: PeerId): Promise<void> {
+    const id = peer.toString()
+    const now = Date.now()
+    const { minConnections, liveTimeoutMs, heartbeatMs } = this.#options
+    if (
+      this.#host.status !== 'started' ||
+      this.#host.isConnected(peer) ||
+      this.#host.connectedPeers().length >= minConnections ||
+      now - (this.#dialed.get(id) ?? 0) < liveTimeoutMs
+    ) {
+      return
+    }
+    this.#dialed.set(id, now)
+    if (this.#dialed.size > DIALED_MAX) {
+      const [oldest] = this.#dialed.keys()
+      this.#dialed.delete(oldest as string)
+    }
+    await this.#host.libp2p.dial(peer, { signal: AbortSignal.timeout(heartbeatMs * 5) })
   }
 
   #count(kind: string, direction: 'in' | 'out', bytes: number): void {
