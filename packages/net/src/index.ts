@@ -12,7 +12,7 @@ export {
   type HostStatus,
   KEEP_ALIVE_TAG,
 } from './host.js'
-export { type Identity, loadOrCreateIdentity } from './identity.js'
+export { createIdentityFile, type Identity, loadOrCreateIdentity } from './identity.js'
 export { createLogger, formatRecord, type LogFormat, type Logger, type LogLevel } from './logging.js'
 export { metricCreator } from './metrics.js'
 export { type MetricsServer, type MetricsServerOptions, serveMetrics } from './metrics-server.js'
@@ -25,7 +25,7 @@ export {
   type RedialOptions,
   resolveHostOptions,
 } from './options.js'
-export { generatePsk, loadPsk } from './psk.js'
+export { createPskFile, generatePsk, loadPsk } from './psk.js'
 export { RunView, type RunViewOptions, type ViewRecord } from './run-view.js'
 export { runUntilSignalled, type Service } from './signals.js'
 export { StreamReader } from './stream-reader.js'
