@@ -1,3 +1,4 @@
+export { warnIfOpen } from './admission.js'
 export { BLOB_DEFAULTS, type BlobResult, BlobTransfer, type BlobTransferOptions } from './blob-transfer.js'
 export { registerBuildInfo, SWARMGRAD_VERSION } from './build-info.js'
 export { type Deadline, deadline } from './deadline.js'
