@@ -56,7 +56,7 @@ describe('coordinator admission warning', () => {
     expect(
       await warned({
         listen: ['/ip4/0.0.0.0/tcp/0'],
-        allowPeers: ['12D3KooWJfCKJ86anuQoaRrWcEGGgRgyMJD7bVwNiAPGuFWV5Lwp'],
+        allowPeers: ['12D3KooWSTdpNiNVVsnzW19KAPVMDDBRAz9zP4Jdpy7x3Uyxbgr3'],
       }),
     ).toEqual([])
   })
