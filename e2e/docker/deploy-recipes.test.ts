@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -34,6 +34,7 @@ describe('cloud VM recipe', () => {
       'Restart=on-failure',
       'KillSignal=SIGTERM',
       'EnvironmentFile=/etc/swarmgrad/swarmgrad.env',
+      'LoadCredential=swarm.key:/etc/swarmgrad/swarm.key',
     ]) {
       expect(unit).toContain(line)
     }
@@ -50,6 +51,38 @@ describe('cloud VM recipe', () => {
       await readFile(join(VM, 'swarmgrad.service'), 'utf8'),
     )
     expect(byPath.get('/etc/swarmgrad/swarmgrad.env')).toBe(await readFile(join(VM, 'swarmgrad.env'), 'utf8'))
+  })
+
+  it('is private: the user data makes the swarm key once, and the settings point at it as the unit passes it in', async () => {
+    const env = await readFile(join(VM, 'swarmgrad.env'), 'utf8')
+    expect(env).toMatch(/^SWARMGRAD_HOST_PSK_FILE=\/run\/credentials\/swarmgrad\.service\/swarm\.key$/m)
+    const userData = parseYaml(await readFile(join(VM, 'cloud-init.yaml'), 'utf8')) as { runcmd: string[][] }
+    const [makeKey, ...others] = userData.runcmd.filter((c) =>
+      c.join(' ').includes('/etc/swarmgrad/swarm.key'),
+    )
+    expect(others).toEqual([])
+    expect(makeKey?.slice(0, 2)).toEqual(['sh', '-c'])
+    const enable = userData.runcmd.findIndex((c) => c.includes('enable'))
+    expect(userData.runcmd.indexOf(makeKey!)).toBeLessThan(enable)
+    // the same command with /etc/swarmgrad in a temporary folder and this workspace's CLI, run as on a first boot and
+    // again on a reboot: it writes a valid 0600 key once and keeps it
+    const dir = await mkdtemp(join(tmpdir(), 'sg-vm-key-'))
+    try {
+      const script = makeKey![2]!
+        .replaceAll('/etc/swarmgrad', dir)
+        .replace(
+          '/usr/bin/node /opt/swarmgrad/bin/swarmgrad.js',
+          `${process.execPath} ${join(REPO_ROOT, 'packages/cli/bin/swarmgrad.js')}`,
+        )
+      await runOk('sh', ['-c', script])
+      const key = await readFile(join(dir, 'swarm.key'), 'utf8')
+      expect(key).toMatch(/^\/key\/swarm\/psk\/1\.0\.0\/\n\/base16\/\n[0-9a-f]{64}$/)
+      expect((await stat(join(dir, 'swarm.key'))).mode & 0o777).toBe(0o600)
+      await runOk('sh', ['-c', script])
+      expect(await readFile(join(dir, 'swarm.key'), 'utf8')).toBe(key)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 
   it('the Prometheus config passes promtool check config with the alert rules where README puts them', async () => {
@@ -296,6 +329,103 @@ describe('Kubernetes manifests', () => {
       'StatefulSet',
       'StatefulSet',
     ])
+  })
+
+  it('create-secrets.sh makes each Secret once, with a fresh swarm key and identities, and the manifests read them', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sg-k8s-secrets-'))
+    try {
+      // kubectl without a cluster: `get secret` finds what `apply -f -` stored, `create --dry-run=client` is the real
+      // kubectl; and the swarmgrad of this workspace on PATH
+      const realKubectl = (await runOk('sh', ['-c', 'command -v kubectl'])).trim()
+      const applied = join(dir, 'applied.yaml')
+      await writeFile(
+        join(dir, 'kubectl'),
+        [
+          '#!/bin/sh',
+          'case " $* " in',
+          `  *" get secret "*) for last; do :; done; grep -qx "  name: $last" "${applied}" 2>/dev/null ;;`,
+          `  *" --dry-run=client "*) exec ${realKubectl} "$@" ;;`,
+          `  *" apply -f - "*) { cat; echo ---; } >>"${applied}" ;;`,
+          '  *" apply -f namespace.yaml "*) ;;',
+          '  *) echo "unexpected kubectl $*" >&2; exit 3 ;;',
+          'esac',
+          '',
+        ].join('\n'),
+        { mode: 0o755 },
+      )
+      // the workspace's CLI, logging what each keygen printed (the peer id of the key it wrote: main.test.ts)
+      await writeFile(
+        join(dir, 'swarmgrad'),
+        [
+          '#!/bin/sh',
+          `out="$(${process.execPath} ${join(REPO_ROOT, 'packages/cli/bin/swarmgrad.js')} "$@")"`,
+          `[ -z "$out" ] || echo "$3 $out" >>"${join(dir, 'printed')}"`,
+          'echo "$out"',
+          '',
+        ].join('\n'),
+        { mode: 0o755 },
+      )
+      const env = { ...process.env, PATH: `${dir}:${process.env.PATH}`, KUBECONFIG: join(dir, 'none') }
+      await runOk('bash', [join(K8S, 'create-secrets.sh')], { env })
+      const secrets = parseAllDocuments(await readFile(applied, 'utf8'))
+        .map((d) => d.toJS() as K8sObject & { data: Record<string, string> })
+        .filter((o) => o !== null)
+      expect(secrets.map((o) => `${o.kind} ${o.metadata.name}`)).toEqual([
+        'Secret swarmgrad-swarm-key',
+        'Secret swarmgrad-seed-key',
+        'Secret swarmgrad-coordinator-key',
+      ])
+      const data = new Map(secrets.map((o) => [o.metadata.name, o.data]))
+      const decoded = (name: string, key: string) => Buffer.from(data.get(name)?.[key] ?? '', 'base64')
+      for (const o of secrets) {
+        const Model = await modelClass(o)
+        expect(() => new Model(o).validate(), o.metadata.name).not.toThrow()
+        expect((o as { metadata: { namespace?: string } }).metadata.namespace).toBe('swarmgrad')
+      }
+      expect(decoded('swarmgrad-swarm-key', 'swarm.key').toString()).toMatch(
+        /^\/key\/swarm\/psk\/1\.0\.0\/\n\/base16\/\n[0-9a-f]{64}$/,
+      )
+      const printed = (await readFile(join(dir, 'printed'), 'utf8')).trim().split('\n')
+      expect(printed).toHaveLength(2)
+      for (const who of ['seed', 'coordinator']) {
+        const name = `swarmgrad-${who}-key`
+        expect(decoded(name, `${who}.key`).length, name).toBeGreaterThan(32)
+        const peerId = decoded(name, 'peer-id').toString()
+        expect(peerId, name).toMatch(/^12D3KooW/)
+        expect(printed.find((line) => line.includes(`/${who}.key `))?.split(' ')[1], name).toBe(peerId)
+      }
+      // a second run keeps every Secret
+      const again = await runOk('bash', [join(K8S, 'create-secrets.sh')], { env })
+      expect(again.match(/exists, kept/g)).toHaveLength(3)
+      expect(
+        parseAllDocuments(await readFile(applied, 'utf8')).filter((d) => d.toJS() !== null),
+      ).toHaveLength(3)
+
+      // every Secret key a manifest reads is one the script made; no peer id is written into a manifest
+      const read: string[] = []
+      for (const file of ['peers.yaml', 'coordinator.yaml']) {
+        const text = await readFile(join(K8S, file), 'utf8')
+        expect(text, file).not.toMatch(/12D3KooW/)
+        expect(text, file).toContain('name: SWARMGRAD_HOST_PSK_FILE')
+        for (const m of text.matchAll(/secretKeyRef:\s+name: (\S+)\s+key: (\S+)/g))
+          read.push(`${m[1]}/${m[2]}`)
+        for (const m of text.matchAll(/secretName: (\S+)(\s+items:\s+- key: (\S+))?/g))
+          read.push(m[3] === undefined ? `${m[1]}` : `${m[1]}/${m[3]}`)
+      }
+      expect([...new Set(read)].sort()).toEqual([
+        'swarmgrad-coordinator-key/coordinator.key',
+        'swarmgrad-seed-key/peer-id',
+        'swarmgrad-seed-key/seed.key',
+        'swarmgrad-swarm-key',
+      ])
+      for (const ref of read) {
+        const [name = '', key] = ref.split('/')
+        expect(data.has(name), ref).toBe(true)
+        if (key !== undefined) expect(Object.keys(data.get(name) ?? {}), ref).toContain(key)
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 
   it('the kustomization lists every manifest but the optional ServiceMonitor and coordinator', async () => {

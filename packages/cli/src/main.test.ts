@@ -1,9 +1,9 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '@swarmgrad/config'
 import { coordinatorOptionsSchema, writeJournal } from '@swarmgrad/coordinator'
-import { SWARMGRAD_VERSION } from '@swarmgrad/net'
+import { loadOrCreateIdentity, loadPsk, SWARMGRAD_VERSION } from '@swarmgrad/net'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { EXIT } from './exit-codes.js'
 import { main } from './main.js'
@@ -113,5 +113,92 @@ describe('swarmgrad coordinator and export-model', () => {
     const missing = join(dir, 'missing.journal')
     expect(await main(['export-model', '--journal', missing, '--out', join(dir, 'm.f32')])).toBe(EXIT.USAGE)
     expect(stderr).toContain(`journal ${missing} cannot be used: it does not exist`)
+  })
+})
+
+describe('swarmgrad keygen and psk', () => {
+  let dir: string
+  let stderr: string
+  let stdout: string
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'swarmgrad-keys-cli-'))
+    stderr = ''
+    stdout = ''
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      stderr += String(chunk)
+      return true
+    })
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      stdout += String(chunk)
+      return true
+    })
+  })
+  afterEach(async () => {
+    vi.restoreAllMocks()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('are listed in --help, each with its own --help', async () => {
+    expect(await main(['--help'])).toBe(EXIT.OK)
+    expect(stdout).toMatch(/keygen \[options\]\s+write a new peer identity/)
+    expect(stdout).toMatch(/psk \[options\]\s+write a new swarm key/)
+    for (const command of ['keygen', 'psk']) {
+      stdout = ''
+      expect(await main([command, '--help'])).toBe(EXIT.OK)
+      expect(stdout).toContain(`Usage: swarmgrad ${command} [options]`)
+      expect(stdout).toContain('--out <file>')
+    }
+  })
+
+  it('keygen writes a 0600 identity that a host loads under the peer id it printed, and never overwrites it', async () => {
+    const out = join(dir, 'keys', 'peer.key')
+    expect(await main(['keygen', '--out', out])).toBe(EXIT.OK)
+    const peerId = stdout.trim()
+    expect(peerId).toMatch(/^12D3KooW[1-9A-HJ-NP-Za-km-z]+$/)
+    expect(stderr).toContain(`wrote a new identity to ${out}`)
+    expect((await stat(out)).mode & 0o777).toBe(0o600)
+    const identity = await loadOrCreateIdentity(out)
+    expect(identity).toMatchObject({ created: false, exposed: false })
+    // an Ed25519 public key prints as the peer id it makes
+    expect(identity.privateKey.publicKey.toString()).toBe(peerId)
+
+    const bytes = await readFile(out)
+    stdout = ''
+    expect(await main(['keygen', '--out', out])).toBe(EXIT.USAGE)
+    expect(stderr).toContain(`swarmgrad: ${out} exists already; a key is never overwritten`)
+    expect(stdout).toBe('')
+    expect(await readFile(out)).toEqual(bytes)
+    expect(await readdir(join(dir, 'keys'))).toEqual(['peer.key'])
+  })
+
+  it('psk writes a 0600 swarm key that a host accepts, and never overwrites an existing file', async () => {
+    const out = join(dir, 'swarm.key')
+    expect(await main(['psk', '--out', out])).toBe(EXIT.OK)
+    expect(stderr).toContain(`wrote a new swarm key to ${out}`)
+    expect((await stat(out)).mode & 0o777).toBe(0o600)
+    const key = await readFile(out, 'utf8')
+    expect(key).toMatch(/^\/key\/swarm\/psk\/1\.0\.0\/\n\/base16\/\n[0-9a-f]{64}$/)
+    expect(Buffer.from((await loadPsk({ pskFile: out }))!).toString()).toBe(key)
+
+    const other = join(dir, 'other.key')
+    expect(await main(['psk', '--out', other])).toBe(EXIT.OK)
+    expect(await readFile(other, 'utf8')).not.toBe(key)
+
+    await writeFile(join(dir, 'notes.txt'), 'keep me')
+    expect(await main(['psk', '--out', join(dir, 'notes.txt')])).toBe(EXIT.USAGE)
+    expect(stderr).toContain(`${join(dir, 'notes.txt')} exists already`)
+    expect(await readFile(join(dir, 'notes.txt'), 'utf8')).toBe('keep me')
+  })
+
+  it('exits 2 naming a wrong flag or a missing --out', async () => {
+    for (const command of ['keygen', 'psk']) {
+      stderr = ''
+      expect(await main([command, '--out', join(dir, 'x.key'), '--force'])).toBe(EXIT.USAGE)
+      expect(stderr).toContain("unknown option '--force'")
+      stderr = ''
+      expect(await main([command])).toBe(EXIT.USAGE)
+      expect(stderr).toContain("required option '--out <file>' not specified")
+    }
+    expect(await readdir(dir)).toEqual([])
   })
 })

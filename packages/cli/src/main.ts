@@ -6,7 +6,7 @@ import { EXIT } from './exit-codes.js'
 import { addSchemaOptions, flagValues } from './flags.js'
 
 /** Errors that are the user's to fix: one line naming what was wrong, exit code 2, no stack trace. Matched by name. */
-const USAGE_ERRORS = new Set(['DataError', 'HostConfigError', 'JournalError'])
+const USAGE_ERRORS = new Set(['DataError', 'HostConfigError', 'JournalError', 'KeyFileError'])
 
 /** The one error printer: what went wrong, on stderr, and the exit code it means. */
 export function reportError(err: unknown): number {
@@ -89,6 +89,28 @@ function buildProgram(result: { code: number }): Command {
     .action(async (opts: { journal: string; out: string }) => {
       const { runExportModel } = await import('./coordinator-command.js')
       result.code = await runExportModel(opts.journal, opts.out)
+    })
+
+  program
+    .command('keygen')
+    .description(
+      'write a new peer identity (Ed25519 libp2p private key, mode 0600) for --host-identity-file and print its peer id; never overwrites a file',
+    )
+    .requiredOption('--out <file>', 'file to write (must not exist)')
+    .action(async (opts: { out: string }) => {
+      const { runKeygen } = await import('./keys-command.js')
+      result.code = await runKeygen(opts.out)
+    })
+
+  program
+    .command('psk')
+    .description(
+      'write a new swarm key (libp2p pre-shared key, mode 0600) for --host-psk-file: only peers holding it can connect; never overwrites a file',
+    )
+    .requiredOption('--out <file>', 'file to write (must not exist)')
+    .action(async (opts: { out: string }) => {
+      const { runPsk } = await import('./keys-command.js')
+      result.code = await runPsk(opts.out)
     })
 
   program

@@ -47,3 +47,37 @@ describe('coordinator outside fl mode', () => {
     expect((report.peers as { list: ViewRecord[] }).list).toEqual(records.slice(0, STATUS_MEMBERS_MAX))
   })
 })
+
+describe('coordinator admission warning', () => {
+  let coordinator: Coordinator | undefined
+  afterEach(async () => {
+    await coordinator?.host.stop()
+    coordinator = undefined
+  })
+
+  it('logs one warning at start when it listens beyond loopback without a swarm key or an allow-list', async () => {
+    const warned = async (host: { listen: string[]; allowPeers?: string[] }): Promise<string[]> => {
+      const lines: string[] = []
+      const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) })
+      coordinator = await createCoordinator(
+        { mode: 'gossip', seed: 9, model: 'mlp-small', host },
+        { logger, start: false },
+      )
+      await coordinator.host.stop()
+      return lines
+        .map((line) => JSON.parse(line) as { level: number; msg: string })
+        .filter((r) => r.level === 40 && r.msg.startsWith('open swarm:'))
+        .map((r) => r.msg)
+    }
+    const open = await warned({ listen: ['/ip4/0.0.0.0/tcp/0'] })
+    expect(open).toHaveLength(1)
+    expect(open[0]).toMatch(/^open swarm: .*SWARMGRAD_HOST_PSK_FILE.*SWARMGRAD_HOST_ALLOW_PEERS/)
+    expect(await warned({ listen: ['/ip4/127.0.0.1/tcp/0'] })).toEqual([])
+    expect(
+      await warned({
+        listen: ['/ip4/0.0.0.0/tcp/0'],
+        allowPeers: ['12D3KooWSTdpNiNVVsnzW19KAPVMDDBRAz9zP4Jdpy7x3Uyxbgr3'],
+      }),
+    ).toEqual([])
+  })
+})

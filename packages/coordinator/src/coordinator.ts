@@ -8,6 +8,7 @@ import {
   type MetricsServer,
   registerBuildInfo,
   serveMetrics,
+  warnIfOpen,
 } from '@swarmgrad/net'
 import {
   createEnvelope,
@@ -313,6 +314,7 @@ export async function createCoordinator(
     logger: logger.child({ component: 'host' }),
     start: false,
   })
+  warnIfOpen(options.host, logger)
   const membership = new Membership(host, {
     runId,
     liveTimeoutMs: options.exchange.liveTimeoutMs,

@@ -14,6 +14,15 @@ export class HostConfigError extends Error {
   }
 }
 
+/** A key file (`swarmgrad keygen`, `swarmgrad psk`) cannot be written; the message names the file. */
+export class KeyFileError extends Error {
+  override readonly name = 'KeyFileError'
+
+  constructor(path: string, message: string, options?: { cause?: unknown }) {
+    super(`${path} ${message}`, options)
+  }
+}
+
 /** An operation that needs a running host was called while it is not started. */
 export class HostNotStartedError extends Error {
   override readonly name = 'HostNotStartedError'

@@ -3,7 +3,8 @@ import { link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises
 import { basename, dirname, join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
-import { HostConfigError } from './errors.js'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { HostConfigError, KeyFileError } from './errors.js'
 
 export interface Identity {
   privateKey: PrivateKey
@@ -100,4 +101,27 @@ export async function loadOrCreateIdentity(path: string): Promise<Identity> {
   }
   // another process created the file between our read and our write: use theirs
   return readIdentity(path, await readFile(path))
+}
+
+/**
+ * Writes `bytes` to the new file `path` (mode 0600, its folder created with 0700 when missing) for `swarmgrad keygen`
+ * and `swarmgrad psk`. A key is never overwritten: a `path` that exists is refused with a KeyFileError.
+ */
+export async function writeKeyFile(path: string, bytes: Uint8Array): Promise<void> {
+  let written: boolean
+  try {
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 })
+    written = await writeNewFile(path, bytes)
+  } catch (err) {
+    throw new KeyFileError(path, `cannot be written: ${messageOf(err)}`, { cause: err })
+  }
+  if (!written)
+    throw new KeyFileError(path, 'exists already; a key is never overwritten (move it away first)')
+}
+
+/** Writes a new Ed25519 identity to the new file `path` (see `writeKeyFile`) and returns its peer id. */
+export async function createIdentityFile(path: string): Promise<string> {
+  const privateKey = await generateKeyPair('Ed25519')
+  await writeKeyFile(path, privateKeyToProtobuf(privateKey))
+  return peerIdFromPrivateKey(privateKey).toString()
 }

@@ -1,3 +1,4 @@
+export { warnIfOpen } from './admission.js'
 export {
   BLOB_DEFAULTS,
   BLOB_INBOUND_BUDGET_BYTES,
@@ -21,7 +22,7 @@ export {
   KEEP_ALIVE_TAG,
   LEARNED_PEERS_MAX,
 } from './host.js'
-export { type Identity, loadOrCreateIdentity } from './identity.js'
+export { createIdentityFile, type Identity, loadOrCreateIdentity } from './identity.js'
 export { createLogger, formatRecord, type LogFormat, type Logger, type LogLevel } from './logging.js'
 export { metricCreator } from './metrics.js'
 export { type MetricsServer, type MetricsServerOptions, serveMetrics } from './metrics-server.js'
@@ -34,7 +35,7 @@ export {
   type RedialOptions,
   resolveHostOptions,
 } from './options.js'
-export { generatePsk, loadPsk } from './psk.js'
+export { createPskFile, generatePsk, loadPsk } from './psk.js'
 export { publishRoster, type Roster } from './roster.js'
 export { RunView, type RunViewOptions, type ViewRecord } from './run-view.js'
 export { runUntilSignalled, type Service } from './signals.js'

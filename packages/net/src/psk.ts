@@ -2,6 +2,7 @@ import { open } from 'node:fs/promises'
 import { generateKey, preSharedKey } from '@libp2p/pnet'
 import type { Logger } from 'pino'
 import { HostConfigError } from './errors.js'
+import { writeKeyFile } from './identity.js'
 
 /** Bytes of a swarm key in the libp2p text format: `/key/swarm/psk/1.0.0/\n/base16/\n<64 hex digits>`. */
 export const PSK_FILE_BYTES = 95
@@ -11,6 +12,11 @@ export function generatePsk(): Uint8Array {
   const key = new Uint8Array(PSK_FILE_BYTES)
   generateKey(key)
   return key
+}
+
+/** Writes a fresh swarm key (`generatePsk`) to the new file `path`, mode 0600; an existing file is refused. */
+export async function createPskFile(path: string): Promise<void> {
+  await writeKeyFile(path, generatePsk())
 }
 
 /** Throws a HostConfigError naming `field` unless `psk` is a well-formed libp2p swarm key. */

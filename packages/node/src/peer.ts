@@ -15,6 +15,7 @@ import {
   type MetricsServer,
   registerBuildInfo,
   serveMetrics,
+  warnIfOpen,
 } from '@swarmgrad/net'
 import { runId, runSpecOf, seedFrom } from '@swarmgrad/protocol'
 import {
@@ -191,6 +192,7 @@ export async function createNode(
     logger: logger.child({ component: 'host' }),
     start: false,
   })
+  warnIfOpen(options.host, logger)
   const countPeers = (): void => metrics.peersConnected.set(host.connectedPeers().length)
   host.on('peer:connect', countPeers)
   host.on('peer:disconnect', countPeers)

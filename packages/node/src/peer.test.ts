@@ -1,0 +1,31 @@
+import { pino } from 'pino'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createNode, type SwarmNode } from './peer.js'
+
+describe('createNode admission warning', () => {
+  let node: SwarmNode | undefined
+  afterEach(async () => {
+    await node?.host.stop()
+    node = undefined
+  })
+
+  it('logs one warning at start when the peer listens beyond loopback without a swarm key or an allow-list', async () => {
+    const warned = async (listen: string): Promise<string[]> => {
+      const lines: string[] = []
+      const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) })
+      node = await createNode(
+        { data: { source: 'mnist', peers: 2, index: 0 }, host: { listen: [listen] } },
+        { logger, start: false },
+      )
+      await node.host.stop()
+      return lines
+        .map((line) => JSON.parse(line) as { level: number; msg: string })
+        .filter((r) => r.level === 40 && r.msg.startsWith('open swarm:'))
+        .map((r) => r.msg)
+    }
+    const open = await warned('/ip4/0.0.0.0/tcp/0')
+    expect(open).toHaveLength(1)
+    expect(open[0]).toMatch(/^open swarm: .*SWARMGRAD_HOST_PSK_FILE.*SWARMGRAD_HOST_ALLOW_PEERS/)
+    expect(await warned('/ip4/127.0.0.1/tcp/0')).toEqual([])
+  })
+})
