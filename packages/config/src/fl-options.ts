@@ -1,4 +1,4 @@
-import { FL_ALGORITHM_NAMES } from '@swarmgrad/algorithms'
+import { DEFAULT_MAX_SAMPLE_RATIO, FL_ALGORITHM_NAMES } from '@swarmgrad/algorithms'
 import { UPLINK_CODEC_NAMES } from '@swarmgrad/protocol'
 import { z } from 'zod'
 
@@ -46,6 +46,14 @@ export const flSchema = z.strictObject({
     .enum(['mean', 'trimmed-mean', 'median'])
     .default('mean')
     .describe('how updates are combined: the mean, or a robust rule'),
+  maxSampleRatio: z
+    .number()
+    .min(1)
+    .max(1_000_000)
+    .default(DEFAULT_MAX_SAMPLE_RATIO)
+    .describe(
+      'server: a client’s reported sample count weighs at most this many times the round’s median count in the mean (the robust rules ignore counts)',
+    ),
   serverLr: z
     .number()
     .positive()

@@ -1,4 +1,4 @@
-import { AGGREGATOR_NAMES, type AggregatorName } from '@swarmgrad/algorithms'
+import { AGGREGATOR_NAMES, type AggregatorName, DEFAULT_MAX_SAMPLE_RATIO } from '@swarmgrad/algorithms'
 import { MODEL_CODEC_NAMES, RUN_MODE_NAMES } from '@swarmgrad/protocol'
 import { z } from 'zod'
 import { flSchema } from './fl-options.js'
@@ -138,6 +138,14 @@ export const gossipSchema = z.strictObject({
     .min(0)
     .default(10)
     .describe('drop received models more than this many rounds behind ours'),
+  maxSampleRatio: z
+    .number()
+    .min(1)
+    .max(1_000_000)
+    .default(DEFAULT_MAX_SAMPLE_RATIO)
+    .describe(
+      'a received model’s reported sample count weighs at most this many times the median count of the merge (the robust rules ignore counts)',
+    ),
 })
 
 export const exchangeSchema = z.strictObject({

@@ -139,6 +139,7 @@ export class FlServer {
       localLr: options.train.lr,
       localSteps: options.train.steps,
       aggregator: options.fl.aggregator,
+      maxSampleRatio: options.fl.maxSampleRatio,
       fedauCutoff: options.fl.fedauCutoff,
       anchorProbability: options.fl.anchorProbability,
       seed: options.seed,

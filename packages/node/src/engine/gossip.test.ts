@@ -83,6 +83,7 @@ function setup(opts: Partial<GossipEngineOptions>, peers = ['b', 'c', 'd', 'e'])
       startPeers: 0,
       startTimeoutMs: 1000,
       maxStaleRounds: 2,
+      maxSampleRatio: 4,
       evalEvery: 1,
       sendTimeoutMs: 1000,
       ...opts,
@@ -101,6 +102,26 @@ describe('GossipEngine', () => {
     const report = await engine.runRound(new AbortController().signal)
     expect(report.merged).toBe(1)
     expect(Array.from(model.params)).toEqual(new Array(LENGTH).fill(0.75))
+  })
+
+  it('caps a sender’s sample count: a claim of 2^32 − 1 samples does not set the merge', async () => {
+    const { engine, model, exchange } = setup({})
+    exchange.inbox = [
+      { from: 'b', round: 1, params: new Float32Array(LENGTH).fill(1), sampleCount: 0xffffffff },
+    ]
+    await engine.runRound(new AbortController().signal)
+    // the claim weighs 4 × the median count (100, the own model's): 400 / 500 instead of almost 1
+    expect(model.params[0]).toBeCloseTo(0.8, 6)
+  })
+
+  it('weighs every model alike under a robust rule, whatever the counts', async () => {
+    const { engine, model, exchange } = setup({ aggregator: 'median' })
+    exchange.inbox = [
+      { from: 'b', round: 1, params: new Float32Array(LENGTH).fill(1e30), sampleCount: 0xffffffff },
+      { from: 'c', round: 1, params: new Float32Array(LENGTH).fill(0), sampleCount: 100 },
+    ]
+    await engine.runRound(new AbortController().signal)
+    expect(Array.from(model.params)).toEqual(new Array(LENGTH).fill(0))
   })
 
   it('sends to fanout distinct live peers, chosen afresh each round', async () => {

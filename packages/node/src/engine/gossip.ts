@@ -1,4 +1,4 @@
-import { AGGREGATORS, type AggregatorName } from '@swarmgrad/algorithms'
+import { AGGREGATORS, type AggregatorName, sampleWeights } from '@swarmgrad/algorithms'
 import { createRng, errorCode, firstNonFinite, roundWindow, type Xoshiro128 } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
 import { ModelExchange } from '../exchange/model-exchange.js'
@@ -35,13 +35,16 @@ export interface GossipEngineOptions {
   readonly startPeers: number
   readonly startTimeoutMs: number
   readonly maxStaleRounds: number
+  /** A received model's sample count weighs at most this many times the merge's median count. */
+  readonly maxSampleRatio: number
   readonly evalEvery: number
   readonly sendTimeoutMs: number
 }
 
 /**
  * Gossip learning: each round the peer trains locally, sends its model to `fanout` live peers chosen at random,
- * waits a bounded time for models from others, and merges what arrived (sample-weighted, by the configured rule).
+ * waits a bounded time for models from others, and merges what arrived (sample-weighted, by the configured rule;
+ * the senders' counts are capped by `sampleWeights`, and the robust rules weigh every model alike).
  * There is no global barrier: a slow or dead peer costs at most `waitTimeoutMs` a round.
  *
  * A non-finite state is never adopted: a local step that leaves a parameter non-finite (e.g. training from a
@@ -213,12 +216,18 @@ export class GossipEngine implements RoundEngine {
       this.deps.metrics.messagesRejected.inc({ kind: 'model', code: 'NON_FINITE' }, nonFinite)
     this.deps.metrics.mergeSize.observe(fresh.length)
     if (fresh.length === 0) return 0
-    const rule = AGGREGATORS[this.options.aggregator]
-    const merged = rule.aggregate({
-      vectors: [own.params, ...fresh.map((m) => m.params)],
-      weights: [own.sampleCount, ...fresh.map((m) => m.sampleCount)],
-      layout: this.model.layout,
-    })
+    const { aggregator, maxSampleRatio } = this.options
+    const weights = sampleWeights(
+      aggregator,
+      [own.sampleCount, ...fresh.map((m) => m.sampleCount)],
+      maxSampleRatio,
+    )
+    const vectors = [own.params, ...fresh.map((m) => m.params)]
+    const merged = AGGREGATORS[aggregator].aggregate(
+      weights === undefined
+        ? { vectors, layout: this.model.layout }
+        : { vectors, weights, layout: this.model.layout },
+    )
     const index = firstNonFinite(merged)
     if (index >= 0) {
       this.deps.metrics.messagesRejected.inc({ kind: 'model', code: 'NON_FINITE' }, fresh.length)
@@ -262,6 +271,7 @@ export function createGossipEngine(context: EngineContext): GossipEngine {
       startPeers: options.gossip.startPeers,
       startTimeoutMs: options.gossip.startTimeoutMs,
       maxStaleRounds: options.gossip.maxStaleRounds,
+      maxSampleRatio: options.gossip.maxSampleRatio,
       evalEvery: options.train.evalEvery,
       sendTimeoutMs: options.exchange.sendTimeoutMs,
     },
