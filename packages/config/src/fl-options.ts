@@ -78,6 +78,13 @@ export const flSchema = z.strictObject({
     .describe(
       'client: chance that this client is available for a round it is offered (seeded draw per round); an unavailable client declines the global model. Per client, so not part of the run id',
     ),
+  coordinator: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'client: peer id of the coordinator, the only sender whose global models and round clocks are taken; unset: the /p2p/ id of host.bootstrap when it names exactly one. Per client, so not part of the run id',
+    ),
   maxLocalSteps: z
     .number()
     .int()

@@ -1,4 +1,4 @@
-import { type FlOptions, flSchema, type NodeOptions, trainSchema } from '@swarmgrad/config'
+import { type FlOptions, flCoordinator, flSchema, type NodeOptions, trainSchema } from '@swarmgrad/config'
 import {
   createEnvelope,
   decodeUplink,
@@ -179,6 +179,8 @@ export async function flClient(
     train?: Partial<NodeOptions['train']>
     rounds?: number
     peerId?: string
+    /** Bootstrap multiaddrs the coordinator is resolved from (with `fl.coordinator`); default: the coordinator's. */
+    bootstrap?: string[]
   } = {},
 ): Promise<FlClient> {
   const peerId = options.peerId ?? 'client-a'
@@ -198,7 +200,10 @@ export async function flClient(
     fl: flSchema.parse(fl),
     train: trainSchema.parse({ steps: 2, lr: 0.5, evalEvery: 1, ...options.train }),
     sendTimeoutMs: 5_000,
-    coordinators: new Set([COORDINATOR]),
+    coordinator: flCoordinator({
+      fl,
+      host: { bootstrap: options.bootstrap ?? [`/ip4/127.0.0.1/tcp/1/p2p/${COORDINATOR}`] },
+    }),
   }
   const engine = new FlEngine(engineOptions, model, transport, {
     logger: pino({ level: 'silent' }),

@@ -64,6 +64,23 @@ describe('FlEngine on a fake coordinator', () => {
     expect(client.engine.livePeerCount()).toBe(0)
   })
 
+  it('with fl.coordinator, refuses global models and clocks from another bootstrap peer, and counts them', async () => {
+    const client = await flClient(
+      { algorithm: 'fedavg', coordinator: COORDINATOR },
+      { bootstrap: [`/ip4/127.0.0.1/tcp/1/p2p/${COORDINATOR}`, '/ip4/127.0.0.1/tcp/2/p2p/peer-x'] },
+    )
+    expect(client.transport.downlink(1, ramp(1), [], 'peer-x')).toEqual({
+      accepted: false,
+      code: 'UNKNOWN_SENDER',
+    })
+    expect(() => client.transport.clock(5, 'peer-x')).toThrow(
+      expect.objectContaining({ code: 'UNKNOWN_SENDER' }),
+    )
+    expect(await counter(client.metrics.messagesRejected, { kind: 'model', code: 'UNKNOWN_SENDER' })).toBe(1)
+    expect(client.engine.round).toBe(0)
+    expect(client.transport.downlink(2, ramp(1))).toEqual({ accepted: true })
+  })
+
   it('drops the work on an older global model when a newer one arrives; only the newer update goes up', async () => {
     const client = await flClient({ algorithm: 'fedavg' })
     let open = (): void => undefined

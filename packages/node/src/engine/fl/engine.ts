@@ -5,7 +5,7 @@ import {
   meanGradient,
   UplinkEncoder,
 } from '@swarmgrad/algorithms'
-import type { FlOptions, NodeOptions } from '@swarmgrad/config'
+import { type FlOptions, flCoordinator, type NodeOptions } from '@swarmgrad/config'
 import { deadline, Notifier } from '@swarmgrad/net'
 import {
   CodedError,
@@ -29,16 +29,6 @@ import { type FlAnswer, type FlTransport, Libp2pFlTransport } from './transport.
 
 /** Batch size of the full-gradient passes of FedAMD anchors. */
 const ANCHOR_CHUNK = 500
-
-/** Peer ids named by `/p2p/<id>` in bootstrap multiaddrs: the only senders whose global models are accepted. */
-export function coordinatorIds(bootstrap: readonly string[]): Set<string> {
-  const ids = new Set<string>()
-  for (const addr of bootstrap) {
-    const match = /\/p2p\/([^/]+)$/.exec(addr)
-    if (match?.[1] !== undefined) ids.add(match[1])
-  }
-  return ids
-}
 
 interface Job {
   readonly round: number
@@ -85,8 +75,8 @@ export interface FlEngineOptions {
   readonly fl: FlOptions
   readonly train: NodeOptions['train']
   readonly sendTimeoutMs: number
-  /** The only senders whose global models and clocks are accepted. */
-  readonly coordinators: ReadonlySet<string>
+  /** The only sender whose global models and clocks are accepted (none accepted when undefined). */
+  readonly coordinator: string | undefined
 }
 
 export interface FlEngineDeps {
@@ -98,7 +88,7 @@ export interface FlEngineDeps {
 
 /**
  * The client side of federated learning: over its transport (which also announces it to the coordinator) it
- * accepts global models only from its coordinator (a bootstrap peer), runs the algorithm's local computation on
+ * accepts global models only from its coordinator (`fl.coordinator`, or the one bootstrap peer), runs the algorithm's local computation on
  * each one and sends the update back in the run's uplink codec. A newer global model cancels work on an older one
  * (except for AFA-CD, whose late updates the server may still take). It stops once the coordinator's clock passed
  * `rounds` and it is idle.
@@ -132,12 +122,14 @@ export class FlEngine implements RoundEngine {
   }
 
   livePeerCount(): number {
-    return this.transport.connectedPeers().filter((p) => this.options.coordinators.has(p)).length
+    return this.transport.connectedPeers().filter((p) => p === this.options.coordinator).length
   }
 
   async start(): Promise<void> {
-    if (this.options.coordinators.size === 0) {
-      this.deps.logger.warn('fl mode: no bootstrap address names a /p2p/ id, so no coordinator is trusted')
+    if (this.options.coordinator === undefined) {
+      this.deps.logger.warn(
+        'fl mode: neither fl.coordinator nor a bootstrap /p2p/ id names the coordinator, so no global model is taken',
+      )
     }
     await this.transport.start({
       onDownlink: (from, meta, body) => this.#onDownlink(from, meta, body),
@@ -166,7 +158,7 @@ export class FlEngine implements RoundEngine {
   }
 
   #onClock(from: string, data: Uint8Array): void {
-    if (!this.options.coordinators.has(from))
+    if (from !== this.options.coordinator)
       throw new CodedError('UNKNOWN_SENDER', 'clock from a peer that is not the coordinator')
     const envelope = decodeEnvelope(data, {
       runId: this.options.runId,
@@ -181,7 +173,7 @@ export class FlEngine implements RoundEngine {
 
   #onDownlink(from: string, meta: Uint8Array, body: Uint8Array): FlAnswer {
     try {
-      if (!this.options.coordinators.has(from)) {
+      if (from !== this.options.coordinator) {
         throw new CodedError('UNKNOWN_SENDER', `${from} is not this client's coordinator`)
       }
       const downlink = decodeDownlink(meta, body, {
@@ -393,7 +385,7 @@ function trainerFlModel(context: EngineContext): FlModel {
   }
 }
 
-/** The fl mode: a client of the coordinator named in `host.bootstrap`. */
+/** The fl mode: a client of the coordinator named by `fl.coordinator` or `host.bootstrap`. */
 export function createFlEngine(context: EngineContext): FlEngine {
   const { options, host } = context
   const logger = context.logger.child({ component: 'fl' })
@@ -415,7 +407,7 @@ export function createFlEngine(context: EngineContext): FlEngine {
       fl: options.fl,
       train: options.train,
       sendTimeoutMs: options.exchange.sendTimeoutMs,
-      coordinators: coordinatorIds(options.host.bootstrap),
+      coordinator: flCoordinator(options),
     },
     trainerFlModel(context),
     transport,
