@@ -104,6 +104,15 @@ export class FlEngine implements RoundEngine {
   readonly #rng: Xoshiro128
   #ci: Float32Array | undefined
   #v: Float32Array | undefined
+  /**
+   * SCAFFOLD family: the control increment of an accepted update, added to c_i only once the coordinator shows
+   * it journaled that round, and dropped when it shows it runs that round again (it restarted from an older
+   * journal, whose c never took the increment). `uncertain` once the coordinator's connection dropped while the
+   * increment waited: then the next round it announces decides.
+   */
+  #uncommitted: { readonly round: number; readonly sent: Float32Array; uncertain: boolean } | undefined
+  /** The round of the coordinator's latest global model or clock; 0 after its connection dropped. */
+  #announced = 0
 
   constructor(
     private readonly options: FlEngineOptions,
@@ -134,6 +143,7 @@ export class FlEngine implements RoundEngine {
     await this.transport.start({
       onDownlink: (from, meta, body) => this.#onDownlink(from, meta, body),
       onClock: (from, data) => this.#onClock(from, data),
+      onDisconnect: (peer) => this.#onDisconnect(peer),
     })
   }
 
@@ -168,6 +178,7 @@ export class FlEngine implements RoundEngine {
     if (envelope.body?.case !== 'roundClock')
       throw new CodedError('WRONG_TYPE', 'clock topic carries round clocks')
     this.#clockRound = Math.max(this.#clockRound, envelope.body.value.round)
+    this.#coordinatorAt(envelope.body.value.round, false)
     this.#jobs.notify()
   }
 
@@ -181,6 +192,7 @@ export class FlEngine implements RoundEngine {
         sender: peerIdBytes(from),
         paramCount: this.options.paramCount,
       })
+      this.#coordinatorAt(downlink.round, true)
       if (!this.#available(downlink.round)) {
         this.deps.flMetrics.roundsDeclined.inc({ reason: 'unavailable' })
         this.deps.logger.debug({ round: downlink.round }, 'not available for the round')
@@ -251,7 +263,8 @@ export class FlEngine implements RoundEngine {
         .finally(() => sendDeadline.clear())
       end()
       if (ack.accepted && (this.#kind === 'scallion' || this.#kind === 'scafcom')) {
-        applyControlIncrement(this.#controlState().ci, sent)
+        this.#uncommitted = { round: job.round, sent, uncertain: false }
+        this.#coordinatorAt(this.#announced, false)
       }
       if (!ack.accepted) {
         metrics.transferFailures.inc({ code: ack.code ?? 'MALFORMED' })
@@ -288,6 +301,41 @@ export class FlEngine implements RoundEngine {
     } finally {
       if (this.#working === controller) this.#working = undefined
     }
+  }
+
+  /** This client's control variate c_i (SCALLION, SCAFCOM), undefined before its first round. */
+  get controlVariate(): Float32Array | undefined {
+    return this.#ci
+  }
+
+  /**
+   * The coordinator is at `round` (`downlink`: it sent this client the global model of that round). It starts a
+   * round only after journaling the last, so a later round than the uncommitted increment's means that round's
+   * c took it: so does c_i. A global model of that round or an earlier one means the coordinator runs the round
+   * again, as does any announcement of it after the coordinator's connection dropped: the increment is dropped.
+   */
+  #coordinatorAt(round: number, downlink: boolean): void {
+    this.#announced = round
+    const pending = this.#uncommitted
+    if (pending === undefined || round === 0) return
+    if (round > pending.round) {
+      applyControlIncrement(this.#controlState().ci, pending.sent)
+      this.#uncommitted = undefined
+    } else if (downlink || pending.uncertain) {
+      this.#uncommitted = undefined
+      this.deps.flMetrics.controlIncrementsDropped.inc()
+      this.deps.logger.info(
+        { round, increment: pending.round },
+        'the coordinator runs the round again: its control increment is dropped',
+      )
+    }
+  }
+
+  /** The coordinator may have restarted: what it announces next tells whether it journaled the last round. */
+  #onDisconnect(peer: string): void {
+    if (peer !== this.options.coordinator) return
+    this.#announced = 0
+    if (this.#uncommitted !== undefined) this.#uncommitted.uncertain = true
   }
 
   #controlState(): { ci: Float32Array; v: Float32Array } {
