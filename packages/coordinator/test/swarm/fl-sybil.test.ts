@@ -1,10 +1,10 @@
 import { join } from 'node:path'
 import { createHost, type Host } from '@swarmgrad/net'
 import { afterEach, describe, expect, it } from 'vitest'
+import { SybilRelay } from '../../../node/test/swarm/sybil-relay.js'
 import { readJournal } from '../../src/index.js'
 import { createStuckClient, type SilentClient } from './fake-client.js'
 import { createFlRun, type FlTestRun, SILENT, waitFor } from './fl-helpers.js'
-import { SybilRelay } from './sybil-heartbeats.js'
 
 async function counter(run: FlTestRun, name: string): Promise<Map<string, number>> {
   const metric = await run.coordinator.registry.getSingleMetric(name)?.get()

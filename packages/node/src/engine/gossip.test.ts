@@ -37,11 +37,16 @@ class FakeExchange implements GossipExchange {
   inbox: ReceivedModel[] = []
   sentTo: string[][] = []
   failFor = new Set<string>()
+  /** Live peers this peer never exchanged with (ids only heard of through relayed heartbeats). */
+  unverified: string[] = []
   constructor(readonly peers: string[]) {}
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
   livePeers(): string[] {
-    return [...this.peers]
+    return [...this.peers, ...this.unverified]
+  }
+  fanoutCandidates(): { verified: string[]; unverified: string[] } {
+    return { verified: [...this.peers], unverified: [...this.unverified] }
   }
   async sendModel(to: string, model: OutgoingModel): Promise<void> {
     if (this.failFor.has(to)) throw new CodedError('UNREACHABLE', `no route to ${to}`)
@@ -133,6 +138,29 @@ describe('GossipEngine', () => {
       for (const t of targets) expect(['b', 'c', 'd', 'e']).toContain(t)
     }
     expect(new Set(exchange.sentTo.map((t) => [...t].sort().join())).size).toBeGreaterThan(1)
+  })
+
+  it('with 500 throwaway ids heard of, still sends every round to peers it exchanged with', async () => {
+    const { engine, exchange } = setup({ rounds: 20, fanout: 2 })
+    exchange.unverified = Array.from({ length: 500 }, (_, i) => `sybil-${i}`)
+    await engine.run(new AbortController().signal)
+    expect(exchange.sentTo).toHaveLength(20)
+    for (const targets of exchange.sentTo) for (const t of targets) expect(['b', 'c', 'd', 'e']).toContain(t)
+  })
+
+  it('gives throwaway ids a quarter of a large fanout, and the slots verified peers cannot fill', async () => {
+    const { engine, exchange } = setup({ rounds: 10, fanout: 8 })
+    exchange.unverified = Array.from({ length: 500 }, (_, i) => `sybil-${i}`)
+    await engine.run(new AbortController().signal)
+    for (const targets of exchange.sentTo) {
+      expect(targets).toHaveLength(8)
+      expect(targets.filter((t) => t.startsWith('sybil-'))).toHaveLength(4)
+    }
+    const few = setup({ rounds: 10, fanout: 8 }, ['b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'])
+    few.exchange.unverified = ['sybil-0', 'sybil-1']
+    await few.engine.run(new AbortController().signal)
+    for (const targets of few.exchange.sentTo)
+      expect(targets.filter((t) => t.startsWith('sybil-'))).toHaveLength(2)
   })
 
   it('drops and counts stale models', async () => {

@@ -12,6 +12,11 @@ export interface GossipExchange {
   stop(): Promise<void>
   /** Peers of this run believed live, excluding this peer. */
   livePeers(): string[]
+  /**
+   * The live peers a fanout may pick, split by whether this peer verified them (a connection to it, a push it
+   * acknowledged); peers whose send or dial failed recently are left out.
+   */
+  fanoutCandidates(): { verified: string[]; unverified: string[] }
   /** Sends one model; rejects with a CodedError (its code is the failure reason). */
   sendModel(to: string, model: OutgoingModel, signal: AbortSignal): Promise<void>
   /** Removes and returns the models received since the last call, the newest per sender. */
@@ -23,6 +28,9 @@ export interface GossipExchange {
   /** Cumulative application bytes. */
   bytes(): { sent: number; received: number }
 }
+
+/** Share of the fanout that may go to peers this one has not verified while verified ones are available. */
+const UNVERIFIED_SHARE = 0.25
 
 export interface GossipEngineOptions {
   readonly peerId: string
@@ -174,16 +182,30 @@ export class GossipEngine implements RoundEngine {
     return lastGood.slice()
   }
 
+  /**
+   * `fanout` targets, drawn from the verified candidates first: peer ids cost nothing and heartbeats are relayed,
+   * so ids this peer never exchanged with get the slots the verified ones cannot fill and, for exploration, at
+   * most a quarter of them.
+   */
   #pickTargets(): string[] {
-    const live = this.exchange.livePeers()
-    const k = Math.min(this.options.fanout, live.length)
-    for (let i = 0; i < k; i++) {
-      const j = i + this.#rng.nextInt(live.length - i)
-      const tmp = live[i]!
-      live[i] = live[j]!
-      live[j] = tmp
+    const { verified, unverified } = this.exchange.fanoutCandidates()
+    const k = Math.min(this.options.fanout, verified.length + unverified.length)
+    const fromUnverified = Math.min(
+      unverified.length,
+      Math.max(k - verified.length, Math.floor(k * UNVERIFIED_SHARE)),
+    )
+    return [...this.#draw(verified, k - fromUnverified), ...this.#draw(unverified, fromUnverified)]
+  }
+
+  /** `count` distinct entries of `from` (shuffled in place) drawn with the fanout stream. */
+  #draw(from: string[], count: number): string[] {
+    for (let i = 0; i < count; i++) {
+      const j = i + this.#rng.nextInt(from.length - i)
+      const tmp = from[i]!
+      from[i] = from[j]!
+      from[j] = tmp
     }
-    return live.slice(0, k)
+    return from.slice(0, count)
   }
 
   async #send(peer: string, model: OutgoingModel, signal: AbortSignal): Promise<boolean> {

@@ -92,6 +92,9 @@ class InboxExchange implements GossipExchange {
   livePeers(): string[] {
     return []
   }
+  fanoutCandidates(): { verified: string[]; unverified: string[] } {
+    return { verified: this.livePeers(), unverified: [] }
+  }
   async sendModel(_to: string, _model: OutgoingModel): Promise<void> {}
   takeReceived(): ReceivedModel[] {
     const out = this.inbox
