@@ -1,6 +1,6 @@
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { BlobTransfer, type Host, Notifier, RunView } from '@swarmgrad/net'
+import { type BlobResult, BlobTransfer, type Host, Notifier, RunView } from '@swarmgrad/net'
 import {
   CodedError,
   decodeModelBlob,
@@ -157,7 +157,7 @@ export class ModelExchange implements GossipExchange {
       sampleCount: model.sampleCount,
       role: ModelRole.TRAINED,
     })
-    let ack: Awaited<ReturnType<BlobTransfer['send']>>
+    let ack: BlobResult
     try {
       ack = await this.#blob.send(peerIdFromString(to), meta, body, { signal })
     } catch (err) {
