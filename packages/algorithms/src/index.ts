@@ -1,6 +1,7 @@
 export * from './aggregators/mean.js'
 export * from './aggregators/median.js'
 export * from './aggregators/registry.js'
+export * from './aggregators/sample-weights.js'
 export * from './aggregators/trimmed-mean.js'
 export * from './aggregators/types.js'
 export * from './aggregators/variance-corrected.js'

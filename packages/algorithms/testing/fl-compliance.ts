@@ -9,6 +9,7 @@ export const COMPLIANCE_SETTINGS: FlSettings = {
   localLr: 0.1,
   localSteps: 3,
   aggregator: 'mean',
+  maxSampleRatio: 4,
   fedauCutoff: 5,
   anchorProbability: 0.3,
   seed: 7,

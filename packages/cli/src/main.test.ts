@@ -60,6 +60,12 @@ describe('swarmgrad coordinator and export-model', () => {
     expect(stderr).toMatch(/train\.steps: must be set/)
   })
 
+  it('an fl client bootstrapped from two peers without --fl-coordinator exits 2 naming the option', async () => {
+    const bootstrap = '/ip4/127.0.0.1/tcp/1/p2p/12D3KooWcoord,/ip4/127.0.0.1/tcp/2/p2p/12D3KooWother'
+    expect(await main(['node', '--mode', 'fl', '--host-bootstrap', bootstrap])).toBe(EXIT.USAGE)
+    expect(stderr).toMatch(/fl\.coordinator: must name the coordinator's peer id.*--fl-coordinator/)
+  })
+
   it('exits 2 naming a corrupt journal, and leaves it untouched', async () => {
     const journal = join(dir, 'run.journal')
     await writeFile(journal, 'not a journal')

@@ -1,4 +1,4 @@
-import { FL_ALGORITHM_NAMES } from '@swarmgrad/algorithms'
+import { DEFAULT_MAX_SAMPLE_RATIO, FL_ALGORITHM_NAMES } from '@swarmgrad/algorithms'
 import { UPLINK_CODEC_NAMES } from '@swarmgrad/protocol'
 import { z } from 'zod'
 
@@ -46,6 +46,14 @@ export const flSchema = z.strictObject({
     .enum(['mean', 'trimmed-mean', 'median'])
     .default('mean')
     .describe('how updates are combined: the mean, or a robust rule'),
+  maxSampleRatio: z
+    .number()
+    .min(1)
+    .max(1_000_000)
+    .default(DEFAULT_MAX_SAMPLE_RATIO)
+    .describe(
+      'server: a client’s reported sample count weighs at most this many times the round’s median count in the mean (the robust rules ignore counts)',
+    ),
   serverLr: z
     .number()
     .positive()
@@ -69,6 +77,13 @@ export const flSchema = z.strictObject({
     .default(1)
     .describe(
       'client: chance that this client is available for a round it is offered (seeded draw per round); an unavailable client declines the global model. Per client, so not part of the run id',
+    ),
+  coordinator: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'client: peer id of the coordinator, the only sender whose global models and round clocks are taken; unset: the /p2p/ id of host.bootstrap when it names exactly one. Per client, so not part of the run id',
     ),
   maxLocalSteps: z
     .number()

@@ -1,4 +1,4 @@
-import { AGGREGATOR_NAMES, type AggregatorName } from '@swarmgrad/algorithms'
+import { AGGREGATOR_NAMES, type AggregatorName, DEFAULT_MAX_SAMPLE_RATIO } from '@swarmgrad/algorithms'
 import { MODEL_CODEC_NAMES, RUN_MODE_NAMES } from '@swarmgrad/protocol'
 import { z } from 'zod'
 import { flSchema } from './fl-options.js'
@@ -138,6 +138,14 @@ export const gossipSchema = z.strictObject({
     .min(0)
     .default(10)
     .describe('drop received models more than this many rounds behind ours'),
+  maxSampleRatio: z
+    .number()
+    .min(1)
+    .max(1_000_000)
+    .default(DEFAULT_MAX_SAMPLE_RATIO)
+    .describe(
+      'a received model’s reported sample count weighs at most this many times the median count of the merge (the robust rules ignore counts)',
+    ),
 })
 
 export const exchangeSchema = z.strictObject({
@@ -201,29 +209,69 @@ export const logSchema = z.strictObject({
     .describe('pretty: one human line per event; json: pino lines'),
 })
 
-export const nodeOptionsSchema = z.strictObject({
-  mode: z.enum(RUN_MODE_NAMES).default('gossip').describe('the round engine this peer runs'),
-  seed: z
-    .number()
-    .int()
-    .min(0)
-    .max(0xffffffff)
-    .default(1)
-    .describe('run seed: initial model, shuffles, sampling'),
-  rounds: z.number().int().min(0).default(0).describe('rounds to run before stopping; 0 runs until stopped'),
-  backend: z.enum(['auto', 'node', 'wasm', 'cpu']).default('auto').describe('TensorFlow.js backend'),
-  model: modelSchema.default('mlp-small').describe('model preset name, or a spec object in a config file'),
-  data: dataSchema.prefault({}),
-  train: trainSchema.prefault({}),
-  gossip: gossipSchema.prefault({}),
-  fl: flSchema.prefault({}),
-  modest: modestSchema.prefault({}),
-  spsa: spsaSchema.prefault({}),
-  exchange: exchangeSchema.prefault({}),
-  host: hostSchema.prefault({}),
-  metrics: metricsSchema.prefault({}),
-  log: logSchema.prefault({}),
-})
+export const nodeOptionsSchema = z
+  .strictObject({
+    mode: z.enum(RUN_MODE_NAMES).default('gossip').describe('the round engine this peer runs'),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(0xffffffff)
+      .default(1)
+      .describe('run seed: initial model, shuffles, sampling'),
+    rounds: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('rounds to run before stopping; 0 runs until stopped'),
+    backend: z.enum(['auto', 'node', 'wasm', 'cpu']).default('auto').describe('TensorFlow.js backend'),
+    model: modelSchema.default('mlp-small').describe('model preset name, or a spec object in a config file'),
+    data: dataSchema.prefault({}),
+    train: trainSchema.prefault({}),
+    gossip: gossipSchema.prefault({}),
+    fl: flSchema.prefault({}),
+    modest: modestSchema.prefault({}),
+    spsa: spsaSchema.prefault({}),
+    exchange: exchangeSchema.prefault({}),
+    host: hostSchema.prefault({}),
+    metrics: metricsSchema.prefault({}),
+    log: logSchema.prefault({}),
+  })
+  .superRefine((options, ctx) => {
+    if (options.mode !== 'fl' || options.fl.coordinator !== undefined) return
+    const ids = bootstrapPeerIds(options.host.bootstrap)
+    if (ids.length > 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['fl', 'coordinator'],
+        message: `must name the coordinator's peer id: host.bootstrap names ${ids.length} peers (${ids.join(', ')}), and only the coordinator may send global models`,
+      })
+    }
+  })
+
+/** The distinct peer ids named by `/p2p/<id>` at the end of bootstrap multiaddrs, in order. */
+function bootstrapPeerIds(bootstrap: readonly string[]): string[] {
+  const ids = new Set<string>()
+  for (const addr of bootstrap) {
+    const match = /\/p2p\/([^/]+)$/.exec(addr)
+    if (match?.[1] !== undefined) ids.add(match[1])
+  }
+  return [...ids]
+}
+
+/**
+ * The FL client's coordinator: `fl.coordinator`, or else the one peer id of `host.bootstrap` (undefined when
+ * the bootstrap list names none; the schema refuses more than one without `fl.coordinator`).
+ */
+export function flCoordinator(options: {
+  readonly fl: { readonly coordinator?: string | undefined }
+  readonly host: { readonly bootstrap: readonly string[] }
+}): string | undefined {
+  if (options.fl.coordinator !== undefined) return options.fl.coordinator
+  const ids = bootstrapPeerIds(options.host.bootstrap)
+  return ids.length === 1 ? ids[0] : undefined
+}
 
 export type NodeOptions = z.output<typeof nodeOptionsSchema>
 export type NodeOptionsInput = z.input<typeof nodeOptionsSchema>

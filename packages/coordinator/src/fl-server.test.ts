@@ -8,6 +8,7 @@ const SETTINGS: FlSettings = {
   localLr: 0.1,
   localSteps: 15,
   aggregator: 'mean',
+  maxSampleRatio: 4,
   fedauCutoff: 50,
   anchorProbability: 0.1,
   seed: 5,

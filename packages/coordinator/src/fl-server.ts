@@ -40,6 +40,23 @@ import type { CoordinatorOptions } from './options.js'
 /** Global-model hashes kept for checking the base of (AFA-CD: stale) updates. */
 const HASHES_KEPT = 64
 
+/**
+ * Clients a round samples among those the coordinator has not verified (no connection to it, no model delivered
+ * nor update taken within VERIFIED_ROUNDS): at most this share of the verified ones, and at least one, so that a
+ * client heard only through others' relays is still reached while throwaway ids relayed by one peer cannot crowd
+ * out the clients.
+ */
+const UNVERIFIED_SHARE = 0.25
+
+/** Rounds a client stays verified after its last delivered global model or accepted update. */
+const VERIFIED_ROUNDS = 50
+
+/** Clients whose downlink failed sit out 2^failures rounds, at most 2^BACKOFF_MAX_EXPONENT. */
+const BACKOFF_MAX_EXPONENT = 6
+
+/** Ids the verified and back-off tables keep at most (the least recently updated go first). */
+const CLIENT_TABLE_MAX = 10_000
+
 interface OpenRound {
   readonly round: number
   readonly sampled: ReadonlySet<string>
@@ -110,9 +127,11 @@ export interface FlServerDeps {
 }
 
 /**
- * The federated server: per round it samples clients (seeded), sends them the global model and the algorithm's
- * extra vectors, collects validated updates until every expected one (or `minUpdates`) arrived or the deadline
- * passed, aggregates with the algorithm, evaluates, journals and publishes the round clock.
+ * The federated server: per round it samples clients (seeded, among the verified ones and a bounded share of the
+ * others), sends them the global model and the algorithm's extra vectors, publishes the round clock, collects
+ * validated updates until every client that took its model (or `minUpdates`) answered or the deadline passed,
+ * aggregates with the algorithm, evaluates and journals. A round starts only after the last was journaled, which
+ * is what lets SCAFFOLD-family clients commit their control increments on seeing a later round.
  */
 export class FlServer {
   readonly #deps: FlServerDeps
@@ -127,6 +146,10 @@ export class FlServer {
   #started = false
   readonly #updates = new Notifier()
   readonly #outstanding = new Map<string, number>()
+  /** The last round each client took a global model or sent an accepted update (bounded, pruned by age). */
+  readonly #verified = new Map<string, number>()
+  /** Clients whose downlink failed: consecutive failures and the first round they are sampled again. */
+  readonly #backoff = new Map<string, { failures: number; until: number }>()
   readonly #hashes = new Map<number, Uint8Array>()
   #bytesDown = 0
   #bytesUp = 0
@@ -142,6 +165,7 @@ export class FlServer {
       localLr: options.train.lr,
       localSteps: options.train.steps,
       aggregator: options.fl.aggregator,
+      maxSampleRatio: options.fl.maxSampleRatio,
       fedauCutoff: options.fl.fedauCutoff,
       anchorProbability: options.fl.anchorProbability,
       seed: options.seed,
@@ -155,10 +179,12 @@ export class FlServer {
         metrics.bytes.inc({ direction: 'up' }, bytes)
       }
     }
+    // a client that does not take its global model within sendTimeoutMs is given up for the round
     this.#down = new BlobTransfer(host, {
       protocol: protocolId(runId, FL_PROTOCOL_NAMES.down),
       maxBodyBytes: maxModelPayloadBytes(this.#paramCount * MAX_DOWNLINK_VECTORS, options.exchange.codec),
       onBytes,
+      timeoutMs: options.exchange.sendTimeoutMs,
     })
     this.#up = new BlobTransfer(host, {
       protocol: protocolId(runId, FL_PROTOCOL_NAMES.up),
@@ -221,11 +247,11 @@ export class FlServer {
     }
     const started = performance.now()
     const bytesBefore = { down: this.#bytesDown, up: this.#bytesUp }
-    const sampled = this.#sample(live, round)
+    const sampled = this.#sample(this.#eligible(live, round), round)
     const context: FlRoundContext = {
       round,
       sampled,
-      population: [...new Set([...membership.all(), ...sampled])].sort(),
+      population: this.#population(round),
       settings: this.#settings,
     }
     const assignments = new Map(
@@ -236,28 +262,50 @@ export class FlServer {
     this.#hashes.set(round, modelHash(state.model))
     this.#hashes.delete(round - HASHES_KEPT)
     metrics.sampled.set(sampled.length)
-
-    const roundDeadline = deadline(signal, fl.roundDeadlineMs)
-    const roundSignal = roundDeadline.signal
-    const blobs = new Map<Float32Array | undefined, EncodedBlob>()
-    const deliveries = await Promise.all(
-      sampled.map((client) => this.#sendModel(client, round, assignments.get(client)!, blobs, roundSignal)),
-    )
-    const delivered = deliveries.map((d) => d === 'delivered')
-    sampled.forEach((client, i) => {
-      if (delivered[i] === true && this.#algorithm.acceptsStale) this.#outstanding.set(client, round)
-    })
     for (const [client, from] of this.#outstanding) {
       if (from < round - fl.maxStaleness) this.#outstanding.delete(client)
     }
-    open.expected = this.#algorithm.acceptsStale ? this.#outstanding.size : delivered.filter(Boolean).length
+
+    // The round does not wait on the downlinks: it closes once the update of every client that took its global
+    // model arrived, and a downlink still unanswered then (a client that does not read) is given up.
+    const roundDeadline = deadline(signal, fl.roundDeadlineMs)
+    const roundSignal = roundDeadline.signal
+    const closed = new AbortController()
+    const blobs = new Map<Float32Array | undefined, EncodedBlob>()
+    let pending = sampled.length
+    let delivered = 0
+    const deliveries = sampled.map((client) =>
+      this.#sendModel(
+        client,
+        round,
+        assignments.get(client)!,
+        blobs,
+        AbortSignal.any([roundSignal, closed.signal]),
+      ).then((delivery) => {
+        pending--
+        if (delivery === 'delivered') {
+          delivered++
+          this.#verify(client, round)
+          if (this.#algorithm.acceptsStale) this.#outstanding.set(client, round)
+        } else if (delivery === 'failed') {
+          this.#backOff(client, round)
+        }
+        open.expected = this.#algorithm.acceptsStale ? this.#outstanding.size : delivered
+        this.#updates.notify()
+        return delivery
+      }),
+    )
     await this.#publishClock(round, started)
 
-    const wanted = Math.max(1, fl.minUpdates > 0 ? Math.min(fl.minUpdates, open.expected) : open.expected)
-    await this.#updates.until(
-      () => open.updates.size >= wanted || open.updates.size >= open.expected,
-      roundSignal,
-    )
+    const enough = (): boolean => {
+      const got = open.updates.size
+      if (fl.minUpdates > 0 && got > 0 && got >= Math.min(fl.minUpdates, open.expected + pending)) return true
+      return pending > 0 ? got > 0 && got >= open.expected : got >= open.expected
+    }
+    await this.#updates.until(enough, roundSignal)
+    const stuck = pending
+    closed.abort(new CodedError('TIMEOUT', 'the round closed before the client took its global model'))
+    const settled = await Promise.all(deliveries)
     roundDeadline.clear()
     this.#open = undefined
     if (signal.aborted) return
@@ -266,13 +314,17 @@ export class FlServer {
         ? 'none-delivered'
         : open.updates.size >= open.expected
           ? 'all'
-          : open.updates.size >= wanted
+          : fl.minUpdates > 0 && open.updates.size >= Math.min(fl.minUpdates, open.expected)
             ? 'min-updates'
             : 'deadline'
     metrics.roundEnd.inc({ reason })
+    if (stuck > 0) logger.debug({ round, stuck }, 'round closed with global models still unanswered')
 
     const updates = [...open.updates.values()]
-    const aggregate = aggregateRound(this.#algorithm, this.#algorithmState, state.model, updates, context)
+    const aggregate = aggregateRound(this.#algorithm, this.#algorithmState, state.model, updates, {
+      ...context,
+      population: this.#population(round),
+    })
     if (aggregate.adopted) {
       state.model = aggregate.model
       this.#algorithmState = aggregate.algorithmState
@@ -290,7 +342,7 @@ export class FlServer {
       seconds: 0,
       sampled: sampled.length,
       updates: updates.length,
-      declined: deliveries.filter((d) => d === 'declined').length,
+      declined: settled.filter((d) => d === 'declined').length,
       bytesDown: this.#bytesDown - bytesBefore.down,
       bytesUp: this.#bytesUp - bytesBefore.up,
     }
@@ -325,7 +377,54 @@ export class FlServer {
     this.#deps.onRound?.(record)
   }
 
-  /** The clients of round `round`: a seeded sample of the live ones (AFA-CD: every live client without a job). */
+  /**
+   * The live clients a round may sample: every verified one (connected to the coordinator, or one that took a
+   * global model or sent an update within VERIFIED_ROUNDS) and a bounded, seeded share of the others; clients
+   * whose downlink failed sit out their back-off.
+   */
+  #eligible(live: readonly string[], round: number): string[] {
+    const connected = new Set(this.#deps.host.connectedPeers().map(String))
+    const verified: string[] = []
+    const others: string[] = []
+    for (const client of live) {
+      if ((this.#backoff.get(client)?.until ?? 0) > round) continue
+      if (connected.has(client) || this.#verified.has(client)) verified.push(client)
+      else others.push(client)
+    }
+    shuffleInPlace(createRng(this.#deps.options.seed, 'fl-unverified', round), others)
+    const share = Math.max(1, Math.ceil(UNVERIFIED_SHARE * verified.length))
+    return [...verified, ...others.slice(0, share)]
+  }
+
+  /**
+   * The clients counted as the run's population (N of FedAU and of the SCAFFOLD family): those the coordinator
+   * verified within VERIFIED_ROUNDS or is connected to and hears, not every id ever announced.
+   */
+  #population(round: number): string[] {
+    for (const [client, last] of this.#verified) {
+      if (last >= round - VERIFIED_ROUNDS) break
+      this.#verified.delete(client)
+    }
+    const connected = new Set(this.#deps.host.connectedPeers().map(String))
+    const heard = this.#deps.membership.live().filter((c) => connected.has(c))
+    return [...new Set([...this.#verified.keys(), ...heard])].sort()
+  }
+
+  #verify(client: string, round: number): void {
+    this.#verified.delete(client)
+    this.#verified.set(client, round)
+    this.#backoff.delete(client)
+    if (this.#verified.size > CLIENT_TABLE_MAX) this.#verified.delete(this.#verified.keys().next().value!)
+  }
+
+  #backOff(client: string, round: number): void {
+    const failures = (this.#backoff.get(client)?.failures ?? 0) + 1
+    this.#backoff.delete(client)
+    this.#backoff.set(client, { failures, until: round + 2 ** Math.min(failures, BACKOFF_MAX_EXPONENT) })
+    if (this.#backoff.size > CLIENT_TABLE_MAX) this.#backoff.delete(this.#backoff.keys().next().value!)
+  }
+
+  /** The clients of round `round`: a seeded sample of the eligible ones (AFA-CD: every one without a job). */
   #sample(live: readonly string[], round: number): string[] {
     const { fl, seed } = this.#deps.options
     if (this.#algorithm.acceptsStale) {
@@ -429,6 +528,7 @@ export class FlServer {
           `update of ${client} starts from another model than round ${uplink.round}'s`,
         )
       }
+      this.#verify(client, open.round)
       open.updates.set(client, {
         client,
         vector: uplink.vector,

@@ -20,8 +20,8 @@ import { Notifier } from './notifier.js'
 /**
  * Records a view keeps at most. Every record is a distinct authenticated peer, but over a long run (or under a
  * flood of fresh identities) their number has no other bound: past it, the least recently heard record goes.
- * Records are not dropped for silence alone: the FL server's population (FedAU's and SCAFFOLD's N) counts every
- * client it knows.
+ * Records are not dropped for silence alone; whoever decides by them filters by silence (`live`) and by what it
+ * verified itself (the FL server's population counts only clients it reached or heard from directly).
  */
 export const VIEW_RECORDS_MAX = 10_000
 

@@ -1,3 +1,4 @@
+export type { FlEngine } from './engine/fl/engine.js'
 export { type EngineContext, ROUND_ENGINES, type RoundEngine } from './engine/registry.js'
 export { SpsaKernel, selectTrained } from './engine/spsa/kernel.js'
 export type { LocalModel, RoundReport } from './engine/types.js'

@@ -1,3 +1,4 @@
+import { sampleWeights } from '../aggregators/sample-weights.js'
 import type { FlAlgorithmDefinition } from './types.js'
 import { addScaled, checkUpdates, combine, restoreRecord } from './vector.js'
 
@@ -5,7 +6,8 @@ export type FedAvgState = Record<string, never>
 
 /**
  * FedAvg (McMahan et al. 2017): clients send Δ_i = y_K − x; the server steps `x + η_g · Σ n_i Δ_i / Σ n_i`
- * (or the configured robust rule over the Δ_i, weighted by samples).
+ * (or the configured robust rule over the Δ_i, unweighted). The n_i are self-reported, so each is capped at
+ * `maxSampleRatio` × the round's median count (see `sampleWeights`).
  */
 export const fedAvg = {
   name: 'fedavg',
@@ -25,7 +27,11 @@ export const fedAvg = {
     const step = combine(
       settings.aggregator,
       updates.map((u) => u.vector),
-      updates.map((u) => u.samples),
+      sampleWeights(
+        settings.aggregator,
+        updates.map((u) => u.samples),
+        settings.maxSampleRatio,
+      ),
     )
     return addScaled(model, settings.serverLr, step)
   },

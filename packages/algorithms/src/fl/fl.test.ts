@@ -7,6 +7,7 @@ import { topK } from '../compressors/top-k.js'
 import { meanGradient } from './afa-cd.js'
 import { fedAmdMinerStep } from './fedamd.js'
 import { fedAuWeight } from './fedau.js'
+import { fedAvg } from './fedavg.js'
 import { FL_ALGORITHM_NAMES, FL_ALGORITHMS, getFlAlgorithm } from './registry.js'
 import { scafcomDelta } from './scafcom.js'
 import { applyControlIncrement, scaffoldEstimate, scaffoldStep } from './scaffold.js'
@@ -54,6 +55,7 @@ const SETTINGS: FlSettings = {
   localLr: 0.1,
   localSteps: 5,
   aggregator: 'mean',
+  maxSampleRatio: 4,
   fedauCutoff: 50,
   anchorProbability: 0.2,
   seed: 3,
@@ -210,5 +212,55 @@ describe('FL convergence on ½‖x − a_i‖² (known optimum)', () => {
   it('fedamd converges with anchors and miners', () => {
     const { final } = simulate(getFlAlgorithm('fedamd'), 300, { settings: { anchorProbability: 0.3 } })
     expect(squaredDistance(final, optimum)).toBeLessThan(1e-4 * start)
+  })
+})
+
+describe('FL: self-reported sample counts', () => {
+  /** Nine honest updates (6000 samples, Δ 0.01) and one claiming 2^32 − 1 samples with Δ 1e30. */
+  function inflated(): FlUpdate[] {
+    const honest = Array.from({ length: 9 }, (_, i) => ({
+      client: `h${i}`,
+      vector: new Float32Array(DIM).fill(0.01),
+      samples: 6000,
+      baseRound: 0,
+      task: 'train' as const,
+    }))
+    const attacker = {
+      client: 'sybil',
+      vector: new Float32Array(DIM).fill(1e30),
+      samples: 0xffffffff,
+      baseRound: 0,
+      task: 'train' as const,
+    }
+    return [...honest, attacker]
+  }
+
+  for (const aggregator of ['median', 'trimmed-mean'] as const) {
+    it(`fedavg with the ${aggregator} rule is not moved by a client claiming 2^32 − 1 samples`, () => {
+      const x = new Float32Array(DIM).fill(0.5)
+      const settings = { ...SETTINGS, aggregator }
+      const next = fedAvg.aggregate({}, x, inflated(), {
+        round: 1,
+        sampled: [],
+        population: [],
+        settings,
+      })
+      for (let j = 0; j < DIM; j++) expect(Math.abs((next[j] as number) - (x[j] as number))).toBeLessThan(1)
+    })
+  }
+
+  it('fedavg with the mean caps an inflated count at maxSampleRatio × the median count', () => {
+    const updates = inflated().map((u) => ({
+      ...u,
+      vector: new Float32Array(DIM).fill(u.client === 'sybil' ? 1 : 0),
+    }))
+    const next = fedAvg.aggregate({}, new Float32Array(DIM), updates, {
+      round: 1,
+      sampled: [],
+      population: [],
+      settings: SETTINGS,
+    })
+    // the attacker weighs 4 × 6000 against 9 × 6000: a share of 4 / 13 instead of almost 1
+    expect(next[0]).toBeCloseTo(4 / 13, 6)
   })
 })

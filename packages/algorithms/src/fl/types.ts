@@ -13,6 +13,8 @@ export interface FlSettings {
   readonly localSteps: number
   /** How the updates of a round are combined where an algorithm takes their mean. */
   readonly aggregator: FlAggregatorName
+  /** FedAvg: a client's sample count weighs at most this many times the round's median count (`sampleWeights`). */
+  readonly maxSampleRatio: number
   /** FedAU: participation-interval cutoff K. */
   readonly fedauCutoff: number
   /** FedAMD: probability p that a sampled client is an anchor. */
@@ -28,7 +30,7 @@ export type FlTask = 'train' | 'anchor'
 export interface FlUpdate {
   readonly client: string
   readonly vector: Float32Array
-  /** Local training samples behind the update (FedAvg's weight). */
+  /** Local training samples behind the update, as the client reported it (FedAvg's weight, capped). */
   readonly samples: number
   /** Round of the global model the client started from (older than the current one only for AFA-CD). */
   readonly baseRound: number

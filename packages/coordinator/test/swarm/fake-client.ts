@@ -27,6 +27,17 @@ export async function createSilentClient(
   return client
 }
 
+/**
+ * A client that announces itself like an fl peer and opens every global-model stream it is sent, but never reads
+ * from it: the coordinator's send stalls once the stream's window is full.
+ */
+export async function createStuckClient(runId: string, bootstrap: string): Promise<SilentClient> {
+  const host = await createHost({ bootstrap: [bootstrap], logger: SILENT })
+  const client = new SilentClient(host, runId, () => undefined, false)
+  await client.start()
+  return client
+}
+
 export class SilentClient {
   received = 0
   readonly #view: GossipChannel
@@ -38,6 +49,7 @@ export class SilentClient {
     readonly host: Host,
     private readonly runId: string,
     onModel: (client: SilentClient) => void,
+    private readonly reads = true,
   ) {
     this.#view = new GossipChannel(host, { topic: topic(runId, TOPIC_NAMES.view) })
     this.#down = new BlobTransfer(host, {
@@ -57,7 +69,8 @@ export class SilentClient {
   }
 
   async start(): Promise<void> {
-    await this.#down.start()
+    if (this.reads) await this.#down.start()
+    else await this.host.libp2p.handle(protocolId(this.runId, 'fl-down'), () => undefined)
     this.#view.start()
     this.#timer = setInterval(() => {
       this.#beat().catch(() => undefined)

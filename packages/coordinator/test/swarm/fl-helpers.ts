@@ -43,6 +43,8 @@ export interface FlTestRun {
   readonly records: RoundRecord[]
   readonly reports: RoundReport[][]
   readonly dir: string
+  /** Called with each completed round, after it was journaled and before the next one starts. */
+  onRound: ((record: RoundRecord) => void) | undefined
   /** Starts another coordinator on the same identity, port and journal (after the first stopped). */
   restartCoordinator(options?: Partial<CoordinatorOptionsInput>): Promise<Coordinator>
   close(): Promise<void>
@@ -82,7 +84,10 @@ export async function createFlRun(
       {
         logger: process.env.FL_TEST_LOG === '1' ? pino({ level: 'debug' }) : SILENT,
         registry: new Registry(),
-        onRound: (r) => records.push(r),
+        onRound: (r) => {
+          records.push(r)
+          testRun.onRound?.(r)
+        },
       },
     )
   let coordinator = await startCoordinator()
@@ -113,7 +118,8 @@ export async function createFlRun(
     await close()
     throw err
   }
-  return {
+  const testRun = {
+    onRound: undefined,
     get coordinator() {
       return coordinator
     },
@@ -127,4 +133,5 @@ export async function createFlRun(
     },
     close,
   } as FlTestRun
+  return testRun
 }

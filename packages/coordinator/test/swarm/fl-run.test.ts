@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { createFlRun, type FlTestRun } from './fl-helpers.js'
+import { createFlRun, type FlTestRun, runOptions } from './fl-helpers.js'
 
 /** A loopback port nothing listens on (discard): dialling it is refused at once. */
 const CLOSED_PORT = 9
@@ -36,6 +36,7 @@ describe('federated run', () => {
       index === 0
         ? {}
         : {
+            fl: { ...runOptions({ fl: { minClients: 2 } }).fl, coordinator: coordinator.peerId },
             host: {
               bootstrap: [
                 `/ip4/127.0.0.1/tcp/${CLOSED_PORT}/p2p/${coordinator.peerId}`,

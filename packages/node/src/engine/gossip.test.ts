@@ -37,11 +37,16 @@ class FakeExchange implements GossipExchange {
   inbox: ReceivedModel[] = []
   sentTo: string[][] = []
   failFor = new Set<string>()
+  /** Live peers this peer never exchanged with (ids only heard of through relayed heartbeats). */
+  unverified: string[] = []
   constructor(readonly peers: string[]) {}
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
   livePeers(): string[] {
-    return [...this.peers]
+    return [...this.peers, ...this.unverified]
+  }
+  fanoutCandidates(): { verified: string[]; unverified: string[] } {
+    return { verified: [...this.peers], unverified: [...this.unverified] }
   }
   async sendModel(to: string, model: OutgoingModel): Promise<void> {
     if (this.failFor.has(to)) throw new CodedError('UNREACHABLE', `no route to ${to}`)
@@ -83,6 +88,7 @@ function setup(opts: Partial<GossipEngineOptions>, peers = ['b', 'c', 'd', 'e'])
       startPeers: 0,
       startTimeoutMs: 1000,
       maxStaleRounds: 2,
+      maxSampleRatio: 4,
       evalEvery: 1,
       sendTimeoutMs: 1000,
       ...opts,
@@ -103,6 +109,26 @@ describe('GossipEngine', () => {
     expect(Array.from(model.params)).toEqual(new Array(LENGTH).fill(0.75))
   })
 
+  it('caps a sender’s sample count: a claim of 2^32 − 1 samples does not set the merge', async () => {
+    const { engine, model, exchange } = setup({})
+    exchange.inbox = [
+      { from: 'b', round: 1, params: new Float32Array(LENGTH).fill(1), sampleCount: 0xffffffff },
+    ]
+    await engine.runRound(new AbortController().signal)
+    // the claim weighs 4 × the median count (100, the own model's): 400 / 500 instead of almost 1
+    expect(model.params[0]).toBeCloseTo(0.8, 6)
+  })
+
+  it('weighs every model alike under a robust rule, whatever the counts', async () => {
+    const { engine, model, exchange } = setup({ aggregator: 'median' })
+    exchange.inbox = [
+      { from: 'b', round: 1, params: new Float32Array(LENGTH).fill(1e30), sampleCount: 0xffffffff },
+      { from: 'c', round: 1, params: new Float32Array(LENGTH).fill(0), sampleCount: 100 },
+    ]
+    await engine.runRound(new AbortController().signal)
+    expect(Array.from(model.params)).toEqual(new Array(LENGTH).fill(0))
+  })
+
   it('sends to fanout distinct live peers, chosen afresh each round', async () => {
     const { engine, exchange } = setup({ rounds: 20, fanout: 2 })
     await engine.run(new AbortController().signal)
@@ -112,6 +138,29 @@ describe('GossipEngine', () => {
       for (const t of targets) expect(['b', 'c', 'd', 'e']).toContain(t)
     }
     expect(new Set(exchange.sentTo.map((t) => [...t].sort().join())).size).toBeGreaterThan(1)
+  })
+
+  it('with 500 throwaway ids heard of, still sends every round to peers it exchanged with', async () => {
+    const { engine, exchange } = setup({ rounds: 20, fanout: 2 })
+    exchange.unverified = Array.from({ length: 500 }, (_, i) => `sybil-${i}`)
+    await engine.run(new AbortController().signal)
+    expect(exchange.sentTo).toHaveLength(20)
+    for (const targets of exchange.sentTo) for (const t of targets) expect(['b', 'c', 'd', 'e']).toContain(t)
+  })
+
+  it('gives throwaway ids a quarter of a large fanout, and the slots verified peers cannot fill', async () => {
+    const { engine, exchange } = setup({ rounds: 10, fanout: 8 })
+    exchange.unverified = Array.from({ length: 500 }, (_, i) => `sybil-${i}`)
+    await engine.run(new AbortController().signal)
+    for (const targets of exchange.sentTo) {
+      expect(targets).toHaveLength(8)
+      expect(targets.filter((t) => t.startsWith('sybil-'))).toHaveLength(4)
+    }
+    const few = setup({ rounds: 10, fanout: 8 }, ['b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'])
+    few.exchange.unverified = ['sybil-0', 'sybil-1']
+    await few.engine.run(new AbortController().signal)
+    for (const targets of few.exchange.sentTo)
+      expect(targets.filter((t) => t.startsWith('sybil-'))).toHaveLength(2)
   })
 
   it('drops and counts stale models', async () => {

@@ -1,4 +1,4 @@
-import { AGGREGATORS, type AggregatorName } from '@swarmgrad/algorithms'
+import { AGGREGATORS, type AggregatorName, sampleWeights } from '@swarmgrad/algorithms'
 import { createRng, errorCode, firstNonFinite, roundWindow, type Xoshiro128 } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
 import { ModelExchange } from '../exchange/model-exchange.js'
@@ -12,6 +12,11 @@ export interface GossipExchange {
   stop(): Promise<void>
   /** Peers of this run believed live, excluding this peer. */
   livePeers(): string[]
+  /**
+   * The live peers a fanout may pick, split by whether this peer verified them (a connection to it, a push it
+   * acknowledged); peers whose send or dial failed recently are left out.
+   */
+  fanoutCandidates(): { verified: string[]; unverified: string[] }
   /** Sends one model; rejects with a CodedError (its code is the failure reason). */
   sendModel(to: string, model: OutgoingModel, signal: AbortSignal): Promise<void>
   /** Removes and returns the models received since the last call, the newest per sender. */
@@ -24,6 +29,9 @@ export interface GossipExchange {
   bytes(): { sent: number; received: number }
 }
 
+/** Share of the fanout that may go to peers this one has not verified while verified ones are available. */
+const UNVERIFIED_SHARE = 0.25
+
 export interface GossipEngineOptions {
   readonly peerId: string
   readonly seed: number
@@ -35,13 +43,16 @@ export interface GossipEngineOptions {
   readonly startPeers: number
   readonly startTimeoutMs: number
   readonly maxStaleRounds: number
+  /** A received model's sample count weighs at most this many times the merge's median count. */
+  readonly maxSampleRatio: number
   readonly evalEvery: number
   readonly sendTimeoutMs: number
 }
 
 /**
  * Gossip learning: each round the peer trains locally, sends its model to `fanout` live peers chosen at random,
- * waits a bounded time for models from others, and merges what arrived (sample-weighted, by the configured rule).
+ * waits a bounded time for models from others, and merges what arrived (sample-weighted, by the configured rule;
+ * the senders' counts are capped by `sampleWeights`, and the robust rules weigh every model alike).
  * There is no global barrier: a slow or dead peer costs at most `waitTimeoutMs` a round.
  *
  * A non-finite state is never adopted: a local step that leaves a parameter non-finite (e.g. training from a
@@ -171,16 +182,30 @@ export class GossipEngine implements RoundEngine {
     return lastGood.slice()
   }
 
+  /**
+   * `fanout` targets, drawn from the verified candidates first: peer ids cost nothing and heartbeats are relayed,
+   * so ids this peer never exchanged with get the slots the verified ones cannot fill and, for exploration, at
+   * most a quarter of them.
+   */
   #pickTargets(): string[] {
-    const live = this.exchange.livePeers()
-    const k = Math.min(this.options.fanout, live.length)
-    for (let i = 0; i < k; i++) {
-      const j = i + this.#rng.nextInt(live.length - i)
-      const tmp = live[i]!
-      live[i] = live[j]!
-      live[j] = tmp
+    const { verified, unverified } = this.exchange.fanoutCandidates()
+    const k = Math.min(this.options.fanout, verified.length + unverified.length)
+    const fromUnverified = Math.min(
+      unverified.length,
+      Math.max(k - verified.length, Math.floor(k * UNVERIFIED_SHARE)),
+    )
+    return [...this.#draw(verified, k - fromUnverified), ...this.#draw(unverified, fromUnverified)]
+  }
+
+  /** `count` distinct entries of `from` (shuffled in place) drawn with the fanout stream. */
+  #draw(from: string[], count: number): string[] {
+    for (let i = 0; i < count; i++) {
+      const j = i + this.#rng.nextInt(from.length - i)
+      const tmp = from[i]!
+      from[i] = from[j]!
+      from[j] = tmp
     }
-    return live.slice(0, k)
+    return from.slice(0, count)
   }
 
   async #send(peer: string, model: OutgoingModel, signal: AbortSignal): Promise<boolean> {
@@ -213,12 +238,18 @@ export class GossipEngine implements RoundEngine {
       this.deps.metrics.messagesRejected.inc({ kind: 'model', code: 'NON_FINITE' }, nonFinite)
     this.deps.metrics.mergeSize.observe(fresh.length)
     if (fresh.length === 0) return 0
-    const rule = AGGREGATORS[this.options.aggregator]
-    const merged = rule.aggregate({
-      vectors: [own.params, ...fresh.map((m) => m.params)],
-      weights: [own.sampleCount, ...fresh.map((m) => m.sampleCount)],
-      layout: this.model.layout,
-    })
+    const { aggregator, maxSampleRatio } = this.options
+    const weights = sampleWeights(
+      aggregator,
+      [own.sampleCount, ...fresh.map((m) => m.sampleCount)],
+      maxSampleRatio,
+    )
+    const vectors = [own.params, ...fresh.map((m) => m.params)]
+    const merged = AGGREGATORS[aggregator].aggregate(
+      weights === undefined
+        ? { vectors, layout: this.model.layout }
+        : { vectors, weights, layout: this.model.layout },
+    )
     const index = firstNonFinite(merged)
     if (index >= 0) {
       this.deps.metrics.messagesRejected.inc({ kind: 'model', code: 'NON_FINITE' }, fresh.length)
@@ -262,6 +293,7 @@ export function createGossipEngine(context: EngineContext): GossipEngine {
       startPeers: options.gossip.startPeers,
       startTimeoutMs: options.gossip.startTimeoutMs,
       maxStaleRounds: options.gossip.maxStaleRounds,
+      maxSampleRatio: options.gossip.maxSampleRatio,
       evalEvery: options.train.evalEvery,
       sendTimeoutMs: options.exchange.sendTimeoutMs,
     },

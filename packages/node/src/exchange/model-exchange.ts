@@ -1,6 +1,6 @@
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { BlobTransfer, type Host, Notifier, RunView } from '@swarmgrad/net'
+import { type BlobResult, BlobTransfer, type Host, Notifier, RunView } from '@swarmgrad/net'
 import {
   CodedError,
   decodeModelBlob,
@@ -22,6 +22,20 @@ import type { Logger } from 'pino'
 import type { GossipExchange } from '../engine/gossip.js'
 import type { OutgoingModel, ReceivedModel } from '../engine/types.js'
 import type { NodeMetrics } from '../metrics/index.js'
+import { Inbox } from './inbox.js'
+
+/** Ids each of the exchange's per-peer tables (verified, back-off, dialled) keeps at most, oldest going first. */
+const PEER_TABLE_MAX = 4_096
+
+/** A peer whose send or dial failed is left out of the fanout for heartbeatMs × 2^failures, at most × 2^6. */
+const BACKOFF_MAX_EXPONENT = 6
+
+/** Sets `key` to `value` as the newest entry of `map`, evicting the oldest past PEER_TABLE_MAX. */
+function touch<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key)
+  map.set(key, value)
+  if (map.size > PEER_TABLE_MAX) map.delete(map.keys().next().value as string)
+}
 
 export interface ModelExchangeOptions {
   readonly runId: string
@@ -52,10 +66,14 @@ export class ModelExchange implements GossipExchange {
   readonly #options: ModelExchangeOptions
   readonly #blob: BlobTransfer
   readonly #view: RunView
-  #inbox = new Map<string, ReceivedModel>()
+  readonly #inbox: Inbox
   readonly #arrivals = new Notifier()
   /** When each learned peer was last dialled, so a peer that cannot be reached is not dialled every heartbeat. */
   readonly #dialed = new Map<string, number>()
+  /** When each peer last acknowledged a model this peer pushed to it: the peers this one exchanged with. */
+  readonly #verified = new Map<string, number>()
+  /** Peers whose send or dial failed: consecutive failures and until when they are left out of the fanout. */
+  readonly #backoff = new Map<string, { failures: number; until: number }>()
   #bytesSent = 0
   #bytesReceived = 0
 
@@ -63,6 +81,7 @@ export class ModelExchange implements GossipExchange {
     this.#host = host
     this.#options = options
     const { metrics } = options
+    this.#inbox = new Inbox(options.paramCount, (peer) => this.#isVerified(peer, Date.now()))
     this.#blob = new BlobTransfer(host, {
       protocol: protocolId(options.runId, PROTOCOL_NAMES.model),
       maxBodyBytes: maxModelPayloadBytes(options.paramCount, options.codec),
@@ -117,6 +136,19 @@ export class ModelExchange implements GossipExchange {
     return live
   }
 
+  fanoutCandidates(): { verified: string[]; unverified: string[] } {
+    const now = Date.now()
+    const connected = new Set(this.#host.connectedPeers().map(String))
+    const verified: string[] = []
+    const unverified: string[] = []
+    for (const peer of this.livePeers()) {
+      if ((this.#backoff.get(peer)?.until ?? 0) > now) continue
+      if (connected.has(peer) || this.#isVerified(peer, now)) verified.push(peer)
+      else unverified.push(peer)
+    }
+    return { verified, unverified }
+  }
+
   async sendModel(to: string, model: OutgoingModel, signal: AbortSignal): Promise<void> {
     const { runId, paramCount, codec } = this.#options
     const { meta, body } = encodeModelBlob({
@@ -129,20 +161,27 @@ export class ModelExchange implements GossipExchange {
       sampleCount: model.sampleCount,
       role: ModelRole.TRAINED,
     })
-    const ack = await this.#blob.send(peerIdFromString(to), meta, body, { signal })
+    let ack: BlobResult
+    try {
+      ack = await this.#blob.send(peerIdFromString(to), meta, body, { signal })
+    } catch (err) {
+      const code = errorCode(err)
+      if (code === 'UNREACHABLE' || code === 'TIMEOUT') this.#backOff(to)
+      throw err
+    }
+    this.#backoff.delete(to)
     if (!ack.accepted) {
       throw new CodedError(
         ack.code ?? 'MALFORMED',
         `peer ${to} refused the model: ${ack.code ?? 'no reason given'}`,
       )
     }
+    touch(this.#verified, to, Date.now())
     this.#options.metrics.messagesReceived.inc({ kind: 'ack' })
   }
 
   takeReceived(): ReceivedModel[] {
-    const out = [...this.#inbox.values()]
-    this.#inbox = new Map()
-    return out
+    return this.#inbox.take()
   }
 
   async waitForReceived(count: number, signal: AbortSignal): Promise<void> {
@@ -175,7 +214,16 @@ export class ModelExchange implements GossipExchange {
         roles: [ModelRole.TRAINED],
       })
       const sender = from.toString()
-      this.#inbox.set(sender, { from: sender, round: header.round, params, sampleCount: header.sampleCount })
+      const dropped = this.#inbox.put({
+        from: sender,
+        round: header.round,
+        params,
+        sampleCount: header.sampleCount,
+      })
+      if (dropped === undefined) {
+        throw new CodedError('UNAVAILABLE', 'the inbox is full of models from peers this one exchanged with')
+      }
+      if (dropped > 0) metrics.messagesRejected.inc({ kind: 'model', code: 'UNAVAILABLE' }, dropped)
       this.#view.heard(sender, header.round, 'join')
       metrics.messagesReceived.inc({ kind: 'model' })
       this.#arrivals.notify()
@@ -206,7 +254,23 @@ export class ModelExchange implements GossipExchange {
     ) {
       return
     }
-    this.#dialed.set(id, now)
-    await this.#host.libp2p.dial(peer, { signal: AbortSignal.timeout(this.#options.heartbeatMs * 5) })
+    touch(this.#dialed, id, now)
+    try {
+      await this.#host.libp2p.dial(peer, { signal: AbortSignal.timeout(this.#options.heartbeatMs * 5) })
+    } catch (err) {
+      this.#backOff(id)
+      throw err
+    }
+  }
+
+  /** A peer acknowledged a push within the live timeout. */
+  #isVerified(peer: string, now: number): boolean {
+    return now - (this.#verified.get(peer) ?? Number.NEGATIVE_INFINITY) <= this.#options.liveTimeoutMs
+  }
+
+  #backOff(peer: string): void {
+    const failures = (this.#backoff.get(peer)?.failures ?? 0) + 1
+    const ms = this.#options.heartbeatMs * 2 ** Math.min(failures, BACKOFF_MAX_EXPONENT)
+    touch(this.#backoff, peer, { failures, until: Date.now() + ms })
   }
 }

@@ -1,4 +1,4 @@
-import { type FlOptions, flSchema, type NodeOptions, trainSchema } from '@swarmgrad/config'
+import { type FlOptions, flCoordinator, flSchema, type NodeOptions, trainSchema } from '@swarmgrad/config'
 import {
   createEnvelope,
   decodeUplink,
@@ -10,7 +10,7 @@ import {
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { FlEngine, type FlEngineOptions, type FlLoop, type FlModel } from '../../src/engine/fl/engine.js'
-import { createFlMetrics } from '../../src/engine/fl/metrics.js'
+import { createFlMetrics, type FlMetrics } from '../../src/engine/fl/metrics.js'
 import type { FlAnswer, FlHandlers, FlTransport } from '../../src/engine/fl/transport.js'
 import type { RoundReport } from '../../src/engine/types.js'
 import { createNodeMetrics, type NodeMetrics } from '../../src/metrics/index.js'
@@ -145,6 +145,11 @@ export class FakeFlTransport implements FlTransport {
     return handlers.onDownlink(from, meta, body)
   }
 
+  /** The last connection to `peer` closes. */
+  disconnect(peer = COORDINATOR): void {
+    this.handlers?.onDisconnect(peer)
+  }
+
   /** Publishes the coordinator's round clock as `from`; the client's refusal (a CodedError) is thrown. */
   clock(round: number, from = COORDINATOR): void {
     const data = encodeEnvelope(
@@ -168,6 +173,7 @@ export interface FlClient {
   readonly model: FakeFlModel
   readonly transport: FakeFlTransport
   readonly metrics: NodeMetrics
+  readonly flMetrics: FlMetrics
   readonly reports: RoundReport[]
 }
 
@@ -179,6 +185,8 @@ export async function flClient(
     train?: Partial<NodeOptions['train']>
     rounds?: number
     peerId?: string
+    /** Bootstrap multiaddrs the coordinator is resolved from (with `fl.coordinator`); default: the coordinator's. */
+    bootstrap?: string[]
   } = {},
 ): Promise<FlClient> {
   const peerId = options.peerId ?? 'client-a'
@@ -189,6 +197,7 @@ export async function flClient(
   const model = new FakeFlModel(step)
   const transport = new FakeFlTransport(peerId, runId, FL_LENGTH)
   const reports: RoundReport[] = []
+  const flMetrics = createFlMetrics(registry)
   const engineOptions: FlEngineOptions = {
     peerId,
     runId,
@@ -198,14 +207,17 @@ export async function flClient(
     fl: flSchema.parse(fl),
     train: trainSchema.parse({ steps: 2, lr: 0.5, evalEvery: 1, ...options.train }),
     sendTimeoutMs: 5_000,
-    coordinators: new Set([COORDINATOR]),
+    coordinator: flCoordinator({
+      fl,
+      host: { bootstrap: options.bootstrap ?? [`/ip4/127.0.0.1/tcp/1/p2p/${COORDINATOR}`] },
+    }),
   }
   const engine = new FlEngine(engineOptions, model, transport, {
     logger: pino({ level: 'silent' }),
     metrics,
-    flMetrics: createFlMetrics(registry),
+    flMetrics,
     onRound: (report) => reports.push(report),
   })
   await engine.start()
-  return { engine, model, transport, metrics, reports }
+  return { engine, model, transport, metrics, flMetrics, reports }
 }

@@ -92,6 +92,9 @@ class InboxExchange implements GossipExchange {
   livePeers(): string[] {
     return []
   }
+  fanoutCandidates(): { verified: string[]; unverified: string[] } {
+    return { verified: this.livePeers(), unverified: [] }
+  }
   async sendModel(_to: string, _model: OutgoingModel): Promise<void> {}
   takeReceived(): ReceivedModel[] {
     const out = this.inbox
@@ -194,7 +197,7 @@ const MERGE_RULES: Record<
   'variance-corrected': varianceCorrected,
 }
 
-/** Gossip with `aggregator`: its own model and three fresh ones merged by weight, a stale one left out. */
+/** Gossip with `aggregator`: its own model and three fresh ones merged, a stale one left out. */
 function gossipCase(aggregator: AggregatorName): ComplianceCase {
   return {
     name: `gossip: own and fresh models merged by the ${aggregator} rule, stale ones left out`,
@@ -213,6 +216,7 @@ function gossipCase(aggregator: AggregatorName): ComplianceCase {
           startPeers: 0,
           startTimeoutMs: 0,
           maxStaleRounds: 1,
+          maxSampleRatio: 4,
           evalEvery: 0,
           sendTimeoutMs: 1_000,
         },
@@ -236,7 +240,9 @@ function gossipCase(aggregator: AggregatorName): ComplianceCase {
       const stale: ReceivedModel = { from: 'peer-9', round: 1, params: vectorOf(9), sampleCount: 500 }
       exchange.inbox = [...fresh, stale]
       const vectors = [own.getParams(), ...fresh.map((m) => m.params)]
-      const weights = [own.sampleCount, ...fresh.map((m) => m.sampleCount)]
+      // the robust rules weigh every model alike; the counts here are within 4 × their median, so uncapped
+      const robust = aggregator === 'median' || aggregator === 'trimmed-mean'
+      const weights = robust ? vectors.map(() => 1) : [own.sampleCount, ...fresh.map((m) => m.sampleCount)]
       await engine.runRound(new AbortController().signal)
       const rule = MERGE_RULES[aggregator]
       return [
@@ -246,7 +252,7 @@ function gossipCase(aggregator: AggregatorName): ComplianceCase {
           expected: rule(vectors, weights),
           tolerance: 1e-5,
           inputs: vectors,
-          wrong: rule([...vectors, stale.params], [...weights, stale.sampleCount]),
+          wrong: rule([...vectors, stale.params], [...weights, robust ? 1 : stale.sampleCount]),
         },
       ]
     },

@@ -64,6 +64,23 @@ describe('FlEngine on a fake coordinator', () => {
     expect(client.engine.livePeerCount()).toBe(0)
   })
 
+  it('with fl.coordinator, refuses global models and clocks from another bootstrap peer, and counts them', async () => {
+    const client = await flClient(
+      { algorithm: 'fedavg', coordinator: COORDINATOR },
+      { bootstrap: [`/ip4/127.0.0.1/tcp/1/p2p/${COORDINATOR}`, '/ip4/127.0.0.1/tcp/2/p2p/peer-x'] },
+    )
+    expect(client.transport.downlink(1, ramp(1), [], 'peer-x')).toEqual({
+      accepted: false,
+      code: 'UNKNOWN_SENDER',
+    })
+    expect(() => client.transport.clock(5, 'peer-x')).toThrow(
+      expect.objectContaining({ code: 'UNKNOWN_SENDER' }),
+    )
+    expect(await counter(client.metrics.messagesRejected, { kind: 'model', code: 'UNKNOWN_SENDER' })).toBe(1)
+    expect(client.engine.round).toBe(0)
+    expect(client.transport.downlink(2, ramp(1))).toEqual({ accepted: true })
+  })
+
   it('drops the work on an older global model when a newer one arrives; only the newer update goes up', async () => {
     const client = await flClient({ algorithm: 'fedavg' })
     let open = (): void => undefined
@@ -119,5 +136,43 @@ describe('FlEngine on a fake coordinator', () => {
     const sent = client.transport.uplinks[2]?.uplink.vector as Float32Array
     for (let i = 0; i < FL_LENGTH; i++) expect(sent[i]).toBeCloseTo(third[i] as number, 6)
     expect(client.transport.uplinks[1]?.uplink.vector).toEqual(client.transport.uplinks[2]?.uplink.vector)
+  })
+
+  it('adds a control increment to c_i only once the coordinator moved past its round, and drops it when the round is run again (SCALLION)', async () => {
+    const alpha = 0.5
+    const client = await flClient({ algorithm: 'scallion', alpha })
+    void run(client)
+    const c = ramp(0.125)
+    const x = ramp(1)
+    const increment = (i: number) => client.transport.uplinks[i]?.uplink.vector as Float32Array
+    // round 1 accepted: c_i waits until the coordinator shows it journaled round 1
+    client.transport.downlink(1, x, [c])
+    await expect.poll(() => client.reports.length).toBe(1)
+    expect(Array.from(client.engine.controlVariate ?? new Float32Array(FL_LENGTH))).toEqual(
+      new Array(FL_LENGTH).fill(0),
+    )
+    client.transport.clock(1)
+    expect(client.engine.controlVariate?.some((v) => v !== 0) ?? false).toBe(false)
+    client.transport.clock(2)
+    expect(client.engine.controlVariate).toEqual(increment(0))
+    const afterRound1 = Float32Array.from(increment(0))
+
+    // round 2 accepted, then the coordinator restarts from its round-1 journal and runs round 2 again
+    client.transport.downlink(2, x, [c])
+    await expect.poll(() => client.reports.length).toBe(2)
+    client.transport.downlink(2, x, [c])
+    await expect.poll(() => client.reports.length).toBe(3)
+    client.transport.downlink(3, x, [c])
+    // c_i took the increment of the second run of round 2 only
+    const expected = Float32Array.from(afterRound1, (v, i) => v + (increment(2)[i] as number))
+    expect(client.engine.controlVariate).toEqual(expected)
+    await expect.poll(() => client.reports.length).toBe(4)
+
+    // round 3 accepted, the coordinator's connection drops, and it announces round 3 again (not sampling us)
+    client.transport.disconnect()
+    client.transport.clock(3)
+    client.transport.clock(4)
+    expect(client.engine.controlVariate).toEqual(expected)
+    expect(await counter(client.flMetrics.controlIncrementsDropped)).toBe(2)
   })
 })

@@ -5,7 +5,7 @@ import {
   meanGradient,
   UplinkEncoder,
 } from '@swarmgrad/algorithms'
-import type { FlOptions, NodeOptions } from '@swarmgrad/config'
+import { type FlOptions, flCoordinator, type NodeOptions } from '@swarmgrad/config'
 import { deadline, Notifier } from '@swarmgrad/net'
 import {
   CodedError,
@@ -29,16 +29,6 @@ import { type FlAnswer, type FlTransport, Libp2pFlTransport } from './transport.
 
 /** Batch size of the full-gradient passes of FedAMD anchors. */
 const ANCHOR_CHUNK = 500
-
-/** Peer ids named by `/p2p/<id>` in bootstrap multiaddrs: the only senders whose global models are accepted. */
-export function coordinatorIds(bootstrap: readonly string[]): Set<string> {
-  const ids = new Set<string>()
-  for (const addr of bootstrap) {
-    const match = /\/p2p\/([^/]+)$/.exec(addr)
-    if (match?.[1] !== undefined) ids.add(match[1])
-  }
-  return ids
-}
 
 interface Job {
   readonly round: number
@@ -85,8 +75,8 @@ export interface FlEngineOptions {
   readonly fl: FlOptions
   readonly train: NodeOptions['train']
   readonly sendTimeoutMs: number
-  /** The only senders whose global models and clocks are accepted. */
-  readonly coordinators: ReadonlySet<string>
+  /** The only sender whose global models and clocks are accepted (none accepted when undefined). */
+  readonly coordinator: string | undefined
 }
 
 export interface FlEngineDeps {
@@ -98,7 +88,7 @@ export interface FlEngineDeps {
 
 /**
  * The client side of federated learning: over its transport (which also announces it to the coordinator) it
- * accepts global models only from its coordinator (a bootstrap peer), runs the algorithm's local computation on
+ * accepts global models only from its coordinator (`fl.coordinator`, or the one bootstrap peer), runs the algorithm's local computation on
  * each one and sends the update back in the run's uplink codec. A newer global model cancels work on an older one
  * (except for AFA-CD, whose late updates the server may still take). It stops once the coordinator's clock passed
  * `rounds` and it is idle.
@@ -114,6 +104,15 @@ export class FlEngine implements RoundEngine {
   readonly #rng: Xoshiro128
   #ci: Float32Array | undefined
   #v: Float32Array | undefined
+  /**
+   * SCAFFOLD family: the control increment of an accepted update, added to c_i only once the coordinator shows
+   * it journaled that round, and dropped when it shows it runs that round again (it restarted from an older
+   * journal, whose c never took the increment). `uncertain` once the coordinator's connection dropped while the
+   * increment waited: then the next round it announces decides.
+   */
+  #uncommitted: { readonly round: number; readonly sent: Float32Array; uncertain: boolean } | undefined
+  /** The round of the coordinator's latest global model or clock; 0 after its connection dropped. */
+  #announced = 0
 
   constructor(
     private readonly options: FlEngineOptions,
@@ -132,16 +131,19 @@ export class FlEngine implements RoundEngine {
   }
 
   livePeerCount(): number {
-    return this.transport.connectedPeers().filter((p) => this.options.coordinators.has(p)).length
+    return this.transport.connectedPeers().filter((p) => p === this.options.coordinator).length
   }
 
   async start(): Promise<void> {
-    if (this.options.coordinators.size === 0) {
-      this.deps.logger.warn('fl mode: no bootstrap address names a /p2p/ id, so no coordinator is trusted')
+    if (this.options.coordinator === undefined) {
+      this.deps.logger.warn(
+        'fl mode: neither fl.coordinator nor a bootstrap /p2p/ id names the coordinator, so no global model is taken',
+      )
     }
     await this.transport.start({
       onDownlink: (from, meta, body) => this.#onDownlink(from, meta, body),
       onClock: (from, data) => this.#onClock(from, data),
+      onDisconnect: (peer) => this.#onDisconnect(peer),
     })
   }
 
@@ -166,7 +168,7 @@ export class FlEngine implements RoundEngine {
   }
 
   #onClock(from: string, data: Uint8Array): void {
-    if (!this.options.coordinators.has(from))
+    if (from !== this.options.coordinator)
       throw new CodedError('UNKNOWN_SENDER', 'clock from a peer that is not the coordinator')
     const envelope = decodeEnvelope(data, {
       runId: this.options.runId,
@@ -176,12 +178,13 @@ export class FlEngine implements RoundEngine {
     if (envelope.body?.case !== 'roundClock')
       throw new CodedError('WRONG_TYPE', 'clock topic carries round clocks')
     this.#clockRound = Math.max(this.#clockRound, envelope.body.value.round)
+    this.#coordinatorAt(envelope.body.value.round, false)
     this.#jobs.notify()
   }
 
   #onDownlink(from: string, meta: Uint8Array, body: Uint8Array): FlAnswer {
     try {
-      if (!this.options.coordinators.has(from)) {
+      if (from !== this.options.coordinator) {
         throw new CodedError('UNKNOWN_SENDER', `${from} is not this client's coordinator`)
       }
       const downlink = decodeDownlink(meta, body, {
@@ -189,6 +192,7 @@ export class FlEngine implements RoundEngine {
         sender: peerIdBytes(from),
         paramCount: this.options.paramCount,
       })
+      this.#coordinatorAt(downlink.round, true)
       if (!this.#available(downlink.round)) {
         this.deps.flMetrics.roundsDeclined.inc({ reason: 'unavailable' })
         this.deps.logger.debug({ round: downlink.round }, 'not available for the round')
@@ -259,7 +263,8 @@ export class FlEngine implements RoundEngine {
         .finally(() => sendDeadline.clear())
       end()
       if (ack.accepted && (this.#kind === 'scallion' || this.#kind === 'scafcom')) {
-        applyControlIncrement(this.#controlState().ci, sent)
+        this.#uncommitted = { round: job.round, sent, uncertain: false }
+        this.#coordinatorAt(this.#announced, false)
       }
       if (!ack.accepted) {
         metrics.transferFailures.inc({ code: ack.code ?? 'MALFORMED' })
@@ -296,6 +301,41 @@ export class FlEngine implements RoundEngine {
     } finally {
       if (this.#working === controller) this.#working = undefined
     }
+  }
+
+  /** This client's control variate c_i (SCALLION, SCAFCOM), undefined before its first round. */
+  get controlVariate(): Float32Array | undefined {
+    return this.#ci
+  }
+
+  /**
+   * The coordinator is at `round` (`downlink`: it sent this client the global model of that round). It starts a
+   * round only after journaling the last, so a later round than the uncommitted increment's means that round's
+   * c took it: so does c_i. A global model of that round or an earlier one means the coordinator runs the round
+   * again, as does any announcement of it after the coordinator's connection dropped: the increment is dropped.
+   */
+  #coordinatorAt(round: number, downlink: boolean): void {
+    this.#announced = round
+    const pending = this.#uncommitted
+    if (pending === undefined || round === 0) return
+    if (round > pending.round) {
+      applyControlIncrement(this.#controlState().ci, pending.sent)
+      this.#uncommitted = undefined
+    } else if (downlink || pending.uncertain) {
+      this.#uncommitted = undefined
+      this.deps.flMetrics.controlIncrementsDropped.inc()
+      this.deps.logger.info(
+        { round, increment: pending.round },
+        'the coordinator runs the round again: its control increment is dropped',
+      )
+    }
+  }
+
+  /** The coordinator may have restarted: what it announces next tells whether it journaled the last round. */
+  #onDisconnect(peer: string): void {
+    if (peer !== this.options.coordinator) return
+    this.#announced = 0
+    if (this.#uncommitted !== undefined) this.#uncommitted.uncertain = true
   }
 
   #controlState(): { ci: Float32Array; v: Float32Array } {
@@ -393,7 +433,7 @@ function trainerFlModel(context: EngineContext): FlModel {
   }
 }
 
-/** The fl mode: a client of the coordinator named in `host.bootstrap`. */
+/** The fl mode: a client of the coordinator named by `fl.coordinator` or `host.bootstrap`. */
 export function createFlEngine(context: EngineContext): FlEngine {
   const { options, host } = context
   const logger = context.logger.child({ component: 'fl' })
@@ -418,7 +458,7 @@ export function createFlEngine(context: EngineContext): FlEngine {
       fl: options.fl,
       train: options.train,
       sendTimeoutMs: options.exchange.sendTimeoutMs,
-      coordinators: coordinatorIds(options.host.bootstrap),
+      coordinator: flCoordinator(options),
     },
     trainerFlModel(context),
     transport,

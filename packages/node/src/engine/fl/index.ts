@@ -1,2 +1,2 @@
-export { coordinatorIds, createFlEngine, FlEngine } from './engine.js'
+export { createFlEngine, FlEngine } from './engine.js'
 export { createFlMetrics, type FlDeclineReason, type FlMetrics } from './metrics.js'

@@ -13,6 +13,10 @@ export function createFlMetrics(registry: Registry) {
       help: 'Rounds this client was offered and declined: unavailable (refused the global model) or join (AFA-CD)',
       labelNames: ['reason'] as const,
     }),
+    controlIncrementsDropped: metric.counter({
+      name: 'swarmgrad_fl_control_increments_dropped_total',
+      help: 'SCAFFOLD-family control increments of accepted updates dropped because the coordinator ran their round again (it restarted before journaling it)',
+    }),
   }
 }
 

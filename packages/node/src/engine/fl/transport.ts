@@ -30,6 +30,8 @@ export interface FlHandlers {
   onDownlink(from: string, meta: Uint8Array, body: Uint8Array): FlAnswer
   /** A round clock off the run's clock topic; throws a CodedError to refuse it. */
   onClock(from: string, data: Uint8Array): void
+  /** The last connection to `peer` closed. */
+  onDisconnect(peer: string): void
 }
 
 /** The transport an FL client runs over (libp2p in production, an in-memory coordinator in tests). */
@@ -70,6 +72,7 @@ export class Libp2pFlTransport implements FlTransport {
   readonly #clock: GossipChannel
   readonly #heartbeat: Heartbeat
   #handlers: FlHandlers | undefined
+  readonly #onDisconnect = (peer: PeerId): void => this.#handlers?.onDisconnect(peer.toString())
   #bytesSent = 0
   #bytesReceived = 0
 
@@ -114,6 +117,7 @@ export class Libp2pFlTransport implements FlTransport {
 
   async start(handlers: FlHandlers): Promise<void> {
     this.#handlers = handlers
+    this.#host.on('peer:disconnect', this.#onDisconnect)
     await this.#down.start()
     this.#clock.start()
     this.#heartbeat.start()
@@ -123,6 +127,7 @@ export class Libp2pFlTransport implements FlTransport {
     await this.#heartbeat.stop()
     this.#clock.stop()
     await this.#down.stop()
+    this.#host.off('peer:disconnect', this.#onDisconnect)
   }
 
   connectedPeers(): string[] {
