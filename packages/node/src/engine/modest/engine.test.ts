@@ -16,11 +16,11 @@ import type { LocalModel, RoundReport } from '../types.js'
 import {
   type ModestAnswer,
   ModestEngine,
-  VIEW_WIRE_MAX,
   type ModestEngineOptions,
   type ModestHandlers,
   type ModestModelMessage,
   type ModestTransport,
+  VIEW_WIRE_MAX,
   type ViewEntries,
 } from './engine.js'
 import { createModestMetrics, type ModestMetrics } from './metrics.js'
@@ -694,7 +694,9 @@ describe('ModestEngine input checks', () => {
     ])
     const own = new Map(answer).get('self')
     expect(own).toMatchObject({ status: 'join', counter: before.counter })
-    expect(await counterValue(peer.metrics.messagesRejected, { kind: 'view', code: 'UNKNOWN_SENDER' })).toBe(1)
+    expect(await counterValue(peer.metrics.messagesRejected, { kind: 'view', code: 'UNKNOWN_SENDER' })).toBe(
+      1,
+    )
     // as the transport sends it: an answer to a view exchange, and the view on every later model
     const bytes = encodeEnvelope(
       createEnvelope({
@@ -720,7 +722,8 @@ describe('ModestEngine input checks', () => {
     const { sim, peer } = await single()
     const handlers = peer.transport.handlers as ModestHandlers
     const others = members(handlers, 8)
-    const byRank = (round: number): string[] => modestOrder([...others, 'self'], round).filter((id) => id !== 'self')
+    const byRank = (round: number): string[] =>
+      modestOrder([...others, 'self'], round).filter((id) => id !== 'self')
     const refusals = (code: string): Promise<number> =>
       counterValue(peer.metrics.messagesRejected, { kind: 'model', code })
 
@@ -831,7 +834,9 @@ describe('ModestEngine input checks', () => {
       }),
     )
     expect(bytes.byteLength).toBeLessThan(MAX_ENVELOPE_BYTES / 8)
-    expect(await counterValue(peer.metrics.messagesRejected, { kind: 'view', code: 'OVERSIZED' })).toBeGreaterThan(0)
+    expect(
+      await counterValue(peer.metrics.messagesRejected, { kind: 'view', code: 'OVERSIZED' }),
+    ).toBeGreaterThan(0)
     await peer.engine.stop()
   })
 })
@@ -917,7 +922,10 @@ describe('ModestEngine against a hostile peer', () => {
       expect(victim.engine.view.size).toBeLessThanOrEqual(VIEW_MAX)
       expect(victim.engine.view.introducedCount).toBeLessThanOrEqual(INTRODUCED_MAX)
       const round = victim.engine.heldRound + 1
-      const firsts = sampleOrder(victim.engine.view, round, BASE.inactivityThreshold).slice(0, BASE.sampleSize)
+      const firsts = sampleOrder(victim.engine.view, round, BASE.inactivityThreshold).slice(
+        0,
+        BASE.sampleSize,
+      )
       expect(firsts.filter((id) => id.startsWith('fake-')).length / firsts.length).toBeLessThan(0.5)
       const sent = victim.transport.modelsSent
       await sim.until(() => victim.transport.modelsSent > sent + 2)

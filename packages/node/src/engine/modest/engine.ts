@@ -44,7 +44,12 @@ export interface ModestTransport {
    * One ping; resolves with the peer's round estimate, rejects when it fails. `addrs`: where the peer said it
    * listens, for a peer this one never connected to.
    */
-  ping(peer: string, roundEstimate: number, signal: AbortSignal, addrs?: readonly Uint8Array[]): Promise<number>
+  ping(
+    peer: string,
+    roundEstimate: number,
+    signal: AbortSignal,
+    addrs?: readonly Uint8Array[],
+  ): Promise<number>
   /** Sends a model; resolves with the receiver's answer, rejects (CodedError) when the peer cannot be reached. */
   sendModel(peer: string, message: ModestModelMessage, signal: AbortSignal): Promise<ModestAnswer>
   /** Sends our view, resolves with the peer's. */
@@ -337,7 +342,8 @@ export class ModestEngine implements RoundEngine {
     const self = this.#options.peerId
     const others = shuffle(this.#view.candidates(0, Number.MAX_SAFE_INTEGER).filter((p) => p !== self))
     const out: Array<[string, MemberEntry]> = [[self, this.#view.own]]
-    for (const peer of others.slice(0, VIEW_WIRE_MAX - 1)) out.push([peer, this.#view.get(peer) as MemberEntry])
+    for (const peer of others.slice(0, VIEW_WIRE_MAX - 1))
+      out.push([peer, this.#view.get(peer) as MemberEntry])
     return out
   }
 
@@ -384,7 +390,8 @@ export class ModestEngine implements RoundEngine {
     const { round } = message
     this.#heard(from, 0)
     if (round <= this.#held) return this.#refuse('STALE_ROUND', from, message)
-    if (!this.#ranked(from, round, this.#options.aggregators)) return this.#refuse('NOT_SAMPLED', from, message)
+    if (!this.#ranked(from, round, this.#options.aggregators))
+      return this.#refuse('NOT_SAMPLED', from, message)
     if (!(await this.#confirm(round - 1))) return this.#refuse('FUTURE_ROUND', from, message)
     if (round <= this.#held) return this.#refuse('STALE_ROUND', from, message)
     this.#adopt(round, message.params)
@@ -412,7 +419,8 @@ export class ModestEngine implements RoundEngine {
     if (from !== this.#options.peerId && !this.#ranked(from, round - 1, this.#options.sampleSize)) {
       return this.#refuse('NOT_SAMPLED', from, message)
     }
-    if (this.#aggregations.get(round)?.models.has(from) === true) return this.#refuse('DUPLICATE', from, message)
+    if (this.#aggregations.get(round)?.models.has(from) === true)
+      return this.#refuse('DUPLICATE', from, message)
     return undefined
   }
 
@@ -507,14 +515,8 @@ export class ModestEngine implements RoundEngine {
           this.#deps.metrics.viewSize.set(this.#view.liveCount() - 1)
         },
         (err: unknown) => {
-          if (this.#signal.aborted) return
-          const code = errorCode(err)
-          if (this.#view.get(peer) === undefined) {
-            // named by a third party, never heard from: forgotten
-            this.#deps.metrics.messagesRejected.inc({ kind: 'view', code })
-          } else {
-            this.#markDown(peer, code)
-          }
+          // a member goes down here; a peer named by a third party and never heard from is simply forgotten
+          if (!this.#signal.aborted) this.#markDown(peer, errorCode(err))
         },
       )
       this.#spawn(
@@ -734,12 +736,15 @@ export class ModestEngine implements RoundEngine {
     }
     const { pingIntervalMs, pingTimeoutMs, transferTimeoutMs } = this.#options
     const addrs = this.#view.get(peer)?.addrs
-    const estimate = await pingUntilAnswered((signal) => this.#transport.ping(peer, this.#held, signal, addrs), {
-      intervalMs: pingIntervalMs,
-      timeoutMs: pingTimeoutMs,
-      clock: this.#clock,
-      signal: this.#signal,
-    })
+    const estimate = await pingUntilAnswered(
+      (signal) => this.#transport.ping(peer, this.#held, signal, addrs),
+      {
+        intervalMs: pingIntervalMs,
+        timeoutMs: pingTimeoutMs,
+        clock: this.#clock,
+        signal: this.#signal,
+      },
+    )
     if (this.#signal.aborted) return false
     if (estimate === undefined) {
       this.#deps.modestMetrics.pingFailures.inc()

@@ -245,8 +245,9 @@ export class Libp2pModestTransport implements ModestTransport {
       answer = this.#answer(from, await readFrame(reader, signal))
     } catch (err) {
       const code = errorCode(err)
-      // a stream that broke off before its request is not a refusal
-      if (err instanceof CodedError) this.#options.metrics.messagesRejected.inc({ kind: 'ping', code })
+      // a stream that broke off before its whole request (a requester that gave up waiting) is not a refusal
+      if (err instanceof CodedError && code !== 'TRUNCATED')
+        this.#options.metrics.messagesRejected.inc({ kind: 'ping', code })
       this.#options.logger.debug({ peer: from.toString(), code, err: (err as Error).message }, 'rpc refused')
       stream.abort(err instanceof Error ? err : new Error(String(err)))
       reader.detach()

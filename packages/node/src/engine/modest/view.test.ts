@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest'
-import { ADDR_BYTES_MAX, ADDRS_MAX, INTRODUCED_MAX, type MemberEntry, MembershipState, VIEW_MAX } from './view.js'
+import {
+  ADDR_BYTES_MAX,
+  ADDRS_MAX,
+  INTRODUCED_MAX,
+  type MemberEntry,
+  MembershipState,
+  VIEW_MAX,
+} from './view.js'
 
 const join = (lastRound: number, counter: number): MemberEntry => ({
   lastRound,
@@ -57,7 +64,10 @@ describe('MembershipState', () => {
 
   it('holds a peer a third party names only once the peer answered its check, and a bounded number of them', () => {
     const view = viewWith('a', [])
-    const named = Array.from({ length: INTRODUCED_MAX + 10 }, (_, i): [string, MemberEntry] => [`n${i}`, join(1, 9)])
+    const named = Array.from({ length: INTRODUCED_MAX + 10 }, (_, i): [string, MemberEntry] => [
+      `n${i}`,
+      join(1, 9),
+    ])
     const result = view.merge(named, { from: 'x' })
     expect(result.dropped).toBe(10)
     expect(view.introducedCount).toBe(INTRODUCED_MAX)
