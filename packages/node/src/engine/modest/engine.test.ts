@@ -805,6 +805,38 @@ describe('ModestEngine input checks', () => {
     await peer.engine.stop()
   })
 
+  it('aggregates only rounds near the known one, at most four at once, the oldest giving way', async () => {
+    const { sim, peer } = await single()
+    const handlers = peer.transport.handlers as ModestHandlers
+    const others = members(handlers, 8)
+    // two peers say they hold round 10: the known round
+    handlers.onPing('q0', 10)
+    handlers.onPing('q1', 10)
+    expect(peer.engine.knownRound).toBe(10)
+    const trained = (round: number): Promise<ModestAnswer> => {
+      const from = modestOrder([...others, 'self'], round - 1).find((id) => id !== 'self') as string
+      return handlers.onModel(from, {
+        role: 'trained',
+        round,
+        params: new Float32Array(LENGTH),
+        sampleCount: 1,
+        view: [],
+      })
+    }
+    expect(await trained(7)).toEqual({ accepted: false, code: 'STALE_ROUND' })
+    const far = trained(13)
+    await sim.clock.advance(BASE.pingTimeoutMs + BASE.pingIntervalMs)
+    expect(await far).toEqual({ accepted: false, code: 'FUTURE_ROUND' })
+    // rounds 8 to 11 wait for a second model; round 12 closes round 8's aggregation
+    const waiting = [8, 9, 10, 11].map((round) => trained(round))
+    void trained(12)
+    expect(await waiting[0]).toEqual({ accepted: false, code: 'STALE_ROUND' })
+    await peer.engine.stop()
+    expect(await Promise.all(waiting.slice(1))).toEqual(
+      new Array(3).fill({ accepted: false, code: 'UNREACHABLE' }),
+    )
+  })
+
   it('keeps its view capped, small on the wire and free of unchecked ids after 2 × 9,000 fake ids', async () => {
     const { peer } = await single()
     const handlers = peer.transport.handlers as ModestHandlers

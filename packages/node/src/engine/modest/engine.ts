@@ -108,8 +108,13 @@ const SAMPLE_SLACK = 2
 const ROUND_QUORUM = 2
 /** Rounds past the known round a model may be for (its round r - 1, the round its sender holds or aggregated from). */
 const ROUND_STEP = 1
-/** Aggregations open at once, at most; a newer round's trained model replaces the oldest. */
+/**
+ * Aggregations open at once, at most; a newer round's trained model replaces the oldest. With ROUND_STEP and
+ * AGGREGATION_LAG, an aggregation is for a round from the known round - AGGREGATION_LAG to the known round + 2.
+ */
 const AGGREGATIONS_MAX = 4
+/** Rounds a trained model may be behind the known round (a slow trainer's) and still open or join an aggregation. */
+const AGGREGATION_LAG = 2
 /** Introduced or suspect peers checked (pinged) at once, at most. */
 const CHECKS_IN_FLIGHT = 4
 /**
@@ -414,7 +419,7 @@ export class ModestEngine implements RoundEngine {
 
   #checkTrained(from: string, message: ModestModelMessage): ModestAnswer | undefined {
     const { round } = message
-    if (round <= this.#held || round <= this.#lastAggregated)
+    if (round <= this.#held || round <= this.#lastAggregated || round + AGGREGATION_LAG < this.#maxSeen)
       return this.#refuse('STALE_ROUND', from, message)
     if (from !== this.#options.peerId && !this.#ranked(from, round - 1, this.#options.sampleSize)) {
       return this.#refuse('NOT_SAMPLED', from, message)
