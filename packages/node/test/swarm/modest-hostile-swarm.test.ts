@@ -114,7 +114,9 @@ describe('MoDeST swarm against a hostile participant', () => {
       const code = engine.heldRound > held ? answer.code : 'NOT_SAMPLED'
       expect(answer).toEqual({ accepted: false, code })
       expect(await rejected(node, 'model', code ?? 'NOT_SAMPLED')).toBeGreaterThanOrEqual(1)
-      expect(engine.knownRound).toBeLessThanOrEqual(engine.heldRound + 1)
+      // the known round is the swarm's (a peer left out of recent samples knows rounds past the one it holds), never
+      // the claim
+      expect(engine.knownRound).toBeLessThanOrEqual(Math.max(...engines.map((e) => e.heldRound)))
     }
     const attackedAt = Math.max(...engines.map((e) => e.round))
     expect(attackedAt).toBeLessThan(ROUNDS)

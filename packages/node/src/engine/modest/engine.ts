@@ -96,7 +96,8 @@ const TICK_MS = 1_000
 const PROBE_EVERY = 5
 /**
  * Entries in a view this peer sends, at most (its own and a random choice of live members): an answer to a view
- * request stays small (about 80 KiB with the most addresses a view keeps), and so does the view on every model.
+ * request stays small (under 100 KiB with the longest ids and the most addresses a view keeps), and so does the
+ * view on every model.
  */
 export const VIEW_WIRE_MAX = 128
 /**

@@ -220,8 +220,9 @@ export class MembershipState {
     this.#members.set(this.self, { ...own, counter: bumpCounter(own.counter), status: 'leave' })
   }
 
+  /** This peer's addresses, bounded as every peer bounds them (receivers keep no more). */
   setOwnAddrs(addrs: readonly Uint8Array[]): void {
-    this.#members.set(this.self, { ...(this.#members.get(this.self) as Member), addrs })
+    this.#members.set(this.self, { ...(this.#members.get(this.self) as Member), addrs: boundAddrs(addrs) })
   }
 
   /** The candidates of `round`: live members active at `round - inactivityThreshold` or later. */
