@@ -1,5 +1,12 @@
 import { setMaxListeners } from 'node:events'
-import { CodedError, createEnvelope, encodeEnvelope, modestOrder, peerIdBytes } from '@swarmgrad/protocol'
+import {
+  CodedError,
+  createEnvelope,
+  encodeEnvelope,
+  MAX_ENVELOPE_BYTES,
+  modestOrder,
+  peerIdBytes,
+} from '@swarmgrad/protocol'
 import { ManualClock, settle } from '@swarmgrad/testing'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
@@ -13,12 +20,13 @@ import {
   type ModestHandlers,
   type ModestModelMessage,
   type ModestTransport,
+  VIEW_WIRE_MAX,
   type ViewEntries,
 } from './engine.js'
 import { createModestMetrics, type ModestMetrics } from './metrics.js'
-import { aborted } from './sampling.js'
+import { aborted, sampleOrder } from './sampling.js'
 import { viewToWire } from './transport.js'
-import type { MemberEntry } from './view.js'
+import { ADDRS_MAX, INTRODUCED_MAX, type MemberEntry, VIEW_MAX } from './view.js'
 
 const LENGTH = 4
 
@@ -551,7 +559,8 @@ describe('ModestEngine', () => {
       const joinedAt = sim.maxRound()
       await sim.until(() => joiner.model.trained > 0, 900_000)
       expect(sim.maxRound() - joinedAt).toBeLessThanOrEqual(40)
-      expect(peers[0]?.engine.view.get('zz-joiner')?.status).toBe('join')
+      // the others hear of it from third parties and check it themselves
+      await sim.until(() => peers.every((p) => p.engine.view.get('zz-joiner')?.status === 'join'), 30_000)
     } finally {
       await sim.close()
     }
@@ -560,6 +569,13 @@ describe('ModestEngine', () => {
 
 describe('ModestEngine input checks', () => {
   const entry = (lastRound: number): MemberEntry => ({ lastRound, counter: 1, status: 'join', addrs: [] })
+
+  /** `n` peers q0… announce themselves to the peer (each its own entry, in a view exchange): members of its view. */
+  function members(handlers: ModestHandlers, n: number): string[] {
+    const ids = Array.from({ length: n }, (_, i) => `q${i}`)
+    for (const id of ids) handlers.onView(id, [[id, entry(1)]])
+    return ids
+  }
 
   async function single(): Promise<{ sim: Sim; peer: SimPeer }> {
     const sim = new Sim()
@@ -590,13 +606,15 @@ describe('ModestEngine input checks', () => {
       code: 'STALE_ROUND',
     })
 
-    // by the view it sends along, a peer ranked below s = 2 for round 1 was not sampled
-    const others = Array.from({ length: 8 }, (_, i) => `q${i}`)
-    const ranked = modestOrder(others, 1)
-    const outsider = ranked[5] as string
+    // by this peer's own view, a peer ranked past s = 2 (and the slack of 2) for round 1 was not sampled, whatever
+    // the view it sends along says
+    const others = members(handlers, 8)
+    const ranked = modestOrder([...others, 'self'], 1).filter((id) => id !== 'self')
+    const outsider = ranked[6] as string
     const insider = ranked[0] as string
     const view: ViewEntries = others.map((id) => [id, entry(1)])
-    expect(await handlers.onModel(outsider, model('trained', 2, view))).toEqual({
+    const flattering: ViewEntries = [[outsider, entry(1)]]
+    expect(await handlers.onModel(outsider, model('trained', 2, flattering))).toEqual({
       accepted: false,
       code: 'NOT_SAMPLED',
     })
@@ -665,16 +683,20 @@ describe('ModestEngine input checks', () => {
     await peer.engine.stop()
   })
 
-  it('refutes a LEAVE about itself at counter 0xFFFFFFFF and still encodes its view', async () => {
+  it('keeps its own entry when a third party says it left at counter 0xFFFFFFFF, and still encodes its view', async () => {
     const { peer } = await single()
     const handlers = peer.transport.handlers as ModestHandlers
+    const before = peer.engine.view.own
     const claim: MemberEntry = { lastRound: 1, counter: 0xffffffff, status: 'leave', addrs: [] }
     const answer = handlers.onView('a', [
       ['self', claim],
       ['a', entry(1)],
     ])
     const own = new Map(answer).get('self')
-    expect(own).toMatchObject({ status: 'join', counter: 0xffffffff })
+    expect(own).toMatchObject({ status: 'join', counter: before.counter })
+    expect(await counterValue(peer.metrics.messagesRejected, { kind: 'view', code: 'UNKNOWN_SENDER' })).toBe(
+      1,
+    )
     // as the transport sends it: an answer to a view exchange, and the view on every later model
     const bytes = encodeEnvelope(
       createEnvelope({
@@ -686,5 +708,262 @@ describe('ModestEngine input checks', () => {
     )
     expect(bytes.byteLength).toBeGreaterThan(0)
     await peer.engine.stop()
+  })
+
+  const poisoned = (round: number): ModestModelMessage => ({
+    role: 'aggregated',
+    round,
+    params: new Float32Array(LENGTH).fill(0.123),
+    sampleCount: 1,
+    view: [],
+  })
+
+  it('adopts an aggregate only from one of its round’s aggregators by its own view, one step past its rounds', async () => {
+    const { sim, peer } = await single()
+    const handlers = peer.transport.handlers as ModestHandlers
+    const others = members(handlers, 8)
+    const byRank = (round: number): string[] =>
+      modestOrder([...others, 'self'], round).filter((id) => id !== 'self')
+    const refusals = (code: string): Promise<number> =>
+      counterValue(peer.metrics.messagesRejected, { kind: 'model', code })
+
+    // a member ranked past round 2's a = 1 aggregator (and the slack), and a peer this one never heard of
+    expect(await handlers.onModel(byRank(2)[6] as string, poisoned(2))).toEqual({
+      accepted: false,
+      code: 'NOT_SAMPLED',
+    })
+    expect(await handlers.onModel('stranger', poisoned(2))).toEqual({ accepted: false, code: 'NOT_SAMPLED' })
+    // round 40's first aggregator: no peer vouches for round 39 (its sample, asked, does not answer)
+    const far = handlers.onModel(byRank(40)[0] as string, poisoned(40))
+    await sim.clock.advance(BASE.pingTimeoutMs + BASE.pingIntervalMs)
+    expect(await far).toEqual({ accepted: false, code: 'FUTURE_ROUND' })
+    expect(peer.engine.heldRound).toBe(1)
+    expect(peer.engine.knownRound).toBe(1)
+    expect(Array.from(peer.model.params)).toEqual([0, 0, 0, 0])
+    expect(await refusals('NOT_SAMPLED')).toBe(2)
+    expect(await refusals('FUTURE_ROUND')).toBe(1)
+
+    // round 2's aggregator is heard
+    expect(await handlers.onModel(byRank(2)[0] as string, poisoned(2))).toEqual({ accepted: true })
+    expect(peer.engine.heldRound).toBe(2)
+    await peer.engine.stop()
+  })
+
+  it('never ends the run nor moves its known round on one peer’s round claim', async () => {
+    const sim = new Sim()
+    const peer = sim.add('self', [], { sampleSize: 2, minModels: 2, rounds: 3 })
+    await peer.engine.start()
+    const handlers = peer.transport.handlers as ModestHandlers
+    const others = members(handlers, 4)
+    let finished = false
+    const run = peer.engine.run(peer.run.signal).then(() => {
+      finished = true
+    })
+    const top = 0xffffffff
+    // one peer claims round 2^32 - 1: in a ping, in its own entry, in its entries about the others and this peer
+    handlers.onPing('q0', top)
+    handlers.onView('q0', [
+      ['q0', entry(top)],
+      ['self', entry(top)],
+      ...others.slice(1).map((id): [string, MemberEntry] => [id, entry(top)]),
+    ])
+    await sim.clock.advance(5 * BASE.viewExchangeMs)
+    expect(finished).toBe(false)
+    expect(peer.engine.knownRound).toBeLessThanOrEqual(peer.engine.heldRound + 1)
+    expect(peer.engine.view.get('q1')?.lastRound).toBeLessThanOrEqual(peer.engine.knownRound + 1)
+    expect(peer.engine.view.own.lastRound).toBe(peer.engine.heldRound)
+    peer.run.abort()
+    await run
+    await peer.engine.stop()
+  })
+
+  it('refuses a trained model for a far round, whatever view ranks its sender first, and opens no aggregation', async () => {
+    const { sim, peer } = await single()
+    const handlers = peer.transport.handlers as ModestHandlers
+    const others = members(handlers, 8)
+    const round = 0xffffffff
+    const sender = modestOrder([...others, 'self'], round - 1).find((id) => id !== 'self') as string
+    const trained = (from: string, r: number, value: number): Promise<ModestAnswer> =>
+      handlers.onModel(from, {
+        role: 'trained',
+        round: r,
+        params: new Float32Array(LENGTH).fill(value),
+        sampleCount: 1,
+        view: [[from, entry(r - 1)]],
+      })
+    const far = trained(sender, round, 0.123)
+    await sim.clock.advance(BASE.pingTimeoutMs + BASE.pingIntervalMs)
+    expect(await far).toEqual({ accepted: false, code: 'FUTURE_ROUND' })
+    // round 2 aggregates as if nothing happened: its trainers' mean, adopted
+    const ranked = modestOrder([...others, 'self'], 1).filter((id) => id !== 'self')
+    const answers = Promise.all([trained(ranked[0] as string, 2, 1), trained(ranked[1] as string, 2, 3)])
+    await sim.clock.advance(10 * BASE.pingTimeoutMs)
+    expect(await answers).toEqual([{ accepted: true }, { accepted: true }])
+    expect(peer.engine.heldRound).toBeGreaterThanOrEqual(2)
+    expect(peer.model.params[0] as number).toBeGreaterThanOrEqual(2)
+    expect(Number.isInteger(peer.model.params[0])).toBe(true)
+    await peer.engine.stop()
+  })
+
+  it('aggregates only rounds near the known one, at most four at once, the oldest giving way', async () => {
+    const { sim, peer } = await single()
+    const handlers = peer.transport.handlers as ModestHandlers
+    const others = members(handlers, 8)
+    // two peers say they hold round 10: the known round
+    handlers.onPing('q0', 10)
+    handlers.onPing('q1', 10)
+    expect(peer.engine.knownRound).toBe(10)
+    const trained = (round: number): Promise<ModestAnswer> => {
+      const from = modestOrder([...others, 'self'], round - 1).find((id) => id !== 'self') as string
+      return handlers.onModel(from, {
+        role: 'trained',
+        round,
+        params: new Float32Array(LENGTH),
+        sampleCount: 1,
+        view: [],
+      })
+    }
+    expect(await trained(7)).toEqual({ accepted: false, code: 'STALE_ROUND' })
+    const far = trained(13)
+    await sim.clock.advance(BASE.pingTimeoutMs + BASE.pingIntervalMs)
+    expect(await far).toEqual({ accepted: false, code: 'FUTURE_ROUND' })
+    // rounds 8 to 11 wait for a second model; round 12 closes round 8's aggregation
+    const waiting = [8, 9, 10, 11].map((round) => trained(round))
+    void trained(12)
+    expect(await waiting[0]).toEqual({ accepted: false, code: 'STALE_ROUND' })
+    await peer.engine.stop()
+    expect(await Promise.all(waiting.slice(1))).toEqual(
+      new Array(3).fill({ accepted: false, code: 'UNREACHABLE' }),
+    )
+  })
+
+  it('keeps its view capped, small on the wire and free of unchecked ids after 2 × 9,000 fake ids', async () => {
+    const { peer } = await single()
+    const handlers = peer.transport.handlers as ModestHandlers
+    // 600 peers announce themselves, each with 16 addresses of 256 bytes and an id as long as an Ed25519 one
+    const long = (i: number): string => `12D3KooW${String(i).padStart(44, 'x')}`
+    const addrs = Array.from({ length: 16 }, () => new Uint8Array(256))
+    for (let i = 0; i < 600; i++) handlers.onView(long(i), [[long(i), { ...entry(1), addrs }]])
+    expect(peer.engine.view.size).toBe(VIEW_MAX)
+    const fakes = (): ViewEntries =>
+      Array.from({ length: 9_000 }, (): [string, MemberEntry] => [`fake-${Math.random()}`, entry(1)])
+    let answer: ViewEntries = []
+    for (let i = 0; i < 2; i++) answer = handlers.onView('evil', fakes())
+    await settle()
+    expect(peer.engine.view.size).toBe(VIEW_MAX)
+    expect(peer.engine.view.introducedCount).toBeLessThanOrEqual(INTRODUCED_MAX)
+    const firsts = sampleOrder(peer.engine.view, 2, BASE.inactivityThreshold).slice(0, 2)
+    expect(firsts.filter((id) => id.startsWith('fake-')).length / firsts.length).toBeLessThan(0.5)
+    // the answer to a view request is bounded, and fits the wire with room to spare
+    expect(answer.length).toBeLessThanOrEqual(VIEW_WIRE_MAX)
+    expect(answer.every(([, e]) => e.addrs.length <= ADDRS_MAX)).toBe(true)
+    const bytes = encodeEnvelope(
+      createEnvelope({
+        runId: 'run',
+        round: 1,
+        sender: peerIdBytes('self'),
+        body: { case: 'membershipView', value: viewToWire(answer) },
+      }),
+    )
+    expect(bytes.byteLength).toBeLessThan(MAX_ENVELOPE_BYTES / 8)
+    expect(
+      await counterValue(peer.metrics.messagesRejected, { kind: 'view', code: 'OVERSIZED' }),
+    ).toBeGreaterThan(0)
+    await peer.engine.stop()
+  })
+})
+
+describe('ModestEngine against a hostile peer', () => {
+  const top = 0xffffffff
+
+  it('refuses a pushed aggregate and a round claim of 2^32 - 1, and goes on completing rounds', async () => {
+    const sim = new Sim()
+    const peers = await sim.swarm(4, { sampleSize: 2, minModels: 2 })
+    try {
+      await sim.until(() => peers.every((p) => p.engine.view.liveCount() === 4))
+      await sim.until(() => sim.maxRound() >= 2)
+      for (const peer of peers) {
+        const handlers = peer.transport.handlers as ModestHandlers
+        const held = peer.engine.heldRound
+        expect(
+          await handlers.onModel('evil', {
+            role: 'aggregated',
+            round: held + 1,
+            params: new Float32Array(LENGTH).fill(0.123),
+            sampleCount: 1,
+            view: [['evil', { lastRound: top, counter: 1, status: 'join', addrs: [] }]],
+          }),
+        ).toEqual({ accepted: false, code: 'NOT_SAMPLED' })
+        handlers.onPing('evil', top)
+        handlers.onView('evil', [['evil', { lastRound: top, counter: 1, status: 'join', addrs: [] }]])
+        expect(peer.engine.knownRound).toBeLessThanOrEqual(Math.max(...peers.map((p) => p.engine.heldRound)))
+      }
+      const attacked = sim.maxRound()
+      await sim.until(() => sim.maxRound() >= attacked + 4)
+      for (const peer of peers) {
+        // the known round (the one `rounds` ends the run at) follows the swarm's, not the claim
+        expect(peer.engine.knownRound).toBeLessThanOrEqual(sim.maxRound() + 2)
+        // every model is a mean of integers (training adds 1): nothing of the 0.123 was taken
+        expect(Number.isInteger(peer.model.params[0])).toBe(true)
+        expect(
+          await counterValue(peer.metrics.messagesRejected, { kind: 'model', code: 'NOT_SAMPLED' }),
+        ).toBeGreaterThanOrEqual(1)
+      }
+    } finally {
+      await sim.close()
+    }
+  })
+
+  it('keeps a peer that a third party says left at counter 2^32 - 1 in every view, and samples it again', async () => {
+    const sim = new Sim()
+    const peers = await sim.swarm(6, { minModels: 2 })
+    try {
+      await sim.until(() => peers.every((p) => p.engine.view.liveCount() === 6))
+      const victim = peers[2] as SimPeer
+      const lie: ViewEntries = [[victim.id, { lastRound: 1, counter: top, status: 'leave', addrs: [] }]]
+      for (const peer of peers) (peer.transport.handlers as ModestHandlers).onView('evil', lie)
+      for (const peer of peers) expect(peer.engine.view.get(victim.id)?.status).toBe('join')
+      const trained = victim.model.trained
+      await sim.until(() => victim.model.trained > trained + 1)
+      for (const peer of peers) {
+        expect(
+          await counterValue(peer.metrics.messagesRejected, { kind: 'view', code: 'UNKNOWN_SENDER' }),
+        ).toBeGreaterThanOrEqual(1)
+      }
+    } finally {
+      await sim.close()
+    }
+  })
+
+  it('keeps sending models after two exchanges of 9,000 fake ids', async () => {
+    const sim = new Sim()
+    const peers = await sim.swarm(6, { minModels: 2 })
+    try {
+      await sim.until(() => peers.every((p) => p.engine.view.liveCount() === 6))
+      const victim = peers[1] as SimPeer
+      const handlers = victim.transport.handlers as ModestHandlers
+      for (let i = 0; i < 2; i++) {
+        handlers.onView(
+          'evil',
+          Array.from({ length: 9_000 }, (): [string, MemberEntry] => [
+            `fake-${Math.random()}`,
+            { lastRound: 1, counter: 1, status: 'join', addrs: [] },
+          ]),
+        )
+      }
+      expect(victim.engine.view.size).toBeLessThanOrEqual(VIEW_MAX)
+      expect(victim.engine.view.introducedCount).toBeLessThanOrEqual(INTRODUCED_MAX)
+      const round = victim.engine.heldRound + 1
+      const firsts = sampleOrder(victim.engine.view, round, BASE.inactivityThreshold).slice(
+        0,
+        BASE.sampleSize,
+      )
+      expect(firsts.filter((id) => id.startsWith('fake-')).length / firsts.length).toBeLessThan(0.5)
+      const sent = victim.transport.modelsSent
+      await sim.until(() => victim.transport.modelsSent > sent + 2)
+      expect(victim.engine.view.liveCount()).toBe(6)
+    } finally {
+      await sim.close()
+    }
   })
 })

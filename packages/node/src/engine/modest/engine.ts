@@ -1,13 +1,13 @@
 import { setMaxListeners } from 'node:events'
 import type { ModestOptions } from '@swarmgrad/config'
-import { type ErrorCode, errorCode, firstNonFinite, modestOrder } from '@swarmgrad/protocol'
+import { type ErrorCode, errorCode, firstNonFinite } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
 import type { NodeMetrics } from '../../metrics/index.js'
 import type { RoundEngine } from '../registry.js'
 import type { LocalModel, RoundReport } from '../types.js'
 import type { ModestMetrics } from './metrics.js'
 import { aborted, type Clock, pingUntilAnswered, SYSTEM_CLOCK, sampleOrder, walkSample } from './sampling.js'
-import { type MemberEntry, MembershipState } from './view.js'
+import { type MemberEntry, MembershipState, type MergeResult } from './view.js'
 
 export type ViewEntries = ReadonlyArray<readonly [string, MemberEntry]>
 
@@ -40,8 +40,16 @@ export interface ModestHandlers {
 export interface ModestTransport {
   start(handlers: ModestHandlers): Promise<void>
   stop(): Promise<void>
-  /** One ping; resolves with the peer's round estimate, rejects when it fails. */
-  ping(peer: string, roundEstimate: number, signal: AbortSignal): Promise<number>
+  /**
+   * One ping; resolves with the peer's round estimate, rejects when it fails. `addrs`: where the peer said it
+   * listens, for a peer this one never connected to.
+   */
+  ping(
+    peer: string,
+    roundEstimate: number,
+    signal: AbortSignal,
+    addrs?: readonly Uint8Array[],
+  ): Promise<number>
   /** Sends a model; resolves with the receiver's answer, rejects (CodedError) when the peer cannot be reached. */
   sendModel(peer: string, message: ModestModelMessage, signal: AbortSignal): Promise<ModestAnswer>
   /** Sends our view, resolves with the peer's. */
@@ -87,6 +95,30 @@ const TICK_MS = 1_000
 /** Every this many view exchanges, one goes to a peer marked as left (within the inactivity threshold). */
 const PROBE_EVERY = 5
 /**
+ * Entries in a view this peer sends, at most (its own and a random choice of live members): an answer to a view
+ * request stays small (under 100 KiB with the longest ids and the most addresses a view keeps), and so does the
+ * view on every model.
+ */
+export const VIEW_WIRE_MAX = 128
+/**
+ * Places past the first k of a round's order a sender may rank at, by this peer's view, and still count as sampled:
+ * the sender's view may hold a peer down that this one still holds live, or not yet hold a newcomer.
+ */
+const SAMPLE_SLACK = 2
+/** Distinct peers whose own word must put them at a round before this peer takes that round as reached. */
+const ROUND_QUORUM = 2
+/** Rounds past the known round a model may be for (its round r - 1, the round its sender holds or aggregated from). */
+const ROUND_STEP = 1
+/**
+ * Aggregations open at once, at most; a newer round's trained model replaces the oldest. With ROUND_STEP and
+ * AGGREGATION_LAG, an aggregation is for a round from the known round - AGGREGATION_LAG to the known round + 2.
+ */
+const AGGREGATIONS_MAX = 4
+/** Rounds a trained model may be behind the known round (a slow trainer's) and still open or join an aggregation. */
+const AGGREGATION_LAG = 2
+/** Introduced or suspect peers checked (pinged) at once, at most. */
+const CHECKS_IN_FLIGHT = 4
+/**
  * The arithmetic mean of equally long models, accumulated in float64: the mean of finite float32 models is then
  * finite (a float32 running sum of two models at 3e38 is Inf).
  */
@@ -127,7 +159,11 @@ export class ModestEngine implements RoundEngine {
   readonly #tasks = new Set<Promise<void>>()
   #signal: AbortSignal
   #held = 1
+  /** The known round: the highest of the held round and the round a quorum of peers vouches for. */
   #maxSeen = 1
+  #checking = 0
+  /** The one pending round confirmation (pings to a round's sample): never more than one at a time. */
+  #confirming: Promise<void> | undefined
   #lastAggregated = 0
   #started = false
   #training: AbortController | undefined
@@ -173,7 +209,7 @@ export class ModestEngine implements RoundEngine {
     return this.#held
   }
 
-  /** Highest round this peer has heard of. */
+  /** Highest round this peer holds or that ROUND_QUORUM peers said they hold. */
   get knownRound(): number {
     return this.#maxSeen
   }
@@ -222,13 +258,15 @@ export class ModestEngine implements RoundEngine {
     this.#started = true
     this.#deps.logger.info({ peers: this.#view.liveCount(), round: this.#maxSeen }, 'starting rounds')
     const { sampleSize, inactivityThreshold } = this.#options
-    if (this.#held === 1 && this.#maxSeen <= 1) {
+    // round 1 is over once any peer says it holds a later round (a false claim only delays round 1 to the watchdog)
+    if (this.#held === 1 && this.#view.vouched(1) <= 1) {
       const first = sampleOrder(this.#view, 1, inactivityThreshold).slice(0, sampleSize)
       if (first.includes(this.#options.peerId)) this.#spawn(this.#trainRound(1))
     }
     while (!this.#signal.aborted && !this.#done()) {
       await this.#sleep(Math.min(TICK_MS, this.#options.viewExchangeMs))
       if (this.#signal.aborted || this.#done()) break
+      this.#check()
       await this.#greet()
       if (this.#clock.now() - this.#lastExchange >= this.#options.viewExchangeMs) {
         this.#lastExchange = this.#clock.now()
@@ -246,13 +284,14 @@ export class ModestEngine implements RoundEngine {
 
   #done(): boolean {
     const { rounds } = this.#options
-    // a view entry's lastRound is the round of the model that peer holds: round r + 1 held means round r is done
-    return rounds > 0 && Math.max(this.#held, this.#maxSeen) - 1 >= rounds
+    // round r + 1 held (here, or by ROUND_QUORUM peers by their own word) means round r is done
+    return rounds > 0 && this.#maxSeen - 1 >= rounds
   }
 
   async #join(): Promise<void> {
     const deadline = AbortSignal.any([this.#signal, this.#clock.timeout(this.#options.startTimeoutMs)])
     while (!deadline.aborted) {
+      this.#check()
       await this.#greet()
       const [random] = this.#randomLive(1)
       if (random !== undefined) await this.#exchange(random)
@@ -274,70 +313,134 @@ export class ModestEngine implements RoundEngine {
     try {
       const signal = AbortSignal.any([this.#signal, this.#clock.timeout(this.#options.pingTimeoutMs)])
       const theirs = await this.#transport.exchangeView(peer, this.#wireView(), signal)
-      this.#mergeView(theirs, false)
+      // an answer, not an announcement: the peer's own entry applies at once
+      this.#mergeView(peer, theirs, false)
       return true
     } catch (err) {
-      this.#deps.logger.debug({ peer, code: errorCode(err) }, 'view exchange failed')
+      const code = errorCode(err)
+      this.#deps.logger.debug({ peer, code }, 'view exchange failed')
+      if (!this.#signal.aborted && RETRY_CODES.has(code)) this.#markDown(peer, code)
       return false
     }
   }
 
-  #mergeView(view: ViewEntries, defer: boolean): void {
-    const result = this.#view.merge(view, { defer })
-    if (result.selfRevived) this.#deps.logger.info('marked as left by a peer: rejoined')
-    this.#see(this.#view.maxRound())
+  /** Merges a view `from` sent (see MembershipState: its own entry is its word, the rest are hints to check). */
+  #mergeView(from: string, view: ViewEntries, defer: boolean): void {
+    const result = this.#view.merge(view, { from, defer, roundCap: this.#maxSeen + 1 })
+    this.#countView(result)
+    this.#see()
+    // peers it named that this one does not hold are checked now, not at the next tick
+    if (!this.#stopping.signal.aborted) this.#check()
     this.#deps.modestMetrics.viewPeers.set(this.#view.liveCount())
     this.#deps.metrics.viewSize.set(this.#view.liveCount() - 1)
   }
 
+  #countView(result: MergeResult): void {
+    const { messagesRejected } = this.#deps.metrics
+    // a third party's word about a peer's status, or about this peer: only the peer itself decides those
+    if (result.ignored > 0) messagesRejected.inc({ kind: 'view', code: 'UNKNOWN_SENDER' }, result.ignored)
+    if (result.dropped > 0) messagesRejected.inc({ kind: 'view', code: 'OVERSIZED' }, result.dropped)
+  }
+
+  /** This peer's entry and at most VIEW_WIRE_MAX - 1 live members, a random choice when there are more. */
   #wireView(): ViewEntries {
-    this.#view.touch(this.#options.peerId, this.#held)
-    return this.#view.entries()
+    this.#view.setOwnRound(this.#held)
+    const self = this.#options.peerId
+    const others = shuffle(this.#view.candidates(0, Number.MAX_SAFE_INTEGER).filter((p) => p !== self))
+    const out: Array<[string, MemberEntry]> = [[self, this.#view.own]]
+    for (const peer of others.slice(0, VIEW_WIRE_MAX - 1))
+      out.push([peer, this.#view.get(peer) as MemberEntry])
+    return out
   }
 
   #onPing(from: string, estimate: number): number {
-    this.#view.touch(from, estimate)
-    this.#see(estimate)
+    this.#heard(from, estimate)
     return this.#held
   }
 
   #onView(from: string, view: ViewEntries): ViewEntries {
-    // a peer announcing itself waits until our next model send; what it says of others applies at once
-    const own = view.filter(([peer]) => peer === from)
-    const others = view.filter(([peer]) => peer !== from)
-    this.#mergeView(others, false)
-    this.#mergeView(own, this.#started)
+    // a peer announcing itself waits until our next model send; what it says of others are hints to check
+    this.#mergeView(from, view, this.#started)
     return this.#wireView()
   }
 
-  async #onModel(from: string, message: ModestModelMessage): Promise<ModestAnswer> {
-    this.#mergeView(message.view, false)
-    if (message.role === 'aggregated') {
-      this.#view.touch(from, message.round)
-      return this.#onAggregated(from, message)
-    }
-    this.#view.touch(from, message.round - 1)
-    return this.#onTrained(from, message)
+  /** `peer` spoke to this peer directly, saying it holds `round`. */
+  #heard(peer: string, round: number): void {
+    this.#view.heard(peer, round)
+    this.#see()
   }
 
-  #onAggregated(from: string, message: ModestModelMessage): ModestAnswer {
-    if (message.round <= this.#held) return this.#refuse('STALE_ROUND', from, message)
-    this.#adopt(message.round, message.params)
+  /**
+   * A model is judged on this peer's own view and rounds, before the view it carries is merged: a sender's view
+   * never makes it sampled, and a round is taken only when ROUND_QUORUM peers vouch for the round before it.
+   */
+  async #onModel(from: string, message: ModestModelMessage): Promise<ModestAnswer> {
+    // the sender's own entry is its word (a join announcement, deferred once this peer runs rounds, as in a view
+    // exchange); what it says of others is merged only after the model is judged (up to a round confirmation)
+    this.#mergeView(
+      from,
+      message.view.filter(([peer]) => peer === from),
+      this.#started,
+    )
+    const answer =
+      message.role === 'aggregated' ? this.#onAggregated(from, message) : this.#onTrained(from, message)
+    this.#mergeView(
+      from,
+      message.view.filter(([peer]) => peer !== from),
+      false,
+    )
+    return answer
+  }
+
+  async #onAggregated(from: string, message: ModestModelMessage): Promise<ModestAnswer> {
+    const { round } = message
+    this.#heard(from, 0)
+    if (round <= this.#held) return this.#refuse('STALE_ROUND', from, message)
+    if (!this.#ranked(from, round, this.#options.aggregators))
+      return this.#refuse('NOT_SAMPLED', from, message)
+    if (!(await this.#confirm(round - 1))) return this.#refuse('FUTURE_ROUND', from, message)
+    if (round <= this.#held) return this.#refuse('STALE_ROUND', from, message)
+    this.#adopt(round, message.params)
     return { accepted: true }
   }
 
   #onTrained(from: string, message: ModestModelMessage): Promise<ModestAnswer> | ModestAnswer {
     const { round } = message
-    if (round <= this.#held || round <= this.#lastAggregated)
+    const self = from === this.#options.peerId
+    // a trainer of round r - 1 holds the aggregate of r - 1: its own word for that round
+    if (!self) this.#heard(from, round - 1)
+    const early = this.#checkTrained(from, message)
+    if (early !== undefined) return early
+    if (self || this.#vouched(round - 1)) return this.#aggregate(from, message)
+    return this.#confirm(round - 1).then((confirmed) => {
+      if (!confirmed) return this.#refuse('FUTURE_ROUND', from, message)
+      return this.#checkTrained(from, message) ?? this.#aggregate(from, message)
+    })
+  }
+
+  #checkTrained(from: string, message: ModestModelMessage): ModestAnswer | undefined {
+    const { round } = message
+    if (round <= this.#held || round <= this.#lastAggregated || round + AGGREGATION_LAG < this.#maxSeen)
       return this.#refuse('STALE_ROUND', from, message)
-    if (from !== this.#options.peerId && !this.#sampledBy(from, round - 1, message.view)) {
+    if (from !== this.#options.peerId && !this.#ranked(from, round - 1, this.#options.sampleSize)) {
       return this.#refuse('NOT_SAMPLED', from, message)
     }
+    if (this.#aggregations.get(round)?.models.has(from) === true)
+      return this.#refuse('DUPLICATE', from, message)
+    return undefined
+  }
+
+  #aggregate(from: string, message: ModestModelMessage): Promise<ModestAnswer> | ModestAnswer {
+    const { round } = message
     let aggregation = this.#aggregations.get(round)
     if (aggregation === undefined) {
+      const open = [...this.#aggregations.values()]
+      if (open.length >= AGGREGATIONS_MAX) {
+        const oldest = open.reduce((a, b) => (b.round < a.round ? b : a))
+        if (oldest.round > round) return this.#refuse('STALE_ROUND', from, message)
+        this.#fail(oldest, 'STALE_ROUND')
+      }
       aggregation = this.#openAggregation(round)
-    } else if (aggregation.models.has(from)) {
-      return this.#refuse('DUPLICATE', from, message)
     }
     aggregation.models.set(from, message.params)
     this.#deps.metrics.messagesReceived.inc({ kind: 'model' })
@@ -350,14 +453,84 @@ export class ModestEngine implements RoundEngine {
     return answer
   }
 
-  /** Whether `peer` is among the first s candidates of `round` by the view it sent along. */
-  #sampledBy(peer: string, round: number, view: ViewEntries): boolean {
-    const { sampleSize, inactivityThreshold } = this.#options
-    const candidates = view
-      .filter(([, e]) => e.status === 'join' && e.lastRound >= round - inactivityThreshold)
-      .map(([id]) => id)
-    const rank = modestOrder(candidates, round).indexOf(peer)
-    return rank >= 0 && rank < sampleSize
+  /** Whether `peer` is among the first `k` (plus SAMPLE_SLACK) candidates of `round` by this peer's own view. */
+  #ranked(peer: string, round: number, k: number): boolean {
+    const rank = sampleOrder(this.#view, round, this.#options.inactivityThreshold).indexOf(peer)
+    return rank >= 0 && rank < k + SAMPLE_SLACK
+  }
+
+  /**
+   * Whether `round` is at most ROUND_STEP past the known round (held here, or by ROUND_QUORUM peers by their own
+   * word): the step lets a round's first trained model in before its other trainers have said they hold the round.
+   */
+  #vouched(round: number): boolean {
+    return round <= Math.max(this.#held, this.#view.vouched(ROUND_QUORUM)) + ROUND_STEP
+  }
+
+  /**
+   * Whether `round` is reached: when the peers heard from so far do not vouch for it, asks round `round`'s sample
+   * by this peer's own view (the peers that must hold its aggregate, some of them maybe still receiving it) every
+   * `pingIntervalMs` for up to `pingTimeoutMs`. One confirmation runs at a time: a request that arrives meanwhile
+   * waits for it and takes its outcome.
+   */
+  async #confirm(round: number): Promise<boolean> {
+    if (this.#vouched(round)) return true
+    if (this.#confirming === undefined) {
+      this.#confirming = this.#askSample(round).finally(() => {
+        this.#confirming = undefined
+      })
+    }
+    await this.#confirming
+    return this.#vouched(round)
+  }
+
+  async #askSample(round: number): Promise<void> {
+    const { sampleSize, inactivityThreshold, pingTimeoutMs, pingIntervalMs } = this.#options
+    const self = this.#options.peerId
+    const deadline = AbortSignal.any([this.#signal, this.#clock.timeout(pingTimeoutMs)])
+    setMaxListeners(0, deadline)
+    while (!deadline.aborted && !this.#vouched(round)) {
+      const peers = sampleOrder(this.#view, round, inactivityThreshold)
+        .filter((peer) => peer !== self)
+        .slice(0, sampleSize + SAMPLE_SLACK)
+      const next = AbortSignal.any([deadline, this.#clock.timeout(pingIntervalMs)])
+      const asks = peers.map((peer) =>
+        this.#transport.ping(peer, this.#held, deadline, this.#view.get(peer)?.addrs).then(
+          (estimate) => this.#heard(peer, estimate),
+          () => undefined,
+        ),
+      )
+      // a silent peer does not hold up the others' answers: ask again every interval
+      await Promise.race([Promise.allSettled(asks), aborted(next)])
+      if (this.#vouched(round)) return
+      await aborted(next)
+    }
+  }
+
+  /** Pings up to CHECKS_IN_FLIGHT introduced or suspect peers: an answer makes them members, silence drops them. */
+  #check(): void {
+    const { pingTimeoutMs } = this.#options
+    for (const [peer, entry] of this.#view.takeChecks(CHECKS_IN_FLIGHT - this.#checking)) {
+      this.#checking++
+      const signal = AbortSignal.any([this.#signal, this.#clock.timeout(pingTimeoutMs)])
+      const check = this.#transport.ping(peer, this.#held, signal, entry.addrs).then(
+        (estimate) => {
+          this.#view.heard(peer, estimate, entry)
+          this.#see()
+          this.#deps.modestMetrics.viewPeers.set(this.#view.liveCount())
+          this.#deps.metrics.viewSize.set(this.#view.liveCount() - 1)
+        },
+        (err: unknown) => {
+          // a member goes down here; a peer named by a third party and never heard from is simply forgotten
+          if (!this.#signal.aborted) this.#markDown(peer, errorCode(err))
+        },
+      )
+      this.#spawn(
+        check.finally(() => {
+          this.#checking--
+        }),
+      )
+    }
   }
 
   #refuse(code: ErrorCode, from: string, message: ModestModelMessage): ModestAnswer {
@@ -471,7 +644,7 @@ export class ModestEngine implements RoundEngine {
     this.#model.setParams(params)
     this.#held = round
     this.#maxSeen = Math.max(this.#maxSeen, round)
-    this.#view.touch(this.#options.peerId, round)
+    this.#view.setOwnRound(round)
     this.#progress()
     this.#training?.abort()
     for (const aggregation of [...this.#aggregations.values()]) {
@@ -568,12 +741,16 @@ export class ModestEngine implements RoundEngine {
       return true
     }
     const { pingIntervalMs, pingTimeoutMs, transferTimeoutMs } = this.#options
-    const estimate = await pingUntilAnswered((signal) => this.#transport.ping(peer, this.#held, signal), {
-      intervalMs: pingIntervalMs,
-      timeoutMs: pingTimeoutMs,
-      clock: this.#clock,
-      signal: this.#signal,
-    })
+    const addrs = this.#view.get(peer)?.addrs
+    const estimate = await pingUntilAnswered(
+      (signal) => this.#transport.ping(peer, this.#held, signal, addrs),
+      {
+        intervalMs: pingIntervalMs,
+        timeoutMs: pingTimeoutMs,
+        clock: this.#clock,
+        signal: this.#signal,
+      },
+    )
     if (this.#signal.aborted) return false
     if (estimate === undefined) {
       this.#deps.modestMetrics.pingFailures.inc()
@@ -581,8 +758,7 @@ export class ModestEngine implements RoundEngine {
       return false
     }
     // a view entry's lastRound is the round of the model the peer holds, as its pong says
-    this.#view.touch(peer, estimate)
-    this.#see(estimate)
+    this.#heard(peer, estimate)
     const end = this.#deps.metrics.transferDuration.startTimer()
     try {
       const answer = await this.#transport.sendModel(
@@ -614,7 +790,9 @@ export class ModestEngine implements RoundEngine {
     this.#deps.metrics.viewSize.set(this.#view.liveCount() - 1)
   }
 
-  #see(round: number): void {
+  /** Raises the known round to what a quorum of peers vouches for (never on one peer's word). */
+  #see(): void {
+    const round = this.#view.vouched(ROUND_QUORUM)
     if (round <= this.#maxSeen) return
     this.#deps.modestMetrics.roleRounds.inc({ role: 'idle' }, round - this.#maxSeen)
     this.#maxSeen = round

@@ -16,7 +16,7 @@ export {
 export { createModestMetrics, type ModestMetrics } from './metrics.js'
 export { type Clock, pingUntilAnswered, SYSTEM_CLOCK, sample, sampleOrder, walkSample } from './sampling.js'
 export { Libp2pModestTransport, viewFromWire, viewToWire } from './transport.js'
-export { type MemberEntry, MembershipState, mergeEntry } from './view.js'
+export { type MemberEntry, MembershipState } from './view.js'
 
 /** The MoDeST mode: a ModestEngine over libp2p on the context's host. */
 export function createModestEngine(context: EngineContext): ModestEngine {

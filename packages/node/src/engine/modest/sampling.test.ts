@@ -5,7 +5,8 @@ import { MembershipState } from './view.js'
 
 function viewOf(self: string, peers: string[]): MembershipState {
   const view = new MembershipState(self, { counter: 1, round: 1 })
-  view.merge(peers.map((p) => [p, { lastRound: 1, counter: 1, status: 'join', addrs: [] }]))
+  for (const p of peers)
+    view.merge([[p, { lastRound: 1, counter: 1, status: 'join', addrs: [] }]], { from: p })
   return view
 }
 

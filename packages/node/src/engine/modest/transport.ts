@@ -141,7 +141,14 @@ export class Libp2pModestTransport implements ModestTransport {
     await this.#blob.stop()
   }
 
-  async ping(peer: string, roundEstimate: number, signal: AbortSignal): Promise<number> {
+  async ping(
+    peer: string,
+    roundEstimate: number,
+    signal: AbortSignal,
+    addrs: readonly Uint8Array[] = [],
+  ): Promise<number> {
+    // only peers this one pings get addresses in the peer store, not every id a view names
+    if (addrs.length > 0) await this.#host.learnAddrs(peerIdFromString(peer), addrs)
     this.#nonce = (this.#nonce + 1) >>> 0
     const nonce = this.#nonce
     const answer = await this.#request(
@@ -166,7 +173,7 @@ export class Libp2pModestTransport implements ModestTransport {
     if (answer.body?.case !== 'membershipView') {
       throw new CodedError('WRONG_TYPE', `${peer} did not answer the view exchange with a view`)
     }
-    return this.#learnAddrs(viewFromWire(answer.body.value))
+    return viewFromWire(answer.body.value)
   }
 
   async sendModel(peer: string, message: ModestModelMessage, signal: AbortSignal): Promise<ModestAnswer> {
@@ -221,7 +228,7 @@ export class Libp2pModestTransport implements ModestTransport {
         round: header.round,
         params,
         sampleCount: header.sampleCount,
-        view: this.#learnAddrs(viewFromWire(header.view)),
+        view: viewFromWire(header.view),
       })
       return answer.code === undefined
         ? { accepted: answer.accepted }
@@ -246,8 +253,9 @@ export class Libp2pModestTransport implements ModestTransport {
       answer = this.#answer(from, await readFrame(reader, signal))
     } catch (err) {
       const code = errorCode(err)
-      // a stream that broke off before its request is not a refusal
-      if (err instanceof CodedError) this.#options.metrics.messagesRejected.inc({ kind: 'ping', code })
+      // a stream that broke off before its whole request (a requester that gave up waiting) is not a refusal
+      if (err instanceof CodedError && code !== 'TRUNCATED')
+        this.#options.metrics.messagesRejected.inc({ kind: 'ping', code })
       this.#options.logger.debug({ peer: from.toString(), code, err: (err as Error).message }, 'rpc refused')
       stream.abort(err instanceof Error ? err : new Error(String(err)))
       reader.detach()
@@ -285,7 +293,7 @@ export class Libp2pModestTransport implements ModestTransport {
       })
     }
     if (request.body?.case === 'membershipView') {
-      const view = handlers.onView(sender, this.#learnAddrs(viewFromWire(request.body.value)))
+      const view = handlers.onView(sender, viewFromWire(request.body.value))
       return this.#envelope(request.round, { case: 'membershipView', value: viewToWire(view) })
     }
     throw new CodedError('WRONG_TYPE', 'the ping protocol carries pings and views')
@@ -342,16 +350,6 @@ export class Libp2pModestTransport implements ModestTransport {
     stream.send(prefix)
     stream.send(data)
     this.#count('out', 'ping', FRAME_PREFIX_BYTES + data.byteLength)
-  }
-
-  /** Peers learnt of through a view become dialable: their addresses go into the peer store. */
-  #learnAddrs(view: Array<[string, MemberEntry]>): Array<[string, MemberEntry]> {
-    const self = this.#host.peerId.toString()
-    for (const [peer, entry] of view) {
-      if (peer === self || entry.addrs.length === 0) continue
-      void this.#host.learnAddrs(peerIdFromString(peer), entry.addrs)
-    }
-    return view
   }
 
   #count(direction: 'in' | 'out', kind: 'model' | 'ping', bytes: number): void {

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest'
-import { type MemberEntry, MembershipState, mergeEntry } from './view.js'
+import {
+  ADDR_BYTES_MAX,
+  ADDRS_MAX,
+  INTRODUCED_MAX,
+  type MemberEntry,
+  MembershipState,
+  VIEW_MAX,
+} from './view.js'
 
 const join = (lastRound: number, counter: number): MemberEntry => ({
   lastRound,
@@ -14,101 +21,145 @@ const leave = (lastRound: number, counter: number): MemberEntry => ({
   addrs: [],
 })
 
-describe('mergeEntry', () => {
-  it('takes the max lastRound and the status of the higher counter', () => {
-    expect(mergeEntry(join(5, 1), leave(3, 2))).toEqual(leave(5, 2))
-    expect(mergeEntry(leave(9, 2), join(4, 3))).toEqual(join(9, 3))
-    expect(mergeEntry(join(2, 4), leave(7, 3))).toEqual(join(7, 4))
-  })
-
-  it('is commutative and idempotent', () => {
-    const a = join(5, 1)
-    const b = leave(8, 1)
-    const c = join(2, 7)
-    expect(mergeEntry(a, c)).toEqual(mergeEntry(c, a))
-    expect(mergeEntry(a, a)).toEqual(a)
-    expect(mergeEntry(mergeEntry(a, c), b)).toEqual(mergeEntry(a, mergeEntry(c, b)))
-  })
-
-  it('keeps known addresses when the winning entry has none', () => {
-    const withAddr = { ...join(1, 1), addrs: [new Uint8Array([1, 2])] }
-    expect(mergeEntry(withAddr, leave(1, 2)).addrs).toEqual([new Uint8Array([1, 2])])
-  })
-})
+/** A view of `self` holding `peers`, each announced by itself. */
+function viewWith(self: string, peers: readonly string[], round = 1): MembershipState {
+  const view = new MembershipState(self, { counter: 1, round })
+  for (const peer of peers) view.merge([[peer, join(round, 1)]], { from: peer })
+  return view
+}
 
 describe('MembershipState', () => {
-  it('merges views by max and converges whatever the order', () => {
-    const a = new MembershipState('a', { counter: 10, round: 1 })
-    const b = new MembershipState('b', { counter: 20, round: 1 })
-    a.merge([['c', join(4, 1)]])
-    b.merge([
-      ['c', leave(2, 2)],
-      ['d', join(6, 1)],
+  it('takes a status and counter only from the peer itself: the newer of its statements wins', () => {
+    const view = viewWith('a', ['p'])
+    view.merge([['p', leave(3, 2)]], { from: 'p' })
+    expect(view.get('p')).toEqual(leave(3, 2))
+    // an older statement of its own changes nothing
+    view.merge([['p', join(3, 1)]], { from: 'p' })
+    expect(view.get('p')?.status).toBe('leave')
+    view.merge([['p', join(4, 3)]], { from: 'p' })
+    expect(view.get('p')).toEqual(join(4, 3))
+  })
+
+  it('never lets a third party change a member’s status or counter, nor this peer’s own entry', () => {
+    const view = viewWith('a', ['p'])
+    const own = view.own
+    const result = view.merge(
+      [
+        ['p', leave(1, 0xffffffff)],
+        ['a', leave(1, 0xffffffff)],
+      ],
+      { from: 'x' },
+    )
+    expect(result.ignored).toBe(2)
+    expect(view.get('p')).toEqual(join(1, 1))
+    expect(view.own).toEqual(own)
+    expect(view.candidates(1, 50).sort()).toEqual(['a', 'p'])
+  })
+
+  it('raises a member’s lastRound from a third party only up to the cap', () => {
+    const view = viewWith('a', ['p'])
+    view.merge([['p', join(0xffffffff, 1)]], { from: 'x', roundCap: 5 })
+    expect(view.get('p')?.lastRound).toBe(5)
+  })
+
+  it('holds a peer a third party names only once the peer answered its check, and a bounded number of them', () => {
+    const view = viewWith('a', [])
+    const named = Array.from({ length: INTRODUCED_MAX + 10 }, (_, i): [string, MemberEntry] => [
+      `n${i}`,
+      join(1, 9),
     ])
-    a.merge(b.entries())
-    b.merge(a.entries())
-    expect(new Map(a.entries())).toEqual(new Map(b.entries()))
-    expect(a.get('c')).toEqual(leave(4, 2))
-    expect(a.candidates(5, 50).sort()).toEqual(['a', 'b', 'd'])
+    const result = view.merge(named, { from: 'x' })
+    expect(result.dropped).toBe(10)
+    expect(view.introducedCount).toBe(INTRODUCED_MAX)
+    expect(view.size).toBe(1)
+    expect(view.candidates(1, 50)).toEqual(['a'])
+    const [first, second] = view.takeChecks(2)
+    expect(view.introducedCount).toBe(INTRODUCED_MAX - 2)
+    // the first answered its ping (it says it holds round 3); the second did not and is forgotten
+    view.heard(first?.[0] as string, 3, first?.[1])
+    expect(view.get(first?.[0] as string)).toEqual(join(3, 0))
+    expect(view.get(second?.[0] as string)).toBeUndefined()
+  })
+
+  it('marks a silent peer down here only; hearing from it, or a check a third party prompted, clears the mark', () => {
+    const view = viewWith('a', ['p'])
+    expect(view.markDown('p')).toBe(true)
+    expect(view.markDown('p')).toBe(false)
+    expect(view.get('p')?.status).toBe('leave')
+    expect(view.candidates(1, 50)).toEqual(['a'])
+    // a third party calling it alive makes it a suspect to check, not a member again
+    view.merge([['p', join(4, 1)]], { from: 'x' })
+    expect(view.get('p')?.status).toBe('leave')
+    expect(view.takeChecks(4).map(([peer]) => peer)).toEqual(['p'])
+    view.heard('p', 4)
+    expect(view.get('p')).toEqual(join(4, 1))
+  })
+
+  it('keeps at most VIEW_MAX peers, evicting down peers first, then the one silent the longest', () => {
+    const ids = Array.from({ length: VIEW_MAX - 1 }, (_, i) => `p${i}`)
+    const view = viewWith('a', ids)
+    view.markDown('p7')
+    view.heard('p0', 2)
+    view.merge([['late1', join(1, 1)]], { from: 'late1' })
+    expect(view.size).toBe(VIEW_MAX)
+    expect(view.get('p7')).toBeUndefined()
+    view.merge([['late2', join(1, 1)]], { from: 'late2' })
+    expect(view.size).toBe(VIEW_MAX)
+    // p1 was heard from longest ago (p0 spoke since)
+    expect(view.get('p1')).toBeUndefined()
+    expect(view.get('p0')).toBeDefined()
+    expect(view.get('a')).toBeDefined()
+  })
+
+  it('keeps a few short addresses per peer, whatever it announces', () => {
+    const view = new MembershipState('a', { counter: 1, round: 1 })
+    const addrs = [new Uint8Array(ADDR_BYTES_MAX + 1), ...Array.from({ length: 16 }, () => new Uint8Array(8))]
+    view.merge([['p', { ...join(1, 1), addrs }]], { from: 'p' })
+    expect(view.get('p')?.addrs).toHaveLength(ADDRS_MAX)
+    expect(view.get('p')?.addrs.every((addr) => addr.byteLength === 8)).toBe(true)
+  })
+
+  it('vouches for a round only when two peers said themselves that they hold it', () => {
+    const view = viewWith('a', ['p', 'q', 'r'])
+    view.heard('p', 0xffffffff)
+    expect(view.vouched(2)).toBe(1)
+    // what a third party says of q's round is not q's word
+    view.merge([['q', join(9, 1)]], { from: 'p' })
+    expect(view.vouched(2)).toBe(1)
+    view.heard('q', 7)
+    view.heard('r', 9)
+    expect(view.vouched(2)).toBe(9)
   })
 
   it('defers join announcements until applyPending, but applies leaves at once', () => {
     const view = new MembershipState('a', { counter: 1, round: 1 })
-    const result = view.merge([['n', join(3, 5)]], { defer: true })
+    const result = view.merge([['n', join(3, 5)]], { from: 'n', defer: true })
     expect(result.added).toEqual(['n'])
     expect(view.get('n')).toBeUndefined()
     expect(view.pendingCount).toBe(1)
     expect(view.applyPending()).toEqual(['n'])
     expect(view.get('n')).toEqual(join(3, 5))
 
-    view.merge([['n', leave(3, 6)]], { defer: true })
+    view.merge([['n', leave(3, 6)]], { from: 'n', defer: true })
     expect(view.get('n')?.status).toBe('leave')
-  })
-
-  it('marks a silent peer down so that the mark wins merges with its older join', () => {
-    const view = new MembershipState('a', { counter: 1, round: 1 })
-    view.merge([['p', join(3, 100)]])
-    expect(view.markDown('p')).toBe(true)
-    expect(view.markDown('p')).toBe(false)
-    view.merge([['p', join(4, 100)]])
-    expect(view.get('p')).toEqual(leave(4, 101))
-    expect(view.candidates(4, 50)).toEqual(['a'])
-  })
-
-  it('rejoins with a higher counter when a merge says it left', () => {
-    const view = new MembershipState('a', { counter: 7, round: 1 })
-    const result = view.merge([['a', leave(1, 8)]])
-    expect(result.selfRevived).toBe(true)
-    expect(view.own).toMatchObject({ status: 'join', counter: 9 })
-    expect(view.merge([['a', leave(1, 3)]]).selfRevived).toBe(false)
   })
 
   it('leaves candidates inactive for more than the threshold out', () => {
     const view = new MembershipState('a', { counter: 1, round: 60 })
-    view.merge([
-      ['old', join(9, 1)],
-      ['recent', join(10, 1)],
-    ])
+    view.merge([['old', join(9, 1)]], { from: 'old' })
+    view.merge([['recent', join(10, 1)]], { from: 'recent' })
     expect(view.candidates(60, 50).sort()).toEqual(['a', 'recent'])
-    view.touch('old', 30)
+    view.heard('old', 30)
     expect(view.candidates(60, 50).sort()).toEqual(['a', 'old', 'recent'])
   })
 
-  it('keeps every counter it bumps within uint32', () => {
-    const view = new MembershipState('a', { counter: 1, round: 1 })
-    view.merge([['p', join(1, 0xffffffff)]])
-    expect(view.markDown('p')).toBe(true)
-    expect(view.get('p')).toEqual(leave(1, 0xffffffff))
-    expect(view.merge([['a', leave(1, 0xffffffff)]]).selfRevived).toBe(true)
-    expect(view.own).toMatchObject({ status: 'join', counter: 0xffffffff })
-    view.leave()
-    expect(view.own).toMatchObject({ status: 'leave', counter: 0xffffffff })
-  })
-
-  it('leaves with a bumped counter', () => {
+  it('leaves with a bumped counter, saturating at uint32', () => {
     const view = new MembershipState('a', { counter: 4, round: 1 })
     view.leave()
     expect(view.own).toMatchObject({ status: 'leave', counter: 5 })
     expect(view.liveCount()).toBe(0)
+    const top = new MembershipState('b', { counter: 0xffffffff, round: 1 })
+    top.leave()
+    expect(top.own).toMatchObject({ status: 'leave', counter: 0xffffffff })
   })
 })

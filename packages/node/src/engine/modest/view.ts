@@ -1,10 +1,10 @@
-/** One peer as a MoDeST view knows it. */
+/** One peer as a MoDeST view entry carries it. */
 export interface MemberEntry {
   /** Last round the peer was seen active in. */
   readonly lastRound: number
   /**
-   * Bumped by the peer itself on every join, and by whoever marks it down; the higher counter's status wins. A
-   * uint32 on the wire: bumps saturate at MAX_COUNTER (see `bumpCounter`).
+   * Bumped by the peer itself on every join and leave; of two statements by the same peer, the higher counter is
+   * the newer. A uint32 on the wire: bumps saturate at MAX_COUNTER (see `bumpCounter`).
    */
   readonly counter: number
   readonly status: 'join' | 'leave'
@@ -12,172 +12,354 @@ export interface MemberEntry {
   readonly addrs: readonly Uint8Array[]
 }
 
+/** Peers a view holds at most, this one included; past it, the peer silent the longest goes (down peers first). */
+export const VIEW_MAX = 512
+/** Peers named by third parties and not yet checked, at most; past it, the oldest named goes. */
+export const INTRODUCED_MAX = 64
+/** Join announcements waiting for the next model send, at most; past it, the oldest goes. */
+const PENDING_MAX = 64
+/** Addresses kept per peer, and the longest kept: a view entry stays small whatever a peer announces. */
+export const ADDRS_MAX = 4
+export const ADDR_BYTES_MAX = 128
+
+/** Added to a live member's eviction score: above any `heard` sequence number, so down members go first. */
+const LIVE_RANK = 2 ** 52
+
 /** The highest counter a view entry can carry: the wire field is a uint32. */
 const MAX_COUNTER = 0xffffffff
 
-/**
- * counter + 1, saturating at MAX_COUNTER, so that no entry (this peer's own above all) ever holds a counter its
- * view cannot encode. At the ceiling a bump no longer outranks the entry it answers: a refutation keeps the
- * counter and sets the status, and merges of equal counters keep what each peer already knew.
- */
+/** counter + 1, saturating at MAX_COUNTER, so that this peer's own entry never holds a counter its view cannot encode. */
 function bumpCounter(counter: number): number {
   return Math.min(counter + 1, MAX_COUNTER)
 }
 
+/** A peer this view holds: only peers heard from directly get here (their own announcement, or an answered check). */
+interface Member extends MemberEntry {
+  /** Highest round the peer itself said it holds (its pings, pongs, own entries, trained models). */
+  readonly claim: number
+  /** It did not answer this peer: a local mark, cleared when it is heard from again. */
+  readonly down: boolean
+  /** When this peer last heard from it directly (a sequence number). */
+  readonly heard: number
+}
+
+export interface MergeOptions {
+  /** The authenticated sender of the view: its own entry is its word; entries about others are hints. */
+  readonly from: string
+  /** The sender's own join waits for `applyPending()` (an announcement, not an answer). */
+  readonly defer?: boolean
+  /** Highest lastRound taken from a third party's entry. */
+  readonly roundCap?: number
+}
+
 export interface MergeResult {
-  /** Peers this merge made known (or pending, when deferred). */
+  /** Peers this merge made members (or pending, when deferred). */
   readonly added: readonly string[]
-  /** The merge said this peer had left with a counter at least its own: it rejoined with a higher counter. */
-  readonly selfRevived: boolean
+  /** Third-party entries that would have changed what this peer holds (a status, a counter, its own entry): ignored. */
+  readonly ignored: number
+  /** Entries dropped because a bounded set was full. */
+  readonly dropped: number
 }
 
 /**
- * The membership view of MoDeST: peer id → {lastRound, counter, status}. Merges take the max lastRound and the
- * status of the higher counter. Join announcements can be deferred (`defer`): they wait in a pending set until
+ * The membership view of MoDeST. Only what a peer says of itself, over its own authenticated connection, sets its
+ * status and counter: its own entry in a view it sends (the higher counter of its statements wins), its answers
+ * (a check, a ping) and its silence (`markDown`, local to this peer, cleared when it is heard from again). An entry
+ * a third party relays never changes a member nor this peer's own entry: a peer it names that this view does not
+ * hold is introduced (bounded, `INTRODUCED_MAX`), and a member it calls alive while this view holds it down or
+ * left becomes a suspect; both wait for `takeChecks()`, whose answers (`admit`) or silence (`markDown`) decide.
+ * Third parties only raise a member's lastRound (capped). Join announcements can be deferred (`defer`) until
  * `applyPending()`, which the engine calls after its next model send, so a newcomer is not sampled in the round it
- * announced itself in. Leaves apply at once. Pure state: no I/O, no clock.
+ * announced itself in. Pure state: no I/O, no clock.
  */
 export class MembershipState {
   readonly self: string
-  readonly #entries = new Map<string, MemberEntry>()
-  readonly #pending = new Map<string, MemberEntry>()
+  readonly #members = new Map<string, Member>()
+  readonly #pending = new Map<string, Member>()
+  readonly #introduced = new Map<string, MemberEntry>()
+  readonly #suspects = new Set<string>()
+  #heard = 0
 
   constructor(self: string, options: { counter: number; round: number; addrs?: readonly Uint8Array[] }) {
     this.self = self
-    this.#entries.set(self, {
+    this.#members.set(self, {
       lastRound: options.round,
       counter: options.counter,
       status: 'join',
       addrs: options.addrs ?? [],
+      claim: options.round,
+      down: false,
+      heard: 0,
     })
   }
 
   get size(): number {
-    return this.#entries.size
+    return this.#members.size
   }
 
   get pendingCount(): number {
     return this.#pending.size
   }
 
+  get introducedCount(): number {
+    return this.#introduced.size
+  }
+
+  /** A member as it travels: status leave when it left or is marked down here. */
   get(peer: string): MemberEntry | undefined {
-    return this.#entries.get(peer)
+    const member = this.#members.get(peer)
+    return member === undefined ? undefined : entryOf(member)
   }
 
   /** This peer's own entry. */
   get own(): MemberEntry {
-    return this.#entries.get(this.self) as MemberEntry
+    return entryOf(this.#members.get(this.self) as Member)
   }
 
   entries(): Array<[string, MemberEntry]> {
-    return [...this.#entries]
+    return [...this.#members].map(([peer, member]) => [peer, entryOf(member)])
   }
 
-  /** Merges entries from another view; new peers wait in the pending set when `defer` is set. */
-  merge(incoming: Iterable<readonly [string, MemberEntry]>, options: { defer?: boolean } = {}): MergeResult {
+  /** Merges a view `from` sent: its own entry is its word, entries about others are hints (see the class). */
+  merge(incoming: Iterable<readonly [string, MemberEntry]>, options: MergeOptions): MergeResult {
     const added: string[] = []
-    let selfRevived = false
+    let ignored = 0
+    let dropped = 0
     for (const [peer, entry] of incoming) {
       if (peer === this.self) {
-        selfRevived = this.#mergeSelf(entry) || selfRevived
-        continue
-      }
-      const known = this.#entries.get(peer)
-      if (known !== undefined) {
-        this.#entries.set(peer, mergeEntry(known, entry))
-        continue
-      }
-      const pending = this.#pending.get(peer)
-      if (options.defer === true && entry.status === 'join') {
-        this.#pending.set(peer, pending === undefined ? entry : mergeEntry(pending, entry))
+        const own = this.own
+        if (entry.counter > own.counter || (entry.status === 'leave' && own.status === 'join')) ignored++
+      } else if (peer === options.from) {
+        const result = this.#fromItself(peer, entry, options.defer === true)
+        if (result === 'added') added.push(peer)
+        else if (result === 'dropped') dropped++
       } else {
-        this.#pending.delete(peer)
-        this.#entries.set(peer, pending === undefined ? entry : mergeEntry(pending, entry))
+        const result = this.#relayed(peer, entry, options.roundCap ?? Number.MAX_SAFE_INTEGER)
+        if (result === 'ignored') ignored++
+        else if (result === 'dropped') dropped++
       }
-      if (pending === undefined) added.push(peer)
     }
-    return { added, selfRevived }
+    return { added, ignored, dropped }
   }
 
   /** Moves deferred join announcements into the view; returns the peers added. */
   applyPending(): string[] {
     const added = [...this.#pending.keys()]
-    for (const [peer, entry] of this.#pending) {
-      const known = this.#entries.get(peer)
-      this.#entries.set(peer, known === undefined ? entry : mergeEntry(known, entry))
-    }
+    for (const [peer, member] of this.#pending) this.#put(peer, member)
     this.#pending.clear()
     return added
   }
 
-  /** Marks a peer that did not answer as left (counter bumped so the mark wins merges); false if it already was. */
-  markDown(peer: string): boolean {
-    const known = this.#entries.get(peer)
-    if (peer === this.self || known === undefined || known.status === 'leave') return false
-    this.#entries.set(peer, { ...known, counter: bumpCounter(known.counter), status: 'leave' })
-    return true
-  }
-
-  /** Records that `peer` was active in `round` (max with what is known). */
-  touch(peer: string, round: number): void {
-    const known = this.#entries.get(peer)
-    if (known !== undefined && round > known.lastRound)
-      this.#entries.set(peer, { ...known, lastRound: round })
-  }
-
-  /** This peer leaves (a graceful stop). */
-  leave(): void {
-    const own = this.own
-    this.#entries.set(this.self, { ...own, counter: bumpCounter(own.counter), status: 'leave' })
-  }
-
-  setOwnAddrs(addrs: readonly Uint8Array[]): void {
-    this.#entries.set(this.self, { ...this.own, addrs })
-  }
-
-  /** The candidates of `round`: peers with status join, active at `round - inactivityThreshold` or later. */
-  candidates(round: number, inactivityThreshold: number): string[] {
-    const out: string[] = []
-    for (const [peer, entry] of this.#entries) {
-      if (entry.status === 'join' && entry.lastRound >= round - inactivityThreshold) out.push(peer)
+  /**
+   * Up to `count` peers to check with a ping: suspects (members a third party calls alive while this view holds
+   * them down or left) first, then introduced peers. Each is handed out once.
+   */
+  takeChecks(count: number): Array<[string, MemberEntry]> {
+    const out: Array<[string, MemberEntry]> = []
+    for (const peer of this.#suspects) {
+      if (out.length >= count) return out
+      this.#suspects.delete(peer)
+      const member = this.#members.get(peer)
+      if (member !== undefined) out.push([peer, entryOf(member)])
+    }
+    for (const [peer, entry] of this.#introduced) {
+      if (out.length >= count) return out
+      this.#introduced.delete(peer)
+      out.push([peer, entry])
     }
     return out
   }
 
-  /** Peers with status join, this one included. */
+  /**
+   * `peer` answered this peer directly, saying it holds round `claim`: a member is up again (a status it set
+   * itself stays), a peer checked from an introduction (`entry`) becomes a member.
+   */
+  heard(peer: string, claim: number, entry?: MemberEntry): void {
+    if (peer === this.self) return
+    const member = this.#members.get(peer)
+    if (member !== undefined) {
+      this.#members.set(peer, {
+        ...member,
+        lastRound: Math.max(member.lastRound, claim),
+        claim: Math.max(member.claim, claim),
+        down: false,
+        heard: ++this.#heard,
+      })
+      return
+    }
+    if (entry === undefined) return
+    this.#put(peer, {
+      lastRound: Math.max(entry.lastRound, claim),
+      // a third party's counter is not the peer's word: its own first statement sets it
+      counter: 0,
+      status: 'join',
+      addrs: boundAddrs(entry.addrs),
+      claim,
+      down: false,
+      heard: ++this.#heard,
+    })
+  }
+
+  /** Marks a member that did not answer as down (here only); false if it already was down or left. */
+  markDown(peer: string): boolean {
+    const member = this.#members.get(peer)
+    if (peer === this.self || member === undefined || member.down || member.status === 'leave') return false
+    this.#members.set(peer, { ...member, down: true })
+    return true
+  }
+
+  /** This peer now holds `round`. */
+  setOwnRound(round: number): void {
+    const own = this.#members.get(this.self) as Member
+    this.#members.set(this.self, { ...own, lastRound: round, claim: round })
+  }
+
+  /** This peer leaves (a graceful stop). */
+  leave(): void {
+    const own = this.#members.get(this.self) as Member
+    this.#members.set(this.self, { ...own, counter: bumpCounter(own.counter), status: 'leave' })
+  }
+
+  /** This peer's addresses, bounded as every peer bounds them (receivers keep no more). */
+  setOwnAddrs(addrs: readonly Uint8Array[]): void {
+    this.#members.set(this.self, { ...(this.#members.get(this.self) as Member), addrs: boundAddrs(addrs) })
+  }
+
+  /** The candidates of `round`: live members active at `round - inactivityThreshold` or later. */
+  candidates(round: number, inactivityThreshold: number): string[] {
+    const out: string[] = []
+    for (const [peer, member] of this.#members) {
+      if (isLive(member) && member.lastRound >= round - inactivityThreshold) out.push(peer)
+    }
+    return out
+  }
+
+  /** Live members, this one included. */
   liveCount(): number {
     let count = 0
-    for (const entry of this.#entries.values()) if (entry.status === 'join') count++
+    for (const member of this.#members.values()) if (isLive(member)) count++
     return count
   }
 
-  /** Highest lastRound in the view. */
-  maxRound(): number {
-    let max = 0
-    for (const entry of this.#entries.values()) max = Math.max(max, entry.lastRound)
-    return max
+  /**
+   * The highest round that at least `quorum` other members each said themselves they hold (0 when fewer than
+   * `quorum` said anything): one peer's claim, however high, never moves it.
+   */
+  vouched(quorum: number): number {
+    const top: number[] = []
+    for (const [peer, member] of this.#members) {
+      if (peer === this.self) continue
+      if (top.length < quorum) top.push(member.claim)
+      else if (member.claim > (top[top.length - 1] as number)) top[top.length - 1] = member.claim
+      else continue
+      top.sort((a, b) => b - a)
+    }
+    return top.length < quorum ? 0 : (top[quorum - 1] as number)
   }
 
-  #mergeSelf(entry: MemberEntry): boolean {
-    const own = this.own
-    if (own.status === 'join' && entry.counter >= own.counter && entry.status === 'leave') {
-      this.#entries.set(this.self, { ...own, counter: bumpCounter(entry.counter) })
-      return true
+  #fromItself(peer: string, entry: MemberEntry, defer: boolean): 'added' | 'dropped' | 'kept' {
+    this.#introduced.delete(peer)
+    const statement: Member = {
+      lastRound: entry.lastRound,
+      counter: entry.counter,
+      status: entry.status,
+      addrs: boundAddrs(entry.addrs),
+      claim: entry.lastRound,
+      down: false,
+      heard: ++this.#heard,
     }
-    if (entry.counter > own.counter)
-      this.#entries.set(this.self, { ...own, counter: bumpCounter(entry.counter) })
-    return false
+    const member = this.#members.get(peer)
+    if (member !== undefined) {
+      this.#members.set(peer, mergeStatement(member, statement))
+      return 'kept'
+    }
+    const pending = this.#pending.get(peer)
+    const merged = pending === undefined ? statement : mergeStatement(pending, statement)
+    if (merged.status === 'leave') {
+      this.#pending.delete(peer)
+      return 'kept'
+    }
+    if (!defer) {
+      this.#pending.delete(peer)
+      this.#put(peer, merged)
+      return pending === undefined ? 'added' : 'kept'
+    }
+    this.#pending.delete(peer)
+    this.#pending.set(peer, merged)
+    if (this.#pending.size <= PENDING_MAX) return pending === undefined ? 'added' : 'kept'
+    this.#pending.delete(this.#pending.keys().next().value as string)
+    return 'dropped'
+  }
+
+  #relayed(peer: string, entry: MemberEntry, roundCap: number): 'ignored' | 'dropped' | 'kept' {
+    const member = this.#members.get(peer)
+    if (member !== undefined) {
+      const lastRound = Math.min(entry.lastRound, roundCap)
+      if (lastRound > member.lastRound) this.#members.set(peer, { ...member, lastRound })
+      if (entry.status === 'join' && !isLive(member)) this.#suspects.add(peer)
+      return entry.status === 'leave' && isLive(member) ? 'ignored' : 'kept'
+    }
+    if (entry.status === 'leave' || this.#pending.has(peer) || this.#introduced.has(peer)) return 'kept'
+    this.#introduced.set(peer, {
+      lastRound: Math.min(entry.lastRound, roundCap),
+      counter: 0,
+      status: 'join',
+      addrs: boundAddrs(entry.addrs),
+    })
+    if (this.#introduced.size <= INTRODUCED_MAX) return 'kept'
+    this.#introduced.delete(this.#introduced.keys().next().value as string)
+    return 'dropped'
+  }
+
+  /** Adds or replaces a member; past VIEW_MAX, evicts the member silent the longest, down or left ones first. */
+  #put(peer: string, member: Member): void {
+    this.#members.set(peer, member)
+    if (this.#members.size <= VIEW_MAX) return
+    let victim: string | undefined
+    let victimScore = Number.POSITIVE_INFINITY
+    for (const [id, m] of this.#members) {
+      if (id === this.self || id === peer) continue
+      // a live member always outranks a down one; among equals, the one heard from last stays
+      const score = (isLive(m) ? LIVE_RANK : 0) + m.heard
+      if (score < victimScore) {
+        victimScore = score
+        victim = id
+      }
+    }
+    if (victim !== undefined) {
+      this.#members.delete(victim)
+      this.#suspects.delete(victim)
+    }
   }
 }
 
-/** Max lastRound; status, counter and addresses from the higher counter (addresses kept when the winner has none). */
-export function mergeEntry(a: MemberEntry, b: MemberEntry): MemberEntry {
-  const winner = b.counter > a.counter ? b : a
-  const other = winner === a ? b : a
+function isLive(member: Member): boolean {
+  return member.status === 'join' && !member.down
+}
+
+function entryOf(member: Member): MemberEntry {
   return {
-    lastRound: Math.max(a.lastRound, b.lastRound),
-    counter: winner.counter,
-    status: winner.status,
-    addrs: winner.addrs.length > 0 ? winner.addrs : other.addrs,
+    lastRound: member.lastRound,
+    counter: member.counter,
+    status: isLive(member) ? 'join' : 'leave',
+    addrs: member.addrs,
   }
+}
+
+/** A peer's newer statement about itself: status, counter and addresses from the higher counter; max lastRound. */
+function mergeStatement(known: Member, statement: Member): Member {
+  const newer = statement.counter >= known.counter
+  return {
+    lastRound: Math.max(known.lastRound, statement.lastRound),
+    counter: newer ? statement.counter : known.counter,
+    status: newer ? statement.status : known.status,
+    addrs: newer && statement.addrs.length > 0 ? statement.addrs : known.addrs,
+    claim: Math.max(known.claim, statement.claim),
+    down: false,
+    heard: statement.heard,
+  }
+}
+
+function boundAddrs(addrs: readonly Uint8Array[]): Uint8Array[] {
+  return addrs.filter((addr) => addr.byteLength <= ADDR_BYTES_MAX).slice(0, ADDRS_MAX)
 }
