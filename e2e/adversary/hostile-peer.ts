@@ -68,6 +68,8 @@ export interface TrickleOutcome {
   readonly bodyBytesSent: number
 }
 
+/** Most the hostile peer reads back on one stream: an RPC answer (a view of up to 1 MiB) or an ack. */
+const ANSWER_MAX_BYTES = 2 * 1024 * 1024
 const RPC_PREFIX_BYTES = 4
 const CONNECT_TIMEOUT_MS = 30_000
 const STREAM_DEADLINE_MS = 10_000
@@ -134,7 +136,7 @@ export class HostilePeer {
    */
   async rawRpc(target: string, bytes: Uint8Array): Promise<StreamOutcome> {
     const stream = await this.openStream(target, PROTOCOL_NAMES.ping)
-    const reader = new StreamReader(stream)
+    const reader = new StreamReader(stream, { maxBytes: ANSWER_MAX_BYTES })
     const deadline = AbortSignal.timeout(STREAM_DEADLINE_MS)
     try {
       stream.send(bytes)
@@ -182,7 +184,7 @@ export class HostilePeer {
       ...(model.view === undefined ? {} : { view: model.view }),
     })
     const stream = await this.openStream(target, PROTOCOL_NAMES.model)
-    const reader = new StreamReader(stream)
+    const reader = new StreamReader(stream, { maxBytes: ANSWER_MAX_BYTES })
     const deadline = AbortSignal.timeout(STREAM_DEADLINE_MS * 3)
     try {
       stream.send(encodeBlobHeader({ bodyLength: body.byteLength, digest: sha256(body), meta }))
@@ -201,7 +203,7 @@ export class HostilePeer {
    */
   async declareAndTrickle(target: string, options: TrickleOptions): Promise<TrickleOutcome> {
     const stream = await this.openStream(target, PROTOCOL_NAMES.model)
-    const reader = new StreamReader(stream)
+    const reader = new StreamReader(stream, { maxBytes: ANSWER_MAX_BYTES })
     const deadline = AbortSignal.timeout(options.deadlineMs)
     let outcome: StreamOutcome | undefined
     const answer = readAck(reader, deadline).then((o) => {
