@@ -154,13 +154,18 @@ export class SpsaSync {
   ): Promise<T> {
     const { syncTimeoutMs } = this.options
     const deadline = AbortSignal.any([signal, AbortSignal.timeout(syncTimeoutMs)])
+    const timedOut = (): CodedError =>
+      new CodedError(
+        'TIMEOUT',
+        signal.aborted
+          ? `the ${protocol} request to ${peer} was aborted`
+          : `${peer} sent no answer in ${syncTimeoutMs} ms`,
+      )
+    // an aborted signal fires no 'abort' event: the request would wait for an answer forever
+    if (deadline.aborted) throw timedOut()
     const answer = new Promise<T>((resolve, reject) => {
       waiters.set(peer, { resolve, reject })
-      deadline.addEventListener(
-        'abort',
-        () => reject(new CodedError('TIMEOUT', `${peer} sent no answer in ${syncTimeoutMs} ms`)),
-        { once: true },
-      )
+      deadline.addEventListener('abort', () => reject(timedOut()), { once: true })
     })
     answer.catch(() => undefined)
     try {
