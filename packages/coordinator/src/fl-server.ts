@@ -266,46 +266,36 @@ export class FlServer {
       if (from < round - fl.maxStaleness) this.#outstanding.delete(client)
     }
 
-    // The round does not wait on the downlinks: it closes once the update of every client that took its global
-    // model arrived, and a downlink still unanswered then (a client that does not read) is given up.
+    // A downlink is bounded by its own deadline (exchange.sendTimeoutMs), not the round's: a client that does not
+    // read holds the round up for that long once, and is then backed off. The clock follows the downlinks, so a
+    // sampled client has its global model before it hears the round announced (its last round included).
     const roundDeadline = deadline(signal, fl.roundDeadlineMs)
     const roundSignal = roundDeadline.signal
-    const closed = new AbortController()
     const blobs = new Map<Float32Array | undefined, EncodedBlob>()
-    let pending = sampled.length
     let delivered = 0
-    const deliveries = sampled.map((client) =>
-      this.#sendModel(
-        client,
-        round,
-        assignments.get(client)!,
-        blobs,
-        AbortSignal.any([roundSignal, closed.signal]),
-      ).then((delivery) => {
-        pending--
-        if (delivery === 'delivered') {
-          delivered++
-          this.#verify(client, round)
-          if (this.#algorithm.acceptsStale) this.#outstanding.set(client, round)
-        } else if (delivery === 'failed') {
-          this.#backOff(client, round)
-        }
-        open.expected = this.#algorithm.acceptsStale ? this.#outstanding.size : delivered
-        this.#updates.notify()
-        return delivery
-      }),
+    const settled = await Promise.all(
+      sampled.map((client) =>
+        this.#sendModel(client, round, assignments.get(client)!, blobs, roundSignal).then((delivery) => {
+          if (delivery === 'delivered') {
+            delivered++
+            this.#verify(client, round)
+            if (this.#algorithm.acceptsStale) this.#outstanding.set(client, round)
+          } else if (delivery === 'failed') {
+            this.#backOff(client, round)
+          }
+          return delivery
+        }),
+      ),
     )
+    open.expected = this.#algorithm.acceptsStale ? this.#outstanding.size : delivered
     await this.#publishClock(round, started)
 
     const enough = (): boolean => {
       const got = open.updates.size
-      if (fl.minUpdates > 0 && got > 0 && got >= Math.min(fl.minUpdates, open.expected + pending)) return true
-      return pending > 0 ? got > 0 && got >= open.expected : got >= open.expected
+      if (fl.minUpdates > 0 && got > 0 && got >= Math.min(fl.minUpdates, open.expected)) return true
+      return got >= open.expected
     }
     await this.#updates.until(enough, roundSignal)
-    const stuck = pending
-    closed.abort(new CodedError('TIMEOUT', 'the round closed before the client took its global model'))
-    const settled = await Promise.all(deliveries)
     roundDeadline.clear()
     this.#open = undefined
     if (signal.aborted) return
@@ -318,7 +308,6 @@ export class FlServer {
             ? 'min-updates'
             : 'deadline'
     metrics.roundEnd.inc({ reason })
-    if (stuck > 0) logger.debug({ round, stuck }, 'round closed with global models still unanswered')
 
     const updates = [...open.updates.values()]
     const aggregate = aggregateRound(this.#algorithm, this.#algorithmState, state.model, updates, {

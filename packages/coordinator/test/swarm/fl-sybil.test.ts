@@ -24,9 +24,10 @@ describe('federated rounds under throwaway identities', () => {
     run = stuck = relay = sybils = undefined
   })
 
-  it('closes a round once the updates arrived while a sampled client never reads its global model', async () => {
+  it("a sampled client that never reads its global model holds its round up to the downlink's own deadline, not the round's, and is backed off", async () => {
     run = await createFlRun(2, {
       rounds: 2,
+      exchange: { sendTimeoutMs: 5_000 },
       fl: { minClients: 3, roundDeadlineMs: 120_000, startTimeoutMs: 600_000 },
     })
     const current = run
