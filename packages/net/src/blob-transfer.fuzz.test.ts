@@ -29,11 +29,12 @@ import {
   mutate,
   randomBytes,
   unexpected,
+  withoutStackTraces,
   writeUint32,
 } from '@swarmgrad/protocol/testing'
 import { FakeStream, settleUntil } from '@swarmgrad/testing'
 import { pino } from 'pino'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { BlobTransfer } from './blob-transfer.js'
 import type { Host } from './host.js'
 import { StreamReader } from './stream-reader.js'
@@ -99,14 +100,7 @@ function fakeHost(dial: () => FakeStream): { host: Host; handler: () => (s: Stre
 }
 
 describe('stream handlers under fuzzing', () => {
-  // tens of thousands of refusals: their stack traces would cost more than the handling
-  const stackTraceLimit = Error.stackTraceLimit
-  beforeAll(() => {
-    Error.stackTraceLimit = 0
-  })
-  afterAll(() => {
-    Error.stackTraceLimit = stackTraceLimit
-  })
+  withoutStackTraces()
 
   it(`StreamReader returns the bytes in order and TRUNCATED at the end, over ${INPUTS} chunkings`, async () => {
     const rng = createRng('swarmgrad net fuzz reader v1')

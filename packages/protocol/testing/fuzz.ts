@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from 'vitest'
 import type { Xoshiro128 } from '../src/random.js'
 
 /**
@@ -89,4 +90,19 @@ export function mutate(rng: Xoshiro128, input: Uint8Array, how: Mutations): Uint
     default:
       return randomBytes(rng, rng.nextInt(how.randomBelow))
   }
+}
+
+/**
+ * Turns stack traces off for the tests of the calling `describe`: a fuzz test makes tens of thousands of refusals,
+ * whose stack traces would cost more than the decoding.
+ */
+export function withoutStackTraces(): void {
+  let limit = Error.stackTraceLimit
+  beforeAll(() => {
+    limit = Error.stackTraceLimit
+    Error.stackTraceLimit = 0
+  })
+  afterAll(() => {
+    Error.stackTraceLimit = limit
+  })
 }

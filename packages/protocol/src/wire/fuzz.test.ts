@@ -6,8 +6,16 @@
  * Each call must return a decode or throw a CodedError with a known code; nothing else may escape. Every valid
  * input (the seeds) decodes back to what was encoded.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { extend, flipBits, overwriteRun, randomBytes, truncate, writeUint32 } from '../../testing/fuzz.js'
+import { describe, expect, it } from 'vitest'
+import {
+  extend,
+  flipBits,
+  overwriteRun,
+  randomBytes,
+  truncate,
+  withoutStackTraces,
+  writeUint32,
+} from '../../testing/fuzz.js'
 import { bytesToUint16 } from '../codecs/bytes.js'
 import { float16BitsToFloat32 } from '../codecs/float16.js'
 import { decodeTensor, encodeTensor, modelTensor, toDense } from '../codecs/registry.js'
@@ -240,14 +248,7 @@ function escapes(bytes: Uint8Array, name: MessageName | undefined, rng: Xoshiro1
 }
 
 describe('decoders under fuzzing', () => {
-  // hundreds of thousands of refusals: their stack traces would cost more than the decoding
-  const stackTraceLimit = Error.stackTraceLimit
-  beforeAll(() => {
-    Error.stackTraceLimit = 0
-  })
-  afterAll(() => {
-    Error.stackTraceLimit = stackTraceLimit
-  })
+  withoutStackTraces()
 
   it(`survive ${SEEDS.length * MUTATIONS_PER_SEED} mutations of the golden samples and transfer parts`, () => {
     const rng = createRng('swarmgrad fuzz mutations v1')

@@ -20,11 +20,11 @@ import {
   peerIdBytes,
   protocolId,
 } from '@swarmgrad/protocol'
-import { chunks, type Mutations, mutate, unexpected } from '@swarmgrad/protocol/testing'
+import { chunks, type Mutations, mutate, unexpected, withoutStackTraces } from '@swarmgrad/protocol/testing'
 import { FakeStream, settleUntil } from '@swarmgrad/testing'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createNodeMetrics } from '../../metrics/index.js'
 import { Libp2pModestTransport } from './transport.js'
 
@@ -103,14 +103,7 @@ async function setUp() {
 }
 
 describe('MoDeST rpc frames under fuzzing', () => {
-  // tens of thousands of refusals: their stack traces would cost more than the decoding
-  const stackTraceLimit = Error.stackTraceLimit
-  beforeAll(() => {
-    Error.stackTraceLimit = 0
-  })
-  afterAll(() => {
-    Error.stackTraceLimit = stackTraceLimit
-  })
+  withoutStackTraces()
 
   it(`answers valid pings and views and refuses ${INPUTS} random and mutated requests by code`, async () => {
     const { transport, rpc } = await setUp()

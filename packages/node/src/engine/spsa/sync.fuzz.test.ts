@@ -21,11 +21,18 @@ import {
   toHex,
   type Xoshiro128,
 } from '@swarmgrad/protocol'
-import { type Mutations, mutate, randomBytes, unexpected, writeUint32 } from '@swarmgrad/protocol/testing'
+import {
+  type Mutations,
+  mutate,
+  randomBytes,
+  unexpected,
+  withoutStackTraces,
+  writeUint32,
+} from '@swarmgrad/protocol/testing'
 import { settleUntil } from '@swarmgrad/testing'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createNodeMetrics } from '../../metrics/index.js'
 import { encodeBatch, type HeldBatch } from './batch.js'
 import { SpsaKernel } from './kernel.js'
@@ -189,14 +196,7 @@ function follow(
 }
 
 describe('SPSA sync frames under fuzzing', () => {
-  // tens of thousands of refusals: their stack traces would cost more than the decoding
-  const stackTraceLimit = Error.stackTraceLimit
-  beforeAll(() => {
-    Error.stackTraceLimit = 0
-  })
-  afterAll(() => {
-    Error.stackTraceLimit = stackTraceLimit
-  })
+  withoutStackTraces()
 
   it(`serves valid snapshot and log requests and refuses ${INPUTS} mutated and random ones by code`, async () => {
     const { sync, sent, served, theta, log } = setUp()
