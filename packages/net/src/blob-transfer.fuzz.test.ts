@@ -6,7 +6,7 @@
  * code; nothing may hang or escape; valid frames arrive as sent.
  */
 import { createHash } from 'node:crypto'
-import { type Stream, StreamMessageEvent, StreamResetEvent } from '@libp2p/interface'
+import type { Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import {
   BLOB_ACK_PREFIX_BYTES,
@@ -15,7 +15,6 @@ import {
   createRng,
   decodeBlobAckCode,
   decodeBlobAckPrefix,
-  ERROR_CODES,
   encodeBlobAck,
   encodeBlobHeader,
   encodeEnvelope,
@@ -24,8 +23,18 @@ import {
   peerIdBytes,
   type Xoshiro128,
 } from '@swarmgrad/protocol'
+import {
+  chunks,
+  type Mutations,
+  mutate,
+  randomBytes,
+  unexpected,
+  withoutStackTraces,
+  writeUint32,
+} from '@swarmgrad/protocol/testing'
+import { FakeStream, settleUntil } from '@swarmgrad/testing'
 import { pino } from 'pino'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { BlobTransfer } from './blob-transfer.js'
 import type { Host } from './host.js'
 import { StreamReader } from './stream-reader.js'
@@ -35,112 +44,20 @@ const PEER = peerIdFromString('12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU
 const MAX_BODY = 4096
 const MAX_META = 512
 const RUN = 'fuzz-run'
-/** Event-loop turns an input may take to settle before it counts as a hang. */
-const SETTLE_TURNS = 1000
+/** Deliveries cut into pieces of up to 700 bytes, empty ones among them. */
+const CHUNKS = { maxPiece: 700, empty: true }
 
-/**
- * The parts of a libp2p 3 stream the handlers use. Bytes fed before a 'message' listener exists are delivered
- * once one is added, as libp2p does; then 'end' (the remote closed) or a reset.
- */
-class FakeStream extends EventTarget {
-  readableEnded = false
-  writeStatus: 'writable' | 'closed' = 'writable'
-  readonly writeBufferLength = 0
-  readonly sent: Uint8Array[] = []
-  aborted: Error | undefined
-  #pending: Event[] = []
-  #listening = false
-
-  send(bytes: Uint8Array): boolean {
-    this.sent.push(bytes.slice())
-    return true
-  }
-
-  async close(): Promise<void> {
-    this.writeStatus = 'closed'
-  }
-
-  abort(err: Error): void {
-    this.aborted = err
-    this.writeStatus = 'closed'
-  }
-
-  /** Delivers `bytes` in the given pieces, then ends the stream (or resets it). */
-  feed(pieces: readonly Uint8Array[], ending: 'end' | 'reset'): void {
-    this.#pending = [
-      ...pieces.map((p) => new StreamMessageEvent(p)),
-      ending === 'end' ? new Event('end') : new StreamResetEvent(new Error('reset by the fuzzer')),
-    ]
-    if (this.#listening) this.#flush()
-  }
-
-  override addEventListener(...args: Parameters<EventTarget['addEventListener']>): void {
-    super.addEventListener(...args)
-    if (args[0] === 'message' && !this.#listening) {
-      this.#listening = true
-      queueMicrotask(() => this.#flush())
-    }
-  }
-
-  #flush(): void {
-    const events = this.#pending
-    this.#pending = []
-    for (const event of events) this.dispatchEvent(event)
-  }
-
-  asStream(): Stream {
-    return this as unknown as Stream
-  }
-}
-
-function randomBytes(rng: Xoshiro128, n: number): Uint8Array {
-  const out = new Uint8Array(n)
-  for (let i = 0; i < n; i++) out[i] = rng.nextUint32() & 0xff
-  return out
-}
-
-/** `bytes` cut at random points (empty pieces included). */
-function chunks(rng: Xoshiro128, bytes: Uint8Array): Uint8Array[] {
-  const out: Uint8Array[] = []
-  let offset = 0
-  while (offset < bytes.byteLength) {
-    const n = rng.nextInt(4) === 0 ? 0 : 1 + rng.nextInt(Math.min(bytes.byteLength - offset, 700))
-    out.push(bytes.slice(offset, offset + n))
-    offset += n
-  }
-  return out
-}
-
-function mutate(rng: Xoshiro128, input: Uint8Array): Uint8Array {
-  const bytes = new Uint8Array(input)
-  const n = bytes.byteLength
-  switch (rng.nextInt(6)) {
-    case 0: {
-      const flips = 1 + rng.nextInt(4)
-      for (let i = 0; i < flips && n > 0; i++) bytes[rng.nextInt(n)]! ^= 1 << rng.nextInt(8)
-      return bytes
-    }
-    case 1:
-      return bytes.subarray(0, n === 0 ? 0 : rng.nextInt(n))
-    case 2:
-      return new Uint8Array([...bytes, ...randomBytes(rng, 1 + rng.nextInt(64))])
-    case 3: {
-      // a length field (big- or little-endian uint32, anywhere in the first bytes) set to a wrong value
-      if (n < 4) return bytes
-      const at = rng.nextInt(Math.min(n - 3, 48))
-      const view = new DataView(bytes.buffer, bytes.byteOffset, n)
-      const values = [0, 1, 0xffffffff, 0x7fffffff, MAX_BODY + 1, MAX_META + 1, view.getUint32(at) + 1]
-      view.setUint32(at, values[rng.nextInt(values.length)]! >>> 0, rng.nextInt(2) === 0)
-      return bytes
-    }
-    case 4: {
-      const at = n === 0 ? 0 : rng.nextInt(n)
-      bytes.set(randomBytes(rng, Math.min(n - at, 1 + rng.nextInt(8))), at)
-      return bytes
-    }
-    default:
-      return randomBytes(rng, rng.nextInt(256))
-  }
+/** Mutations of a frame: its length fields (anywhere in the first bytes) set to wrong values. */
+const MUTATIONS: Mutations = {
+  extendBy: 64,
+  randomBelow: 256,
+  editLength: (rng, bytes) => {
+    const n = bytes.byteLength
+    if (n < 4) return
+    const at = rng.nextInt(Math.min(n - 3, 48))
+    const old = new DataView(bytes.buffer, bytes.byteOffset, n).getUint32(at)
+    writeUint32(rng, bytes, at, [0, 1, 0xffffffff, 0x7fffffff, MAX_BODY + 1, MAX_META + 1, old + 1])
+  },
 }
 
 function validFrame(rng: Xoshiro128): { frame: Uint8Array; meta: Uint8Array; body: Uint8Array } {
@@ -157,19 +74,6 @@ function validFrame(rng: Xoshiro128): { frame: Uint8Array; meta: Uint8Array; bod
   const digest = createHash('sha256').update(body).digest()
   const header = encodeBlobHeader({ bodyLength: body.byteLength, digest, meta })
   return { frame: new Uint8Array([...header, ...body]), meta, body }
-}
-
-/** What escaped instead of a CodedError with a known code. */
-function unexpected(err: unknown): string | undefined {
-  if (isCodedError(err) && (ERROR_CODES as readonly string[]).includes(err.code)) return undefined
-  return err instanceof Error ? `${err.name}: ${err.message}` : String(err)
-}
-
-async function settle(done: () => boolean, what: string): Promise<void> {
-  for (let turn = 0; !done(); turn++) {
-    if (turn > SETTLE_TURNS) throw new Error(`${what} did not settle: a hang`)
-    await new Promise((resolve) => setImmediate(resolve))
-  }
 }
 
 /** A host that is started and hands the stream handler and the dialled streams to the test. */
@@ -196,14 +100,7 @@ function fakeHost(dial: () => FakeStream): { host: Host; handler: () => (s: Stre
 }
 
 describe('stream handlers under fuzzing', () => {
-  // tens of thousands of refusals: their stack traces would cost more than the handling
-  const stackTraceLimit = Error.stackTraceLimit
-  beforeAll(() => {
-    Error.stackTraceLimit = 0
-  })
-  afterAll(() => {
-    Error.stackTraceLimit = stackTraceLimit
-  })
+  withoutStackTraces()
 
   it(`StreamReader returns the bytes in order and TRUNCATED at the end, over ${INPUTS} chunkings`, async () => {
     const rng = createRng('swarmgrad net fuzz reader v1')
@@ -213,7 +110,7 @@ describe('stream handlers under fuzzing', () => {
       const bytes = randomBytes(rng, rng.nextInt(2048))
       const stream = new FakeStream()
       const reader = new StreamReader(stream.asStream(), { maxBytes: 4096 })
-      stream.feed(chunks(rng, bytes), rng.nextInt(2) === 0 ? 'end' : 'reset')
+      stream.feed(chunks(rng, bytes, CHUNKS), rng.nextInt(2) === 0 ? 'end' : 'reset')
       const read: number[] = []
       try {
         for (;;) {
@@ -260,12 +157,12 @@ describe('stream handlers under fuzzing', () => {
     for (let i = 0; i < INPUTS; i++) {
       const sample = validFrame(rng)
       const kind = rng.nextInt(5)
-      const input = kind === 0 ? sample.frame : mutate(rng, sample.frame)
+      const input = kind === 0 ? sample.frame : mutate(rng, sample.frame, MUTATIONS)
       const stream = new FakeStream()
       const before = { received: received.length, errors: errors.length }
       handler()(stream.asStream(), { remotePeer: PEER })
-      stream.feed(chunks(rng, input), rng.nextInt(8) === 0 ? 'reset' : 'end')
-      await settle(() => transfer.activeReceives === 0, `receive #${i}`)
+      stream.feed(chunks(rng, input, CHUNKS), rng.nextInt(8) === 0 ? 'reset' : 'end')
+      await settleUntil(() => transfer.activeReceives === 0, `receive #${i}`)
       if (received.length > before.received) {
         const got = received.at(-1)!
         if (kind === 0) valid++
@@ -315,9 +212,9 @@ describe('stream handlers under fuzzing', () => {
     for (let i = 0; i < INPUTS; i++) {
       const ack = acks[rng.nextInt(acks.length)]!
       const valid = rng.nextInt(5) === 0
-      const input = valid ? encodeBlobAck(ack) : mutate(rng, encodeBlobAck(ack))
+      const input = valid ? encodeBlobAck(ack) : mutate(rng, encodeBlobAck(ack), MUTATIONS)
       stream = new FakeStream()
-      stream.feed(chunks(rng, input), rng.nextInt(8) === 0 ? 'reset' : 'end')
+      stream.feed(chunks(rng, input, CHUNKS), rng.nextInt(8) === 0 ? 'reset' : 'end')
       let outcome: BlobAck | undefined
       try {
         outcome = await transfer.send(PEER, new Uint8Array(3), new Uint8Array(5))

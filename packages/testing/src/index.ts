@@ -1,2 +1,3 @@
+export { FakeStream } from './fake-stream.js'
 export { ManualClock, settle } from './manual-clock.js'
-export { waitFor } from './wait.js'
+export { settleUntil, waitFor } from './wait.js'

@@ -13,14 +13,9 @@ import {
 } from '@swarmgrad/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createSilentClient, type SilentClient } from './fake-client.js'
-import { createFlRun, type FlTestRun, SILENT, waitFor } from './fl-helpers.js'
+import { counter, createFlRun, type FlTestRun, SILENT, waitFor } from './fl-helpers.js'
 
 const PARAMS = 101_770
-
-async function counter(run: FlTestRun, name: string): Promise<Map<string, number>> {
-  const metric = await run.coordinator.registry.getSingleMetric(name)?.get()
-  return new Map((metric?.values ?? []).map((v) => [Object.values(v.labels).join('/'), v.value]))
-}
 
 describe('federated rounds with failing and misbehaving clients', () => {
   let run: FlTestRun | undefined
@@ -52,7 +47,7 @@ describe('federated rounds with failing and misbehaving clients', () => {
     expect(first).toMatchObject({ round: 1, sampled: 4, updates: 3 })
     expect(second).toMatchObject({ round: 2, sampled: 3, updates: 3 })
     expect(first!.accuracy!).toBeGreaterThan(0.3)
-    const ends = await counter(current, 'swarmgrad_coordinator_round_ends_total')
+    const ends = await counter(current.coordinator.registry, 'swarmgrad_coordinator_round_ends_total')
     expect(ends.get('deadline')).toBe(1)
     expect(ends.get('all')).toBe(1)
     await Promise.all(run.peers.map((p) => p.stop()))
@@ -117,10 +112,12 @@ describe('federated rounds with failing and misbehaving clients', () => {
     expect(await send({ nan: true })).toMatchObject({ accepted: false, code: 'NON_FINITE' })
     expect(await send({ samples: 0 })).toMatchObject({ accepted: false, code: 'BAD_WEIGHT' })
 
-    const rejected = await counter(run, 'swarmgrad_coordinator_updates_rejected_total')
+    const rejected = await counter(run.coordinator.registry, 'swarmgrad_coordinator_updates_rejected_total')
     for (const code of ['NOT_SAMPLED', 'WRONG_RUN', 'SHAPE_MISMATCH', 'NON_FINITE', 'BAD_WEIGHT'])
       expect(rejected.get(code)).toBe(1)
-    expect((await counter(run, 'swarmgrad_coordinator_updates_accepted_total')).get('')).toBe(1)
+    expect(
+      (await counter(run.coordinator.registry, 'swarmgrad_coordinator_updates_accepted_total')).get(''),
+    ).toBe(1)
     const status = (await (await fetch(`${coordinator.statusUrl}/status`)).json()) as Record<string, unknown>
     expect(status).toMatchObject({ runId: coordinator.runId, mode: 'fl', algorithm: 'fedavg', round: 0 })
     await run.peers[0]!.stop()

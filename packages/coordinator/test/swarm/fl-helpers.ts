@@ -23,6 +23,12 @@ export async function waitFor(condition: () => boolean, what: string, timeoutMs 
   }
 }
 
+/** A counter of `registry` by its labels' values joined with '/' ('' for one without labels). */
+export async function counter(registry: Registry, name: string): Promise<Map<string, number>> {
+  const metric = await registry.getSingleMetric(name)?.get()
+  return new Map((metric?.values ?? []).map((v) => [Object.values(v.labels).join('/'), v.value]))
+}
+
 /** Options every peer and the coordinator of a test run share (they define the run id). */
 export function runOptions(
   extra: { fl?: CoordinatorOptionsInput['fl']; train?: CoordinatorOptionsInput['train'] } = {},

@@ -3,9 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type FedAuState, fedAuWeight } from '@swarmgrad/algorithms'
 import { createRng } from '@swarmgrad/protocol'
-import type { Registry } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createFlRun, type FlTestRun } from './fl-helpers.js'
+import { counter, createFlRun, type FlTestRun } from './fl-helpers.js'
 
 const ROUNDS = 8
 /** Far beyond a round's training time: a round that waited for a declined client would show it. */
@@ -18,11 +17,6 @@ const AVAILABILITY = 0.3
  */
 const LOW_KEY =
   '08011240123fc496834cfc03c7af6a9527de1de6f4ca5bad459bb4ef840195c7ba9c87e8465e8cfb87cb31192ae9607f8e29f38e77ddd92c273846c9c1bb51376224fe62'
-
-async function counter(registry: Registry, name: string): Promise<Map<string, number>> {
-  const metric = await registry.getSingleMetric(name)?.get()
-  return new Map((metric?.values ?? []).map((v) => [Object.values(v.labels).join('/'), v.value]))
-}
 
 describe('heterogeneous participation (fl.availability)', () => {
   let run: FlTestRun | undefined

@@ -4,12 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { SybilRelay } from '../../../node/test/swarm/sybil-relay.js'
 import { readJournal } from '../../src/index.js'
 import { createStuckClient, type SilentClient } from './fake-client.js'
-import { createFlRun, type FlTestRun, SILENT, waitFor } from './fl-helpers.js'
-
-async function counter(run: FlTestRun, name: string): Promise<Map<string, number>> {
-  const metric = await run.coordinator.registry.getSingleMetric(name)?.get()
-  return new Map((metric?.values ?? []).map((v) => [Object.values(v.labels).join('/'), v.value]))
-}
+import { counter, createFlRun, type FlTestRun, SILENT, waitFor } from './fl-helpers.js'
 
 describe('federated rounds under throwaway identities', () => {
   let run: FlTestRun | undefined
@@ -41,9 +36,13 @@ describe('federated rounds under throwaway identities', () => {
       [1, 3, 2],
       [2, 2, 2],
     ])
-    const ends = await counter(current, 'swarmgrad_coordinator_round_ends_total')
+    const ends = await counter(current.coordinator.registry, 'swarmgrad_coordinator_round_ends_total')
     expect(ends.get('deadline')).toBeUndefined()
-    expect((await counter(current, 'swarmgrad_coordinator_downlink_failures_total')).get('TIMEOUT')).toBe(1)
+    expect(
+      (await counter(current.coordinator.registry, 'swarmgrad_coordinator_downlink_failures_total')).get(
+        'TIMEOUT',
+      ),
+    ).toBe(1)
     await Promise.all(run.peers.map((p) => p.stop()))
     await peersRunning
   })

@@ -6,7 +6,16 @@
  * Each call must return a decode or throw a CodedError with a known code; nothing else may escape. Every valid
  * input (the seeds) decodes back to what was encoded.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import {
+  extend,
+  flipBits,
+  overwriteRun,
+  randomBytes,
+  truncate,
+  withoutStackTraces,
+  writeUint32,
+} from '../../testing/fuzz.js'
 import { bytesToUint16 } from '../codecs/bytes.js'
 import { float16BitsToFloat32 } from '../codecs/float16.js'
 import { decodeTensor, encodeTensor, modelTensor, toDense } from '../codecs/registry.js'
@@ -117,26 +126,16 @@ const SEEDS: readonly { file: string; name: MessageName | undefined; bytes: Uint
   { file: 'log body', name: undefined, bytes: LOG.body },
 ]
 
-function randomBytes(rng: Xoshiro128, n: number): Uint8Array {
-  const out = new Uint8Array(n)
-  for (let i = 0; i < n; i++) out[i] = rng.nextUint32() & 0xff
-  return out
-}
-
 function mutate(rng: Xoshiro128, input: Uint8Array, other: Uint8Array): Uint8Array {
   const bytes = new Uint8Array(input)
   const n = bytes.length
   switch (rng.nextInt(8)) {
-    case 0: {
-      // flip 1-4 random bits
-      const flips = 1 + rng.nextInt(4)
-      for (let i = 0; i < flips && n > 0; i++) bytes[rng.nextInt(n)]! ^= 1 << rng.nextInt(8)
-      return bytes
-    }
+    case 0:
+      return flipBits(rng, bytes)
     case 1:
-      return bytes.subarray(0, n === 0 ? 0 : rng.nextInt(n))
+      return truncate(rng, bytes)
     case 2:
-      return new Uint8Array([...bytes, ...randomBytes(rng, 1 + rng.nextInt(64))])
+      return extend(rng, bytes, 64)
     case 3: {
       // overwrite bytes with values that break varints, tags and lengths
       const writes = 1 + rng.nextInt(3)
@@ -156,10 +155,8 @@ function mutate(rng: Xoshiro128, input: Uint8Array, other: Uint8Array): Uint8Arr
       // a length field edited: a little-endian or big-endian uint32 set to a near, zero or huge value
       if (n < 4) return bytes
       const at = rng.nextInt(n - 3)
-      const view = new DataView(bytes.buffer, bytes.byteOffset, n)
-      const old = view.getUint32(at, rng.nextInt(2) === 0)
-      const values = [0, 1, old + 1, old - 1, 0x7fffffff, 0xffffffff, n, n - at]
-      view.setUint32(at, values[rng.nextInt(values.length)]! >>> 0, rng.nextInt(2) === 0)
+      const old = new DataView(bytes.buffer, bytes.byteOffset, n).getUint32(at, rng.nextInt(2) === 0)
+      writeUint32(rng, bytes, at, [0, 1, old + 1, old - 1, 0x7fffffff, 0xffffffff, n, n - at])
       return bytes
     }
     case 5: {
@@ -168,12 +165,8 @@ function mutate(rng: Xoshiro128, input: Uint8Array, other: Uint8Array): Uint8Arr
       const from = other.length === 0 ? 0 : rng.nextInt(other.length)
       return new Uint8Array([...bytes.subarray(0, cut), ...other.subarray(from)])
     }
-    default: {
-      // overwrite a random run with random bytes
-      const at = n === 0 ? 0 : rng.nextInt(n)
-      bytes.set(randomBytes(rng, Math.min(n - at, 1 + rng.nextInt(8))), at)
-      return bytes
-    }
+    default:
+      return overwriteRun(rng, bytes)
   }
 }
 
@@ -255,14 +248,7 @@ function escapes(bytes: Uint8Array, name: MessageName | undefined, rng: Xoshiro1
 }
 
 describe('decoders under fuzzing', () => {
-  // hundreds of thousands of refusals: their stack traces would cost more than the decoding
-  const stackTraceLimit = Error.stackTraceLimit
-  beforeAll(() => {
-    Error.stackTraceLimit = 0
-  })
-  afterAll(() => {
-    Error.stackTraceLimit = stackTraceLimit
-  })
+  withoutStackTraces()
 
   it(`survive ${SEEDS.length * MUTATIONS_PER_SEED} mutations of the golden samples and transfer parts`, () => {
     const rng = createRng('swarmgrad fuzz mutations v1')

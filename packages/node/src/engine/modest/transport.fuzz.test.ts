@@ -5,7 +5,7 @@
  * stream aborted with a CodedError of a known code; every ping must give a round or a CodedError; nothing may
  * hang; valid frames give what was sent.
  */
-import { type Stream, StreamMessageEvent } from '@libp2p/interface'
+import type { Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Host } from '@swarmgrad/net'
 import {
@@ -13,19 +13,18 @@ import {
   createRng,
   decodeEnvelope,
   type Envelope,
-  ERROR_CODES,
   encodeEnvelope,
-  isCodedError,
   MAX_ENVELOPE_BYTES,
   PeerStatus,
   PROTOCOL_NAMES,
   peerIdBytes,
   protocolId,
-  type Xoshiro128,
 } from '@swarmgrad/protocol'
+import { chunks, type Mutations, mutate, unexpected, withoutStackTraces } from '@swarmgrad/protocol/testing'
+import { FakeStream, settleUntil } from '@swarmgrad/testing'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createNodeMetrics } from '../../metrics/index.js'
 import { Libp2pModestTransport } from './transport.js'
 
@@ -34,73 +33,8 @@ const RUN = 'fuzz-run'
 const SELF = peerIdFromString('12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA')
 const PEER = peerIdFromString('12D3KooWRm8J3iL796zPFi2EtGGtUJn58AG67gcqzMFHZnnsTzqD')
 const OUR_ROUND = 12
-/** Event-loop turns an input may take to settle before it counts as a hang. */
-const SETTLE_TURNS = 1000
-
-/** The parts of a libp2p 3 stream the transport uses; bytes fed before a reader exists wait for it. */
-class FakeStream extends EventTarget {
-  readableEnded = false
-  writeStatus: 'writable' | 'closed' = 'writable'
-  readonly writeBufferLength = 0
-  readonly sent: Uint8Array[] = []
-  aborted: Error | undefined
-  #pending: Event[] = []
-  #listening = false
-
-  send(bytes: Uint8Array): boolean {
-    this.sent.push(bytes.slice())
-    return true
-  }
-
-  async close(): Promise<void> {
-    this.writeStatus = 'closed'
-  }
-
-  abort(err: Error): void {
-    this.aborted = err
-    this.writeStatus = 'closed'
-  }
-
-  feed(pieces: readonly Uint8Array[]): void {
-    this.#pending = [...pieces.map((p) => new StreamMessageEvent(p)), new Event('end')]
-    if (this.#listening) this.#flush()
-  }
-
-  override addEventListener(...args: Parameters<EventTarget['addEventListener']>): void {
-    super.addEventListener(...args)
-    if (args[0] === 'message' && !this.#listening) {
-      this.#listening = true
-      queueMicrotask(() => this.#flush())
-    }
-  }
-
-  #flush(): void {
-    const events = this.#pending
-    this.#pending = []
-    for (const event of events) this.dispatchEvent(event)
-  }
-
-  asStream(): Stream {
-    return this as unknown as Stream
-  }
-}
-
-function randomBytes(rng: Xoshiro128, n: number): Uint8Array {
-  const out = new Uint8Array(n)
-  for (let i = 0; i < n; i++) out[i] = rng.nextUint32() & 0xff
-  return out
-}
-
-function chunks(rng: Xoshiro128, bytes: Uint8Array): Uint8Array[] {
-  const out: Uint8Array[] = []
-  let offset = 0
-  while (offset < bytes.byteLength) {
-    const n = 1 + rng.nextInt(Math.min(bytes.byteLength - offset, 200))
-    out.push(bytes.slice(offset, offset + n))
-    offset += n
-  }
-  return out
-}
+/** Deliveries cut into pieces of up to 200 bytes. */
+const CHUNKS = { maxPiece: 200 }
 
 function frame(envelope: Uint8Array): Uint8Array {
   const out = new Uint8Array(4 + envelope.byteLength)
@@ -109,45 +43,15 @@ function frame(envelope: Uint8Array): Uint8Array {
   return out
 }
 
-function mutate(rng: Xoshiro128, input: Uint8Array): Uint8Array {
-  const bytes = new Uint8Array(input)
-  const n = bytes.byteLength
-  switch (rng.nextInt(6)) {
-    case 0: {
-      const flips = 1 + rng.nextInt(4)
-      for (let i = 0; i < flips && n > 0; i++) bytes[rng.nextInt(n)]! ^= 1 << rng.nextInt(8)
-      return bytes
-    }
-    case 1:
-      return bytes.subarray(0, n === 0 ? 0 : rng.nextInt(n))
-    case 2:
-      return new Uint8Array([...bytes, ...randomBytes(rng, 1 + rng.nextInt(32))])
-    case 3: {
-      // the frame length: zero, one off, over the limit, or huge
-      const lengths = [0, n - 3, n - 5, MAX_ENVELOPE_BYTES + 1, 0xffffffff, rng.nextUint32()]
-      if (n >= 4) new DataView(bytes.buffer, bytes.byteOffset).setUint32(0, lengths[rng.nextInt(6)]! >>> 0)
-      return bytes
-    }
-    case 4: {
-      const at = n === 0 ? 0 : rng.nextInt(n)
-      bytes.set(randomBytes(rng, Math.min(n - at, 1 + rng.nextInt(8))), at)
-      return bytes
-    }
-    default:
-      return randomBytes(rng, rng.nextInt(300))
-  }
-}
-
-function unexpected(err: unknown): string | undefined {
-  if (isCodedError(err) && (ERROR_CODES as readonly string[]).includes(err.code)) return undefined
-  return err instanceof Error ? `${err.name}: ${err.message}` : String(err)
-}
-
-async function settle(done: () => boolean, what: string): Promise<void> {
-  for (let turn = 0; !done(); turn++) {
-    if (turn > SETTLE_TURNS) throw new Error(`${what} did not settle: a hang`)
-    await new Promise((resolve) => setImmediate(resolve))
-  }
+/** Mutations of a request or answer frame: its length prefix zero, one off, over the limit, or huge. */
+const MUTATIONS: Mutations = {
+  extendBy: 32,
+  randomBelow: 300,
+  editLength: (rng, bytes) => {
+    const n = bytes.byteLength
+    const lengths = [0, n - 3, n - 5, MAX_ENVELOPE_BYTES + 1, 0xffffffff, rng.nextUint32()]
+    if (n >= 4) new DataView(bytes.buffer, bytes.byteOffset).setUint32(0, lengths[rng.nextInt(6)]! >>> 0)
+  },
 }
 
 function envelope(sender: typeof PEER, body: Envelope['body']): Uint8Array {
@@ -199,14 +103,7 @@ async function setUp() {
 }
 
 describe('MoDeST rpc frames under fuzzing', () => {
-  // tens of thousands of refusals: their stack traces would cost more than the decoding
-  const stackTraceLimit = Error.stackTraceLimit
-  beforeAll(() => {
-    Error.stackTraceLimit = 0
-  })
-  afterAll(() => {
-    Error.stackTraceLimit = stackTraceLimit
-  })
+  withoutStackTraces()
 
   it(`answers valid pings and views and refuses ${INPUTS} random and mutated requests by code`, async () => {
     const { transport, rpc } = await setUp()
@@ -227,8 +124,8 @@ describe('MoDeST rpc frames under fuzzing', () => {
       const valid = rng.nextInt(5) === 0
       const stream = new FakeStream()
       rpc(stream.asStream(), { remotePeer: PEER })
-      stream.feed(chunks(rng, valid ? request : mutate(rng, request)))
-      await settle(() => stream.writeStatus === 'closed', `request #${i}`)
+      stream.feed(chunks(rng, valid ? request : mutate(rng, request, MUTATIONS), CHUNKS))
+      await settleUntil(() => stream.writeStatus === 'closed', `request #${i}`)
       if (stream.aborted !== undefined) {
         const escaped = unexpected(stream.aborted)
         if (escaped !== undefined) failures.push(`#${i}: ${escaped}`)
@@ -259,7 +156,7 @@ describe('MoDeST rpc frames under fuzzing', () => {
       const answer = frame(envelope(PEER, { case: 'pong', value: { nonce: i + 1, roundEstimate: 30 } }))
       const valid = rng.nextInt(5) === 0
       const stream = new FakeStream()
-      stream.feed(chunks(rng, valid ? answer : mutate(rng, answer)))
+      stream.feed(chunks(rng, valid ? answer : mutate(rng, answer, MUTATIONS), CHUNKS))
       dialling(stream)
       try {
         const round = await transport.ping(PEER.toString(), OUR_ROUND, AbortSignal.timeout(60_000))

@@ -11,21 +11,28 @@ import {
   createRng,
   decodeEnvelope,
   decodeSpsaSnapshot,
-  ERROR_CODES,
   encodeSpsaLog,
   encodeSpsaSnapshot,
   encodeSpsaSyncRequest,
   errorCode,
-  isCodedError,
   modelHash,
   peerIdBytes,
   splitSpsaLog,
   toHex,
   type Xoshiro128,
 } from '@swarmgrad/protocol'
+import {
+  type Mutations,
+  mutate,
+  randomBytes,
+  unexpected,
+  withoutStackTraces,
+  writeUint32,
+} from '@swarmgrad/protocol/testing'
+import { settleUntil } from '@swarmgrad/testing'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createNodeMetrics } from '../../metrics/index.js'
 import { encodeBatch, type HeldBatch } from './batch.js'
 import { SpsaKernel } from './kernel.js'
@@ -52,60 +59,17 @@ const OPTIONS: SpsaSyncOptions = {
   layers: [{ name: 'w', shape: [PARAMS] }],
   syncTimeoutMs: 60_000,
 }
-/** Event-loop turns an input may take to settle (an answer sent, a wait ended) before it counts as a hang. */
-const SETTLE_TURNS = 1000
 
-function randomBytes(rng: Xoshiro128, n: number): Uint8Array {
-  const out = new Uint8Array(n)
-  for (let i = 0; i < n; i++) out[i] = rng.nextUint32() & 0xff
-  return out
-}
-
-function mutate(rng: Xoshiro128, input: Uint8Array): Uint8Array {
-  const bytes = new Uint8Array(input)
-  const n = bytes.byteLength
-  switch (rng.nextInt(6)) {
-    case 0: {
-      const flips = 1 + rng.nextInt(4)
-      for (let i = 0; i < flips && n > 0; i++) bytes[rng.nextInt(n)]! ^= 1 << rng.nextInt(8)
-      return bytes
-    }
-    case 1:
-      return bytes.subarray(0, n === 0 ? 0 : rng.nextInt(n))
-    case 2:
-      return new Uint8Array([...bytes, ...randomBytes(rng, 1 + rng.nextInt(32))])
-    case 3: {
-      // a length (a log's little-endian uint32, or a varint's bytes) set to a wrong value
-      if (n < 4) return bytes
-      const at = rng.nextInt(n - 3)
-      const values = [0, 1, 0xffffffff, 0x7fffffff, n, n - at + 1]
-      new DataView(bytes.buffer, bytes.byteOffset, n).setUint32(
-        at,
-        values[rng.nextInt(values.length)]! >>> 0,
-        rng.nextInt(2) === 0,
-      )
-      return bytes
-    }
-    case 4: {
-      const at = n === 0 ? 0 : rng.nextInt(n)
-      bytes.set(randomBytes(rng, Math.min(n - at, 1 + rng.nextInt(8))), at)
-      return bytes
-    }
-    default:
-      return randomBytes(rng, rng.nextInt(300))
-  }
-}
-
-function unexpected(err: unknown): string | undefined {
-  if (isCodedError(err) && (ERROR_CODES as readonly string[]).includes(err.code)) return undefined
-  return err instanceof Error ? `${err.name}: ${err.message}` : String(err)
-}
-
-async function settle(done: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let turn = 0; !(await done()); turn++) {
-    if (turn > SETTLE_TURNS) throw new Error(`${what} did not happen: a hang`)
-    await new Promise((resolve) => setImmediate(resolve))
-  }
+/** Mutations of a request or answer: a length (a log's little-endian uint32, or a varint's bytes) set wrong. */
+const MUTATIONS: Mutations = {
+  extendBy: 32,
+  randomBelow: 300,
+  editLength: (rng, bytes) => {
+    const n = bytes.byteLength
+    if (n < 4) return
+    const at = rng.nextInt(n - 3)
+    writeUint32(rng, bytes, at, [0, 1, 0xffffffff, 0x7fffffff, n, n - at + 1])
+  },
 }
 
 function gaussians(rng: Xoshiro128): Float32Array {
@@ -232,14 +196,7 @@ function follow(
 }
 
 describe('SPSA sync frames under fuzzing', () => {
-  // tens of thousands of refusals: their stack traces would cost more than the decoding
-  const stackTraceLimit = Error.stackTraceLimit
-  beforeAll(() => {
-    Error.stackTraceLimit = 0
-  })
-  afterAll(() => {
-    Error.stackTraceLimit = stackTraceLimit
-  })
+  withoutStackTraces()
 
   it(`serves valid snapshot and log requests and refuses ${INPUTS} mutated and random ones by code`, async () => {
     const { sync, sent, served, theta, log } = setUp()
@@ -259,9 +216,9 @@ describe('SPSA sync frames under fuzzing', () => {
         from,
       })
       const valid = rng.nextInt(5) === 0
-      const meta = valid ? request : mutate(rng, request)
+      const meta = valid ? request : mutate(rng, request, MUTATIONS)
       // a request's body is empty; what one carries is not read
-      const body = rng.nextInt(4) === 0 ? mutate(rng, new Uint8Array(8)) : new Uint8Array(0)
+      const body = rng.nextInt(4) === 0 ? mutate(rng, new Uint8Array(8), MUTATIONS) : new Uint8Array(0)
       const before = { sent: sent.length, served: await served() }
       let taken = false
       try {
@@ -279,7 +236,7 @@ describe('SPSA sync frames under fuzzing', () => {
       if (!taken) continue
       if (valid && stale)
         failures.push(`#${i}: a request for the log from round ${from}, not kept, was taken`)
-      await settle(async () => (await served()) > before.served, `the answer to request #${i}`)
+      await settleUntil(async () => (await served()) > before.served, `the answer to request #${i}`)
       answered++
       const reply = sent.at(-1)
       if (sent.length !== before.sent + 1 || reply?.protocol !== protocol || reply.peer !== PEER) {
@@ -368,11 +325,11 @@ describe('SPSA sync frames under fuzzing', () => {
         const wait = follow(controller, (signal) =>
           stage === 'snapshot' ? sync.snapshot(PEER, signal) : sync.reach(PEER, base, target, signal),
         )
-        await settle(() => wait.ended || sent.length > before, `the ${stage} request`)
+        await settleUntil(() => wait.ended || sent.length > before, `the ${stage} request`)
         return wait
       }
       const aborted = async (wait: Wait, what: string): Promise<void> => {
-        await settle(() => wait.ended, what)
+        await settleUntil(() => wait.ended, what)
         if (errorCode(wait.error) !== 'TIMEOUT') {
           failures.push(`${what} ended with ${String(wait.error ?? wait.state?.round)}, not TIMEOUT`)
         }
@@ -413,8 +370,8 @@ describe('SPSA sync frames under fuzzing', () => {
           else ({ meta, body } = answers[other])
         } else if (!valid) {
           const part = rng.nextInt(3)
-          if (part !== 1) meta = mutate(rng, meta)
-          if (part !== 0) body = mutate(rng, body)
+          if (part !== 1) meta = mutate(rng, meta, MUTATIONS)
+          if (part !== 0) body = mutate(rng, body, MUTATIONS)
         }
         const before = sent.length
         try {
@@ -434,7 +391,7 @@ describe('SPSA sync frames under fuzzing', () => {
         // a mutation that turned the answer into a request is served, and the wait goes on
         if (sent.length > before) continue
         taken++
-        await settle(() => wait.ended, `the end of the ${stage} wait after answer #${i}`)
+        await settleUntil(() => wait.ended, `the end of the ${stage} wait after answer #${i}`)
         if (wait.state !== undefined) {
           const wrong = wrongState(wait.state, valid)
           if (wrong !== undefined) failures.push(`${stage} #${i}: ${wrong}`)
