@@ -60,7 +60,9 @@ export function toLayersModel(spec: ModelSpec, params: Float32Array): tf.Sequent
     model.add(tf.layers.dense({ ...input(), name, units, activation: act }))
   }
   if (normalized.kind === 'mlp') {
-    normalized.hidden.forEach((units, i) => dense(`dense${i}`, units, activation))
+    normalized.hidden.forEach((units, i) => {
+      dense(`dense${i}`, units, activation)
+    })
   } else {
     model.add(tf.layers.reshape({ ...input(), name: 'image', targetShape: [...normalized.inputShape] }))
     normalized.conv.forEach((layer, i) => {
@@ -82,7 +84,9 @@ export function toLayersModel(spec: ModelSpec, params: Float32Array): tf.Sequent
       }
     })
     model.add(tf.layers.flatten({ name: 'flatten' }))
-    normalized.dense.forEach((units, i) => dense(`dense${i}`, units, activation))
+    normalized.dense.forEach((units, i) => {
+      dense(`dense${i}`, units, activation)
+    })
   }
   dense('output', normalized.outputs, 'softmax')
   const weights = layout.map((e) => tf.tensor(params.subarray(e.offset, e.offset + e.length), [...e.shape]))
