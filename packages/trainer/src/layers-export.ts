@@ -151,7 +151,7 @@ export async function saveLayersModel(
   info: SavedModelInfo,
 ): Promise<void> {
   const files = await layersModelFiles(spec, params, info)
-  await checkReplaceable(dir)
+  await checkSaveTarget(dir)
   const parent = dirname(dir)
   await mkdir(parent, { recursive: true })
   const tag = randomBytes(6).toString('hex')
@@ -174,7 +174,7 @@ export async function saveLayersModel(
 }
 
 /** Throws a SaveError unless `dir` is absent or a Layers model folder that `saveLayersModel` wrote. */
-async function checkReplaceable(dir: string): Promise<void> {
+export async function checkSaveTarget(dir: string): Promise<void> {
   if (!(await exists(dir))) return
   const refuse = (why: string): SaveError => new SaveError(dir, why)
   let json: unknown
