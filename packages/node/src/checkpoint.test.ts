@@ -25,6 +25,7 @@ function writer(dir: string, registry = new Registry()): CheckpointWriter {
     spec,
     runId: 'run-a',
     mode: 'gossip',
+    every: 2,
     logger: pino({ level: 'silent' }),
     metrics: createNodeMetrics(registry),
   })
@@ -49,10 +50,13 @@ describe('checkpoints', () => {
     const registry = new Registry()
     const w = writer(dir, registry)
     await w.open(undefined)
-    void w.save(2, params(0.5))
-    await w.save(4, params(0.25))
+    w.roundDone(1, params(1))
+    w.roundDone(2, params(0.5))
+    w.roundDone(3, params(0.25))
+    await w.close()
+    await w.close()
     const read = await readCheckpoint(dir, { runId: 'run-a', paramCount: count })
-    expect(read?.round).toBe(4)
+    expect(read?.round).toBe(3)
     expect(read?.spec).toEqual(spec)
     expect(read?.params[count - 1]).toBe(0.25)
     expect((await readdir(dir)).filter((f) => f.startsWith('params-'))).toHaveLength(1)
@@ -65,7 +69,8 @@ describe('checkpoints', () => {
     const dir = await saveDir()
     const w = writer(dir)
     await w.open(undefined)
-    await w.save(3, params(1))
+    w.roundDone(3, params(1))
+    await w.close()
     const file = join(dir, 'checkpoint.json')
     await expect(readCheckpoint(dir, { runId: 'run-b', paramCount: count })).rejects.toThrow(
       /checkpoint .*checkpoint\.json cannot be used: it belongs to run run-a/,

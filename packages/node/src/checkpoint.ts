@@ -154,6 +154,8 @@ export interface CheckpointWriterOptions {
   readonly spec: ModelSpec
   readonly runId: string
   readonly mode: RunModeName
+  /** Save after every `every`-th completed round; 0 only on `close`. */
+  readonly every: number
   readonly logger: Logger
   readonly metrics: Pick<NodeMetrics, 'checkpointWrites'>
 }
@@ -168,6 +170,9 @@ export interface CheckpointWriterOptions {
 export class CheckpointWriter {
   #queue: Promise<void> = Promise.resolve()
   #previous: string | undefined
+  /** The model after the last completed round, and the last round queued for writing. */
+  #latest: { round: number; params: Float32Array } | undefined
+  #queued = -1
 
   constructor(private readonly options: CheckpointWriterOptions) {}
 
@@ -177,19 +182,33 @@ export class CheckpointWriter {
    */
   async open(resumed: Checkpoint | undefined): Promise<void> {
     await checkSaveTarget(join(this.options.dir, MODEL_DIR))
-    if (resumed !== undefined) this.#previous = resumed.paramsFile
+    if (resumed === undefined) return
+    this.#previous = resumed.paramsFile
+    this.#queued = resumed.round
   }
 
-  /** Queues a checkpoint of `params` (copied now) after `round`; resolves when it is written or has failed. */
-  save(round: number, params: Float32Array): Promise<void> {
-    const copy = params.slice()
-    this.#queue = this.#queue.then(() => this.#write(round, copy))
+  /** Notes the model after a completed round (copied now) and queues a checkpoint of it on every `every`-th. */
+  roundDone(round: number, params: Float32Array): void {
+    this.#latest = { round, params: params.slice() }
+    const { every } = this.options
+    if (every > 0 && round % every === 0) this.#save()
+  }
+
+  /**
+   * On a graceful stop: queues the model after the last completed round unless it is written already (a round
+   * cut short by the stop is not saved: a checkpoint of round r holds the model after round r), and resolves
+   * once every queued checkpoint is written or has failed.
+   */
+  close(): Promise<void> {
+    this.#save()
     return this.#queue
   }
 
-  /** Resolves once every queued checkpoint is written. */
-  flush(): Promise<void> {
-    return this.#queue
+  #save(): void {
+    const latest = this.#latest
+    if (latest === undefined || latest.round === this.#queued) return
+    this.#queued = latest.round
+    this.#queue = this.#queue.then(() => this.#write(latest.round, latest.params))
   }
 
   async #write(round: number, params: Float32Array): Promise<void> {

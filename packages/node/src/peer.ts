@@ -146,7 +146,7 @@ export class SwarmNode {
     this.#status = 'stopping'
     this.#controller.abort(new Error('node stopping'))
     await this.#running
-    await this.checkpoints?.save(this.engine.round, this.trainer.getParams())
+    await this.checkpoints?.close()
     await this.engine.stop()
     await this.host.stop()
     await this.#metricsServer?.close()
@@ -201,6 +201,7 @@ export async function createNode(
           spec,
           runId,
           mode: options.mode,
+          every: save.every,
           logger: logger.child({ component: 'checkpoint' }),
           metrics,
         })
@@ -232,9 +233,7 @@ export async function createNode(
       const memory = tf.memory()
       metrics.tfTensors.set(memory.numTensors)
       metrics.tfBytes.set(memory.numBytes)
-      if (save.every > 0 && report.round % save.every === 0) {
-        void checkpoints?.save(report.round, trainer.getParams())
-      }
+      checkpoints?.roundDone(report.round, trainer.getParams())
       deps.onRound?.(report)
     },
   })
