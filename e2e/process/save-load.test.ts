@@ -89,6 +89,7 @@ describe('swarmgrad node --save-dir (separate processes on 127.0.0.1)', () => {
     for (const p of all) p.kill('SIGTERM')
     expect((await Promise.all(all.map((p) => p.exited))).map((e) => e.code)).toEqual([0, 0, 0])
 
+    const accuracies: number[] = []
     for (const [i, p] of all.entries()) {
       // every second round, then the last completed round on the stop (unless it was an even one, saved already)
       const saved = checkpointRounds(p)
@@ -101,7 +102,19 @@ describe('swarmgrad node --save-dir (separate processes on 127.0.0.1)', () => {
       const measured = await accuracyOf(join(saveDirs[i]!, 'model'), i, peers)
       expect(Math.abs(measured - reported)).toBeLessThan(0.001)
       expect(measured).toBeGreaterThan(0.5)
+
+      accuracies.push(measured)
     }
+    const checkpoint0 = JSON.parse(await readFile(join(saveDirs[0]!, 'checkpoint.json'), 'utf8'))
+    // swarmgrad export --checkpoint: the same model as a Layers folder, and the raw parameters
+    const exported = join(await tempDir(), 'exported')
+    const layers = pool.start(['export', '--checkpoint', saveDirs[0]!, '--out', exported])
+    expect((await layers.exited).code).toBe(0)
+    expect(await accuracyOf(exported, 0, peers)).toBe(accuracies[0])
+    const rawFile = join(await tempDir(), 'model.f32')
+    const raw = pool.start(['export', '--checkpoint', saveDirs[0]!, '--format', 'raw', '--out', rawFile])
+    expect((await raw.exited).code).toBe(0)
+    expect(await readFile(rawFile)).toEqual(await readFile(join(saveDirs[0]!, checkpoint0.params)))
   })
 
   it('a peer killed after a checkpoint resumes from its round when restarted with its save folder', async () => {
