@@ -1,7 +1,7 @@
+export { type Checkpoint, readCheckpoint } from './checkpoint.js'
 export type { FlEngine } from './engine/fl/engine.js'
 export { type EngineContext, ROUND_ENGINES, type RoundEngine } from './engine/registry.js'
 export { SpsaKernel, selectTrained } from './engine/spsa/kernel.js'
 export type { LocalModel, RoundReport } from './engine/types.js'
 export { createNodeMetrics, type NodeMetrics } from './metrics/index.js'
 export { createNode, type NodeDeps, type NodeStatus, runIdOf, type SwarmNode } from './peer.js'
-export { type Checkpoint, readCheckpoint } from './checkpoint.js'
