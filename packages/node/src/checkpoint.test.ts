@@ -65,6 +65,27 @@ describe('checkpoints', () => {
     expect(metric?.values).toEqual([expect.objectContaining({ labels: { result: 'ok' }, value: 2 })])
   })
 
+  it('removes what an interrupted write left behind when it opens the folder, and nothing else', async () => {
+    const dir = await saveDir()
+    const first = writer(dir)
+    await first.open(undefined)
+    first.roundDone(2, params(1))
+    await first.close()
+    const leftovers = [
+      '.model.new-0123456789ab',
+      '.checkpoint.json.new-0123456789ab',
+      'params-4-0123456789ab.bin',
+    ]
+    for (const name of leftovers) await writeFile(join(dir, name), 'partial')
+    await writeFile(join(dir, 'notes.txt'), 'mine')
+    const resumed = await readCheckpoint(dir, { runId: 'run-a', paramCount: count })
+    await writer(dir).open(resumed)
+    const names = await readdir(dir)
+    for (const name of leftovers) expect(names).not.toContain(name)
+    expect(names).toContain('notes.txt')
+    expect((await readCheckpoint(dir, { runId: 'run-a', paramCount: count }))?.round).toBe(2)
+  })
+
   it('refuses a checkpoint of another run, another model, altered or not ours, naming checkpoint.json', async () => {
     const dir = await saveDir()
     const w = writer(dir)

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, readFile, rename, rm } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises'
+import { basename, join } from 'node:path'
 import { type ModelSpec, normalizeModelSpec, paramCount } from '@swarmgrad/config'
 import { firstNonFinite, type RunModeName } from '@swarmgrad/protocol'
 import { checkSaveTarget, saveLayersModel, syncDir, writeSynced } from '@swarmgrad/trainer'
@@ -15,6 +15,8 @@ const FORMAT = 'swarmgrad-checkpoint'
 const VERSION = 1
 /** Names of the raw parameter files: the round and a random tag, so that no write ever replaces another's file. */
 const PARAMS_FILE = /^params-\d+-[0-9a-f]{12}\.bin$/
+/** What an interrupted write leaves behind: our temporary names (see `saveLayersModel` and `#write`). */
+const LEFTOVER = /^\.(model\.(new|old)|checkpoint\.json\.new)-[0-9a-f]{12}$/
 
 /** checkpoint.json: what the peer was doing when it saved, and the file of its parameters. */
 interface CheckpointRecord {
@@ -178,10 +180,22 @@ export class CheckpointWriter {
 
   /**
    * Checks that the folder holds nothing the writer would replace but what swarmgrad wrote (a SaveError
-   * otherwise); `resumed` is the checkpoint read from it, whose parameter file the next write retires.
+   * otherwise) and removes what an interrupted write left (temporary files, parameter files no checkpoint names);
+   * `resumed` is the checkpoint read from it, whose parameter file the next write retires.
    */
   async open(resumed: Checkpoint | undefined): Promise<void> {
-    await checkSaveTarget(join(this.options.dir, MODEL_DIR))
+    const { dir } = this.options
+    await checkSaveTarget(join(dir, MODEL_DIR))
+    const kept = resumed === undefined ? undefined : basename(resumed.paramsFile)
+    const entries = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return []
+      throw err
+    })
+    for (const name of entries) {
+      if (LEFTOVER.test(name) || (PARAMS_FILE.test(name) && name !== kept)) {
+        await rm(join(dir, name), { recursive: true, force: true })
+      }
+    }
     if (resumed === undefined) return
     this.#previous = resumed.paramsFile
     this.#queued = resumed.round
