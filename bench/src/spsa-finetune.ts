@@ -283,9 +283,11 @@ async function pretrain(plan: Plan, signal: AbortSignal): Promise<Checkpoint & {
   const file = join(WORK_DIR, 'checkpoint.f32')
   const { stdout } = await run(process.execPath, [
     CLI_BIN,
-    'export-model',
+    'export',
     '--journal',
     journal,
+    '--format',
+    'raw',
     '--out',
     file,
   ])

@@ -1,4 +1,4 @@
-import { type CoordinatorOptions, createCoordinator, exportJournalModel } from '@swarmgrad/coordinator'
+import { type CoordinatorOptions, createCoordinator } from '@swarmgrad/coordinator'
 import { runUntilSignalled } from '@swarmgrad/net'
 import { EXIT } from './exit-codes.js'
 
@@ -9,12 +9,5 @@ import { EXIT } from './exit-codes.js'
 export async function runCoordinatorCommand(options: CoordinatorOptions): Promise<number> {
   const coordinator = await createCoordinator(options, { start: false })
   await runUntilSignalled(coordinator, coordinator.logger)
-  return EXIT.OK
-}
-
-/** `export-model`: the journal's global model as a raw float32 checkpoint, and a JSON line saying what was written. */
-export async function runExportModel(journal: string, out: string): Promise<number> {
-  const exported = await exportJournalModel(journal, out)
-  process.stdout.write(`${JSON.stringify({ ...exported, out })}\n`)
   return EXIT.OK
 }

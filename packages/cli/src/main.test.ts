@@ -1,6 +1,6 @@
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { loadConfig } from '@swarmgrad/config'
+import { loadConfig, paramCount, resolveModelSpec } from '@swarmgrad/config'
 import { coordinatorOptionsSchema, writeJournal } from '@swarmgrad/coordinator'
 import { loadOrCreateIdentity, loadPsk, SWARMGRAD_VERSION } from '@swarmgrad/net'
 import { describe, expect, it } from 'vitest'
@@ -8,7 +8,7 @@ import { captureCliOutput } from '../testing/cli-output.js'
 import { EXIT } from './exit-codes.js'
 import { main } from './main.js'
 
-describe('swarmgrad coordinator and export-model', () => {
+describe('swarmgrad coordinator and export', () => {
   const cli = captureCliOutput('swarmgrad-coordinator-cli-')
 
   it('one command line: node and coordinator are its commands, each with its own options', async () => {
@@ -17,7 +17,7 @@ describe('swarmgrad coordinator and export-model', () => {
     expect(cli.stdout).not.toContain('--gossip-fanout')
     cli.stdout = ''
     expect(await main(['--help'])).toBe(0)
-    expect(cli.stdout).toMatch(/node \[options\][\s\S]*coordinator \[options\][\s\S]*export-model/)
+    expect(cli.stdout).toMatch(/node \[options\][\s\S]*coordinator \[options\][\s\S]*export \[options\]/)
     expect(await main(['no-such-command'])).toBe(EXIT.USAGE)
     expect(cli.stderr).toContain("unknown command 'no-such-command'")
   })
@@ -76,32 +76,81 @@ describe('swarmgrad coordinator and export-model', () => {
     })
   })
 
-  it("export-model writes the journal's global model as a float32 file and says what it wrote", async () => {
-    const journal = join(cli.dir, 'run.journal')
-    await writeJournal(journal, {
-      runId: 'run-x',
-      algorithm: 'fedavg',
-      round: 3,
-      model: Float32Array.of(0.5, -2),
-      algorithmState: {},
-      history: [{ round: 3, seconds: 1, sampled: 2, updates: 2, bytesDown: 8, bytesUp: 8, accuracy: 0.75 }],
-      bytesDown: 8,
-      bytesUp: 8,
-    })
-    const out = join(cli.dir, 'model.f32')
-    expect(await main(['export-model', '--journal', journal, '--out', out])).toBe(0)
-    expect(await readFile(out)).toEqual(Buffer.from([0, 0, 0, 0x3f, 0, 0, 0, 0xc0]))
-    expect(JSON.parse(cli.stdout)).toEqual({ runId: 'run-x', round: 3, values: 2, accuracy: 0.75, out })
+  const journalOf = (model: Float32Array): Parameters<typeof writeJournal>[1] => ({
+    runId: 'run-x',
+    algorithm: 'fedavg',
+    round: 3,
+    model,
+    algorithmState: {},
+    history: [{ round: 3, seconds: 1, sampled: 2, updates: 2, bytesDown: 8, bytesUp: 8, accuracy: 0.75 }],
+    bytesDown: 8,
+    bytesUp: 8,
   })
 
-  it('export-model exits 2 for a missing flag or a missing journal, naming it', async () => {
-    expect(await main(['export-model', '--journal', join(cli.dir, 'x.journal')])).toBe(EXIT.USAGE)
-    expect(cli.stderr).toContain("required option '--out <file>' not specified")
+  it("export --format raw writes the journal's global model as a float32 file and says what it wrote", async () => {
+    const journal = join(cli.dir, 'run.journal')
+    await writeJournal(journal, journalOf(Float32Array.of(0.5, -2)))
+    const out = join(cli.dir, 'model.f32')
+    expect(await main(['export', '--journal', journal, '--format', 'raw', '--out', out])).toBe(0)
+    expect(await readFile(out)).toEqual(Buffer.from([0, 0, 0, 0x3f, 0, 0, 0, 0xc0]))
+    expect(JSON.parse(cli.stdout)).toEqual({
+      runId: 'run-x',
+      round: 3,
+      values: 2,
+      accuracy: 0.75,
+      format: 'raw',
+      out,
+    })
+  })
+
+  it("export writes the journal's global model as a TF.js Layers model of the run's --model", async () => {
+    const journal = join(cli.dir, 'run.journal')
+    const count = paramCount(resolveModelSpec('mlp-small'))
+    await writeJournal(journal, journalOf(new Float32Array(count).fill(0.25)))
+    const out = join(cli.dir, 'global')
+    expect(await main(['export', '--journal', journal, '--out', out])).toBe(0)
+    expect(JSON.parse(cli.stdout)).toEqual({
+      runId: 'run-x',
+      round: 3,
+      values: count,
+      accuracy: 0.75,
+      format: 'layers',
+      out,
+    })
+    expect((await readdir(out)).sort()).toEqual(['model.json', 'weights.bin'])
+    expect((await stat(join(out, 'weights.bin'))).size).toBe(4 * count)
+    const json = JSON.parse(await readFile(join(out, 'model.json'), 'utf8'))
+    expect(json.userDefinedMetadata.swarmgrad).toMatchObject({ runId: 'run-x', round: 3 })
+
+    expect(
+      await main(['export', '--journal', journal, '--model', 'cnn-small', '--out', join(cli.dir, 'x')]),
+    ).toBe(EXIT.USAGE)
+    expect(cli.stderr).toContain(`the journal's model has ${count} parameters, model cnn-small has`)
+  })
+
+  it('export exits 2 naming what was wrong: flags, a missing journal or checkpoint, a folder it did not write', async () => {
+    expect(await main(['export', '--journal', join(cli.dir, 'x.journal')])).toBe(EXIT.USAGE)
+    expect(cli.stderr).toContain("required option '--out <path>' not specified")
+    expect(await main(['export', '--out', join(cli.dir, 'm')])).toBe(EXIT.USAGE)
+    expect(cli.stderr).toContain('exactly one of --journal <file> and --checkpoint <dir>')
+    expect(
+      await main(['export', '--checkpoint', cli.dir, '--format', 'onnx', '--out', join(cli.dir, 'm')]),
+    ).toBe(EXIT.USAGE)
+    expect(cli.stderr).toContain('--format must be one of layers, raw, got "onnx"')
     const missing = join(cli.dir, 'missing.journal')
-    expect(await main(['export-model', '--journal', missing, '--out', join(cli.dir, 'm.f32')])).toBe(
-      EXIT.USAGE,
-    )
+    expect(await main(['export', '--journal', missing, '--out', join(cli.dir, 'm.f32')])).toBe(EXIT.USAGE)
     expect(cli.stderr).toContain(`journal ${missing} cannot be used: it does not exist`)
+    expect(await main(['export', '--checkpoint', cli.dir, '--out', join(cli.dir, 'm')])).toBe(EXIT.USAGE)
+    expect(cli.stderr).toContain(`${cli.dir} holds no checkpoint.json`)
+
+    const journal = join(cli.dir, 'run.journal')
+    await writeJournal(journal, journalOf(new Float32Array(paramCount(resolveModelSpec('mlp-small')))))
+    const theirs = join(cli.dir, 'theirs')
+    await mkdir(theirs)
+    await writeFile(join(theirs, 'model.json'), '{}')
+    expect(await main(['export', '--journal', journal, '--out', theirs])).toBe(EXIT.USAGE)
+    expect(cli.stderr).toContain(`cannot save to ${theirs}`)
+    expect(await readFile(join(theirs, 'model.json'), 'utf8')).toBe('{}')
   })
 })
 

@@ -6,7 +6,15 @@ import { EXIT } from './exit-codes.js'
 import { addSchemaOptions, flagValues } from './flags.js'
 
 /** Errors that are the user's to fix: one line naming what was wrong, exit code 2, no stack trace. Matched by name. */
-const USAGE_ERRORS = new Set(['DataError', 'HostConfigError', 'JournalError', 'KeyFileError'])
+const USAGE_ERRORS = new Set([
+  'CheckpointError',
+  'DataError',
+  'ExportError',
+  'HostConfigError',
+  'JournalError',
+  'KeyFileError',
+  'SaveError',
+])
 
 /** The one error printer: what went wrong, on stderr, and the exit code it means. */
 export function reportError(err: unknown): number {
@@ -80,16 +88,33 @@ function buildProgram(result: { code: number }): Command {
   })
 
   program
-    .command('export-model')
+    .command('export')
     .description(
-      "write the global model of a coordinator's journal (its last completed round) as raw float32 little-endian, the checkpoint format of --spsa-init-file",
+      "write the model of a coordinator's journal (its last completed round) or of a peer's --save-dir (its last checkpoint) as a TF.js Layers model folder (model.json + weights.bin, for tf.loadLayersModel) or as raw float32 little-endian (the format of --spsa-init-file)",
     )
-    .requiredOption('--journal <file>', 'the journal (--journal of the coordinator)')
-    .requiredOption('--out <file>', 'file to write')
-    .action(async (opts: { journal: string; out: string }) => {
-      const { runExportModel } = await import('./coordinator-command.js')
-      result.code = await runExportModel(opts.journal, opts.out)
-    })
+    .option('--journal <file>', 'the journal (--journal of the coordinator)')
+    .option('--checkpoint <dir>', 'the save folder of a peer (--save-dir)')
+    .requiredOption(
+      '--out <path>',
+      'layers: folder to write (replaced only if swarmgrad wrote it); raw: file',
+    )
+    .option('--format <name>', 'layers or raw', 'layers')
+    .option(
+      '--model <preset|file>',
+      "with --journal --format layers: the run's model, a preset or a JSON spec file (default mlp-small)",
+    )
+    .action(
+      async (opts: {
+        journal?: string
+        checkpoint?: string
+        out: string
+        format: string
+        model?: string
+      }) => {
+        const { runExport } = await import('./export-command.js')
+        result.code = await runExport(opts)
+      },
+    )
 
   program
     .command('keygen')

@@ -201,6 +201,21 @@ export const metricsSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1').describe('address of the /metrics HTTP server'),
 })
 
+export const saveSchema = z.strictObject({
+  dir: z
+    .string()
+    .optional()
+    .describe(
+      'folder the model is saved to (model/: a TF.js Layers model; checkpoint.json + raw params) and resumed from at start',
+    ),
+  every: z
+    .number()
+    .int()
+    .min(0)
+    .default(10)
+    .describe('save every N completed rounds (and on a graceful stop); 0 saves only on stop'),
+})
+
 export const logSchema = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   format: z
@@ -236,6 +251,7 @@ export const nodeOptionsSchema = z
     exchange: exchangeSchema.prefault({}),
     host: hostSchema.prefault({}),
     metrics: metricsSchema.prefault({}),
+    save: saveSchema.prefault({}),
     log: logSchema.prefault({}),
   })
   .superRefine((options, ctx) => {

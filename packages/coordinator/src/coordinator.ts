@@ -28,6 +28,7 @@ import { FlServer } from './fl-server.js'
 import { JournalError, type JournalState, type RoundRecord, readJournal, writeJournal } from './journal.js'
 import { Membership } from './membership.js'
 import { type CoordinatorMetrics, createCoordinatorMetrics } from './metrics.js'
+import { ModelSaver } from './model-saver.js'
 import { type CoordinatorOptions, type CoordinatorOptionsInput, coordinatorOptionsSchema } from './options.js'
 
 /** Members `/status` lists (by peer id) at most; it gives the total count beside them. */
@@ -86,6 +87,7 @@ export class Coordinator {
     readonly membership: Membership,
     readonly server: FlServer | undefined,
     private readonly evaluator: Evaluator | undefined,
+    private readonly saver: ModelSaver | undefined,
   ) {
     // only this coordinator publishes its clock and config: anything else on them is rejected and counted
     const own = (name: 'clock' | 'config'): GossipChannel =>
@@ -205,6 +207,7 @@ export class Coordinator {
     this.#status = 'stopping'
     this.#controller.abort(new Error('coordinator stopping'))
     await this.#running
+    if (this.server !== undefined) await this.saver?.close(this.server.state)
     clearInterval(this.#clockTimer)
     clearInterval(this.#configTimer)
     this.#clock?.stop()
@@ -275,8 +278,19 @@ export async function createCoordinator(
 
   let state: JournalState | undefined
   let evaluator: Evaluator | undefined
+  let saver: ModelSaver | undefined
   if (options.mode === 'fl') {
     const spec = resolveModelSpec(options.model)
+    if (options.save.dir !== undefined) {
+      saver = await ModelSaver.open({
+        dir: options.save.dir,
+        spec,
+        runId,
+        every: options.save.every,
+        logger: logger.child({ component: 'save' }),
+        metrics,
+      })
+    }
     const count = paramCount(spec)
     const algorithm = getFlAlgorithm(options.fl.algorithm)
     state = options.journal === undefined ? undefined : await readJournal(options.journal)
@@ -336,14 +350,16 @@ export async function createCoordinator(
           evaluate:
             evaluator === undefined || options.evalEvery === 0 ? undefined : (p) => evaluator.evaluate(p),
           persist: async (s) => {
-            if (journal === undefined) return
-            try {
-              await writeJournal(journal, s)
-              metrics.journalWrites.inc({ result: 'ok' })
-            } catch (err) {
-              metrics.journalWrites.inc({ result: 'error' })
-              throw err
+            if (journal !== undefined) {
+              try {
+                await writeJournal(journal, s)
+                metrics.journalWrites.inc({ result: 'ok' })
+              } catch (err) {
+                metrics.journalWrites.inc({ result: 'error' })
+                throw err
+              }
             }
+            await saver?.roundDone(s)
           },
           onRound: deps.onRound,
         })
@@ -357,6 +373,7 @@ export async function createCoordinator(
     membership,
     server,
     evaluator,
+    saver,
   )
   if (deps.start !== false) await coordinator.start()
   return coordinator

@@ -76,6 +76,11 @@ export function createCoordinatorMetrics(registry: Registry) {
       help: 'Journal writes by result',
       labelNames: ['result'] as const,
     }),
+    modelSaves: metric.counter({
+      name: 'swarmgrad_coordinator_model_saves_total',
+      help: 'Global models saved to --save-dir as TF.js Layers models, by result',
+      labelNames: ['result'] as const,
+    }),
   }
 }
 

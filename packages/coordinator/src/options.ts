@@ -8,6 +8,7 @@ import {
   metricsSchema,
   modelSchema,
   nodeOptionsSchema,
+  saveSchema,
   trainSchema,
 } from '@swarmgrad/config'
 import { z } from 'zod'
@@ -43,6 +44,7 @@ export const coordinatorOptionsSchema = z
       .string()
       .optional()
       .describe('file the run state is journaled to after every round and resumed from at start'),
+    save: saveSchema.prefault({}).describe('fl: the global model saved as a TF.js Layers model (dir/model/)'),
     host: hostSchema.prefault({}),
     metrics: metricsSchema.prefault({}).describe('the HTTP server of /metrics, /status and /healthz'),
     log: logSchema.prefault({}),

@@ -1,3 +1,4 @@
+export { type Checkpoint, readCheckpoint } from './checkpoint.js'
 export type { FlEngine } from './engine/fl/engine.js'
 export { type EngineContext, ROUND_ENGINES, type RoundEngine } from './engine/registry.js'
 export { SpsaKernel, selectTrained } from './engine/spsa/kernel.js'

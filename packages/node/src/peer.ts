@@ -28,6 +28,7 @@ import {
 } from '@swarmgrad/trainer'
 import * as tf from '@tensorflow/tfjs'
 import { collectDefaultMetrics, Registry } from 'prom-client'
+import { type Checkpoint, CheckpointWriter, readCheckpoint } from './checkpoint.js'
 import { ROUND_ENGINES, type RoundEngine } from './engine/registry.js'
 import type { LocalModel, RoundReport } from './engine/types.js'
 import { createNodeMetrics, type NodeMetrics } from './metrics/index.js'
@@ -84,6 +85,7 @@ export class SwarmNode {
     readonly host: Host,
     private readonly trainer: Trainer,
     readonly engine: RoundEngine,
+    private readonly checkpoints: CheckpointWriter | undefined,
   ) {}
 
   get status(): NodeStatus {
@@ -144,6 +146,7 @@ export class SwarmNode {
     this.#status = 'stopping'
     this.#controller.abort(new Error('node stopping'))
     await this.#running
+    await this.checkpoints?.close()
     await this.engine.stop()
     await this.host.stop()
     await this.#metricsServer?.close()
@@ -185,6 +188,24 @@ export async function createNode(
     seed: seedFrom(options.seed, 'peer', options.data.index),
     modelSeed: options.seed,
   })
+  const { save } = options
+  const checkpoint =
+    save.dir === undefined
+      ? undefined
+      : await readCheckpoint(save.dir, { runId, paramCount: paramCount(spec) })
+  const checkpoints =
+    save.dir === undefined
+      ? undefined
+      : new CheckpointWriter({
+          dir: save.dir,
+          spec,
+          runId,
+          mode: options.mode,
+          every: save.every,
+          logger: logger.child({ component: 'checkpoint' }),
+          metrics,
+        })
+  await checkpoints?.open(checkpoint)
   const host = await createHost({
     ...options.host,
     // libp2p's metrics attach to one registry per process: only a peer that serves /metrics claims it.
@@ -212,10 +233,48 @@ export async function createNode(
       const memory = tf.memory()
       metrics.tfTensors.set(memory.numTensors)
       metrics.tfBytes.set(memory.numBytes)
+      checkpoints?.roundDone(report.round, trainer.getParams())
       deps.onRound?.(report)
     },
   })
-  const node = new SwarmNode(options, runId, backend, data, logger, registry, metrics, host, trainer, engine)
+  if (checkpoint !== undefined) resume(checkpoint, engine, trainer, options, logger)
+  const node = new SwarmNode(
+    options,
+    runId,
+    backend,
+    data,
+    logger,
+    registry,
+    metrics,
+    host,
+    trainer,
+    engine,
+    checkpoints,
+  )
   if (deps.start !== false) await node.start()
   return node
+}
+
+/**
+ * Continues from a verified checkpoint where the mode's round is the peer's own (gossip: model and round); in the
+ * other modes the round and the model come from the swarm (fl: the coordinator's global model, modest: the
+ * sampled peers', spsa: the quorum's θ), so the peer starts as a new one would.
+ */
+function resume(
+  checkpoint: Checkpoint,
+  engine: RoundEngine,
+  trainer: Trainer,
+  options: NodeOptions,
+  logger: Logger,
+): void {
+  if (engine.resumeAt === undefined) {
+    logger.info(
+      { file: checkpoint.file, round: checkpoint.round, mode: options.mode },
+      'checkpoint verified; this mode takes its round and model from the swarm, so the peer starts from round 0',
+    )
+    return
+  }
+  trainer.setParams(checkpoint.params)
+  engine.resumeAt(checkpoint.round)
+  logger.info({ file: checkpoint.file, round: checkpoint.round }, 'resumed from checkpoint')
 }

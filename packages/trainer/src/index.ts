@@ -1,4 +1,5 @@
 export * from './backend.js'
 export * from './data/index.js'
+export * from './layers-export.js'
 export * from './model.js'
 export * from './trainer.js'

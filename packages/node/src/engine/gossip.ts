@@ -82,6 +82,11 @@ export class GossipEngine implements RoundEngine {
     return this.exchange.livePeers().length
   }
 
+  /** Continues after `round` of a checkpoint whose parameters the model holds; call before `run`. */
+  resumeAt(round: number): void {
+    this.#round = round
+  }
+
   start(): Promise<void> {
     return this.exchange.start()
   }

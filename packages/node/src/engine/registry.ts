@@ -45,6 +45,11 @@ export interface RoundEngine {
   run(signal: AbortSignal): Promise<void>
   /** Says goodbye where the mode has one and unregisters everything. */
   stop(): Promise<void>
+  /**
+   * Continues from a checkpoint: the model already holds its parameters, the next round is `round + 1`. Only
+   * modes whose round is the peer's own have it (gossip); the others take their round and model from the swarm.
+   */
+  resumeAt?(round: number): void
 }
 
 export type EngineFactory = (context: EngineContext) => RoundEngine
