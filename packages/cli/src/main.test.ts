@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { loadConfig } from '@swarmgrad/config'
+import { fieldsOf, loadConfig, nodeOptionsSchema } from '@swarmgrad/config'
 import { coordinatorOptionsSchema, writeJournal } from '@swarmgrad/coordinator'
 import { loadOrCreateIdentity, loadPsk, SWARMGRAD_VERSION } from '@swarmgrad/net'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
@@ -28,6 +28,32 @@ describe('swarmgrad coordinator and export-model', () => {
   afterEach(async () => {
     vi.restoreAllMocks()
     await rm(dir, { recursive: true, force: true })
+  })
+
+  it('shows the default of every option in the help of node and coordinator', async () => {
+    for (const [command, schema] of [
+      ['node', nodeOptionsSchema],
+      ['coordinator', coordinatorOptionsSchema],
+    ] as const) {
+      stdout = ''
+      expect(await main([command, '--help'])).toBe(EXIT.OK)
+      const help = stdout.replace(/\s+/g, ' ')
+      const fields = fieldsOf(schema).filter(
+        (f) =>
+          f.defaultValue !== undefined &&
+          (Array.isArray(f.defaultValue) || typeof f.defaultValue !== 'object'),
+      )
+      expect(fields.length).toBeGreaterThan(20)
+      for (const field of fields) {
+        const value = Array.isArray(field.defaultValue)
+          ? field.defaultValue.join(',') || 'none'
+          : String(field.defaultValue)
+        expect(help).toMatch(
+          new RegExp(`--${field.flag} .*?\\(default: ${regexEscape(value)}\\) \\[env ${field.env}\\]`),
+        )
+      }
+    }
+    expect(stdout.replace(/\s+/g, ' ')).toContain('(default: 120000) [env SWARMGRAD_FL_START_TIMEOUT_MS]')
   })
 
   it('one command line: node and coordinator are its commands, each with its own options', async () => {
@@ -208,3 +234,7 @@ describe('swarmgrad keygen and psk', () => {
     expect(await readdir(dir)).toEqual([])
   })
 })
+
+function regexEscape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
+}
