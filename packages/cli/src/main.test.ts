@@ -100,6 +100,13 @@ describe('swarmgrad coordinator and export-model', () => {
     expect(await readFile(journal, 'utf8')).toBe('not a journal')
   })
 
+  it('exits 2 naming a history file it cannot open, before the coordinator listens', async () => {
+    const history = join(dir, 'no-such-folder', 'run.jsonl')
+    const argv = ['coordinator', '--mode', 'gossip', '--history-file', history, '--log-level', 'silent']
+    expect(await main(argv)).toBe(EXIT.USAGE)
+    expect(stderr).toBe(`swarmgrad: ${history}: cannot open the history file (its folder does not exist)\n`)
+  })
+
   it('takes its options from SWARMGRAD_* variables (as a container sets them), flags winning', () => {
     const options = loadConfig(coordinatorOptionsSchema, {
       env: {

@@ -87,6 +87,12 @@ const csvSchema = z.strictObject({
     .describe('csv: number of classes; unset: the largest label + 1'),
 })
 
+const historyFileSchema = z
+  .string()
+  .min(1)
+  .optional()
+  .describe('append one JSON line per round (round, accuracy, loss, bytes, seconds) to this file; see swarmgrad plot')
+
 export const dataSchema = z
   .strictObject({
     source: z
@@ -255,6 +261,7 @@ export const nodeOptionsSchema = z
       .default(0)
       .describe('rounds to run before stopping; 0 runs until stopped'),
     backend: z.enum(['auto', 'node', 'wasm', 'cpu']).default('auto').describe('TensorFlow.js backend'),
+    historyFile: historyFileSchema,
     model: modelSchema.default('mlp-small').describe('model preset name, or a spec object in a config file'),
     data: dataSchema.prefault({}),
     train: trainSchema.prefault({}),

@@ -4,6 +4,7 @@ import {
   createHost,
   createLogger,
   GossipChannel,
+  HistoryWriter,
   type Host,
   type MetricsServer,
   registerBuildInfo,
@@ -86,6 +87,7 @@ export class Coordinator {
     readonly membership: Membership,
     readonly server: FlServer | undefined,
     private readonly evaluator: Evaluator | undefined,
+    private readonly history: HistoryWriter | undefined,
   ) {
     // only this coordinator publishes its clock and config: anything else on them is rejected and counted
     const own = (name: 'clock' | 'config'): GossipChannel =>
@@ -215,6 +217,7 @@ export class Coordinator {
     await this.#statusServer?.close()
     this.#statusServer = undefined
     this.evaluator?.dispose()
+    await this.history?.close()
     this.#status = 'stopped'
     this.logger.info({ round: this.round }, 'coordinator stopped')
   }
@@ -308,6 +311,8 @@ export async function createCoordinator(
     }
   }
 
+  const history =
+    options.historyFile === undefined ? undefined : await HistoryWriter.open(options.historyFile, logger)
   const host = await createHost({
     ...options.host,
     ...(options.metrics.port >= 0 ? { metricsRegistry: registry } : {}),
@@ -345,7 +350,20 @@ export async function createCoordinator(
               throw err
             }
           },
-          onRound: deps.onRound,
+          onRound: (record) => {
+            history?.append({
+              round: record.round,
+              accuracy: record.accuracy,
+              loss: record.loss,
+              bytesIn: state.bytesUp,
+              bytesOut: state.bytesDown,
+              seconds: history.seconds,
+              role: 'coordinator',
+              mode: options.mode,
+              peer: host.peerId.toString(),
+            })
+            deps.onRound?.(record)
+          },
         })
   const coordinator = new Coordinator(
     options,
@@ -357,6 +375,7 @@ export async function createCoordinator(
     membership,
     server,
     evaluator,
+    history,
   )
   if (deps.start !== false) await coordinator.start()
   return coordinator

@@ -43,6 +43,7 @@ export const coordinatorOptionsSchema = z
       .string()
       .optional()
       .describe('file the run state is journaled to after every round and resumed from at start'),
+    historyFile: nodeOptionsSchema.shape.historyFile,
     host: hostSchema.prefault({}),
     metrics: metricsSchema.prefault({}).describe('the HTTP server of /metrics, /status and /healthz'),
     log: logSchema.prefault({}),

@@ -12,6 +12,7 @@ export { registerBuildInfo, SWARMGRAD_VERSION } from './build-info.js'
 export { type Deadline, deadline } from './deadline.js'
 export { HostConfigError, HostNotStartedError } from './errors.js'
 export { GossipChannel, type GossipChannelOptions, type GossipVerdict, gossipVerdict } from './gossip.js'
+export { HistoryFileError, type HistoryRecord, HistoryWriter } from './history.js'
 export {
   createHost,
   Host,

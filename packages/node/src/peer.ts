@@ -10,6 +10,7 @@ import {
 import {
   createHost,
   createLogger,
+  HistoryWriter,
   type Host,
   type Logger,
   type MetricsServer,
@@ -84,6 +85,7 @@ export class SwarmNode {
     readonly host: Host,
     private readonly trainer: Trainer,
     readonly engine: RoundEngine,
+    private readonly history: HistoryWriter | undefined,
   ) {}
 
   get status(): NodeStatus {
@@ -149,6 +151,7 @@ export class SwarmNode {
     await this.#metricsServer?.close()
     this.#metricsServer = undefined
     this.trainer.dispose()
+    await this.history?.close()
     this.#status = 'stopped'
     this.logger.info({ round: this.engine.round }, 'peer stopped')
   }
@@ -185,6 +188,8 @@ export async function createNode(
     seed: seedFrom(options.seed, 'peer', options.data.index),
     modelSeed: options.seed,
   })
+  const history =
+    options.historyFile === undefined ? undefined : await HistoryWriter.open(options.historyFile, logger)
   const host = await createHost({
     ...options.host,
     // libp2p's metrics attach to one registry per process: only a peer that serves /metrics claims it.
@@ -212,10 +217,34 @@ export async function createNode(
       const memory = tf.memory()
       metrics.tfTensors.set(memory.numTensors)
       metrics.tfBytes.set(memory.numBytes)
+      history?.append({
+        round: report.round,
+        accuracy: report.testAccuracy,
+        loss: report.testLoss,
+        trainLoss: report.trainLoss,
+        bytesIn: report.bytesReceived,
+        bytesOut: report.bytesSent,
+        seconds: history.seconds,
+        role: 'peer',
+        mode: options.mode,
+        peer: host.peerId.toString(),
+      })
       deps.onRound?.(report)
     },
   })
-  const node = new SwarmNode(options, runId, backend, data, logger, registry, metrics, host, trainer, engine)
+  const node = new SwarmNode(
+    options,
+    runId,
+    backend,
+    data,
+    logger,
+    registry,
+    metrics,
+    host,
+    trainer,
+    engine,
+    history,
+  )
   if (deps.start !== false) await node.start()
   return node
 }
