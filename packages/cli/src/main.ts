@@ -6,7 +6,13 @@ import { EXIT } from './exit-codes.js'
 import { addSchemaOptions, flagValues } from './flags.js'
 
 /** Errors that are the user's to fix: one line naming what was wrong, exit code 2, no stack trace. Matched by name. */
-const USAGE_ERRORS = new Set(['DataError', 'HistoryFileError', 'HostConfigError', 'JournalError', 'KeyFileError'])
+const USAGE_ERRORS = new Set([
+  'DataError',
+  'HistoryFileError',
+  'HostConfigError',
+  'JournalError',
+  'KeyFileError',
+])
 
 /** The one error printer: what went wrong, on stderr, and the exit code it means. */
 export function reportError(err: unknown): number {

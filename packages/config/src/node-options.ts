@@ -91,7 +91,9 @@ const historyFileSchema = z
   .string()
   .min(1)
   .optional()
-  .describe('append one JSON line per round (round, accuracy, loss, bytes, seconds) to this file; see swarmgrad plot')
+  .describe(
+    'append one JSON line per round (round, accuracy, loss, bytes, seconds) to this file; see swarmgrad plot',
+  )
 
 export const dataSchema = z
   .strictObject({
