@@ -36,6 +36,7 @@ export {
   type RedialOptions,
   resolveHostOptions,
 } from './options.js'
+export { WAIT_PROGRESS_MS, type WaitProgress, withWaitProgress } from './progress.js'
 export { createPskFile, generatePsk, loadPsk } from './psk.js'
 export { publishRoster, type Roster } from './roster.js'
 export { RunView, type RunViewOptions, type ViewRecord } from './run-view.js'
