@@ -116,7 +116,8 @@ export function renderHistoryPlot(runs: readonly HistoryRun[], title: string): s
       'no round in these files was evaluated (accuracy is recorded every train.evalEvery rounds)',
     )
   }
-  const yLo = Math.max(0, Math.floor((100 * Math.min(...accuracies)) / 10) * 10)
+  // at least 10 points of range, so that runs at 100 % still draw a chart
+  const yLo = Math.min(90, Math.max(0, Math.floor((100 * Math.min(...accuracies)) / 10) * 10))
   const common = { yLabel: 'test accuracy, %', yRange: [yLo, 100] as const }
   return stack([
     renderLineChart(
