@@ -3,9 +3,9 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { renderLineChart } from '@swarmgrad/cli'
 import { CodedError } from '@swarmgrad/protocol'
 import { loadFashionMnist } from '@swarmgrad/trainer'
-import { renderLineChart } from './plot.js'
 import { CLI_BIN_SHOWN, DEFAULT_BOOTSTRAP_PEERS, runSwarm, type SwarmResult } from './swarm.js'
 
 /**

@@ -56,8 +56,8 @@ function swarmOptions(name: string, mode: string, rounds: number, extra: readonl
     rounds,
     task: 'fmnist-2nn',
     extra,
-    // MoDeST counts itself among its start peers; gossip counts the others
-    startPeers: mode === 'modest' ? PEERS : 'auto',
+    // both modes wait for the other N - 1 peers
+    startPeers: 'auto',
     bootstrapPeers: 4,
     timeoutSeconds: 300 + 120 * rounds,
     cwd: process.cwd(),

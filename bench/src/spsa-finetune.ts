@@ -24,9 +24,9 @@ import { cpus, loadavg } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs, promisify } from 'node:util'
+import { renderLineChart, type Series } from '@swarmgrad/cli'
 import { CodedError } from '@swarmgrad/protocol'
 import { type CoordinatorRound, coordinatorRounds, flCoordinatorCommand } from './fl.js'
-import { renderLineChart, type Series } from './plot.js'
 import {
   CLI_BIN,
   DEFAULT_BOOTSTRAP_PEERS,

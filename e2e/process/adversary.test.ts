@@ -119,7 +119,7 @@ describe('an adversary against swarmgrad node processes (127.0.0.1)', () => {
   })
 
   it("MoDeST: a Ping claiming round 2^32-1 moves no peer's known round; no peer stops, rounds go on", async () => {
-    const peers = await startSwarm(pool, PEERS, modestArgs(MANY_ROUNDS), ['--modest-start-peers', '3'])
+    const peers = await startSwarm(pool, PEERS, modestArgs(MANY_ROUNDS), ['--modest-start-peers', '2'])
     await moreRounds(peers, 0, 3)
     attacker = await HostilePeer.connect(runTarget(peers), [peers[0]!.address])
     const roundsBefore = await roundsCompleted(peers)
@@ -153,7 +153,7 @@ describe('an adversary against swarmgrad node processes (127.0.0.1)', () => {
   })
 
   it('MoDeST: AGGREGATED(held+1) from an identity in no view is refused and counted by every peer', async () => {
-    const peers = await startSwarm(pool, PEERS, modestArgs(MANY_ROUNDS), ['--modest-start-peers', '3'])
+    const peers = await startSwarm(pool, PEERS, modestArgs(MANY_ROUNDS), ['--modest-start-peers', '2'])
     await moreRounds(peers, 0, 4)
     await waitFor(
       async () => (await accuracies(peers)).every((a) => !Number.isNaN(a)),
@@ -328,7 +328,7 @@ describe('an adversary against swarmgrad node processes (127.0.0.1)', () => {
   })
 
   it('MoDeST: 10,000 malformed view and ping frames are all refused, and counted but for the cut-off ones; rounds go on', async () => {
-    const peers = await startSwarm(pool, PEERS, modestArgs(MANY_ROUNDS), ['--modest-start-peers', '3'])
+    const peers = await startSwarm(pool, PEERS, modestArgs(MANY_ROUNDS), ['--modest-start-peers', '2'])
     await moreRounds(peers, 0, 3)
     const target = peers[0]!
     attacker = await HostilePeer.connect(runTarget(peers), [target.address])

@@ -70,9 +70,9 @@ describe('swarmgrad node --mode modest (separate processes on 127.0.0.1)', () =>
   it('keeps completing rounds after 80 % of the peers are SIGKILLed, and takes killed peers back', async () => {
     dir = await mkdtemp(join(tmpdir(), 'swarmgrad-modest-'))
     const base = dir
-    const first = pool.start([...peerArgs(0, base), '--modest-start-peers', String(PEERS)])
+    const first = pool.start([...peerArgs(0, base), '--modest-start-peers', String(PEERS - 1)])
     await first.waitFor((p) => p.find((r) => r.msg === 'peer started') !== undefined, 'peer 0 to listen')
-    const bootstrap = ['--host-bootstrap', first.address(), '--modest-start-peers', String(PEERS)]
+    const bootstrap = ['--host-bootstrap', first.address(), '--modest-start-peers', String(PEERS - 1)]
     const others = Array.from({ length: PEERS - 1 }, (_, i) =>
       pool.start([...peerArgs(i + 1, base), ...bootstrap]),
     )

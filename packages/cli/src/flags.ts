@@ -7,8 +7,17 @@ function describe(field: ConfigField): string {
   // enum values are listed, not enforced here: the schema refuses a bad one naming the field, its flag and variable
   if (field.kind === 'enum') parts.push(`(${field.values.join('|')})`)
   if (field.kind === 'list') parts.push('(comma-separated)')
+  const shown = defaultText(field.defaultValue)
+  if (shown !== undefined) parts.push(`(default: ${shown})`)
   parts.push(`[env ${field.env}]`)
   return parts.filter((p) => p !== '').join(' ')
+}
+
+/** A default as it would be typed on the command line; undefined for none (or an object, set in a file). */
+function defaultText(value: unknown): string | undefined {
+  if (Array.isArray(value)) return value.length === 0 ? 'none' : value.join(',')
+  if (value === undefined || typeof value === 'object') return undefined
+  return String(value)
 }
 
 /** Adds one command-line option per leaf of the schema: `--gossip-fanout <number>`, `--host-mdns [bool]`, ... */
@@ -17,11 +26,7 @@ export function addSchemaOptions(command: Command, schema: z.ZodType): ConfigFie
   for (const field of fields) {
     const placeholder =
       field.kind === 'boolean' ? '[bool]' : `<${field.kind === 'enum' ? 'name' : field.kind}>`
-    const option = new Option(`--${field.flag} ${placeholder}`, describe(field))
-    if (field.defaultValue !== undefined && typeof field.defaultValue !== 'object') {
-      option.default(undefined, `${String(field.defaultValue)}`)
-    }
-    command.addOption(option)
+    command.addOption(new Option(`--${field.flag} ${placeholder}`, describe(field)))
   }
   return fields
 }

@@ -1,2 +1,3 @@
 export { EXIT } from './exit-codes.js'
 export { main, reportError } from './main.js'
+export { PALETTE, renderLineChart, type Series } from './plot/chart.js'

@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { loadConfig, paramCount, resolveModelSpec } from '@swarmgrad/config'
+import { fieldsOf, loadConfig, nodeOptionsSchema, paramCount, resolveModelSpec } from '@swarmgrad/config'
 import { coordinatorOptionsSchema, writeJournal } from '@swarmgrad/coordinator'
 import { loadOrCreateIdentity, loadPsk, SWARMGRAD_VERSION } from '@swarmgrad/net'
 import { describe, expect, it } from 'vitest'
@@ -10,6 +10,32 @@ import { main } from './main.js'
 
 describe('swarmgrad coordinator and export', () => {
   const cli = captureCliOutput('swarmgrad-coordinator-cli-')
+
+  it('shows the default of every option in the help of node and coordinator', async () => {
+    for (const [command, schema] of [
+      ['node', nodeOptionsSchema],
+      ['coordinator', coordinatorOptionsSchema],
+    ] as const) {
+      cli.stdout = ''
+      expect(await main([command, '--help'])).toBe(EXIT.OK)
+      const help = cli.stdout.replace(/\s+/g, ' ')
+      const fields = fieldsOf(schema).filter(
+        (f) =>
+          f.defaultValue !== undefined &&
+          (Array.isArray(f.defaultValue) || typeof f.defaultValue !== 'object'),
+      )
+      expect(fields.length).toBeGreaterThan(20)
+      for (const field of fields) {
+        const value = Array.isArray(field.defaultValue)
+          ? field.defaultValue.join(',') || 'none'
+          : String(field.defaultValue)
+        expect(help).toMatch(
+          new RegExp(`--${field.flag} .*?\\(default: ${regexEscape(value)}\\) \\[env ${field.env}\\]`),
+        )
+      }
+    }
+    expect(cli.stdout.replace(/\s+/g, ' ')).toContain('(default: 120000) [env SWARMGRAD_FL_START_TIMEOUT_MS]')
+  })
 
   it('one command line: node and coordinator are its commands, each with its own options', async () => {
     expect(await main(['coordinator', '--help'])).toBe(0)
@@ -53,6 +79,15 @@ describe('swarmgrad coordinator and export', () => {
     expect(await main(['coordinator', '--journal', journal, '--data-test-limit', '10'])).toBe(EXIT.USAGE)
     expect(cli.stderr).toContain(`journal ${journal} cannot be used`)
     expect(await readFile(journal, 'utf8')).toBe('not a journal')
+  })
+
+  it('exits 2 naming a history file it cannot open, before the coordinator listens', async () => {
+    const history = join(cli.dir, 'no-such-folder', 'run.jsonl')
+    const argv = ['coordinator', '--mode', 'gossip', '--history-file', history, '--log-level', 'silent']
+    expect(await main(argv)).toBe(EXIT.USAGE)
+    expect(cli.stderr).toBe(
+      `swarmgrad: ${history}: cannot open the history file (its folder does not exist)\n`,
+    )
   })
 
   it('takes its options from SWARMGRAD_* variables (as a container sets them), flags winning', () => {
@@ -221,3 +256,7 @@ describe('swarmgrad keygen and psk', () => {
     expect(await readdir(cli.dir)).toEqual([])
   })
 })
+
+function regexEscape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
+}

@@ -10,9 +10,11 @@ const USAGE_ERRORS = new Set([
   'CheckpointError',
   'DataError',
   'ExportError',
+  'HistoryFileError',
   'HostConfigError',
   'JournalError',
   'KeyFileError',
+  'PlotInputError',
   'SaveError',
 ])
 
@@ -153,6 +155,22 @@ function buildProgram(result: { code: number }): Command {
     .action(async (opts: { ownerKey: string; members: string; out: string; rosterVersion?: string }) => {
       const { runRoster } = await import('./roster-command.js')
       result.code = await runRoster(opts)
+    })
+
+  program
+    .command('plot')
+    .description(
+      'draw test accuracy against rounds and against MB sent, one line per file and peer, from the --history-file files of peers or the coordinator, as one SVG',
+    )
+    .argument('<files...>', 'history files (one JSON line per round)')
+    .requiredOption('--out <file>', 'SVG file to write')
+    .option('--title <text>', 'title of the charts', 'swarmgrad')
+    .action(async (files: string[], opts: { out: string; title: string }) => {
+      const { plotHistory } = await import('./plot/history-plot.js')
+      const runs = await plotHistory(files, opts.out, opts.title)
+      process.stderr.write(
+        `wrote ${opts.out}: ${runs.length} line${runs.length === 1 ? '' : 's'} per chart\n`,
+      )
     })
 
   program

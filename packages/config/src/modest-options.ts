@@ -50,9 +50,11 @@ export const modestSchema = z
     startPeers: z
       .number()
       .int()
-      .min(1)
-      .default(1)
-      .describe('peers (self included) the view must hold before round 1, bounded by startTimeoutMs'),
+      .min(0)
+      .default(0)
+      .describe(
+        'other live peers the view must hold before round 1 (as gossip counts them), bounded by startTimeoutMs',
+      ),
     startTimeoutMs: z.number().int().min(0).max(3_600_000).default(30_000),
     watchdogTimeoutMs: z
       .number()

@@ -59,6 +59,42 @@ const presetNames = Object.keys(MODEL_PRESETS) as [
 
 export const modelSchema = z.union([z.enum(presetNames), z.discriminatedUnion('kind', [mlpSpec, cnnSpec])])
 
+const csvSchema = z.strictObject({
+  labelColumn: z
+    .union([z.number().int().min(0), z.string().min(1)])
+    .default(0)
+    .describe('csv: the label column, a 0-based number or a header name'),
+  header: z
+    .enum(['auto', 'yes', 'no'])
+    .default('auto')
+    .describe('csv: whether the first row names the columns; auto: when any of its fields is not a number'),
+  delimiter: z.string().length(1).default(',').describe('csv: the field separator, one character'),
+  scale: z
+    .number()
+    .positive()
+    .default(1)
+    .describe('csv: every feature is divided by this, e.g. 255 for raw pixels'),
+  shape: z
+    .array(z.coerce.number().int().positive())
+    .min(1)
+    .optional()
+    .describe('csv: shape of one sample, e.g. 28,28,1; its product is the number of feature columns'),
+  classes: z
+    .number()
+    .int()
+    .min(2)
+    .optional()
+    .describe('csv: number of classes; unset: the largest label + 1'),
+})
+
+const historyFileSchema = z
+  .string()
+  .min(1)
+  .optional()
+  .describe(
+    'append one JSON line per round (round, accuracy, loss, bytes, seconds) to this file; see swarmgrad plot',
+  )
+
 export const dataSchema = z
   .strictObject({
     source: z
@@ -78,6 +114,7 @@ export const dataSchema = z
     shards: z.number().int().min(1).default(2).describe('shards per peer for partition=shards'),
     trainLimit: z.number().int().positive().optional().describe('use at most this many training samples'),
     testLimit: z.number().int().positive().optional().describe('evaluate on at most this many test samples'),
+    csv: csvSchema.prefault({}),
   })
   .superRefine((data, ctx) => {
     if (data.index >= data.peers) {
@@ -241,6 +278,7 @@ export const nodeOptionsSchema = z
       .default(0)
       .describe('rounds to run before stopping; 0 runs until stopped'),
     backend: z.enum(['auto', 'node', 'wasm', 'cpu']).default('auto').describe('TensorFlow.js backend'),
+    historyFile: historyFileSchema,
     model: modelSchema.default('mlp-small').describe('model preset name, or a spec object in a config file'),
     data: dataSchema.prefault({}),
     train: trainSchema.prefault({}),

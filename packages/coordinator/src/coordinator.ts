@@ -4,6 +4,7 @@ import {
   createHost,
   createLogger,
   GossipChannel,
+  HistoryWriter,
   type Host,
   type MetricsServer,
   registerBuildInfo,
@@ -88,6 +89,7 @@ export class Coordinator {
     readonly server: FlServer | undefined,
     private readonly evaluator: Evaluator | undefined,
     private readonly saver: ModelSaver | undefined,
+    private readonly history: HistoryWriter | undefined,
   ) {
     // only this coordinator publishes its clock and config: anything else on them is rejected and counted
     const own = (name: 'clock' | 'config'): GossipChannel =>
@@ -218,6 +220,7 @@ export class Coordinator {
     await this.#statusServer?.close()
     this.#statusServer = undefined
     this.evaluator?.dispose()
+    await this.history?.close()
     this.#status = 'stopped'
     this.logger.info({ round: this.round }, 'coordinator stopped')
   }
@@ -322,6 +325,8 @@ export async function createCoordinator(
     }
   }
 
+  const history =
+    options.historyFile === undefined ? undefined : await HistoryWriter.open(options.historyFile, logger)
   const host = await createHost({
     ...options.host,
     ...(options.metrics.port >= 0 ? { metricsRegistry: registry } : {}),
@@ -361,7 +366,20 @@ export async function createCoordinator(
             }
             await saver?.roundDone(s)
           },
-          onRound: deps.onRound,
+          onRound: (record) => {
+            history?.append({
+              round: record.round,
+              accuracy: record.accuracy,
+              loss: record.loss,
+              bytesIn: state.bytesUp,
+              bytesOut: state.bytesDown,
+              seconds: history.seconds,
+              role: 'coordinator',
+              mode: options.mode,
+              peer: host.peerId.toString(),
+            })
+            deps.onRound?.(record)
+          },
         })
   const coordinator = new Coordinator(
     options,
@@ -374,6 +392,7 @@ export async function createCoordinator(
     server,
     evaluator,
     saver,
+    history,
   )
   if (deps.start !== false) await coordinator.start()
   return coordinator

@@ -7,7 +7,7 @@ import {
   type FlUpdate,
   getFlAlgorithm,
 } from '@swarmgrad/algorithms'
-import { BlobTransfer, deadline, GossipChannel, type Host, Notifier } from '@swarmgrad/net'
+import { BlobTransfer, deadline, GossipChannel, type Host, Notifier, withWaitProgress } from '@swarmgrad/net'
 import {
   CodedError,
   createEnvelope,
@@ -234,7 +234,16 @@ export class FlServer {
     if (!this.#started) {
       // only the first round of this process waits for minClients: later ones go on with whoever is live
       const start = deadline(signal, fl.startTimeoutMs)
-      await membership.waitForLive(fl.minClients, start.signal)
+      await withWaitProgress(
+        {
+          logger,
+          what: 'clients',
+          need: fl.minClients,
+          have: () => membership.live().length,
+          timeoutMs: fl.startTimeoutMs,
+        },
+        membership.waitForLive(fl.minClients, start.signal),
+      )
       start.clear()
       this.#started = true
     }
@@ -295,7 +304,16 @@ export class FlServer {
       if (fl.minUpdates > 0 && got > 0 && got >= Math.min(fl.minUpdates, open.expected)) return true
       return got >= open.expected
     }
-    await this.#updates.until(enough, roundSignal)
+    await withWaitProgress(
+      {
+        logger,
+        what: `round ${round} updates`,
+        need: open.expected,
+        have: () => open.updates.size,
+        timeoutMs: fl.roundDeadlineMs,
+      },
+      this.#updates.until(enough, roundSignal),
+    )
     roundDeadline.clear()
     this.#open = undefined
     if (signal.aborted) return

@@ -45,6 +45,7 @@ export const coordinatorOptionsSchema = z
       .optional()
       .describe('file the run state is journaled to after every round and resumed from at start'),
     save: saveSchema.prefault({}).describe('fl: the global model saved as a TF.js Layers model (dir/model/)'),
+    historyFile: nodeOptionsSchema.shape.historyFile,
     host: hostSchema.prefault({}),
     metrics: metricsSchema.prefault({}).describe('the HTTP server of /metrics, /status and /healthz'),
     log: logSchema.prefault({}),

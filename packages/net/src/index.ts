@@ -12,6 +12,7 @@ export { registerBuildInfo, SWARMGRAD_VERSION } from './build-info.js'
 export { type Deadline, deadline } from './deadline.js'
 export { HostConfigError, HostNotStartedError } from './errors.js'
 export { GossipChannel, type GossipChannelOptions, type GossipVerdict, gossipVerdict } from './gossip.js'
+export { HistoryFileError, type HistoryRecord, HistoryWriter } from './history.js'
 export {
   createHost,
   Host,
@@ -35,6 +36,7 @@ export {
   type RedialOptions,
   resolveHostOptions,
 } from './options.js'
+export { WAIT_PROGRESS_MS, type WaitProgress, withWaitProgress } from './progress.js'
 export { createPskFile, generatePsk, loadPsk } from './psk.js'
 export { publishRoster, type Roster } from './roster.js'
 export { RunView, type RunViewOptions, type ViewRecord } from './run-view.js'

@@ -10,6 +10,7 @@ import {
 import {
   createHost,
   createLogger,
+  HistoryWriter,
   type Host,
   type Logger,
   type MetricsServer,
@@ -86,6 +87,7 @@ export class SwarmNode {
     private readonly trainer: Trainer,
     readonly engine: RoundEngine,
     private readonly checkpoints: CheckpointWriter | undefined,
+    private readonly history: HistoryWriter | undefined,
   ) {}
 
   get status(): NodeStatus {
@@ -152,6 +154,7 @@ export class SwarmNode {
     await this.#metricsServer?.close()
     this.#metricsServer = undefined
     this.trainer.dispose()
+    await this.history?.close()
     this.#status = 'stopped'
     this.logger.info({ round: this.engine.round }, 'peer stopped')
   }
@@ -206,6 +209,8 @@ export async function createNode(
           metrics,
         })
   await checkpoints?.open(checkpoint)
+  const history =
+    options.historyFile === undefined ? undefined : await HistoryWriter.open(options.historyFile, logger)
   const host = await createHost({
     ...options.host,
     // libp2p's metrics attach to one registry per process: only a peer that serves /metrics claims it.
@@ -234,6 +239,18 @@ export async function createNode(
       metrics.tfTensors.set(memory.numTensors)
       metrics.tfBytes.set(memory.numBytes)
       checkpoints?.roundDone(report.round, trainer.getParams())
+      history?.append({
+        round: report.round,
+        accuracy: report.testAccuracy,
+        loss: report.testLoss,
+        trainLoss: report.trainLoss,
+        bytesIn: report.bytesReceived,
+        bytesOut: report.bytesSent,
+        seconds: history.seconds,
+        role: 'peer',
+        mode: options.mode,
+        peer: host.peerId.toString(),
+      })
       deps.onRound?.(report)
     },
   })
@@ -250,6 +267,7 @@ export async function createNode(
     trainer,
     engine,
     checkpoints,
+    history,
   )
   if (deps.start !== false) await node.start()
   return node

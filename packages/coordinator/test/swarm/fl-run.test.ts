@@ -1,3 +1,7 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { HistoryRecord } from '@swarmgrad/net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createFlRun, type FlTestRun, runOptions } from './fl-helpers.js'
 
@@ -6,13 +10,21 @@ const CLOSED_PORT = 9
 
 describe('federated run', () => {
   let run: FlTestRun | undefined
+  let history: string | undefined
   afterEach(async () => {
     await run?.close()
     run = undefined
+    if (history !== undefined) await rm(history, { recursive: true, force: true })
+    history = undefined
   })
 
-  it('completes FedAvg rounds with 4 peers and the global model improves', async () => {
-    run = await createFlRun(4, { rounds: 4, fl: { minClients: 4 } })
+  it('completes FedAvg rounds with 4 peers and the global model improves, the history files recording them', async () => {
+    history = await mkdtemp(join(tmpdir(), 'swarmgrad-fl-history-'))
+    const coordinatorHistory = join(history, 'coordinator.jsonl')
+    const peerHistory = join(history, 'peer.jsonl')
+    run = await createFlRun(4, { rounds: 4, fl: { minClients: 4 }, historyFile: coordinatorHistory }, (i) =>
+      i === 0 ? { historyFile: peerHistory } : {},
+    )
     const running = Promise.all(run.peers.map((p) => p.run()))
     await run.coordinator.run()
     const { records } = run
@@ -27,6 +39,28 @@ describe('federated run', () => {
     expect(records.at(-1)!.accuracy!).toBeGreaterThan(records[0]!.accuracy! + 0.05)
     await Promise.all(run.peers.map((p) => p.stop()))
     await running
+    await run.coordinator.stop()
+    const lines = async (path: string): Promise<HistoryRecord[]> =>
+      (await readFile(path, 'utf8'))
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as HistoryRecord)
+    const server = await lines(coordinatorHistory)
+    expect(server.map((l) => [l.round, l.role, l.mode, l.peer])).toEqual(
+      records.map((r) => [r.round, 'coordinator', 'fl', run!.coordinator.peerId]),
+    )
+    expect(server.map((l) => l.accuracy)).toEqual(records.map((r) => r.accuracy))
+    // bytes are cumulative
+    expect(server.at(-1)!.bytesOut).toBe(records.reduce((sum, r) => sum + r.bytesDown, 0))
+    expect(server.at(-1)!.bytesIn).toBe(records.reduce((sum, r) => sum + r.bytesUp, 0))
+    const peer = await lines(peerHistory)
+    expect(peer.map((l) => l.round)).toEqual(run.reports[0]!.map((r) => r.round))
+    expect(peer.length).toBeGreaterThanOrEqual(3)
+    for (const [i, l] of peer.entries()) {
+      expect(l).toMatchObject({ role: 'peer', mode: 'fl', peer: run.peers[0]!.peerId })
+      expect(l.bytesOut).toBe(run.reports[0]![i]!.bytesSent)
+      expect(l.trainLoss).toBe(run.reports[0]![i]!.trainLoss)
+    }
   })
 
   it('reaches a client it only hears through another client, at the address its relayed heartbeats name', async () => {

@@ -2,7 +2,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import { CodedError } from '@swarmgrad/protocol'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { createNodeMetrics } from '../metrics/index.js'
 import { GossipEngine, type GossipEngineOptions, type GossipExchange } from './gossip.js'
 import type { LocalModel, OutgoingModel, ReceivedModel, RoundReport } from './types.js'
@@ -70,7 +70,11 @@ class FakeExchange implements GossipExchange {
   }
 }
 
-function setup(opts: Partial<GossipEngineOptions>, peers = ['b', 'c', 'd', 'e']) {
+function setup(
+  opts: Partial<GossipEngineOptions>,
+  peers = ['b', 'c', 'd', 'e'],
+  logger = pino({ level: 'silent' }),
+) {
   const registry = new Registry()
   const metrics = createNodeMetrics(registry)
   const model = new FakeModel(100)
@@ -95,12 +99,34 @@ function setup(opts: Partial<GossipEngineOptions>, peers = ['b', 'c', 'd', 'e'])
     },
     model,
     exchange,
-    { logger: pino({ level: 'silent' }), metrics, onRound: (r) => reports.push(r) },
+    { logger, metrics, onRound: (r) => reports.push(r) },
   )
   return { engine, model, exchange, reports, registry }
 }
 
 describe('GossipEngine', () => {
+  it('says every 10 s how many of its start peers it has and how long it still waits', async () => {
+    const lines: { msg: string }[] = []
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) })
+    const { engine, model } = setup({ startPeers: 3, startTimeoutMs: 60_000 }, ['b'], logger)
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
+    try {
+      const stop = new AbortController()
+      const running = engine.run(stop.signal)
+      await vi.advanceTimersByTimeAsync(20_000)
+      expect(lines.map((l) => l.msg)).toEqual([
+        'waiting for peers 1/3, 50 s left',
+        'waiting for peers 1/3, 40 s left',
+      ])
+      stop.abort()
+      await running
+      expect(model.trained).toBe(0)
+      expect(vi.getTimerCount()).toBe(0)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
   it('merges received models weighted by sample count', async () => {
     const { engine, model, exchange } = setup({})
     exchange.inbox = [{ from: 'b', round: 1, params: new Float32Array(LENGTH).fill(1), sampleCount: 300 }]

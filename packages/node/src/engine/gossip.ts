@@ -1,4 +1,5 @@
 import { AGGREGATORS, type AggregatorName, sampleWeights } from '@swarmgrad/algorithms'
+import { withWaitProgress } from '@swarmgrad/net'
 import { createRng, errorCode, firstNonFinite, roundWindow, type Xoshiro128 } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
 import { ModelExchange } from '../exchange/model-exchange.js'
@@ -99,9 +100,18 @@ export class GossipEngine implements RoundEngine {
   async run(signal: AbortSignal): Promise<void> {
     const { rounds, startPeers, startTimeoutMs } = this.options
     if (startPeers > 0 && this.#round === 0) {
-      await this.exchange.waitForPeers(
-        startPeers,
-        AbortSignal.any([signal, AbortSignal.timeout(startTimeoutMs)]),
+      await withWaitProgress(
+        {
+          logger: this.deps.logger,
+          what: 'peers',
+          need: startPeers,
+          have: () => this.exchange.livePeers().length,
+          timeoutMs: startTimeoutMs,
+        },
+        this.exchange.waitForPeers(
+          startPeers,
+          AbortSignal.any([signal, AbortSignal.timeout(startTimeoutMs)]),
+        ),
       )
       this.deps.logger.info({ peers: this.exchange.livePeers().length }, 'starting rounds')
     }

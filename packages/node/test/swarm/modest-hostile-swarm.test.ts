@@ -25,7 +25,7 @@ function modestPeer(n: number): NodeOptionsInput {
       aggregationTimeoutMs: 5_000,
       pingTimeoutMs: 2_000,
       viewExchangeMs: 1_000,
-      startPeers: n,
+      startPeers: n - 1,
       watchdogTimeoutMs: 30_000,
     },
   }

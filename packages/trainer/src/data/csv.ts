@@ -1,10 +1,16 @@
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { CsvError, parse } from 'csv-parse'
 import { createDataset, DataError, type Dataset, sampleSize } from './dataset.js'
-import { readDataText } from './files.js'
+import { streamMaybeGzipped } from './files.js'
 
 export interface CsvOptions {
-  /** The label column: a 0-based index, or a header name (needs a header). Default 0. */
+  /**
+   * The label column: a 0-based index, or a header name (needs a header). A string of digits is an index.
+   * Default 0.
+   */
   readonly labelColumn?: number | string
-  /** Whether the first line is a header; 'auto' (default) treats it as one when any field is not a number. */
+  /** Whether the first row is a header; 'auto' (default) treats it as one when any field is not a number. */
   readonly header?: boolean | 'auto'
   /** Field separator, one character. Default ','. */
   readonly delimiter?: string
@@ -16,27 +22,132 @@ export interface CsvOptions {
   readonly scale?: number
 }
 
+/** One parsed row: its fields and the number of the line it ends on (1-based). */
+export interface CsvRow {
+  readonly fields: readonly string[]
+  readonly line: number
+}
+
 /**
- * Parses CSV text of one integer label column and numeric feature columns. `source` (a path) names the text in
- * errors, which give the line and column of a bad value. Blank lines are skipped; fields may be double-quoted.
+ * The rows of CSV text arriving in chunks, parsed as they arrive (csv-parse): fields may be double-quoted and
+ * then hold the delimiter, quotes (doubled) and line breaks; blank lines are skipped, fields trimmed. A
+ * malformed row (an unclosed quote, say) is a DataError naming `source` and the line.
  */
-export function parseCsv(text: string, options: CsvOptions = {}, source = 'CSV'): Dataset {
+export async function* csvRows(
+  chunks: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>,
+  delimiter: string,
+  source: string,
+): AsyncGenerator<CsvRow> {
+  const parser = parse({
+    delimiter,
+    bom: true,
+    trim: true,
+    skip_empty_lines: true,
+    relax_column_count: true,
+    record_delimiter: ['\r\n', '\n'],
+    info: true,
+  })
+  // errors of the source or the parser surface through the iteration below
+  pipeline(Readable.from(chunks), parser).catch(() => undefined)
+  try {
+    for await (const { record, info } of parser as AsyncIterable<{
+      record: string[]
+      info: { lines: number }
+    }>) {
+      yield { fields: record, line: info.lines }
+    }
+  } catch (err) {
+    if (err instanceof CsvError) {
+      const line = typeof err.lines === 'number' ? err.lines : undefined
+      throw new DataError(`${source}: ${err.message}`, line === undefined ? {} : { line })
+    }
+    throw err
+  } finally {
+    parser.destroy()
+  }
+}
+
+/**
+ * Parses CSV of one integer label column and numeric feature columns, streamed: only the parsed numbers are
+ * kept, never the text. `source` (a path) names the data in errors, which give the line and column of a bad
+ * value.
+ */
+export async function parseCsv(
+  chunks: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>,
+  options: CsvOptions = {},
+  source = 'CSV',
+): Promise<Dataset> {
   const delimiter = options.delimiter ?? ','
   if (delimiter.length !== 1) throw new DataError(`${source}: delimiter must be one character`)
   const scale = options.scale ?? 1
   if (!Number.isFinite(scale) || scale === 0)
     throw new DataError(`${source}: scale must be a non-zero number`)
-  const lines = text.split(/\r?\n/)
-  let first = lines.findIndex((line) => line.trim() !== '')
-  if (first < 0) throw new DataError(`${source}: no data rows`)
-  const firstFields = splitFields(lines[first]!, delimiter)
+  let layout: { columns: number; labelColumn: number; names: readonly string[] | undefined } | undefined
+  let x = new Float32Array(1024)
+  let y = new Int32Array(64)
+  let n = 0
+  let next = 0
+  for await (const { fields, line } of csvRows(chunks, delimiter, source)) {
+    if (layout === undefined) {
+      layout = readLayout(fields, options, source)
+      if (layout.names !== undefined) continue
+    }
+    const { columns, labelColumn, names } = layout
+    if (fields.length !== columns) {
+      throw new DataError(`${source}: line ${line} has ${fields.length} columns, expected ${columns}`, {
+        line,
+      })
+    }
+    if (n === y.length) y = grow(y)
+    if (next + columns - 1 > x.length) x = grow(x, next + columns - 1)
+    fields.forEach((field, c) => {
+      const value = field === '' ? Number.NaN : Number(field)
+      const where = `${source}: line ${line}, column ${c + 1}${names ? ` (${names[c]})` : ''}`
+      if (c === labelColumn) {
+        if (!Number.isInteger(value) || value < 0) {
+          throw new DataError(`${where}: label ${JSON.stringify(field)} is not a non-negative integer`, {
+            line,
+            column: c + 1,
+          })
+        }
+        y[n] = value
+      } else {
+        if (!Number.isFinite(value)) {
+          throw new DataError(`${where}: ${JSON.stringify(field)} is not a number`, { line, column: c + 1 })
+        }
+        x[next++] = value / scale
+      }
+    })
+    n++
+  }
+  if (layout === undefined || n === 0) throw new DataError(`${source}: no data rows`)
+  const labels = y.slice(0, n)
+  const largest = labels.reduce((a, b) => Math.max(a, b), 0)
+  return createDataset({
+    x: x.slice(0, next),
+    y: labels,
+    featureShape: options.featureShape ?? [layout.columns - 1],
+    numClasses: options.numClasses ?? Math.max(2, largest + 1),
+    name: source,
+  })
+}
+
+/** Reads and parses a CSV file, gzipped or not, as a stream (see `parseCsv`). */
+export async function loadCsv(path: string, options: CsvOptions = {}): Promise<Dataset> {
+  return parseCsv(streamMaybeGzipped(path), options, path)
+}
+
+function readLayout(
+  first: readonly string[],
+  options: CsvOptions,
+  source: string,
+): { columns: number; labelColumn: number; names: readonly string[] | undefined } {
   const header =
     options.header === 'auto' || options.header === undefined
-      ? firstFields.some((field) => field === '' || !Number.isFinite(Number(field)))
+      ? first.some((field) => field === '' || !Number.isFinite(Number(field)))
       : options.header
-  const names = header ? firstFields : undefined
-  if (header) first++
-  const columns = firstFields.length
+  const names = header ? first : undefined
+  const columns = first.length
   const labelColumn = resolveLabelColumn(options.labelColumn ?? 0, names, columns, source)
   const features = columns - 1
   if (features < 1) throw new DataError(`${source}: needs a label column and at least one feature column`)
@@ -46,82 +157,31 @@ export function parseCsv(text: string, options: CsvOptions = {}, source = 'CSV')
       `${source}: feature shape [${featureShape.join(', ')}] holds ${sampleSize(featureShape)} values, the file has ${features} feature columns`,
     )
   }
-  const rows: number[] = []
-  for (let l = first; l < lines.length; l++) if (lines[l]!.trim() !== '') rows.push(l)
-  if (rows.length === 0) throw new DataError(`${source}: no data rows`)
-  const x = new Float32Array(rows.length * features)
-  const y = new Int32Array(rows.length)
-  let next = 0
-  rows.forEach((l, r) => {
-    const fields = splitFields(lines[l]!, delimiter)
-    const lineNo = l + 1
-    if (fields.length !== columns) {
-      throw new DataError(`${source}: line ${lineNo} has ${fields.length} columns, expected ${columns}`, {
-        line: lineNo,
-      })
-    }
-    fields.forEach((field, c) => {
-      const value = field === '' ? Number.NaN : Number(field)
-      const where = `${source}: line ${lineNo}, column ${c + 1}${names ? ` (${names[c]})` : ''}`
-      if (c === labelColumn) {
-        if (!Number.isInteger(value) || value < 0) {
-          throw new DataError(`${where}: label ${JSON.stringify(field)} is not a non-negative integer`, {
-            line: lineNo,
-            column: c + 1,
-          })
-        }
-        y[r] = value
-      } else {
-        if (!Number.isFinite(value)) {
-          throw new DataError(`${where}: ${JSON.stringify(field)} is not a number`, {
-            line: lineNo,
-            column: c + 1,
-          })
-        }
-        x[next++] = value / scale
-      }
-    })
-  })
-  const largest = y.reduce((a, b) => Math.max(a, b), 0)
-  const numClasses = options.numClasses ?? Math.max(2, largest + 1)
-  return createDataset({
-    x,
-    y,
-    featureShape,
-    numClasses,
-    name: source,
-  })
+  return { columns, labelColumn, names }
 }
 
-/** Reads and parses a CSV file (see `parseCsv`). */
-export async function loadCsv(path: string, options: CsvOptions = {}): Promise<Dataset> {
-  return parseCsv(await readDataText(path), options, path)
-}
-
-function splitFields(line: string, delimiter: string): string[] {
-  return line.split(delimiter).map((raw) => {
-    const field = raw.trim()
-    return field.length >= 2 && field.startsWith('"') && field.endsWith('"')
-      ? field.slice(1, -1).trim()
-      : field
-  })
+function grow<T extends Float32Array | Int32Array>(array: T, atLeast = 0): T {
+  const bigger = new (array.constructor as new (length: number) => T)(Math.max(array.length * 2, atLeast))
+  bigger.set(array)
+  return bigger
 }
 
 function resolveLabelColumn(
   column: number | string,
-  names: string[] | undefined,
+  names: readonly string[] | undefined,
   columns: number,
   source: string,
 ): number {
-  if (typeof column === 'string') {
+  if (typeof column === 'string' && !/^\d+$/.test(column)) {
     if (names === undefined)
       throw new DataError(`${source}: label column '${column}' named, but there is no header`)
     const index = names.indexOf(column)
     if (index < 0) throw new DataError(`${source}: no column named '${column}' in the header`)
     return index
   }
-  if (!Number.isInteger(column) || column < 0 || column >= columns) {
+  const index = Number(column)
+  if (!Number.isInteger(index) || index < 0 || index >= columns) {
     throw new DataError(`${source}: label column ${column} is outside the ${columns} columns`)
   }
-  return column
+  return index
 }

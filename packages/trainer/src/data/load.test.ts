@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { DataOptions } from '@swarmgrad/config'
+import { type DataOptions, loadConfig, nodeOptionsSchema } from '@swarmgrad/config'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { classCounts, head, subset } from './dataset.js'
 import { loadFashionMnist } from './idx.js'
@@ -18,6 +18,7 @@ const BASE: DataOptions = {
   index: 0,
   alpha: 0.5,
   shards: 2,
+  csv: { labelColumn: 0, header: 'auto', delimiter: ',', scale: 1 },
 }
 
 let dir: string
@@ -90,6 +91,38 @@ describe('loadPeerData', () => {
     expect(trainOnly.test).toBeUndefined()
     await expect(loadPeerData({ ...BASE, source: 'idx' }, 1)).rejects.toThrow(
       'data.path is required when data.source is idx',
+    )
+  })
+
+  it('takes every CSV option from flags', async () => {
+    const trainPath = join(dir, 'flags.csv')
+    await writeFile(trainPath, '20|1|40|0|1\n60|3|80|2|0\n')
+    const testPath = join(dir, 'flags-test.csv')
+    await writeFile(testPath, '0|0|0|0|1\n')
+    const options = loadConfig(nodeOptionsSchema, {
+      flags: {
+        'data-source': 'csv',
+        'data-path': trainPath,
+        'data-test-path': testPath,
+        'data-partition': 'none',
+        'data-csv-label-column': '4',
+        'data-csv-header': 'no',
+        'data-csv-delimiter': '|',
+        'data-csv-scale': '20',
+        'data-csv-shape': '2,2',
+        'data-csv-classes': '3',
+      },
+    })
+    const { train, test } = await loadPeerData(options.data, 1)
+    expect(Array.from(train.y)).toEqual([1, 0])
+    expect(Array.from(train.x)).toEqual([1, 0.05, 2, 0, 3, 0.15, 4, 0.1].map(Math.fround))
+    expect([train.featureShape, train.numClasses, test?.n]).toEqual([[2, 2], 3, 1])
+    const named = loadConfig(nodeOptionsSchema, {
+      flags: { 'data-source': 'csv', 'data-path': trainPath, 'data-csv-header': 'yes' },
+      env: { SWARMGRAD_DATA_CSV_LABEL_COLUMN: 'class' },
+    })
+    await expect(loadPeerData(named.data, 1)).rejects.toThrow(
+      `${trainPath}: no column named 'class' in the header`,
     )
   })
 })

@@ -1,6 +1,6 @@
 import type { DataOptions } from '@swarmgrad/config'
 import type { SeedPart } from '@swarmgrad/protocol'
-import { loadCsv } from './csv.js'
+import { type CsvOptions, loadCsv } from './csv.js'
 import { DataError, type Dataset, type Labels, subset } from './dataset.js'
 import { loadFashionMnist, loadIdxDir } from './idx.js'
 import { loadMnistPackage } from './mnist-package.js'
@@ -79,11 +79,12 @@ async function loadSource(
       return { train, test }
     }
     case 'csv': {
-      const train = await loadCsv(requirePath(options))
+      const csv = csvOptions(options.csv)
+      const train = await loadCsv(requirePath(options), csv)
       const test =
         options.testPath === undefined
           ? undefined
-          : await loadCsv(options.testPath, { numClasses: train.numClasses })
+          : await loadCsv(options.testPath, { ...csv, numClasses: train.numClasses })
       return {
         train: await cut(train, pickTrain),
         test: test === undefined ? undefined : await cut(test, pickTest),
@@ -106,4 +107,15 @@ function requirePath(options: DataOptions): string {
   if (options.path === undefined)
     throw new DataError(`data.path is required when data.source is ${options.source}`)
   return options.path
+}
+
+function csvOptions(csv: DataOptions['csv']): CsvOptions {
+  return {
+    labelColumn: csv.labelColumn,
+    header: csv.header === 'auto' ? 'auto' : csv.header === 'yes',
+    delimiter: csv.delimiter,
+    scale: csv.scale,
+    ...(csv.shape === undefined ? {} : { featureShape: csv.shape }),
+    ...(csv.classes === undefined ? {} : { numClasses: csv.classes }),
+  }
 }

@@ -195,7 +195,7 @@ const BASE: Omit<ModestEngineOptions, 'peerId'> = {
   pingIntervalMs: 1_000,
   inactivityThreshold: 50,
   viewExchangeMs: 2_000,
-  startPeers: 1,
+  startPeers: 0,
   startTimeoutMs: 30_000,
   watchdogTimeoutMs: 60_000,
   seed: 1,
@@ -237,7 +237,7 @@ class Sim {
   async swarm(n: number, options: Partial<ModestEngineOptions> = {}): Promise<SimPeer[]> {
     const ids = Array.from({ length: n }, (_, i) => `p${String(i).padStart(2, '0')}`)
     const peers = ids.map((id, i) =>
-      this.add(id, i === 0 ? [] : [ids[0] as string], { startPeers: n, ...options }),
+      this.add(id, i === 0 ? [] : [ids[0] as string], { startPeers: n - 1, ...options }),
     )
     for (const peer of peers) await peer.engine.start()
     for (const peer of peers) {
@@ -357,6 +357,23 @@ describe('ModestEngine', () => {
         expect(await counterValue(peer.modest.aggregationTimeouts)).toBe(0)
         expect(await counterValue(peer.modest.pingFailures)).toBe(0)
       }
+    } finally {
+      await sim.close()
+    }
+  })
+
+  it('counts its start peers as gossip does, itself not included: a lone peer waits for one more', async () => {
+    const sim = new Sim()
+    try {
+      const first = sim.add('p00', [], { startPeers: 1 })
+      await sim.start(first)
+      await sim.clock.advance(BASE.startTimeoutMs / 2)
+      expect(first.model.trained).toBe(0)
+      expect(first.engine.round).toBe(0)
+      const second = sim.add('p01', ['p00'], { startPeers: 1 })
+      await sim.start(second)
+      await sim.until(() => first.engine.round >= 2 && second.engine.round >= 2)
+      expect(first.model.trained + second.model.trained).toBeGreaterThan(0)
     } finally {
       await sim.close()
     }

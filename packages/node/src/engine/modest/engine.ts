@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events'
 import type { ModestOptions } from '@swarmgrad/config'
+import { withWaitProgress } from '@swarmgrad/net'
 import { type ErrorCode, errorCode, firstNonFinite } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
 import type { NodeMetrics } from '../../metrics/index.js'
@@ -254,9 +255,18 @@ export class ModestEngine implements RoundEngine {
     this.#signal = AbortSignal.any([signal, this.#stopping.signal])
     // every wait of every round derives from this signal
     setMaxListeners(0, this.#signal)
-    await this.#join()
+    await withWaitProgress(
+      {
+        logger: this.#deps.logger,
+        what: 'peers',
+        need: this.#options.startPeers,
+        have: () => this.livePeerCount(),
+        timeoutMs: this.#options.startTimeoutMs,
+      },
+      this.#join(),
+    )
     this.#started = true
-    this.#deps.logger.info({ peers: this.#view.liveCount(), round: this.#maxSeen }, 'starting rounds')
+    this.#deps.logger.info({ peers: this.livePeerCount(), round: this.#maxSeen }, 'starting rounds')
     const { sampleSize, inactivityThreshold } = this.#options
     // round 1 is over once any peer says it holds a later round (a false claim only delays round 1 to the watchdog)
     if (this.#held === 1 && this.#view.vouched(1) <= 1) {
@@ -295,7 +305,7 @@ export class ModestEngine implements RoundEngine {
       await this.#greet()
       const [random] = this.#randomLive(1)
       if (random !== undefined) await this.#exchange(random)
-      if (this.#view.liveCount() >= this.#options.startPeers) break
+      if (this.livePeerCount() >= this.#options.startPeers) break
       await aborted(AbortSignal.any([deadline, this.#clock.timeout(STARTUP_TICK_MS)]))
     }
   }

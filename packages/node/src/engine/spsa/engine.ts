@@ -1,7 +1,7 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import type { ParamLayout } from '@swarmgrad/algorithms'
 import type { SpsaOptions } from '@swarmgrad/config'
-import { Notifier } from '@swarmgrad/net'
+import { Notifier, withWaitProgress } from '@swarmgrad/net'
 import {
   CodedError,
   createRng,
@@ -213,9 +213,18 @@ export class SpsaEngine implements RoundEngine {
     if (join && this.#closed === 0) {
       await this.#join(signal)
     } else if (startPeers > 0 && this.#closed === 0) {
-      await this.#transport.waitForPeers(
-        startPeers,
-        AbortSignal.any([signal, AbortSignal.timeout(startTimeoutMs)]),
+      await withWaitProgress(
+        {
+          logger: this.#logger,
+          what: 'peers',
+          need: startPeers,
+          have: () => this.#transport.livePeers().length,
+          timeoutMs: startTimeoutMs,
+        },
+        this.#transport.waitForPeers(
+          startPeers,
+          AbortSignal.any([signal, AbortSignal.timeout(startTimeoutMs)]),
+        ),
       )
       this.#logger.info({ peers: this.#transport.livePeers().length }, 'starting rounds')
     }
