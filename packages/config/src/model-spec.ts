@@ -107,6 +107,27 @@ const presetNames = Object.keys(MODEL_PRESETS) as [
 /** The `model` option: a preset name, or a spec (in a config file). */
 export const modelSchema = z.union([z.enum(presetNames), modelSpecSchema])
 
+/** A TF.js Layers model.json whose Sequential model the run trains, instead of `model`. */
+export const modelFileSchema = z
+  .string()
+  .min(1)
+  .optional()
+  .describe('TF.js Layers model.json to train instead of --model; its weights, if beside it, start the run')
+
+/** `modelFile` and a `model` other than the default exclude each other. */
+export function refineModelFile(
+  options: { readonly model: unknown; readonly modelFile?: string | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  if (options.modelFile !== undefined && options.model !== 'mlp-small') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['modelFile'],
+      message: 'must not be set together with model: the file defines the model',
+    })
+  }
+}
+
 /**
  * Validates a spec that may come from a config file and returns it with defaults filled in (activation 'relu',
  * pool 2) and keys in a fixed order, so that `JSON.stringify` of the result is canonical. Throws BAD_ARGUMENT naming

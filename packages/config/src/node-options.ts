@@ -2,7 +2,7 @@ import { AGGREGATOR_NAMES, type AggregatorName, DEFAULT_MAX_SAMPLE_RATIO } from 
 import { MODEL_CODEC_NAMES, RUN_MODE_NAMES } from '@swarmgrad/protocol'
 import { z } from 'zod'
 import { flSchema } from './fl-options.js'
-import { modelSchema } from './model-spec.js'
+import { modelFileSchema, modelSchema, refineModelFile } from './model-spec.js'
 import { modestSchema } from './modest-options.js'
 import { spsaSchema } from './spsa-options.js'
 
@@ -181,6 +181,7 @@ export const nodeOptionsSchema = z
       .describe('rounds to run before stopping; 0 runs until stopped'),
     backend: z.enum(['auto', 'node', 'wasm', 'cpu']).default('auto').describe('TensorFlow.js backend'),
     model: modelSchema.default('mlp-small').describe('model preset name, or a spec object in a config file'),
+    modelFile: modelFileSchema,
     data: dataSchema.prefault({}),
     train: trainSchema.prefault({}),
     gossip: gossipSchema.prefault({}),
@@ -193,6 +194,7 @@ export const nodeOptionsSchema = z
     log: logSchema.prefault({}),
   })
   .superRefine((options, ctx) => {
+    refineModelFile(options, ctx)
     if (options.mode !== 'fl' || options.fl.coordinator !== undefined) return
     const ids = bootstrapPeerIds(options.host.bootstrap)
     if (ids.length > 1) {

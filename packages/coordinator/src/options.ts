@@ -6,8 +6,10 @@ import {
   hostSchema,
   logSchema,
   metricsSchema,
+  modelFileSchema,
   modelSchema,
   nodeOptionsSchema,
+  refineModelFile,
   trainSchema,
 } from '@swarmgrad/config'
 import { z } from 'zod'
@@ -27,6 +29,7 @@ export const coordinatorOptionsSchema = z
       .default(20)
       .describe('fl: rounds to run before stopping; 0 runs until stopped'),
     model: modelSchema.default('mlp-small').describe('model preset name, or a spec object in a config file'),
+    modelFile: modelFileSchema,
     train: trainSchema.prefault({}),
     exchange: exchangeSchema.prefault({}),
     fl: flSchema.prefault({}),
@@ -48,6 +51,7 @@ export const coordinatorOptionsSchema = z
     log: logSchema.prefault({}),
   })
   .superRefine((options, ctx) => {
+    refineModelFile(options, ctx)
     const client = FL_ALGORITHMS[options.fl.algorithm].client
     if (options.mode === 'fl' && client !== 'delta' && options.train.steps === 0) {
       ctx.addIssue({

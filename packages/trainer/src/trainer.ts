@@ -4,7 +4,7 @@ import type { ModelSpec } from '@swarmgrad/config'
 import { CodedError, createRng, type SeedPart, shuffleInPlace, type Xoshiro128 } from '@swarmgrad/protocol'
 import * as tf from '@tensorflow/tfjs'
 import { type Batch, type Dataset, featureRange, gatherFeatures } from './data/dataset.js'
-import { buildModel, type Model } from './model.js'
+import { buildModel, Model } from './model.js'
 
 export const DEFAULT_BATCH_SIZE = 32
 export const DEFAULT_EVAL_BATCH_SIZE = 500
@@ -242,9 +242,19 @@ export class Trainer {
   }
 }
 
-/** Builds a model from `spec` and `seed` (see `buildModel`) and a trainer that owns it. */
-export function createTrainer(spec: ModelSpec, options: TrainerOptions & { modelSeed: SeedPart }): Trainer {
-  return new Trainer(buildModel(spec, options.modelSeed), options)
+/**
+ * Builds a model from `spec` and a trainer that owns it: its parameters are `initialParams` when given (a model
+ * file's weights), else drawn from `modelSeed` (see `buildModel`).
+ */
+export function createTrainer(
+  spec: ModelSpec,
+  options: TrainerOptions & { modelSeed: SeedPart; initialParams?: Float32Array | undefined },
+): Trainer {
+  const model =
+    options.initialParams === undefined
+      ? buildModel(spec, options.modelSeed)
+      : new Model(spec, options.initialParams)
+  return new Trainer(model, options)
 }
 
 /** Per-sample softmax cross-entropy of `[n, classes]` logits against integer labels. */
