@@ -75,7 +75,7 @@ function refusal(layers: Layer[]): string {
 }
 
 describe('importLayersModel', () => {
-  it('maps Conv2D, MaxPooling2D, Flatten, Dense and Dropout onto a CNN spec, Dropout with a warning', () => {
+  it('maps Conv2D, MaxPooling2D, Flatten, Dense and Dropout onto a CNN spec', () => {
     const imported = importLayersModel(write(CNN))
     expect(imported.spec).toEqual({
       kind: 'cnn',
@@ -87,10 +87,30 @@ describe('importLayersModel', () => {
       dense: [5],
       outputs: 4,
       activation: 'relu',
+      dropout: [0.5],
     })
     expect(imported.params).toBeUndefined()
+    expect(imported.warnings).toEqual([])
+  })
+
+  it('drops out after a hidden Dense (stacked Dropouts combine) and takes any other Dropout as identity, warning', () => {
+    const layers = [
+      input([8, 8, 1]),
+      conv('c', 2),
+      layer('Dropout', 'd0', { rate: 0.1 }),
+      layer('Flatten', 'f'),
+      dense('h1', 5),
+      layer('Dropout', 'd1', { rate: 0.5 }),
+      layer('Dropout', 'd2', { rate: 0.5 }),
+      dense('h2', 5),
+      dense('o', 2, 'softmax'),
+      layer('Dropout', 'd3', { rate: 0.2 }),
+    ]
+    const imported = importLayersModel(write(layers))
+    expect(imported.spec).toMatchObject({ dense: [5, 5], dropout: [0.75, 0] })
     expect(imported.warnings).toEqual([
-      'layer 6 "drop" (Dropout) runs as identity: swarmgrad trains without dropout',
+      'layer 2 "d0" (Dropout) runs as identity: swarmgrad drops out only after a hidden Dense layer',
+      'layer 9 "d3" (Dropout) runs as identity: swarmgrad drops out only after a hidden Dense layer',
     ])
   })
 
@@ -257,6 +277,11 @@ describe('importLayersModel', () => {
       'must end with a Dense layer',
     ],
     ['one output class', [input([4]), dense('o', 1, 'softmax')], 'model.outputs'],
+    [
+      'a dropout rate',
+      [input([4]), dense('h', 3), layer('Dropout', 'd', { rate: 1 }), dense('o', 2)],
+      'layer 2 "d" (Dropout) rate must be a number in [0, 1), got 1',
+    ],
   ])('refuses %s naming the layer and field', (_, layers, message) => {
     expect(refusal(layers)).toContain(message)
   })

@@ -5,7 +5,6 @@ import { InvalidConfigError } from './load.js'
 import {
   ACTIVATIONS,
   type Activation,
-  type ConvLayerSpec,
   type ModelSpec,
   normalizeModelSpec,
   paramLayout,
@@ -21,7 +20,7 @@ export interface ImportedModel {
   readonly spec: ModelSpec
   /** The file's weights in the spec's flat layout, when its weight files lie beside it. */
   readonly params?: Float32Array
-  /** Layers taken with a caveat (Dropout runs as identity), one line each. */
+  /** Layers taken with a caveat (a Dropout not after a hidden Dense runs as identity), one line each. */
   readonly warnings: readonly string[]
 }
 
@@ -89,7 +88,8 @@ function sequentialLayers(path: string, file: Json): Json[] {
  * Reads a TF.js Layers `model.json` (a Sequential model of InputLayer, Conv2D, MaxPooling2D, Flatten, Dense and
  * Dropout) into a spec. Every Conv2D has 'same' padding and stride 1 and is followed by at most one MaxPooling2D
  * whose stride is its window; all hidden layers share one activation; the last Dense gives the logits (softmax or
- * linear). Anything else throws InvalidConfigError naming the layer (index, name, class) and its field. When the
+ * linear); a Dropout after a hidden Dense drops out its units while training, elsewhere it is the identity (with a
+ * warning). Anything else throws InvalidConfigError naming the layer (index, name, class) and its field. When the
  * weight files of its manifest lie beside it, their values become the initial parameters.
  */
 export function importLayersModel(path: string): ImportedModel {
@@ -99,8 +99,12 @@ export function importLayersModel(path: string): ImportedModel {
   let inputShape: number[] | undefined
   const conv: { filters: number; kernel: number; pool: number }[] = []
   const dense: number[] = []
+  /** Dropout rate after each hidden dense layer. */
+  const dropout: number[] = []
   let flat = false
   let pooled = true
+  /** Whether the last layer other than Dropout was a hidden Dense (whose output a Dropout then drops). */
+  let afterDense = false
   let activation: Activation | undefined
   let outputs: number | undefined
   /** Layer names in the spec's tensor order: the convolutions, then the dense layers. */
@@ -160,12 +164,20 @@ export function importLayersModel(path: string): ImportedModel {
       case 'InputLayer':
         if (i !== 0) throw refuse(path, where, 'must be the first layer')
         return
-      case 'Dropout':
-        warnings.push(`${where}runs as identity: swarmgrad trains without dropout`)
+      case 'Dropout': {
+        const rate = config.rate
+        if (typeof rate !== 'number' || !(rate >= 0 && rate < 1)) {
+          throw fail('rate')(`must be a number in [0, 1), got ${JSON.stringify(rate)}`)
+        }
+        if (afterDense) dropout[dropout.length - 1] = 1 - (1 - dropout.at(-1)!) * (1 - rate)
+        else warnings.push(`${where}runs as identity: swarmgrad drops out only after a hidden Dense layer`)
         return
+      }
       case 'Flatten':
         expect('data_format', ['channels_last'])
         flat = true
+        pooled = true
+        afterDense = false
         return
       case 'Conv2D': {
         if (flat || dense.length > 0) throw refuse(path, where, 'follows a Flatten or Dense layer')
@@ -186,6 +198,7 @@ export function importLayersModel(path: string): ImportedModel {
         conv.push({ filters, kernel: square(config.kernel_size, fail('kernel_size')), pool: 1 })
         owners.push(String(config.name))
         pooled = false
+        afterDense = false
         return
       }
       case 'MaxPooling2D': {
@@ -199,6 +212,7 @@ export function importLayersModel(path: string): ImportedModel {
         }
         conv[conv.length - 1]!.pool = pool
         pooled = true
+        afterDense = false
         return
       }
       case 'Dense': {
@@ -211,6 +225,8 @@ export function importLayersModel(path: string): ImportedModel {
         hiddenActivation(last)
         if (last) outputs = units
         else dense.push(units)
+        if (!last) dropout.push(0)
+        afterDense = !last
         owners.push(String(config.name))
         return
       }
@@ -223,15 +239,8 @@ export function importLayersModel(path: string): ImportedModel {
   try {
     spec = normalizeModelSpec(
       conv.length > 0
-        ? {
-            kind: 'cnn',
-            inputShape,
-            conv: conv as ConvLayerSpec[],
-            dense,
-            outputs,
-            ...(activation ? { activation } : {}),
-          }
-        : { kind: 'mlp', inputShape, hidden: dense, outputs, ...(activation ? { activation } : {}) },
+        ? { kind: 'cnn', inputShape, conv, dense, outputs, activation, dropout }
+        : { kind: 'mlp', inputShape, hidden: dense, outputs, activation, dropout },
     )
   } catch (err) {
     throw refuse(path, '', `maps onto a spec swarmgrad refuses: ${(err as Error).message}`)

@@ -6,7 +6,14 @@ import { nodeOptionsSchema } from './node-options.js'
 
 /** Every field the README and the spec types document, each set to a non-default value. */
 const DOCUMENTED: Record<string, Record<string, unknown>> = {
-  mlp: { kind: 'mlp', inputShape: [28, 28], hidden: [32, 16], outputs: 10, activation: 'tanh' },
+  mlp: {
+    kind: 'mlp',
+    inputShape: [28, 28],
+    hidden: [32, 16],
+    outputs: 10,
+    activation: 'tanh',
+    dropout: [0.5, 0],
+  },
   cnn: {
     kind: 'cnn',
     inputShape: [28, 28, 1],
@@ -17,6 +24,7 @@ const DOCUMENTED: Record<string, Record<string, unknown>> = {
     dense: [16],
     outputs: 10,
     activation: 'sigmoid',
+    dropout: [0.25],
   },
 }
 
@@ -55,7 +63,7 @@ describe('one validator of model specs', () => {
   })
 
   it.each([
-    ['a spec', { ...DOCUMENTED.mlp, dropout: 0.5 }, 'dropout', 'model'],
+    ['a spec', { ...DOCUMENTED.mlp, dropoutRate: 0.5 }, 'dropoutRate', 'model'],
     [
       'a conv layer',
       { ...DOCUMENTED.cnn, conv: [{ filters: 4, kernel: 3, stride: 2 }] },
@@ -76,5 +84,15 @@ describe('one validator of model specs', () => {
     const spec = { ...DOCUMENTED.cnn, inputShape: [4, 4, 1], conv: [{ filters: 1, kernel: 3, pool: 8 }] }
     expect(configError(spec).problems[0]!.field).toBe('model.conv.0.pool')
     expect(specError(spec).message).toBe('model.conv[0].pool pools the image down to nothing')
+  })
+
+  it('refuses a dropout list of the wrong length or a rate of 1 in both, and drops an all-zero one', () => {
+    const short = { ...DOCUMENTED.mlp, dropout: [0.5] }
+    expect(configError(short).problems[0]!.field).toBe('model.dropout')
+    expect(specError(short).message).toBe('model.dropout must give one rate per hidden layer (2), got 1')
+    const one = { ...DOCUMENTED.cnn, dropout: [1] }
+    expect(configError(one).problems[0]!.field).toBe('model.dropout.0')
+    expect(specError(one).message.startsWith('model.dropout[0]')).toBe(true)
+    expect(normalizeModelSpec({ ...DOCUMENTED.cnn, dropout: [0] })).not.toHaveProperty('dropout')
   })
 })

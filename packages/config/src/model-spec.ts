@@ -13,6 +13,8 @@ export interface MlpSpec {
   readonly hidden: readonly number[]
   readonly outputs: number
   readonly activation: Activation
+  /** Dropout rate after each hidden layer while training (one per `hidden` size); absent when all are 0. */
+  readonly dropout?: readonly number[]
 }
 
 /** One convolution: `filters` × `kernel`², stride 1, 'same' padding, activation, then `pool`² max-pooling. */
@@ -32,6 +34,8 @@ export interface CnnSpec {
   readonly outputs: number
   /** Default 'relu'. */
   readonly activation?: Activation
+  /** Dropout rate after each dense layer while training (one per `dense` size); absent when all are 0. */
+  readonly dropout?: readonly number[]
 }
 
 /**
@@ -45,6 +49,7 @@ const MAX_UNITS = 1 << 20
 
 const size = z.number().int().min(1).max(MAX_UNITS)
 const activationSchema = z.enum(ACTIVATIONS).default('relu')
+const dropoutSchema = z.array(z.number().min(0).lt(1)).optional()
 
 const mlpSpecSchema = z.strictObject({
   kind: z.literal('mlp'),
@@ -52,6 +57,7 @@ const mlpSpecSchema = z.strictObject({
   hidden: z.array(size),
   outputs: size.min(2),
   activation: activationSchema,
+  dropout: dropoutSchema,
 })
 
 const cnnSpecSchema = z.strictObject({
@@ -61,6 +67,7 @@ const cnnSpecSchema = z.strictObject({
   dense: z.array(size),
   outputs: size.min(2),
   activation: activationSchema,
+  dropout: dropoutSchema,
 })
 
 /**
@@ -70,6 +77,14 @@ const cnnSpecSchema = z.strictObject({
 const modelSpecSchema = z
   .discriminatedUnion('kind', [mlpSpecSchema, cnnSpecSchema])
   .superRefine((spec, ctx) => {
+    const hidden = spec.kind === 'mlp' ? spec.hidden : spec.dense
+    if (spec.dropout !== undefined && spec.dropout.length !== hidden.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dropout'],
+        message: `must give one rate per ${spec.kind === 'mlp' ? 'hidden' : 'dense'} layer (${hidden.length}), got ${spec.dropout.length}`,
+      })
+    }
     if (spec.kind !== 'cnn') return
     const pooledAway = pooledAwayAt(spec)
     if (pooledAway !== undefined) {
@@ -130,7 +145,7 @@ export function refineModelFile(
 
 /**
  * Validates a spec that may come from a config file and returns it with defaults filled in (activation 'relu',
- * pool 2) and keys in a fixed order, so that `JSON.stringify` of the result is canonical. Throws BAD_ARGUMENT naming
+ * pool 2, no dropout) and keys in a fixed order, so that `JSON.stringify` of the result is canonical. Throws BAD_ARGUMENT naming
  * the field (`model.conv[0].pool`).
  */
 export function normalizeModelSpec(spec: unknown): ModelSpec {
@@ -147,6 +162,7 @@ export function normalizeModelSpec(spec: unknown): ModelSpec {
       hidden: [...s.hidden],
       outputs: s.outputs,
       activation: s.activation,
+      ...dropoutOf(s.dropout),
     }
   }
   return {
@@ -156,7 +172,13 @@ export function normalizeModelSpec(spec: unknown): ModelSpec {
     dense: [...s.dense],
     outputs: s.outputs,
     activation: s.activation,
+    ...dropoutOf(s.dropout),
   }
+}
+
+/** The canonical dropout field: absent unless some rate is above 0. */
+function dropoutOf(rates: readonly number[] | undefined): { dropout?: number[] } {
+  return rates?.some((r) => r > 0) ? { dropout: [...rates] } : {}
 }
 
 /** `model.conv[0].pool` for the path `['conv', 0, 'pool']`. */

@@ -52,6 +52,8 @@ export class Trainer {
   readonly data: Dataset
   private readonly optimizer: tf.SGDOptimizer
   private readonly rng: Xoshiro128
+  /** Draws the dropout masks of training steps. */
+  private readonly dropoutRng: Xoshiro128
   private readonly defaultBatchSize: number
   private learningRate: number
   /** Sample order of the current pass and how far `trainSteps` has got in it. */
@@ -66,6 +68,7 @@ export class Trainer {
     this.defaultBatchSize = checkBatchSize(options.batchSize ?? DEFAULT_BATCH_SIZE)
     this.optimizer = tf.train.sgd(this.learningRate)
     this.rng = createRng(options.seed, 'shuffle')
+    this.dropoutRng = createRng(options.seed, 'dropout')
     this.order = Array.from({ length: options.data.n }, (_, i) => i)
     this.cursor = options.data.n
   }
@@ -217,7 +220,10 @@ export class Trainer {
       const t = this.tensors(x, y, indices.length)
       const vars = [...this.model.variables()]
       return this.optimizer.minimize(
-        () => tf.mean(crossEntropy(this.model.logits(t.x), t.labels, this.model.numClasses)) as tf.Scalar,
+        () =>
+          tf.mean(
+            crossEntropy(this.model.logits(t.x, this.dropoutRng), t.labels, this.model.numClasses),
+          ) as tf.Scalar,
         true,
         vars,
       )!
