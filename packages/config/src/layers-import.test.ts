@@ -278,6 +278,21 @@ describe('importLayersModel', () => {
     ],
     ['one output class', [input([4]), dense('o', 1, 'softmax')], 'model.outputs'],
     [
+      'a regularizer',
+      [input([4]), dense('o', 2, 'softmax', { kernel_regularizer: { class_name: 'L1L2' } })],
+      'layer 1 "o" (Dense) kernel_regularizer is not supported',
+    ],
+    [
+      'frozen weights',
+      [input([8, 8, 1]), conv('c', 2, { trainable: false }), layer('Flatten', 'f'), dense('o', 2)],
+      'layer 1 "c" (Conv2D) trainable must be true',
+    ],
+    [
+      'a pooling after Flatten',
+      [input([8, 8, 1]), conv('c', 2), layer('Flatten', 'f'), pool('p'), dense('o', 2)],
+      'layer 3 "p" (MaxPooling2D) must directly follow a Conv2D',
+    ],
+    [
       'a dropout rate',
       [input([4]), dense('h', 3), layer('Dropout', 'd', { rate: 1 }), dense('o', 2)],
       'layer 2 "d" (Dropout) rate must be a number in [0, 1), got 1',

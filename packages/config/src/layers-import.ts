@@ -13,7 +13,7 @@ import {
 import type { NodeOptions } from './node-options.js'
 
 /** The Layers classes a TF.js `model.json` may use. */
-export const LAYERS_CLASSES = ['InputLayer', 'Conv2D', 'MaxPooling2D', 'Flatten', 'Dense', 'Dropout'] as const
+const LAYERS_CLASSES = ['InputLayer', 'Conv2D', 'MaxPooling2D', 'Flatten', 'Dense', 'Dropout'] as const
 
 /** A TF.js Layers model read into a spec. */
 export interface ImportedModel {
@@ -86,7 +86,7 @@ function sequentialLayers(path: string, file: Json): Json[] {
 
 /**
  * Reads a TF.js Layers `model.json` (a Sequential model of InputLayer, Conv2D, MaxPooling2D, Flatten, Dense and
- * Dropout) into a spec. Every Conv2D has 'same' padding and stride 1 and is followed by at most one MaxPooling2D
+ * Dropout) into a spec. Every Conv2D and Dense is trainable, with a bias and no regularizer or constraint; every Conv2D has 'same' padding and stride 1 and is followed by at most one MaxPooling2D
  * whose stride is its window; all hidden layers share one activation; the last Dense gives the logits (softmax or
  * linear); a Dropout after a hidden Dense drops out its units while training, elsewhere it is the identity (with a
  * warning). Anything else throws InvalidConfigError naming the layer (index, name, class) and its field. When the
@@ -126,7 +126,7 @@ export function importLayersModel(path: string): ImportedModel {
         )
       }
     }
-    const shape = config.batch_input_shape ?? config.batchInputShape
+    const shape = config.batch_input_shape ?? config.batch_shape
     if (Array.isArray(shape)) {
       if (i > 1 || (i === 1 && layers[0]!.class_name !== 'InputLayer'))
         throw fail('batch_input_shape')('is set after the first layer')
@@ -141,7 +141,21 @@ export function importLayersModel(path: string): ImportedModel {
     if (outputs !== undefined && layer.class_name !== 'Dropout') {
       throw refuse(path, where, 'follows the output layer: the last Dense layer must be last')
     }
-    const hiddenActivation = (isOutput: boolean): void => {
+    /** The layer has its weights trained as they are: no regularizer, constraint or frozen weights. */
+    const checkTrained = (): void => {
+      expect('trainable', [true])
+      for (const field of [
+        'kernel_regularizer',
+        'bias_regularizer',
+        'activity_regularizer',
+        'kernel_constraint',
+        'bias_constraint',
+      ]) {
+        if (config[field] !== undefined && config[field] !== null)
+          throw fail(field)('is not supported: must be null')
+      }
+    }
+    const checkActivation = (isOutput: boolean): void => {
       const value = config.activation ?? 'linear'
       if (isOutput) {
         if (value !== 'softmax' && value !== 'linear')
@@ -191,10 +205,11 @@ export function importLayersModel(path: string): ImportedModel {
         expect('data_format', ['channels_last'])
         expect('use_bias', [true])
         expect('groups', [1])
+        checkTrained()
         const filters = config.filters
         if (typeof filters !== 'number')
           throw fail('filters')(`must be a number, got ${JSON.stringify(filters)}`)
-        hiddenActivation(false)
+        checkActivation(false)
         conv.push({ filters, kernel: square(config.kernel_size, fail('kernel_size')), pool: 1 })
         owners.push(String(config.name))
         pooled = false
@@ -219,13 +234,16 @@ export function importLayersModel(path: string): ImportedModel {
         if (!flat && inputShape.length !== 1)
           throw refuse(path, where, 'needs a Flatten before it: its input is not flat')
         expect('use_bias', [true])
+        checkTrained()
         const units = config.units
         if (typeof units !== 'number') throw fail('units')(`must be a number, got ${JSON.stringify(units)}`)
         const last = layers.slice(i + 1).every((l) => l.class_name === 'Dropout')
-        hiddenActivation(last)
+        checkActivation(last)
         if (last) outputs = units
-        else dense.push(units)
-        if (!last) dropout.push(0)
+        else {
+          dense.push(units)
+          dropout.push(0)
+        }
         afterDense = !last
         owners.push(String(config.name))
         return
