@@ -1,6 +1,7 @@
 export * from './auto-index.js'
 export * from './fields.js'
 export * from './fl-options.js'
+export * from './layers-import.js'
 export * from './load.js'
 export * from './model-spec.js'
 export * from './modest-options.js'

@@ -1,6 +1,7 @@
 import type { ParamLayout, TensorRole } from '@swarmgrad/algorithms'
 import { CodedError } from '@swarmgrad/protocol'
-import { MODEL_PRESETS, type NodeOptions } from './node-options.js'
+import { z } from 'zod'
+import type { NodeOptions } from './node-options.js'
 
 export const ACTIVATIONS = ['relu', 'tanh', 'sigmoid'] as const
 export type Activation = (typeof ACTIVATIONS)[number]
@@ -12,6 +13,8 @@ export interface MlpSpec {
   readonly hidden: readonly number[]
   readonly outputs: number
   readonly activation: Activation
+  /** Dropout rate after each hidden layer while training (one per `hidden` size); absent when all are 0. */
+  readonly dropout?: readonly number[]
 }
 
 /** One convolution: `filters` × `kernel`², stride 1, 'same' padding, activation, then `pool`² max-pooling. */
@@ -31,6 +34,8 @@ export interface CnnSpec {
   readonly outputs: number
   /** Default 'relu'. */
   readonly activation?: Activation
+  /** Dropout rate after each dense layer while training (one per `dense` size); absent when all are 0. */
+  readonly dropout?: readonly number[]
 }
 
 /**
@@ -42,40 +47,158 @@ export type ModelSpec = MlpSpec | CnnSpec
 const DEFAULT_POOL = 2
 const MAX_UNITS = 1 << 20
 
+const size = z.number().int().min(1).max(MAX_UNITS)
+const activationSchema = z.enum(ACTIVATIONS).default('relu')
+const dropoutSchema = z.array(z.number().min(0).lt(1)).optional()
+
+const mlpSpecSchema = z.strictObject({
+  kind: z.literal('mlp'),
+  inputShape: z.array(size).min(1),
+  hidden: z.array(size),
+  outputs: size.min(2),
+  activation: activationSchema,
+  dropout: dropoutSchema,
+})
+
+const cnnSpecSchema = z.strictObject({
+  kind: z.literal('cnn'),
+  inputShape: z.tuple([size, size, size]),
+  conv: z.array(z.strictObject({ filters: size, kernel: size, pool: size.default(DEFAULT_POOL) })).min(1),
+  dense: z.array(size),
+  outputs: size.min(2),
+  activation: activationSchema,
+  dropout: dropoutSchema,
+})
+
+/**
+ * The one validator of model specs: the config schema (`model` as an object) and `normalizeModelSpec` both parse
+ * with it, so a spec one accepts the other accepts too.
+ */
+const modelSpecSchema = z
+  .discriminatedUnion('kind', [mlpSpecSchema, cnnSpecSchema])
+  .superRefine((spec, ctx) => {
+    const hidden = spec.kind === 'mlp' ? spec.hidden : spec.dense
+    if (spec.dropout !== undefined && spec.dropout.length !== hidden.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dropout'],
+        message: `must give one rate per ${spec.kind === 'mlp' ? 'hidden' : 'dense'} layer (${hidden.length}), got ${spec.dropout.length}`,
+      })
+    }
+    if (spec.kind !== 'cnn') return
+    const pooledAway = pooledAwayAt(spec)
+    if (pooledAway !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['conv', pooledAway, 'pool'],
+        message: 'pools the image down to nothing',
+      })
+    }
+  })
+
+export const MODEL_PRESETS = {
+  /** The reference model of BENCHMARKS.md: MLP 784-200-200-10 (199 210 parameters). */
+  'fmnist-2nn': { kind: 'mlp', inputShape: [784], hidden: [200, 200], outputs: 10, activation: 'relu' },
+  /** A small MLP that trains fast on the digits the project ships. */
+  'mlp-small': { kind: 'mlp', inputShape: [784], hidden: [128], outputs: 10, activation: 'relu' },
+  /** A small CNN for 28×28 grey images. */
+  'cnn-small': {
+    kind: 'cnn',
+    inputShape: [28, 28, 1],
+    conv: [
+      { filters: 8, kernel: 5 },
+      { filters: 16, kernel: 5 },
+    ],
+    dense: [64],
+    outputs: 10,
+  },
+} as const
+
+const presetNames = Object.keys(MODEL_PRESETS) as [
+  keyof typeof MODEL_PRESETS,
+  ...(keyof typeof MODEL_PRESETS)[],
+]
+
+/** The `model` option: a preset name, or a spec (in a config file). */
+export const modelSchema = z.union([z.enum(presetNames), modelSpecSchema])
+
+/** A TF.js Layers model.json whose Sequential model the run trains, instead of `model`. */
+export const modelFileSchema = z
+  .string()
+  .min(1)
+  .optional()
+  .describe('TF.js Layers model.json to train instead of --model; its weights, if beside it, start the run')
+
+/** `modelFile` and a `model` other than the default exclude each other. */
+export function refineModelFile(
+  options: { readonly model: unknown; readonly modelFile?: string | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  if (options.modelFile !== undefined && options.model !== 'mlp-small') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['modelFile'],
+      message: 'must not be set together with model: the file defines the model',
+    })
+  }
+}
+
 /**
  * Validates a spec that may come from a config file and returns it with defaults filled in (activation 'relu',
- * pool 2) and keys in a fixed order, so that `JSON.stringify` of the result is canonical. Throws BAD_ARGUMENT naming
- * the field.
+ * pool 2, no dropout) and keys in a fixed order, so that `JSON.stringify` of the result is canonical. Throws BAD_ARGUMENT naming
+ * the field (`model.conv[0].pool`).
  */
 export function normalizeModelSpec(spec: unknown): ModelSpec {
-  if (typeof spec !== 'object' || spec === null) throw bad('model', 'must be an object')
-  const s = spec as Record<string, unknown>
+  const result = modelSpecSchema.safeParse(spec)
+  if (!result.success) {
+    const issue = result.error.issues[0]!
+    throw bad(fieldName(issue.path), issue.message)
+  }
+  const s = result.data
   if (s.kind === 'mlp') {
     return {
       kind: 'mlp',
-      inputShape: dims(s.inputShape, 'model.inputShape'),
-      hidden: sizes(s.hidden, 'model.hidden'),
-      outputs: outputs(s.outputs),
-      activation: s.activation === undefined ? 'relu' : activation(s.activation, 'model.activation'),
+      inputShape: [...s.inputShape],
+      hidden: [...s.hidden],
+      outputs: s.outputs,
+      activation: s.activation,
+      ...dropoutOf(s.dropout),
     }
   }
-  if (s.kind === 'cnn') {
-    const input = dims(s.inputShape, 'model.inputShape')
-    if (input.length !== 3) throw bad('model.inputShape', 'must be [height, width, channels]')
-    if (!Array.isArray(s.conv) || s.conv.length === 0) throw bad('model.conv', 'must be a non-empty array')
-    const conv = s.conv.map((layer: unknown, i) => convLayer(layer, `model.conv[${i}]`))
-    const normalized: CnnSpec = {
-      kind: 'cnn',
-      inputShape: [input[0]!, input[1]!, input[2]!],
-      conv,
-      dense: sizes(s.dense, 'model.dense'),
-      outputs: outputs(s.outputs),
-      activation: s.activation === undefined ? 'relu' : activation(s.activation, 'model.activation'),
-    }
-    convOutputShape(normalized)
-    return normalized
+  return {
+    kind: 'cnn',
+    inputShape: [...s.inputShape],
+    conv: s.conv.map((layer) => ({ filters: layer.filters, kernel: layer.kernel, pool: layer.pool })),
+    dense: [...s.dense],
+    outputs: s.outputs,
+    activation: s.activation,
+    ...dropoutOf(s.dropout),
   }
-  throw bad('model.kind', `must be 'mlp' or 'cnn', got ${JSON.stringify(s.kind)}`)
+}
+
+/** The canonical dropout field: absent unless some rate is above 0. */
+function dropoutOf(rates: readonly number[] | undefined): { dropout?: number[] } {
+  return rates?.some((r) => r > 0) ? { dropout: [...rates] } : {}
+}
+
+/** `model.conv[0].pool` for the path `['conv', 0, 'pool']`. */
+function fieldName(path: readonly PropertyKey[]): string {
+  return path.reduce<string>(
+    (name, key) => (typeof key === 'number' ? `${name}[${key}]` : `${name}.${String(key)}`),
+    'model',
+  )
+}
+
+/** Index of the first convolution whose pooling leaves no pixel, if any. */
+function pooledAwayAt(spec: Pick<CnnSpec, 'inputShape' | 'conv'>): number | undefined {
+  let [h, w] = spec.inputShape
+  for (const [i, layer] of spec.conv.entries()) {
+    const pool = layer.pool ?? DEFAULT_POOL
+    h = Math.floor(h / pool)
+    w = Math.floor(w / pool)
+    if (h < 1 || w < 1) return i
+  }
+  return undefined
 }
 
 /** Number of input features (the product of `inputShape`). */
@@ -165,46 +288,6 @@ export function paramCount(spec: ModelSpec): number {
   const layout = paramLayout(spec)
   const last = layout[layout.length - 1]
   return last === undefined ? 0 : last.offset + last.length
-}
-
-function convLayer(value: unknown, field: string): ConvLayerSpec {
-  if (typeof value !== 'object' || value === null)
-    throw bad(field, 'must be an object {filters, kernel, pool?}')
-  const v = value as Record<string, unknown>
-  return {
-    filters: positiveInt(v.filters, `${field}.filters`),
-    kernel: positiveInt(v.kernel, `${field}.kernel`),
-    pool: v.pool === undefined ? DEFAULT_POOL : positiveInt(v.pool, `${field}.pool`),
-  }
-}
-
-function dims(value: unknown, field: string): number[] {
-  if (!Array.isArray(value) || value.length === 0) throw bad(field, 'must be a non-empty array of sizes')
-  return value.map((v: unknown, i) => positiveInt(v, `${field}[${i}]`))
-}
-
-function sizes(value: unknown, field: string): number[] {
-  if (!Array.isArray(value)) throw bad(field, 'must be an array of layer sizes')
-  return value.map((v: unknown, i) => positiveInt(v, `${field}[${i}]`))
-}
-
-function outputs(value: unknown): number {
-  const n = positiveInt(value, 'model.outputs')
-  if (n < 2) throw bad('model.outputs', 'must be at least 2 classes')
-  return n
-}
-
-function positiveInt(value: unknown, field: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_UNITS) {
-    throw bad(field, `must be an integer in [1, ${MAX_UNITS}], got ${JSON.stringify(value)}`)
-  }
-  return value
-}
-
-function activation(value: unknown, field: string): Activation {
-  if (typeof value === 'string' && (ACTIVATIONS as readonly string[]).includes(value))
-    return value as Activation
-  throw bad(field, `must be one of ${ACTIVATIONS.join(', ')}, got ${JSON.stringify(value)}`)
 }
 
 function bad(field: string, what: string): CodedError<'BAD_ARGUMENT'> {

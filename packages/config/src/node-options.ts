@@ -2,6 +2,7 @@ import { AGGREGATOR_NAMES, type AggregatorName, DEFAULT_MAX_SAMPLE_RATIO } from 
 import { MODEL_CODEC_NAMES, RUN_MODE_NAMES } from '@swarmgrad/protocol'
 import { z } from 'zod'
 import { flSchema } from './fl-options.js'
+import { modelFileSchema, modelSchema, refineModelFile } from './model-spec.js'
 import { modestSchema } from './modest-options.js'
 import { spsaSchema } from './spsa-options.js'
 
@@ -11,53 +12,6 @@ const multiaddr = z
     /^(\/[^/\s]+)+$/,
     'must be a multiaddr such as /ip4/127.0.0.1/tcp/9000 or /dns4/coordinator/tcp/9000/p2p/<id>',
   )
-
-const mlpSpec = z.strictObject({
-  kind: z.literal('mlp'),
-  inputShape: z.array(z.number().int().positive()).min(1),
-  hidden: z.array(z.number().int().positive()),
-  outputs: z.number().int().min(2),
-  activation: z.enum(['relu', 'tanh', 'sigmoid']).default('relu'),
-})
-
-const cnnSpec = z.strictObject({
-  kind: z.literal('cnn'),
-  inputShape: z.tuple([
-    z.number().int().positive(),
-    z.number().int().positive(),
-    z.number().int().positive(),
-  ]),
-  conv: z
-    .array(z.strictObject({ filters: z.number().int().positive(), kernel: z.number().int().positive() }))
-    .min(1),
-  dense: z.array(z.number().int().positive()),
-  outputs: z.number().int().min(2),
-})
-
-export const MODEL_PRESETS = {
-  /** The reference model of BENCHMARKS.md: MLP 784-200-200-10 (199 210 parameters). */
-  'fmnist-2nn': { kind: 'mlp', inputShape: [784], hidden: [200, 200], outputs: 10, activation: 'relu' },
-  /** A small MLP that trains fast on the digits the project ships. */
-  'mlp-small': { kind: 'mlp', inputShape: [784], hidden: [128], outputs: 10, activation: 'relu' },
-  /** A small CNN for 28×28 grey images. */
-  'cnn-small': {
-    kind: 'cnn',
-    inputShape: [28, 28, 1],
-    conv: [
-      { filters: 8, kernel: 5 },
-      { filters: 16, kernel: 5 },
-    ],
-    dense: [64],
-    outputs: 10,
-  },
-} as const
-
-const presetNames = Object.keys(MODEL_PRESETS) as [
-  keyof typeof MODEL_PRESETS,
-  ...(keyof typeof MODEL_PRESETS)[],
-]
-
-export const modelSchema = z.union([z.enum(presetNames), z.discriminatedUnion('kind', [mlpSpec, cnnSpec])])
 
 const csvSchema = z.strictObject({
   labelColumn: z
@@ -280,6 +234,7 @@ export const nodeOptionsSchema = z
     backend: z.enum(['auto', 'node', 'wasm', 'cpu']).default('auto').describe('TensorFlow.js backend'),
     historyFile: historyFileSchema,
     model: modelSchema.default('mlp-small').describe('model preset name, or a spec object in a config file'),
+    modelFile: modelFileSchema,
     data: dataSchema.prefault({}),
     train: trainSchema.prefault({}),
     gossip: gossipSchema.prefault({}),
@@ -293,6 +248,7 @@ export const nodeOptionsSchema = z
     log: logSchema.prefault({}),
   })
   .superRefine((options, ctx) => {
+    refineModelFile(options, ctx)
     if (options.mode !== 'fl' || options.fl.coordinator !== undefined) return
     const ids = bootstrapPeerIds(options.host.bootstrap)
     if (ids.length > 1) {

@@ -1,4 +1,7 @@
+import { fileURLToPath } from 'node:url'
+import { importLayersModel, nodeOptionsSchema, resolveRunModel } from '@swarmgrad/config'
 import type { ViewRecord } from '@swarmgrad/net'
+import { runId, runSpecOf } from '@swarmgrad/protocol'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { type Coordinator, createCoordinator, STATUS_MEMBERS_MAX } from './coordinator.js'
@@ -79,5 +82,27 @@ describe('coordinator admission warning', () => {
         allowPeers: ['12D3KooWSTdpNiNVVsnzW19KAPVMDDBRAz9zP4Jdpy7x3Uyxbgr3'],
       }),
     ).toEqual([])
+  })
+})
+
+describe('fl coordinator of a --model-file run', () => {
+  let coordinator: Coordinator | undefined
+  afterEach(async () => {
+    await coordinator?.host.stop()
+    coordinator = undefined
+  })
+
+  it("starts the run from the file's weights, under the run id its peers derive", async () => {
+    const modelFile = fileURLToPath(new URL('../../trainer/fixtures/own-cnn/model.json', import.meta.url))
+    coordinator = await createCoordinator(
+      { mode: 'fl', seed: 5, modelFile, evalEvery: 0, log: { level: 'silent' } },
+      { logger: pino({ level: 'silent' }), start: false },
+    )
+    const imported = importLayersModel(modelFile)
+    expect(coordinator.server?.state.model).toEqual(imported.params)
+    const peer = nodeOptionsSchema.parse({ mode: 'fl', seed: 5, modelFile })
+    expect(coordinator.runId).toBe(runId(runSpecOf(peer, resolveRunModel(peer).architecture)))
+    const seeded = nodeOptionsSchema.parse({ mode: 'fl', seed: 5, model: 'cnn-small' })
+    expect(coordinator.runId).not.toBe(runId(runSpecOf(seeded, resolveRunModel(seeded).architecture)))
   })
 })

@@ -1,5 +1,11 @@
 import { getFlAlgorithm } from '@swarmgrad/algorithms'
-import { nodeOptionsSchema, paramCount, resolveModelSpec, validateConfig } from '@swarmgrad/config'
+import {
+  nodeOptionsSchema,
+  paramCount,
+  type RunModel,
+  resolveRunModel,
+  validateConfig,
+} from '@swarmgrad/config'
 import {
   createHost,
   createLogger,
@@ -50,11 +56,24 @@ export function coordinatorRunSpec(options: CoordinatorOptions): RunSpec {
     mode: options.mode,
     seed: options.seed,
     model: options.model,
+    modelFile: options.modelFile,
     train: options.train,
     exchange: options.exchange,
     fl: options.fl,
   })
-  return runSpecOf(peerView, resolveModelSpec(options.model))
+  return runSpecOf(peerView, runModelOf(options).architecture)
+}
+
+const runModels = new WeakMap<CoordinatorOptions, RunModel>()
+
+/** The run model of `options`, resolved once per options object (a model file is read once). */
+function runModelOf(options: CoordinatorOptions): RunModel {
+  let model = runModels.get(options)
+  if (model === undefined) {
+    model = resolveRunModel(options)
+    runModels.set(options, model)
+  }
+  return model
 }
 
 /** The run id the peers of these options derive. */
@@ -283,7 +302,8 @@ export async function createCoordinator(
   let evaluator: Evaluator | undefined
   let saver: ModelSaver | undefined
   if (options.mode === 'fl') {
-    const spec = resolveModelSpec(options.model)
+    const { spec, params: initialParams, warnings } = runModelOf(options)
+    for (const warning of warnings) logger.warn({ modelFile: options.modelFile }, warning)
     if (options.save.dir !== undefined) {
       saver = await ModelSaver.open({
         dir: options.save.dir,
@@ -312,7 +332,9 @@ export async function createCoordinator(
       logger.info({ journal: options.journal, round: state.round }, 'resuming the run from its journal')
     }
     const needsEvaluator = options.evalEvery > 0 || state === undefined
-    evaluator = needsEvaluator ? await Evaluator.create(spec, options.data, options.seed, logger) : undefined
+    evaluator = needsEvaluator
+      ? await Evaluator.create(spec, initialParams, options.data, options.seed, logger)
+      : undefined
     state ??= {
       runId,
       algorithm: options.fl.algorithm,

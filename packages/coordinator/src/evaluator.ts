@@ -14,18 +14,24 @@ export class Evaluator {
     private readonly test: Dataset,
   ) {}
 
-  static async create(spec: ModelSpec, data: DataOptions, seed: number, logger: Logger): Promise<Evaluator> {
+  static async create(
+    spec: ModelSpec,
+    initialParams: Float32Array | undefined,
+    data: DataOptions,
+    seed: number,
+    logger: Logger,
+  ): Promise<Evaluator> {
     const { createTrainer, initBackend, loadPeerData } = await import('@swarmgrad/trainer')
     const loaded = await loadPeerData({ ...data, partition: 'none', trainLimit: 1 }, seed)
     if (loaded.test === undefined) {
       throw new Error(`data.source ${data.source} gives no held-out test set: set data.testPath`)
     }
     await initBackend({ logger: logger.child({ component: 'trainer' }) })
-    const trainer = createTrainer(spec, { data: loaded.test, lr: 0.1, seed, modelSeed: seed })
+    const trainer = createTrainer(spec, { data: loaded.test, lr: 0.1, seed, modelSeed: seed, initialParams })
     return new Evaluator(trainer, loaded.test)
   }
 
-  /** The seeded initial model every peer of the run starts from. */
+  /** The initial model every peer of the run starts from (seeded, or the model file's weights). */
   initialModel(): Float32Array {
     return this.trainer.getParams()
   }

@@ -6,8 +6,10 @@ import {
   hostSchema,
   logSchema,
   metricsSchema,
+  modelFileSchema,
   modelSchema,
   nodeOptionsSchema,
+  refineModelFile,
   saveSchema,
   trainSchema,
 } from '@swarmgrad/config'
@@ -28,6 +30,7 @@ export const coordinatorOptionsSchema = z
       .default(20)
       .describe('fl: rounds to run before stopping; 0 runs until stopped'),
     model: modelSchema.default('mlp-small').describe('model preset name, or a spec object in a config file'),
+    modelFile: modelFileSchema,
     train: trainSchema.prefault({}),
     exchange: exchangeSchema.prefault({}),
     fl: flSchema.prefault({}),
@@ -51,6 +54,7 @@ export const coordinatorOptionsSchema = z
     log: logSchema.prefault({}),
   })
   .superRefine((options, ctx) => {
+    refineModelFile(options, ctx)
     const client = FL_ALGORITHMS[options.fl.algorithm].client
     if (options.mode === 'fl' && client !== 'delta' && options.train.steps === 0) {
       ctx.addIssue({

@@ -1,10 +1,9 @@
 import {
-  type ModelSpec,
   type NodeOptions,
   type NodeOptionsInput,
   nodeOptionsSchema,
   paramCount,
-  resolveModelSpec,
+  resolveRunModel,
   validateConfig,
 } from '@swarmgrad/config'
 import {
@@ -46,8 +45,8 @@ export interface NodeDeps {
 }
 
 /** The run id: peers whose model, mode, seed or training hyper-parameters differ never share a topic. */
-export function runIdOf(options: NodeOptions, spec: ModelSpec): string {
-  return runId(runSpecOf(options, spec))
+export function runIdOf(options: NodeOptions, architecture: object): string {
+  return runId(runSpecOf(options, architecture))
 }
 
 function trainerModel(trainer: Trainer, data: PeerData, options: NodeOptions): LocalModel {
@@ -176,8 +175,9 @@ export async function createNode(
     registerBuildInfo(registry)
   }
   const metrics = createNodeMetrics(registry)
-  const spec = resolveModelSpec(options.model)
-  const runId = runIdOf(options, spec)
+  const { spec, params: initialParams, warnings, architecture } = resolveRunModel(options)
+  for (const warning of warnings) logger.warn({ modelFile: options.modelFile }, warning)
+  const runId = runIdOf(options, architecture)
   const data = await loadPeerData(options.data, options.seed)
   const backend = await initBackend({
     ...(options.backend === 'auto' ? {} : { preferred: options.backend }),
@@ -190,6 +190,7 @@ export async function createNode(
     batchSize: options.train.batchSize,
     seed: seedFrom(options.seed, 'peer', options.data.index),
     modelSeed: options.seed,
+    initialParams,
   })
   const { save } = options
   const checkpoint =

@@ -1,7 +1,14 @@
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { MODEL_PRESETS, paramCount, resolveModelSpec } from '@swarmgrad/config'
+import {
+  importLayersModel,
+  MODEL_PRESETS,
+  type ModelSpec,
+  normalizeModelSpec,
+  paramCount,
+  resolveModelSpec,
+} from '@swarmgrad/config'
 import { createRng } from '@swarmgrad/protocol'
 import * as tf from '@tensorflow/tfjs'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -92,5 +99,23 @@ describe('saveLayersModel', () => {
     expect(await readFile(join(foreign, 'notes.txt'), 'utf8')).toBe('keep me')
     expect(await readFile(join(keras, 'model.json'), 'utf8')).toBe('{"format":"layers-model"}')
     expect((await readdir(parent)).sort()).toEqual(['keras', 'theirs'])
+  })
+})
+
+describe('a saved model read back with --model-file', () => {
+  const withDropout: ModelSpec = { ...resolveModelSpec('mlp-small'), dropout: [0.25] }
+  const cnnWithDropout: ModelSpec = { ...resolveModelSpec('cnn-small'), dropout: [0.5] }
+  it.each([
+    ['mlp-small', resolveModelSpec('mlp-small')],
+    ['cnn-small', resolveModelSpec('cnn-small')],
+    ['an mlp with dropout', withDropout],
+    ['a cnn with dropout', cnnWithDropout],
+  ] as const)('is the same spec with the same parameters: %s', async (_name, spec) => {
+    const params = randomVector(paramCount(spec), 3, 0.05)
+    const dir = join(await tempDir(), 'model')
+    await saveLayersModel(dir, spec, params, { runId: 'r', round: 1 })
+    const imported = importLayersModel(join(dir, 'model.json'))
+    expect(imported.spec).toEqual(normalizeModelSpec(spec))
+    expect(imported.params).toEqual(params)
   })
 })

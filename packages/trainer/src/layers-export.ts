@@ -59,10 +59,14 @@ export function toLayersModel(spec: ModelSpec, params: Float32Array): tf.Sequent
   const dense = (name: string, units: number, act: 'relu' | 'tanh' | 'sigmoid' | 'softmax'): void => {
     model.add(tf.layers.dense({ ...input(), name, units, activation: act }))
   }
+  /** A hidden dense layer and, when the spec trains it with dropout, its Dropout (identity when predicting). */
+  const hidden = (i: number, units: number): void => {
+    dense(`dense${i}`, units, activation)
+    const rate = normalized.dropout?.[i] ?? 0
+    if (rate > 0) model.add(tf.layers.dropout({ name: `dropout${i}`, rate }))
+  }
   if (normalized.kind === 'mlp') {
-    normalized.hidden.forEach((units, i) => {
-      dense(`dense${i}`, units, activation)
-    })
+    for (const [i, units] of normalized.hidden.entries()) hidden(i, units)
   } else {
     model.add(tf.layers.reshape({ ...input(), name: 'image', targetShape: [...normalized.inputShape] }))
     normalized.conv.forEach((layer, i) => {
@@ -84,9 +88,7 @@ export function toLayersModel(spec: ModelSpec, params: Float32Array): tf.Sequent
       }
     })
     model.add(tf.layers.flatten({ name: 'flatten' }))
-    normalized.dense.forEach((units, i) => {
-      dense(`dense${i}`, units, activation)
-    })
+    for (const [i, units] of normalized.dense.entries()) hidden(i, units)
   }
   dense('output', normalized.outputs, 'softmax')
   const weights = layout.map((e) => tf.tensor(params.subarray(e.offset, e.offset + e.length), [...e.shape]))

@@ -5,7 +5,7 @@ import { CodedError, createRng } from '@swarmgrad/protocol'
 import * as tf from '@tensorflow/tfjs'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend } from './backend.js'
-import { buildModel, initialParams } from './model.js'
+import { buildModel, initialParams, Model } from './model.js'
 import { conv2dSame } from './ops.js'
 
 const FMNIST_2NN: MlpSpec = {
@@ -221,5 +221,32 @@ describe('flat parameters', () => {
       logits.dispose()
       model.dispose()
     }
+  })
+})
+
+describe('dropout', () => {
+  const PLAIN: MlpSpec = { kind: 'mlp', inputShape: [6], hidden: [40, 40], outputs: 3, activation: 'relu' }
+  const DROPPING: MlpSpec = { ...PLAIN, dropout: [0.5, 0.25] }
+
+  function logitsOf(spec: MlpSpec, rng?: ReturnType<typeof createRng>): number[][] {
+    const model = new Model(spec, initialParams(PLAIN, 5))
+    try {
+      return tf.tidy(() => model.logits(tf.ones([4, 6]), rng).arraySync())
+    } finally {
+      model.dispose()
+    }
+  }
+
+  it('is the identity without a training PRNG', () => {
+    expect(logitsOf(DROPPING)).toEqual(logitsOf(PLAIN))
+  })
+
+  it('drops hidden units with a training PRNG, the same ones for the same seed', () => {
+    const dropped = logitsOf(DROPPING, createRng('dropout-test', 1))
+    expect(dropped).not.toEqual(logitsOf(PLAIN))
+    expect(logitsOf(DROPPING, createRng('dropout-test', 1))).toEqual(dropped)
+    expect(logitsOf(DROPPING, createRng('dropout-test', 2))).not.toEqual(dropped)
+    // a spec without dropout ignores the PRNG
+    expect(logitsOf(PLAIN, createRng('dropout-test', 1))).toEqual(logitsOf(PLAIN))
   })
 })

@@ -7,7 +7,7 @@ import {
   paramDecls,
   paramLayout,
 } from '@swarmgrad/config'
-import { CodedError, createRng, type SeedPart } from '@swarmgrad/protocol'
+import { CodedError, createRng, type SeedPart, type Xoshiro128 } from '@swarmgrad/protocol'
 import * as tf from '@tensorflow/tfjs'
 import { conv2dSame, linear } from './ops.js'
 
@@ -95,8 +95,12 @@ export class Model {
     return this.vars
   }
 
-  /** Forward pass: `[n, featureSize]` inputs to `[n, numClasses]` logits. Call inside `tf.tidy`. */
-  logits(x: tf.Tensor2D): tf.Tensor2D {
+  /**
+   * Forward pass: `[n, featureSize]` inputs to `[n, numClasses]` logits. Call inside `tf.tidy`. With `dropout` (a
+   * training step's PRNG) the spec's dropout rates zero hidden units, the others scaled by 1 / (1 - rate); without
+   * it dropout is the identity.
+   */
+  logits(x: tf.Tensor2D, dropout?: Xoshiro128): tf.Tensor2D {
     this.checkLive()
     const spec = this.spec
     let next = 0
@@ -111,7 +115,8 @@ export class Model {
     let h: tf.Tensor2D
     if (spec.kind === 'mlp') {
       h = x
-      for (let i = 0; i < spec.hidden.length; i++) h = dense(h, spec.activation)
+      for (let i = 0; i < spec.hidden.length; i++)
+        h = drop(dense(h, spec.activation), spec.dropout?.[i], dropout)
     } else {
       const activation = spec.activation ?? 'relu'
       let img = tf.reshape(x, [-1, ...spec.inputShape]) as tf.Tensor4D
@@ -123,7 +128,7 @@ export class Model {
         if (pool > 1) img = tf.maxPool(img, pool, pool, 'valid')
       }
       h = tf.reshape(img, [img.shape[0], -1])
-      for (let i = 0; i < spec.dense.length; i++) h = dense(h, activation)
+      for (let i = 0; i < spec.dense.length; i++) h = drop(dense(h, activation), spec.dropout?.[i], dropout)
     }
     return dense(h, 'linear')
   }
@@ -147,6 +152,14 @@ export class Model {
 export function buildModel(spec: ModelSpec, seed: SeedPart): Model {
   const normalized = normalizeModelSpec(spec)
   return new Model(normalized, initialParams(normalized, seed))
+}
+
+/** Inverted dropout of `h` at `rate`, its mask drawn from `rng`; the identity without an rng or a rate. */
+function drop(h: tf.Tensor2D, rate: number | undefined, rng: Xoshiro128 | undefined): tf.Tensor2D {
+  if (rng === undefined || rate === undefined || rate === 0) return h
+  const keep = 1 / (1 - rate)
+  const mask = Float32Array.from({ length: h.size }, () => (rng.nextFloat32() < rate ? 0 : keep))
+  return tf.mul(h, tf.tensor2d(mask, h.shape))
 }
 
 /** The non-linearities the fused ops do not apply themselves. */

@@ -136,6 +136,32 @@ describe('Trainer', () => {
     other.dispose()
   })
 
+  it('drops out while training only, with masks drawn from its seed', async () => {
+    const data = toyData(200, 3)
+    const dropping: MlpSpec = { ...TINY, dropout: [0.5] }
+    const trained = async (spec: MlpSpec, seed: string): Promise<Float32Array> => {
+      const trainer = createTrainer(spec, { data, lr: 0.2, seed, modelSeed: 5 })
+      await trainer.trainSteps(20, { batchSize: 8 })
+      const params = trainer.getParams()
+      trainer.dispose()
+      return params
+    }
+    const a = await trained(dropping, 'drop')
+    expect(await trained(dropping, 'drop')).toEqual(a)
+    expect(await trained(TINY, 'drop')).not.toEqual(a)
+    // evaluation, loss and gradient see no dropout: they equal those of the same parameters without it
+    const plain = createTrainer(TINY, { data, lr: 0.2, seed: 'drop', modelSeed: 5 })
+    const withDropout = createTrainer(dropping, { data, lr: 0.2, seed: 'drop', modelSeed: 5 })
+    plain.setParams(a)
+    withDropout.setParams(a)
+    const batch = head(data, 16)
+    expect(await withDropout.evaluate(data)).toEqual(await plain.evaluate(data))
+    expect(withDropout.lossOn(batch)).toBe(plain.lossOn(batch))
+    expect(withDropout.gradientOn(batch)).toEqual(plain.gradientOn(batch))
+    plain.dispose()
+    withDropout.dispose()
+  })
+
   it('gradientOn matches central finite differences of lossOn, for MLPs and CNNs', async () => {
     const data = toyData(12, 3)
     const specs: ModelSpec[] = [TINY, TINY_RELU, TINY_CNN, { ...TINY_CNN, activation: 'relu' }]

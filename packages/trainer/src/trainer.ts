@@ -4,7 +4,7 @@ import type { ModelSpec } from '@swarmgrad/config'
 import { CodedError, createRng, type SeedPart, shuffleInPlace, type Xoshiro128 } from '@swarmgrad/protocol'
 import * as tf from '@tensorflow/tfjs'
 import { type Batch, type Dataset, featureRange, gatherFeatures } from './data/dataset.js'
-import { buildModel, type Model } from './model.js'
+import { buildModel, Model } from './model.js'
 
 export const DEFAULT_BATCH_SIZE = 32
 export const DEFAULT_EVAL_BATCH_SIZE = 500
@@ -52,6 +52,8 @@ export class Trainer {
   readonly data: Dataset
   private readonly optimizer: tf.SGDOptimizer
   private readonly rng: Xoshiro128
+  /** Draws the dropout masks of training steps. */
+  private readonly dropoutRng: Xoshiro128
   private readonly defaultBatchSize: number
   private learningRate: number
   /** Sample order of the current pass and how far `trainSteps` has got in it. */
@@ -66,6 +68,7 @@ export class Trainer {
     this.defaultBatchSize = checkBatchSize(options.batchSize ?? DEFAULT_BATCH_SIZE)
     this.optimizer = tf.train.sgd(this.learningRate)
     this.rng = createRng(options.seed, 'shuffle')
+    this.dropoutRng = createRng(options.seed, 'dropout')
     this.order = Array.from({ length: options.data.n }, (_, i) => i)
     this.cursor = options.data.n
   }
@@ -217,7 +220,10 @@ export class Trainer {
       const t = this.tensors(x, y, indices.length)
       const vars = [...this.model.variables()]
       return this.optimizer.minimize(
-        () => tf.mean(crossEntropy(this.model.logits(t.x), t.labels, this.model.numClasses)) as tf.Scalar,
+        () =>
+          tf.mean(
+            crossEntropy(this.model.logits(t.x, this.dropoutRng), t.labels, this.model.numClasses),
+          ) as tf.Scalar,
         true,
         vars,
       )!
@@ -242,9 +248,19 @@ export class Trainer {
   }
 }
 
-/** Builds a model from `spec` and `seed` (see `buildModel`) and a trainer that owns it. */
-export function createTrainer(spec: ModelSpec, options: TrainerOptions & { modelSeed: SeedPart }): Trainer {
-  return new Trainer(buildModel(spec, options.modelSeed), options)
+/**
+ * Builds a model from `spec` and a trainer that owns it: its parameters are `initialParams` when given (a model
+ * file's weights), else drawn from `modelSeed` (see `buildModel`).
+ */
+export function createTrainer(
+  spec: ModelSpec,
+  options: TrainerOptions & { modelSeed: SeedPart; initialParams?: Float32Array | undefined },
+): Trainer {
+  const model =
+    options.initialParams === undefined
+      ? buildModel(spec, options.modelSeed)
+      : new Model(spec, options.initialParams)
+  return new Trainer(model, options)
 }
 
 /** Per-sample softmax cross-entropy of `[n, classes]` logits against integer labels. */
