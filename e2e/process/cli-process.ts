@@ -56,7 +56,12 @@ export class CliProcess {
       if (this.child.exitCode !== null || this.child.signalCode !== null) {
         throw new Error(`process exited before ${what}:\n${this.stderr.slice(-2000)}`)
       }
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+      if (Date.now() > deadline) {
+        const last = this.records.slice(-20).map((r) => JSON.stringify(r))
+        throw new Error(
+          `timed out after ${timeoutMs} ms waiting for ${what}; its last records:\n${last.join('\n')}`,
+        )
+      }
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
   }
