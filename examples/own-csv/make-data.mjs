@@ -40,4 +40,6 @@ mkdirSync(folder, { recursive: true })
 const peers = Number(peersArg)
 for (let i = 0; i < peers; i++) writeFileSync(join(folder, `train-${i}.csv`), rows(Number(rowsArg), i + 1))
 writeFileSync(join(folder, 'test.csv'), rows(600, 1000))
-console.log(`wrote ${peers} training files of ${rowsArg} rows and test.csv (600 rows) to ${folder}`)
+process.stdout.write(
+  `wrote ${peers} training files of ${rowsArg} rows and test.csv (600 rows) to ${folder}\n`,
+)
