@@ -66,6 +66,26 @@ describe('Redialer', () => {
     await redialer.stop()
   })
 
+  it('counts a connection the peer drops at once (a gater refusing us) as a failure, and backs off', async () => {
+    const { state, deps } = fakeNetwork()
+    state.down = false
+    const redialer = new Redialer(deps, { ...OPTIONS, initialDelayMs: 5, maxDelayMs: 20 })
+    redialer.start()
+    redialer.add(PEER)
+    for (let drop = 1; drop <= 3; drop++) {
+      await until(() => state.connected, `connection ${drop}`)
+      // the remote closes it right after the handshake
+      state.connected = false
+      redialer.ensureConnected(PEER)
+      await until(() => state.failures.length === drop, `the drop ${drop} to count as a failure`)
+    }
+    // each drop is one more failure in a row: the backoff grows instead of redialling at once every time
+    expect(state.failures).toEqual([1, 2, 3])
+    await until(() => state.connected, 'the last redial')
+    expect(state.dials).toBe(4)
+    await redialer.stop()
+  })
+
   it('does nothing for peers that are not important or before start, and stops promptly', async () => {
     const { state, deps } = fakeNetwork()
     const redialer = new Redialer(deps, { ...OPTIONS, initialDelayMs: 60_000, maxDelayMs: 60_000 })

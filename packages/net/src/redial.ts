@@ -25,10 +25,22 @@ export interface RedialerDeps {
   onAttemptFailed?(peerId: PeerId, failures: number, err: unknown, nextDelayMs: number): void
 }
 
+/**
+ * A connection that closes sooner than this after our dial counts as a failed attempt: a peer whose gater or
+ * swarm key refuses us lets the handshake finish on our side and then drops the connection, and redialling it at
+ * once would hammer it (all peers of a machine share one address, so libp2p's per-address inbound rate limit would
+ * then refuse the honest ones too).
+ */
+export const STABLE_CONNECTION_MS = 10_000
+
 interface Entry {
   peerId: PeerId
   loop: Promise<void> | undefined
   controller: AbortController | undefined
+  /** Failed attempts in a row, short-lived connections included. */
+  failures: number
+  /** When our last dial of it connected. */
+  connectedAt: number | undefined
 }
 
 /**
@@ -58,7 +70,15 @@ export class Redialer {
   /** Marks `peerId` important; dials it now if it is not connected. */
   add(peerId: PeerId): void {
     const key = peerId.toString()
-    if (!this.#entries.has(key)) this.#entries.set(key, { peerId, loop: undefined, controller: undefined })
+    if (!this.#entries.has(key)) {
+      this.#entries.set(key, {
+        peerId,
+        loop: undefined,
+        controller: undefined,
+        failures: 0,
+        connectedAt: undefined,
+      })
+    }
     this.ensureConnected(peerId)
   }
 
@@ -81,6 +101,8 @@ export class Redialer {
     entry.loop = this.#run(entry, controller.signal).finally(() => {
       entry.loop = undefined
       entry.controller = undefined
+      // a disconnect that came while this loop was ending found it still running
+      if (this.#entries.get(peerId.toString()) === entry) this.ensureConnected(peerId)
     })
   }
 
@@ -101,7 +123,17 @@ export class Redialer {
   }
 
   async #run(entry: Entry, signal: AbortSignal): Promise<void> {
-    let failures = 0
+    if (entry.connectedAt !== undefined) {
+      const lasted = Date.now() - entry.connectedAt
+      entry.connectedAt = undefined
+      if (lasted >= STABLE_CONNECTION_MS) {
+        entry.failures = 0
+      } else if (
+        !(await this.#backOff(entry, new Error(`the connection closed after ${lasted} ms`), signal))
+      ) {
+        return
+      }
+    }
     while (!signal.aborted && !this.#deps.isConnected(entry.peerId)) {
       let failure: unknown
       try {
@@ -109,20 +141,29 @@ export class Redialer {
           entry.peerId,
           AbortSignal.any([signal, AbortSignal.timeout(this.#options.dialTimeoutMs)]),
         )
-        if (this.#deps.isConnected(entry.peerId)) return
+        if (this.#deps.isConnected(entry.peerId)) {
+          entry.connectedAt = Date.now()
+          return
+        }
         failure = new Error('the connection closed right after it was dialled')
       } catch (err) {
         if (signal.aborted) return
         failure = err
       }
-      failures += 1
-      const wait = redialDelay(failures, this.#options)
-      this.#deps.onAttemptFailed?.(entry.peerId, failures, failure, wait)
-      try {
-        await delay(wait, undefined, { signal })
-      } catch {
-        return
-      }
+      if (!(await this.#backOff(entry, failure, signal))) return
+    }
+  }
+
+  /** Counts a failed attempt and waits the backoff it calls for; false when aborted meanwhile. */
+  async #backOff(entry: Entry, failure: unknown, signal: AbortSignal): Promise<boolean> {
+    entry.failures += 1
+    const wait = redialDelay(entry.failures, this.#options)
+    this.#deps.onAttemptFailed?.(entry.peerId, entry.failures, failure, wait)
+    try {
+      await delay(wait, undefined, { signal })
+      return true
+    } catch {
+      return false
     }
   }
 }
