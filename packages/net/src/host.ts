@@ -3,7 +3,7 @@ import { bootstrap } from '@libp2p/bootstrap'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { type GossipSub, gossipsub, StrictSign } from '@libp2p/gossipsub'
 import { type Identify, identify } from '@libp2p/identify'
-import { KEEP_ALIVE, type Libp2p, type PeerId, type PrivateKey } from '@libp2p/interface'
+import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { noise } from '@libp2p/noise'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
@@ -34,9 +34,15 @@ export interface HostEvents {
   'peer:disconnect': [peerId: PeerId]
 }
 
-/** The peer-store tag that keeps important peers from being pruned (libp2p also redials `keep-alive*` peers). */
-export const KEEP_ALIVE_TAG = `${KEEP_ALIVE}-swarmgrad`
-const KEEP_ALIVE_TAG_VALUE = 100
+/**
+ * The peer-store tag that keeps important peers from being pruned. Deliberately not a `keep-alive*` tag: libp2p
+ * redials those at once on every disconnect, so a peer whose allow-list or roster refuses us (the handshake completes
+ * on our side, then it drops the connection) was reconnected several times a second, past libp2p's per-address
+ * inbound limit, which then refused the honest peers sharing our address. Our Redialer reconnects important peers,
+ * with backoff.
+ */
+export const IMPORTANT_TAG = 'swarmgrad-important'
+const IMPORTANT_TAG_VALUE = 100
 
 /**
  * gossipsub mesh degrees for swarms of a handful to a few dozen peers (the defaults, D = 6 and Dhi = 12, assume
@@ -286,7 +292,7 @@ function checkRosterCovers(roster: RosterWatch, options: ResolvedHostOptions, se
 }
 
 /**
- * A started-or-stopped libp2p node with the swarmgrad policy around it: important peers are tagged keep-alive
+ * A started-or-stopped libp2p node with the swarmgrad policy around it: important peers are tagged against pruning
  * and redialled after they disconnect; addresses learned from others pass the DialPolicy and at most
  * LEARNED_PEERS_MAX peers that never connected are kept; peer connect/disconnect events are re-emitted.
  */
@@ -409,11 +415,11 @@ export class Host extends EventEmitter<HostEvents> {
     }
   }
 
-  /** Important peers: tagged keep-alive and redialled (bounded backoff) whenever they disconnect. */
+  /** Important peers: tagged against pruning and redialled (bounded backoff) whenever they disconnect. */
   async markImportant(peerId: PeerId, multiaddrs: Multiaddr[] = []): Promise<void> {
     await this.libp2p.peerStore.merge(peerId, {
       multiaddrs,
-      tags: { [KEEP_ALIVE_TAG]: { value: KEEP_ALIVE_TAG_VALUE } },
+      tags: { [IMPORTANT_TAG]: { value: IMPORTANT_TAG_VALUE } },
     })
     this.#redialer.add(peerId)
   }
@@ -421,7 +427,7 @@ export class Host extends EventEmitter<HostEvents> {
   async unmarkImportant(peerId: PeerId): Promise<void> {
     this.#redialer.remove(peerId)
     if (await this.libp2p.peerStore.has(peerId)) {
-      await this.libp2p.peerStore.merge(peerId, { tags: { [KEEP_ALIVE_TAG]: undefined } })
+      await this.libp2p.peerStore.merge(peerId, { tags: { [IMPORTANT_TAG]: undefined } })
     }
   }
 
@@ -509,12 +515,6 @@ export class Host extends EventEmitter<HostEvents> {
 
   #onConnect(peerId: PeerId): void {
     this.#learned.delete(peerId.toString())
-    if (this.#redialer.has(peerId)) {
-      // libp2p's own reconnect queue drops keep-alive tags of peers it gave up on: put ours back
-      this.libp2p.peerStore
-        .merge(peerId, { tags: { [KEEP_ALIVE_TAG]: { value: KEEP_ALIVE_TAG_VALUE } } })
-        .catch((err: Error) => this.logger.debug({ err: err.message }, 'could not re-tag an important peer'))
-    }
     this.#emitSafely('peer:connect', peerId)
   }
 

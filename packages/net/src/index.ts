@@ -20,7 +20,7 @@ export {
   type HostLibp2p,
   type HostServices,
   type HostStatus,
-  KEEP_ALIVE_TAG,
+  IMPORTANT_TAG,
   LEARNED_PEERS_MAX,
 } from './host.js'
 export { createIdentityFile, type Identity, loadOrCreateIdentity } from './identity.js'

@@ -4,7 +4,7 @@ import { waitFor } from '@swarmgrad/testing'
 import { pino } from 'pino'
 import { Counter, Registry, register } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createHost, generatePsk, HostConfigError, KEEP_ALIVE_TAG } from '../../src/index.js'
+import { createHost, generatePsk, HostConfigError, IMPORTANT_TAG } from '../../src/index.js'
 import { HostPool } from '../../testing/hosts.js'
 
 /** The ping protocol of @libp2p/ping, which libp2p's connection monitor also speaks. */
@@ -19,7 +19,7 @@ describe('Host', () => {
   const pool = new HostPool()
   afterEach(() => pool.stopAll())
 
-  it('connects four hosts through an explicit bootstrap list and tags the bootstrap peer keep-alive', async () => {
+  it('connects four hosts through an explicit bootstrap list and tags the bootstrap peer important', async () => {
     const [hub, ...spokes] = await pool.star(4)
 
     expect(ids(hub!.connectedPeers())).toEqual(ids(spokes.map((s) => s.peerId)))
@@ -27,7 +27,7 @@ describe('Host', () => {
       expect(ids(spoke.connectedPeers())).toEqual([hub!.peerId.toString()])
       expect(spoke.isImportant(hub!.peerId)).toBe(true)
       const record = await spoke.libp2p.peerStore.get(hub!.peerId)
-      expect(record.tags.has(KEEP_ALIVE_TAG)).toBe(true)
+      expect(record.tags.has(IMPORTANT_TAG)).toBe(true)
     }
   })
 
@@ -123,7 +123,7 @@ describe('Host', () => {
     await spoke.libp2p.hangUp(hub.peerId)
 
     expect(spoke.isImportant(hub.peerId)).toBe(false)
-    expect((await spoke.libp2p.peerStore.get(hub.peerId)).tags.has(KEEP_ALIVE_TAG)).toBe(false)
+    expect((await spoke.libp2p.peerStore.get(hub.peerId)).tags.has(IMPORTANT_TAG)).toBe(false)
     expect(spoke.isConnected(hub.peerId)).toBe(false)
   })
 
