@@ -119,7 +119,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       String(count),
       '--data-index',
       String(index),
-      '--gossip-start-peers',
+      // every peer waits for all the others before its first round (each mode counts other peers)
+      `--${opts.mode}-start-peers`,
       String(count - 1),
       '--log-format',
       'json',

@@ -1,9 +1,12 @@
 import { InvalidConfigError, loadConfig, nodeOptionsSchema, resolveAutoDataIndex } from '@swarmgrad/config'
 import { coordinatorOptionsSchema } from '@swarmgrad/coordinator'
 import { SWARMGRAD_VERSION } from '@swarmgrad/net'
-import { Command, CommanderError } from 'commander'
+import { Command, CommanderError, Option } from 'commander'
 import { EXIT } from './exit-codes.js'
 import { addSchemaOptions, flagValues } from './flags.js'
+
+/** The modes `swarmgrad demo` runs: every mode that needs no coordinator. */
+const DEMO_MODES = ['gossip', 'modest', 'spsa'] as const
 
 /** Errors that are the user's to fix: one line naming what was wrong, exit code 2, no stack trace. Matched by name. */
 const USAGE_ERRORS = new Set([
@@ -180,7 +183,11 @@ function buildProgram(result: { code: number }): Command {
     .option('--rounds <n>', 'rounds per peer', '20')
     .option('--lr <rate>', 'SGD learning rate', '0.1')
     .option('--model <name>', 'model preset', 'mlp-small')
-    .option('--mode <name>', 'round engine', 'gossip')
+    .addOption(
+      new Option('--mode <name>', 'round engine (fl needs a coordinator: see README)')
+        .choices(DEMO_MODES)
+        .default('gossip'),
+    )
     .action(async (opts: { peers: string; rounds: string; lr: string; model: string; mode: string }) => {
       const { runDemo } = await import('./demo.js')
       result.code = await runDemo(opts)

@@ -464,6 +464,23 @@ describe('ModestEngine', () => {
     }
   })
 
+  it('completes each aggregation as soon as every peer’s model is in when the swarm is smaller than s', async () => {
+    const sim = new Sim()
+    const peers = await sim.swarm(3, { sampleSize: 10, minModels: 3 })
+    try {
+      const elapsed = await sim.until(() => sim.maxRound() >= 4)
+      // three rounds in less than one aggregation timeout: no aggregator waited for the 7 trainers it cannot have
+      expect(elapsed).toBeLessThan(BASE.aggregationTimeoutMs)
+      for (const peer of peers) {
+        expect(await counterValue(peer.modest.aggregationTimeouts)).toBe(0)
+        const { count, sum } = await histogram(peer.modest.aggregationSize)
+        expect(sum).toBe(3 * count)
+      }
+    } finally {
+      await sim.close()
+    }
+  })
+
   it('completes after a second aggregation timeout with fewer than minModels', async () => {
     const sim = new Sim()
     const { gate, open } = blocked()

@@ -456,11 +456,22 @@ export class ModestEngine implements RoundEngine {
     this.#deps.metrics.messagesReceived.inc({ kind: 'model' })
     this.#progress()
     const answer = new Promise<ModestAnswer>((resolve) => aggregation.waiters.push(resolve))
-    const { sampleSize, successFraction } = this.#options
-    if (aggregation.models.size >= Math.max(1, Math.floor(sampleSize * successFraction))) {
-      this.#spawn(this.#complete(aggregation))
-    }
+    if (aggregation.models.size >= this.#completeAt(round)) this.#spawn(this.#complete(aggregation))
     return answer
+  }
+
+  /**
+   * The models that complete an aggregation of `round` at once: floor(s · successFraction), counted over the
+   * trainers that round can have by this peer's own view, so a swarm of fewer than s peers does not wait for its
+   * aggregation timeout every round; never fewer than minModels (when s · successFraction allows as many), so a
+   * view that is still filling does not complete on one model.
+   */
+  #completeAt(round: number): number {
+    const { sampleSize, successFraction, minModels, inactivityThreshold } = this.#options
+    const full = Math.floor(sampleSize * successFraction)
+    const candidates = sampleOrder(this.#view, round - 1, inactivityThreshold).length
+    const fromView = Math.floor(Math.min(sampleSize, candidates) * successFraction)
+    return Math.max(1, Math.min(minModels, full), Math.min(full, fromView))
   }
 
   /** Whether `peer` is among the first `k` (plus SAMPLE_SLACK) candidates of `round` by this peer's own view. */
