@@ -3,10 +3,10 @@
 #
 # Nothing is downloaded while building. The build copies a workspace staged on the host by
 # `deploy/docker/prepare-context.sh` (a `pnpm deploy` of the built cli package: compiled JavaScript and its production
-# node_modules), so the same Dockerfile builds on a machine without any registry. The base image is the Node.js 20
+# node_modules), so the same Dockerfile builds on a machine without any registry. The base image is the Node.js 22
 # Debian bookworm image under its usual tag; where no registry is reachable, build one under that tag first (see
 # README, "Local cluster").
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:22-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 COPY deploy/docker/app /opt/swarmgrad

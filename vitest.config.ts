@@ -6,7 +6,6 @@ import { defineConfig } from 'vitest/config'
 export default defineConfig({
   resolve: { conditions: ['source'] },
   test: {
-    setupFiles: ['packages/protocol/src/polyfill.ts'],
     pool: 'forks',
     projects: [
       {

@@ -1,4 +1,3 @@
-import '@swarmgrad/protocol/polyfill'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'

@@ -1,4 +1,3 @@
-import '@swarmgrad/protocol/polyfill'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'

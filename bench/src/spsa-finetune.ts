@@ -17,7 +17,6 @@
  * With 16 peers the task is BENCHMARKS.md's `fmnist-2nn` (the shipped Dirichlet(0.5) split); with another count
  * (smoke runs) the same data, model and training flags over a Dirichlet(0.5) split drawn for that count.
  */
-import '@swarmgrad/protocol/polyfill'
 import { execFile } from 'node:child_process'
 import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg } from 'node:os'

@@ -6,7 +6,6 @@
  *
  *   pnpm exec tsc -b && node bench/dist/spsa.js [--runs 5] [--peers 16] [--scalars 30]
  */
-import '@swarmgrad/protocol/polyfill'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { cpus, loadavg } from 'node:os'
 import { dirname, join } from 'node:path'

@@ -1,4 +1,3 @@
-import '@swarmgrad/protocol/polyfill'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'

@@ -5,7 +5,6 @@
  *
  *   pnpm exec tsc -b && node bench/dist/train.js [--runs 5] [--steps 200] [--backends node,wasm,cpu]
  */
-import '@swarmgrad/protocol/polyfill'
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { cpus, loadavg } from 'node:os'

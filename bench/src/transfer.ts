@@ -1,4 +1,3 @@
-import '@swarmgrad/protocol/polyfill'
 import { type ChildProcess, fork } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'

@@ -71,7 +71,7 @@ describe('cloud VM recipe', () => {
       const script = makeKey![2]!
         .replaceAll('/etc/swarmgrad', dir)
         .replace(
-          '/usr/bin/node /opt/swarmgrad/bin/swarmgrad.js',
+          '/usr/local/bin/node /opt/swarmgrad/bin/swarmgrad.js',
           `${process.execPath} ${join(REPO_ROOT, 'packages/cli/bin/swarmgrad.js')}`,
         )
       await runOk('sh', ['-c', script])

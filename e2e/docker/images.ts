@@ -7,7 +7,7 @@ import { DOCKER_BIN, type DockerEngine, runOk } from './docker-engine.js'
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
 /** The base image the Dockerfile names (`ARG NODE_IMAGE`), built here from Debian packages and the host's node. */
-export const BASE_IMAGE = 'node:20-bookworm-slim'
+export const BASE_IMAGE = 'node:22-bookworm-slim'
 /** The Prometheus image docker-compose.yml names, built here from Debian's `prometheus` binary. */
 export const PROMETHEUS_IMAGE = 'prom/prometheus:v2.42.0'
 const DEBIAN_MIRROR = 'http://deb.debian.org/debian'

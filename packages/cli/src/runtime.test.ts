@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest'
+import { unsupportedRuntime } from './runtime.js'
+
+describe('unsupportedRuntime', () => {
+  it('accepts Node.js 22.16 and every later release', () => {
+    for (const version of ['v22.16.0', 'v22.23.3', 'v23.0.0', 'v24.21.0', 'v30.1.2'])
+      expect(unsupportedRuntime(version), version).toBeUndefined()
+  })
+
+  it('refuses older releases, naming the minimum and the version it saw', () => {
+    for (const version of ['v20.20.2', 'v21.9.0', 'v22.15.1', 'v18.0.0']) {
+      expect(unsupportedRuntime(version)).toBe(`swarmgrad needs Node.js 22.16 or later; this is ${version}`)
+    }
+    expect(unsupportedRuntime('nightly')).toMatch(/cannot read the version "nightly"/)
+  })
+
+  it('is satisfied by the runtime the tests run on', () => {
+    expect(unsupportedRuntime(process.version)).toBeUndefined()
+  })
+})
