@@ -55,7 +55,7 @@ const historyFileSchema = z
   .min(1)
   .optional()
   .describe(
-    'append one JSON line per round (round, accuracy, loss, bytes, seconds) to this file; see swarmgrad plot',
+    'append one JSON line per round (round, accuracy or mse, loss, bytes, seconds) to this file; see swarmgrad plot',
   )
 
 export const dataSchema = z
