@@ -343,9 +343,13 @@ export function importLayersModel(path: string): ImportedModel {
   return { spec, ...(params === undefined ? {} : { params }), warnings }
 }
 
+/** Bytes per value of the optimizer weights a manifest may hold (`group: "optimizer"`), by dtype. */
+const OPTIMIZER_WEIGHT_BYTES: Readonly<Record<string, number>> = { float32: 4, int32: 4 }
+
 /**
  * The weights of the manifest in the spec's flat layout: `<layer>/kernel` and `<layer>/bias` of each layer in
- * `owners` order. Undefined when none of the weight files exist; an error when only some do or a shape differs.
+ * `owners` order; the optimizer's weights (`model.save` with `includeOptimizer`) are skipped. Undefined when none of
+ * the weight files exist; an error when only some do or a shape differs.
  */
 function readWeights(
   path: string,
@@ -384,11 +388,17 @@ function readWeights(
       if (!isObject(entry) || typeof entry.name !== 'string' || !Array.isArray(entry.shape)) {
         throw refuse(path, where, 'must have a name and a shape')
       }
+      const shape = entry.shape as number[]
+      const length = shape.reduce((a, b) => a * b, 1)
+      const optimizer = OPTIMIZER_WEIGHT_BYTES[String(entry.dtype)]
+      if (entry.group === 'optimizer' && optimizer !== undefined && entry.quantization === undefined) {
+        // the optimizer's state, saved with `includeOptimizer`: not trained here, skipped
+        offset += optimizer * length
+        continue
+      }
       if (entry.dtype !== 'float32' || entry.quantization !== undefined) {
         throw refuse(path, `${where}${JSON.stringify(entry.name)} `, 'must be unquantized float32')
       }
-      const shape = entry.shape as number[]
-      const length = shape.reduce((a, b) => a * b, 1)
       if (offset + 4 * length > bytes.length)
         throw refuse(path, where, `runs past the end of ${group.paths.join(', ')}`)
       const values = new Float32Array(length)
