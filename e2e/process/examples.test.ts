@@ -86,6 +86,31 @@ describe('examples/*/run.sh (README, "Examples")', () => {
     expect(existsSync(join(out!, 'save', 'peer2', 'checkpoint.json'))).toBe(true)
   }, 300_000)
 
+  it('regression: three peers learn a nonlinear function from a CSV, their test MSE far below the variance of y', async () => {
+    const { result } = await run('regression')
+    const [first, last, variance] = numbers(
+      result,
+      /test mse ([\d.]+) -> ([\d.]+) \(mean\), variance of y ([\d.]+)/,
+    )
+    expect(numbers(result, /after round (\d+)/)).toEqual([12])
+    expect(last).toBeLessThan(first!)
+    // predicting the mean scores the variance; the swarm must do far better
+    expect(last).toBeLessThan(0.25 * variance!)
+    for (const peer of [0, 1, 2]) {
+      const rows = readFileSync(join(out!, `peer${peer}.jsonl`), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+      expect(rows).toHaveLength(12)
+      for (const row of rows) {
+        expect(row).not.toHaveProperty('accuracy')
+        expect(row.mse).toBe(row.loss)
+        expect(row.mae).toEqual(expect.any(Number))
+      }
+    }
+    expect(readFileSync(join(out!, 'regression.svg'), 'utf8')).toContain('test loss per round')
+  }, 240_000)
+
   it('fl-resume: the coordinator killed mid-run resumes from its journal and finishes', async () => {
     const { result } = await run('fl-resume')
     const [killedAfter, resumed, finished] = numbers(

@@ -163,7 +163,7 @@ function buildProgram(result: { code: number }): Command {
   program
     .command('plot')
     .description(
-      'draw test accuracy against rounds and against MB sent, one line per file and peer, from the --history-file files of peers or the coordinator, as one SVG',
+      'draw test accuracy (a regression model: test loss) against rounds and against MB sent, one line per file and peer, from the --history-file files of peers or the coordinator, as one SVG',
     )
     .argument('<files...>', 'history files (one JSON line per round)')
     .requiredOption('--out <file>', 'SVG file to write')

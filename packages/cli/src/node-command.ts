@@ -18,6 +18,7 @@ export async function runNodeCommand(options: NodeOptions): Promise<number> {
           round: r.round,
           loss: r.trainLoss,
           ...(r.testAccuracy === undefined ? {} : { acc: r.testAccuracy, testLoss: r.testLoss }),
+          ...(r.testMse === undefined ? {} : { mse: r.testMse, mae: r.testMae }),
           merged: r.merged,
           sent: r.sent,
           peers: r.peers,

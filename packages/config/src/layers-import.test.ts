@@ -48,16 +48,30 @@ beforeEach(() => {
 })
 afterEach(() => rmSync(dir, { recursive: true, force: true }))
 
-/** Writes a model.json of `layers` (the `model.save` topology); `weights` adds a manifest of one file. */
-function write(layers: Layer[], weights?: { name: string; shape: number[] }[], bin?: Float32Array): string {
+/**
+ * Writes a model.json of `layers` (the `model.save` topology); `weights` adds a manifest of one file, `loss` the
+ * training config `model.save({includeOptimizer: true})` writes.
+ */
+function write(
+  layers: Layer[],
+  weights?: { name: string; shape: number[] }[],
+  bin?: Float32Array,
+  loss?: unknown,
+): string {
   const path = join(dir, 'model.json')
   const manifest = weights && [
     { paths: ['./w.bin'], weights: weights.map((w) => ({ ...w, dtype: 'float32' })) },
   ]
   const topology = { class_name: 'Sequential', config: { name: 'seq', layers } }
+  const trainingConfig =
+    loss === undefined ? {} : { trainingConfig: { loss, metrics: [], optimizer_config: {} } }
   writeFileSync(
     path,
-    JSON.stringify({ modelTopology: topology, ...(manifest ? { weightsManifest: manifest } : {}) }),
+    JSON.stringify({
+      modelTopology: topology,
+      ...(manifest ? { weightsManifest: manifest } : {}),
+      ...trainingConfig,
+    }),
   )
   if (bin) writeFileSync(join(dir, 'w.bin'), bin)
   return path
@@ -129,6 +143,58 @@ describe('importLayersModel', () => {
     })
     const direct = [dense('o', 2, 'softmax', { batch_input_shape: [null, 7] })]
     expect(importLayersModel(write(direct)).spec).toMatchObject({ kind: 'mlp', inputShape: [7], hidden: [] })
+  })
+
+  it('maps a linear output trained on mean squared error to regression, in every way a loss is written', () => {
+    const layers = [input([8]), dense('h', 16, 'tanh'), dense('y', 2, 'linear')]
+    const regression = {
+      kind: 'mlp',
+      inputShape: [8],
+      hidden: [16],
+      outputs: 2,
+      activation: 'tanh',
+      task: 'regression',
+    }
+    for (const loss of [
+      'mean_squared_error',
+      'meanSquaredError',
+      'mse',
+      ['MSE'],
+      { y: 'mean_squared_error' },
+      { module: 'keras.losses', class_name: 'MeanSquaredError', config: {} },
+    ]) {
+      expect(importLayersModel(write(layers, undefined, undefined, loss)).spec, JSON.stringify(loss)).toEqual(
+        regression,
+      )
+    }
+    const one = [input([8]), dense('y', 1, 'linear')]
+    expect(importLayersModel(write(one, undefined, undefined, 'mse')).spec).toMatchObject({
+      outputs: 1,
+      task: 'regression',
+    })
+    // a linear output without a training config, or trained on cross-entropy, stays a classifier's logits
+    const logits = [input([8]), dense('y', 3, 'linear')]
+    expect(importLayersModel(write(logits)).spec).not.toHaveProperty('task')
+    expect(
+      importLayersModel(write(logits, undefined, undefined, 'sparse_categorical_crossentropy')).spec,
+    ).not.toHaveProperty('task')
+  })
+
+  it('refuses a loss it does not train and a regression loss on a softmax output, naming them', () => {
+    const linear = [input([4]), dense('o', 1, 'linear')]
+    expect(() => importLayersModel(write(linear, undefined, undefined, 'mean_absolute_error'))).toThrow(
+      'trainingConfig loss "mean_absolute_error" is not supported; supported: categoricalCrossentropy or sparseCategoricalCrossentropy (classification), meanSquaredError or mse (regression)',
+    )
+    expect(() => importLayersModel(write(linear, undefined, undefined, ['mse', 'mae']))).toThrow(
+      'trainingConfig loss ["mse","mae"] is not supported',
+    )
+    const softmax = [input([4]), dense('o', 2, 'softmax')]
+    expect(() => importLayersModel(write(softmax, undefined, undefined, 'mse'))).toThrow(
+      'layer 1 "o" (Dense) activation of the output layer must be "linear" for the regression loss of trainingConfig (mean squared error), got "softmax"',
+    )
+    expect(() => importLayersModel(write(linear, undefined, undefined, 'categorical_crossentropy'))).toThrow(
+      'model.outputs must be at least 2 for classification',
+    )
   })
 
   it('reads the Keras converter topology (model_config) too', () => {

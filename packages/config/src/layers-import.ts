@@ -9,6 +9,7 @@ import {
   normalizeModelSpec,
   paramLayout,
   resolveModelSpec,
+  type Task,
 } from './model-spec.js'
 import type { NodeOptions } from './node-options.js'
 
@@ -92,17 +93,55 @@ function sequentialLayers(path: string, file: Json): Json[] {
   })
 }
 
+/** The losses swarmgrad trains, by their names with case and underscores dropped (`mean_squared_error`, `MSE`). */
+const LOSS_TASKS: Readonly<Record<string, Task>> = {
+  categoricalcrossentropy: 'classification',
+  sparsecategoricalcrossentropy: 'classification',
+  meansquarederror: 'regression',
+  mse: 'regression',
+}
+
+/**
+ * The task the training config's loss asks for (`trainingConfig` as `model.save({includeOptimizer})` writes it, or
+ * `training_config` of the Keras converter's topology): undefined without one. The loss may be a name, a list or map
+ * of one name, or a Keras loss object (`{class_name: "MeanSquaredError"}`); any other loss is refused, named.
+ */
+function lossTask(path: string, file: Json): Task | undefined {
+  const topology = isObject(file.modelTopology) ? file.modelTopology : {}
+  const config = isObject(file.trainingConfig)
+    ? file.trainingConfig
+    : isObject(topology.training_config)
+      ? topology.training_config
+      : undefined
+  if (config?.loss === undefined || config.loss === null) return undefined
+  let loss: unknown = config.loss
+  if (Array.isArray(loss) && loss.length === 1) loss = loss[0]
+  else if (isObject(loss) && !('class_name' in loss) && Object.keys(loss).length === 1)
+    loss = Object.values(loss)[0]
+  const name = isObject(loss) ? loss.class_name : loss
+  const task = typeof name === 'string' ? LOSS_TASKS[name.replace(/_/g, '').toLowerCase()] : undefined
+  if (task === undefined) {
+    throw refuse(
+      path,
+      'trainingConfig ',
+      `loss ${JSON.stringify(config.loss)} is not supported; supported: categoricalCrossentropy or sparseCategoricalCrossentropy (classification), meanSquaredError or mse (regression)`,
+    )
+  }
+  return task
+}
+
 /**
  * Reads a TF.js Layers `model.json` (a Sequential model of InputLayer, Conv2D, MaxPooling2D, Flatten, Dense and
  * Dropout) into a spec. Every Conv2D and Dense is trainable, with a bias and no regularizer or constraint; every Conv2D has 'same' padding and stride 1 and is followed by at most one MaxPooling2D
- * whose stride is its window; all hidden layers share one activation; the last Dense gives the logits (softmax or
- * linear); a Dropout after a hidden Dense drops out its units while training, elsewhere it is the identity (with a
+ * whose stride is its window; all hidden layers share one activation; the last Dense gives the class logits (softmax
+ * or linear), or, linear with a training config whose loss is meanSquaredError, regression targets; a Dropout after a hidden Dense drops out its units while training, elsewhere it is the identity (with a
  * warning). Anything else throws InvalidConfigError naming the layer (index, name, class) and its field. When the
  * weight files of its manifest lie beside it, their values become the initial parameters.
  */
 export function importLayersModel(path: string): ImportedModel {
   const file = readJson(path)
   const layers = sequentialLayers(path, file)
+  const task = lossTask(path, file)
   const warnings: string[] = []
   let inputShape: number[] | undefined
   const conv: { filters: number; kernel: number; pool: number }[] = []
@@ -166,6 +205,10 @@ export function importLayersModel(path: string): ImportedModel {
     const checkActivation = (isOutput: boolean): void => {
       const value = config.activation ?? 'linear'
       if (isOutput) {
+        if (task === 'regression' && value !== 'linear')
+          throw fail('activation')(
+            `of the output layer must be "linear" for the regression loss of trainingConfig (mean squared error), got ${JSON.stringify(value)}`,
+          )
         if (value !== 'softmax' && value !== 'linear')
           throw fail('activation')(
             `of the output layer must be "softmax" or "linear", got ${JSON.stringify(value)}`,
@@ -284,13 +327,14 @@ export function importLayersModel(path: string): ImportedModel {
         throw refuse(path, where, `is not supported; supported layer classes: ${LAYERS_CLASSES.join(', ')}`)
     }
   })
-  if (outputs === undefined) throw refuse(path, '', 'must end with a Dense layer giving the class logits')
+  if (outputs === undefined)
+    throw refuse(path, '', 'must end with a Dense layer giving the class logits or regression targets')
   let spec: ModelSpec
   try {
     spec = normalizeModelSpec(
       conv.length > 0
-        ? { kind: 'cnn', inputShape, conv, dense, outputs, activation, dropout }
-        : { kind: 'mlp', inputShape, hidden: dense, outputs, activation, dropout },
+        ? { kind: 'cnn', inputShape, conv, dense, outputs, activation, dropout, task }
+        : { kind: 'mlp', inputShape, hidden: dense, outputs, activation, dropout, task },
     )
   } catch (err) {
     throw refuse(path, '', `maps onto a spec swarmgrad refuses: ${(err as Error).message}`)
@@ -299,9 +343,13 @@ export function importLayersModel(path: string): ImportedModel {
   return { spec, ...(params === undefined ? {} : { params }), warnings }
 }
 
+/** Bytes per value of the optimizer weights a manifest may hold (`group: "optimizer"`), by dtype. */
+const OPTIMIZER_WEIGHT_BYTES: Readonly<Record<string, number>> = { float32: 4, int32: 4 }
+
 /**
  * The weights of the manifest in the spec's flat layout: `<layer>/kernel` and `<layer>/bias` of each layer in
- * `owners` order. Undefined when none of the weight files exist; an error when only some do or a shape differs.
+ * `owners` order; the optimizer's weights (`model.save` with `includeOptimizer`) are skipped. Undefined when none of
+ * the weight files exist; an error when only some do or a shape differs.
  */
 function readWeights(
   path: string,
@@ -340,11 +388,17 @@ function readWeights(
       if (!isObject(entry) || typeof entry.name !== 'string' || !Array.isArray(entry.shape)) {
         throw refuse(path, where, 'must have a name and a shape')
       }
+      const shape = entry.shape as number[]
+      const length = shape.reduce((a, b) => a * b, 1)
+      const optimizer = OPTIMIZER_WEIGHT_BYTES[String(entry.dtype)]
+      if (entry.group === 'optimizer' && optimizer !== undefined && entry.quantization === undefined) {
+        // the optimizer's state, saved with `includeOptimizer`: not trained here, skipped
+        offset += optimizer * length
+        continue
+      }
       if (entry.dtype !== 'float32' || entry.quantization !== undefined) {
         throw refuse(path, `${where}${JSON.stringify(entry.name)} `, 'must be unquantized float32')
       }
-      const shape = entry.shape as number[]
-      const length = shape.reduce((a, b) => a * b, 1)
       if (offset + 4 * length > bytes.length)
         throw refuse(path, where, `runs past the end of ${group.paths.join(', ')}`)
       const values = new Float32Array(length)

@@ -1,7 +1,7 @@
 import type { CodedError } from '@swarmgrad/protocol'
 import { describe, expect, it } from 'vitest'
 import { type InvalidConfigError, validateConfig } from './load.js'
-import { MODEL_PRESETS, normalizeModelSpec } from './model-spec.js'
+import { MODEL_PRESETS, normalizeModelSpec, specTask } from './model-spec.js'
 import { nodeOptionsSchema } from './node-options.js'
 
 /** Every field the README and the spec types document, each set to a non-default value. */
@@ -13,6 +13,7 @@ const DOCUMENTED: Record<string, Record<string, unknown>> = {
     outputs: 10,
     activation: 'tanh',
     dropout: [0.5, 0],
+    task: 'regression',
   },
   cnn: {
     kind: 'cnn',
@@ -25,6 +26,7 @@ const DOCUMENTED: Record<string, Record<string, unknown>> = {
     outputs: 10,
     activation: 'sigmoid',
     dropout: [0.25],
+    task: 'regression',
   },
 }
 
@@ -78,6 +80,27 @@ describe('one validator of model specs', () => {
     expect(normalized.code).toBe('BAD_ARGUMENT')
     expect(normalized.message).toContain(`"${key}"`)
     expect(normalized.message.startsWith(field)).toBe(true)
+  })
+
+  it('takes a regression spec of one output, keeps classification out of the canonical form', () => {
+    const regression = { kind: 'mlp', inputShape: [8], hidden: [16], outputs: 1, task: 'regression' }
+    expect(validateConfig(nodeOptionsSchema, { model: regression }).model).toMatchObject(regression)
+    expect(normalizeModelSpec(regression)).toEqual({ ...regression, activation: 'relu' })
+    const classifier = { kind: 'mlp', inputShape: [8], hidden: [], outputs: 3, activation: 'relu' }
+    expect(normalizeModelSpec({ ...classifier, task: 'classification' })).toEqual(classifier)
+    expect(specTask(normalizeModelSpec(classifier))).toBe('classification')
+    expect(specTask(normalizeModelSpec(regression))).toBe('regression')
+  })
+
+  it('refuses a classifier of one output and an unknown task in both, naming the field', () => {
+    const one = { kind: 'mlp', inputShape: [8], hidden: [], outputs: 1 }
+    expect(configError(one).problems[0]!.field).toBe('model.outputs')
+    expect(specError(one).message).toBe(
+      'model.outputs must be at least 2 for classification (one logit per class), got 1; a model of real-valued targets sets task: regression',
+    )
+    const task = { ...one, task: 'ranking' }
+    expect(configError(task).problems[0]!.field).toBe('model')
+    expect(specError(task).message.startsWith('model.task')).toBe(true)
   })
 
   it('refuses a CNN that pools the image away in both, naming the layer', () => {

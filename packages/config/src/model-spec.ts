@@ -6,13 +6,26 @@ import type { NodeOptions } from './node-options.js'
 export const ACTIVATIONS = ['relu', 'tanh', 'sigmoid'] as const
 export type Activation = (typeof ACTIVATIONS)[number]
 
-/** A fully connected network: input flattened, `hidden` layers with `activation`, then `outputs` logits. */
+/**
+ * What a model learns: `classification` (the default) reads its `outputs` as class logits, trained with softmax
+ * cross-entropy and scored by accuracy; `regression` reads them as `outputs` real-valued targets (a linear output
+ * layer), trained and scored by mean squared error.
+ */
+export const TASKS = ['classification', 'regression'] as const
+export type Task = (typeof TASKS)[number]
+
+/**
+ * A fully connected network: input flattened, `hidden` layers with `activation`, then `outputs` linear outputs
+ * (class logits, or regression targets).
+ */
 export interface MlpSpec {
   readonly kind: 'mlp'
   readonly inputShape: readonly number[]
   readonly hidden: readonly number[]
   readonly outputs: number
   readonly activation: Activation
+  /** Absent for classification, so a classifier's canonical form (and run id) does not name it. */
+  readonly task?: 'regression'
   /** Dropout rate after each hidden layer while training (one per `hidden` size); absent when all are 0. */
   readonly dropout?: readonly number[]
 }
@@ -25,13 +38,15 @@ export interface ConvLayerSpec {
   readonly pool?: number
 }
 
-/** A small CNN: convolutions on an `[height, width, channels]` image, flatten, dense layers, `outputs` logits. */
+/** A small CNN: convolutions on an `[height, width, channels]` image, flatten, dense layers, `outputs` outputs. */
 export interface CnnSpec {
   readonly kind: 'cnn'
   readonly inputShape: readonly [number, number, number]
   readonly conv: readonly ConvLayerSpec[]
   readonly dense: readonly number[]
   readonly outputs: number
+  /** Absent for classification. */
+  readonly task?: 'regression'
   /** Default 'relu'. */
   readonly activation?: Activation
   /** Dropout rate after each dense layer while training (one per `dense` size); absent when all are 0. */
@@ -50,14 +65,16 @@ const MAX_UNITS = 1 << 20
 const size = z.number().int().min(1).max(MAX_UNITS)
 const activationSchema = z.enum(ACTIVATIONS).default('relu')
 const dropoutSchema = z.array(z.number().min(0).lt(1)).optional()
+const taskSchema = z.enum(TASKS).optional()
 
 const mlpSpecSchema = z.strictObject({
   kind: z.literal('mlp'),
   inputShape: z.array(size).min(1),
   hidden: z.array(size),
-  outputs: size.min(2),
+  outputs: size,
   activation: activationSchema,
   dropout: dropoutSchema,
+  task: taskSchema,
 })
 
 const cnnSpecSchema = z.strictObject({
@@ -65,9 +82,10 @@ const cnnSpecSchema = z.strictObject({
   inputShape: z.tuple([size, size, size]),
   conv: z.array(z.strictObject({ filters: size, kernel: size, pool: size.default(DEFAULT_POOL) })).min(1),
   dense: z.array(size),
-  outputs: size.min(2),
+  outputs: size,
   activation: activationSchema,
   dropout: dropoutSchema,
+  task: taskSchema,
 })
 
 /**
@@ -77,6 +95,13 @@ const cnnSpecSchema = z.strictObject({
 const modelSpecSchema = z
   .discriminatedUnion('kind', [mlpSpecSchema, cnnSpecSchema])
   .superRefine((spec, ctx) => {
+    if (spec.task !== 'regression' && spec.outputs < 2) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['outputs'],
+        message: `must be at least 2 for classification (one logit per class), got ${spec.outputs}; a model of real-valued targets sets task: regression`,
+      })
+    }
     const hidden = spec.kind === 'mlp' ? spec.hidden : spec.dense
     if (spec.dropout !== undefined && spec.dropout.length !== hidden.length) {
       ctx.addIssue({
@@ -145,7 +170,7 @@ export function refineModelFile(
 
 /**
  * Validates a spec that may come from a config file and returns it with defaults filled in (activation 'relu',
- * pool 2, no dropout) and keys in a fixed order, so that `JSON.stringify` of the result is canonical. Throws BAD_ARGUMENT naming
+ * pool 2, no dropout, classification) and keys in a fixed order, so that `JSON.stringify` of the result is canonical. Throws BAD_ARGUMENT naming
  * the field (`model.conv[0].pool`).
  */
 export function normalizeModelSpec(spec: unknown): ModelSpec {
@@ -163,6 +188,7 @@ export function normalizeModelSpec(spec: unknown): ModelSpec {
       outputs: s.outputs,
       activation: s.activation,
       ...dropoutOf(s.dropout),
+      ...taskOf(s.task),
     }
   }
   return {
@@ -173,7 +199,18 @@ export function normalizeModelSpec(spec: unknown): ModelSpec {
     outputs: s.outputs,
     activation: s.activation,
     ...dropoutOf(s.dropout),
+    ...taskOf(s.task),
   }
+}
+
+/** The canonical task field: absent for classification. */
+function taskOf(task: Task | undefined): { task?: 'regression' } {
+  return task === 'regression' ? { task } : {}
+}
+
+/** The task of a spec (`classification` unless it says `regression`). */
+export function specTask(spec: Pick<ModelSpec, 'task'>): Task {
+  return spec.task ?? 'classification'
 }
 
 /** The canonical dropout field: absent unless some rate is above 0. */

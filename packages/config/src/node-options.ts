@@ -17,7 +17,16 @@ const csvSchema = z.strictObject({
   labelColumn: z
     .union([z.number().int().min(0), z.string().min(1)])
     .default(0)
-    .describe('csv: the label column, a 0-based number or a header name'),
+    .describe(
+      'csv: the label column (a regression model: its one target column), a 0-based number or a header name',
+    ),
+  targetColumns: z
+    .array(z.union([z.number().int().min(0), z.string().min(1)]))
+    .min(1)
+    .optional()
+    .describe(
+      'csv, a regression model (model task regression): its target columns, 0-based numbers or header names; unset: the label column',
+    ),
   header: z
     .enum(['auto', 'yes', 'no'])
     .default('auto')
@@ -46,7 +55,7 @@ const historyFileSchema = z
   .min(1)
   .optional()
   .describe(
-    'append one JSON line per round (round, accuracy, loss, bytes, seconds) to this file; see swarmgrad plot',
+    'append one JSON line per round (round, accuracy or mse, loss, bytes, seconds) to this file; see swarmgrad plot',
   )
 
 export const dataSchema = z

@@ -150,7 +150,7 @@ export class Coordinator {
   /** What `/status` answers; its size does not grow with the membership (at most STATUS_MEMBERS_MAX listed). */
   statusReport(): Record<string, unknown> {
     const state = this.server?.state
-    const last = state?.history.findLast((r) => r.accuracy !== undefined)
+    const last = state?.history.findLast((r) => r.loss !== undefined)
     const records = this.membership.records()
     return {
       runId: this.runId,
@@ -168,6 +168,7 @@ export class Coordinator {
       },
       lastAccuracy: last?.accuracy,
       lastLoss: last?.loss,
+      lastMse: last?.mse,
       bytes: state === undefined ? undefined : { down: state.bytesDown, up: state.bytesUp },
       lastRound: state?.history.at(-1),
     }
@@ -393,6 +394,8 @@ export async function createCoordinator(
               round: record.round,
               accuracy: record.accuracy,
               loss: record.loss,
+              mse: record.mse,
+              mae: record.mae,
               bytesIn: state.bytesUp,
               bytesOut: state.bytesDown,
               seconds: history.seconds,

@@ -2,6 +2,14 @@ import type { DataOptions, ModelSpec } from '@swarmgrad/config'
 import type { Dataset, Trainer } from '@swarmgrad/trainer'
 import type { Logger } from 'pino'
 
+/** A held-out evaluation: the loss, and accuracy (a classifier) or mean squared and absolute error (regression). */
+export interface Evaluation {
+  readonly loss: number
+  readonly accuracy?: number | undefined
+  readonly mse?: number | undefined
+  readonly mae?: number | undefined
+}
+
 /**
  * The held-out evaluation of the global model, and the run's initial model (the same seeded initialisation as
  * every peer's). TF.js is used here for evaluation only; aggregation never touches it. The trainer package (and so
@@ -22,7 +30,7 @@ export class Evaluator {
     logger: Logger,
   ): Promise<Evaluator> {
     const { createTrainer, initBackend, loadPeerData } = await import('@swarmgrad/trainer')
-    const loaded = await loadPeerData({ ...data, partition: 'none', trainLimit: 1 }, seed)
+    const loaded = await loadPeerData({ ...data, partition: 'none', trainLimit: 1 }, seed, spec)
     if (loaded.test === undefined) {
       throw new Error(`data.source ${data.source} gives no held-out test set: set data.testPath`)
     }
@@ -36,10 +44,11 @@ export class Evaluator {
     return this.trainer.getParams()
   }
 
-  async evaluate(params: Float32Array): Promise<{ loss: number; accuracy: number }> {
+  /** Held-out loss, and accuracy (a classifier) or mean squared and absolute error (a regression model). */
+  async evaluate(params: Float32Array): Promise<Evaluation> {
     this.trainer.setParams(params)
-    const result = await this.trainer.evaluate(this.test)
-    return { loss: result.loss, accuracy: result.accuracy }
+    const { loss, accuracy, mse, mae } = await this.trainer.evaluate(this.test)
+    return { loss, accuracy, mse, mae }
   }
 
   dispose(): void {

@@ -32,6 +32,7 @@ import {
   topic,
 } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
+import type { Evaluation } from './evaluator.js'
 import { isFiniteData, type JournalState, type RoundRecord, recordRound } from './journal.js'
 import type { Membership } from './membership.js'
 import type { CoordinatorMetrics } from './metrics.js'
@@ -120,7 +121,7 @@ export interface FlServerDeps {
   readonly logger: Logger
   readonly state: JournalState
   /** Held-out evaluation of a global model. */
-  readonly evaluate: ((params: Float32Array) => Promise<{ loss: number; accuracy: number }>) | undefined
+  readonly evaluate: ((params: Float32Array) => Promise<Evaluation>) | undefined
   /** Persists the state after every completed round. */
   readonly persist: (state: JournalState) => Promise<void>
   readonly onRound?: ((record: RoundRecord) => void) | undefined
@@ -355,11 +356,19 @@ export class FlServer {
     }
     const every = options.evalEvery
     if (this.#deps.evaluate !== undefined && every > 0 && (round % every === 0 || round === options.rounds)) {
-      const evaluation = await this.#deps.evaluate(state.model)
-      record.accuracy = evaluation.accuracy
-      record.loss = evaluation.loss
-      metrics.evalAccuracy.set(evaluation.accuracy)
-      metrics.evalLoss.set(evaluation.loss)
+      const { loss, accuracy, mse, mae } = await this.#deps.evaluate(state.model)
+      record.loss = loss
+      metrics.evalLoss.set(loss)
+      if (accuracy !== undefined) {
+        record.accuracy = accuracy
+        metrics.evalAccuracy.set(accuracy)
+      }
+      if (mse !== undefined && mae !== undefined) {
+        record.mse = mse
+        record.mae = mae
+        metrics.evalMse.set(mse)
+        metrics.evalMae.set(mae)
+      }
     }
     record.seconds = (performance.now() - started) / 1000
     recordRound(state, record)

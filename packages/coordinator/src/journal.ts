@@ -33,8 +33,11 @@ export interface RoundRecord {
   /** Stream bytes to the clients (global models) and from them (updates) in this round. */
   bytesDown: number
   bytesUp: number
+  /** Held-out scores of the round's global model, when it was evaluated: accuracy for a classifier, mse and mae for a regression model. */
   accuracy?: number
   loss?: number
+  mse?: number
+  mae?: number
 }
 
 /** Completed rounds the journal (and the status API) keeps: the most recent ones, so the journal stops growing. */

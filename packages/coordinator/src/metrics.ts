@@ -65,11 +65,19 @@ export function createCoordinatorMetrics(registry: Registry) {
     }),
     evalAccuracy: metric.gauge({
       name: 'swarmgrad_coordinator_eval_accuracy_ratio',
-      help: 'Held-out accuracy of the global model',
+      help: 'Held-out accuracy of the global model (a classifier)',
     }),
     evalLoss: metric.gauge({
       name: 'swarmgrad_coordinator_eval_loss',
-      help: 'Held-out loss of the global model',
+      help: 'Held-out loss of the global model (a regression model: its mean squared error)',
+    }),
+    evalMse: metric.gauge({
+      name: 'swarmgrad_coordinator_eval_mse',
+      help: 'Held-out mean squared error of the global model (a regression model)',
+    }),
+    evalMae: metric.gauge({
+      name: 'swarmgrad_coordinator_eval_mae',
+      help: 'Held-out mean absolute error of the global model (a regression model)',
     }),
     journalWrites: metric.counter({
       name: 'swarmgrad_coordinator_journal_writes_total',

@@ -4,10 +4,13 @@ import type { Logger } from 'pino'
 /** One line of a history file (`--history-file`): what one round of a peer or the coordinator did. */
 export interface HistoryRecord {
   readonly round: number
-  /** Test accuracy in [0, 1], where the round was evaluated. */
+  /** Test accuracy in [0, 1], where the round was evaluated (a classifier). */
   readonly accuracy?: number | undefined
   /** Test loss, where the round was evaluated. */
   readonly loss?: number | undefined
+  /** Test mean squared error (equal to the loss) and mean absolute error, where a regression model was evaluated. */
+  readonly mse?: number | undefined
+  readonly mae?: number | undefined
   /** A peer's mean training loss of the round. */
   readonly trainLoss?: number | undefined
   /** Application bytes received and sent since the process started (the coordinator: since the run started). */

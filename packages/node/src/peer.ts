@@ -178,7 +178,7 @@ export async function createNode(
   const { spec, params: initialParams, warnings, architecture } = resolveRunModel(options)
   for (const warning of warnings) logger.warn({ modelFile: options.modelFile }, warning)
   const runId = runIdOf(options, architecture)
-  const data = await loadPeerData(options.data, options.seed)
+  const data = await loadPeerData(options.data, options.seed, spec)
   const backend = await initBackend({
     ...(options.backend === 'auto' ? {} : { preferred: options.backend }),
     logger: logger.child({ component: 'trainer' }),
@@ -244,6 +244,8 @@ export async function createNode(
         round: report.round,
         accuracy: report.testAccuracy,
         loss: report.testLoss,
+        mse: report.testMse,
+        mae: report.testMae,
         trainLoss: report.trainLoss,
         bytesIn: report.bytesReceived,
         bytesOut: report.bytesSent,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import { featureSize, type ModelSpec, normalizeModelSpec, paramLayout } from '@swarmgrad/config'
+import { featureSize, type ModelSpec, normalizeModelSpec, paramLayout, specTask } from '@swarmgrad/config'
 import { CodedError } from '@swarmgrad/protocol'
 import * as tf from '@tensorflow/tfjs'
 
@@ -31,7 +31,8 @@ export interface SavedModelInfo {
 /**
  * The Keras-style equivalent of the trainer's `Model` for `spec` holding `params` (canonical order): input
  * `[n, featureSize]` (a CNN reshapes it to its image), the same layers with the same names as `paramDecls`, and a
- * softmax over the output logits, so `predict` gives class probabilities whose argmax is the trainer's prediction.
+ * softmax over the output logits, so `predict` gives class probabilities whose argmax is the trainer's prediction;
+ * a regression model's output layer stays linear, so `predict` gives its predicted targets.
  */
 export function toLayersModel(spec: ModelSpec, params: Float32Array): tf.Sequential {
   const normalized = normalizeModelSpec(spec)
@@ -56,7 +57,11 @@ export function toLayersModel(spec: ModelSpec, params: Float32Array): tf.Sequent
     first = false
     return { inputShape }
   }
-  const dense = (name: string, units: number, act: 'relu' | 'tanh' | 'sigmoid' | 'softmax'): void => {
+  const dense = (
+    name: string,
+    units: number,
+    act: 'relu' | 'tanh' | 'sigmoid' | 'softmax' | 'linear',
+  ): void => {
     model.add(tf.layers.dense({ ...input(), name, units, activation: act }))
   }
   /** A hidden dense layer and, when the spec trains it with dropout, its Dropout (identity when predicting). */
@@ -90,7 +95,7 @@ export function toLayersModel(spec: ModelSpec, params: Float32Array): tf.Sequent
     model.add(tf.layers.flatten({ name: 'flatten' }))
     for (const [i, units] of normalized.dense.entries()) hidden(i, units)
   }
-  dense('output', normalized.outputs, 'softmax')
+  dense('output', normalized.outputs, specTask(normalized) === 'regression' ? 'linear' : 'softmax')
   const weights = layout.map((e) => tf.tensor(params.subarray(e.offset, e.offset + e.length), [...e.shape]))
   try {
     model.setWeights(weights)
@@ -106,7 +111,20 @@ export interface LayersModelFiles {
   readonly weights: Uint8Array
 }
 
-/** The files of `spec` holding `params` as a Layers model; `info` goes into `userDefinedMetadata.swarmgrad`. */
+/**
+ * The training config of a regression model's model.json: its loss (mean squared error) marks the linear outputs
+ * as targets, for `--model-file` and for TF.js, which compiles the loaded model with it (and plain SGD).
+ */
+const REGRESSION_TRAINING_CONFIG: tf.io.TrainingConfig = {
+  loss: 'mean_squared_error',
+  metrics: ['mae'],
+  optimizer_config: { class_name: 'SGD', config: { learningRate: 0.01 } },
+}
+
+/**
+ * The files of `spec` holding `params` as a Layers model; `info` goes into `userDefinedMetadata.swarmgrad`. A
+ * regression model's carries a training config whose loss is mean squared error.
+ */
 export async function layersModelFiles(
   spec: ModelSpec,
   params: Float32Array,
@@ -128,6 +146,7 @@ export async function layersModelFiles(
           ...(artifacts.userDefinedMetadata === undefined
             ? {}
             : { userDefinedMetadata: artifacts.userDefinedMetadata }),
+          ...(specTask(spec) === 'regression' ? { trainingConfig: REGRESSION_TRAINING_CONFIG } : {}),
         }
         files = { json, weights: new Uint8Array(tf.io.CompositeArrayBuffer.join(data)) }
         return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } }

@@ -21,16 +21,21 @@ beforeEach(() => {
 })
 afterEach(() => rmSync(dir, { recursive: true, force: true }))
 
-/** Saves `model` as `model.save('file://dir')` would: model.json and one weights file beside it. */
-async function save(model: tf.LayersModel): Promise<string> {
+/**
+ * Saves `model` as `model.save('file://dir', {includeOptimizer})` would: model.json (with the training config of a
+ * compiled model saved with its optimizer) and one weights file beside it.
+ */
+async function save(model: tf.LayersModel, includeOptimizer = false): Promise<string> {
   const path = join(dir, 'model.json')
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
       const weightsManifest = [{ paths: ['./weights.bin'], weights: artifacts.weightSpecs }]
-      writeFileSync(path, JSON.stringify({ modelTopology: artifacts.modelTopology, weightsManifest }))
+      const { modelTopology, trainingConfig } = artifacts
+      writeFileSync(path, JSON.stringify({ modelTopology, weightsManifest, trainingConfig }))
       writeFileSync(join(dir, 'weights.bin'), Buffer.from(artifacts.weightData as ArrayBuffer))
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } }
     }),
+    { includeOptimizer },
   )
   return path
 }
@@ -92,6 +97,38 @@ describe('a TF.js Layers model imported into a Model', () => {
       x.dispose()
       expect(ours.flat()).toHaveLength(5 * model.numClasses)
       for (const [i, v] of ours.flat().entries()) expect(v).toBeCloseTo(theirs.flat()[i]!, 5)
+    } finally {
+      model.dispose()
+      keras.dispose()
+    }
+  })
+
+  it('reads a regression model compiled with meanSquaredError and saved with its optimizer', async () => {
+    const keras = tf.sequential({
+      layers: [
+        tf.layers.dense({ inputShape: [6], units: 5, activation: 'relu', biasInitializer: 'randomNormal' }),
+        tf.layers.dense({ units: 2, biasInitializer: 'randomNormal' }),
+      ],
+    })
+    keras.compile({ optimizer: tf.train.sgd(0.1), loss: 'meanSquaredError' })
+    const imported = importLayersModel(await save(keras, true))
+    expect(imported.spec).toEqual({
+      kind: 'mlp',
+      inputShape: [6],
+      hidden: [5],
+      outputs: 2,
+      activation: 'relu',
+      task: 'regression',
+    })
+    const model = new Model(imported.spec, imported.params!)
+    try {
+      const x = randomInputs(4, 6)
+      const [ours, theirs] = tf.tidy(() => [
+        model.logits(x).arraySync() as number[][],
+        (keras.predict(x) as tf.Tensor).arraySync() as number[][],
+      ])
+      x.dispose()
+      for (const [i, v] of ours!.flat().entries()) expect(v).toBeCloseTo(theirs!.flat()[i]!, 5)
     } finally {
       model.dispose()
       keras.dispose()

@@ -40,7 +40,7 @@ export class Model {
   readonly spec: ModelSpec
   /** Number of input features per sample. */
   readonly featureSize: number
-  /** Number of output classes. */
+  /** Number of outputs: classes, or a regression model's targets. */
   readonly numClasses: number
   /** Number of parameters (length of `getParams()`). */
   readonly size: number
@@ -96,7 +96,8 @@ export class Model {
   }
 
   /**
-   * Forward pass: `[n, featureSize]` inputs to `[n, numClasses]` logits. Call inside `tf.tidy`. With `dropout` (a
+   * Forward pass: `[n, featureSize]` inputs to `[n, numClasses]` outputs (class logits, or a regression model's
+   * predicted targets). Call inside `tf.tidy`. With `dropout` (a
    * training step's PRNG) the spec's dropout rates zero hidden units, the others scaled by 1 / (1 - rate); without
    * it dropout is the identity.
    */

@@ -3,7 +3,7 @@ import { createRng } from '@swarmgrad/protocol'
 import * as tf from '@tensorflow/tfjs'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend } from './backend.js'
-import { createDataset, type Dataset, featureRange, head } from './data/dataset.js'
+import { type ClassDataset, createDataset, featureRange, head } from './data/dataset.js'
 import { loadMnistPackage } from './data/mnist-package.js'
 import { buildModel } from './model.js'
 import { createTrainer, Trainer } from './trainer.js'
@@ -24,11 +24,11 @@ const TINY_CNN: CnnSpec = {
   activation: 'sigmoid',
 }
 
-let train: Dataset
-let test: Dataset
+let train: ClassDataset
+let test: ClassDataset
 
 /** n samples of 6 features whose class is the arg-max of the first three features. */
-function toyData(n: number, seed: number): Dataset {
+function toyData(n: number, seed: number): ClassDataset {
   const rng = createRng('toy', seed)
   const x = Float32Array.from({ length: n * 6 }, () => rng.nextGaussian())
   const y = Int32Array.from({ length: n }, (_, i) => {
@@ -62,7 +62,7 @@ describe('Trainer', () => {
   })
 
   it('trains, evaluates and takes gradients on byte features exactly as on the same features in float32', async () => {
-    const asFloats = (ds: Dataset): Dataset =>
+    const asFloats = (ds: ClassDataset): ClassDataset =>
       createDataset({
         x: featureRange(ds, 784, 0, ds.n).slice(),
         y: ds.y,

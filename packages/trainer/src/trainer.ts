@@ -1,10 +1,18 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import type { ParamLayout } from '@swarmgrad/algorithms'
-import type { ModelSpec } from '@swarmgrad/config'
+import { type ModelSpec, specTask } from '@swarmgrad/config'
 import { CodedError, createRng, type SeedPart, shuffleInPlace, type Xoshiro128 } from '@swarmgrad/protocol'
 import * as tf from '@tensorflow/tfjs'
-import { type Batch, type Dataset, featureRange, gatherFeatures } from './data/dataset.js'
+import {
+  type Batch,
+  type Dataset,
+  featureRange,
+  gatherBatch,
+  gatherFeatures,
+  type RegressionDataset,
+} from './data/dataset.js'
 import { buildModel, Model } from './model.js'
+import { evaluateRegression, meanSquaredError, targetTensor } from './regression.js'
 
 export const DEFAULT_BATCH_SIZE = 32
 export const DEFAULT_EVAL_BATCH_SIZE = 500
@@ -35,10 +43,13 @@ export interface TrainResult {
 }
 
 export interface EvalResult {
-  /** Mean softmax cross-entropy. */
+  /** Mean softmax cross-entropy; for a regression model the mean squared error. */
   readonly loss: number
-  /** Fraction of samples whose arg-max logit is the label. */
-  readonly accuracy: number
+  /** Fraction of samples whose arg-max logit is the label (a classifier). */
+  readonly accuracy?: number
+  /** Mean squared and mean absolute error over every target value (a regression model). */
+  readonly mse?: number
+  readonly mae?: number
   readonly samples: number
 }
 
@@ -141,6 +152,7 @@ export class Trainer {
   ): Promise<EvalResult> {
     checkBatchSource(data, this.model, 'evaluation data')
     const batchSize = checkBatchSize(options.batchSize ?? DEFAULT_EVAL_BATCH_SIZE)
+    if (data.targets !== undefined) return evaluateRegression(this.model, data, batchSize, options.signal)
     const size = this.model.featureSize
     let lossSum = 0
     let correct = 0
@@ -171,14 +183,7 @@ export class Trainer {
   /** Mean loss of the current parameters on one batch. */
   lossOn(batch: Batch): number {
     checkBatchSource(batch, this.model, 'batch')
-    const loss = tf.tidy(() => {
-      const { x, labels } = this.tensors(
-        featureRange(batch, this.model.featureSize, 0, batch.n),
-        batch.y,
-        batch.n,
-      )
-      return tf.mean(crossEntropy(this.model.logits(x), labels, this.model.numClasses))
-    })
+    const loss = tf.tidy(() => this.batchLoss(batch))
     const value = loss.dataSync()[0]!
     loss.dispose()
     return value
@@ -189,16 +194,8 @@ export class Trainer {
     checkBatchSource(batch, this.model, 'batch')
     const out = new Float32Array(this.model.size)
     tf.tidy(() => {
-      const { x, labels } = this.tensors(
-        featureRange(batch, this.model.featureSize, 0, batch.n),
-        batch.y,
-        batch.n,
-      )
       const vars = this.model.variables()
-      const { grads } = tf.variableGrads(
-        () => tf.mean(crossEntropy(this.model.logits(x), labels, this.model.numClasses)) as tf.Scalar,
-        [...vars],
-      )
+      const { grads } = tf.variableGrads(() => this.batchLoss(batch), [...vars])
       this.model.layout().forEach((entry, i) => {
         out.set(grads[vars[i]!.name]!.dataSync() as Float32Array, entry.offset)
       })
@@ -212,7 +209,19 @@ export class Trainer {
     this.model.dispose()
   }
 
+  /** The mean loss of the current parameters on `batch` (no dropout), as a scalar to differentiate. */
+  private batchLoss(batch: Batch): tf.Scalar {
+    const x = tf.tensor2d(featureRange(batch, this.model.featureSize, 0, batch.n), [
+      batch.n,
+      this.model.featureSize,
+    ])
+    if (batch.targets !== undefined) return meanSquaredError(this.model.logits(x), targetTensor(batch))
+    const labels = tf.tensor1d(batch.y instanceof Int32Array ? batch.y : Int32Array.from(batch.y), 'int32')
+    return tf.mean(crossEntropy(this.model.logits(x), labels, this.model.numClasses))
+  }
+
   private async step(indices: readonly number[], run: Run, signal: AbortSignal | undefined): Promise<void> {
+    if (this.data.targets !== undefined) return this.regressionStep(this.data, indices, run, signal)
     signal?.throwIfAborted()
     const x = gatherFeatures(this.data, this.model.featureSize, indices)
     const y = Int32Array.from(indices, (i) => this.data.y[i]!)
@@ -224,6 +233,31 @@ export class Trainer {
           tf.mean(
             crossEntropy(this.model.logits(t.x, this.dropoutRng), t.labels, this.model.numClasses),
           ) as tf.Scalar,
+        true,
+        vars,
+      )!
+    })
+    const [value] = await loss.data()
+    loss.dispose()
+    run.add(value!, indices.length)
+    await yieldToEventLoop()
+  }
+
+  /** One SGD step of a regression model on the samples at `indices`: mean squared error, its gradient fused. */
+  private async regressionStep(
+    data: RegressionDataset,
+    indices: readonly number[],
+    run: Run,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    signal?.throwIfAborted()
+    const batch = gatherBatch(data, this.model.featureSize, indices) as Batch & { targets: number }
+    const loss = tf.tidy(() => {
+      const x = tf.tensor2d(batch.x as Float32Array, [batch.n, this.model.featureSize])
+      const y = targetTensor(batch)
+      const vars = [...this.model.variables()]
+      return this.optimizer.minimize(
+        () => meanSquaredError(this.model.logits(x, this.dropoutRng), y),
         true,
         vars,
       )!
@@ -292,8 +326,12 @@ class Run {
 }
 
 function checkBatchSource(batch: Batch, model: Model, what: string): void {
-  if (!Number.isInteger(batch.n) || batch.n < 0 || batch.y.length !== batch.n) {
-    throw new CodedError('LENGTH_MISMATCH', `${what}: ${batch.y.length} labels for n = ${batch.n}`)
+  const width = batch.targets ?? 1
+  if (!Number.isInteger(batch.n) || batch.n < 0 || batch.y.length !== batch.n * width) {
+    throw new CodedError(
+      'LENGTH_MISMATCH',
+      `${what}: ${batch.y.length} ${batch.targets === undefined ? 'labels' : 'target values'} for n = ${batch.n}`,
+    )
   }
   if (batch.x.length !== batch.n * model.featureSize) {
     throw new CodedError(
@@ -301,6 +339,25 @@ function checkBatchSource(batch: Batch, model: Model, what: string): void {
       `${what}: ${batch.x.length} feature values for ${batch.n} samples of the model's ${model.featureSize} features`,
       { expected: batch.n * model.featureSize, actual: batch.x.length },
     )
+  }
+  const regression = specTask(model.spec) === 'regression'
+  if (regression !== (batch.targets !== undefined)) {
+    throw new CodedError(
+      'BAD_ARGUMENT',
+      regression
+        ? `${what}: has class labels, the model is a regression model (task regression) of ${model.numClasses} outputs`
+        : `${what}: has regression targets, the model is a classifier`,
+    )
+  }
+  if (batch.targets !== undefined) {
+    if (batch.targets !== model.numClasses) {
+      throw new CodedError(
+        'SHAPE_MISMATCH',
+        `${what}: ${batch.targets} targets per sample, the model has ${model.numClasses} outputs`,
+        { expected: model.numClasses, actual: batch.targets },
+      )
+    }
+    return
   }
   for (let i = 0; i < batch.n; i++) {
     const label = batch.y[i]!

@@ -54,6 +54,27 @@ describe('swarmgrad plot', () => {
     ])
   })
 
+  it('draws a regression history (loss and mse, no accuracy) as test loss against rounds and MB sent', async () => {
+    const regression = join(dir, 'regression.jsonl')
+    const record = (round: number, loss: number | undefined) =>
+      `${JSON.stringify({ round, accuracy: null, loss, mse: loss, mae: loss && Math.sqrt(loss), bytesIn: 0, bytesOut: round * 1e6, seconds: round, role: 'peer', mode: 'gossip', peer: 'p' })}\n`
+    await writeFile(regression, record(1, 4) + record(2, undefined) + record(3, 1) + record(4, 0.25))
+    const out = join(dir, 'regression.svg')
+    expect(await main(['plot', regression, '--out', out, '--title', 'mse'])).toBe(EXIT.OK)
+    const svg = await readFile(out, 'utf8')
+    expect(svg).toContain('mse: test loss per round')
+    expect(svg).toContain('mse: test loss per MB sent')
+    expect(svg).toContain('test loss (regression: mean squared error)')
+    expect(svg.match(/<path /g)).toHaveLength(2)
+    const [run] = await readHistoryRuns([regression])
+    expect(run!.rounds.map((r) => [r.round, r.accuracy, r.loss])).toEqual([
+      [1, undefined, 4],
+      [2, undefined, undefined],
+      [3, undefined, 1],
+      [4, undefined, 0.25],
+    ])
+  })
+
   it('exits 2 naming a missing file, a bad line, or files without an evaluated round', async () => {
     const out = join(dir, 'plot.svg')
     const missing = join(dir, 'missing.jsonl')

@@ -13,6 +13,8 @@ export class PlotInputError extends Error {
 interface PlottedRound {
   readonly round: number
   readonly accuracy?: number
+  /** Test loss: what a history without accuracy (a regression model's: its mean squared error) is plotted by. */
+  readonly loss?: number
   readonly bytesOut: number
   readonly role: string
   readonly peer: string
@@ -44,13 +46,16 @@ function parseLine(text: string, where: string): PlottedRound {
   ) {
     throw new PlotInputError(`${where}: not a round record (needs round and bytesOut numbers)`)
   }
-  if (r.accuracy !== undefined && !isFiniteNumber(r.accuracy)) {
-    throw new PlotInputError(`${where}: accuracy ${JSON.stringify(r.accuracy)} is not a number`)
+  for (const key of ['accuracy', 'loss'] as const) {
+    if (r[key] !== undefined && r[key] !== null && !isFiniteNumber(r[key])) {
+      throw new PlotInputError(`${where}: ${key} ${JSON.stringify(r[key])} is not a number`)
+    }
   }
   return {
     round: r.round,
     bytesOut: r.bytesOut,
-    ...(r.accuracy === undefined ? {} : { accuracy: r.accuracy }),
+    ...(isFiniteNumber(r.accuracy) ? { accuracy: r.accuracy } : {}),
+    ...(isFiniteNumber(r.loss) ? { loss: r.loss } : {}),
     role: typeof r.role === 'string' ? r.role : 'peer',
     peer: typeof r.peer === 'string' ? r.peer : '',
   }
@@ -94,39 +99,58 @@ export async function readHistoryRuns(files: readonly string[]): Promise<History
   return runs
 }
 
-/** Accuracy in % of each run's evaluated rounds against `xOf` a round, one colour per run. */
-function accuracyLines(runs: readonly HistoryRun[], xOf: (r: PlottedRound) => number): Series[] {
+/** What a chart draws of an evaluated round: accuracy in %, or the test loss. */
+type Measure = (r: PlottedRound) => number | undefined
+
+/** `measure` of each run's evaluated rounds against `xOf` a round, one colour per run. */
+function lines(runs: readonly HistoryRun[], measure: Measure, xOf: (r: PlottedRound) => number): Series[] {
   return runs.map((run, i) => ({
     label: run.label,
     color: PALETTE[i % PALETTE.length]!,
     dashed: false,
-    points: run.rounds
-      .filter((r) => r.accuracy !== undefined)
-      .map((r) => [xOf(r), 100 * r.accuracy!] as const),
+    points: run.rounds.flatMap((r) => {
+      const y = measure(r)
+      return y === undefined ? [] : [[xOf(r), y] as const]
+    }),
   }))
 }
 
-/** The two charts, accuracy against rounds above accuracy against MB sent, as one SVG document. */
+/**
+ * The two charts, accuracy against rounds above accuracy against MB sent, as one SVG document. Histories without
+ * accuracy (a regression model's) draw their test loss, the mean squared error, instead.
+ */
 export function renderHistoryPlot(runs: readonly HistoryRun[], title: string): string {
-  const accuracies = runs.flatMap((run) =>
-    run.rounds.flatMap((r) => (r.accuracy === undefined ? [] : [r.accuracy])),
-  )
-  if (accuracies.length === 0) {
+  const rounds = runs.flatMap((run) => run.rounds)
+  const accuracies = rounds.flatMap((r) => (r.accuracy === undefined ? [] : [r.accuracy]))
+  const losses = rounds.flatMap((r) => (r.loss === undefined ? [] : [r.loss]))
+  if (accuracies.length === 0 && losses.length === 0) {
     throw new PlotInputError(
-      'no round in these files was evaluated (accuracy is recorded every train.evalEvery rounds)',
+      'no round in these files was evaluated (accuracy or loss is recorded every train.evalEvery rounds)',
     )
   }
-  // at least 10 points of range, so that runs at 100 % still draw a chart
-  const yLo = Math.min(90, Math.max(0, Math.floor((100 * Math.min(...accuracies)) / 10) * 10))
-  const common = { yLabel: 'test accuracy, %', yRange: [yLo, 100] as const }
+  let measure: Measure
+  let common: { yLabel: string; yRange: readonly [number, number] }
+  let what: string
+  if (accuracies.length > 0) {
+    measure = (r) => (r.accuracy === undefined ? undefined : 100 * r.accuracy)
+    // at least 10 points of range, so that runs at 100 % still draw a chart
+    const yLo = Math.min(90, Math.max(0, Math.floor((100 * Math.min(...accuracies)) / 10) * 10))
+    common = { yLabel: 'test accuracy, %', yRange: [yLo, 100] }
+    what = 'accuracy'
+  } else {
+    measure = (r) => r.loss
+    const yHi = Math.max(...losses)
+    common = { yLabel: 'test loss (regression: mean squared error)', yRange: [0, yHi > 0 ? yHi : 1] }
+    what = 'test loss'
+  }
   return stack([
     renderLineChart(
-      accuracyLines(runs, (r) => r.round),
-      { ...common, title: `${title}: accuracy per round`, xLabel: 'round' },
+      lines(runs, measure, (r) => r.round),
+      { ...common, title: `${title}: ${what} per round`, xLabel: 'round' },
     ),
     renderLineChart(
-      accuracyLines(runs, (r) => r.bytesOut / 1e6),
-      { ...common, title: `${title}: accuracy per MB sent`, xLabel: 'MB sent (cumulative, per peer)' },
+      lines(runs, measure, (r) => r.bytesOut / 1e6),
+      { ...common, title: `${title}: ${what} per MB sent`, xLabel: 'MB sent (cumulative, per peer)' },
     ),
   ])
 }

@@ -5,7 +5,7 @@ import { Registry } from 'prom-client'
 import { describe, expect, it, vi } from 'vitest'
 import { createNodeMetrics } from '../metrics/index.js'
 import { GossipEngine, type GossipEngineOptions, type GossipExchange } from './gossip.js'
-import type { LocalModel, OutgoingModel, ReceivedModel, RoundReport } from './types.js'
+import type { Evaluation, LocalModel, OutgoingModel, ReceivedModel, RoundReport } from './types.js'
 
 const LENGTH = 8
 
@@ -28,8 +28,10 @@ class FakeModel implements LocalModel {
     await yieldToEventLoop()
     return { loss: 1 / this.trained, samples: this.sampleCount, seconds: 0.001 }
   }
-  async evaluate(): Promise<{ loss: number; accuracy: number }> {
-    return { loss: 0.5, accuracy: 0.9 }
+  /** What `evaluate` answers: a classifier's scores by default. */
+  evaluation: Evaluation = { loss: 0.5, accuracy: 0.9 }
+  async evaluate(): Promise<Evaluation> {
+    return this.evaluation
   }
 }
 
@@ -252,6 +254,19 @@ describe('GossipEngine', () => {
     expect(failures?.values).toContainEqual(
       expect.objectContaining({ labels: { code: 'UNREACHABLE' }, value: 1 }),
     )
+  })
+
+  it("reports a regression model's evaluation as mse and mae, in the round report and the gauges", async () => {
+    const { engine, model, registry } = setup({ waitModels: 0 })
+    const gauge = async (name: string) => (await registry.getSingleMetric(name)?.get())?.values[0]?.value
+    const classified = await engine.runRound(new AbortController().signal)
+    expect([classified.testAccuracy, classified.testMse]).toEqual([0.9, undefined])
+    model.evaluation = { loss: 0.25, mse: 0.25, mae: 0.4 }
+    const report = await engine.runRound(new AbortController().signal)
+    expect(report).toMatchObject({ testLoss: 0.25, testMse: 0.25, testMae: 0.4, testAccuracy: undefined })
+    expect(await gauge('swarmgrad_node_eval_loss')).toBe(0.25)
+    expect(await gauge('swarmgrad_node_eval_mse')).toBe(0.25)
+    expect(await gauge('swarmgrad_node_eval_mae')).toBe(0.4)
   })
 
   it('stops between rounds when aborted and runs no round without peers to wait for', async () => {

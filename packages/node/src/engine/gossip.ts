@@ -4,8 +4,9 @@ import { createRng, errorCode, firstNonFinite, roundWindow, type Xoshiro128 } fr
 import type { Logger } from 'pino'
 import { ModelExchange } from '../exchange/model-exchange.js'
 import type { NodeMetrics } from '../metrics/index.js'
+import { recordEvaluation, testReport } from './evaluation.js'
 import type { EngineContext, RoundEngine } from './registry.js'
-import type { LocalModel, OutgoingModel, ReceivedModel, RoundReport } from './types.js'
+import type { Evaluation, LocalModel, OutgoingModel, ReceivedModel, RoundReport } from './types.js'
 
 /** The transport a gossip engine runs over: who is live, how a model goes out, what came in. */
 export interface GossipExchange {
@@ -147,13 +148,10 @@ export class GossipEngine implements RoundEngine {
     const sent = (await sends).filter(Boolean).length
     const merged = this.#merge(outgoing, round)
 
-    let evaluation: { loss: number; accuracy: number } | undefined
+    let evaluation: Evaluation | undefined
     if (this.options.evalEvery > 0 && round % this.options.evalEvery === 0) {
       evaluation = await this.model.evaluate()
-      if (evaluation !== undefined) {
-        metrics.evalLoss.set(evaluation.loss)
-        metrics.evalAccuracy.set(evaluation.accuracy)
-      }
+      recordEvaluation(metrics, evaluation)
     }
 
     this.#round = round
@@ -170,8 +168,7 @@ export class GossipEngine implements RoundEngine {
       merged,
       sent,
       peers: this.exchange.livePeers().length,
-      testLoss: evaluation?.loss,
-      testAccuracy: evaluation?.accuracy,
+      ...testReport(evaluation),
       bytesSent: bytes.sent,
       bytesReceived: bytes.received,
     }

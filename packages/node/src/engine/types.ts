@@ -8,8 +8,16 @@ export interface LocalModel {
   getParams(): Float32Array
   setParams(params: Float32Array): void
   train(signal: AbortSignal): Promise<{ loss: number; samples: number; seconds: number }>
-  /** Loss and accuracy on the held-out set, or undefined where the peer has none. */
-  evaluate(): Promise<{ loss: number; accuracy: number } | undefined>
+  /** Scores on the held-out set, or undefined where the peer has none. */
+  evaluate(): Promise<Evaluation | undefined>
+}
+
+/** A held-out evaluation: the loss, and accuracy (a classifier) or mean squared and absolute error (regression). */
+export interface Evaluation {
+  readonly loss: number
+  readonly accuracy?: number | undefined
+  readonly mse?: number | undefined
+  readonly mae?: number | undefined
 }
 
 /** A model that arrived from another peer and passed validation (run, shape, finiteness, hash). */
@@ -40,7 +48,11 @@ export interface RoundReport {
   readonly sent: number
   readonly peers: number
   readonly testLoss?: number | undefined
+  /** A classifier's test accuracy. */
   readonly testAccuracy?: number | undefined
+  /** A regression model's test mean squared error (its test loss) and mean absolute error. */
+  readonly testMse?: number | undefined
+  readonly testMae?: number | undefined
   /** Application bytes since the peer started. */
   readonly bytesSent: number
   readonly bytesReceived: number

@@ -46,11 +46,19 @@ export function createNodeMetrics(registry: Registry) {
     }),
     evalLoss: metric.gauge({
       name: 'swarmgrad_node_eval_loss',
-      help: 'Test loss at the last evaluation',
+      help: 'Test loss at the last evaluation (a regression model: its mean squared error)',
     }),
     evalAccuracy: metric.gauge({
       name: 'swarmgrad_node_eval_accuracy_ratio',
-      help: 'Test accuracy at the last evaluation, 0 to 1',
+      help: 'Test accuracy at the last evaluation, 0 to 1 (a classifier)',
+    }),
+    evalMse: metric.gauge({
+      name: 'swarmgrad_node_eval_mse',
+      help: 'Test mean squared error at the last evaluation (a regression model)',
+    }),
+    evalMae: metric.gauge({
+      name: 'swarmgrad_node_eval_mae',
+      help: 'Test mean absolute error at the last evaluation (a regression model)',
     }),
     bytesSent: metric.counter({
       name: 'swarmgrad_node_sent_bytes_total',

@@ -54,6 +54,38 @@ describe('CSV loader', () => {
     expect(named.numClasses).toBe(5)
   })
 
+  it('reads regression targets as float32: one or more target columns, by name or index, in their order', async () => {
+    const text = 'a,y1,b,"y 2"\n0.5,1.25,2,-3e-2\n4,-7.5,5,100\n'
+    const two = await parseCsv([text], { targetColumns: ['y 2', '1'], scale: 2 })
+    expect(two).toMatchObject({ n: 2, targets: 2, featureShape: [2] })
+    expect(two.numClasses).toBeUndefined()
+    expect(two.y).toBeInstanceOf(Float32Array)
+    expect(Array.from(two.y)).toEqual([-3e-2, 1.25, 100, -7.5].map(Math.fround))
+    // features are scaled, targets are not
+    expect(Array.from(two.x)).toEqual([0.25, 1, 2, 2.5])
+    const one = await parseCsv(['1,2,0.1\n3,4,0.2\n'], { targetColumns: [2] })
+    expect([one.targets, Array.from(one.y), Array.from(one.x)]).toEqual([
+      1,
+      [0.1, 0.2].map(Math.fround),
+      [1, 2, 3, 4],
+    ])
+  })
+
+  it('names the line and column of a target that is not a number, and a target column named twice', async () => {
+    expect(await message(() => parseCsv(['a,y\n1,2\n3,\n'], { targetColumns: ['y'] }, 'r.csv'))).toBe(
+      'r.csv: line 3, column 2 (y): target "" is not a number',
+    )
+    expect(await message(() => parseCsv(['1,2,3\n'], { targetColumns: [1, '1'] }, 'r.csv'))).toBe(
+      'r.csv: target column 1 is named twice',
+    )
+    expect(await message(() => parseCsv(['1,2\n'], { targetColumns: [0, 1] }, 'r.csv'))).toBe(
+      'r.csv: needs its target columns and at least one feature column',
+    )
+    expect(await message(() => parseCsv(['1,2\n'], { targetColumns: [5] }, 'r.csv'))).toBe(
+      'r.csv: target column 5 is outside the 2 columns',
+    )
+  })
+
   it('names the line and column of a bad value', async () => {
     expect(await message(() => parseCsv(['label,a,b\n1,2,3\n0,x7,3\n'], {}, 'train.csv'))).toBe(
       'train.csv: line 3, column 2 (a): "x7" is not a number',

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { CsvError, parse } from 'csv-parse'
-import { createDataset, DataError, type Dataset, sampleSize } from './dataset.js'
+import { createDataset, createRegressionDataset, DataError, type Dataset, sampleSize } from './dataset.js'
 import { streamMaybeGzipped } from './files.js'
 
 export interface CsvOptions {
@@ -20,6 +20,20 @@ export interface CsvOptions {
   readonly numClasses?: number
   /** Every feature is divided by this, e.g. 255 for raw pixels. Default 1. */
   readonly scale?: number
+  /**
+   * Makes the file a regression data set: these columns (0-based indices or header names, digits an index) are
+   * each sample's float32 targets, in this order (not scaled), and `labelColumn` is not read.
+   */
+  readonly targetColumns?: readonly (number | string)[]
+}
+
+/** Which columns are outputs (the label, or the regression targets) and the header's names, if any. */
+interface Layout {
+  readonly columns: number
+  /** Output number of each column (its index in `targetColumns`, or 0 for the label), -1 for a feature. */
+  readonly output: Int32Array
+  readonly outputs: number
+  readonly names: readonly string[] | undefined
 }
 
 /** One parsed row: its fields and the number of the line it ends on (1-based). */
@@ -68,9 +82,9 @@ export async function* csvRows(
 }
 
 /**
- * Parses CSV of one integer label column and numeric feature columns, streamed: only the parsed numbers are
- * kept, never the text. `source` (a path) names the data in errors, which give the line and column of a bad
- * value.
+ * Parses CSV of one integer label column (or, with `targetColumns`, of float32 target columns) and numeric feature
+ * columns, streamed: only the parsed numbers are kept, never the text. `source` (a path) names the data in errors,
+ * which give the line and column of a bad value.
  */
 export async function parseCsv(
   chunks: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>,
@@ -82,9 +96,10 @@ export async function parseCsv(
   const scale = options.scale ?? 1
   if (!Number.isFinite(scale) || scale === 0)
     throw new DataError(`${source}: scale must be a non-zero number`)
-  let layout: { columns: number; labelColumn: number; names: readonly string[] | undefined } | undefined
+  const regression = options.targetColumns !== undefined
+  let layout: Layout | undefined
   let x = new Float32Array(1024)
-  let y = new Int32Array(64)
+  let y: Int32Array | Float32Array = regression ? new Float32Array(64) : new Int32Array(64)
   let n = 0
   let next = 0
   for await (const { fields, line } of csvRows(chunks, delimiter, source)) {
@@ -92,18 +107,19 @@ export async function parseCsv(
       layout = readLayout(fields, options, source)
       if (layout.names !== undefined) continue
     }
-    const { columns, labelColumn, names } = layout
+    const { columns, output, outputs, names } = layout
     if (fields.length !== columns) {
       throw new DataError(`${source}: line ${line} has ${fields.length} columns, expected ${columns}`, {
         line,
       })
     }
-    if (n === y.length) y = grow(y)
-    if (next + columns - 1 > x.length) x = grow(x, next + columns - 1)
+    if ((n + 1) * outputs > y.length) y = grow(y, (n + 1) * outputs)
+    if (next + columns - outputs > x.length) x = grow(x, next + columns - outputs)
     fields.forEach((field, c) => {
       const value = field === '' ? Number.NaN : Number(field)
       const where = `${source}: line ${line}, column ${c + 1}${names ? ` (${names[c]})` : ''}`
-      if (c === labelColumn) {
+      const o = output[c]!
+      if (o >= 0 && !regression) {
         if (!Number.isInteger(value) || value < 0) {
           throw new DataError(`${where}: label ${JSON.stringify(field)} is not a non-negative integer`, {
             line,
@@ -111,22 +127,36 @@ export async function parseCsv(
           })
         }
         y[n] = value
-      } else {
-        if (!Number.isFinite(value)) {
-          throw new DataError(`${where}: ${JSON.stringify(field)} is not a number`, { line, column: c + 1 })
-        }
-        x[next++] = value / scale
+        return
       }
+      if (!Number.isFinite(value)) {
+        throw new DataError(`${where}: ${o >= 0 ? 'target ' : ''}${JSON.stringify(field)} is not a number`, {
+          line,
+          column: c + 1,
+        })
+      }
+      if (o >= 0) y[n * outputs + o] = value
+      else x[next++] = value / scale
     })
     n++
   }
   if (layout === undefined || n === 0) throw new DataError(`${source}: no data rows`)
+  const featureShape = options.featureShape ?? [layout.columns - layout.outputs]
+  if (y instanceof Float32Array) {
+    return createRegressionDataset({
+      x: x.slice(0, next),
+      y: y.slice(0, n * layout.outputs),
+      targets: layout.outputs,
+      featureShape,
+      name: source,
+    })
+  }
   const labels = y.slice(0, n)
   const largest = labels.reduce((a, b) => Math.max(a, b), 0)
   return createDataset({
     x: x.slice(0, next),
     y: labels,
-    featureShape: options.featureShape ?? [layout.columns - 1],
+    featureShape,
     numClasses: options.numClasses ?? Math.max(2, largest + 1),
     name: source,
   })
@@ -137,27 +167,34 @@ export async function loadCsv(path: string, options: CsvOptions = {}): Promise<D
   return parseCsv(streamMaybeGzipped(path), options, path)
 }
 
-function readLayout(
-  first: readonly string[],
-  options: CsvOptions,
-  source: string,
-): { columns: number; labelColumn: number; names: readonly string[] | undefined } {
+function readLayout(first: readonly string[], options: CsvOptions, source: string): Layout {
   const header =
     options.header === 'auto' || options.header === undefined
       ? first.some((field) => field === '' || !Number.isFinite(Number(field)))
       : options.header
   const names = header ? first : undefined
   const columns = first.length
-  const labelColumn = resolveLabelColumn(options.labelColumn ?? 0, names, columns, source)
-  const features = columns - 1
-  if (features < 1) throw new DataError(`${source}: needs a label column and at least one feature column`)
+  const outputColumns = (options.targetColumns ?? [options.labelColumn ?? 0]).map((column) =>
+    resolveColumn(column, names, columns, source, options.targetColumns === undefined ? 'label' : 'target'),
+  )
+  const output = new Int32Array(columns).fill(-1)
+  outputColumns.forEach((column, o) => {
+    if (output[column] !== -1) throw new DataError(`${source}: target column ${column} is named twice`)
+    output[column] = o
+  })
+  const features = columns - outputColumns.length
+  if (features < 1) {
+    throw new DataError(
+      `${source}: needs ${options.targetColumns === undefined ? 'a label column' : 'its target columns'} and at least one feature column`,
+    )
+  }
   const featureShape = options.featureShape ?? [features]
   if (sampleSize(featureShape) !== features) {
     throw new DataError(
       `${source}: feature shape [${featureShape.join(', ')}] holds ${sampleSize(featureShape)} values, the file has ${features} feature columns`,
     )
   }
-  return { columns, labelColumn, names }
+  return { columns, output, outputs: outputColumns.length, names }
 }
 
 function grow<T extends Float32Array | Int32Array>(array: T, atLeast = 0): T {
@@ -166,22 +203,23 @@ function grow<T extends Float32Array | Int32Array>(array: T, atLeast = 0): T {
   return bigger
 }
 
-function resolveLabelColumn(
+function resolveColumn(
   column: number | string,
   names: readonly string[] | undefined,
   columns: number,
   source: string,
+  what: 'label' | 'target',
 ): number {
   if (typeof column === 'string' && !/^\d+$/.test(column)) {
     if (names === undefined)
-      throw new DataError(`${source}: label column '${column}' named, but there is no header`)
+      throw new DataError(`${source}: ${what} column '${column}' named, but there is no header`)
     const index = names.indexOf(column)
     if (index < 0) throw new DataError(`${source}: no column named '${column}' in the header`)
     return index
   }
   const index = Number(column)
   if (!Number.isInteger(index) || index < 0 || index >= columns) {
-    throw new DataError(`${source}: label column ${column} is outside the ${columns} columns`)
+    throw new DataError(`${source}: ${what} column ${column} is outside the ${columns} columns`)
   }
   return index
 }

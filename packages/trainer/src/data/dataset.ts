@@ -17,20 +17,42 @@ export type Features =
   | { readonly x: Float32Array; readonly levels?: undefined }
   | { readonly x: Uint8Array; readonly levels: Float32Array }
 
-/** Features and labels of `n` samples: a `Dataset` or any batch cut from one. */
-export type Batch = Features & {
-  /** `n` labels. */
-  readonly y: Labels
+/**
+ * What each sample is labelled with: a class (`y` one label per sample, `targets` absent), or, for regression,
+ * `targets` real values (`y` row-major, `n × targets` float32 values).
+ */
+export type Outputs =
+  | { readonly y: Labels; readonly targets?: undefined }
+  | { readonly y: Float32Array; readonly targets: number }
+
+/** Features and outputs of `n` samples: a `Dataset` or any batch cut from one. */
+export type Batch = Features & Outputs & { readonly n: number }
+
+interface Shape {
   readonly n: number
+  /** Shape of one sample, e.g. `[28, 28, 1]` or `[784]`. */
+  readonly featureShape: readonly number[]
 }
 
 /** A labelled data set held in memory: `n` samples of `featureShape`, features row-major in one array. */
-export type Dataset = Batch & {
-  /** Shape of one sample, e.g. `[28, 28, 1]` or `[784]`. */
-  readonly featureShape: readonly number[]
-  /** Labels lie in `[0, numClasses)`. */
-  readonly numClasses: number
-}
+export type ClassDataset = Features &
+  Shape & {
+    /** `n` labels, in `[0, numClasses)`. */
+    readonly y: Labels
+    readonly targets?: undefined
+    readonly numClasses: number
+  }
+
+/** A regression data set: `n` samples of `featureShape`, each with `targets` float32 target values. */
+export type RegressionDataset = Features &
+  Shape & {
+    /** `n × targets` values, row-major. */
+    readonly y: Float32Array
+    readonly targets: number
+    readonly numClasses?: undefined
+  }
+
+export type Dataset = ClassDataset | RegressionDataset
 
 /**
  * Problems with data files and data sets: missing, unreadable, corrupt or inconsistent. The message names the
@@ -57,9 +79,51 @@ export function createDataset(
     numClasses: number
     name?: string
   },
-): Dataset {
+): ClassDataset {
   const name = parts.name ?? 'data set'
   const n = parts.y.length
+  checkFeatures(parts, n, name)
+  if (!Number.isInteger(parts.numClasses) || parts.numClasses < 2) {
+    throw new DataError(
+      `${name}: number of classes must be an integer of at least 2, got ${parts.numClasses}`,
+    )
+  }
+  checkLabels(parts.y, parts.numClasses, name)
+  const shape = { y: parts.y, n, featureShape: [...parts.featureShape], numClasses: parts.numClasses }
+  return parts.levels === undefined
+    ? { x: parts.x, ...shape }
+    : { x: parts.x, levels: parts.levels, ...shape }
+}
+
+/** Builds a regression data set after checking that features and targets agree with `n` and the shape. */
+export function createRegressionDataset(parts: {
+  x: Float32Array
+  y: Float32Array
+  targets: number
+  featureShape: readonly number[]
+  name?: string
+}): RegressionDataset {
+  const name = parts.name ?? 'data set'
+  const { targets } = parts
+  if (!Number.isInteger(targets) || targets < 1) {
+    throw new DataError(`${name}: number of targets must be a positive integer, got ${targets}`)
+  }
+  if (parts.y.length % targets !== 0) {
+    throw new DataError(`${name}: ${parts.y.length} target values are not ${targets} per sample`)
+  }
+  const n = parts.y.length / targets
+  checkFeatures(parts, n, name)
+  const bad = parts.y.findIndex((v) => !Number.isFinite(v))
+  if (bad >= 0) {
+    const sample = Math.floor(bad / targets)
+    throw new DataError(`${name}: target ${parts.y[bad]} of sample ${sample} is not a finite number`, {
+      sample,
+    })
+  }
+  return { x: parts.x, y: parts.y, targets, n, featureShape: [...parts.featureShape] }
+}
+
+function checkFeatures(parts: Features & { featureShape: readonly number[] }, n: number, name: string): void {
   const size = sampleSize(parts.featureShape)
   if (!parts.featureShape.every((d) => Number.isInteger(d) && d > 0)) {
     throw new DataError(
@@ -77,16 +141,6 @@ export function createDataset(
       `${name}: byte features need ${BYTE_LEVELS} levels (one value per byte), got ${parts.levels.length}`,
     )
   }
-  if (!Number.isInteger(parts.numClasses) || parts.numClasses < 2) {
-    throw new DataError(
-      `${name}: number of classes must be an integer of at least 2, got ${parts.numClasses}`,
-    )
-  }
-  checkLabels(parts.y, parts.numClasses, name)
-  const shape = { y: parts.y, n, featureShape: [...parts.featureShape], numClasses: parts.numClasses }
-  return parts.levels === undefined
-    ? { x: parts.x, ...shape }
-    : { x: parts.x, levels: parts.levels, ...shape }
 }
 
 /** Throws a DataError naming the first label outside `[0, numClasses)`. */
@@ -105,21 +159,32 @@ export function checkLabels(y: Labels, numClasses: number, name: string): void {
  * A new data set holding copies of the samples at `indices`, in that order, stored like `ds` (bytes stay bytes,
  * so a part can be cut out of a large image set without converting it).
  */
-export function subset(ds: Dataset, indices: ArrayLike<number>): Dataset {
+export function subset<D extends Dataset>(ds: D, indices: ArrayLike<number>): D {
   const size = sampleSize(ds.featureShape)
-  const y = ds.y instanceof Uint8Array ? new Uint8Array(indices.length) : new Int32Array(indices.length)
-  const copy = <T extends Float32Array | Uint8Array>(from: T, to: T): T => {
-    for (let i = 0; i < indices.length; i++) {
-      const src = checkIndex(indices[i]!, i, ds.n)
-      to.set(from.subarray(src * size, (src + 1) * size), i * size)
-      y[i] = ds.y[src]!
-    }
-    return to
+  const width = ds.targets ?? 1
+  const x = new (ds.x.constructor as new (length: number) => D['x'])(indices.length * size)
+  const y = new (ds.y.constructor as new (length: number) => D['y'])(indices.length * width)
+  for (let i = 0; i < indices.length; i++) {
+    const src = checkIndex(indices[i]!, i, ds.n)
+    x.set(ds.x.subarray(src * size, (src + 1) * size), i * size)
+    y.set(ds.y.subarray(src * width, (src + 1) * width), i * width)
   }
-  const shape = { y, n: indices.length, featureShape: ds.featureShape, numClasses: ds.numClasses }
-  return ds.levels === undefined
-    ? { x: copy(ds.x, new Float32Array(indices.length * size)), ...shape }
-    : { x: copy(ds.x, new Uint8Array(indices.length * size)), levels: ds.levels, ...shape }
+  return { ...ds, x, y, n: indices.length } as D
+}
+
+/** The samples at `indices` as one batch: float32 features (bytes converted) and their outputs. */
+export function gatherBatch(data: Batch, size: number, indices: ArrayLike<number>): Batch {
+  const x = gatherFeatures(data, size, indices)
+  const n = indices.length
+  if (data.targets === undefined)
+    return { x, y: Int32Array.from({ length: n }, (_, i) => data.y[indices[i]!]!), n }
+  const width = data.targets
+  const y = new Float32Array(n * width)
+  for (let i = 0; i < n; i++) {
+    const src = indices[i]!
+    y.set(data.y.subarray(src * width, (src + 1) * width), i * width)
+  }
+  return { x, y, n, targets: width }
 }
 
 /**
@@ -163,7 +228,7 @@ function checkIndex(index: number, position: number, n: number): number {
 }
 
 /** The first `limit` samples (all of them when there are fewer). */
-export function head(ds: Dataset, limit: number): Dataset {
+export function head<D extends Dataset>(ds: D, limit: number): D {
   if (limit >= ds.n) return ds
   return subset(
     ds,

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { CodedError } from '@swarmgrad/protocol'
-import { checkLabels, createDataset, DataError, type Dataset, PIXEL_LEVELS } from './dataset.js'
+import { type ClassDataset, checkLabels, createDataset, DataError, PIXEL_LEVELS } from './dataset.js'
 import { readMaybeGzipped, streamMaybeGzipped } from './files.js'
 
 /** Where Debian's `dataset-fashion-mnist` package installs Fashion-MNIST. */
@@ -228,7 +228,7 @@ export async function loadIdx(
   imagesPath: string,
   labelsPath: string,
   options: IdxDatasetOptions = {},
-): Promise<Dataset> {
+): Promise<ClassDataset> {
   const labels = await readIdx(labelsPath)
   if (labels.dims.length !== 1) {
     throw new DataError(`${labelsPath}: a label file has 1 dimension, found ${labels.dims.length}`)
@@ -274,7 +274,7 @@ export async function loadIdxDir(
   dir: string,
   split: Split,
   options: IdxDatasetOptions = {},
-): Promise<Dataset> {
+): Promise<ClassDataset> {
   const prefix = SPLIT_PREFIX[split]
   if (!existsSync(dir)) throw new DataError(`${dir}: folder not found`, { dir })
   const find = (base: string): string => {
@@ -291,7 +291,7 @@ export async function loadFashionMnist(
   split: Split,
   dir: string = FASHION_MNIST_DIR,
   options: IdxDatasetOptions = {},
-): Promise<Dataset> {
+): Promise<ClassDataset> {
   if (!existsSync(dir)) {
     throw new DataError(`${dir}: folder not found (install it with: apt-get install dataset-fashion-mnist)`, {
       dir,

@@ -2,9 +2,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { type DataOptions, loadConfig, nodeOptionsSchema } from '@swarmgrad/config'
+import { type DataOptions, loadConfig, nodeOptionsSchema, validateConfig } from '@swarmgrad/config'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { classCounts, head, subset } from './dataset.js'
+import { classCounts, DataError, type Dataset, head, type Labels, subset } from './dataset.js'
 import { loadFashionMnist } from './idx.js'
 import { loadPeerData } from './load.js'
 import { partition } from './partition.js'
@@ -22,6 +22,11 @@ const BASE: DataOptions = {
 }
 
 let dir: string
+
+function labelsOf(ds: Dataset): Labels {
+  if (ds.targets !== undefined) throw new Error('expected class labels')
+  return ds.y
+}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'swarmgrad-load-'))
@@ -41,7 +46,7 @@ describe('loadPeerData', () => {
     expect(peers.map((p) => p.train.n)).toEqual([2000, 2000, 2000, 2000])
     expect(peers.every((p) => p.totalTrain === 8000 && p.test?.n === 2000)).toBe(true)
     // 8 shards of 1000 label-sorted digits (about 800 per digit): a shard spans at most 3 digits.
-    const labelSets = peers.map((p) => classCounts(p.train.y, 10).filter((c) => c > 0).length)
+    const labelSets = peers.map((p) => classCounts(labelsOf(p.train), 10).filter((c) => c > 0).length)
     expect(Math.max(...labelSets)).toBeLessThanOrEqual(6)
     const limited = await loadPeerData({ ...BASE, partition: 'none', trainLimit: 500, testLimit: 100 }, 1)
     expect([limited.train.n, limited.test?.n]).toEqual([500, 100])
@@ -92,6 +97,83 @@ describe('loadPeerData', () => {
     await expect(loadPeerData({ ...BASE, source: 'idx' }, 1)).rejects.toThrow(
       'data.path is required when data.source is idx',
     )
+  })
+
+  it('loads a regression CSV for a regression model: targets from flags, an iid part, the test file alike', async () => {
+    const trainPath = join(dir, 'regression.csv')
+    await writeFile(
+      trainPath,
+      `a,b,y,z\n${Array.from({ length: 9 }, (_, i) => `${i},${-i},${i / 2},${i * 3}`).join('\n')}\n`,
+    )
+    const testPath = join(dir, 'regression-test.csv')
+    await writeFile(testPath, 'a,b,y,z\n1,1,0.5,7\n')
+    const options = loadConfig(nodeOptionsSchema, {
+      flags: {
+        'data-source': 'csv',
+        'data-path': trainPath,
+        'data-test-path': testPath,
+        'data-peers': '3',
+        'data-index': '1',
+        'data-csv-target-columns': 'z,y',
+      },
+    })
+    const model = { task: 'regression', outputs: 2 } as const
+    const { train, test, totalTrain } = await loadPeerData(options.data, 1, model)
+    expect([train.n, train.targets, train.featureShape, totalTrain]).toEqual([3, 2, [2], 9])
+    for (let i = 0; i < train.n; i++) {
+      const a = train.x[2 * i]!
+      expect([train.y[2 * i], train.y[2 * i + 1]]).toEqual([a * 3, a / 2])
+    }
+    expect(test).toMatchObject({ n: 1, targets: 2, y: Float32Array.from([7, 0.5]) })
+    // the label column is the one target when targetColumns is unset
+    const single = loadConfig(nodeOptionsSchema, {
+      flags: {
+        'data-source': 'csv',
+        'data-path': trainPath,
+        'data-partition': 'none',
+        'data-csv-label-column': 'y',
+      },
+    })
+    const one = await loadPeerData(single.data, 1, { task: 'regression', outputs: 1 })
+    expect([one.train.n, one.train.targets, one.train.y[3]]).toEqual([9, 1, 1.5])
+  })
+
+  it.each<[string, Record<string, unknown>, { task?: 'regression'; outputs: number } | undefined, string]>([
+    [
+      'a class partition for a regression model',
+      { source: 'csv', path: 'r.csv', partition: 'dirichlet' },
+      { task: 'regression', outputs: 1 },
+      'data.partition dirichlet splits the training set by class, and a regression model (model task regression) has no classes: use iid, file or none',
+    ],
+    [
+      'shards for a regression model',
+      { source: 'csv', path: 'r.csv', partition: 'shards' },
+      { task: 'regression', outputs: 1 },
+      'data.partition shards splits the training set by class',
+    ],
+    [
+      'a labelled data set for a regression model',
+      { source: 'mnist' },
+      { task: 'regression', outputs: 1 },
+      'data.source mnist holds class labels; a regression model (model task regression) trains on data.source csv with target columns',
+    ],
+    [
+      'fewer target columns than outputs',
+      { source: 'csv', path: 'r.csv' },
+      { task: 'regression', outputs: 2 },
+      'data.csv.targetColumns names 1 target column (the label column, when unset); the regression model has 2 outputs',
+    ],
+    [
+      'target columns for a classifier',
+      { source: 'csv', path: 'r.csv', csv: { targetColumns: ['y'] } },
+      undefined,
+      'data.csv.targetColumns is for a regression model (model task regression); a classifier reads data.csv.labelColumn',
+    ],
+  ])('refuses %s before reading anything, naming the option', async (_, data, model, text) => {
+    const options = validateConfig(nodeOptionsSchema, { data })
+    const err = await loadPeerData(options.data, 1, model).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(DataError)
+    expect((err as Error).message).toContain(text)
   })
 
   it('takes every CSV option from flags', async () => {

@@ -1,10 +1,10 @@
-import type { DataOptions } from '@swarmgrad/config'
+import { type DataOptions, type ModelSpec, specTask } from '@swarmgrad/config'
 import type { SeedPart } from '@swarmgrad/protocol'
 import { type CsvOptions, loadCsv } from './csv.js'
-import { DataError, type Dataset, type Labels, subset } from './dataset.js'
+import { DataError, type Dataset, subset } from './dataset.js'
 import { loadFashionMnist, loadIdxDir } from './idx.js'
 import { loadMnistPackage } from './mnist-package.js'
-import { partition } from './partition.js'
+import { type PartitionSource, partition } from './partition.js'
 
 export interface PeerData {
   /** This peer's part of the training set (at most `trainLimit` samples). */
@@ -18,16 +18,24 @@ export interface PeerData {
 /**
  * Loads the configured data set, takes this peer's part of the training set (partitioned with `seed`, the run
  * seed, so all peers cut the same partition) and applies the limits. Image files (IDX) are read label first: only
- * the images of the part and of the limited test set are kept, each as one byte per pixel.
+ * the images of the part and of the limited test set are kept, each as one byte per pixel. For a regression
+ * `model` the data must be CSV with as many target columns as the model has outputs, partitioned without classes;
+ * anything else is a DataError naming the option.
  */
-export async function loadPeerData(options: DataOptions, seed: SeedPart): Promise<PeerData> {
+export async function loadPeerData(
+  options: DataOptions,
+  seed: SeedPart,
+  model?: Pick<ModelSpec, 'task' | 'outputs'>,
+): Promise<PeerData> {
+  const regression = model !== undefined && specTask(model) === 'regression'
+  checkTask(options, regression ? model.outputs : undefined)
   let totalTrain = 0
-  const pickTrain = async (labels: Labels): Promise<number[] | undefined> => {
-    totalTrain = labels.length
+  const pickTrain = async (source: PartitionSource): Promise<number[] | undefined> => {
+    totalTrain = count(source)
     let indices =
       options.partition === 'none'
         ? undefined
-        : await partition(labels, {
+        : await partition(source, {
             kind: options.partition,
             peers: options.peers,
             index: options.index,
@@ -37,25 +45,59 @@ export async function loadPeerData(options: DataOptions, seed: SeedPart): Promis
             ...(options.partitionFile === undefined ? {} : { file: options.partitionFile }),
           })
     const limit = options.trainLimit
-    if (limit !== undefined && limit < (indices?.length ?? labels.length)) {
-      indices = (indices ?? range(labels.length)).slice(0, limit)
+    if (limit !== undefined && limit < (indices?.length ?? totalTrain)) {
+      indices = (indices ?? range(totalTrain)).slice(0, limit)
     }
     return indices
   }
-  const pickTest = async (labels: Labels): Promise<number[] | undefined> =>
-    options.testLimit === undefined || options.testLimit >= labels.length
+  const pickTest = async (source: PartitionSource): Promise<number[] | undefined> =>
+    options.testLimit === undefined || options.testLimit >= count(source)
       ? undefined
       : range(options.testLimit)
-  const { train, test } = await loadSource(options, pickTrain, pickTest)
+  const { train, test } = await loadSource(options, pickTrain, pickTest, regression)
   return { train, test, totalTrain }
 }
 
-type Pick = (labels: Labels) => Promise<number[] | undefined>
+/** Refuses options a regression model (`targets` outputs) or a classifier (`targets` undefined) cannot use. */
+function checkTask(options: DataOptions, targets: number | undefined): void {
+  const columns = options.csv.targetColumns
+  if (targets === undefined) {
+    if (columns !== undefined) {
+      throw new DataError(
+        'data.csv.targetColumns is for a regression model (model task regression); a classifier reads data.csv.labelColumn',
+      )
+    }
+    return
+  }
+  if (options.source !== 'csv') {
+    throw new DataError(
+      `data.source ${options.source} holds class labels; a regression model (model task regression) trains on data.source csv with target columns`,
+    )
+  }
+  if (options.partition === 'dirichlet' || options.partition === 'shards') {
+    throw new DataError(
+      `data.partition ${options.partition} splits the training set by class, and a regression model (model task regression) has no classes: use iid, file or none`,
+    )
+  }
+  const given = columns?.length ?? 1
+  if (given !== targets) {
+    throw new DataError(
+      `data.csv.targetColumns names ${given} target column${given === 1 ? '' : 's'}${columns === undefined ? ' (the label column, when unset)' : ''}; the regression model has ${targets} output${targets === 1 ? '' : 's'}`,
+    )
+  }
+}
+
+type Picker = (source: PartitionSource) => Promise<number[] | undefined>
+
+function count(source: PartitionSource): number {
+  return 'n' in source ? source.n : source.length
+}
 
 async function loadSource(
   options: DataOptions,
-  pickTrain: Pick,
-  pickTest: Pick,
+  pickTrain: Picker,
+  pickTest: Picker,
+  regression: boolean,
 ): Promise<{ train: Dataset; test: Dataset | undefined }> {
   switch (options.source) {
     case 'mnist': {
@@ -79,12 +121,15 @@ async function loadSource(
       return { train, test }
     }
     case 'csv': {
-      const csv = csvOptions(options.csv)
+      const csv = csvOptions(options.csv, regression)
       const train = await loadCsv(requirePath(options), csv)
       const test =
         options.testPath === undefined
           ? undefined
-          : await loadCsv(options.testPath, { ...csv, numClasses: train.numClasses })
+          : await loadCsv(options.testPath, {
+              ...csv,
+              ...(train.numClasses === undefined ? {} : { numClasses: train.numClasses }),
+            })
       return {
         train: await cut(train, pickTrain),
         test: test === undefined ? undefined : await cut(test, pickTest),
@@ -94,8 +139,8 @@ async function loadSource(
 }
 
 /** The samples `pick` chooses from a data set already in memory. */
-async function cut(ds: Dataset, pick: Pick): Promise<Dataset> {
-  const indices = await pick(ds.y)
+async function cut(ds: Dataset, pick: Picker): Promise<Dataset> {
+  const indices = await pick(ds.targets === undefined ? ds.y : { n: ds.n })
   return indices === undefined ? ds : subset(ds, indices)
 }
 
@@ -109,9 +154,10 @@ function requirePath(options: DataOptions): string {
   return options.path
 }
 
-function csvOptions(csv: DataOptions['csv']): CsvOptions {
+function csvOptions(csv: DataOptions['csv'], regression: boolean): CsvOptions {
   return {
     labelColumn: csv.labelColumn,
+    ...(regression ? { targetColumns: csv.targetColumns ?? [csv.labelColumn] } : {}),
     header: csv.header === 'auto' ? 'auto' : csv.header === 'yes',
     delimiter: csv.delimiter,
     scale: csv.scale,

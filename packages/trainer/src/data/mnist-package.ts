@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { createRng, type SeedPart, shuffleInPlace } from '@swarmgrad/protocol'
-import { BYTE_LEVELS, createDataset, DataError, type Dataset, PIXEL_LEVELS } from './dataset.js'
+import { BYTE_LEVELS, type ClassDataset, createDataset, DataError, PIXEL_LEVELS } from './dataset.js'
 import { readDataText } from './files.js'
 
 const DIGITS = 10
@@ -15,8 +15,8 @@ export interface MnistPackageOptions {
 }
 
 export interface TrainTest {
-  readonly train: Dataset
-  readonly test: Dataset
+  readonly train: ClassDataset
+  readonly test: ClassDataset
 }
 
 /**
@@ -40,7 +40,7 @@ export async function loadMnistPackage(options: MnistPackageOptions = {}): Promi
     for (let i = 0; i < count; i++) (i < cut ? train : test).push([d, i])
   })
   const rng = createRng(options.seed ?? 'mnist-package', 'order')
-  const build = (refs: [number, number][], name: string): Dataset => {
+  const build = (refs: [number, number][], name: string): ClassDataset => {
     shuffleInPlace(rng, refs)
     const x = new Uint8Array(refs.length * PIXELS)
     const y = new Uint8Array(refs.length)

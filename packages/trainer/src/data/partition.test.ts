@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createRng } from '@swarmgrad/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { classCounts, DataError } from './dataset.js'
+import { classCounts, createRegressionDataset, DataError } from './dataset.js'
 import {
   checkPartitionFile,
   partition,
@@ -102,6 +102,27 @@ describe('partitioners', () => {
     await expect(partition(LABELS, { kind: 'iid', peers: 5, index: 5 })).rejects.toThrow(
       expect.objectContaining({ code: 'BAD_ARGUMENT' }),
     )
+  })
+})
+
+describe('partitions of regression data (no classes)', () => {
+  it('cuts by sample, not by target value: iid parts of 10 samples of 3 targets cover the 10 samples', async () => {
+    const data = createRegressionDataset({
+      x: new Float32Array(20),
+      y: Float32Array.from({ length: 30 }, (_, i) => i / 7),
+      targets: 3,
+      featureShape: [2],
+    })
+    const parts = await Promise.all(
+      [0, 1].map((index) => partition(data, { kind: 'iid', peers: 2, index, seed: 4 })),
+    )
+    expect(parts.flat().sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => i))
+    expect(parts.flat()).toHaveLength(10)
+    for (const kind of ['dirichlet', 'shards'] as const) {
+      await expect(partition(data, { kind, peers: 2, index: 0 })).rejects.toThrow(
+        `partition ${kind} splits the samples by class, and regression data has no classes: use partition iid, file or none`,
+      )
+    }
   })
 })
 

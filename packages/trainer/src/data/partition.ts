@@ -37,12 +37,15 @@ export interface PartitionOptions {
   readonly file?: string | PartitionFile
 }
 
+/** What a partition splits: class labels, or, for samples without classes (regression), their number. */
+export type PartitionSource = Labels | readonly number[] | { readonly n: number }
+
 /**
  * The sample indices (ascending) of part `index` of a partition of a data set — or of its labels — into `peers`
  * disjoint parts that together cover it. Every peer computing it with the same options gets the same partition.
  */
 export async function partition(
-  source: Dataset | Labels | readonly number[],
+  source: Dataset | PartitionSource,
   options: PartitionOptions,
 ): Promise<number[]> {
   const peers = options.peers
@@ -55,36 +58,48 @@ export async function partition(
       `partition: index must be an integer in [0, ${peers}), got ${options.index}`,
     )
   }
-  const labels = 'x' in source ? source.y : source
+  const labels = 'x' in source ? (source.targets === undefined ? source.y : { n: source.n }) : source
   const parts = await partitionAll(labels, options)
   return parts[options.index]!
 }
 
-/** All parts of the partition `partition()` takes one from. */
+/**
+ * All parts of the partition `partition()` takes one from. Dirichlet and shards split by class: for samples
+ * without classes they throw a DataError.
+ */
 export async function partitionAll(
-  labels: Labels | readonly number[],
+  source: PartitionSource,
   options: Omit<PartitionOptions, 'index'>,
 ): Promise<number[][]> {
   const seed = options.seed ?? 0
+  const n = 'n' in source ? source.n : source.length
+  const classLabels = (): Labels | readonly number[] => {
+    if ('n' in source) {
+      throw new DataError(
+        `partition ${options.kind} splits the samples by class, and regression data has no classes: use partition iid, file or none`,
+      )
+    }
+    return source
+  }
   switch (options.kind) {
     case 'iid':
-      return partitionIid(labels.length, options.peers, seed)
+      return partitionIid(n, options.peers, seed)
     case 'dirichlet':
       return partitionDirichlet(
-        labels,
+        classLabels(),
         options.peers,
         options.alpha ?? DEFAULT_ALPHA,
         seed,
         options.minSize ?? 1,
       )
     case 'shards':
-      return partitionShards(labels, options.peers, options.shards ?? DEFAULT_SHARDS, seed)
+      return partitionShards(classLabels(), options.peers, options.shards ?? DEFAULT_SHARDS, seed)
     case 'file': {
       if (options.file === undefined)
         throw new CodedError('BAD_ARGUMENT', "partition kind 'file' needs a file")
       return typeof options.file === 'string'
-        ? readPartitionFile(options.file, labels.length, options.peers)
-        : checkPartitionFile(options.file, labels.length, options.peers, 'partition')
+        ? readPartitionFile(options.file, n, options.peers)
+        : checkPartitionFile(options.file, n, options.peers, 'partition')
     }
     default:
       throw new CodedError(

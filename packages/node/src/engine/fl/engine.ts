@@ -21,8 +21,9 @@ import {
 } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
 import type { NodeMetrics } from '../../metrics/index.js'
+import { recordEvaluation, testReport } from '../evaluation.js'
 import type { EngineContext, RoundEngine } from '../registry.js'
-import type { LocalModel, RoundReport } from '../types.js'
+import type { Evaluation, LocalModel, RoundReport } from '../types.js'
 import { controlIncrement, fedAmdMiner, fullGradient, scaffoldLocal } from './local.js'
 import { createFlMetrics, type FlMetrics } from './metrics.js'
 import { type FlAnswer, type FlTransport, Libp2pFlTransport } from './transport.js'
@@ -271,10 +272,7 @@ export class FlEngine implements RoundEngine {
         logger.info({ round: job.round, code: ack.code }, 'coordinator refused the update')
       }
       const evaluation = computed.evaluation
-      if (evaluation !== undefined) {
-        metrics.evalLoss.set(evaluation.loss)
-        metrics.evalAccuracy.set(evaluation.accuracy)
-      }
+      recordEvaluation(metrics, evaluation)
       const seconds = (performance.now() - started) / 1000
       metrics.roundDuration.observe(seconds)
       metrics.roundsCompleted.inc()
@@ -288,8 +286,7 @@ export class FlEngine implements RoundEngine {
         merged: 0,
         sent: ack.accepted ? 1 : 0,
         peers: this.livePeerCount(),
-        testLoss: evaluation?.loss,
-        testAccuracy: evaluation?.accuracy,
+        ...testReport(evaluation),
         bytesSent: bytes.sent,
         bytesReceived: bytes.received,
       })
@@ -354,7 +351,7 @@ export class FlEngine implements RoundEngine {
         loss: number
         samples: number
         trainSeconds: number
-        evaluation: { loss: number; accuracy: number } | undefined
+        evaluation: Evaluation | undefined
       }
     | undefined
   > {

@@ -4,8 +4,9 @@ import { withWaitProgress } from '@swarmgrad/net'
 import { type ErrorCode, errorCode, firstNonFinite } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
 import type { NodeMetrics } from '../../metrics/index.js'
+import { recordEvaluation, testReport } from '../evaluation.js'
 import type { RoundEngine } from '../registry.js'
-import type { LocalModel, RoundReport } from '../types.js'
+import type { Evaluation, LocalModel, RoundReport } from '../types.js'
 import type { ModestMetrics } from './metrics.js'
 import { aborted, type Clock, pingUntilAnswered, SYSTEM_CLOCK, sampleOrder, walkSample } from './sampling.js'
 import { type MemberEntry, MembershipState, type MergeResult } from './view.js'
@@ -720,13 +721,10 @@ export class ModestEngine implements RoundEngine {
 
   async #report(round: number): Promise<void> {
     const { evalEvery } = this.#options
-    let evaluation: { loss: number; accuracy: number } | undefined
+    let evaluation: Evaluation | undefined
     if (evalEvery > 0 && round % evalEvery === 0) {
       evaluation = await this.#model.evaluate()
-      if (evaluation !== undefined) {
-        this.#deps.metrics.evalLoss.set(evaluation.loss)
-        this.#deps.metrics.evalAccuracy.set(evaluation.accuracy)
-      }
+      recordEvaluation(this.#deps.metrics, evaluation)
     }
     const now = this.#clock.now()
     const seconds = (now - this.#lastReport) / 1000
@@ -742,8 +740,7 @@ export class ModestEngine implements RoundEngine {
       merged: this.#lastMerged,
       sent: this.#sent,
       peers: this.#view.liveCount() - 1,
-      testLoss: evaluation?.loss,
-      testAccuracy: evaluation?.accuracy,
+      ...testReport(evaluation),
       bytesSent: bytes.sent,
       bytesReceived: bytes.received,
     })

@@ -12,11 +12,12 @@ import {
   type Xoshiro128,
 } from '@swarmgrad/protocol'
 import type { Batch } from '@swarmgrad/trainer'
-import { gatherFeatures, sampleSize } from '@swarmgrad/trainer'
+import { gatherBatch, sampleSize } from '@swarmgrad/trainer'
 import type { Logger } from 'pino'
 import type { NodeMetrics } from '../../metrics/index.js'
+import { recordEvaluation, testReport } from '../evaluation.js'
 import type { EngineContext, RoundEngine } from '../registry.js'
-import type { LocalModel, RoundReport } from '../types.js'
+import type { Evaluation, LocalModel, RoundReport } from '../types.js'
 import { type BatchRules, decodeBatch, encodeBatch, type HeldBatch } from './batch.js'
 import {
   type Agreement,
@@ -302,14 +303,11 @@ export class SpsaEngine implements RoundEngine {
       await this.#checkHash(round, computedOn, held, signal)
     }
 
-    let evaluation: { loss: number; accuracy: number } | undefined
+    let evaluation: Evaluation | undefined
     const { evalEvery } = this.#options
     if (evalEvery > 0 && this.#closed % evalEvery === 0) {
       evaluation = await this.#model.evaluate()
-      if (evaluation !== undefined) {
-        metrics.evalLoss.set(evaluation.loss)
-        metrics.evalAccuracy.set(evaluation.accuracy)
-      }
+      recordEvaluation(metrics, evaluation)
     }
     const seconds = (performance.now() - started) / 1000
     metrics.roundDuration.observe(seconds)
@@ -324,8 +322,7 @@ export class SpsaEngine implements RoundEngine {
       merged: used.length,
       sent,
       peers: this.livePeerCount(),
-      testLoss: evaluation?.loss,
-      testAccuracy: evaluation?.accuracy,
+      ...testReport(evaluation),
       bytesSent: bytes.sent,
       bytesReceived: bytes.received,
     }
@@ -666,14 +663,13 @@ function trainerSpsaModel(context: EngineContext): SpsaModel {
       const train = data.train
       if (train.n === 0) throw new CodedError('EMPTY_INPUT', 'no training data to compute SPSA scalars on')
       const features = sampleSize(train.featureShape)
-      const batches: Batch[] = Array.from({ length: count }, () => {
-        const indices = Array.from({ length: size }, () => rng.nextInt(train.n))
-        return {
-          x: gatherFeatures(train, features, indices),
-          y: Int32Array.from(indices, (index) => train.y[index]!),
-          n: size,
-        }
-      })
+      const batches: Batch[] = Array.from({ length: count }, () =>
+        gatherBatch(
+          train,
+          features,
+          Array.from({ length: size }, () => rng.nextInt(train.n)),
+        ),
+      )
       return (params, j) => {
         trainer.setParams(params)
         return trainer.lossOn(batches[j]!)
