@@ -1,4 +1,11 @@
-import { AGGREGATORS, type AggregatorName, sampleWeights } from '@swarmgrad/algorithms'
+import {
+  AGGREGATORS,
+  type AggregatorName,
+  clippedMerge,
+  distance,
+  sampleWeights,
+  weightedMedian,
+} from '@swarmgrad/algorithms'
 import { withWaitProgress } from '@swarmgrad/net'
 import { createRng, errorCode, firstNonFinite, roundWindow, type Xoshiro128 } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
@@ -30,6 +37,12 @@ export interface GossipExchange {
   bytes(): { sent: number; received: number }
 }
 
+/**
+ * Distances of received models to the own model that the `clipped` merge keeps: its radius is clipFactor × their
+ * median, so it follows the honest models over rounds and moves only when more than half of them are far.
+ */
+const CLIP_WINDOW = 32
+
 /** Share of the fanout that may go to peers this one has not verified while verified ones are available. */
 const UNVERIFIED_SHARE = 0.25
 
@@ -46,6 +59,8 @@ export interface GossipEngineOptions {
   readonly maxStaleRounds: number
   /** A received model's sample count weighs at most this many times the merge's median count. */
   readonly maxSampleRatio: number
+  /** `clipped`: a received model's difference to the own model is clipped to this × the running median distance. */
+  readonly clipFactor: number
   readonly evalEvery: number
   readonly sendTimeoutMs: number
 }
@@ -64,6 +79,8 @@ export class GossipEngine implements RoundEngine {
   #round = 0
   /** Parameters after the last local step that stayed finite (the initial ones before any). */
   #lastGood: Float32Array | undefined
+  /** The latest CLIP_WINDOW distances of received models to the own model at merge time, oldest first. */
+  readonly #distances: number[] = []
   readonly #rng: Xoshiro128
 
   constructor(
@@ -260,11 +277,14 @@ export class GossipEngine implements RoundEngine {
       maxSampleRatio,
     )
     const vectors = [own.params, ...fresh.map((m) => m.params)]
-    const merged = AGGREGATORS[aggregator].aggregate(
-      weights === undefined
-        ? { vectors, layout: this.model.layout }
-        : { vectors, weights, layout: this.model.layout },
-    )
+    const merged =
+      aggregator === 'clipped'
+        ? this.#clippedMerge(vectors)
+        : AGGREGATORS[aggregator].aggregate(
+            weights === undefined
+              ? { vectors, layout: this.model.layout }
+              : { vectors, weights, layout: this.model.layout },
+          )
     const index = firstNonFinite(merged)
     if (index >= 0) {
       this.deps.metrics.messagesRejected.inc({ kind: 'model', code: 'NON_FINITE' }, fresh.length)
@@ -276,6 +296,22 @@ export class GossipEngine implements RoundEngine {
     }
     this.model.setParams(merged)
     return fresh.length
+  }
+
+  /**
+   * ClippedGossip around the own model (`vectors[0]`): each received model's difference is clipped to clipFactor ×
+   * the median distance of this round's and the last rounds' received models (CLIP_WINDOW), so far models widen
+   * the radius only while they are more than half of the recent ones.
+   */
+  #clippedMerge(vectors: Float32Array[]): Float32Array {
+    const own = vectors[0] as Float32Array
+    const distances = vectors.slice(1).map((v) => distance(v, own))
+    this.#distances.push(...distances)
+    this.#distances.splice(0, Math.max(0, this.#distances.length - CLIP_WINDOW))
+    const radius = this.options.clipFactor * weightedMedian(this.#distances)
+    const { merged, clipped } = clippedMerge({ vectors, layout: this.model.layout }, { selfIndex: 0, radius })
+    this.deps.metrics.modelsClipped.inc(clipped)
+    return merged
   }
 }
 
@@ -309,6 +345,7 @@ export function createGossipEngine(context: EngineContext): GossipEngine {
       startTimeoutMs: options.gossip.startTimeoutMs,
       maxStaleRounds: options.gossip.maxStaleRounds,
       maxSampleRatio: options.gossip.maxSampleRatio,
+      clipFactor: options.gossip.clipFactor,
       evalEvery: options.train.evalEvery,
       sendTimeoutMs: options.exchange.sendTimeoutMs,
     },

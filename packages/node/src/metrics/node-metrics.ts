@@ -72,6 +72,10 @@ export function createNodeMetrics(registry: Registry) {
       help: 'Messages and models refused, by message kind and reason code',
       labelNames: ['kind', 'code'] as const,
     }),
+    modelsClipped: metric.counter({
+      name: 'swarmgrad_node_models_clipped_total',
+      help: 'Models a robust merge scaled down: farther from the centre than its clip radius (gossip, MoDeST clipped)',
+    }),
     trainDiverged: metric.counter({
       name: 'swarmgrad_node_train_diverged_total',
       help: 'Local training steps that left a non-finite parameter and were undone (last good model restored)',
