@@ -124,6 +124,23 @@ export const gossipSchema = z.strictObject({
     .describe(
       'clipped: the clip radius is this many times the median distance of recently received models to the own model',
     ),
+  validateBatch: z
+    .number()
+    .int()
+    .min(0)
+    .max(65_536)
+    .default(0)
+    .describe(
+      'samples held out of this peer’s training data to score each received model on before merging; 0: off',
+    ),
+  validateLossRatio: z
+    .number()
+    .gt(1)
+    .max(1_000_000)
+    .default(2)
+    .describe(
+      'with validateBatch: a received model whose loss on the held-out samples exceeds this many times the own model’s (at least 0.1) is refused (POOR_SCORE)',
+    ),
   waitModels: z
     .number()
     .int()

@@ -22,6 +22,7 @@ class FakeModel implements LocalModel {
   trained = 0
   /** Every parameter is multiplied by this per training: 1 (no change) by default. */
   scale = 1
+  score: ((params: Float32Array) => Promise<number>) | undefined
   constructor(
     readonly sampleCount: number,
     readonly length = LENGTH,
@@ -108,6 +109,7 @@ function setup(
       maxStaleRounds: 2,
       maxSampleRatio: 4,
       clipFactor: 2,
+      validateLossRatio: 2,
       evalEvery: 1,
       sendTimeoutMs: 1000,
       ...opts,
@@ -340,5 +342,24 @@ describe('GossipEngine', () => {
     expect(distanceTo(model.params, afterHonest)).toBeLessThanOrEqual(Math.SQRT2 + 1e-5)
     const clipped = await registry.getSingleMetric('swarmgrad_node_models_clipped_total')?.get()
     expect(clipped?.values[0]?.value).toBe(1)
+  })
+
+  it('refuses and counts a received model that scores far worse than its own on the held-out samples', async () => {
+    const { engine, model, exchange, registry } = setup({ validateLossRatio: 2 })
+    // the held-out loss: squared distance to all ones; the own model (zeros) scores 8, so the limit is 16
+    model.score = async (params) => params.reduce((sum, v) => sum + (v - 1) ** 2, 0)
+    exchange.inbox = [
+      { from: 'b', round: 1, params: new Float32Array(LENGTH).fill(1), sampleCount: 100 },
+      { from: 'c', round: 1, params: new Float32Array(LENGTH).fill(-10), sampleCount: 100 },
+    ]
+    const report = await engine.runRound(new AbortController().signal)
+    expect(report.merged).toBe(1)
+    expect(Array.from(model.params)).toEqual(new Array(LENGTH).fill(0.5))
+    const rejected = await registry.getSingleMetric('swarmgrad_node_messages_rejected_total')?.get()
+    expect(rejected?.values).toContainEqual(
+      expect.objectContaining({ labels: { kind: 'model', code: 'POOR_SCORE' }, value: 1 }),
+    )
+    // the own model and the two received ones were scored
+    expect(await registry.metrics()).toContain('swarmgrad_node_validation_seconds_count 3')
   })
 })

@@ -43,6 +43,9 @@ export interface GossipExchange {
  */
 const CLIP_WINDOW = 32
 
+/** The own model's held-out loss is taken as at least this when received models are scored against it. */
+const LOSS_FLOOR = 0.1
+
 /** Share of the fanout that may go to peers this one has not verified while verified ones are available. */
 const UNVERIFIED_SHARE = 0.25
 
@@ -61,6 +64,8 @@ export interface GossipEngineOptions {
   readonly maxSampleRatio: number
   /** `clipped`: a received model's difference to the own model is clipped to this × the running median distance. */
   readonly clipFactor: number
+  /** When the model can score: a received model whose loss exceeds this × the own model's is refused. */
+  readonly validateLossRatio: number
   readonly evalEvery: number
   readonly sendTimeoutMs: number
 }
@@ -162,7 +167,7 @@ export class GossipEngine implements RoundEngine {
       await this.exchange.waitForReceived(Math.min(this.options.waitModels, targets.length), wait)
     }
     const sent = (await sends).filter(Boolean).length
-    const merged = this.#merge(outgoing, round)
+    const merged = await this.#merge(outgoing, round)
 
     let evaluation: { loss: number; accuracy: number } | undefined
     if (this.options.evalEvery > 0 && round % this.options.evalEvery === 0) {
@@ -259,15 +264,16 @@ export class GossipEngine implements RoundEngine {
   }
 
   /** Merges this round's own model with the received ones and loads the result; returns how many were merged. */
-  #merge(own: OutgoingModel, round: number): number {
+  async #merge(own: OutgoingModel, round: number): Promise<number> {
     const received = this.exchange.takeReceived()
     const recent = received.filter((m) => m.round + this.options.maxStaleRounds >= round)
     const stale = received.length - recent.length
     if (stale > 0) this.deps.metrics.messagesRejected.inc({ kind: 'model', code: 'STALE_ROUND' }, stale)
-    const fresh = recent.filter((m) => firstNonFinite(m.params) < 0)
-    const nonFinite = recent.length - fresh.length
+    const finite = recent.filter((m) => firstNonFinite(m.params) < 0)
+    const nonFinite = recent.length - finite.length
     if (nonFinite > 0)
       this.deps.metrics.messagesRejected.inc({ kind: 'model', code: 'NON_FINITE' }, nonFinite)
+    const fresh = await this.#screen(finite, own.params)
     this.deps.metrics.mergeSize.observe(fresh.length)
     if (fresh.length === 0) return 0
     const { aggregator, maxSampleRatio } = this.options
@@ -296,6 +302,36 @@ export class GossipEngine implements RoundEngine {
     }
     this.model.setParams(merged)
     return fresh.length
+  }
+
+  /**
+   * The models whose loss on the held-out samples is at most validateLossRatio × the own model's (taken as at least
+   * LOSS_FLOOR, so a near-perfect own model does not refuse everything); the others are refused (POOR_SCORE). All
+   * models when the model cannot score.
+   */
+  async #screen(models: ReceivedModel[], own: Float32Array): Promise<ReceivedModel[]> {
+    const { score } = this.model
+    if (score === undefined || models.length === 0) return models
+    const { metrics } = this.deps
+    const timed = async (params: Float32Array): Promise<number> => {
+      const end = metrics.validationDuration.startTimer()
+      try {
+        return await score(params)
+      } finally {
+        end()
+      }
+    }
+    const limit = this.options.validateLossRatio * Math.max(await timed(own), LOSS_FLOOR)
+    const kept: ReceivedModel[] = []
+    for (const model of models) {
+      const loss = await timed(model.params)
+      if (loss <= limit) kept.push(model)
+      else {
+        metrics.messagesRejected.inc({ kind: 'model', code: 'POOR_SCORE' })
+        this.deps.logger.debug({ from: model.from, loss, limit }, 'received model scores poorly: refused')
+      }
+    }
+    return kept
   }
 
   /**
@@ -346,6 +382,7 @@ export function createGossipEngine(context: EngineContext): GossipEngine {
       maxStaleRounds: options.gossip.maxStaleRounds,
       maxSampleRatio: options.gossip.maxSampleRatio,
       clipFactor: options.gossip.clipFactor,
+      validateLossRatio: options.gossip.validateLossRatio,
       evalEvery: options.train.evalEvery,
       sendTimeoutMs: options.exchange.sendTimeoutMs,
     },

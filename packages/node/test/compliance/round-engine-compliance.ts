@@ -251,6 +251,7 @@ function gossipCase(aggregator: AggregatorName): ComplianceCase {
           maxStaleRounds: 1,
           maxSampleRatio: 4,
           clipFactor: GOSSIP_CLIP_FACTOR,
+          validateLossRatio: 2,
           evalEvery: 0,
           sendTimeoutMs: 1_000,
         },
