@@ -1,3 +1,4 @@
+export * from './aggregators/clipped.js'
 export * from './aggregators/mean.js'
 export * from './aggregators/median.js'
 export * from './aggregators/registry.js'

@@ -1,4 +1,5 @@
 export * from './aggregator-compliance.js'
+export * from './attacks.js'
 export * from './compressor-compliance.js'
 export * from './fl-compliance.js'
 export * from './helpers.js'

@@ -1,4 +1,4 @@
-import { DEFAULT_MAX_SAMPLE_RATIO, FL_ALGORITHM_NAMES } from '@swarmgrad/algorithms'
+import { DEFAULT_CLIP_FACTOR, DEFAULT_MAX_SAMPLE_RATIO, FL_ALGORITHM_NAMES } from '@swarmgrad/algorithms'
 import { UPLINK_CODEC_NAMES } from '@swarmgrad/protocol'
 import { z } from 'zod'
 
@@ -43,9 +43,11 @@ export const flSchema = z.strictObject({
     .default(true)
     .describe('top-k uplink of FedAvg/FedAU/AFA-CD keeps the dropped residual for the next round'),
   aggregator: z
-    .enum(['mean', 'trimmed-mean', 'median'])
+    .enum(['mean', 'trimmed-mean', 'median', 'clipped'])
     .default('mean')
-    .describe('how updates are combined: the mean, or a robust rule'),
+    .describe(
+      'how updates are combined: the mean, or a robust rule (clipped: each update’s difference to the coordinate-wise median clipped to 2 × the median distance)',
+    ),
   maxSampleRatio: z
     .number()
     .min(1)
@@ -53,6 +55,14 @@ export const flSchema = z.strictObject({
     .default(DEFAULT_MAX_SAMPLE_RATIO)
     .describe(
       'server: a client’s reported sample count weighs at most this many times the round’s median count in the mean (the robust rules ignore counts)',
+    ),
+  clipFactor: z
+    .number()
+    .min(0)
+    .max(1_000_000)
+    .default(DEFAULT_CLIP_FACTOR)
+    .describe(
+      'server: each client update longer than this many times the round’s median update norm is scaled down to it before the aggregator; 0 turns it off',
     ),
   serverLr: z
     .number()

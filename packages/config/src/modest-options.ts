@@ -1,3 +1,4 @@
+import { DEFAULT_CLIP_FACTOR } from '@swarmgrad/algorithms'
 import { z } from 'zod'
 
 /** MoDeST (decentralized sampling) options; defaults sized for a LAN or cloud swarm, not the paper's 300 s. */
@@ -63,6 +64,20 @@ export const modestSchema = z
       .max(3_600_000)
       .default(120_000)
       .describe('with no progress seen for this long, a peer restarts the round sequence from its model'),
+    aggregator: z
+      .enum(['clipped', 'trimmed-mean', 'median', 'mean'])
+      .default('clipped')
+      .describe(
+        'how an aggregator combines the trained models: clipped (each model’s difference to the coordinate-wise median clipped to clipFactor × the median distance), a coordinate-wise trimmed mean or median, or the plain mean',
+      ),
+    clipFactor: z
+      .number()
+      .positive()
+      .max(1_000_000)
+      .default(DEFAULT_CLIP_FACTOR)
+      .describe(
+        'clipped: the clip radius is this many times the median distance of the models to their median',
+      ),
   })
   .superRefine((modest, ctx) => {
     if (modest.aggregators > modest.sampleSize) {

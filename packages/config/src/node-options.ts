@@ -1,4 +1,9 @@
-import { AGGREGATOR_NAMES, type AggregatorName, DEFAULT_MAX_SAMPLE_RATIO } from '@swarmgrad/algorithms'
+import {
+  AGGREGATOR_NAMES,
+  type AggregatorName,
+  DEFAULT_CLIP_FACTOR,
+  DEFAULT_MAX_SAMPLE_RATIO,
+} from '@swarmgrad/algorithms'
 import { MODEL_CODEC_NAMES, RUN_MODE_NAMES } from '@swarmgrad/protocol'
 import { z } from 'zod'
 import { flSchema } from './fl-options.js'
@@ -116,8 +121,35 @@ export const gossipSchema = z.strictObject({
   fanout: z.number().int().min(1).max(64).default(2).describe('peers each model is sent to per round'),
   aggregator: z
     .enum(AGGREGATOR_NAMES as [AggregatorName, ...AggregatorName[]])
-    .default('variance-corrected')
-    .describe('merge rule: sample-weighted mean, its variance-corrected form, or a robust rule'),
+    .default('clipped')
+    .describe(
+      'merge rule: clipped (each received model’s difference to the own one clipped to clipFactor × the recent median distance), the sample-weighted mean, its variance-corrected form, or a coordinate-wise robust rule',
+    ),
+  clipFactor: z
+    .number()
+    .positive()
+    .max(1_000_000)
+    .default(DEFAULT_CLIP_FACTOR)
+    .describe(
+      'clipped: the clip radius is this many times the median distance of recently received models to the own model',
+    ),
+  validateBatch: z
+    .number()
+    .int()
+    .min(0)
+    .max(65_536)
+    .default(0)
+    .describe(
+      'samples held out of this peer’s training data to score each received model on before merging; 0: off',
+    ),
+  validateLossRatio: z
+    .number()
+    .gt(1)
+    .max(1_000_000)
+    .default(2)
+    .describe(
+      'with validateBatch: a received model whose loss on the held-out samples exceeds this many times the own model’s (at least 0.1) is refused (POOR_SCORE)',
+    ),
   waitModels: z
     .number()
     .int()

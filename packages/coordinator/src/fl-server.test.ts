@@ -9,6 +9,7 @@ const SETTINGS: FlSettings = {
   localSteps: 15,
   aggregator: 'mean',
   maxSampleRatio: 4,
+  clipFactor: 0,
   fedauCutoff: 50,
   anchorProbability: 0.1,
   seed: 5,

@@ -167,6 +167,7 @@ export class FlServer {
       localSteps: options.train.steps,
       aggregator: options.fl.aggregator,
       maxSampleRatio: options.fl.maxSampleRatio,
+      clipFactor: options.fl.clipFactor,
       fedauCutoff: options.fl.fedauCutoff,
       anchorProbability: options.fl.anchorProbability,
       seed: options.seed,

@@ -29,3 +29,31 @@ describe('createNode admission warning', () => {
     expect(await warned('/ip4/127.0.0.1/tcp/0')).toEqual([])
   })
 })
+
+describe('createNode held-out samples', () => {
+  let node: SwarmNode | undefined
+  afterEach(async () => {
+    await node?.host.stop()
+    node = undefined
+  })
+
+  it('holds gossip.validateBatch samples out of the training part, and refuses to hold out more than half', async () => {
+    const data = { source: 'mnist', peers: 2, index: 0, trainLimit: 600 } as const
+    node = await createNode(
+      { mode: 'gossip', data, gossip: { validateBatch: 100 } },
+      { logger: pino({ level: 'silent' }), start: false },
+    )
+    expect(node.data.train.n).toBe(500)
+    await node.host.stop()
+    node = undefined
+    await expect(
+      createNode(
+        { mode: 'gossip', data, gossip: { validateBatch: 301 } },
+        { logger: pino({ level: 'silent' }), start: false },
+      ),
+    ).rejects.toMatchObject({
+      name: 'DataError',
+      message: expect.stringContaining('gossip.validateBatch 301'),
+    })
+  })
+})

@@ -17,13 +17,16 @@ import {
   serveMetrics,
   warnIfOpen,
 } from '@swarmgrad/net'
-import { runId, runSpecOf, seedFrom } from '@swarmgrad/protocol'
+import { runId, runSpecOf, sampleIndices, seedFrom } from '@swarmgrad/protocol'
 import {
   type BackendInfo,
   createTrainer,
+  DataError,
+  type Dataset,
   initBackend,
   loadPeerData,
   type PeerData,
+  subset,
   type Trainer,
 } from '@swarmgrad/trainer'
 import * as tf from '@tensorflow/tfjs'
@@ -49,9 +52,49 @@ export function runIdOf(options: NodeOptions, architecture: object): string {
   return runId(runSpecOf(options, architecture))
 }
 
-function trainerModel(trainer: Trainer, data: PeerData, options: NodeOptions): LocalModel {
+/**
+ * `data` with `count` samples of its training part held out (drawn with the run seed) to score received models on,
+ * and those samples; `data` as it is for 0. At most half of the training part may be held out.
+ */
+function holdOut(
+  data: PeerData,
+  count: number,
+  options: NodeOptions,
+): { data: PeerData; heldOut: Dataset | undefined } {
+  if (count === 0) return { data, heldOut: undefined }
+  const n = data.train.n
+  if (2 * count > n) {
+    throw new DataError(
+      `gossip.validateBatch ${count} would hold out more than half of this peer's ${n} training samples`,
+    )
+  }
+  const held = sampleIndices(seedFrom(options.seed, 'validate-batch', options.data.index), count, n)
+  const heldSet = new Set(held)
+  const rest = Array.from({ length: n }, (_, i) => i).filter((i) => !heldSet.has(i))
+  return { data: { ...data, train: subset(data.train, rest) }, heldOut: subset(data.train, held) }
+}
+
+function trainerModel(
+  trainer: Trainer,
+  data: PeerData,
+  options: NodeOptions,
+  heldOut: Dataset | undefined,
+): LocalModel {
   const { train } = options
+  const score =
+    heldOut === undefined
+      ? undefined
+      : async (params: Float32Array): Promise<number> => {
+          const own = trainer.getParams()
+          trainer.setParams(params)
+          try {
+            return trainer.lossOn(heldOut)
+          } finally {
+            trainer.setParams(own)
+          }
+        }
   return {
+    ...(score === undefined ? {} : { score }),
     layout: trainer.layout(),
     sampleCount: data.train.n,
     getParams: () => trainer.getParams(),
@@ -178,7 +221,11 @@ export async function createNode(
   const { spec, params: initialParams, warnings, architecture } = resolveRunModel(options)
   for (const warning of warnings) logger.warn({ modelFile: options.modelFile }, warning)
   const runId = runIdOf(options, architecture)
-  const data = await loadPeerData(options.data, options.seed, spec)
+  const { data, heldOut } = holdOut(
+    await loadPeerData(options.data, options.seed, spec),
+    options.mode === 'gossip' ? options.gossip.validateBatch : 0,
+    options,
+  )
   const backend = await initBackend({
     ...(options.backend === 'auto' ? {} : { preferred: options.backend }),
     logger: logger.child({ component: 'trainer' }),
@@ -229,7 +276,7 @@ export async function createNode(
     spec,
     paramCount: paramCount(spec),
     host,
-    model: trainerModel(trainer, data, options),
+    model: trainerModel(trainer, data, options, heldOut),
     trainer,
     data,
     logger,

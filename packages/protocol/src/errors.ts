@@ -37,6 +37,8 @@ export const ERROR_CODES = [
   'NOT_MEMBER',
   // fl: a client that is not available for the round it is offered declines the global model
   'UNAVAILABLE',
+  // a received model that scores far worse than the receiver's own on the receiver's held-out samples
+  'POOR_SCORE',
 ] as const
 
 export type ErrorCode = (typeof ERROR_CODES)[number]

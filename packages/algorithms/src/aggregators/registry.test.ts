@@ -6,7 +6,7 @@ import { AGGREGATOR_NAMES, AGGREGATORS, getAggregator, isAggregatorName } from '
 describe('AGGREGATORS', () => {
   it('keys every rule by its own name', () => {
     for (const [key, definition] of Object.entries(AGGREGATORS)) expect(definition.name).toBe(key)
-    expect(AGGREGATOR_NAMES).toEqual(['mean', 'trimmed-mean', 'median', 'variance-corrected'])
+    expect(AGGREGATOR_NAMES).toEqual(['mean', 'trimmed-mean', 'median', 'variance-corrected', 'clipped'])
   })
 
   it('looks rules up by name and refuses unknown names', () => {

@@ -1,4 +1,5 @@
 import { CodedError } from '@swarmgrad/protocol'
+import { clippedRule } from './clipped.js'
 import { meanRule } from './mean.js'
 import { medianRule } from './median.js'
 import { trimmedMeanRule } from './trimmed-mean.js'
@@ -15,6 +16,7 @@ export const AGGREGATORS = {
   'trimmed-mean': trimmedMeanRule,
   median: medianRule,
   'variance-corrected': varianceCorrectedRule,
+  clipped: clippedRule,
 } satisfies Record<string, AggregatorDefinition>
 
 export type AggregatorName = keyof typeof AGGREGATORS

@@ -5,12 +5,12 @@ import type { AggregatorName } from './registry.js'
 export const DEFAULT_MAX_SAMPLE_RATIO = 4
 
 /** Rules whose robustness is stated in numbers of inputs: a self-reported weight would void it. */
-const UNWEIGHTED_RULES: ReadonlySet<AggregatorName> = new Set(['median', 'trimmed-mean'])
+const UNWEIGHTED_RULES: ReadonlySet<AggregatorName> = new Set(['median', 'trimmed-mean', 'clipped'])
 
 /**
  * The weights of a merge whose inputs carry sample counts their senders reported, so that no sender can take
  * over the merge by claiming more samples: `undefined` (all inputs equal) for the robust rules (median, trimmed
- * mean), whose guarantee holds per input; for the others each count capped at `maxRatio` × the lower median of
+ * mean, clipped), whose guarantee holds per input; for the others each count capped at `maxRatio` × the lower median of
  * the counts (at least 1), which moves only if more than half of the inputs inflate their counts.
  */
 export function sampleWeights(

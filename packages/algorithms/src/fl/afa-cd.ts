@@ -38,7 +38,7 @@ export const afaCd = {
     checkUpdates(model, updates)
     if (updates.length === 0) return Float32Array.from(model)
     const mean = combine(
-      settings.aggregator,
+      settings,
       updates.map((u) => u.vector),
     )
     return addScaled(model, -settings.serverLr * settings.localLr, mean)

@@ -66,7 +66,7 @@ export const fedAmd = {
     const miners = updates.filter((u) => u.task === 'train')
     if (miners.length === 0) return Float32Array.from(model)
     const mean = combine(
-      settings.aggregator,
+      settings,
       miners.map((u) => u.vector),
     )
     return addScaled(model, -settings.serverLr, mean)

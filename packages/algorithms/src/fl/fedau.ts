@@ -81,7 +81,7 @@ export const fedAu = {
     const n = new Set([...population, ...updates.map((u) => u.client)]).size
     const total = weights.reduce((a, b) => a + b, 0)
     const step = combine(
-      settings.aggregator,
+      settings,
       updates.map((u) => u.vector),
       weights,
     )

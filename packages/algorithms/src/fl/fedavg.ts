@@ -25,7 +25,7 @@ export const fedAvg = {
     checkUpdates(model, updates)
     if (updates.length === 0) return Float32Array.from(model)
     const step = combine(
-      settings.aggregator,
+      settings,
       updates.map((u) => u.vector),
       sampleWeights(
         settings.aggregator,

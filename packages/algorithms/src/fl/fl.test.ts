@@ -1,7 +1,17 @@
 import { createRng, deriveSeed } from '@swarmgrad/protocol'
 import { describe, expect, it } from 'vitest'
+import {
+  ATTACK_KINDS,
+  type AttackKind,
+  type AttackScenario,
+  attackScenario,
+  distanceTo,
+  honestBound,
+  honestMean,
+} from '../../testing/attacks.js'
 import { runFlCompliance } from '../../testing/fl-compliance.js'
 import { gaussianVector, squaredDistance } from '../../testing/helpers.js'
+import { sampleWeights } from '../aggregators/sample-weights.js'
 import { randomK } from '../compressors/random-k.js'
 import { topK } from '../compressors/top-k.js'
 import { meanGradient } from './afa-cd.js'
@@ -56,6 +66,7 @@ const SETTINGS: FlSettings = {
   localSteps: 5,
   aggregator: 'mean',
   maxSampleRatio: 4,
+  clipFactor: 0,
   fedauCutoff: 50,
   anchorProbability: 0.2,
   seed: 3,
@@ -263,4 +274,65 @@ describe('FL: self-reported sample counts', () => {
     // the attacker weighs 4 × 6000 against 9 × 6000: a share of 4 / 13 instead of almost 1
     expect(next[0]).toBeCloseTo(4 / 13, 6)
   })
+
+  /** The attack's models as FedAvg updates from `base`, with their reported counts, and the honest mean step. */
+  function attackUpdates(kind: AttackKind) {
+    const scenario = attackScenario(kind)
+    const models = [...scenario.honest, ...scenario.attackers]
+    const counts = [...scenario.honestCounts, ...scenario.attackerCounts]
+    const updates: FlUpdate[] = models.map((m, j) => ({
+      client: `c${j}`,
+      vector: Float32Array.from(m, (v, i) => v - (scenario.base[i] as number)),
+      samples: counts[j] as number,
+      baseRound: 0,
+      task: 'train',
+    }))
+    return { scenario, updates, honestCount: scenario.honest.length }
+  }
+
+  function fedAvgStep(scenario: AttackScenario, updates: FlUpdate[], settings: Partial<FlSettings>) {
+    return fedAvg.aggregate({}, scenario.base, updates, {
+      round: 1,
+      sampled: [],
+      population: [],
+      settings: { ...SETTINGS, ...settings },
+    })
+  }
+
+  for (const kind of ATTACK_KINDS) {
+    it(`fedavg clipping updates at 2 × the median norm bounds a ${kind} attack by the clipped length`, () => {
+      const { scenario, updates, honestCount } = attackUpdates(kind)
+      const target = honestMean(scenario)
+      const norms = updates.map((u) => Math.hypot(...u.vector))
+      const median = [...norms].sort((a, b) => a - b)[(norms.length - 1) >> 1] as number
+      const weights = sampleWeights(
+        'mean',
+        updates.map((u) => u.samples),
+        4,
+      ) as number[]
+      const attackShare =
+        weights.slice(honestCount).reduce((a, b) => a + b, 0) / weights.reduce((a, b) => a + b, 0)
+      // an attacker's clipped update is at most ~2 × the median norm from zero, the honest step ~1 × beyond
+      const honestStep = Math.hypot(...target.map((v, i) => v - (scenario.base[i] as number)))
+      const bound = attackShare * (2 * median * 1.01 + honestStep)
+      const clipped = fedAvgStep(scenario, updates, { clipFactor: 2 })
+      expect(distanceTo(clipped, target)).toBeLessThanOrEqual(bound)
+      if (kind !== 'label-flip' && kind !== 'inflated-count') {
+        // (a flipped-label update is no longer than an honest one: clipping leaves it, the robust rules catch it)
+        expect(distanceTo(fedAvgStep(scenario, updates, { clipFactor: 0 }), target)).toBeGreaterThan(
+          2 * bound,
+        )
+      }
+    })
+
+    it(`fedavg with the clipped rule keeps a ${kind} attack within the honest bound, the mean does not`, () => {
+      const { scenario, updates } = attackUpdates(kind)
+      const target = honestMean(scenario)
+      const bound = honestBound(scenario)
+      expect(
+        distanceTo(fedAvgStep(scenario, updates, { aggregator: 'clipped', clipFactor: 2 }), target),
+      ).toBeLessThan(bound)
+      expect(distanceTo(fedAvgStep(scenario, updates, { clipFactor: 0 }), target)).toBeGreaterThan(bound)
+    })
+  }
 })

@@ -74,7 +74,7 @@ export function scaffoldFamily<N extends 'scallion' | 'scafcom'>(name: N, descri
       if (updates.length === 0) return Float32Array.from(model)
       const { settings } = context
       const mean = combine(
-        settings.aggregator,
+        settings,
         updates.map((u) => u.vector),
       )
       const out = Float32Array.from(model)

@@ -1,7 +1,7 @@
 import type { AggregatorName } from '../aggregators/registry.js'
 
 /** Aggregation rules an FL server may use in place of the mean (robust aggregation). */
-export type FlAggregatorName = Extract<AggregatorName, 'mean' | 'trimmed-mean' | 'median'>
+export type FlAggregatorName = Extract<AggregatorName, 'mean' | 'trimmed-mean' | 'median' | 'clipped'>
 
 /** Hyper-parameters of the server math, shared by every FL algorithm (each reads the ones it needs). */
 export interface FlSettings {
@@ -13,6 +13,11 @@ export interface FlSettings {
   readonly localSteps: number
   /** How the updates of a round are combined where an algorithm takes their mean. */
   readonly aggregator: FlAggregatorName
+  /**
+   * Each update longer than this many times the round's median update norm is scaled down to it before it is
+   * combined (`clipToMedianNorm`); 0 turns clipping off.
+   */
+  readonly clipFactor: number
   /** FedAvg: a client's sample count weighs at most this many times the round's median count (`sampleWeights`). */
   readonly maxSampleRatio: number
   /** FedAU: participation-interval cutoff K. */

@@ -1,7 +1,8 @@
 import { CodedError } from '@swarmgrad/protocol'
+import { clipToMedianNorm } from '../aggregators/clipped.js'
 import { getAggregator } from '../aggregators/registry.js'
 import { assertFiniteVector } from '../validate.js'
-import type { FlAggregatorName, FlUpdate } from './types.js'
+import type { FlSettings, FlUpdate } from './types.js'
 
 /** Refuses updates whose vector length differs from the model's. */
 export function checkUpdates(model: Float32Array, updates: readonly FlUpdate[]): void {
@@ -18,13 +19,19 @@ export function checkUpdates(model: Float32Array, updates: readonly FlUpdate[]):
   }
 }
 
-/** `rule` over the vectors (weighted where weights are given); the mean rule is exact for any count. */
+/**
+ * The settings' rule over the vectors (weighted where weights are given), each vector first clipped to
+ * `clipFactor` × their median norm unless that is 0; the mean rule is exact for any count.
+ */
 export function combine(
-  rule: FlAggregatorName,
+  settings: Pick<FlSettings, 'aggregator' | 'clipFactor'>,
   vectors: readonly Float32Array[],
   weights?: readonly number[],
 ): Float32Array {
-  return getAggregator(rule).aggregate(weights === undefined ? { vectors } : { vectors, weights })
+  const clipped = settings.clipFactor > 0 ? clipToMedianNorm(vectors, settings.clipFactor).vectors : vectors
+  return getAggregator(settings.aggregator).aggregate(
+    weights === undefined ? { vectors: clipped } : { vectors: clipped, weights },
+  )
 }
 
 /** `x + a · d` as a new vector. */

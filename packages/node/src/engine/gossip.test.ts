@@ -1,4 +1,11 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
+import {
+  ATTACK_KINDS,
+  attackScenario,
+  distanceTo,
+  honestBound,
+  honestMean,
+} from '@swarmgrad/algorithms/testing'
 import { CodedError } from '@swarmgrad/protocol'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
@@ -10,12 +17,19 @@ import type { Evaluation, LocalModel, OutgoingModel, ReceivedModel, RoundReport 
 const LENGTH = 8
 
 class FakeModel implements LocalModel {
-  readonly layout = [{ name: 'w', offset: 0, length: LENGTH, shape: [LENGTH], role: 'weight' as const }]
-  params = new Float32Array(LENGTH)
+  readonly layout: LocalModel['layout']
+  params: Float32Array
   trained = 0
   /** Every parameter is multiplied by this per training: 1 (no change) by default. */
   scale = 1
-  constructor(readonly sampleCount: number) {}
+  score: ((params: Float32Array) => Promise<number>) | undefined
+  constructor(
+    readonly sampleCount: number,
+    readonly length = LENGTH,
+  ) {
+    this.layout = [{ name: 'w', offset: 0, length, shape: [length], role: 'weight' }]
+    this.params = new Float32Array(length)
+  }
   getParams(): Float32Array {
     return this.params.slice()
   }
@@ -24,7 +38,7 @@ class FakeModel implements LocalModel {
   }
   async train(): Promise<{ loss: number; samples: number; seconds: number }> {
     this.trained++
-    for (let i = 0; i < LENGTH; i++) this.params[i] = (this.params[i] as number) * this.scale
+    for (let i = 0; i < this.length; i++) this.params[i] = (this.params[i] as number) * this.scale
     await yieldToEventLoop()
     return { loss: 1 / this.trained, samples: this.sampleCount, seconds: 0.001 }
   }
@@ -76,10 +90,11 @@ function setup(
   opts: Partial<GossipEngineOptions>,
   peers = ['b', 'c', 'd', 'e'],
   logger = pino({ level: 'silent' }),
+  length = LENGTH,
 ) {
   const registry = new Registry()
   const metrics = createNodeMetrics(registry)
-  const model = new FakeModel(100)
+  const model = new FakeModel(100, length)
   const exchange = new FakeExchange(peers)
   const reports: RoundReport[] = []
   const engine = new GossipEngine(
@@ -95,6 +110,8 @@ function setup(
       startTimeoutMs: 1000,
       maxStaleRounds: 2,
       maxSampleRatio: 4,
+      clipFactor: 2,
+      validateLossRatio: 2,
       evalEvery: 1,
       sendTimeoutMs: 1000,
       ...opts,
@@ -277,5 +294,87 @@ describe('GossipEngine', () => {
     controller.abort()
     await running
     expect(reports.every((r) => r.testAccuracy === 0.9 && r.sent === 0)).toBe(true)
+  })
+
+  /** One round of the engine with `aggregator`, holding the scenario's own model and receiving the others. */
+  async function mergeUnderAttack(
+    aggregator: GossipEngineOptions['aggregator'],
+    kind: (typeof ATTACK_KINDS)[number],
+  ) {
+    const scenario = attackScenario(kind)
+    const own = scenario.honest[0] as Float32Array
+    const { engine, model, exchange, registry } = setup({ aggregator }, ['b'], undefined, own.length)
+    model.params = own.slice()
+    const senders = [...scenario.honest.slice(1), ...scenario.attackers]
+    const counts = [...scenario.honestCounts.slice(1), ...scenario.attackerCounts]
+    exchange.inbox = senders.map((params, j) => ({
+      from: `p${j}`,
+      round: 1,
+      params,
+      sampleCount: counts[j] as number,
+    }))
+    await engine.runRound(new AbortController().signal)
+    const clipped = await registry.getSingleMetric('swarmgrad_node_models_clipped_total')?.get()
+    return {
+      offset: distanceTo(model.params, honestMean(scenario)),
+      bound: honestBound(scenario),
+      clipped: clipped?.values[0]?.value ?? 0,
+    }
+  }
+
+  for (const kind of ATTACK_KINDS) {
+    it(`clipped merge (the default) keeps a ${kind} attack within the honest bound; the mean does not`, async () => {
+      const defended = await mergeUnderAttack('clipped', kind)
+      expect(defended.offset).toBeLessThan(defended.bound)
+      expect(defended.clipped).toBeGreaterThanOrEqual(1)
+      const plain = await mergeUnderAttack('mean', kind)
+      expect(plain.offset).toBeGreaterThan(plain.bound)
+    })
+  }
+
+  it('clips by the recent rounds’ distances: a round bringing only a far model cannot widen the radius alone', async () => {
+    const { engine, model, exchange, registry } = setup({ aggregator: 'clipped', clipFactor: 2 })
+    // round 1: four honest models at distance √2 (1 in 2 coordinates each): radius 2√2, nothing clipped
+    exchange.inbox = ['b', 'c', 'd', 'e'].map((from, j) => ({
+      from,
+      round: 1,
+      params: Float32Array.from({ length: LENGTH }, (_, i) => (i % 4 === j ? 1 : 0)),
+      sampleCount: 100,
+    }))
+    await engine.runRound(new AbortController().signal)
+    const afterHonest = model.params.slice()
+    expect(afterHonest.reduce((a, b) => a + b, 0)).toBeCloseTo(8 / 5, 5)
+    // round 2: one model 1,000 away; the window's median is still √2, so it moves the own model by at most 2√2 / 2
+    exchange.inbox = [
+      {
+        from: 'x',
+        round: 2,
+        params: new Float32Array(LENGTH).fill(-1000 / Math.sqrt(LENGTH)),
+        sampleCount: 100,
+      },
+    ]
+    await engine.runRound(new AbortController().signal)
+    expect(distanceTo(model.params, afterHonest)).toBeLessThanOrEqual(Math.SQRT2 + 1e-5)
+    const clipped = await registry.getSingleMetric('swarmgrad_node_models_clipped_total')?.get()
+    expect(clipped?.values[0]?.value).toBe(1)
+  })
+
+  it('refuses and counts a received model that scores far worse than its own on the held-out samples', async () => {
+    const { engine, model, exchange, registry } = setup({ validateLossRatio: 2 })
+    // the held-out loss: squared distance to all ones; the own model (zeros) scores 8, so the limit is 16
+    model.score = async (params) => params.reduce((sum, v) => sum + (v - 1) ** 2, 0)
+    exchange.inbox = [
+      { from: 'b', round: 1, params: new Float32Array(LENGTH).fill(1), sampleCount: 100 },
+      { from: 'c', round: 1, params: new Float32Array(LENGTH).fill(-10), sampleCount: 100 },
+    ]
+    const report = await engine.runRound(new AbortController().signal)
+    expect(report.merged).toBe(1)
+    expect(Array.from(model.params)).toEqual(new Array(LENGTH).fill(0.5))
+    const rejected = await registry.getSingleMetric('swarmgrad_node_messages_rejected_total')?.get()
+    expect(rejected?.values).toContainEqual(
+      expect.objectContaining({ labels: { kind: 'model', code: 'POOR_SCORE' }, value: 1 }),
+    )
+    // the own model and the two received ones were scored
+    expect(await registry.metrics()).toContain('swarmgrad_node_validation_seconds_count 3')
   })
 })

@@ -1,4 +1,11 @@
-import { AGGREGATORS, type AggregatorName, sampleWeights } from '@swarmgrad/algorithms'
+import {
+  AGGREGATORS,
+  type AggregatorName,
+  clippedMerge,
+  distance,
+  sampleWeights,
+  weightedMedian,
+} from '@swarmgrad/algorithms'
 import { withWaitProgress } from '@swarmgrad/net'
 import { createRng, errorCode, firstNonFinite, roundWindow, type Xoshiro128 } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
@@ -31,6 +38,15 @@ export interface GossipExchange {
   bytes(): { sent: number; received: number }
 }
 
+/**
+ * Distances of received models to the own model that the `clipped` merge keeps: its radius is clipFactor × their
+ * median, so it follows the honest models over rounds and moves only when more than half of them are far.
+ */
+const CLIP_WINDOW = 32
+
+/** The own model's held-out loss is taken as at least this when received models are scored against it. */
+const LOSS_FLOOR = 0.1
+
 /** Share of the fanout that may go to peers this one has not verified while verified ones are available. */
 const UNVERIFIED_SHARE = 0.25
 
@@ -47,6 +63,10 @@ export interface GossipEngineOptions {
   readonly maxStaleRounds: number
   /** A received model's sample count weighs at most this many times the merge's median count. */
   readonly maxSampleRatio: number
+  /** `clipped`: a received model's difference to the own model is clipped to this × the running median distance. */
+  readonly clipFactor: number
+  /** When the model can score: a received model whose loss exceeds this × the own model's is refused. */
+  readonly validateLossRatio: number
   readonly evalEvery: number
   readonly sendTimeoutMs: number
 }
@@ -65,6 +85,8 @@ export class GossipEngine implements RoundEngine {
   #round = 0
   /** Parameters after the last local step that stayed finite (the initial ones before any). */
   #lastGood: Float32Array | undefined
+  /** The latest CLIP_WINDOW distances of received models to the own model at merge time, oldest first. */
+  readonly #distances: number[] = []
   readonly #rng: Xoshiro128
 
   constructor(
@@ -146,7 +168,7 @@ export class GossipEngine implements RoundEngine {
       await this.exchange.waitForReceived(Math.min(this.options.waitModels, targets.length), wait)
     }
     const sent = (await sends).filter(Boolean).length
-    const merged = this.#merge(outgoing, round)
+    const merged = await this.#merge(outgoing, round)
 
     let evaluation: Evaluation | undefined
     if (this.options.evalEvery > 0 && round % this.options.evalEvery === 0) {
@@ -239,15 +261,16 @@ export class GossipEngine implements RoundEngine {
   }
 
   /** Merges this round's own model with the received ones and loads the result; returns how many were merged. */
-  #merge(own: OutgoingModel, round: number): number {
+  async #merge(own: OutgoingModel, round: number): Promise<number> {
     const received = this.exchange.takeReceived()
     const recent = received.filter((m) => m.round + this.options.maxStaleRounds >= round)
     const stale = received.length - recent.length
     if (stale > 0) this.deps.metrics.messagesRejected.inc({ kind: 'model', code: 'STALE_ROUND' }, stale)
-    const fresh = recent.filter((m) => firstNonFinite(m.params) < 0)
-    const nonFinite = recent.length - fresh.length
+    const finite = recent.filter((m) => firstNonFinite(m.params) < 0)
+    const nonFinite = recent.length - finite.length
     if (nonFinite > 0)
       this.deps.metrics.messagesRejected.inc({ kind: 'model', code: 'NON_FINITE' }, nonFinite)
+    const fresh = await this.#screen(finite, own.params)
     this.deps.metrics.mergeSize.observe(fresh.length)
     if (fresh.length === 0) return 0
     const { aggregator, maxSampleRatio } = this.options
@@ -257,11 +280,14 @@ export class GossipEngine implements RoundEngine {
       maxSampleRatio,
     )
     const vectors = [own.params, ...fresh.map((m) => m.params)]
-    const merged = AGGREGATORS[aggregator].aggregate(
-      weights === undefined
-        ? { vectors, layout: this.model.layout }
-        : { vectors, weights, layout: this.model.layout },
-    )
+    const merged =
+      aggregator === 'clipped'
+        ? this.#clippedMerge(vectors)
+        : AGGREGATORS[aggregator].aggregate(
+            weights === undefined
+              ? { vectors, layout: this.model.layout }
+              : { vectors, weights, layout: this.model.layout },
+          )
     const index = firstNonFinite(merged)
     if (index >= 0) {
       this.deps.metrics.messagesRejected.inc({ kind: 'model', code: 'NON_FINITE' }, fresh.length)
@@ -273,6 +299,52 @@ export class GossipEngine implements RoundEngine {
     }
     this.model.setParams(merged)
     return fresh.length
+  }
+
+  /**
+   * The models whose loss on the held-out samples is at most validateLossRatio × the own model's (taken as at least
+   * LOSS_FLOOR, so a near-perfect own model does not refuse everything); the others are refused (POOR_SCORE). All
+   * models when the model cannot score.
+   */
+  async #screen(models: ReceivedModel[], own: Float32Array): Promise<ReceivedModel[]> {
+    const { score } = this.model
+    if (score === undefined || models.length === 0) return models
+    const { metrics } = this.deps
+    const timed = async (params: Float32Array): Promise<number> => {
+      const end = metrics.validationDuration.startTimer()
+      try {
+        return await score(params)
+      } finally {
+        end()
+      }
+    }
+    const limit = this.options.validateLossRatio * Math.max(await timed(own), LOSS_FLOOR)
+    const kept: ReceivedModel[] = []
+    for (const model of models) {
+      const loss = await timed(model.params)
+      if (loss <= limit) kept.push(model)
+      else {
+        metrics.messagesRejected.inc({ kind: 'model', code: 'POOR_SCORE' })
+        this.deps.logger.debug({ from: model.from, loss, limit }, 'received model scores poorly: refused')
+      }
+    }
+    return kept
+  }
+
+  /**
+   * ClippedGossip around the own model (`vectors[0]`): each received model's difference is clipped to clipFactor ×
+   * the median distance of this round's and the last rounds' received models (CLIP_WINDOW), so far models widen
+   * the radius only while they are more than half of the recent ones.
+   */
+  #clippedMerge(vectors: Float32Array[]): Float32Array {
+    const own = vectors[0] as Float32Array
+    const distances = vectors.slice(1).map((v) => distance(v, own))
+    this.#distances.push(...distances)
+    this.#distances.splice(0, Math.max(0, this.#distances.length - CLIP_WINDOW))
+    const radius = this.options.clipFactor * weightedMedian(this.#distances)
+    const { merged, clipped } = clippedMerge({ vectors, layout: this.model.layout }, { selfIndex: 0, radius })
+    this.deps.metrics.modelsClipped.inc(clipped)
+    return merged
   }
 }
 
@@ -306,6 +378,8 @@ export function createGossipEngine(context: EngineContext): GossipEngine {
       startTimeoutMs: options.gossip.startTimeoutMs,
       maxStaleRounds: options.gossip.maxStaleRounds,
       maxSampleRatio: options.gossip.maxSampleRatio,
+      clipFactor: options.gossip.clipFactor,
+      validateLossRatio: options.gossip.validateLossRatio,
       evalEvery: options.train.evalEvery,
       sendTimeoutMs: options.exchange.sendTimeoutMs,
     },

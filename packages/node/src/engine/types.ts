@@ -10,6 +10,11 @@ export interface LocalModel {
   train(signal: AbortSignal): Promise<{ loss: number; samples: number; seconds: number }>
   /** Scores on the held-out set, or undefined where the peer has none. */
   evaluate(): Promise<Evaluation | undefined>
+  /**
+   * Mean loss of `params` on the samples this peer held out of its training data to score received models (the
+   * model's own parameters stay as they were); absent when it holds none.
+   */
+  readonly score?: (params: Float32Array) => Promise<number>
 }
 
 /** A held-out evaluation: the loss, and accuracy (a classifier) or mean squared and absolute error (regression). */

@@ -80,6 +80,15 @@ export function createNodeMetrics(registry: Registry) {
       help: 'Messages and models refused, by message kind and reason code',
       labelNames: ['kind', 'code'] as const,
     }),
+    modelsClipped: metric.counter({
+      name: 'swarmgrad_node_models_clipped_total',
+      help: 'Models a robust merge scaled down: farther from the centre than its clip radius (gossip, MoDeST clipped)',
+    }),
+    validationDuration: metric.histogram({
+      name: 'swarmgrad_node_validation_seconds',
+      help: 'Time to score one model on the held-out samples (gossip --gossip-validate-batch)',
+      buckets: [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3],
+    }),
     trainDiverged: metric.counter({
       name: 'swarmgrad_node_train_diverged_total',
       help: 'Local training steps that left a non-finite parameter and were undone (last good model restored)',

@@ -187,6 +187,37 @@ function varianceCorrected(vectors: readonly Float32Array[], weights: readonly n
   return out
 }
 
+/**
+ * Centred clipping, per vector: centre + (1/n) Σ_j d_j · min(1, τ / ||d_j||), d_j = x_j − centre, with
+ * τ = factor × the median of `distancesOf`' distances to the centre (the midpoint for an even count).
+ */
+function clippedAround(
+  vectors: readonly Float32Array[],
+  centre: ArrayLike<number>,
+  factor: number,
+  distancesOf: readonly Float32Array[],
+): Float64Array {
+  const dist = (v: Float32Array) => Math.sqrt(v.reduce((s, x, i) => s + (x - (centre[i] as number)) ** 2, 0))
+  const sorted = distancesOf.map(dist).sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  const median =
+    sorted.length % 2 === 1
+      ? (sorted[mid] as number)
+      : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
+  const radius = factor * median
+  const out = Float64Array.from({ length: LENGTH }, (_, i) => centre[i] as number)
+  for (const v of vectors) {
+    const d = dist(v)
+    const scale = (d > radius ? radius / d : 1) / vectors.length
+    for (let i = 0; i < LENGTH; i++)
+      out[i] = (out[i] as number) + scale * ((v[i] as number) - (centre[i] as number))
+  }
+  return out
+}
+
+/** The gossip engine's clip factor in its compliance case: small enough that the farthest fresh model is clipped. */
+const GOSSIP_CLIP_FACTOR = 1
+
 const MERGE_RULES: Record<
   AggregatorName,
   (v: readonly Float32Array[], w: readonly number[]) => Float64Array
@@ -195,6 +226,8 @@ const MERGE_RULES: Record<
   median: weightedMedian,
   'trimmed-mean': (v, w) => trimmedMean(v, w, AGGREGATORS['trimmed-mean'].defaults.beta),
   'variance-corrected': varianceCorrected,
+  // around the own model (vectors[0]); the radius from the received models' distances (no earlier ones here)
+  clipped: (v) => clippedAround(v, v[0] as Float32Array, GOSSIP_CLIP_FACTOR, v.slice(1)),
 }
 
 /** Gossip with `aggregator`: its own model and three fresh ones merged, a stale one left out. */
@@ -217,6 +250,8 @@ function gossipCase(aggregator: AggregatorName): ComplianceCase {
           startTimeoutMs: 0,
           maxStaleRounds: 1,
           maxSampleRatio: 4,
+          clipFactor: GOSSIP_CLIP_FACTOR,
+          validateLossRatio: 2,
           evalEvery: 0,
           sendTimeoutMs: 1_000,
         },
@@ -241,7 +276,7 @@ function gossipCase(aggregator: AggregatorName): ComplianceCase {
       exchange.inbox = [...fresh, stale]
       const vectors = [own.getParams(), ...fresh.map((m) => m.params)]
       // the robust rules weigh every model alike; the counts here are within 4 × their median, so uncapped
-      const robust = aggregator === 'median' || aggregator === 'trimmed-mean'
+      const robust = aggregator === 'median' || aggregator === 'trimmed-mean' || aggregator === 'clipped'
       const weights = robust ? vectors.map(() => 1) : [own.sampleCount, ...fresh.map((m) => m.sampleCount)]
       await engine.runRound(new AbortController().signal)
       const rule = MERGE_RULES[aggregator]
@@ -299,12 +334,20 @@ function arithmeticMean(vectors: readonly Float32Array[]): Float64Array {
 
 /**
  * One MoDeST aggregator of round 2: `arriving` of round 1's `sampleSize` trainers send distinct models; the
- * aggregate it sends to round 2's sample must be their arithmetic mean, complete at once (all s), at the first
- * timeout (≥ minModels) or at the second (fewer).
+ * aggregate it sends to round 2's sample must be their arithmetic mean (`mean`) or their clipped mean around the
+ * coordinate-wise median (`clipped`, factor 1), complete at once (all s), at the first timeout (≥ minModels) or at
+ * the second (fewer).
  */
-function modestCase(name: string, sampleSize: number, minModels: number, arriving: number, waitMs: number) {
+function modestCase(
+  name: string,
+  sampleSize: number,
+  minModels: number,
+  arriving: number,
+  waitMs: number,
+  aggregator: 'mean' | 'clipped' = 'mean',
+) {
   return {
-    name: `modest: the aggregate is the arithmetic mean of exactly the models that arrived (${name})`,
+    name: `modest: the aggregate is the ${aggregator === 'mean' ? 'arithmetic' : 'clipped'} mean of exactly the models that arrived (${name})`,
     async run(): Promise<ComplianceResult[]> {
       const clock = new ManualClock()
       const transport = new RecordingTransport()
@@ -321,6 +364,8 @@ function modestCase(name: string, sampleSize: number, minModels: number, arrivin
         startPeers: 0,
         startTimeoutMs: 30_000,
         watchdogTimeoutMs: 600_000,
+        aggregator,
+        clipFactor: 1,
         peerId: 'self',
         seed: 1,
         rounds: 0,
@@ -358,7 +403,18 @@ function modestCase(name: string, sampleSize: number, minModels: number, arrivin
       const aggregates = transport.sent.filter((s) => s.message.role === 'aggregated')
       await engine.stop()
       if (aggregates.length === 0) throw new Error('no aggregate was sent')
-      const expected = arithmeticMean(models)
+      const expected =
+        aggregator === 'mean'
+          ? arithmeticMean(models)
+          : clippedAround(
+              models,
+              weightedMedian(
+                models,
+                models.map(() => 1),
+              ),
+              1,
+              models,
+            )
       return aggregates.map(({ peer, message }) => ({
         what: `AGG(2) sent to ${peer}`,
         actual: message.params,
@@ -496,6 +552,7 @@ export const ROUND_ENGINE_COMPLIANCE = {
     modestCase('all s arrive', 3, 3, 3, 0),
     modestCase('3 of 4 at the first timeout', 4, 3, 3, 10_000),
     modestCase('2 of 4 after the second timeout', 4, 3, 2, 20_000),
+    modestCase('all s arrive', 5, 5, 5, 0, 'clipped'),
   ],
   spsa: [spsaCase],
   fl: [

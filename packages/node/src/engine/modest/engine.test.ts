@@ -198,6 +198,8 @@ const BASE: Omit<ModestEngineOptions, 'peerId'> = {
   startPeers: 0,
   startTimeoutMs: 30_000,
   watchdogTimeoutMs: 60_000,
+  aggregator: 'mean',
+  clipFactor: 2,
   seed: 1,
   rounds: 0,
   evalEvery: 1,
@@ -704,6 +706,50 @@ describe('ModestEngine input checks', () => {
     expect(await counterValue(peer.metrics.roundsCompleted)).toBe(peer.engine.heldRound - 1)
     await peer.engine.stop()
   })
+
+  for (const aggregator of ['clipped', 'trimmed-mean'] as const) {
+    it(`aggregates by ${aggregator}: a sign-flipped ×10 trainer among 4 honest ones stays bounded, unlike the mean`, async () => {
+      const honest = [0, 1, 2, 3].map((j) => Float32Array.of(1 + 0.1 * j, 1 - 0.1 * j, 1 + 0.05 * j, 1))
+      const attacker = new Float32Array(LENGTH).fill(-10)
+      const honestMean = Float32Array.from(
+        { length: LENGTH },
+        (_, i) => honest.reduce((a, h) => a + (h[i] as number), 0) / 4,
+      )
+      const offset = async (rule: 'clipped' | 'trimmed-mean' | 'mean') => {
+        const sim = new Sim()
+        const peer = sim.add('self', [], { sampleSize: 5, minModels: 5, aggregator: rule })
+        peer.model.step = 0
+        await peer.engine.start()
+        const handlers = peer.transport.handlers as ModestHandlers
+        const others = Array.from({ length: 8 }, (_, i) => `q${i}`)
+        const ranked = modestOrder(others, 1)
+        const view: ViewEntries = others.map((id) => [id, entry(1)])
+        const answers = Promise.all(
+          [...honest, attacker].map((params, j) =>
+            handlers.onModel(ranked[j] as string, {
+              role: 'trained',
+              round: 2,
+              params,
+              sampleCount: 1,
+              view,
+            }),
+          ),
+        )
+        await sim.clock.advance(10 * BASE.pingTimeoutMs)
+        expect(await answers).toEqual(new Array(5).fill({ accepted: true }))
+        expect(peer.engine.heldRound).toBeGreaterThanOrEqual(2)
+        const clipped = await counterValue(peer.metrics.modelsClipped)
+        await peer.engine.stop()
+        const distance = Math.hypot(...Array.from(peer.model.params, (v, i) => v - (honestMean[i] as number)))
+        return { distance, clipped }
+      }
+      // the honest models lie within 0.35 of their mean
+      const defended = await offset(aggregator)
+      expect(defended.distance).toBeLessThan(0.35)
+      if (aggregator === 'clipped') expect(defended.clipped).toBe(1)
+      expect((await offset('mean')).distance).toBeGreaterThan(0.35)
+    })
+  }
 
   it('drops and counts an aggregation whose mean is not finite, keeping its own model', async () => {
     const { peer, answers } = await aggregateTwo(Number.NaN)

@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events'
+import { AGGREGATORS, clippedMerge } from '@swarmgrad/algorithms'
 import type { ModestOptions } from '@swarmgrad/config'
 import { withWaitProgress } from '@swarmgrad/net'
 import { type ErrorCode, errorCode, firstNonFinite } from '@swarmgrad/protocol'
@@ -120,19 +121,6 @@ const AGGREGATIONS_MAX = 4
 const AGGREGATION_LAG = 2
 /** Introduced or suspect peers checked (pinged) at once, at most. */
 const CHECKS_IN_FLIGHT = 4
-/**
- * The arithmetic mean of equally long models, accumulated in float64: the mean of finite float32 models is then
- * finite (a float32 running sum of two models at 3e38 is Inf).
- */
-function meanOf(models: readonly Float32Array[]): Float32Array {
-  const sum = new Float64Array(models[0]?.length ?? 0)
-  for (const params of models)
-    for (let i = 0; i < sum.length; i++) sum[i] = (sum[i] as number) + (params[i] as number)
-  const mean = new Float32Array(sum.length)
-  for (let i = 0; i < sum.length; i++) mean[i] = (sum[i] as number) / models.length
-  return mean
-}
-
 /** Answers that mean the receiver could not take part: try the next candidate. */
 const RETRY_CODES: ReadonlySet<ErrorCode | undefined> = new Set(['UNREACHABLE', 'TIMEOUT'])
 
@@ -610,7 +598,9 @@ export class ModestEngine implements RoundEngine {
     }
     this.#lastAggregated = Math.max(this.#lastAggregated, round)
     const models = [...aggregation.models.values()]
-    const mean = meanOf(models)
+    // the rules refuse non-finite inputs (which the transport never lets through): such an input fails the
+    // aggregation like a non-finite aggregate
+    const mean = models.find((m) => firstNonFinite(m) >= 0) ?? this.#combine(models)
     const index = firstNonFinite(mean)
     if (index >= 0) {
       // Nothing non-finite is ever sent, so no peer adopts it, this one included (it keeps the model it holds).
@@ -620,7 +610,7 @@ export class ModestEngine implements RoundEngine {
       this.#deps.metrics.messagesRejected.inc({ kind: 'model', code: 'NON_FINITE' }, models.length)
       this.#deps.logger.warn(
         { round, index, value: mean[index], models: models.length },
-        'mean of the trained models is not finite: aggregation dropped',
+        'aggregate of the trained models is not finite: aggregation dropped',
       )
       this.#fail(aggregation, 'NON_FINITE')
       return
@@ -632,6 +622,19 @@ export class ModestEngine implements RoundEngine {
     this.#progress()
     await this.#distribute(round, mean)
     for (const resolve of aggregation.waiters.splice(0)) resolve({ accepted: true })
+  }
+
+  /**
+   * The trained models combined by the configured rule, every model weighing alike (a sample count would be the
+   * sender's word), accumulated in float64: the mean of finite float32 models is then finite. `clipped` counts the
+   * models it scaled down.
+   */
+  #combine(models: Float32Array[]): Float32Array {
+    const { aggregator, clipFactor } = this.#options
+    if (aggregator !== 'clipped') return AGGREGATORS[aggregator].aggregate({ vectors: models })
+    const { merged, clipped } = clippedMerge({ vectors: models }, { factor: clipFactor })
+    this.#deps.metrics.modelsClipped.inc(clipped)
+    return merged
   }
 
   #fail(aggregation: Aggregation, code: ErrorCode): void {
