@@ -28,8 +28,8 @@ import {
   type PeerData,
   subset,
   type Trainer,
+  tensorMemory,
 } from '@swarmgrad/trainer'
-import * as tf from '@tensorflow/tfjs'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { type Checkpoint, CheckpointWriter, readCheckpoint } from './checkpoint.js'
 import { ROUND_ENGINES, type RoundEngine } from './engine/registry.js'
@@ -283,9 +283,9 @@ export async function createNode(
     metrics,
     registry,
     onRound: (report) => {
-      const memory = tf.memory()
-      metrics.tfTensors.set(memory.numTensors)
-      metrics.tfBytes.set(memory.numBytes)
+      const memory = tensorMemory()
+      metrics.tfTensors.set(memory.tensors)
+      metrics.tfBytes.set(memory.bytes)
       checkpoints?.roundDone(report.round, trainer.getParams())
       history?.append({
         round: report.round,

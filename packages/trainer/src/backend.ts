@@ -47,9 +47,9 @@ let pending: Promise<BackendInfo> | undefined
 
 /**
  * Selects the fastest TF.js backend that loads here: tfjs-node when its native addon loads, else WebAssembly (its
- * `.wasm` binaries read from node_modules, no network), else the plain JS `cpu` backend. Only tfjs-core is imported
- * up front; each backend's package is imported when it is tried, so a peer on wasm never loads the others. Later calls return the
- * backend chosen first. Also switches TF.js to production mode, which silences its console warnings.
+ * `.wasm` binaries read from node_modules, no network), else the plain JS `cpu` backend (the `@tensorflow/tfjs`
+ * bundle registers it). The native and wasm packages are imported only when tried. Later calls return the backend
+ * chosen first. Also switches TF.js to production mode, which silences its console warnings.
  */
 export function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
   if (current !== undefined) return Promise.resolve(current)
@@ -92,6 +92,12 @@ export function backendInfo(): BackendInfo | undefined {
 /** Live tensors held by TF.js: a leak shows as a number that keeps growing. */
 export function tensorCount(): number {
   return tf.memory().numTensors
+}
+
+/** Live tensors and the bytes they hold, for the peer's TF.js memory gauges. */
+export function tensorMemory(): { readonly tensors: number; readonly bytes: number } {
+  const memory = tf.memory()
+  return { tensors: memory.numTensors, bytes: memory.numBytes }
 }
 
 async function selectBackend(options: InitBackendOptions): Promise<BackendInfo> {
