@@ -536,11 +536,17 @@ export async function runSwarm(
     // Waves of doubling size (1, 1, 2, 4, 8, …): each peer dials up to `bootstrapPeers` of the peers started
     // before it, so the swarm starts well connected instead of as a star around peer 0.
     const started: string[] = []
+    // an fl client that dials more than the coordinator must be told which of them is the coordinator
+    const coordinatorFlag =
+      options.mode === 'fl' && coordinator?.peerId !== undefined
+        ? ['--fl-coordinator', coordinator.peerId]
+        : []
     while (peers.length < options.peers) {
       const wave = Math.min(Math.max(1, peers.length), options.peers - peers.length)
       const dial = [...seeds, ...started.slice(0, options.bootstrapPeers)]
       const first = peers.length
-      for (let i = first; i < first + wave; i++) peers.push(track(`peer ${i}`, peerCommand(options, i, dial)))
+      for (let i = first; i < first + wave; i++)
+        peers.push(track(`peer ${i}`, [...peerCommand(options, i, dial), ...coordinatorFlag]))
       started.push(...(await Promise.all(peers.slice(first).map(waitStarted))))
     }
     await Promise.all(peers.map(waitStarted))
