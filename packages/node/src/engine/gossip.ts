@@ -1,4 +1,5 @@
 import { AGGREGATORS, type AggregatorName, sampleWeights } from '@swarmgrad/algorithms'
+import { evalEveryOf } from '@swarmgrad/config'
 import { withWaitProgress } from '@swarmgrad/net'
 import { createRng, errorCode, firstNonFinite, roundWindow, type Xoshiro128 } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
@@ -309,7 +310,7 @@ export function createGossipEngine(context: EngineContext): GossipEngine {
       startTimeoutMs: options.gossip.startTimeoutMs,
       maxStaleRounds: options.gossip.maxStaleRounds,
       maxSampleRatio: options.gossip.maxSampleRatio,
-      evalEvery: options.train.evalEvery,
+      evalEvery: evalEveryOf(options),
       sendTimeoutMs: options.exchange.sendTimeoutMs,
     },
     context.model,

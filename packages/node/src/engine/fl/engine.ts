@@ -5,7 +5,7 @@ import {
   meanGradient,
   UplinkEncoder,
 } from '@swarmgrad/algorithms'
-import { type FlOptions, flCoordinator, type NodeOptions } from '@swarmgrad/config'
+import { evalEveryOf, type FlOptions, flCoordinator, type NodeOptions } from '@swarmgrad/config'
 import { deadline, Notifier } from '@swarmgrad/net'
 import {
   CodedError,
@@ -365,8 +365,8 @@ export class FlEngine implements RoundEngine {
       return undefined
     }
     this.model.setParams(job.model)
-    const evaluation =
-      train.evalEvery > 0 && job.round % train.evalEvery === 0 ? await this.model.evaluate() : undefined
+    const evalEvery = evalEveryOf({ mode: 'fl', train })
+    const evaluation = evalEvery > 0 && job.round % evalEvery === 0 ? await this.model.evaluate() : undefined
     const started = performance.now()
     const steps = this.#localSteps()
     const loop: FlLoop = { steps, rng: this.#rng, signal }
