@@ -388,13 +388,13 @@ export async function createCoordinator(
             }
             await saver?.roundDone(s)
           },
-          onRound: (record) => {
+          onRound: (record, totals) => {
             history?.append({
               round: record.round,
               accuracy: record.accuracy,
               loss: record.loss,
-              bytesIn: state.bytesUp,
-              bytesOut: state.bytesDown,
+              bytesIn: totals.up,
+              bytesOut: totals.down,
               seconds: history.seconds,
               role: 'coordinator',
               mode: options.mode,
