@@ -1,11 +1,20 @@
+import { execFile } from 'node:child_process'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
+import { parseArgs, promisify } from 'node:util'
 import { renderLineChart } from '@swarmgrad/cli'
 import { CodedError } from '@swarmgrad/protocol'
 import { loadFashionMnist } from '@swarmgrad/trainer'
-import { CLI_BIN_SHOWN, DEFAULT_BOOTSTRAP_PEERS, runSwarm, type SwarmResult } from './swarm.js'
+import {
+  CLI_BIN_SHOWN,
+  cpuLine,
+  DEFAULT_BOOTSTRAP_PEERS,
+  type QuietWait,
+  runSwarm,
+  type SwarmResult,
+  waitQuiet,
+} from './swarm.js'
 
 /**
  * Federated benchmarks on the reference task (fmnist-2nn, 16 peer processes + the coordinator, 20 rounds), through
@@ -13,7 +22,15 @@ import { CLI_BIN_SHOWN, DEFAULT_BOOTSTRAP_PEERS, runSwarm, type SwarmResult } fr
  * the last round (the coordinator's held-out evaluation on the 10 000 test images), median MB per round in both
  * directions, the round reaching 80 %, and peak RSS of the coordinator and of the peers.
  *
- *   pnpm exec tsc -b && node bench/dist/fl.js [--only fedavg-16of16,fedavg-8of16] [--rounds 20]
+ *   pnpm exec tsc -b && node bench/dist/fl.js [--only fedavg-16of16,fedavg-8of16] [--rounds 20] \
+ *     [--reference <path>/run.sh] [--quiet-wait 120]
+ *
+ * Before each configuration the benchmark waits for a quiet machine (under 15 % busy over two 5 s windows, at
+ * most `--quiet-wait` seconds, and reports what it saw), and records the CPU of every process it started, the
+ * machine's busy, steal and other tenants' CPU, and each client's training seconds. With `--reference` (or
+ * BENCH_FL_REFERENCE) it runs a reference implementation of the same task right before the configurations that
+ * have one (`run.sh A <rounds>` for fedavg-16of16, `run.sh B <rounds>` for fedavg-8of16, printing one JSON line:
+ * see REFERENCE_FIELDS) and reports every speed figure as a ratio to it, measured in the same run.
  *
  * The `*-hetero` configurations compare FedAvg and FedAU under heterogeneous participation: every client is
  * offered every round, client i of n is available with probability 0.1 + 0.8·i/(n−1), and the training set is cut
@@ -23,11 +40,70 @@ import { CLI_BIN_SHOWN, DEFAULT_BOOTSTRAP_PEERS, runSwarm, type SwarmResult } fr
  * accuracy per round and plot both curves to bench-results/fl-hetero-accuracy.svg.
  */
 
-/** Reference figures of BENCHMARKS.md (Flower over gRPC, PyTorch CPU, 16 client processes, same task). */
-const REFERENCE = {
-  'fedavg-16of16': { secondsPerRound: 2.5, accuracy: 0.83, mbPerRound: 25.5, roundTo80: 9 },
-  'fedavg-8of16': { secondsPerRound: 1.5, accuracy: 0.827, mbPerRound: 12.8, roundTo80: 12 },
-} as const
+/** The reference command's argument of each configuration it has a counterpart of. */
+const REFERENCE_CONFIGS: Readonly<Record<string, string>> = { 'fedavg-16of16': 'A', 'fedavg-8of16': 'B' }
+
+/** The JSON line a reference run prints (the fields the benchmark reads). */
+interface ReferenceLine {
+  readonly reference: string
+  readonly seconds_per_round_median: number
+  readonly accuracy: readonly number[]
+  readonly mb_per_round: number
+  readonly to_80: { round: number; seconds_from_launch: number; mb: number } | null
+  readonly server_peak_rss_mb?: number
+  readonly foreign_cpu_share?: number | null
+}
+
+/** A reference run's figures, in the benchmark's terms. */
+export interface ReferenceFigures {
+  readonly name: string
+  readonly secondsPerRound: number
+  readonly accuracy: number | undefined
+  readonly mbPerRound: number
+  readonly roundTo80: number | undefined
+  readonly launchTo80Seconds: number | undefined
+  readonly serverPeakMB: number | undefined
+  readonly foreignCpuShare: number | undefined
+  readonly quiet: QuietWait
+}
+
+/** Parses the last JSON line of a reference run's output. */
+export function parseReferenceOutput(stdout: string): Omit<ReferenceFigures, 'quiet'> {
+  const line = stdout.trim().split('\n').at(-1) ?? ''
+  let parsed: ReferenceLine
+  try {
+    parsed = JSON.parse(line) as ReferenceLine
+  } catch {
+    throw new CodedError('MALFORMED', `the reference printed no JSON line: ${line.slice(0, 200)}`)
+  }
+  if (typeof parsed.seconds_per_round_median !== 'number' || !Array.isArray(parsed.accuracy)) {
+    throw new CodedError('MALFORMED', `the reference's JSON line lacks seconds_per_round_median or accuracy`)
+  }
+  return {
+    name: parsed.reference,
+    secondsPerRound: parsed.seconds_per_round_median,
+    accuracy: parsed.accuracy.at(-1),
+    mbPerRound: parsed.mb_per_round,
+    roundTo80: parsed.to_80?.round,
+    launchTo80Seconds: parsed.to_80?.seconds_from_launch,
+    serverPeakMB: parsed.server_peak_rss_mb,
+    foreignCpuShare: parsed.foreign_cpu_share ?? undefined,
+  }
+}
+
+/** Runs `<reference> <config> <rounds>` and returns its figures. */
+async function runReference(
+  reference: string,
+  config: string,
+  rounds: number,
+  quiet: QuietWait,
+): Promise<ReferenceFigures> {
+  const { stdout } = await promisify(execFile)(reference, [config, String(rounds)], {
+    timeout: (600 + 60 * rounds) * 1000,
+    maxBuffer: 16 * 1024 * 1024,
+  })
+  return { ...parseReferenceOutput(stdout), quiet }
+}
 
 interface FlConfig {
   readonly name: string
@@ -128,6 +204,8 @@ async function heteroPartitionFile(peers: number): Promise<string> {
 /** One `round done` line of the coordinator's log. */
 export interface CoordinatorRound {
   round: number
+  /** When it was logged (epoch ms). */
+  time?: number
   seconds: number
   bytesDown: number
   bytesUp: number
@@ -144,6 +222,7 @@ export async function coordinatorRounds(logFile: string): Promise<CoordinatorRou
     const r = JSON.parse(line) as CoordinatorRound & { msg: string }
     rounds.push({
       round: r.round,
+      ...(typeof r.time === 'number' ? { time: r.time } : {}),
       seconds: r.seconds,
       bytesDown: r.bytesDown,
       bytesUp: r.bytesUp,
@@ -172,13 +251,26 @@ export interface FlBenchRow {
   readonly mbDownPerRound: number
   readonly mbUpPerRound: number
   readonly roundTo80: number | undefined
+  /** Seconds from the first process's launch to the end of the round whose global model first reached 80 %. */
+  readonly launchTo80Seconds: number | undefined
   readonly coordinatorPeakMB: number | undefined
   readonly peerPeakMedianMB: number | undefined
   /** Hetero runs: the global model's accuracy after each round (null: not evaluated). */
   readonly accuracyByRound?: readonly (number | null)[]
   /** Hetero runs: mean updates aggregated per round (clients that were available). */
   readonly updatesPerRound?: number
-  readonly reference?: (typeof REFERENCE)[keyof typeof REFERENCE]
+  /** What the wait for a quiet machine before this configuration saw. */
+  readonly quiet: QuietWait
+  readonly cpu?: SwarmResult['cpu']
+  /** The reference measured in the same run, and this configuration's figures over its. */
+  readonly reference?: ReferenceFigures
+  readonly vsReference?: {
+    readonly secondsPerRound: number
+    readonly launchTo80: number | undefined
+    readonly mbPerRound: number
+    /** Accuracy after the last round minus the reference's, in points. */
+    readonly accuracyPoints: number | undefined
+  }
 }
 
 /**
@@ -203,6 +295,8 @@ async function runConfig(
   config: FlConfig,
   rounds: number,
   peers: number,
+  quiet: QuietWait,
+  reference: ReferenceFigures | undefined,
 ): Promise<{ row: FlBenchRow; result: SwarmResult }> {
   const logDir = `bench-results/tmp/fl-${config.name}`
   await rm(logDir, { recursive: true, force: true })
@@ -246,6 +340,14 @@ async function runConfig(
   const perRound = await coordinatorRounds(join(logDir, 'coordinator.log'))
   const mb = (bytes: number): number => Math.round(bytes / 1e5) / 10
   const reached = perRound.find((r) => (r.accuracy ?? 0) >= 0.8)
+  const launchTo80 =
+    reached?.time === undefined ? undefined : Math.round((reached.time - Date.parse(result.date)) / 100) / 10
+  const secondsPerRound =
+    Math.round(100 * median(perRound.slice(perRound.length > 1 ? 1 : 0).map((r) => r.seconds))) / 100
+  const accuracy = perRound.at(-1)?.accuracy
+  const mbPerRound = mb(median(perRound.map((r) => r.bytesDown + r.bytesUp)))
+  const ratio = (a: number | undefined, b: number | undefined): number | undefined =>
+    a === undefined || b === undefined || b === 0 ? undefined : Math.round((100 * a) / b) / 100
   const row: FlBenchRow = {
     name: config.name,
     sampled: count,
@@ -256,12 +358,13 @@ async function runConfig(
       result.error === undefined &&
       perRound.length >= rounds &&
       result.peerSummaries.every((p) => p.exitCode === 0),
-    secondsPerRound: Math.round(100 * median(perRound.map((r) => r.seconds))) / 100,
-    accuracy: perRound.at(-1)?.accuracy,
-    mbPerRound: mb(median(perRound.map((r) => r.bytesDown + r.bytesUp))),
+    secondsPerRound,
+    accuracy,
+    mbPerRound,
     mbDownPerRound: mb(median(perRound.map((r) => r.bytesDown))),
     mbUpPerRound: mb(median(perRound.map((r) => r.bytesUp))),
     roundTo80: reached?.round,
+    launchTo80Seconds: launchTo80,
     coordinatorPeakMB: result.rss.coordinatorPeakMB,
     peerPeakMedianMB: result.rss.peakMedianMB,
     ...(config.hetero === true
@@ -273,7 +376,22 @@ async function runConfig(
             ) / 10,
         }
       : {}),
-    ...(config.name in REFERENCE ? { reference: REFERENCE[config.name as keyof typeof REFERENCE] } : {}),
+    quiet,
+    ...(result.cpu === undefined ? {} : { cpu: result.cpu }),
+    ...(reference === undefined
+      ? {}
+      : {
+          reference,
+          vsReference: {
+            secondsPerRound: ratio(secondsPerRound, reference.secondsPerRound)!,
+            launchTo80: ratio(launchTo80, reference.launchTo80Seconds),
+            mbPerRound: ratio(mbPerRound, reference.mbPerRound)!,
+            accuracyPoints:
+              accuracy === undefined || reference.accuracy === undefined
+                ? undefined
+                : Math.round(1000 * (accuracy - reference.accuracy)) / 10,
+          },
+        }),
   }
   return { row, result }
 }
@@ -323,32 +441,69 @@ export function heteroPlot(rows: readonly CurveRow[]): string {
 
 function table(rows: readonly FlBenchRow[]): string {
   const pct = (x: number | undefined): string => (x === undefined ? '-' : `${(100 * x).toFixed(1)} %`)
+  const x = (ratio: number | undefined): string => (ratio === undefined ? '' : ` (${ratio}×)`)
   const lines = [
-    '| config | s / round | acc. after last round | MB / round (down + up) | round to 80 % | coordinator peak RSS | peer peak RSS (median) | reference: s / round, acc., MB / round |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| config | s / round (rounds 2+) | launch → 80 % | acc. after last round | MB / round (down + up) | round to 80 % | coordinator peak RSS | peer peak RSS (median) | reference: s / round, launch → 80 %, acc., MB / round |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ]
   for (const r of rows) {
-    const ref =
-      r.reference === undefined
+    const ref = r.reference
+    const refCell =
+      ref === undefined
         ? '-'
-        : `${r.reference.secondsPerRound} s, ${pct(r.reference.accuracy)}, ${r.reference.mbPerRound} MB`
+        : `${ref.secondsPerRound} s, ${ref.launchTo80Seconds ?? '-'} s, ${pct(ref.accuracy)}, ${ref.mbPerRound} MB`
+    const launch = r.launchTo80Seconds === undefined ? 'not reached' : `${r.launchTo80Seconds} s`
     lines.push(
-      `| ${r.name} | ${r.secondsPerRound} | ${pct(r.accuracy)} (round ${r.rounds}) | ${r.mbPerRound} (${r.mbDownPerRound} + ${r.mbUpPerRound}) | ${r.roundTo80 ?? 'not reached'} | ${r.coordinatorPeakMB ?? '-'} MB | ${r.peerPeakMedianMB ?? '-'} MB | ${ref} |`,
+      `| ${r.name} | ${r.secondsPerRound}${x(r.vsReference?.secondsPerRound)} | ${launch}${x(r.vsReference?.launchTo80)} | ${pct(r.accuracy)} (round ${r.rounds}) | ${r.mbPerRound} (${r.mbDownPerRound} + ${r.mbUpPerRound})${x(r.vsReference?.mbPerRound)} | ${r.roundTo80 ?? 'not reached'} | ${r.coordinatorPeakMB ?? '-'} MB | ${r.peerPeakMedianMB ?? '-'} MB | ${refCell} |`,
     )
   }
   return lines.join('\n')
 }
 
+function quietLine(what: string, quiet: QuietWait): string {
+  return (
+    `${what}: machine ${quiet.quiet ? 'quiet' : 'NOT quiet'} after ${quiet.waitedSeconds.toFixed(0)} s ` +
+    `(last 5 s window ${(100 * quiet.lastBusyShare).toFixed(0)} % busy)`
+  )
+}
+
+const USAGE = `usage: node bench/dist/fl.js [--only <config>[,<config>...]] [--rounds 20] [--peers 16]
+  [--reference <path>/run.sh] [--quiet-wait <seconds, default 120; 0: no wait>]
+configurations: ${CONFIGS.map((c) => c.name).join(', ')}
+--reference (or BENCH_FL_REFERENCE): a command run as \`<command> A|B <rounds>\` before fedavg-16of16 (A) and
+  fedavg-8of16 (B) that prints one JSON line (seconds_per_round_median, accuracy, mb_per_round, to_80, ...);
+  the figures of those configurations are then also given as ratios to it.`
+
 async function cli(argv: readonly string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      only: { type: 'string' },
-      rounds: { type: 'string', default: '20' },
-      peers: { type: 'string', default: '16' },
-    },
-    strict: true,
-  })
+  let values: {
+    only?: string | undefined
+    rounds: string
+    peers: string
+    reference?: string | undefined
+    'quiet-wait': string
+    help?: boolean | undefined
+  }
+  try {
+    values = parseArgs({
+      args: [...argv],
+      options: {
+        only: { type: 'string' },
+        rounds: { type: 'string', default: '20' },
+        peers: { type: 'string', default: '16' },
+        reference: { type: 'string' },
+        'quiet-wait': { type: 'string', default: '120' },
+        help: { type: 'boolean' },
+      },
+      strict: true,
+    }).values
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${USAGE}`)
+    return 2
+  }
+  if (values.help === true) {
+    console.log(USAGE)
+    return 0
+  }
   const only = values.only?.split(',')
   const configs = CONFIGS.filter((c) => only === undefined || only.includes(c.name))
   if (configs.length === 0) {
@@ -356,11 +511,21 @@ async function cli(argv: readonly string[]): Promise<number> {
     return 2
   }
   const rounds = Number(values.rounds)
+  if (!Number.isInteger(rounds) || rounds < 1) {
+    console.error(`--rounds must be a positive integer, got ${values.rounds}`)
+    return 2
+  }
   const peers = Number(values.peers)
   if (!Number.isInteger(peers) || peers < 2) {
     console.error(`--peers must be an integer >= 2, got ${values.peers}`)
     return 2
   }
+  const quietWait = Number(values['quiet-wait'])
+  if (!Number.isFinite(quietWait) || quietWait < 0) {
+    console.error(`--quiet-wait must be a number of seconds >= 0, got ${values['quiet-wait']}`)
+    return 2
+  }
+  const reference = values.reference ?? process.env.BENCH_FL_REFERENCE
   const fixed = configs.filter((c) => c.hetero !== true)
   if (peers !== 16 && fixed.length > 0) {
     console.error(
@@ -368,10 +533,24 @@ async function cli(argv: readonly string[]): Promise<number> {
     )
     return 2
   }
+  const settle = async (what: string): Promise<QuietWait> => {
+    const quiet = await waitQuiet({ maxSeconds: quietWait })
+    console.log(quietLine(what, quiet))
+    return quiet
+  }
   const rows: FlBenchRow[] = []
   for (const config of configs) {
-    const { row } = await runConfig(config, rounds, peers)
+    const letter = REFERENCE_CONFIGS[config.name]
+    let figures: ReferenceFigures | undefined
+    if (reference !== undefined && letter !== undefined) {
+      const quiet = await settle(`reference ${letter}`)
+      figures = await runReference(reference, letter, rounds, quiet)
+      console.log(`reference ${letter}: ${JSON.stringify(figures)}`)
+    }
+    const quiet = await settle(config.name)
+    const { row } = await runConfig(config, rounds, peers, quiet, figures)
     rows.push(row)
+    if (row.cpu !== undefined) console.log(cpuLine(row.cpu))
     console.log(table([row]))
   }
   const out = 'bench-results/fl.json'

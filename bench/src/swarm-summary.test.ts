@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest'
-import { parseProcStatus, type RoundRecord, reach, summarizeRounds } from './swarm-summary.js'
+import {
+  accountCpu,
+  parseProcPidStat,
+  parseProcStat,
+  parseProcStatus,
+  type RoundRecord,
+  reach,
+  summarizeRounds,
+} from './swarm-summary.js'
 
 function rec(round: number, at: number, acc: number | undefined, bytesOut: number): RoundRecord {
   return { round, at, acc, loss: 1, bytesOut, bytesIn: 0, merged: 1, secs: at / round }
@@ -65,5 +73,32 @@ describe('parseProcStatus', () => {
 
   it('returns undefined for a process without memory lines (a zombie)', () => {
     expect(parseProcStatus('Name:\tnode\nState:\tZ (zombie)\n')).toBeUndefined()
+  })
+})
+
+describe('CPU accounting from /proc', () => {
+  it('reads utime + stime of a process whose name holds spaces and parentheses', () => {
+    const line =
+      '4242 (node (peer 3) x) S 1 4242 4242 0 -1 4194560 9 0 0 0 1234 567 0 0 20 0 11 0 100 1000 50 18446744073709551615'
+    expect(parseProcPidStat(line)).toBeCloseTo(18.01, 6)
+    expect(parseProcPidStat('garbage')).toBeUndefined()
+  })
+
+  it('reads busy, steal and total machine seconds, and splits a window into ours, stolen and foreign', () => {
+    const before = parseProcStat('cpu  1000 0 200 5000 100 0 50 20 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n')!
+    expect(before).toEqual({ busy: 12.7, steal: 0.2, total: 63.7 })
+    const after = parseProcStat('cpu  1700 0 300 5100 100 0 50 120 0 0\n')!
+    // 900 ticks busy (100 of them steal) over 1000 ticks of capacity; we used 6 of the 9 busy seconds
+    const account = accountCpu(before, after, 6)
+    expect(account).toMatchObject({
+      capacitySeconds: 10,
+      machineBusySeconds: 9,
+      busyShare: 0.9,
+      stealSeconds: 1,
+      ownSeconds: 6,
+      foreignSeconds: 2,
+      foreignShare: 0.2,
+    })
+    expect(parseProcStat('intr 1 2 3')).toBeUndefined()
   })
 })

@@ -124,3 +124,84 @@ export function parseProcStatus(text: string): { rss: number; hwm: number } | un
   const rssBytes = Number(rss[1]) * 1024
   return { rss: rssBytes, hwm: hwm === null ? rssBytes : Number(hwm[1]) * 1024 }
 }
+
+/** Linux reports /proc CPU times in USER_HZ ticks, 100 a second on every architecture the kernel exposes. */
+const USER_HZ = 100
+
+/** CPU seconds (user + system) of one process from its /proc/<pid>/stat line; undefined when unreadable. */
+export function parseProcPidStat(text: string): number | undefined {
+  // the command name (field 2) is in parentheses and may hold spaces: fields count from its closing one
+  const close = text.lastIndexOf(')')
+  if (close < 0) return undefined
+  const fields = text.slice(close + 2).split(' ')
+  // fields[0] is field 3 (state): utime is field 14, stime field 15
+  const utime = Number(fields[11])
+  const stime = Number(fields[12])
+  return Number.isFinite(utime) && Number.isFinite(stime) ? (utime + stime) / USER_HZ : undefined
+}
+
+/** Machine-wide CPU seconds, summed over all cores, from the `cpu` line of /proc/stat. */
+export interface MachineCpu {
+  /** user + nice + system + irq + softirq + steal. */
+  readonly busy: number
+  /** Time the hypervisor gave to other guests while this one wanted to run. */
+  readonly steal: number
+  /** Every state, idle and iowait included. */
+  readonly total: number
+}
+
+export function parseProcStat(text: string): MachineCpu | undefined {
+  const line = /^cpu\s+([\d ]+)$/m.exec(text)
+  if (line === null) return undefined
+  const v = line[1]!.trim().split(/\s+/).map(Number)
+  if (v.length < 8) return undefined
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = v as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ]
+  return {
+    busy: (user + nice + system + irq + softirq + steal) / USER_HZ,
+    steal: steal / USER_HZ,
+    total: (user + nice + system + idle + iowait + irq + softirq + steal) / USER_HZ,
+  }
+}
+
+/** Where the machine's CPU went over a window: ours (the processes we started), others', and stolen. */
+export interface CpuAccount {
+  /** CPU seconds the machine could give over the window (wall seconds × cores). */
+  readonly capacitySeconds: number
+  /** CPU seconds the machine spent busy (all cores, steal included). */
+  readonly machineBusySeconds: number
+  /** Busy share of the machine's capacity (all cores). */
+  readonly busyShare: number
+  readonly stealSeconds: number
+  /** CPU seconds of the processes the benchmark started. */
+  readonly ownSeconds: number
+  /** Busy CPU seconds not spent by our processes nor stolen: other tenants of the machine. */
+  readonly foreignSeconds: number
+  /** Foreign CPU as a share of the machine's capacity. */
+  readonly foreignShare: number
+}
+
+export function accountCpu(before: MachineCpu, after: MachineCpu, ownSeconds: number): CpuAccount {
+  const capacity = after.total - before.total
+  const busy = after.busy - before.busy
+  const steal = after.steal - before.steal
+  const foreign = Math.max(0, busy - steal - ownSeconds)
+  const round = (x: number): number => Math.round(x * 100) / 100
+  return {
+    capacitySeconds: round(capacity),
+    machineBusySeconds: round(busy),
+    busyShare: capacity > 0 ? round(busy / capacity) : 0,
+    stealSeconds: round(steal),
+    ownSeconds: round(ownSeconds),
+    foreignSeconds: round(foreign),
+    foreignShare: capacity > 0 ? round(foreign / capacity) : 0,
+  }
+}

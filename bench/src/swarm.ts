@@ -5,12 +5,18 @@ import { createRequire } from 'node:module'
 import { cpus, loadavg } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { fieldsOf, nodeOptionsSchema } from '@swarmgrad/config'
 import { CodedError } from '@swarmgrad/protocol'
 import {
+  accountCpu,
+  type CpuAccount,
+  type MachineCpu,
   median,
+  parseProcPidStat,
+  parseProcStat,
   parseProcStatus,
   type Reach,
   type RoundRecord,
@@ -126,6 +132,10 @@ export interface PeerSummary {
   /** Largest RSS sampled, and the kernel's peak (VmHWM, start-up included) at the last sample. */
   readonly peakRssMB: number | undefined
   readonly hwmMB: number | undefined
+  /** CPU seconds (user + system, /proc/<pid>/stat) from the swarm's assembly to the last sample before exit. */
+  readonly cpuSeconds: number | undefined
+  /** Seconds the peer reported training, summed over its rounds (the `trainSecs` of its round lines). */
+  readonly trainSeconds: number | undefined
   readonly stderrTail?: string
 }
 
@@ -166,6 +176,16 @@ export interface SwarmResult {
     coordinatorPeakMB?: number
   }
   readonly peerSummaries: readonly PeerSummary[]
+  /**
+   * CPU from the swarm's assembly to the end: the machine's (/proc/stat: busy, steal, and what other tenants used),
+   * the coordinator's and the peers' (utime + stime of each process).
+   */
+  readonly cpu?: CpuAccount & {
+    readonly coordinatorSeconds?: number
+    readonly peersSeconds: number
+    readonly peerMedianSeconds: number | undefined
+    readonly peerTrainMedianSeconds: number | undefined
+  }
 }
 
 interface LogLine {
@@ -181,6 +201,7 @@ interface LogLine {
   readonly bytesIn?: unknown
   readonly merged?: unknown
   readonly secs?: unknown
+  readonly trainSecs?: unknown
 }
 
 function num(value: unknown): number | undefined {
@@ -203,6 +224,10 @@ class Tracked {
   peakRss = 0
   hwm = 0
   stderr = ''
+  /** CPU seconds at the last sample, and at the swarm's assembly. */
+  cpu: number | undefined
+  cpuAtAssembly = 0
+  trainSeconds = 0
   #assembledAt = 0
   readonly #log: WriteStream | undefined
 
@@ -245,6 +270,13 @@ class Tracked {
   /** Marks the moment round times count from. */
   assembled(at: number): void {
     this.#assembledAt = at
+    this.sampleMemory()
+    this.cpuAtAssembly = this.cpu ?? 0
+  }
+
+  /** CPU seconds since the swarm's assembly, as last sampled. */
+  get cpuSinceAssembly(): number | undefined {
+    return this.cpu === undefined ? undefined : this.cpu - this.cpuAtAssembly
   }
 
   sampleMemory(): void {
@@ -252,6 +284,7 @@ class Tracked {
     let text: string
     try {
       text = readFileSync(`/proc/${this.child.pid}/status`, 'utf8')
+      this.cpu = parseProcPidStat(readFileSync(`/proc/${this.child.pid}/stat`, 'utf8')) ?? this.cpu
     } catch {
       return
     }
@@ -304,6 +337,7 @@ class Tracked {
         merged: num(record.merged),
         secs: num(record.secs),
       }
+      this.trainSeconds += num(record.trainSecs) ?? 0
       this.records.push(r)
       this.onRecord(this, r)
     }
@@ -408,6 +442,7 @@ export async function runSwarm(
   }
   installExitHook()
   const loadBefore = loadavg()
+  let machineAtAssembly: MachineCpu | undefined
   const spawnedAt = Date.now()
   let assembledAt = spawnedAt
   const peers: Tracked[] = []
@@ -500,15 +535,22 @@ export async function runSwarm(
     // Waves of doubling size (1, 1, 2, 4, 8, …): each peer dials up to `bootstrapPeers` of the peers started
     // before it, so the swarm starts well connected instead of as a star around peer 0.
     const started: string[] = []
+    // an fl client that dials more than the coordinator must be told which of them is the coordinator
+    const coordinatorFlag =
+      options.mode === 'fl' && coordinator?.peerId !== undefined
+        ? ['--fl-coordinator', coordinator.peerId]
+        : []
     while (peers.length < options.peers) {
       const wave = Math.min(Math.max(1, peers.length), options.peers - peers.length)
       const dial = [...seeds, ...started.slice(0, options.bootstrapPeers)]
       const first = peers.length
-      for (let i = first; i < first + wave; i++) peers.push(track(`peer ${i}`, peerCommand(options, i, dial)))
+      for (let i = first; i < first + wave; i++)
+        peers.push(track(`peer ${i}`, [...peerCommand(options, i, dial), ...coordinatorFlag]))
       started.push(...(await Promise.all(peers.slice(first).map(waitStarted))))
     }
     await Promise.all(peers.map(waitStarted))
     assembledAt = Date.now()
+    machineAtAssembly = machineCpu()
     for (const p of all()) p.assembled(assembledAt)
     progress(
       `${options.peers} peers started in ${((assembledAt - spawnedAt) / 1000).toFixed(1)} s; ` +
@@ -521,9 +563,11 @@ export async function runSwarm(
     error = err instanceof Error ? err.message : String(err)
   } finally {
     clearInterval(sampler)
+    for (const p of all()) p.sampleMemory()
     await stopAll(all())
   }
   const endedAt = Date.now()
+  const machineAtEnd = machineCpu()
 
   const roundSummaries = summarizeRounds(
     peers.map((p) => p.records),
@@ -545,12 +589,28 @@ export async function runSwarm(
       trainingRssMB: p.trainingRss > 0 ? mb(p.trainingRss) : undefined,
       peakRssMB: p.peakRss > 0 ? mb(p.peakRss) : undefined,
       hwmMB: p.hwm > 0 ? mb(p.hwm) : undefined,
+      cpuSeconds: roundTo(p.cpuSinceAssembly, 2),
+      trainSeconds: p.records.length === 0 ? undefined : roundTo(p.trainSeconds, 2),
       ...(failed ? { stderrTail: p.stderr.slice(-1000) } : {}),
     }
   })
   const idle = peers.filter((p) => p.idleRss > 0).map((p) => p.idleRss)
   const peak = peers.filter((p) => p.hwm > 0).map((p) => p.hwm)
   const training = peers.filter((p) => p.trainingRss > 0).map((p) => p.trainingRss)
+  const peerCpu = defined(peerSummaries.map((p) => p.cpuSeconds))
+  const peerTrain = defined(peerSummaries.map((p) => p.trainSeconds))
+  const coordinatorCpu = coordinator?.cpuSinceAssembly
+  const peersCpu = peerCpu.reduce((a, b) => a + b, 0)
+  const cpu =
+    machineAtAssembly === undefined || machineAtEnd === undefined
+      ? undefined
+      : {
+          ...accountCpu(machineAtAssembly, machineAtEnd, peersCpu + (coordinatorCpu ?? 0)),
+          ...(coordinatorCpu === undefined ? {} : { coordinatorSeconds: roundTo(coordinatorCpu, 2) }),
+          peersSeconds: roundTo(peersCpu, 2)!,
+          peerMedianSeconds: peerCpu.length === 0 ? undefined : roundTo(median(peerCpu), 2),
+          peerTrainMedianSeconds: peerTrain.length === 0 ? undefined : roundTo(median(peerTrain), 2),
+        }
   return {
     benchmark: 'swarm',
     name: options.name,
@@ -591,7 +651,71 @@ export async function runSwarm(
         : { coordinatorPeakMB: mb(coordinator.hwm) }),
     },
     peerSummaries,
+    ...(cpu === undefined ? {} : { cpu }),
   }
+}
+
+/** One line of where the machine's CPU went during a run. */
+export function cpuLine(cpu: NonNullable<SwarmResult['cpu']>): string {
+  const pctOf = (x: number): string => `${(100 * x).toFixed(0)} %`
+  return (
+    `CPU: machine busy ${pctOf(cpu.busyShare)} of ${cpu.capacitySeconds} core-s (steal ${cpu.stealSeconds} s, ` +
+    `other tenants ${cpu.foreignSeconds} s = ${pctOf(cpu.foreignShare)}); peers ${cpu.peersSeconds} s ` +
+    `(median ${cpu.peerMedianSeconds ?? '-'} s, training ${cpu.peerTrainMedianSeconds ?? '-'} s of it)` +
+    (cpu.coordinatorSeconds === undefined ? '' : `, coordinator ${cpu.coordinatorSeconds} s`)
+  )
+}
+
+function defined<T>(values: readonly (T | undefined)[]): T[] {
+  return values.filter((v): v is T => v !== undefined)
+}
+
+function roundTo(x: number | undefined, digits: number): number | undefined {
+  return x === undefined ? undefined : Number(x.toFixed(digits))
+}
+
+/** The machine's CPU counters now; undefined where /proc/stat is not there (not Linux). */
+function machineCpu(): MachineCpu | undefined {
+  try {
+    return parseProcStat(readFileSync('/proc/stat', 'utf8'))
+  } catch {
+    return undefined
+  }
+}
+
+/** What waiting for a quiet machine saw. */
+export interface QuietWait {
+  readonly quiet: boolean
+  readonly waitedSeconds: number
+  /** Busy share of the machine (all cores) in the last window. */
+  readonly lastBusyShare: number
+}
+
+/**
+ * Waits until the machine is quiet: busy under `threshold` of its capacity (all cores) over `windows` consecutive
+ * windows of `windowSeconds`, or until `maxSeconds` passed (then `quiet` is false and the caller runs anyway).
+ */
+export async function waitQuiet(
+  options: { maxSeconds: number; threshold?: number; windowSeconds?: number; windows?: number },
+  signal?: AbortSignal,
+): Promise<QuietWait> {
+  const threshold = options.threshold ?? 0.15
+  const windowMs = (options.windowSeconds ?? 5) * 1000
+  const need = options.windows ?? 2
+  const started = Date.now()
+  let good = 0
+  let last = 0
+  while (Date.now() - started < options.maxSeconds * 1000) {
+    const before = machineCpu()
+    if (before === undefined) break
+    await sleep(windowMs, undefined, { signal })
+    const after = machineCpu()!
+    last = accountCpu(before, after, 0).busyShare
+    good = last < threshold ? good + 1 : 0
+    if (good >= need)
+      return { quiet: true, waitedSeconds: (Date.now() - started) / 1000, lastBusyShare: last }
+  }
+  return { quiet: false, waitedSeconds: (Date.now() - started) / 1000, lastBusyShare: last }
 }
 
 const USAGE = `usage: node bench/dist/swarm.js --mode <mode> --peers <n> --rounds <n> [--task fmnist-2nn|tiny|none]
@@ -691,6 +815,7 @@ async function cli(argv: readonly string[]): Promise<number> {
         `RSS per peer: idle median ${result.rss.idleMedianMB} MB, training median ${result.rss.trainingMedianMB} MB, peak median ${result.rss.peakMedianMB} MB, ` +
         `max ${result.rss.peakMaxMB} MB; written to ${out}`,
     )
+    if (result.cpu !== undefined) console.log(cpuLine(result.cpu))
     for (const p of result.peerSummaries.filter((s) => s.stderrTail !== undefined)) {
       console.error(
         `peer ${p.index}: exit ${p.exitCode ?? p.signal}, last round ${p.lastRound}\n${p.stderrTail}`,

@@ -25,6 +25,7 @@ export async function runNodeCommand(options: NodeOptions): Promise<number> {
           bytesOut: r.bytesSent,
           bytesIn: r.bytesReceived,
           secs: r.seconds,
+          trainSecs: r.trainSeconds,
         },
         'round done',
       ),

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { fieldsOf } from './fields.js'
 import { InvalidConfigError, loadConfig } from './load.js'
-import { nodeOptionsSchema } from './node-options.js'
+import { evalEveryOf, nodeOptionsSchema } from './node-options.js'
 
 function problemsOf(fn: () => unknown): InvalidConfigError['problems'] {
   try {
@@ -89,5 +89,18 @@ describe('loadConfig', () => {
     expect(problemsOf(() => loadConfig(nodeOptionsSchema, { file }))[0]?.message).toContain(
       'not valid YAML/JSON',
     )
+  })
+})
+
+describe('train.evalEvery per mode', () => {
+  it('defaults to 0 in fl mode (the coordinator evaluates) and to 1 elsewhere; a flag or variable sets it in any mode', () => {
+    const of = (flags: Record<string, string>, env: Record<string, string> = {}): number =>
+      evalEveryOf(loadConfig(nodeOptionsSchema, { flags, env }))
+    expect(of({ mode: 'fl' })).toBe(0)
+    expect(of({ mode: 'gossip' })).toBe(1)
+    expect(of({ mode: 'modest' })).toBe(1)
+    expect(of({ mode: 'fl', 'train-eval-every': '3' })).toBe(3)
+    expect(of({ mode: 'fl' }, { SWARMGRAD_TRAIN_EVAL_EVERY: '2' })).toBe(2)
+    expect(of({ mode: 'gossip', 'train-eval-every': '0' })).toBe(0)
   })
 })

@@ -4,7 +4,7 @@ import {
   DEFAULT_CLIP_FACTOR,
   DEFAULT_MAX_SAMPLE_RATIO,
 } from '@swarmgrad/algorithms'
-import { MODEL_CODEC_NAMES, RUN_MODE_NAMES } from '@swarmgrad/protocol'
+import { MODEL_CODEC_NAMES, RUN_MODE_NAMES, type RunModeName } from '@swarmgrad/protocol'
 import { z } from 'zod'
 import { flSchema } from './fl-options.js'
 import { modelFileSchema, modelSchema, refineModelFile } from './model-spec.js'
@@ -114,8 +114,26 @@ export const trainSchema = z.strictObject({
     .describe('local SGD steps per round; 0 means train `epochs` instead'),
   batchSize: z.number().int().min(1).max(65536).default(32),
   lr: z.number().positive().max(10).default(0.05).describe('SGD learning rate'),
-  evalEvery: z.number().int().min(0).default(1).describe('evaluate on the test set every N rounds; 0 never'),
+  evalEvery: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe(
+      'evaluate on the test set every N rounds; 0 never. Default 1, and 0 in fl mode (the coordinator evaluates the global model)',
+    ),
 })
+
+/**
+ * Rounds between a peer's own test-set evaluations: `train.evalEvery` when set, else 0 in fl mode (a client would
+ * only evaluate the global model the coordinator evaluates already, before training on it) and 1 in every other.
+ */
+export function evalEveryOf(options: {
+  readonly mode: RunModeName
+  readonly train: { readonly evalEvery?: number | undefined }
+}): number {
+  return options.train.evalEvery ?? (options.mode === 'fl' ? 0 : 1)
+}
 
 export const gossipSchema = z.strictObject({
   fanout: z.number().int().min(1).max(64).default(2).describe('peers each model is sent to per round'),

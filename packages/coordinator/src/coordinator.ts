@@ -389,15 +389,15 @@ export async function createCoordinator(
             }
             await saver?.roundDone(s)
           },
-          onRound: (record) => {
+          onRound: (record, totals) => {
             history?.append({
               round: record.round,
               accuracy: record.accuracy,
               loss: record.loss,
               mse: record.mse,
               mae: record.mae,
-              bytesIn: state.bytesUp,
-              bytesOut: state.bytesDown,
+              bytesIn: totals.up,
+              bytesOut: totals.down,
               seconds: history.seconds,
               role: 'coordinator',
               mode: options.mode,

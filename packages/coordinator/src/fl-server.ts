@@ -124,7 +124,8 @@ export interface FlServerDeps {
   readonly evaluate: ((params: Float32Array) => Promise<Evaluation>) | undefined
   /** Persists the state after every completed round. */
   readonly persist: (state: JournalState) => Promise<void>
-  readonly onRound?: ((record: RoundRecord) => void) | undefined
+  /** Called with every completed round once its evaluation is in, and the bytes sent so far at its end. */
+  readonly onRound?: ((record: RoundRecord, totals: { down: number; up: number }) => void) | undefined
 }
 
 /**
@@ -154,6 +155,13 @@ export class FlServer {
   readonly #hashes = new Map<number, Uint8Array>()
   #bytesDown = 0
   #bytesUp = 0
+  /**
+   * The last round's evaluation and report, running while the next round trains: rounds are reported in order,
+   * and at most one evaluation is in flight (the next round's waits for it before it starts its own).
+   */
+  #reported: Promise<void> = Promise.resolve()
+  /** An evaluation finished after its round was journaled: the journal is written again when the run ends. */
+  #unjournaled = false
 
   constructor(deps: FlServerDeps) {
     this.#deps = deps
@@ -220,11 +228,22 @@ export class FlServer {
     this.#updates.notify()
   }
 
-  /** Runs rounds until `rounds` are completed (0: until `signal` aborts). A round cut short is not journaled. */
+  /**
+   * Runs rounds until `rounds` are completed (0: until `signal` aborts). A round cut short is not journaled. It
+   * returns once the last round's evaluation is reported and journaled.
+   */
   async run(signal: AbortSignal): Promise<void> {
     const { rounds } = this.#deps.options
-    while (!signal.aborted && (rounds === 0 || this.state.round < rounds)) {
-      await this.#runRound(signal)
+    try {
+      while (!signal.aborted && (rounds === 0 || this.state.round < rounds)) {
+        await this.#runRound(signal)
+      }
+    } finally {
+      await this.#reported
+    }
+    if (this.#unjournaled) {
+      this.#unjournaled = false
+      await this.#deps.persist(this.state)
     }
   }
 
@@ -270,7 +289,8 @@ export class FlServer {
     )
     const open: OpenRound = { round, sampled: new Set(sampled), assignments, updates: new Map(), expected: 0 }
     this.#open = open
-    this.#hashes.set(round, modelHash(state.model))
+    const hash = modelHash(state.model)
+    this.#hashes.set(round, hash)
     this.#hashes.delete(round - HASHES_KEPT)
     metrics.sampled.set(sampled.length)
     for (const [client, from] of this.#outstanding) {
@@ -286,16 +306,18 @@ export class FlServer {
     let delivered = 0
     const settled = await Promise.all(
       sampled.map((client) =>
-        this.#sendModel(client, round, assignments.get(client)!, blobs, roundSignal).then((delivery) => {
-          if (delivery === 'delivered') {
-            delivered++
-            this.#verify(client, round)
-            if (this.#algorithm.acceptsStale) this.#outstanding.set(client, round)
-          } else if (delivery === 'failed') {
-            this.#backOff(client, round)
-          }
-          return delivery
-        }),
+        this.#sendModel(client, round, hash, assignments.get(client)!, blobs, roundSignal).then(
+          (delivery) => {
+            if (delivery === 'delivered') {
+              delivered++
+              this.#verify(client, round)
+              if (this.#algorithm.acceptsStale) this.#outstanding.set(client, round)
+            } else if (delivery === 'failed') {
+              this.#backOff(client, round)
+            }
+            return delivery
+          },
+        ),
       ),
     )
     open.expected = this.#algorithm.acceptsStale ? this.#outstanding.size : delivered
@@ -355,43 +377,58 @@ export class FlServer {
       bytesDown: this.#bytesDown - bytesBefore.down,
       bytesUp: this.#bytesUp - bytesBefore.up,
     }
-    const every = options.evalEvery
-    if (this.#deps.evaluate !== undefined && every > 0 && (round % every === 0 || round === options.rounds)) {
-      const { loss, accuracy, mse, mae } = await this.#deps.evaluate(state.model)
-      record.loss = loss
-      metrics.evalLoss.set(loss)
-      if (accuracy !== undefined) {
-        record.accuracy = accuracy
-        metrics.evalAccuracy.set(accuracy)
-      }
-      if (mse !== undefined && mae !== undefined) {
-        record.mse = mse
-        record.mae = mae
-        metrics.evalMse.set(mse)
-        metrics.evalMae.set(mae)
-      }
-    }
     record.seconds = (performance.now() - started) / 1000
     recordRound(state, record)
     state.bytesDown += record.bytesDown
     state.bytesUp += record.bytesUp
+    const bytes = { down: state.bytesDown, up: state.bytesUp }
+    this.#unjournaled = false
     await this.#deps.persist(state)
     metrics.round.set(round)
     metrics.roundsCompleted.inc()
     metrics.roundDuration.observe(record.seconds)
-    // acc / secs / bytesOut / bytesIn: the names peers log, which the swarm benchmark reads
-    logger.info(
-      {
-        ...record,
-        reason,
-        acc: record.accuracy,
-        secs: record.seconds,
-        bytesOut: state.bytesDown,
-        bytesIn: state.bytesUp,
-      },
-      'round done',
-    )
-    this.#deps.onRound?.(record)
+    // The held-out evaluation of the new global model runs while the next round trains (one core is otherwise
+    // idle then); its accuracy goes into this round's record, report and journal once it is known.
+    const every = options.evalEvery
+    const evaluate = this.#deps.evaluate
+    const model = state.model
+    const wanted = evaluate !== undefined && every > 0 && (round % every === 0 || round === options.rounds)
+    await this.#reported
+    this.#reported = (async () => {
+      if (wanted) {
+        try {
+          const { loss, accuracy, mse, mae } = await evaluate(model)
+          record.loss = loss
+          metrics.evalLoss.set(loss)
+          if (accuracy !== undefined) {
+            record.accuracy = accuracy
+            metrics.evalAccuracy.set(accuracy)
+          }
+          if (mse !== undefined && mae !== undefined) {
+            record.mse = mse
+            record.mae = mae
+            metrics.evalMse.set(mse)
+            metrics.evalMae.set(mae)
+          }
+          this.#unjournaled = true
+        } catch (err) {
+          logger.warn({ round, err: (err as Error).message }, 'evaluation of the global model failed')
+        }
+      }
+      // acc / secs / bytesOut / bytesIn: the names peers log, which the swarm benchmark reads
+      logger.info(
+        {
+          ...record,
+          reason,
+          acc: record.accuracy,
+          secs: record.seconds,
+          bytesOut: bytes.down,
+          bytesIn: bytes.up,
+        },
+        'round done',
+      )
+      this.#deps.onRound?.(record, bytes)
+    })()
   }
 
   /**
@@ -460,6 +497,7 @@ export class FlServer {
   async #sendModel(
     client: string,
     round: number,
+    hash: Uint8Array,
     assignment: FlAssignment,
     blobs: Map<Float32Array | undefined, EncodedBlob>,
     signal: AbortSignal,
@@ -473,13 +511,17 @@ export class FlServer {
         round,
         sender: peerIdBytes(host.peerId),
         model: this.state.model,
+        modelHash: hash,
         extra: assignment.extra,
         codec: options.exchange.codec,
       })
       blobs.set(key, blob)
     }
     try {
-      const ack = await this.#down.send(peerIdFromString(client), blob.meta, blob.body, { signal })
+      const ack = await this.#down.send(peerIdFromString(client), blob.meta, blob.body, {
+        signal,
+        digest: blob.digest,
+      })
       if (ack.code === 'UNAVAILABLE') {
         // not a failure: the client is not available for this round and sends no update
         metrics.declines.inc()

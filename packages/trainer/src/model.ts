@@ -47,6 +47,10 @@ export class Model {
   private readonly entries: ParamLayout
   private readonly vars: tf.Variable[]
   private disposed = false
+  /** Counts `setParams` calls: a training session that copied the variables reloads when it changed. */
+  #version = 0
+  /** Brings the variables up to date with a training session's copy; run before anything reads them. */
+  #sync: (() => void) | undefined
 
   constructor(spec: ModelSpec, params: Float32Array) {
     this.spec = normalizeModelSpec(spec)
@@ -68,9 +72,36 @@ export class Model {
     return this.entries
   }
 
+  get version(): number {
+    return this.#version
+  }
+
+  /**
+   * Registers what brings the variables up to date with a training session's own copy of them (see
+   * DenseSgdSession); it runs once, before the next read of the parameters, and is dropped by `setParams`.
+   */
+  deferSync(sync: () => void): void {
+    this.#sync = sync
+  }
+
+  /** Writes `values` (canonical order and shapes) into the variables, taking ownership of them. */
+  writeVariables(values: readonly tf.Tensor[]): void {
+    values.forEach((value, i) => {
+      this.vars[i]!.assign(value)
+      value.dispose()
+    })
+  }
+
+  #read(): void {
+    const sync = this.#sync
+    this.#sync = undefined
+    sync?.()
+  }
+
   /** All parameters as one new Float32Array, in canonical order. */
   getParams(): Float32Array {
     this.checkLive()
+    this.#read()
     const out = new Float32Array(this.size)
     this.entries.forEach((e, i) => {
       out.set(this.vars[i]!.dataSync() as Float32Array, e.offset)
@@ -82,6 +113,8 @@ export class Model {
   setParams(params: Float32Array): void {
     this.checkLive()
     checkLength(params, this.size)
+    this.#sync = undefined
+    this.#version++
     this.entries.forEach((e, i) => {
       tf.tidy(() => {
         this.vars[i]!.assign(tf.tensor(params.subarray(e.offset, e.offset + e.length), [...e.shape]))
@@ -92,6 +125,7 @@ export class Model {
   /** The trainable variables in canonical order. */
   variables(): readonly tf.Variable[] {
     this.checkLive()
+    this.#read()
     return this.vars
   }
 
@@ -103,6 +137,7 @@ export class Model {
    */
   logits(x: tf.Tensor2D, dropout?: Xoshiro128): tf.Tensor2D {
     this.checkLive()
+    this.#read()
     const spec = this.spec
     let next = 0
     const take = <T extends tf.Tensor>(): T => this.vars[next++] as unknown as T

@@ -11,6 +11,7 @@ import {
   gatherFeatures,
   type RegressionDataset,
 } from './data/dataset.js'
+import { DenseSgdSession, denseSgdApplies } from './dense-step.js'
 import { buildModel, Model } from './model.js'
 import { evaluateRegression, meanSquaredError, targetTensor } from './regression.js'
 
@@ -26,6 +27,11 @@ export interface TrainerOptions {
   readonly seed: SeedPart
   /** Batch size when a call does not give one. Default 32. */
   readonly batchSize?: number
+  /**
+   * 'generic': every model trains through TF.js gradients (`optimizer.minimize`); by default a ReLU MLP without
+   * dropout takes the hand-written feature-major step (DenseSgdSession), which computes the same update.
+   */
+  readonly step?: 'generic'
 }
 
 export interface TrainOptions {
@@ -70,6 +76,9 @@ export class Trainer {
   /** Sample order of the current pass and how far `trainSteps` has got in it. */
   private readonly order: number[]
   private cursor: number
+  /** The hand-written step of ReLU MLPs (see DenseSgdSession), and the model version its weights come from. */
+  private readonly dense: boolean
+  private session: { readonly step: DenseSgdSession; readonly version: number } | undefined
 
   constructor(model: Model, options: TrainerOptions) {
     checkBatchSource(options.data, model, 'training data')
@@ -82,6 +91,7 @@ export class Trainer {
     this.dropoutRng = createRng(options.seed, 'dropout')
     this.order = Array.from({ length: options.data.n }, (_, i) => i)
     this.cursor = options.data.n
+    this.dense = options.step !== 'generic' && denseSgdApplies(model.spec)
   }
 
   get lr(): number {
@@ -205,6 +215,8 @@ export class Trainer {
 
   /** Frees the model and the optimizer. */
   dispose(): void {
+    this.session?.step.dispose()
+    this.session = undefined
     this.optimizer.dispose()
     this.model.dispose()
   }
@@ -225,6 +237,11 @@ export class Trainer {
     signal?.throwIfAborted()
     const x = gatherFeatures(this.data, this.model.featureSize, indices)
     const y = Int32Array.from(indices, (i) => this.data.y[i]!)
+    if (this.dense) {
+      run.add(this.denseSession().step(x, y, this.learningRate), indices.length)
+      await yieldToEventLoop()
+      return
+    }
     const loss = tf.tidy(() => {
       const t = this.tensors(x, y, indices.length)
       const vars = [...this.model.variables()]
@@ -266,6 +283,21 @@ export class Trainer {
     loss.dispose()
     run.add(value!, indices.length)
     await yieldToEventLoop()
+  }
+
+  /** The dense session, (re)loaded from the variables when the model's parameters were replaced since. */
+  private denseSession(): DenseSgdSession {
+    const model = this.model
+    if (this.session === undefined || this.session.version !== model.version) {
+      this.session?.step.dispose()
+      this.session = {
+        step: new DenseSgdSession(model.variables(), model.numClasses),
+        version: model.version,
+      }
+    }
+    const step = this.session.step
+    model.deferSync(() => model.writeVariables(step.canonical()))
+    return step
   }
 
   private tensors(x: Float32Array, y: ArrayLike<number>, n: number): { x: tf.Tensor2D; labels: tf.Tensor1D } {

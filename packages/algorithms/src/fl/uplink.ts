@@ -30,8 +30,14 @@ export class UplinkEncoder {
       codec === 'top-k' && errorFeedback ? new ErrorFeedback(topK, paramCount, { ratio }) : undefined
   }
 
-  /** The tensor input and its decoded value. `seed` draws random-k's positions. */
-  encode(vector: Float32Array, seed: Uint8Array): { input: TensorInput; sent: Float32Array } {
+  /**
+   * The tensor input and its decoded value, `sent`, which is decoded on first read: only the algorithms that use it
+   * pay for an encode and decode of the whole update. `seed` draws random-k's positions.
+   */
+  encode(
+    vector: Float32Array,
+    seed: Uint8Array,
+  ): { readonly input: TensorInput; readonly sent: Float32Array } {
     const length = vector.length
     let input: TensorInput
     switch (this.codec) {
@@ -54,7 +60,13 @@ export class UplinkEncoder {
         break
       }
     }
-    const sent = toDense(decodeModelPayload(encodeModelPayload(input), { paramCount: length }))
-    return { input, sent }
+    let sent: Float32Array | undefined
+    return {
+      input,
+      get sent(): Float32Array {
+        sent ??= toDense(decodeModelPayload(encodeModelPayload(input), { paramCount: length }))
+        return sent
+      },
+    }
   }
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { HistoryRecord } from '@swarmgrad/net'
 import { afterEach, describe, expect, it } from 'vitest'
+import { readJournal } from '../../src/index.js'
 import { createFlRun, type FlTestRun, runOptions } from './fl-helpers.js'
 
 /** A loopback port nothing listens on (discard): dialling it is refused at once. */
@@ -50,9 +51,15 @@ describe('federated run', () => {
       records.map((r) => [r.round, 'coordinator', 'fl', run!.coordinator.peerId]),
     )
     expect(server.map((l) => l.accuracy)).toEqual(records.map((r) => r.accuracy))
-    // bytes are cumulative
-    expect(server.at(-1)!.bytesOut).toBe(records.reduce((sum, r) => sum + r.bytesDown, 0))
-    expect(server.at(-1)!.bytesIn).toBe(records.reduce((sum, r) => sum + r.bytesUp, 0))
+    // bytes are cumulative, each line's at the end of its round (a round is reported once its evaluation, which
+    // runs while the next round trains, is in)
+    const upTo = (i: number, key: 'bytesDown' | 'bytesUp'): number =>
+      records.slice(0, i + 1).reduce((sum, r) => sum + r[key], 0)
+    expect(server.map((l) => l.bytesOut)).toEqual(records.map((_, i) => upTo(i, 'bytesDown')))
+    expect(server.map((l) => l.bytesIn)).toEqual(records.map((_, i) => upTo(i, 'bytesUp')))
+    // the journal holds every round's accuracy, the last round's included
+    const journal = await readJournal(join(run.dir, 'run.journal'))
+    expect(journal!.history.map((r) => r.accuracy)).toEqual(records.map((r) => r.accuracy))
     const peer = await lines(peerHistory)
     expect(peer.map((l) => l.round)).toEqual(run.reports[0]!.map((r) => r.round))
     expect(peer.length).toBeGreaterThanOrEqual(3)

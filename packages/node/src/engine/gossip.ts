@@ -6,6 +6,7 @@ import {
   sampleWeights,
   weightedMedian,
 } from '@swarmgrad/algorithms'
+import { evalEveryOf } from '@swarmgrad/config'
 import { withWaitProgress } from '@swarmgrad/net'
 import { createRng, errorCode, firstNonFinite, roundWindow, type Xoshiro128 } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
@@ -380,7 +381,7 @@ export function createGossipEngine(context: EngineContext): GossipEngine {
       maxSampleRatio: options.gossip.maxSampleRatio,
       clipFactor: options.gossip.clipFactor,
       validateLossRatio: options.gossip.validateLossRatio,
-      evalEvery: options.train.evalEvery,
+      evalEvery: evalEveryOf(options),
       sendTimeoutMs: options.exchange.sendTimeoutMs,
     },
     context.model,

@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto'
 import { type FlOptions, flCoordinator, flSchema, type NodeOptions, trainSchema } from '@swarmgrad/config'
 import {
   createEnvelope,
   decodeUplink,
+  type EncodedBlob,
   encodeDownlink,
   encodeEnvelope,
   peerIdBytes,
@@ -118,8 +120,11 @@ export class FakeFlTransport implements FlTransport {
     return [...this.connected]
   }
 
-  async sendUplink(to: string, meta: Uint8Array, body: Uint8Array): Promise<FlAnswer> {
+  async sendUplink(to: string, { meta, body, digest }: EncodedBlob): Promise<FlAnswer> {
     await new Promise<void>((resolve) => setImmediate(resolve))
+    // a BlobTransfer receiver refuses a body whose sha-256 differs from the frame's digest
+    if (!createHash('sha256').update(body).digest().equals(digest))
+      return { accepted: false, code: 'HASH_MISMATCH' }
     const uplink = decodeUplink(meta, body, {
       runId: this.runId,
       sender: peerIdBytes(this.client),

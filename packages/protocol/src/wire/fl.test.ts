@@ -3,6 +3,7 @@ import { codeOf } from '../../testing/code-of.js'
 import { modelTensor } from '../codecs/registry.js'
 import { createRng } from '../random.js'
 import { decodeDownlink, decodeUplink, encodeDownlink, encodeUplink } from './fl.js'
+import { modelHash, sha256 } from './hash.js'
 
 const N = 300
 const SENDER = new TextEncoder().encode('12D3KooWcoordinator')
@@ -13,6 +14,46 @@ function vector(label: string, n = N): Float32Array {
 }
 
 describe('fl wire', () => {
+  it("names the body's sha-256 as its digest and reuses a model hash the caller has, down and up", () => {
+    const model = vector('x')
+    const hash = modelHash(model)
+    const down = encodeDownlink({ runId: 'r', round: 2, sender: SENDER, model, extra: [], codec: 'float32' })
+    expect(down.digest).toEqual(sha256(down.body))
+    const given = encodeDownlink({
+      runId: 'r',
+      round: 2,
+      sender: SENDER,
+      model,
+      modelHash: hash,
+      extra: [],
+      codec: 'float32',
+    })
+    expect(given.meta).toEqual(down.meta)
+    const decoded = decodeDownlink(given.meta, given.body, { runId: 'r', sender: SENDER, paramCount: N })
+    expect(decoded.modelHash).toEqual(hash)
+    const input = modelTensor('float32', vector('delta'))
+    const up = encodeUplink({ runId: 'r', round: 2, sender: CLIENT, base: model, input, samples: 5 })
+    expect(up.digest).toEqual(sha256(up.body))
+    const upGiven = encodeUplink({
+      runId: 'r',
+      round: 2,
+      sender: CLIENT,
+      base: model,
+      baseHash: decoded.modelHash,
+      input,
+      samples: 5,
+    })
+    expect(upGiven.meta).toEqual(up.meta)
+    const window = { min: 2, max: 2 }
+    const uplink = decodeUplink(upGiven.meta, upGiven.body, {
+      runId: 'r',
+      sender: CLIENT,
+      paramCount: N,
+      roundWindow: window,
+    })
+    expect(uplink.modelHash).toEqual(hash)
+  })
+
   it('carries the model and the extra vectors down, checked against run, sender and shape', () => {
     const model = vector('x')
     const c = vector('c')

@@ -25,6 +25,8 @@ export const MAX_DOWNLINK_VECTORS = 3
 export interface EncodedBlob {
   readonly meta: Uint8Array
   readonly body: Uint8Array
+  /** sha-256 of `body` (the header's payload hash): what a BlobTransfer frame carries as its digest. */
+  readonly digest: Uint8Array
 }
 
 function concat(vectors: readonly Float32Array[]): Float32Array {
@@ -45,26 +47,30 @@ export interface DownlinkInit {
   readonly model: Float32Array
   readonly extra: readonly Float32Array[]
   readonly codec: ModelCodecName
+  /** `modelHash(model)` when the caller has it already. */
+  readonly modelHash?: Uint8Array
 }
 
 export function encodeDownlink(init: DownlinkInit): EncodedBlob {
   const values = init.extra.length === 0 ? init.model : concat([init.model, ...init.extra])
-  const { meta, body } = encodeModelBlob({
+  const { meta, body, header } = encodeModelBlob({
     runId: init.runId,
     round: init.round,
     sender: init.sender,
-    modelHash: modelHash(init.model),
+    modelHash: init.modelHash ?? modelHash(init.model),
     input: modelTensor(init.codec, values),
     paramCount: values.length,
     sampleCount: 0,
     role: ModelRole.AGGREGATED,
   })
-  return { meta, body }
+  return { meta, body, digest: header.payloadHash }
 }
 
 export interface Downlink {
   readonly round: number
   readonly model: Float32Array
+  /** `modelHash(model)`, checked against the envelope. */
+  readonly modelHash: Uint8Array
   readonly extra: Float32Array[]
 }
 
@@ -88,11 +94,12 @@ export function decodeDownlink(
   }
   const n = expect.paramCount
   const model = values.slice(0, n)
-  if (envelope.modelHash.byteLength > 0 && !bytesEqual(modelHash(model), envelope.modelHash)) {
+  const hash = modelHash(model)
+  if (envelope.modelHash.byteLength > 0 && !bytesEqual(hash, envelope.modelHash)) {
     throw new CodedError('HASH_MISMATCH', 'downlink model differs from the hash its envelope names')
   }
   const extra = Array.from({ length: vectors - 1 }, (_, i) => values.slice((i + 1) * n, (i + 2) * n))
-  return { round: header.round, model, extra }
+  return { round: header.round, model, modelHash: hash, extra }
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
@@ -105,22 +112,24 @@ export interface UplinkInit {
   readonly round: number
   readonly sender: Uint8Array
   readonly base: Float32Array
+  /** `modelHash(base)` when the caller has it already (a downlink's `modelHash`). */
+  readonly baseHash?: Uint8Array
   readonly input: TensorInput
   readonly samples: number
 }
 
 export function encodeUplink(init: UplinkInit): EncodedBlob {
-  const { meta, body } = encodeModelBlob({
+  const { meta, body, header } = encodeModelBlob({
     runId: init.runId,
     round: init.round,
     sender: init.sender,
-    modelHash: modelHash(init.base),
+    modelHash: init.baseHash ?? modelHash(init.base),
     input: init.input,
     paramCount: init.base.length,
     sampleCount: init.samples,
     role: ModelRole.DELTA,
   })
-  return { meta, body }
+  return { meta, body, digest: header.payloadHash }
 }
 
 export interface Uplink {

@@ -175,4 +175,20 @@ describe('FlEngine on a fake coordinator', () => {
     expect(client.engine.controlVariate).toEqual(expected)
     expect(await counter(client.flMetrics.controlIncrementsDropped)).toBe(2)
   })
+
+  it('does not evaluate the global model by default (the coordinator does), and does every train.evalEvery rounds', async () => {
+    const quiet = await flClient({ algorithm: 'fedavg' }, { train: { evalEvery: undefined } })
+    void run(quiet)
+    quiet.transport.downlink(1, ramp(1))
+    await expect.poll(() => quiet.reports.length).toBe(1)
+    expect(quiet.reports[0]!.testAccuracy).toBeUndefined()
+    const evaluating = await flClient(
+      { algorithm: 'fedavg', coordinator: COORDINATOR },
+      { peerId: 'client-b' },
+    )
+    void run(evaluating)
+    evaluating.transport.downlink(1, ramp(1))
+    await expect.poll(() => evaluating.reports.length).toBe(1)
+    expect(evaluating.reports[0]!.testAccuracy).toBeTypeOf('number')
+  })
 })

@@ -5,7 +5,7 @@ import {
   meanGradient,
   UplinkEncoder,
 } from '@swarmgrad/algorithms'
-import { type FlOptions, flCoordinator, type NodeOptions } from '@swarmgrad/config'
+import { evalEveryOf, type FlOptions, flCoordinator, type NodeOptions } from '@swarmgrad/config'
 import { deadline, Notifier } from '@swarmgrad/net'
 import {
   CodedError,
@@ -34,6 +34,8 @@ const ANCHOR_CHUNK = 500
 interface Job {
   readonly round: number
   readonly model: Float32Array
+  /** `modelHash(model)`, as the downlink checked it. */
+  readonly modelHash: Uint8Array
   readonly extra: Float32Array[]
   readonly from: string
 }
@@ -199,7 +201,13 @@ export class FlEngine implements RoundEngine {
         this.deps.logger.debug({ round: downlink.round }, 'not available for the round')
         return { accepted: false, code: 'UNAVAILABLE' }
       }
-      this.#pending = { round: downlink.round, model: downlink.model, extra: downlink.extra, from }
+      this.#pending = {
+        round: downlink.round,
+        model: downlink.model,
+        modelHash: downlink.modelHash,
+        extra: downlink.extra,
+        from,
+      }
       this.#round = Math.max(this.#round, downlink.round)
       if (this.#kind !== 'mean-gradient')
         this.#working?.abort(new CodedError('STALE_ROUND', 'a newer global model arrived'))
@@ -248,23 +256,24 @@ export class FlEngine implements RoundEngine {
       metrics.trainSamples.inc(samples)
       metrics.trainLoss.set(loss)
       const { peerId, runId } = this.options
-      const { input, sent } = this.#encoder.encode(vector, uplinkSeed(runId, job.round, peerId))
-      const { meta, body } = encodeUplink({
+      const encoded = this.#encoder.encode(vector, uplinkSeed(runId, job.round, peerId))
+      const { meta, body, digest } = encodeUplink({
         runId,
         round: job.round,
         sender: peerIdBytes(peerId),
         base: job.model,
-        input,
+        baseHash: job.modelHash,
+        input: encoded.input,
         samples: this.model.sampleCount,
       })
       const end = metrics.transferDuration.startTimer()
       const sendDeadline = deadline(outer, this.options.sendTimeoutMs)
       const ack = await this.transport
-        .sendUplink(job.from, meta, body, sendDeadline.signal)
+        .sendUplink(job.from, { meta, body, digest }, sendDeadline.signal)
         .finally(() => sendDeadline.clear())
       end()
       if (ack.accepted && (this.#kind === 'scallion' || this.#kind === 'scafcom')) {
-        this.#uncommitted = { round: job.round, sent, uncertain: false }
+        this.#uncommitted = { round: job.round, sent: encoded.sent, uncertain: false }
         this.#coordinatorAt(this.#announced, false)
       }
       if (!ack.accepted) {
@@ -362,8 +371,8 @@ export class FlEngine implements RoundEngine {
       return undefined
     }
     this.model.setParams(job.model)
-    const evaluation =
-      train.evalEvery > 0 && job.round % train.evalEvery === 0 ? await this.model.evaluate() : undefined
+    const evalEvery = evalEveryOf({ mode: 'fl', train })
+    const evaluation = evalEvery > 0 && job.round % evalEvery === 0 ? await this.model.evaluate() : undefined
     const started = performance.now()
     const steps = this.#localSteps()
     const loop: FlLoop = { steps, rng: this.#rng, signal }
@@ -374,7 +383,9 @@ export class FlEngine implements RoundEngine {
       case 'delta': {
         const result = await this.model.train(signal)
         const y = this.model.getParams()
-        vector = y.map((value, j) => value - (job.model[j] as number))
+        vector = new Float32Array(y.length)
+        const x = job.model
+        for (let j = 0; j < y.length; j++) vector[j] = y[j]! - x[j]!
         loss = result.loss
         samples = result.samples
         break

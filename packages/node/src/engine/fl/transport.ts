@@ -4,6 +4,7 @@ import { BlobTransfer, GossipChannel, type Host } from '@swarmgrad/net'
 import {
   type CodecName,
   CodedError,
+  type EncodedBlob,
   type ErrorCode,
   FL_PROTOCOL_NAMES,
   MAX_DOWNLINK_VECTORS,
@@ -42,7 +43,7 @@ export interface FlTransport {
   /** Peers this client holds a connection to. */
   connectedPeers(): string[]
   /** Sends an update (fl/wire.ts uplink) to `to`; resolves with its answer, rejects when it cannot be reached. */
-  sendUplink(to: string, meta: Uint8Array, body: Uint8Array, signal: AbortSignal): Promise<FlAnswer>
+  sendUplink(to: string, blob: EncodedBlob, signal: AbortSignal): Promise<FlAnswer>
   /** Cumulative application bytes. */
   bytes(): { sent: number; received: number }
 }
@@ -134,8 +135,8 @@ export class Libp2pFlTransport implements FlTransport {
     return this.#host.connectedPeers().map((p) => p.toString())
   }
 
-  sendUplink(to: string, meta: Uint8Array, body: Uint8Array, signal: AbortSignal): Promise<FlAnswer> {
-    return this.#up.send(peerIdFromString(to), meta, body, { signal })
+  sendUplink(to: string, blob: EncodedBlob, signal: AbortSignal): Promise<FlAnswer> {
+    return this.#up.send(peerIdFromString(to), blob.meta, blob.body, { signal, digest: blob.digest })
   }
 
   bytes(): { sent: number; received: number } {

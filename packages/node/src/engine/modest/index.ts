@@ -1,3 +1,4 @@
+import { evalEveryOf } from '@swarmgrad/config'
 import type { EngineContext } from '../registry.js'
 import { ModestEngine } from './engine.js'
 import { createModestMetrics } from './metrics.js'
@@ -39,7 +40,7 @@ export function createModestEngine(context: EngineContext): ModestEngine {
       peerId: host.peerId.toString(),
       seed: options.seed,
       rounds: options.rounds,
-      evalEvery: options.train.evalEvery,
+      evalEvery: evalEveryOf(options),
       transferTimeoutMs,
     },
     context.model,

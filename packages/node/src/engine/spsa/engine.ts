@@ -1,6 +1,6 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import type { ParamLayout } from '@swarmgrad/algorithms'
-import type { SpsaOptions } from '@swarmgrad/config'
+import { evalEveryOf, type SpsaOptions } from '@swarmgrad/config'
 import { Notifier, withWaitProgress } from '@swarmgrad/net'
 import {
   CodedError,
@@ -701,7 +701,7 @@ export function createSpsaEngine(context: EngineContext): SpsaEngine {
       runId: context.runId,
       seed: options.seed,
       rounds: options.rounds,
-      evalEvery: options.train.evalEvery,
+      evalEvery: evalEveryOf(options),
     },
     trainerSpsaModel(context),
     transport,
