@@ -33,6 +33,12 @@ export interface GossipExchange {
 /** Share of the fanout that may go to peers this one has not verified while verified ones are available. */
 const UNVERIFIED_SHARE = 0.25
 
+/** Distinct senders whose models must be ahead of this peer's staleness window before it adopts their round. */
+const ADOPT_MIN_SENDERS = 2
+
+/** Senders whose round a peer remembers while they are ahead of its window, the least recently heard going first. */
+const AHEAD_SENDERS_MAX = 64
+
 export interface GossipEngineOptions {
   readonly peerId: string
   readonly seed: number
@@ -56,6 +62,13 @@ export interface GossipEngineOptions {
  * the senders' counts are capped by `sampleWeights`, and the robust rules weigh every model alike).
  * There is no global barrier: a slow or dead peer costs at most `waitTimeoutMs` a round.
  *
+ * A peer that has fallen behind (a joiner, a peer that was slower or away) adopts the swarm's round, or its models
+ * would stay older than the others' staleness window and be refused as STALE_ROUND forever: once models from at
+ * least ADOPT_MIN_SENDERS distinct senders have shown rounds more than `maxStaleRounds` ahead of its own, it takes
+ * the highest round that many senders reached (so one sender alone moves nothing, and the jump is never past what
+ * two of them showed), replaces its model by the merge of this round's received models within the window of that
+ * round (its own, older model left out), and goes on from there.
+ *
  * A non-finite state is never adopted: a local step that leaves a parameter non-finite (e.g. training from a
  * finite but huge merged model overflows) is undone back to the parameters of the last finite step, and a merge
  * whose result is non-finite is dropped, the own model kept; both are counted and logged, and the round goes on.
@@ -65,6 +78,8 @@ export class GossipEngine implements RoundEngine {
   /** Parameters after the last local step that stayed finite (the initial ones before any). */
   #lastGood: Float32Array | undefined
   readonly #rng: Xoshiro128
+  /** The highest round each sender's merged models showed, for senders ahead of this peer's staleness window. */
+  readonly #ahead = new Map<string, number>()
 
   constructor(
     private readonly options: GossipEngineOptions,
@@ -145,10 +160,11 @@ export class GossipEngine implements RoundEngine {
       await this.exchange.waitForReceived(Math.min(this.options.waitModels, targets.length), wait)
     }
     const sent = (await sends).filter(Boolean).length
-    const merged = this.#merge(outgoing, round)
+    const { merged, round: done } = this.#merge(outgoing, round)
+    if (done !== round) metrics.round.set(done)
 
     let evaluation: { loss: number; accuracy: number } | undefined
-    if (this.options.evalEvery > 0 && round % this.options.evalEvery === 0) {
+    if (this.options.evalEvery > 0 && done % this.options.evalEvery === 0) {
       evaluation = await this.model.evaluate()
       if (evaluation !== undefined) {
         metrics.evalLoss.set(evaluation.loss)
@@ -156,13 +172,13 @@ export class GossipEngine implements RoundEngine {
       }
     }
 
-    this.#round = round
+    this.#round = done
     const seconds = (performance.now() - started) / 1000
     metrics.roundDuration.observe(seconds)
     metrics.roundsCompleted.inc()
     const bytes = this.exchange.bytes()
     const report: RoundReport = {
-      round,
+      round: done,
       seconds,
       trainLoss: trained.loss,
       trainSamples: trained.samples,
@@ -241,8 +257,11 @@ export class GossipEngine implements RoundEngine {
     }
   }
 
-  /** Merges this round's own model with the received ones and loads the result; returns how many were merged. */
-  #merge(own: OutgoingModel, round: number): number {
+  /**
+   * Merges this round's own model with the received ones and loads the result. Returns how many were merged and
+   * the round this peer completed: `round`, or the swarm's round it adopted (see the class comment).
+   */
+  #merge(own: OutgoingModel, round: number): { merged: number; round: number } {
     const received = this.exchange.takeReceived()
     const recent = received.filter((m) => m.round + this.options.maxStaleRounds >= round)
     const stale = received.length - recent.length
@@ -251,15 +270,21 @@ export class GossipEngine implements RoundEngine {
     const nonFinite = recent.length - fresh.length
     if (nonFinite > 0)
       this.deps.metrics.messagesRejected.inc({ kind: 'model', code: 'NON_FINITE' }, nonFinite)
-    this.deps.metrics.mergeSize.observe(fresh.length)
-    if (fresh.length === 0) return 0
+    const swarmRound = this.#swarmRound(fresh, round)
+    const ahead =
+      swarmRound === undefined ? [] : fresh.filter((m) => m.round + this.options.maxStaleRounds >= swarmRound)
+    const adopted = ahead.length > 0 ? swarmRound : undefined
+    const models = adopted === undefined ? fresh : ahead
+    this.deps.metrics.mergeSize.observe(models.length)
+    if (models.length === 0) return { merged: 0, round }
+    const base = adopted === undefined ? [own] : []
     const { aggregator, maxSampleRatio } = this.options
     const weights = sampleWeights(
       aggregator,
-      [own.sampleCount, ...fresh.map((m) => m.sampleCount)],
+      [...base, ...models].map((m) => m.sampleCount),
       maxSampleRatio,
     )
-    const vectors = [own.params, ...fresh.map((m) => m.params)]
+    const vectors = [...base, ...models].map((m) => m.params)
     const merged = AGGREGATORS[aggregator].aggregate(
       weights === undefined
         ? { vectors, layout: this.model.layout }
@@ -267,15 +292,39 @@ export class GossipEngine implements RoundEngine {
     )
     const index = firstNonFinite(merged)
     if (index >= 0) {
-      this.deps.metrics.messagesRejected.inc({ kind: 'model', code: 'NON_FINITE' }, fresh.length)
+      this.deps.metrics.messagesRejected.inc({ kind: 'model', code: 'NON_FINITE' }, models.length)
       this.deps.logger.warn(
-        { round, index, value: merged[index], models: fresh.length },
+        { round, index, value: merged[index], models: models.length },
         'merge result is not finite: kept the own model',
       )
-      return 0
+      return { merged: 0, round }
     }
     this.model.setParams(merged)
-    return fresh.length
+    if (adopted === undefined) return { merged: models.length, round }
+    this.#ahead.clear()
+    this.deps.metrics.roundsAdopted.inc()
+    this.deps.logger.info(
+      { from: round, to: adopted, models: models.length },
+      'behind the swarm: adopted its round and merged model',
+    )
+    return { merged: models.length, round: adopted }
+  }
+
+  /**
+   * Records the rounds of `fresh` models and returns the swarm's round when this peer is behind it: the highest
+   * round that ADOPT_MIN_SENDERS distinct senders reached, if that is beyond `round`'s staleness window.
+   */
+  #swarmRound(fresh: readonly ReceivedModel[], round: number): number | undefined {
+    const window = round + this.options.maxStaleRounds
+    for (const m of fresh) {
+      if (m.round <= window || m.round <= (this.#ahead.get(m.from) ?? 0)) continue
+      this.#ahead.delete(m.from)
+      this.#ahead.set(m.from, m.round)
+      if (this.#ahead.size > AHEAD_SENDERS_MAX) this.#ahead.delete(this.#ahead.keys().next().value as string)
+    }
+    for (const [sender, seen] of this.#ahead) if (seen <= window) this.#ahead.delete(sender)
+    if (this.#ahead.size < ADOPT_MIN_SENDERS) return undefined
+    return [...this.#ahead.values()].sort((a, b) => b - a)[ADOPT_MIN_SENDERS - 1]
   }
 }
 
