@@ -785,6 +785,10 @@ export function parseSwarmArgs(argv: readonly string[]): { options: SwarmRunOpti
 }
 
 async function cli(argv: readonly string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE)
+    return 0
+  }
   let parsed: { options: SwarmRunOptions; out: string }
   try {
     parsed = parseSwarmArgs(argv)

@@ -59,6 +59,34 @@ describe('swarmgrad node (separate processes on 127.0.0.1)', () => {
     }
   })
 
+  it('a peer joining a running swarm adopts its round and has its models accepted within 5 of its rounds', async () => {
+    const lead = 15
+    const args = (i: number) => [
+      ...PEER_ARGS,
+      ...['--rounds', '0', '--train-steps', '5', '--train-eval-every', '0', '--gossip-max-stale-rounds', '5'],
+      ...['--data-peers', '4', '--data-index', String(i)],
+    ]
+    const first = pool.start([...args(0), '--gossip-start-peers', '2'])
+    await first.waitFor((p) => p.find((r) => r.msg === 'peer started') !== undefined, 'peer 0 to listen')
+    const bootstrap = ['--host-bootstrap', first.address()]
+    const others = [
+      first,
+      ...[1, 2].map((i) => pool.start([...args(i), ...bootstrap, '--gossip-start-peers', '2'])),
+    ]
+    for (const peer of others)
+      await peer.waitFor((p) => p.lastRound() >= lead, `a peer to reach round ${lead}`)
+
+    // the others are more than the staleness window (5 rounds) ahead of the joiner's first round; the joiner waits
+    // until it hears of all three, so that its rounds count from when it can exchange
+    const joiner = pool.start([...args(3), ...bootstrap, '--gossip-start-peers', '3'])
+    await joiner.waitFor((p) => p.rounds().length >= 5, 'the joiner to complete 5 rounds')
+    const firstFive = joiner.rounds().slice(0, 5)
+    // `sent` counts the peers that acknowledged the model (a STALE_ROUND refusal does not count)
+    expect(firstFive.some((r) => Number(r.sent) > 0)).toBe(true)
+    const adopted = joiner.find((r) => r.msg === 'behind the swarm: adopted its round and merged model')
+    expect(Number(adopted?.to)).toBeGreaterThanOrEqual(lead)
+  })
+
   it('stops gracefully on SIGTERM', async () => {
     const peer = pool.start([...PEER_ARGS, '--rounds', '0', '--train-steps', '5'])
     await peer.waitFor((p) => p.lastRound() >= 1, 'a first round')

@@ -20,7 +20,7 @@ describe('loadConfig', () => {
   it('fills every default when nothing is given', () => {
     const opts = loadConfig(nodeOptionsSchema, {})
     expect(opts.mode).toBe('gossip')
-    expect(opts.gossip.fanout).toBe(2)
+    expect(opts.gossip.fanout).toBe(4)
     expect(opts.host.listen).toEqual(['/ip4/127.0.0.1/tcp/0'])
     expect(opts.data).toMatchObject({ source: 'mnist', partition: 'iid', peers: 1, index: 0 })
   })

@@ -136,7 +136,7 @@ export function evalEveryOf(options: {
 }
 
 export const gossipSchema = z.strictObject({
-  fanout: z.number().int().min(1).max(64).default(2).describe('peers each model is sent to per round'),
+  fanout: z.number().int().min(1).max(64).default(4).describe('peers each model is sent to per round'),
   aggregator: z
     .enum(AGGREGATOR_NAMES as [AggregatorName, ...AggregatorName[]])
     .default('clipped')

@@ -224,6 +224,60 @@ describe('GossipEngine', () => {
     )
   })
 
+  it('behind the swarm, adopts the round two senders reached with their merged model, and is heard again', async () => {
+    const { engine, model, exchange, registry, reports } = setup({ maxStaleRounds: 2, rounds: 0 })
+    const from = (peer: string, round: number, value: number): ReceivedModel => ({
+      from: peer,
+      round,
+      params: new Float32Array(LENGTH).fill(value),
+      sampleCount: 100,
+    })
+    const signal = new AbortController().signal
+    // one sender ahead proves nothing: its model is merged as usual and the round goes on by one
+    exchange.inbox = [from('b', 380, 1)]
+    await engine.runRound(signal)
+    expect(engine.round).toBe(1)
+    expect(Array.from(model.params)).toEqual(new Array(LENGTH).fill(0.5))
+    // a second sender ahead: the highest round both reached, and the merge of what arrived within its window
+    exchange.inbox = [from('c', 383, 3), from('d', 2, 9)]
+    const report = await engine.runRound(signal)
+    expect(report.round).toBe(380)
+    expect(engine.round).toBe(380)
+    expect(report.merged).toBe(1)
+    expect(Array.from(model.params)).toEqual(new Array(LENGTH).fill(3))
+    const adopted = await registry.getSingleMetric('swarmgrad_node_rounds_adopted_total')?.get()
+    expect(adopted?.values[0]?.value).toBe(1)
+    // its next model carries round 381, inside the others' window, and the count restarts from there
+    exchange.inbox = [from('b', 384, 5)]
+    await engine.runRound(signal)
+    expect(exchange.sentTo[380]).toHaveLength(2)
+    expect(reports.map((r) => r.round)).toEqual([1, 380, 381])
+    expect(Array.from(model.params)).toEqual(new Array(LENGTH).fill(4))
+  })
+
+  it('moves its round by no more than a second sender shows, and not at all on one sender’s word', async () => {
+    const { engine, exchange } = setup({ maxStaleRounds: 2, rounds: 0 })
+    const from = (peer: string, round: number): ReceivedModel => ({
+      from: peer,
+      round,
+      params: new Float32Array(LENGTH),
+      sampleCount: 100,
+    })
+    const signal = new AbortController().signal
+    for (let i = 0; i < 4; i++) {
+      exchange.inbox = [from('mallory', 1e9 + i)]
+      await engine.runRound(signal)
+    }
+    expect(engine.round).toBe(4)
+    // rounds within the staleness window are no reason to jump
+    exchange.inbox = [from('b', 7), from('c', 7)]
+    await engine.runRound(signal)
+    expect(engine.round).toBe(5)
+    exchange.inbox = [from('c', 40)]
+    await engine.runRound(signal)
+    expect(engine.round).toBe(40)
+  })
+
   it('undoes a local step that overflows after merging a huge model, counts it and goes on', async () => {
     const { engine, model, exchange, registry } = setup({ rounds: 0 })
     model.scale = 1e10

@@ -51,6 +51,12 @@ const LOSS_FLOOR = 0.1
 /** Share of the fanout that may go to peers this one has not verified while verified ones are available. */
 const UNVERIFIED_SHARE = 0.25
 
+/** Distinct senders whose models must be ahead of this peer's staleness window before it adopts their round. */
+const ADOPT_MIN_SENDERS = 2
+
+/** Senders whose round a peer remembers while they are ahead of its window, the least recently heard going first. */
+const AHEAD_SENDERS_MAX = 64
+
 export interface GossipEngineOptions {
   readonly peerId: string
   readonly seed: number
@@ -78,6 +84,13 @@ export interface GossipEngineOptions {
  * the senders' counts are capped by `sampleWeights`, and the robust rules weigh every model alike).
  * There is no global barrier: a slow or dead peer costs at most `waitTimeoutMs` a round.
  *
+ * A peer that has fallen behind (a joiner, a peer that was slower or away) adopts the swarm's round, or its models
+ * would stay older than the others' staleness window and be refused as STALE_ROUND forever: once models from at
+ * least ADOPT_MIN_SENDERS distinct senders have shown rounds more than `maxStaleRounds` ahead of its own, it takes
+ * the highest round that many senders reached (so one sender alone moves nothing, and the jump is never past what
+ * two of them showed), replaces its model by the merge of this round's received models within the window of that
+ * round (its own, older model left out), and goes on from there.
+ *
  * A non-finite state is never adopted: a local step that leaves a parameter non-finite (e.g. training from a
  * finite but huge merged model overflows) is undone back to the parameters of the last finite step, and a merge
  * whose result is non-finite is dropped, the own model kept; both are counted and logged, and the round goes on.
@@ -89,6 +102,8 @@ export class GossipEngine implements RoundEngine {
   /** The latest CLIP_WINDOW distances of received models to the own model at merge time, oldest first. */
   readonly #distances: number[] = []
   readonly #rng: Xoshiro128
+  /** The highest round each sender's merged models showed, for senders ahead of this peer's staleness window. */
+  readonly #ahead = new Map<string, number>()
 
   constructor(
     private readonly options: GossipEngineOptions,
@@ -169,21 +184,22 @@ export class GossipEngine implements RoundEngine {
       await this.exchange.waitForReceived(Math.min(this.options.waitModels, targets.length), wait)
     }
     const sent = (await sends).filter(Boolean).length
-    const merged = await this.#merge(outgoing, round)
+    const { merged, round: done } = await this.#merge(outgoing, round)
+    if (done !== round) metrics.round.set(done)
 
     let evaluation: Evaluation | undefined
-    if (this.options.evalEvery > 0 && round % this.options.evalEvery === 0) {
+    if (this.options.evalEvery > 0 && done % this.options.evalEvery === 0) {
       evaluation = await this.model.evaluate()
       recordEvaluation(metrics, evaluation)
     }
 
-    this.#round = round
+    this.#round = done
     const seconds = (performance.now() - started) / 1000
     metrics.roundDuration.observe(seconds)
     metrics.roundsCompleted.inc()
     const bytes = this.exchange.bytes()
     const report: RoundReport = {
-      round,
+      round: done,
       seconds,
       trainLoss: trained.loss,
       trainSamples: trained.samples,
@@ -261,8 +277,11 @@ export class GossipEngine implements RoundEngine {
     }
   }
 
-  /** Merges this round's own model with the received ones and loads the result; returns how many were merged. */
-  async #merge(own: OutgoingModel, round: number): Promise<number> {
+  /**
+   * Merges this round's own model with the received ones and loads the result. Returns how many were merged and
+   * the round this peer completed: `round`, or the swarm's round it adopted (see the class comment).
+   */
+  async #merge(own: OutgoingModel, round: number): Promise<{ merged: number; round: number }> {
     const received = this.exchange.takeReceived()
     const recent = received.filter((m) => m.round + this.options.maxStaleRounds >= round)
     const stale = received.length - recent.length
@@ -272,18 +291,24 @@ export class GossipEngine implements RoundEngine {
     if (nonFinite > 0)
       this.deps.metrics.messagesRejected.inc({ kind: 'model', code: 'NON_FINITE' }, nonFinite)
     const fresh = await this.#screen(finite, own.params)
-    this.deps.metrics.mergeSize.observe(fresh.length)
-    if (fresh.length === 0) return 0
+    const swarmRound = this.#swarmRound(fresh, round)
+    const ahead =
+      swarmRound === undefined ? [] : fresh.filter((m) => m.round + this.options.maxStaleRounds >= swarmRound)
+    const adopted = ahead.length > 0 ? swarmRound : undefined
+    const models = adopted === undefined ? fresh : ahead
+    this.deps.metrics.mergeSize.observe(models.length)
+    if (models.length === 0) return { merged: 0, round }
+    const base = adopted === undefined ? [own] : []
     const { aggregator, maxSampleRatio } = this.options
     const weights = sampleWeights(
       aggregator,
-      [own.sampleCount, ...fresh.map((m) => m.sampleCount)],
+      [...base, ...models].map((m) => m.sampleCount),
       maxSampleRatio,
     )
-    const vectors = [own.params, ...fresh.map((m) => m.params)]
+    const vectors = [...base, ...models].map((m) => m.params)
     const merged =
       aggregator === 'clipped'
-        ? this.#clippedMerge(vectors)
+        ? this.#clippedMerge(vectors, adopted === undefined)
         : AGGREGATORS[aggregator].aggregate(
             weights === undefined
               ? { vectors, layout: this.model.layout }
@@ -291,15 +316,39 @@ export class GossipEngine implements RoundEngine {
           )
     const index = firstNonFinite(merged)
     if (index >= 0) {
-      this.deps.metrics.messagesRejected.inc({ kind: 'model', code: 'NON_FINITE' }, fresh.length)
+      this.deps.metrics.messagesRejected.inc({ kind: 'model', code: 'NON_FINITE' }, models.length)
       this.deps.logger.warn(
-        { round, index, value: merged[index], models: fresh.length },
+        { round, index, value: merged[index], models: models.length },
         'merge result is not finite: kept the own model',
       )
-      return 0
+      return { merged: 0, round }
     }
     this.model.setParams(merged)
-    return fresh.length
+    if (adopted === undefined) return { merged: models.length, round }
+    this.#ahead.clear()
+    this.deps.metrics.roundsAdopted.inc()
+    this.deps.logger.info(
+      { from: round, to: adopted, models: models.length },
+      'behind the swarm: adopted its round and merged model',
+    )
+    return { merged: models.length, round: adopted }
+  }
+
+  /**
+   * Records the rounds of `fresh` models and returns the swarm's round when this peer is behind it: the highest
+   * round that ADOPT_MIN_SENDERS distinct senders reached, if that is beyond `round`'s staleness window.
+   */
+  #swarmRound(fresh: readonly ReceivedModel[], round: number): number | undefined {
+    const window = round + this.options.maxStaleRounds
+    for (const m of fresh) {
+      if (m.round <= window || m.round <= (this.#ahead.get(m.from) ?? 0)) continue
+      this.#ahead.delete(m.from)
+      this.#ahead.set(m.from, m.round)
+      if (this.#ahead.size > AHEAD_SENDERS_MAX) this.#ahead.delete(this.#ahead.keys().next().value as string)
+    }
+    for (const [sender, seen] of this.#ahead) if (seen <= window) this.#ahead.delete(sender)
+    if (this.#ahead.size < ADOPT_MIN_SENDERS) return undefined
+    return [...this.#ahead.values()].sort((a, b) => b - a)[ADOPT_MIN_SENDERS - 1]
   }
 
   /**
@@ -335,15 +384,23 @@ export class GossipEngine implements RoundEngine {
   /**
    * ClippedGossip around the own model (`vectors[0]`): each received model's difference is clipped to clipFactor ×
    * the median distance of this round's and the last rounds' received models (CLIP_WINDOW), so far models widen
-   * the radius only while they are more than half of the recent ones.
+   * the radius only while they are more than half of the recent ones. A peer adopting the swarm's round merges only
+   * received models (its own is far behind): their centre is then the coordinate-wise median, the radius from this
+   * merge's own distances.
    */
-  #clippedMerge(vectors: Float32Array[]): Float32Array {
+  #clippedMerge(vectors: Float32Array[], aroundOwn: boolean): Float32Array {
+    const input = { vectors, layout: this.model.layout }
+    if (!aroundOwn) {
+      const { merged, clipped } = clippedMerge(input, { factor: this.options.clipFactor })
+      this.deps.metrics.modelsClipped.inc(clipped)
+      return merged
+    }
     const own = vectors[0] as Float32Array
     const distances = vectors.slice(1).map((v) => distance(v, own))
     this.#distances.push(...distances)
     this.#distances.splice(0, Math.max(0, this.#distances.length - CLIP_WINDOW))
     const radius = this.options.clipFactor * weightedMedian(this.#distances)
-    const { merged, clipped } = clippedMerge({ vectors, layout: this.model.layout }, { selfIndex: 0, radius })
+    const { merged, clipped } = clippedMerge(input, { selfIndex: 0, radius })
     this.deps.metrics.modelsClipped.inc(clipped)
     return merged
   }

@@ -26,6 +26,10 @@ export function createNodeMetrics(registry: Registry) {
       name: 'swarmgrad_node_rounds_completed_total',
       help: 'Rounds this peer completed',
     }),
+    roundsAdopted: metric.counter({
+      name: 'swarmgrad_node_rounds_adopted_total',
+      help: 'Times this gossip peer, behind the swarm, jumped to the round of models from peers ahead of it',
+    }),
     roundDuration: metric.histogram({
       name: 'swarmgrad_node_round_duration_seconds',
       help: 'Wall time of one round',
