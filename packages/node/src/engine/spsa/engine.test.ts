@@ -162,8 +162,9 @@ describe('SpsaEngine on a fake network', () => {
     for (const peer of peers) run(peer)
     await expect.poll(() => peers.every((p) => p.engine.round >= 3), { timeout: 10_000 }).toBe(true)
     const joiner = await spsaPeer(network, 'j', { join: true, roundTimeoutMs: 1_000, logRounds: 2 })
-    // the others take 10 ms a loss, the joiner none: its first batch reaches them before they close its round
-    for (const peer of peers) peer.model.lossMs = 10
+    // the others take 30 ms a loss, the joiner none: its batch reaches them before they close its round, with a
+    // margin for a loaded machine
+    for (const peer of peers) peer.model.lossMs = 30
     joiner.model.lossMs = 0
     run(joiner)
     await expect
@@ -180,12 +181,12 @@ describe('SpsaEngine on a fake network', () => {
           all.every((p) => p.reports.find((x) => x.round === r)?.merged === 4) &&
           agreedRound(all, r) === r,
       )
-    await expect.poll(withJoiner, { timeout: 10_000 }).toBeDefined()
+    await expect.poll(withJoiner, { timeout: 30_000 }).toBeDefined()
     expect(await counter(joiner.spsa.scalarsSent)).toBeGreaterThan(0)
     const snapshots = await Promise.all(peers.map((p) => counter(p.spsa.served, { what: 'snapshot' })))
     expect(snapshots.reduce((x, y) => x + y, 0)).toBeGreaterThanOrEqual(1)
     expect(joiner.model.params).toEqual(joiner.engine.params())
-  })
+  }, 90_000)
 
   it('refuses batches of another run, outside the window, duplicated, mis-sized or from a forged sender', async () => {
     const network = new FakeSpsaNetwork()
