@@ -1,14 +1,15 @@
+import { execFile } from 'node:child_process'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
+import { parseArgs, promisify } from 'node:util'
 import { PALETTE, renderLineChart, type Series } from '@swarmgrad/cli'
 import { CodedError } from '@swarmgrad/protocol'
 import { type AttackRun, attackTable, honestRounds, roundRecordsOfLog } from './attack-summary.js'
 import { ATTACKS, type AttackKind, parseAttackKind } from './byzantine.js'
 import { flCoordinatorCommand } from './fl.js'
-import { DEFAULT_BOOTSTRAP_PEERS, FMNIST_TASK_FLAGS, runSwarm, untilSignalled } from './swarm.js'
+import { CLI_BIN, DEFAULT_BOOTSTRAP_PEERS, FMNIST_TASK_FLAGS, runSwarm, untilSignalled } from './swarm.js'
 
 /**
  * The attack benchmark: fmnist-2nn over N peer processes (parts 0 … N − 1 of the reference 16-part split), of which
@@ -165,9 +166,25 @@ function modeFlags(mode: Mode, peers: number): string[] {
   }
 }
 
+/**
+ * Writes the fl coordinator's identity to `<logDir>/coordinator.key` (`swarmgrad keygen`) and returns its peer id:
+ * every client names it (`--fl-coordinator`), since a client that dials more than one peer must.
+ */
+async function coordinatorIdentity(logDir: string): Promise<string> {
+  await mkdir(logDir, { recursive: true })
+  const { stdout } = await promisify(execFile)(process.execPath, [
+    CLI_BIN,
+    'keygen',
+    '--out',
+    join(logDir, 'coordinator.key'),
+  ])
+  return stdout.trim()
+}
+
 async function runOne(plan: RunPlan, options: AttackOptions, signal: AbortSignal): Promise<AttackRun> {
   const logDir = `bench-results/tmp/attack/${plan.name}`
   await rm(logDir, { recursive: true, force: true })
+  const coordinatorFlags = plan.mode === 'fl' ? ['--fl-coordinator', await coordinatorIdentity(logDir)] : []
   const first = options.peers - plan.byzantine
   const merge = plan.merge === 'plain' ? PLAIN_MERGE[plan.mode] : []
   const result = await runSwarm(
@@ -177,7 +194,7 @@ async function runOne(plan: RunPlan, options: AttackOptions, signal: AbortSignal
       peers: options.peers,
       rounds: options.rounds,
       task: 'none',
-      extra: [...FMNIST_TASK_FLAGS, ...modeFlags(plan.mode, options.peers), ...merge],
+      extra: [...FMNIST_TASK_FLAGS, ...modeFlags(plan.mode, options.peers), ...coordinatorFlags, ...merge],
       peerProgram: (i) =>
         plan.attack === 'none' || i < first
           ? undefined
