@@ -52,6 +52,16 @@ const REFERENCE_PARTITION = relative(
   createRequire(import.meta.url).resolve('@swarmgrad/trainer/fixtures/fmnist-2nn-partition.json'),
 )
 
+/**
+ * The data, model and training flags of the reference task: Fashion-MNIST cut by the shipped 16-part Dirichlet(0.5)
+ * split (a peer with `--data-index i` trains on part i), the fmnist-2nn model, one epoch a round.
+ */
+export const FMNIST_TASK_FLAGS: readonly string[] = [
+  ...['--data-source', 'fashion-mnist', '--data-partition', 'file'],
+  ...['--data-partition-file', REFERENCE_PARTITION, '--data-peers', '16'],
+  ...['--model', 'fmnist-2nn', '--train-epochs', '1', '--train-batch-size', '32', '--train-lr', '0.05'],
+]
+
 /** Task presets: the data, model and training flags every peer of a run gets, as a function of the peer count. */
 export const TASK_PRESETS: Record<string, (peers: number) => string[]> = {
   /** The reference task of BENCHMARKS.md: Fashion-MNIST over 16 peers by the shipped Dirichlet(0.5) split. */
@@ -62,11 +72,7 @@ export const TASK_PRESETS: Record<string, (peers: number) => string[]> = {
         `task fmnist-2nn has a fixed 16-peer partition (${REFERENCE_PARTITION}), got --peers ${peers}`,
       )
     }
-    return [
-      ...['--data-source', 'fashion-mnist', '--data-partition', 'file'],
-      ...['--data-partition-file', REFERENCE_PARTITION, '--data-peers', '16'],
-      ...['--model', 'fmnist-2nn', '--train-epochs', '1', '--train-batch-size', '32', '--train-lr', '0.05'],
-    ]
+    return [...FMNIST_TASK_FLAGS]
   },
   /** Tiny rounds for scale runs: the shipped MNIST digits split IID, 5 SGD steps a round, 1 000 test images. */
   tiny: (peers) => [
@@ -88,6 +94,11 @@ export interface SwarmRunOptions {
   readonly extra: readonly string[]
   /** Flags of peer `index` alone, appended after `extra` (per-peer settings such as an availability or a key file). */
   readonly peerExtra?: (index: number) => readonly string[]
+  /**
+   * The program and leading arguments of peer `index` in place of `node <cli bin> node` (a benchmark's own peer
+   * program that takes the same flags); undefined keeps the CLI.
+   */
+  readonly peerProgram?: (index: number) => readonly string[] | undefined
   /**
    * Live peers each peer waits for before its first round: 'auto' passes `--<mode>-start-peers N-1` when the mode
    * has that option; a number passes that count; 'none' passes nothing.
@@ -396,9 +407,7 @@ export function peerCommand(options: SwarmRunOptions, index: number, bootstrap: 
     }
   }
   return [
-    process.execPath,
-    CLI_BIN,
-    'node',
+    ...(options.peerProgram?.(index) ?? [process.execPath, CLI_BIN, 'node']),
     ...['--mode', options.mode, '--rounds', String(options.rounds), '--log-format', 'json'],
     ...preset(options.peers),
     ...['--data-index', String(index)],

@@ -45,6 +45,10 @@ export interface NodeDeps {
   readonly registry?: Registry
   /** Called after every completed round. */
   readonly onRound?: (report: RoundReport) => void
+  /** Replaces this peer's data once loaded, before the model is built (benchmarks: relabelled data). */
+  readonly data?: (data: PeerData) => PeerData
+  /** Wraps the local model every round engine trains and sends (benchmarks: a peer that sends altered models). */
+  readonly model?: (model: LocalModel) => LocalModel
 }
 
 /** The run id: peers whose model, mode, seed or training hyper-parameters differ never share a topic. */
@@ -221,8 +225,9 @@ export async function createNode(
   const { spec, params: initialParams, warnings, architecture } = resolveRunModel(options)
   for (const warning of warnings) logger.warn({ modelFile: options.modelFile }, warning)
   const runId = runIdOf(options, architecture)
+  const loaded = await loadPeerData(options.data, options.seed, spec)
   const { data, heldOut } = holdOut(
-    await loadPeerData(options.data, options.seed, spec),
+    deps.data?.(loaded) ?? loaded,
     options.mode === 'gossip' ? options.gossip.validateBatch : 0,
     options,
   )
@@ -270,13 +275,14 @@ export async function createNode(
   const countPeers = (): void => metrics.peersConnected.set(host.connectedPeers().length)
   host.on('peer:connect', countPeers)
   host.on('peer:disconnect', countPeers)
+  const model = trainerModel(trainer, data, options, heldOut)
   const engine = ROUND_ENGINES[options.mode]({
     options,
     runId,
     spec,
     paramCount: paramCount(spec),
     host,
-    model: trainerModel(trainer, data, options, heldOut),
+    model: deps.model?.(model) ?? model,
     trainer,
     data,
     logger,
