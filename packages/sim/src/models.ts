@@ -1,9 +1,8 @@
-import type { ModelSpec } from '@swarmgrad/config'
+import type { ModelSpec, SimOptions } from '@swarmgrad/config'
 import type { LocalModel } from '@swarmgrad/node'
 import { seedFrom } from '@swarmgrad/protocol'
 import { buildModel, type Dataset, type Model, Trainer } from '@swarmgrad/trainer'
 import type { VirtualClock } from './clock.js'
-import type { SimOptions } from './options.js'
 
 type Evaluation = { loss: number; accuracy: number }
 

@@ -5,7 +5,14 @@ import type {
   ModestTransport,
   ViewEntries,
 } from '@swarmgrad/node'
-import { CodedError, decodeTensor, encodeTensor, type ModelCodecName, modelTensor, toDense } from '@swarmgrad/protocol'
+import {
+  CodedError,
+  decodeTensor,
+  encodeTensor,
+  type ModelCodecName,
+  modelTensor,
+  toDense,
+} from '@swarmgrad/protocol'
 import type { VirtualNetwork } from './network.js'
 
 /**
@@ -37,7 +44,10 @@ export class WireCodec {
     let out = this.#decoded.get(params)
     if (out === undefined) {
       const tensor = encodeTensor(modelTensor(this.#codec, params))
-      out = { params: toDense(decodeTensor(tensor, { paramCount: params.length })), bytes: tensor.data.length }
+      out = {
+        params: toDense(decodeTensor(tensor, { paramCount: params.length })),
+        bytes: tensor.data.length,
+      }
       this.#decoded.set(params, out)
     }
     return out
@@ -51,7 +61,12 @@ export class VirtualModestTransport implements ModestTransport {
   readonly #codec: WireCodec
   readonly #registry: Map<string, ModestHandlers>
 
-  constructor(self: string, network: VirtualNetwork, codec: WireCodec, registry: Map<string, ModestHandlers>) {
+  constructor(
+    self: string,
+    network: VirtualNetwork,
+    codec: WireCodec,
+    registry: Map<string, ModestHandlers>,
+  ) {
     this.#self = self
     this.#network = network
     this.#codec = codec

@@ -1,6 +1,6 @@
+import type { SimOptions } from '@swarmgrad/config'
 import { CodedError, createRng, type Xoshiro128 } from '@swarmgrad/protocol'
 import type { VirtualClock } from './clock.js'
-import type { SimOptions } from './options.js'
 
 /** What a peer's side of the network knows of it. */
 interface Endpoint {
@@ -151,7 +151,8 @@ export class VirtualNetwork {
     const start = Math.max(now, sender.uplinkFreeAt)
     sender.uplinkFreeAt = start + (bytes * 8) / (bandwidthMbps * 1000)
     const delay = sender.uplinkFreeAt - now + latencyMs + jitterMs * this.#rng.nextFloat32()
-    const lost = (loss > 0 && this.#rng.nextFloat32() < loss) || (this.#partitioned && sender.side !== receiver.side)
+    const lost =
+      (loss > 0 && this.#rng.nextFloat32() < loss) || (this.#partitioned && sender.side !== receiver.side)
     if (lost) {
       this.#lost++
       return

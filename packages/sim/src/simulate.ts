@@ -1,10 +1,10 @@
-import { resolveModelSpec } from '@swarmgrad/config'
+import { resolveModelSpec, type SimOptions } from '@swarmgrad/config'
 import { HistoryWriter } from '@swarmgrad/net'
 import {
   createModestMetrics,
   createNodeMetrics,
-  type ModestHandlers,
   ModestEngine,
+  type ModestHandlers,
   type RoundReport,
 } from '@swarmgrad/node'
 import { createRng, shuffleInPlace } from '@swarmgrad/protocol'
@@ -12,16 +12,19 @@ import { type Dataset, initBackend, loadPeerData, partitionAll, subset } from '@
 import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
 import { VirtualClock } from './clock.js'
-import { VirtualModestTransport, WireCodec } from './modest.js'
 import type { VirtualModel } from './models.js'
 import { SharedTrainer } from './models.js'
+import { VirtualModestTransport, WireCodec } from './modest.js'
 import { VirtualNetwork } from './network.js'
-import type { SimOptions } from './options.js'
 
 /** Bootstrap peers each virtual peer knows at start, drawn from the seed among the peers before it. */
 const BOOTSTRAP_PEERS = 3
 /** Transfer deadline of a MoDeST peer beyond its ping and aggregation timeouts (the node's exchange.sendTimeoutMs). */
 const SEND_TIMEOUT_MS = 30_000
+/** A status line every this many virtual milliseconds, between the round lines. */
+const STATUS_EVERY_MS = 10_000
+/** Virtual time between two looks at the swarm's round (churn events, recorded rounds, the end). */
+const CHECK_EVERY_MS = 50
 
 /** What the swarm did in one round, over the peers that reported it. */
 export interface SimRound {
@@ -49,6 +52,8 @@ export interface SimResult {
   readonly wallSeconds: number
   /** Real seconds spent in TF.js (training and evaluation). */
   readonly computeSeconds: number
+  /** CPU seconds (user and system) of this process during the run: wall time without the waits for other processes. */
+  readonly cpuSeconds: number
   readonly peakRssBytes: number
   readonly backend: string
   /** Whether the swarm completed every round before the virtual time ran out. */
@@ -83,6 +88,7 @@ function peerId(index: number): string {
  */
 export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimResult> {
   const started = performance.now()
+  const cpu = process.cpuUsage()
   const { logger } = deps
   const progress = deps.onProgress ?? (() => undefined)
   const spec = resolveModelSpec(options.model)
@@ -97,7 +103,8 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
   const modestMetrics = createModestMetrics(registry)
   const handlers = new Map<string, ModestHandlers>()
   const codec = new WireCodec(options.codec)
-  const history = options.historyFile === undefined ? undefined : await HistoryWriter.open(options.historyFile, logger)
+  const history =
+    options.historyFile === undefined ? undefined : await HistoryWriter.open(options.historyFile, logger)
   const reports = new Map<number, RoundReport[]>()
   const rounds: SimRound[] = []
   const restoreRandom = seedMathRandom(options.seed)
@@ -235,8 +242,21 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
     // a round is recorded once the next one is reported (all of its sample's reports are in by then) or at the end
     let recorded = 0
     let completed = false
+    let nextStatus = STATUS_EVERY_MS
+    let nextCheck = 0
     while (clock.elapsed() < options.maxVirtualSeconds * 1000) {
       if (!(await clock.step())) break
+      // the swarm's round and churn are looked at every CHECK_EVERY_MS of virtual time, not at every timer
+      if (clock.elapsed() < nextCheck) continue
+      nextCheck = clock.elapsed() + CHECK_EVERY_MS
+      if (clock.elapsed() >= nextStatus) {
+        nextStatus += STATUS_EVERY_MS
+        progress(
+          `virtual ${(clock.elapsed() / 1000).toFixed(0)} s: round ${swarmRound()}, ${running().length} running, ` +
+            `${(network.totals().bytes / 1e6).toFixed(1)} MB sent, wall ${((performance.now() - started) / 1000).toFixed(1)} s, ` +
+            `rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`,
+        )
+      }
       const newest = Math.max(0, ...reports.keys())
       while (recorded + 1 < newest) record(++recorded)
       await churn()
@@ -275,6 +295,7 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
       virtualSeconds: clock.elapsed() / 1000,
       wallSeconds: (performance.now() - started) / 1000,
       computeSeconds: shared.computeSeconds,
+      cpuSeconds: cpuSecondsSince(cpu),
       peakRssBytes: Math.max(peakRss, process.resourceUsage().maxRSS * 1024),
       backend: backend.name,
       completed,
@@ -282,6 +303,11 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
   } finally {
     restoreRandom()
   }
+}
+
+function cpuSecondsSince(start: NodeJS.CpuUsage): number {
+  const { user, system } = process.cpuUsage(start)
+  return (user + system) / 1e6
 }
 
 /** Each peer's training indices: the configured partition of the whole training set over `peers` parts. */

@@ -1,12 +1,14 @@
-import { dataSchema, logSchema, modelSchema, modestSchema, trainSchema } from '@swarmgrad/config'
 import { MODEL_CODEC_NAMES } from '@swarmgrad/protocol'
 import { z } from 'zod'
+import { modelSchema } from './model-spec.js'
+import { modestSchema } from './modest-options.js'
+import { dataSchema, logSchema, trainSchema } from './node-options.js'
 
 /** The modes the simulator runs with their real round engines. */
 export const SIM_MODES = ['modest'] as const
 
 /** The in-memory network between the virtual peers. */
-export const networkSchema = z.strictObject({
+export const simNetworkSchema = z.strictObject({
   latencyMs: z.number().min(0).max(60_000).default(20).describe('one-way delay of every message'),
   jitterMs: z
     .number()
@@ -20,18 +22,33 @@ export const networkSchema = z.strictObject({
     .max(1_000_000)
     .default(100)
     .describe("each peer's uplink: its messages leave one after another at this rate"),
-  loss: z.number().min(0).max(1).default(0).describe('probability that a message is lost (its sender times out)'),
+  loss: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0)
+    .describe('probability that a message is lost (its sender times out)'),
 })
 
 /**
  * When peers come and go, by the highest round a live peer holds. A crash stops a peer silently (no leave
  * announcement), a leave stops it gracefully; a partition cuts the swarm in two until it heals.
  */
-export const churnSchema = z
+export const simChurnSchema = z
   .strictObject({
-    crashRound: z.number().int().min(0).default(0).describe('crash peers once this round is reached; 0 never'),
+    crashRound: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('crash peers once this round is reached; 0 never'),
     crashFraction: z.number().min(0).max(1).default(0).describe('fraction of the live peers that crash'),
-    leaveRound: z.number().int().min(0).default(0).describe('peers leave once this round is reached; 0 never'),
+    leaveRound: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('peers leave once this round is reached; 0 never'),
     leaveFraction: z.number().min(0).max(1).default(0).describe('fraction of the live peers that leave'),
     joinRound: z.number().int().min(0).default(0).describe('late peers join at this round; 0 never'),
     joinPeers: z
@@ -40,7 +57,12 @@ export const churnSchema = z
       .min(0)
       .default(0)
       .describe('peers (of `peers`) held back until joinRound, each with its own data part'),
-    partitionRound: z.number().int().min(0).default(0).describe('cut the swarm in two at this round; 0 never'),
+    partitionRound: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('cut the swarm in two at this round; 0 never'),
     partitionFraction: z.number().gt(0).lt(1).default(0.5).describe('share of the peers on the smaller side'),
     healRound: z
       .number()
@@ -72,7 +94,9 @@ export const simOptionsSchema = z
       .string()
       .min(1)
       .optional()
-      .describe('append one JSON line per round of the swarm (accuracy, bytes, virtual seconds); see swarmgrad plot'),
+      .describe(
+        'append one JSON line per round of the swarm (accuracy, bytes, virtual seconds); see swarmgrad plot',
+      ),
     data: dataSchema.prefault({}),
     train: trainSchema.prefault({}),
     modest: modestSchema.prefault({}),
@@ -83,8 +107,8 @@ export const simOptionsSchema = z
       .max(600_000)
       .default(10)
       .describe('virtual time one local SGD step takes on a peer'),
-    network: networkSchema.prefault({}),
-    churn: churnSchema.prefault({}),
+    network: simNetworkSchema.prefault({}),
+    churn: simChurnSchema.prefault({}),
     maxVirtualSeconds: z
       .number()
       .positive()
