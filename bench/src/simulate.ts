@@ -23,8 +23,8 @@ const REFERENCE: SimOptionsInput = {
   model: 'fmnist-2nn',
   data: { source: 'fashion-mnist', partition: 'dirichlet', alpha: 0.3 },
   train: { steps: 10, batchSize: 32, lr: 0.05 },
-  // full views (viewMax above the swarm), round 1 once 90 % of the swarm is in every view
-  modest: { sampleSize: 16, minModels: 4, startPeers: 900, startTimeoutMs: 120_000, viewMax: 1_024 },
+  // full views: viewMax above the swarm
+  modest: { sampleSize: 16, minModels: 4, startTimeoutMs: 120_000, viewMax: 1_024 },
   churn: { crashRound: 25, crashFraction: 0.8 },
 }
 
@@ -40,11 +40,7 @@ function series(results: readonly SimResult[], x: (r: SimResult['rounds'][number
   }))
 }
 
-async function writeCharts(
-  results: readonly SimResult[],
-  out: string,
-  title: string,
-): Promise<string[]> {
+async function writeCharts(results: readonly SimResult[], out: string, title: string): Promise<string[]> {
   const common = { yLabel: 'test accuracy, %', yRange: [0, 100] as const, guides: [{ y: 80, label: '80 %' }] }
   const charts = [
     { path: `${out}-acc-round.svg`, x: (r: SimResult['rounds'][number]) => r.round, xLabel: 'round' },
@@ -81,9 +77,12 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(
       rounds: { type: 'string' },
     },
   })
+  const peers = values.peers === undefined ? (REFERENCE.peers as number) : Number(values.peers)
   const options = simOptionsSchema.parse({
     ...REFERENCE,
-    ...(values.peers === undefined ? {} : { peers: Number(values.peers) }),
+    peers,
+    // round 1 once 90 % of the swarm is in every view
+    modest: { ...REFERENCE.modest, startPeers: Math.floor(0.9 * peers) },
     ...(values.rounds === undefined ? {} : { rounds: Number(values.rounds) }),
     historyFile: `${values.out}.jsonl`,
   })
