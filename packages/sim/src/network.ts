@@ -121,10 +121,7 @@ export class VirtualNetwork {
         return
       }
       this.#send(from, to, bytes, () => {
-        if (settled || !this.isUp(to)) {
-          if (!settled && !this.isUp(to)) finish(() => reject(new CodedError('UNREACHABLE', `${to} stopped`)))
-          return
-        }
+        if (settled) return
         Promise.resolve()
           .then(handle)
           .then(

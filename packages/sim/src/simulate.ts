@@ -12,7 +12,6 @@ import { type Dataset, initBackend, loadPeerData, partitionAll, subset } from '@
 import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
 import { VirtualClock } from './clock.js'
-import type { VirtualModel } from './models.js'
 import { SharedTrainer } from './models.js'
 import { VirtualModestTransport, WireCodec } from './modest.js'
 import { VirtualNetwork } from './network.js'
@@ -70,7 +69,6 @@ interface VirtualPeer {
   readonly id: string
   readonly index: number
   readonly engine: ModestEngine
-  readonly model: VirtualModel
   readonly controller: AbortController
   state: 'waiting' | 'running' | 'crashed' | 'left'
 }
@@ -141,7 +139,7 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
         new VirtualModestTransport(id, network, codec, handlers),
         { logger: logger.child({ peer: id }), metrics, modestMetrics, onRound, clock },
       )
-      peers.push({ id, index, engine, model, controller: new AbortController(), state: 'waiting' })
+      peers.push({ id, index, engine, controller: new AbortController(), state: 'waiting' })
     }
     const lateFrom = options.peers - options.churn.joinPeers
     const start = async (peer: VirtualPeer, pool: number): Promise<void> => {
