@@ -25,7 +25,7 @@ export function formatSummary(result: SimResult): string {
     )
   }
   lines.push(
-    `${result.completed ? 'completed' : 'NOT completed'}: ${(result.bytes / MB).toFixed(1)} MB in ${result.messages} messages (${result.lostMessages} lost), virtual ${result.virtualSeconds.toFixed(1)} s, wall ${result.wallSeconds.toFixed(1)} s (TF.js ${result.computeSeconds.toFixed(1)} s, CPU ${result.cpuSeconds.toFixed(1)} s), peak RSS ${(result.peakRssBytes / MIB).toFixed(0)} MiB`,
+    `${result.completed ? 'completed' : 'NOT completed'}: ${(result.bytes / MB).toFixed(1)} MB in ${result.messages} messages (${result.lostMessages} lost), virtual ${result.virtualSeconds.toFixed(1)} s, wall ${result.wallSeconds.toFixed(1)} s (CPU ${result.cpuSeconds.toFixed(1)} s), peak RSS ${(result.peakRssBytes / MIB).toFixed(0)} MiB`,
   )
   return `${lines.join('\n')}\n`
 }

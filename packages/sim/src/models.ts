@@ -21,8 +21,6 @@ export class SharedTrainer {
   readonly #evaluator: Trainer | undefined
   readonly #evaluations = new WeakMap<Float32Array, Promise<Evaluation | undefined>>()
   #queue: Promise<unknown> = Promise.resolve()
-  /** Real seconds spent training and evaluating. */
-  computeSeconds = 0
 
   constructor(spec: ModelSpec, clock: VirtualClock, options: SimOptions, test: Dataset | undefined) {
     this.model = buildModel(spec, options.seed)
@@ -43,11 +41,9 @@ export class SharedTrainer {
   exclusive<T>(work: () => Promise<T>): Promise<T> {
     const release = this.#clock.hold()
     const run = this.#queue.then(async () => {
-      const started = performance.now()
       try {
         return await work()
       } finally {
-        this.computeSeconds += (performance.now() - started) / 1000
         release()
       }
     })

@@ -49,8 +49,6 @@ export interface SimResult {
   readonly lostMessages: number
   readonly virtualSeconds: number
   readonly wallSeconds: number
-  /** Real seconds spent in TF.js (training and evaluation). */
-  readonly computeSeconds: number
   /** CPU seconds (user and system) of this process during the run: wall time without the waits for other processes. */
   readonly cpuSeconds: number
   readonly peakRssBytes: number
@@ -292,7 +290,6 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
       lostMessages: totals.lost,
       virtualSeconds: clock.elapsed() / 1000,
       wallSeconds: (performance.now() - started) / 1000,
-      computeSeconds: shared.computeSeconds,
       cpuSeconds: cpuSecondsSince(cpu),
       peakRssBytes: Math.max(peakRss, process.resourceUsage().maxRSS * 1024),
       backend: backend.name,
