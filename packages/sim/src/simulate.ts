@@ -176,9 +176,14 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
       if (due('leave', c.leaveRound)) {
         const leaving = draw(rng, running(), c.leaveFraction)
         for (const peer of leaving) peer.state = 'left'
-        void Promise.all(
-          leaving.map((peer) => peer.engine.stop().finally(() => network.setUp(peer.id, false))),
-        )
+        for (const peer of leaving) {
+          peer.engine
+            .stop()
+            .catch((err: unknown) =>
+              logger.error({ peer: peer.id, err: (err as Error).message }, 'leave failed'),
+            )
+            .finally(() => network.setUp(peer.id, false))
+        }
         progress(`round ${round}: ${leaving.length} peers leave, ${running().length} running`)
       }
       if (due('join', c.joinRound)) {

@@ -56,4 +56,29 @@ describe('simulate (modest)', () => {
     expect(result.lostMessages / result.messages).toBeGreaterThan(0.01)
     expect(result.lostMessages / result.messages).toBeLessThan(0.03)
   })
+
+  it('takes late joiners in, lets leavers go and completes rounds through a partition that heals', async () => {
+    const result = await run({
+      rounds: 9,
+      modest: { startPeers: 15 },
+      churn: {
+        joinRound: 2,
+        joinPeers: 4,
+        leaveRound: 4,
+        leaveFraction: 0.25,
+        partitionRound: 5,
+        partitionFraction: 0.3,
+        healRound: 7,
+      },
+    })
+    expect(result.completed).toBe(true)
+    const live = new Map(result.rounds.map((r) => [r.round, r.livePeers]))
+    expect(live.get(1)).toBe(16)
+    // 4 joined at round 2: 20; a quarter of them left at round 4: 15
+    expect(live.get(3)).toBe(20)
+    expect(live.get(9)).toBe(15)
+    // across the partition every message is lost
+    expect(result.lostMessages).toBeGreaterThan(0)
+    expect(result.rounds.at(-1)?.accuracy).toBeGreaterThan(0.6)
+  })
 })
