@@ -20,9 +20,9 @@ import type { VirtualNetwork } from './network.js'
  * Envelope with run id, sender and round around the body, a 4-byte frame length): a ping or pong, a model ack, one
  * view entry (a 52-character peer id, round, counter, status, one address) and a model's header.
  */
-export const WIRE_BYTES = { ping: 120, ack: 40, viewEntry: 80, modelHeader: 200 } as const
+const WIRE_BYTES = { ping: 120, ack: 40, viewEntry: 80, modelHeader: 200 } as const
 
-export function viewBytes(view: ViewEntries): number {
+function viewBytes(view: ViewEntries): number {
   return WIRE_BYTES.ping + view.length * WIRE_BYTES.viewEntry
 }
 

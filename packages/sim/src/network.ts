@@ -16,7 +16,7 @@ interface Endpoint {
 }
 
 /** A reply and its size on the wire. */
-export interface Reply<T> {
+interface Reply<T> {
   readonly value: T
   readonly bytes: number
 }
