@@ -67,6 +67,16 @@ describe('swarmgrad coordinator and export', () => {
     expect(cli.stderr).toMatch(/train\.steps: must be set/)
   })
 
+  it('simulate exits 2 naming a bad option before it loads anything', async () => {
+    expect(await main(['simulate', '--peers', '1'])).toBe(EXIT.USAGE)
+    expect(cli.stderr).toMatch(/peers: .*--peers or SWARMGRAD_PEERS/)
+    cli.stderr = ''
+    expect(await main(['simulate', '--churn-partition-round', '5', '--churn-heal-round', '3'])).toBe(
+      EXIT.USAGE,
+    )
+    expect(cli.stderr).toMatch(/churn\.healRound: must be after partitionRound/)
+  })
+
   it('an fl client bootstrapped from two peers without --fl-coordinator exits 2 naming the option', async () => {
     const bootstrap = '/ip4/127.0.0.1/tcp/1/p2p/12D3KooWcoord,/ip4/127.0.0.1/tcp/2/p2p/12D3KooWother'
     expect(await main(['node', '--mode', 'fl', '--host-bootstrap', bootstrap])).toBe(EXIT.USAGE)

@@ -1,4 +1,10 @@
-import { InvalidConfigError, loadConfig, nodeOptionsSchema, resolveAutoDataIndex } from '@swarmgrad/config'
+import {
+  InvalidConfigError,
+  loadConfig,
+  nodeOptionsSchema,
+  resolveAutoDataIndex,
+  simOptionsSchema,
+} from '@swarmgrad/config'
 import { coordinatorOptionsSchema } from '@swarmgrad/coordinator'
 import { SWARMGRAD_VERSION } from '@swarmgrad/net'
 import { Command, CommanderError, Option } from 'commander'
@@ -90,6 +96,23 @@ function buildProgram(result: { code: number }): Command {
     })
     const { runCoordinatorCommand } = await import('./coordinator-command.js')
     result.code = await runCoordinatorCommand(options)
+  })
+
+  const simulate = program
+    .command('simulate')
+    .description(
+      'run many virtual peers in this process with the real round engine of their mode, over an in-memory network (latency, bandwidth, loss, churn) on a virtual clock, and report accuracy against rounds, bytes and virtual time',
+    )
+    .option('--config <file>', 'YAML or JSON file of options [env SWARMGRAD_CONFIG]')
+  const simulateFields = addSchemaOptions(simulate, simOptionsSchema)
+  simulate.action(async () => {
+    const options = loadConfig(simOptionsSchema, {
+      file: configFile(simulate),
+      env: process.env,
+      flags: flagValues(simulate, simulateFields),
+    })
+    const { runSimulateCommand } = await import('./simulate-command.js')
+    result.code = await runSimulateCommand(options)
   })
 
   program

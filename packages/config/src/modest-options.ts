@@ -48,6 +48,15 @@ export const modestSchema = z
       .max(600_000)
       .default(5_000)
       .describe('period of the view exchange with one random known peer'),
+    viewMax: z
+      .number()
+      .int()
+      .min(16)
+      .max(1_000_000)
+      .default(512)
+      .describe(
+        'peers a membership view holds at most (past it the one silent the longest goes); a swarm larger than this samples from views that disagree',
+      ),
     startPeers: z
       .number()
       .int()

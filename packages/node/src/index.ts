@@ -1,5 +1,16 @@
 export { type Checkpoint, readCheckpoint } from './checkpoint.js'
 export type { FlEngine } from './engine/fl/engine.js'
+export {
+  type Clock,
+  createModestMetrics,
+  type ModestAnswer,
+  ModestEngine,
+  type ModestHandlers,
+  type ModestMetrics,
+  type ModestModelMessage,
+  type ModestTransport,
+  type ViewEntries,
+} from './engine/modest/index.js'
 export { type EngineContext, ROUND_ENGINES, type RoundEngine } from './engine/registry.js'
 export { SpsaKernel, selectTrained } from './engine/spsa/kernel.js'
 export type { LocalModel, RoundReport } from './engine/types.js'

@@ -509,12 +509,23 @@ export function shuffleInPlace<T>(rng: Xoshiro128, items: T[]): T[] {
  */
 export function modestOrder(peerIds: readonly string[], round: number): string[] {
   assertCount('round', round)
-  const keyed = peerIds.map((id) => ({
-    id,
-    key: createHash('sha256').update(`${id}-${round}`).digest('hex'),
-  }))
+  const keyed = peerIds.map((id) => ({ id, key: orderKey(`${id}-${round}`) }))
   keyed.sort((a, b) => compareStrings(a.key, b.key) || compareStrings(a.id, b.id))
   return keyed.map((entry) => entry.id)
+}
+
+/** Order keys computed lately: a peer orders the same members for the same few rounds many times a second. */
+const ORDER_KEYS = new Map<string, string>()
+const ORDER_KEYS_MAX = 1 << 16
+
+function orderKey(input: string): string {
+  let key = ORDER_KEYS.get(input)
+  if (key === undefined) {
+    key = createHash('sha256').update(input).digest('hex')
+    if (ORDER_KEYS.size >= ORDER_KEYS_MAX) ORDER_KEYS.clear()
+    ORDER_KEYS.set(input, key)
+  }
+  return key
 }
 
 function compareStrings(a: string, b: string): number {

@@ -14,7 +14,8 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   trainer: ['protocol', 'algorithms', 'config'],
   node: ['protocol', 'algorithms', 'net', 'config', 'trainer'],
   coordinator: ['protocol', 'algorithms', 'net', 'config', 'trainer'],
-  cli: ['protocol', 'algorithms', 'net', 'config', 'trainer', 'node', 'coordinator'],
+  sim: ['protocol', 'algorithms', 'net', 'config', 'trainer', 'node', 'coordinator'],
+  cli: ['protocol', 'algorithms', 'net', 'config', 'trainer', 'node', 'coordinator', 'sim'],
 }
 
 /** Third-party packages a product package may use at all; absent: any it declares. */

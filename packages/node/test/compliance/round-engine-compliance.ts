@@ -361,6 +361,7 @@ function modestCase(
         pingIntervalMs: 1_000,
         inactivityThreshold: 50,
         viewExchangeMs: 2_000,
+        viewMax: 512,
         startPeers: 0,
         startTimeoutMs: 30_000,
         watchdogTimeoutMs: 600_000,

@@ -195,6 +195,7 @@ const BASE: Omit<ModestEngineOptions, 'peerId'> = {
   pingIntervalMs: 1_000,
   inactivityThreshold: 50,
   viewExchangeMs: 2_000,
+  viewMax: VIEW_MAX,
   startPeers: 0,
   startTimeoutMs: 30_000,
   watchdogTimeoutMs: 60_000,

@@ -184,6 +184,7 @@ export class ModestEngine implements RoundEngine {
       // seconds since the epoch: a restarted peer's joins outrank marks made against its earlier life
       counter: Math.floor(this.#clock.now() / 1000),
       round: 1,
+      max: options.viewMax,
     })
     this.#lastProgress = this.#clock.now()
     this.#lastReport = this.#clock.now()

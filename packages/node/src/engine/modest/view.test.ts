@@ -111,6 +111,12 @@ describe('MembershipState', () => {
     expect(view.get('a')).toBeDefined()
   })
 
+  it('holds more than VIEW_MAX peers when made with a larger maximum (modest.viewMax)', () => {
+    const view = new MembershipState('a', { counter: 1, round: 1, max: VIEW_MAX + 100 })
+    for (let i = 0; i < VIEW_MAX + 200; i++) view.merge([[`p${i}`, join(1, 1)]], { from: `p${i}` })
+    expect(view.size).toBe(VIEW_MAX + 100)
+  })
+
   it('keeps a few short addresses per peer, whatever it announces', () => {
     const view = new MembershipState('a', { counter: 1, round: 1 })
     const addrs = [new Uint8Array(ADDR_BYTES_MAX + 1), ...Array.from({ length: 16 }, () => new Uint8Array(8))]

@@ -80,8 +80,14 @@ export class MembershipState {
   readonly #suspects = new Set<string>()
   #heard = 0
 
-  constructor(self: string, options: { counter: number; round: number; addrs?: readonly Uint8Array[] }) {
+  readonly #max: number
+
+  constructor(
+    self: string,
+    options: { counter: number; round: number; addrs?: readonly Uint8Array[]; max?: number },
+  ) {
     this.self = self
+    this.#max = options.max ?? VIEW_MAX
     this.#members.set(self, {
       lastRound: options.round,
       counter: options.counter,
@@ -311,10 +317,10 @@ export class MembershipState {
     return 'dropped'
   }
 
-  /** Adds or replaces a member; past VIEW_MAX, evicts the member silent the longest, down or left ones first. */
+  /** Adds or replaces a member; past its maximum (VIEW_MAX unless set), evicts the member silent the longest, down or left ones first. */
   #put(peer: string, member: Member): void {
     this.#members.set(peer, member)
-    if (this.#members.size <= VIEW_MAX) return
+    if (this.#members.size <= this.#max) return
     let victim: string | undefined
     let victimScore = Number.POSITIVE_INFINITY
     for (const [id, m] of this.#members) {

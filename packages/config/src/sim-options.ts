@@ -1,0 +1,126 @@
+import { MODEL_CODEC_NAMES } from '@swarmgrad/protocol'
+import { z } from 'zod'
+import { modelSchema } from './model-spec.js'
+import { modestSchema } from './modest-options.js'
+import { dataSchema, logSchema, trainSchema } from './node-options.js'
+
+/** The modes the simulator runs with their real round engines. */
+export const SIM_MODES = ['modest'] as const
+
+/** The in-memory network between the virtual peers. */
+export const simNetworkSchema = z.strictObject({
+  latencyMs: z.number().min(0).max(60_000).default(20).describe('one-way delay of every message'),
+  jitterMs: z
+    .number()
+    .min(0)
+    .max(60_000)
+    .default(5)
+    .describe('up to this much extra delay per message, drawn from the seed'),
+  bandwidthMbps: z
+    .number()
+    .positive()
+    .max(1_000_000)
+    .default(100)
+    .describe("each peer's uplink: its messages leave one after another at this rate"),
+  loss: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0)
+    .describe('probability that a message is lost (its sender times out)'),
+})
+
+/**
+ * When peers come and go, by the highest round a live peer holds. A crash stops a peer silently (no leave
+ * announcement), a leave stops it gracefully; a partition cuts the swarm in two until it heals.
+ */
+export const simChurnSchema = z
+  .strictObject({
+    crashRound: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('crash peers once this round is reached; 0 never'),
+    crashFraction: z.number().min(0).max(1).default(0).describe('fraction of the live peers that crash'),
+    leaveRound: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('peers leave once this round is reached; 0 never'),
+    leaveFraction: z.number().min(0).max(1).default(0).describe('fraction of the live peers that leave'),
+    joinRound: z.number().int().min(0).default(0).describe('late peers join at this round; 0 never'),
+    joinPeers: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('peers (of `peers`) held back until joinRound, each with its own data part'),
+    partitionRound: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('cut the swarm in two at this round; 0 never'),
+    partitionFraction: z.number().gt(0).lt(1).default(0.5).describe('share of the peers on the smaller side'),
+    healRound: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('the partition heals once this round is reached; 0 never'),
+  })
+  .superRefine((churn, ctx) => {
+    if (churn.healRound > 0 && churn.healRound <= churn.partitionRound) {
+      ctx.addIssue({ code: 'custom', path: ['healRound'], message: 'must be after partitionRound' })
+    }
+  })
+
+export const simOptionsSchema = z
+  .strictObject({
+    mode: z.enum(SIM_MODES).default('modest').describe('the round engine every virtual peer runs'),
+    peers: z.number().int().min(2).max(100_000).default(100).describe('virtual peers in the swarm'),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(0xffffffff)
+      .default(1)
+      .describe('run seed: initial model, data parts, sampling, network and churn draws'),
+    rounds: z.number().int().min(1).default(20).describe('rounds to run'),
+    model: modelSchema.default('mlp-small').describe('model preset name, or a spec object in a config file'),
+    historyFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'append one JSON line per round of the swarm (accuracy, bytes, virtual seconds); see swarmgrad plot',
+      ),
+    data: dataSchema.prefault({}),
+    train: trainSchema.prefault({}),
+    modest: modestSchema.prefault({}),
+    codec: z.enum(MODEL_CODEC_NAMES).default('float32').describe('encoding of models on the wire'),
+    stepMs: z
+      .number()
+      .min(0)
+      .max(600_000)
+      .default(10)
+      .describe('virtual time one local SGD step takes on a peer'),
+    network: simNetworkSchema.prefault({}),
+    churn: simChurnSchema.prefault({}),
+    maxVirtualSeconds: z
+      .number()
+      .positive()
+      .default(86_400)
+      .describe('stop the simulation once this much virtual time has passed'),
+    log: logSchema.prefault({ level: 'error' }),
+  })
+  .superRefine((options, ctx) => {
+    if (options.churn.joinPeers >= options.peers) {
+      ctx.addIssue({ code: 'custom', path: ['churn', 'joinPeers'], message: 'must be below peers' })
+    }
+  })
+
+export type SimOptions = z.output<typeof simOptionsSchema>
+export type SimOptionsInput = z.input<typeof simOptionsSchema>

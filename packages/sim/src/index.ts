@@ -1,0 +1,1 @@
+export { type SimDeps, type SimResult, type SimRound, simulate } from './simulate.js'

@@ -1,0 +1,357 @@
+import { evalEveryOf, resolveModelSpec, type SimOptions } from '@swarmgrad/config'
+import { HistoryWriter } from '@swarmgrad/net'
+import {
+  createModestMetrics,
+  createNodeMetrics,
+  ModestEngine,
+  type ModestHandlers,
+  type RoundReport,
+} from '@swarmgrad/node'
+import { createRng, shuffleInPlace } from '@swarmgrad/protocol'
+import { type Dataset, initBackend, loadPeerData, partitionAll, subset } from '@swarmgrad/trainer'
+import type { Logger } from 'pino'
+import { Registry } from 'prom-client'
+import { VirtualClock } from './clock.js'
+import { SharedTrainer } from './models.js'
+import { VirtualModestTransport, WireCodec } from './modest.js'
+import { VirtualNetwork } from './network.js'
+
+/** Bootstrap peers each virtual peer knows at start, drawn from the seed among the peers before it. */
+const BOOTSTRAP_PEERS = 3
+/** Transfer deadline of a MoDeST peer beyond its ping and aggregation timeouts (the node's exchange.sendTimeoutMs). */
+const SEND_TIMEOUT_MS = 30_000
+/** A status line every this many virtual milliseconds, between the round lines. */
+const STATUS_EVERY_MS = 10_000
+/** Virtual time between two looks at the swarm's round (churn events, recorded rounds, the end). */
+const CHECK_EVERY_MS = 50
+
+/** What the swarm did in one round, over the peers that reported it. */
+export interface SimRound {
+  readonly round: number
+  /** Mean test accuracy of the round's evaluations (the aggregate its sample adopted). */
+  readonly accuracy: number | undefined
+  readonly loss: number | undefined
+  readonly trainLoss: number | undefined
+  /** Application bytes all peers had sent when the round was first reported. */
+  readonly bytes: number
+  readonly virtualSeconds: number
+  readonly wallSeconds: number
+  /** Peers running when the round was first reported. */
+  readonly livePeers: number
+}
+
+export interface SimResult {
+  readonly mode: SimOptions['mode']
+  readonly peers: number
+  readonly rounds: readonly SimRound[]
+  readonly bytes: number
+  readonly messages: number
+  readonly lostMessages: number
+  readonly virtualSeconds: number
+  readonly wallSeconds: number
+  /** CPU seconds (user and system) of this process during the run: wall time without the waits for other processes. */
+  readonly cpuSeconds: number
+  readonly peakRssBytes: number
+  readonly backend: string
+  /** Whether the swarm completed every round before the virtual time ran out. */
+  readonly completed: boolean
+}
+
+export interface SimDeps {
+  readonly logger: Logger
+  /** One line per completed round and per churn event. */
+  readonly onProgress?: (line: string) => void
+}
+
+interface VirtualPeer {
+  readonly id: string
+  readonly index: number
+  readonly engine: ModestEngine
+  readonly controller: AbortController
+  state: 'waiting' | 'running' | 'crashed' | 'left'
+}
+
+/** Peer ids of a simulation: short, distinct, in index order. */
+function peerId(index: number): string {
+  return `sim-${String(index).padStart(6, '0')}`
+}
+
+/**
+ * Runs `options.peers` virtual peers of `options.mode` in this process: the real round engine of each, an in-memory
+ * network between them and one shared TF.js model, all on a virtual clock, until the swarm completed
+ * `options.rounds` rounds (or `maxVirtualSeconds` passed). Everything drawn at random derives from `options.seed`,
+ * Math.random included (replaced for the duration of the run), so a run is reproducible.
+ */
+export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimResult> {
+  const started = performance.now()
+  const cpu = process.cpuUsage()
+  const { logger } = deps
+  const progress = deps.onProgress ?? (() => undefined)
+  const spec = resolveModelSpec(options.model)
+  const backend = await initBackend({ logger: logger.child({ component: 'trainer' }) })
+  const data = await loadPeerData({ ...options.data, partition: 'none', peers: 1, index: 0 }, options.seed)
+  const parts = await partsOf(data.train, options)
+  const clock = new VirtualClock()
+  const network = new VirtualNetwork(clock, options.network, options.seed)
+  const shared = new SharedTrainer(spec, clock, options, data.test)
+  const registry = new Registry()
+  const metrics = createNodeMetrics(registry)
+  const modestMetrics = createModestMetrics(registry)
+  const handlers = new Map<string, ModestHandlers>()
+  const codec = new WireCodec(options.codec)
+  const history =
+    options.historyFile === undefined ? undefined : await HistoryWriter.open(options.historyFile, logger)
+  const reports = new Map<number, RoundReport[]>()
+  const rounds: SimRound[] = []
+  const restoreRandom = seedMathRandom(options.seed)
+  const rng = createRng(options.seed, 'sim-churn')
+  const peers: VirtualPeer[] = []
+  const { modest } = options
+  const transferTimeoutMs = 2 * modest.aggregationTimeoutMs + 4 * modest.pingTimeoutMs + SEND_TIMEOUT_MS
+  const runs: Promise<void>[] = []
+  let peakRss = process.memoryUsage().rss
+
+  const onRound = (report: RoundReport): void => {
+    const list = reports.get(report.round)
+    if (list !== undefined) {
+      list.push(report)
+      return
+    }
+    reports.set(report.round, [report])
+  }
+
+  try {
+    for (let index = 0; index < options.peers; index++) {
+      const id = peerId(index)
+      const model = shared.peerModel(index, subset(data.train, parts[index] as number[]))
+      const engine = new ModestEngine(
+        {
+          ...modest,
+          peerId: id,
+          seed: options.seed,
+          rounds: options.rounds,
+          evalEvery: evalEveryOf({ mode: 'modest', train: options.train }),
+          transferTimeoutMs,
+        },
+        model,
+        new VirtualModestTransport(id, network, codec, handlers),
+        { logger: logger.child({ peer: id }), metrics, modestMetrics, onRound, clock },
+      )
+      peers.push({ id, index, engine, controller: new AbortController(), state: 'waiting' })
+    }
+    const lateFrom = options.peers - options.churn.joinPeers
+    const start = async (peer: VirtualPeer, pool: number): Promise<void> => {
+      const contacts = pick(rng, pool, BOOTSTRAP_PEERS, peer.index).map(peerId)
+      network.add(peer.id, contacts)
+      peer.state = 'running'
+      await peer.engine.start()
+      runs.push(
+        peer.engine.run(peer.controller.signal).catch((err: unknown) => {
+          logger.error({ peer: peer.id, err: (err as Error).message }, 'virtual peer failed')
+        }),
+      )
+    }
+    for (const peer of peers.slice(0, lateFrom)) await start(peer, lateFrom)
+
+    const running = (): VirtualPeer[] => peers.filter((p) => p.state === 'running')
+    const swarmRound = (): number => Math.max(0, ...running().map((p) => p.engine.round))
+    const churned = new Set<string>()
+    const churn = async (): Promise<void> => {
+      const round = swarmRound()
+      const c = options.churn
+      const due = (name: string, at: number): boolean => {
+        if (at === 0 || round < at || churned.has(name)) return false
+        churned.add(name)
+        return true
+      }
+      if (due('crash', c.crashRound)) {
+        const victims = draw(rng, running(), c.crashFraction)
+        for (const peer of victims) {
+          peer.state = 'crashed'
+          network.setUp(peer.id, false)
+          peer.controller.abort(new Error('crashed'))
+        }
+        progress(`round ${round}: ${victims.length} peers crashed, ${running().length} running`)
+      }
+      if (due('leave', c.leaveRound)) {
+        const leaving = draw(rng, running(), c.leaveFraction)
+        for (const peer of leaving) peer.state = 'left'
+        for (const peer of leaving) {
+          peer.engine
+            .stop()
+            .catch((err: unknown) =>
+              logger.error({ peer: peer.id, err: (err as Error).message }, 'leave failed'),
+            )
+            .finally(() => network.setUp(peer.id, false))
+        }
+        progress(`round ${round}: ${leaving.length} peers leave, ${running().length} running`)
+      }
+      if (due('join', c.joinRound)) {
+        const joining = peers.slice(lateFrom)
+        for (const peer of joining) await start(peer, lateFrom)
+        progress(`round ${round}: ${joining.length} peers joined, ${running().length} running`)
+      }
+      if (due('partition', c.partitionRound)) {
+        const minority = draw(rng, running(), c.partitionFraction)
+        network.partition(new Set(minority.map((p) => p.id)))
+        progress(`round ${round}: partitioned, ${minority.length} peers cut off`)
+      }
+      if (due('heal', c.healRound) && churned.has('partition')) {
+        network.heal()
+        progress(`round ${round}: partition healed`)
+      }
+    }
+
+    const record = (round: number): void => {
+      const list = reports.get(round) ?? []
+      const mean = (values: Array<number | undefined>): number | undefined => {
+        const known = values.filter((v): v is number => v !== undefined && Number.isFinite(v))
+        return known.length === 0 ? undefined : known.reduce((a, b) => a + b, 0) / known.length
+      }
+      const totals = network.totals()
+      const entry: SimRound = {
+        round,
+        accuracy: mean(list.map((r) => r.testAccuracy)),
+        loss: mean(list.map((r) => r.testLoss)),
+        trainLoss: mean(list.map((r) => r.trainLoss)),
+        bytes: totals.bytes,
+        virtualSeconds: clock.elapsed() / 1000,
+        wallSeconds: (performance.now() - started) / 1000,
+        livePeers: running().length,
+      }
+      rounds.push(entry)
+      peakRss = Math.max(peakRss, process.memoryUsage().rss)
+      history?.append({
+        round,
+        accuracy: entry.accuracy,
+        loss: entry.loss,
+        trainLoss: entry.trainLoss,
+        bytesIn: totals.bytes,
+        bytesOut: totals.bytes,
+        seconds: entry.virtualSeconds,
+        role: 'peer',
+        mode: options.mode,
+        peer: `sim:${options.peers}`,
+      })
+      progress(
+        `round ${round}/${options.rounds}: accuracy ${entry.accuracy?.toFixed(4) ?? '-'}, ${(entry.bytes / 1e6).toFixed(1)} MB sent, ` +
+          `virtual ${entry.virtualSeconds.toFixed(1)} s, wall ${entry.wallSeconds.toFixed(1)} s, ${entry.livePeers} running, ` +
+          `rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`,
+      )
+    }
+
+    // a round is recorded once the next one is reported (all of its sample's reports are in by then) or at the end
+    let recorded = 0
+    let completed = false
+    let nextStatus = STATUS_EVERY_MS
+    let nextCheck = 0
+    while (clock.elapsed() < options.maxVirtualSeconds * 1000) {
+      if (!(await clock.step())) break
+      // the swarm's round and churn are looked at every CHECK_EVERY_MS of virtual time, not at every timer
+      if (clock.elapsed() < nextCheck) continue
+      nextCheck = clock.elapsed() + CHECK_EVERY_MS
+      if (clock.elapsed() >= nextStatus) {
+        nextStatus += STATUS_EVERY_MS
+        progress(
+          `virtual ${(clock.elapsed() / 1000).toFixed(0)} s: round ${swarmRound()}, ${running().length} running, ` +
+            `${(network.totals().bytes / 1e6).toFixed(1)} MB sent, wall ${((performance.now() - started) / 1000).toFixed(1)} s, ` +
+            `rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`,
+        )
+      }
+      const newest = Math.max(0, ...reports.keys())
+      while (recorded + 1 < newest) record(++recorded)
+      await churn()
+      if (newest >= options.rounds) {
+        completed = true
+        break
+      }
+    }
+    await clock.settle()
+    const newest = Math.max(0, ...reports.keys())
+    while (recorded < newest) record(++recorded)
+
+    // stop: every peer goes down at once, its engine's goodbye fails fast, and the clock runs the stops out
+    for (const peer of peers) {
+      network.setUp(peer.id, false)
+      peer.controller.abort(new Error('simulation over'))
+    }
+    let stopped = false
+    const stopping = Promise.all(peers.map((p) => p.engine.stop())).finally(() => {
+      stopped = true
+    })
+    while (!stopped && (await clock.step())) {
+      // the stops' timers fire one step at a time
+    }
+    await stopping
+    await Promise.all(runs)
+    await history?.close()
+    const totals = network.totals()
+    return {
+      mode: options.mode,
+      peers: options.peers,
+      rounds,
+      bytes: totals.bytes,
+      messages: totals.messages,
+      lostMessages: totals.lost,
+      virtualSeconds: clock.elapsed() / 1000,
+      wallSeconds: (performance.now() - started) / 1000,
+      cpuSeconds: cpuSecondsSince(cpu),
+      peakRssBytes: Math.max(peakRss, process.resourceUsage().maxRSS * 1024),
+      backend: backend.name,
+      completed,
+    }
+  } finally {
+    restoreRandom()
+  }
+}
+
+function cpuSecondsSince(start: NodeJS.CpuUsage): number {
+  const { user, system } = process.cpuUsage(start)
+  return (user + system) / 1e6
+}
+
+/** Each peer's training indices: the configured partition of the whole training set over `peers` parts. */
+async function partsOf(train: Dataset, options: SimOptions): Promise<number[][]> {
+  const { data, peers, seed } = options
+  if (data.partition === 'none') return Array.from({ length: peers }, () => range(train.n))
+  return partitionAll(train.targets === undefined ? train.y : { n: train.n }, {
+    kind: data.partition,
+    peers,
+    seed,
+    alpha: data.alpha,
+    shards: data.shards,
+    ...(data.partitionFile === undefined ? {} : { file: data.partitionFile }),
+  })
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i)
+}
+
+/** `count` distinct indices below `pool`, other than `self`, drawn from `rng`. */
+function pick(rng: ReturnType<typeof createRng>, pool: number, count: number, self: number): number[] {
+  const out = new Set<number>()
+  const want = Math.min(count, pool - 1)
+  while (out.size < want) {
+    const i = Math.floor(rng.nextFloat32() * pool)
+    if (i !== self) out.add(i)
+  }
+  return [...out]
+}
+
+/** A seeded random `fraction` of `items`. */
+function draw<T>(rng: ReturnType<typeof createRng>, items: readonly T[], fraction: number): T[] {
+  const copy = [...items]
+  shuffleInPlace(rng, copy)
+  return copy.slice(0, Math.round(items.length * fraction))
+}
+
+/** Replaces Math.random (the engines shuffle with it) by a generator drawn from `seed`; returns the restore. */
+function seedMathRandom(seed: number): () => void {
+  const original = Math.random
+  const rng = createRng(seed, 'sim-math-random')
+  Math.random = () => rng.nextUint32() / 2 ** 32
+  return () => {
+    Math.random = original
+  }
+}
