@@ -97,3 +97,17 @@ export class ProcessPool {
     await Promise.all(all.map((p) => p.exited))
   }
 }
+
+/**
+ * Stops `child`, started with `detached: true` so that it leads a process group of its own: SIGTERM to the group
+ * lets it stop what it started, SIGKILL follows after 10 s. Does nothing when it has exited.
+ */
+export async function stopProcessGroup(child: ChildProcess | undefined): Promise<void> {
+  if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) return
+  const pid = child.pid
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  process.kill(-pid, 'SIGTERM')
+  const timer = setTimeout(() => process.kill(-pid, 'SIGKILL'), 10_000)
+  await exited
+  clearTimeout(timer)
+}

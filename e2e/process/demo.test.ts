@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { afterEach, describe, expect, it } from 'vitest'
-import { BIN } from './cli-process.js'
+import { BIN, stopProcessGroup } from './cli-process.js'
 
 interface DemoRun {
   readonly code: number | null
@@ -14,14 +14,7 @@ interface DemoRun {
 describe('swarmgrad demo (README, "Quick start")', () => {
   let child: ChildProcess | undefined
   afterEach(async () => {
-    // the demo runs in a process group of its own: SIGTERM lets it stop its peers, SIGKILL the rest
-    if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child!.once('exit', resolve))
-      process.kill(-child.pid, 'SIGTERM')
-      const timer = setTimeout(() => process.kill(-child!.pid!, 'SIGKILL'), 10_000)
-      await exited
-      clearTimeout(timer)
-    }
+    await stopProcessGroup(child)
     child = undefined
   })
 

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
+import { stopProcessGroup } from './cli-process.js'
 
 const EXAMPLES = fileURLToPath(new URL('../../examples', import.meta.url))
 
@@ -19,14 +20,7 @@ describe('examples/*/run.sh (README, "Examples")', () => {
   let child: ChildProcess | undefined
   let out: string | undefined
   afterEach(async () => {
-    // the script runs in a process group of its own: SIGTERM lets its trap stop its peers, SIGKILL the rest
-    if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child!.once('exit', resolve))
-      process.kill(-child.pid, 'SIGTERM')
-      const timer = setTimeout(() => process.kill(-child!.pid!, 'SIGKILL'), 10_000)
-      await exited
-      clearTimeout(timer)
-    }
+    await stopProcessGroup(child)
     child = undefined
     if (out !== undefined) await rm(out, { recursive: true, force: true })
     out = undefined
