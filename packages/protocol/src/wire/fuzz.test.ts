@@ -32,6 +32,7 @@ import { MAX_STREAM_META_BYTES } from '../limits.js'
 import { createRng, type Xoshiro128 } from '../random.js'
 import { decodeEnvelope, encodeEnvelope } from './envelope.js'
 import { decodeDownlink, decodeUplink, encodeDownlink, encodeUplink } from './fl.js'
+import { modelHash } from './hash.js'
 import { decodeModelBlob, decodeModelPayload } from './payload.js'
 import { runSpecFromConfig } from './run-config.js'
 import {
@@ -370,7 +371,7 @@ describe('valid inputs round-trip', () => {
 
   it('FL down- and uplinks, SPSA snapshots and logs, and stream frames decode to what was encoded', () => {
     const down = decodeDownlink(DOWNLINK.meta, DOWNLINK.body, FL_EXPECT)
-    expect(down).toEqual({ round: 7, model: MODEL, extra: [EXTRA] })
+    expect(down).toEqual({ round: 7, model: MODEL, modelHash: modelHash(MODEL), extra: [EXTRA] })
     const up = decodeUplink(UPLINK.meta, UPLINK.body, { ...FL_EXPECT, roundWindow: { min: 7, max: 7 } })
     expect(up.round).toBe(7)
     expect(up.samples).toBe(32)
