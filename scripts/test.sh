@@ -14,5 +14,6 @@ tsc -b
 tsc -p tsconfig.tests.json
 biome check .
 knip
+# the quick run on the oldest supported Node.js before the long one: a failure there shows in minutes
+bash scripts/test-oldest-node.sh
 vitest run
-bash scripts/test-other-node.sh
