@@ -47,25 +47,37 @@ export function applied(held: readonly HeldBatch[], membership: Membership): Hel
 /**
  * The membership round `round` leaves for the next: its contributors, the senders it held but did not apply (unless
  * barred), and the bars, with a new one for each member of `round` it closed without.
+ *
+ * A round that `self` closed without a batch from any other member says more about `self` (stalled, cut off, or
+ * late after a resync) than about the others: it leaves the membership as it was and bars no one. Dropping every
+ * other member instead would leave a replica that waits for no one, runs rounds alone as fast as it can, and no
+ * longer hears the peers that could repair it.
  */
 export function nextMembership(
   previous: Membership,
   round: number,
   held: readonly HeldBatch[],
   used: readonly HeldBatch[],
+  self: string,
 ): Membership {
   const barred = new Map([...previous.barred].filter(([, until]) => until > round))
   const senders = new Set(held.map((b) => b.sender))
+  const members = [...previous.contributors, ...previous.registrants]
+  const others = members.filter((p) => p !== self)
+  const registering = held.filter((b) => !used.includes(b) && !barred.has(b.sender)).map((b) => b.sender)
+  if (others.length > 0 && !others.some((p) => senders.has(p))) {
+    return {
+      contributors: previous.contributors,
+      registrants: new Set([...previous.registrants, ...registering]),
+      barred,
+    }
+  }
   if (previous.contributors.length > 0) {
-    for (const member of [...previous.contributors, ...previous.registrants]) {
+    for (const member of members) {
       if (!senders.has(member)) barred.set(member, round + SKIP_BAR_ROUNDS)
     }
   }
-  return {
-    contributors: used.map((b) => b.sender).sort(),
-    registrants: new Set(held.filter((b) => !used.includes(b) && !barred.has(b.sender)).map((b) => b.sender)),
-    barred,
-  }
+  return { contributors: used.map((b) => b.sender).sort(), registrants: new Set(registering), barred }
 }
 
 /** A peer's word that its θ after closing `round` hashed to `hash` (a batch of round + 1 carrying that hash). */

@@ -155,6 +155,69 @@ describe('SpsaEngine on a fake network', () => {
     expect(c.engine.params()).toEqual(c.model.params)
   })
 
+  it('closes a repaired round again with a batch that came after it was first closed', async () => {
+    const network = new FakeSpsaNetwork()
+    // c waits 400 ms for a round, the others long enough never to close one without c
+    const [a, b, d] = (await swarm(network, ['a', 'b', 'd'], { roundTimeoutMs: 5_000 })) as [
+      SpsaPeer,
+      SpsaPeer,
+      SpsaPeer,
+    ]
+    const c = await spsaPeer(network, 'c', { roundTimeoutMs: 400 })
+    const peers = [a, b, c, d] as SpsaPeer[]
+    // b's batches of rounds 2 and 3 reach c only once c asks a voter for the log: c closes round 2 at the timeout
+    // without b (so it bars b and closes round 3 without waiting for it), and b's batch of round 3 comes while c
+    // repairs round 2
+    network.route = (from, to, data) =>
+      from === 'b' && to === 'c' && [2, 3].includes(roundOf(data)) ? 'hold' : 'deliver'
+    const sendSync = c.transport.sendSync.bind(c.transport)
+    c.transport.sendSync = (...args) => {
+      network.release()
+      return sendSync(...args)
+    }
+    for (const peer of peers) run(peer)
+    await expect
+      .poll(() => counter(c.spsa.resyncs, { reason: 'mismatch', result: 'ok' }), { timeout: 10_000 })
+      .toBe(1)
+    expect(network.rejected).toContainEqual({ to: 'c', code: 'STALE_ROUND' })
+    // closed again with b's late batch, round 3 is right: no second mismatch, and the four agree from there on
+    const repaired = c.engine.round
+    await expect.poll(() => agreedRound(peers, repaired + 3), { timeout: 10_000 }).toBeDefined()
+    expect(await counter(c.spsa.hashMismatches)).toBe(1)
+    for (const peer of [a, b, d]) expect(await counter(peer.spsa.hashMismatches)).toBe(0)
+  })
+
+  it('bars itself from registering, as the others bar it, once a repair shows they closed a round without it', async () => {
+    const network = new FakeSpsaNetwork()
+    // the others wait 200 ms for a round, c 400 ms
+    const others = await swarm(network, ['a', 'b', 'd'], { roundTimeoutMs: 200 })
+    const c = await spsaPeer(network, 'c', { roundTimeoutMs: 400 })
+    const peers = [...others, c]
+    // rounds of some 200 ms, so that c, 400 ms late, stays within the rounds it holds batches of
+    for (const peer of peers) peer.model.lossMs = 30
+    // b's batch of round 2 reaches c only once c asks a voter for the log: c closes round 2 at its 400 ms timeout,
+    // starts round 3 when the others have waited their 200 ms for its batch and closed round 3 without it
+    network.route = (from, to, data) =>
+      from === 'b' && to === 'c' && roundOf(data) === 2 ? 'hold' : 'deliver'
+    const sendSync = c.transport.sendSync.bind(c.transport)
+    c.transport.sendSync = (...args) => {
+      network.release()
+      return sendSync(...args)
+    }
+    for (const peer of peers) run(peer)
+    // the first repair (round 2) cannot know that round 3 went on without c; the second (round 3) shows it
+    await expect
+      .poll(() => counter(c.spsa.resyncs, { reason: 'mismatch', result: 'ok' }), { timeout: 10_000 })
+      .toBeGreaterThanOrEqual(2)
+    const repaired = c.engine.round
+    // from there on c applies no batch of its own while the others bar it, and the four agree round after round
+    await expect.poll(() => c.engine.round >= repaired + 5, { timeout: 10_000 }).toBe(true)
+    for (let round = repaired + 1; round <= repaired + 5; round++) {
+      expect(agreedRound(peers, round), `round ${round}`).toBe(round)
+    }
+    expect(await counter(c.spsa.hashMismatches)).toBe(2)
+  })
+
   it('brings a joiner to the same θ from a snapshot and the log, then counts it as a member', async () => {
     const network = new FakeSpsaNetwork()
     // logs of 2 rounds: the joiner cannot replay from round 1, it needs a snapshot

@@ -29,6 +29,7 @@ import {
   type Membership,
   nextMembership,
   quorum,
+  SKIP_BAR_ROUNDS,
 } from './consensus.js'
 import { SpsaKernel, selectTrained } from './kernel.js'
 import { createSpsaMetrics, type SpsaMetrics } from './metrics.js'
@@ -393,9 +394,9 @@ export class SpsaEngine implements RoundEngine {
     spsaMetrics.applyDuration.observe((performance.now() - started) / 1000)
     spsaMetrics.scalarsApplied.inc(used.reduce((sum, b) => sum + b.scalars.length, 0))
     spsaMetrics.contributors.set(used.length)
-    this.#membership = nextMembership(this.#membership, round, held, used)
+    this.#membership = nextMembership(this.#membership, round, held, used, this.#options.peerId)
     this.#closed = round
-    this.#lastHeld = { round, batches: held }
+    this.#lastHeld = { round, batches: [...held] }
     this.#log.set(round, used)
     this.#forget()
   }
@@ -545,12 +546,32 @@ export class SpsaEngine implements RoundEngine {
     this.#snapshot = undefined
     this.#joining = false
     this.#closed = reached.round
+    const self = this.#options.peerId
+    const ours = this.#log.get(reached.round)
     for (const [round, held] of reached.rounds) this.#log.set(round, held)
+    // we applied our own batch of the agreed round and the majority did not: it closed that round without us (we
+    // came too late) and, as nextMembership does, bars us from registering; we bar ourselves alike, or the rounds we
+    // close next would apply a batch of ours that no one else does
+    const theirs = reached.rounds.get(reached.round)
+    const barred = new Map<string, number>()
+    if (
+      theirs !== undefined &&
+      ours?.some((b) => b.sender === self) === true &&
+      !theirs.some((b) => b.sender === self)
+    ) {
+      barred.set(self, reached.round + SKIP_BAR_ROUNDS)
+    }
+    // every peer announcing the agreed state by now, not only the first voters: a snapshot carries no log of its own
+    // round, and a member missing here would make the next round's set differ from the others'
+    const announcers = [...this.#announced.values()]
+      .filter((a) => a.round === target.round && a.hash === target.hash)
+      .map((a) => a.sender)
     const contributors = new Set([
       ...(reached.rounds.get(reached.round) ?? []).map((b) => b.sender),
       ...target.voters,
+      ...announcers,
     ])
-    this.#membership = { contributors: [...contributors].sort(), registrants: new Set(), barred: new Map() }
+    this.#membership = { contributors: [...contributors].sort(), registrants: new Set(), barred }
     const again = this.#lastHeld
     if (previous === reached.round + 1 && again?.round === previous) {
       this.#close(previous, again.batches, applied(again.batches, this.#membership))
@@ -614,6 +635,7 @@ export class SpsaEngine implements RoundEngine {
     this.#announce(batch.sender, round, batch.modelHash)
     if (!this.#joining) {
       if (round <= this.#closed) {
+        this.#keepLate(round, batch)
         throw new CodedError('STALE_ROUND', `batch round ${round} is closed already (ours: ${this.#closed})`)
       }
       if (round > this.#closed + aheadRounds) {
@@ -636,6 +658,17 @@ export class SpsaEngine implements RoundEngine {
     }
     this.#hold(round, batch)
     this.#deps.metrics.messagesReceived.inc({ kind: 'spsa' })
+  }
+
+  /**
+   * Keeps a batch of the last closed round that came after this peer closed it: not applied, but there if a repair
+   * closes that round again (#install), so the second close has every batch the others applied.
+   */
+  #keepLate(round: number, batch: HeldBatch): void {
+    const last = this.#lastHeld
+    if (last?.round !== round || last.batches.length >= PENDING_SENDERS_MAX) return
+    if (last.batches.some((b) => b.sender === batch.sender)) return
+    last.batches.push(batch)
   }
 
   #hold(round: number, batch: HeldBatch): void {
