@@ -122,6 +122,7 @@ async function main(): Promise<void> {
     weightDecay: 0,
     gridOffset: -8,
     clipLevel: 96,
+    clipFactor: 2,
   })
   const bytesRng = createRng('bench-spsa', 'bytes')
   const contributions = Array.from({ length: peers }, (_, p) => ({

@@ -110,6 +110,8 @@ describe('runSpecOf', () => {
           "lr": 0.05,
           "seed": 3,
           "spsaBatchSize": 64,
+          "spsaClipFactor": 2,
+          "spsaClipLevel": 96,
           "spsaEps": 0.001,
           "spsaGridOffset": -8,
           "spsaLr": 0.001,
@@ -121,6 +123,6 @@ describe('runSpecOf', () => {
         "mode": "spsa",
       }
     `)
-    expect(id).toMatchInlineSnapshot(`"96947ed2061d7c62"`)
+    expect(id).toMatchInlineSnapshot(`"fec6e7c10d1a6d94"`)
   })
 })

@@ -7,6 +7,12 @@ import { DEFAULT_SPSA_GRID_OFFSET, SPSA_GRID_OFFSET_MAX, SPSA_GRID_OFFSET_MIN } 
  */
 const SPSA_DEFAULT_CLIP_LEVEL = 96
 
+/**
+ * Default bound of one contribution: its scalars' norm at most twice the round's median contributor's, as the
+ * gossip, MoDeST and fl clips bound a model at twice the median distance.
+ */
+const SPSA_DEFAULT_CLIP_FACTOR = 2
+
 import { z } from 'zod'
 
 /** Options of the shared-seed SPSA mode (`--mode spsa`): one byte per projected gradient. */
@@ -51,6 +57,14 @@ export const spsaSchema = z.strictObject({
     .default(SPSA_DEFAULT_CLIP_LEVEL)
     .describe(
       'largest grid level q a scalar is applied at: |g| is capped at exp(q/8 + c) (96: e^4 ≈ 54.6 at c = −8), on every replica alike',
+    ),
+  clipFactor: z
+    .number()
+    .min(0)
+    .max(1_000_000)
+    .default(SPSA_DEFAULT_CLIP_FACTOR)
+    .describe(
+      'a contribution whose scalars’ norm exceeds this many times the round’s median contributor’s is scaled down to it, on every replica alike; 0 turns it off',
     ),
   params: z
     .array(z.string().min(1))

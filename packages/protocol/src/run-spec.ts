@@ -27,6 +27,8 @@ export interface SpsaRunOptions {
   readonly batchSize: number
   readonly weightDecay: number
   readonly gridOffset: number
+  readonly clipLevel: number
+  readonly clipFactor: number
   readonly params: readonly string[]
 }
 
@@ -67,6 +69,8 @@ export function spsaRunParameters(options: SpsaRunOptions): Record<string, Hyper
     spsaBatchSize: options.batchSize,
     spsaWeightDecay: options.weightDecay,
     spsaGridOffset: options.gridOffset,
+    spsaClipLevel: options.clipLevel,
+    spsaClipFactor: options.clipFactor,
     spsaParams: options.params.join(','),
   }
 }

@@ -86,7 +86,7 @@ export function createNodeMetrics(registry: Registry) {
     }),
     modelsClipped: metric.counter({
       name: 'swarmgrad_node_models_clipped_total',
-      help: 'Models a robust merge scaled down: farther from the centre than its clip radius (gossip, MoDeST clipped)',
+      help: 'Models a robust merge scaled down: farther from the centre than its clip radius (gossip, MoDeST clipped); SPSA contributions scaled down to the clip factor',
     }),
     validationDuration: metric.histogram({
       name: 'swarmgrad_node_validation_seconds',

@@ -433,50 +433,72 @@ function modestCase(
 
 // ---------------------------------------------------------------- SPSA
 
-/** Three replicas, one round: θ₁ = θ₀ − (η/N) Σ_p Σ_j decode(encode(g_pj)) z_pj, from their recorded losses. */
-const spsaCase: ComplianceCase = {
-  name: 'spsa: a round applies θ − η/N Σ g·z over every peer’s decoded scalars',
-  async run() {
-    const network = new FakeSpsaNetwork()
-    const ids = ['p-a', 'p-b', 'p-c']
-    const peers = []
-    for (const id of ids) peers.push(await spsaPeer(network, id, { rounds: 1 }))
-    const theta0 = peers[0]?.engine.params() as Float32Array
-    await Promise.all(peers.map((p) => p.engine.run(new AbortController().signal)))
-    await Promise.all(peers.map((p) => p.engine.stop()))
-    const { eps, lr, gridOffset, scalars, runId } = SPSA_BASE
-    const n = ids.length
-    const expected = Float64Array.from(theta0)
-    const wrong = Float64Array.from(theta0)
-    const gradients: Float32Array[] = []
-    for (const peer of peers) {
-      const losses = peer.model.losses
-      const g = Float32Array.from({ length: scalars }, (_, j) => {
-        const plus = losses[2 * j]?.loss as number
-        const minus = losses[2 * j + 1]?.loss as number
-        return (plus - minus) / (2 * eps)
+/**
+ * Three replicas, one round: θ₁ = θ₀ − (η/N) Σ_p s_p Σ_j decode(encode(g_pj)) z_pj, from their recorded losses, with
+ * decode capped at the clip level and s_p scaling a peer whose scalars' norm exceeds clipFactor × the lower median
+ * norm down to it. `lossFactors` multiply each peer's losses (−10: its scalars sign-flipped and ten times as large).
+ */
+function spsaCase(name: string, lossFactors: readonly number[]): ComplianceCase {
+  return {
+    name: `spsa: a round applies θ − η/N Σ s·g·z over every peer’s decoded scalars (${name})`,
+    async run() {
+      const network = new FakeSpsaNetwork()
+      const ids = lossFactors.map((_, i) => `p-${String.fromCharCode(97 + i)}`)
+      const peers = []
+      for (const id of ids) peers.push(await spsaPeer(network, id, { rounds: 1 }))
+      peers.forEach((peer, i) => {
+        peer.model.lossFactor = lossFactors[i] as number
       })
-      gradients.push(g)
-      for (let j = 0; j < scalars; j++) {
-        const z = new Xoshiro128(deriveSeed(runId, 1, peer.id, j)).fillGaussian(
-          new Float32Array(theta0.length),
-        )
-        const decoded = decodeSpsaScalar(encodeSpsaScalar(g[j] as number, gridOffset), gridOffset)
-        for (let i = 0; i < theta0.length; i++) {
-          expected[i] = (expected[i] as number) - (lr / n) * decoded * (z[i] as number)
-          wrong[i] = (wrong[i] as number) - (lr / n) * (g[j] as number) * (z[i] as number)
+      const theta0 = peers[0]?.engine.params() as Float32Array
+      await Promise.all(peers.map((p) => p.engine.run(new AbortController().signal)))
+      await Promise.all(peers.map((p) => p.engine.stop()))
+      const { eps, lr, gridOffset, scalars, runId, clipLevel, clipFactor } = SPSA_BASE
+      const n = ids.length
+      const gradients = peers.map((peer) => {
+        const losses = peer.model.losses
+        return Float32Array.from({ length: scalars }, (_, j) => {
+          const plus = losses[2 * j]?.loss as number
+          const minus = losses[2 * j + 1]?.loss as number
+          return (plus - minus) / (2 * eps)
+        })
+      })
+      const decoded = gradients.map((g) =>
+        Array.from(g, (v) => {
+          const byte = encodeSpsaScalar(v, gridOffset)
+          return decodeSpsaScalar(Math.min(byte & 0x7f, clipLevel) | (byte & 0x80), gridOffset)
+        }),
+      )
+      const norms = decoded.map((d) => Math.hypot(...d))
+      const median = [...norms].sort((a, b) => a - b)[Math.floor((n - 1) / 2)] as number
+      const shares = norms.map((norm) => (norm > clipFactor * median ? (clipFactor * median) / norm : 1))
+      const expected = Float64Array.from(theta0)
+      const wrong = Float64Array.from(theta0)
+      peers.forEach((peer, p) => {
+        for (let j = 0; j < scalars; j++) {
+          const z = new Xoshiro128(deriveSeed(runId, 1, peer.id, j)).fillGaussian(
+            new Float32Array(theta0.length),
+          )
+          const g = (decoded[p] as number[])[j] as number
+          const share = shares[p] as number
+          for (let i = 0; i < theta0.length; i++) {
+            expected[i] = (expected[i] as number) - (lr / n) * g * share * (z[i] as number)
+            // without the clips: the raw scalar, unscaled
+            wrong[i] =
+              (wrong[i] as number) -
+              (lr / n) * ((gradients[p] as Float32Array)[j] as number) * (z[i] as number)
+          }
         }
-      }
-    }
-    return peers.map((peer) => ({
-      what: `θ₁ of ${peer.id}`,
-      actual: peer.engine.params(),
-      expected,
-      tolerance: 1e-5,
-      inputs: gradients,
-      wrong,
-    }))
-  },
+      })
+      return peers.map((peer) => ({
+        what: `θ₁ of ${peer.id}`,
+        actual: peer.engine.params(),
+        expected,
+        tolerance: 1e-5,
+        inputs: gradients,
+        wrong,
+      }))
+    },
+  }
 }
 
 // ---------------------------------------------------------------- FL
@@ -555,7 +577,10 @@ export const ROUND_ENGINE_COMPLIANCE = {
     modestCase('2 of 4 after the second timeout', 4, 3, 2, 20_000),
     modestCase('all s arrive', 5, 5, 5, 0, 'clipped'),
   ],
-  spsa: [spsaCase],
+  spsa: [
+    spsaCase('three honest peers', [1, 1, 1]),
+    spsaCase('one of four sign-flipped ×10, scaled down', [1, 1, 1, -10]),
+  ],
   fl: [
     ...(Object.keys(FL_ALGORITHMS) as FlAlgorithmName[]).map((algorithm) => flCase(algorithm)),
     flCase('fedamd', true),

@@ -55,6 +55,11 @@ export class QuadraticModel implements SpsaModel {
 
   /** Simulated compute time of one loss, in ms (0: none). */
   lossMs = 1
+  /**
+   * Every loss is multiplied by this: a Byzantine peer's scalars (−10: its projected gradients sign-flipped and
+   * scaled ×10; −1e6: every scalar at the top of the grid, against the gradient).
+   */
+  lossFactor = 1
 
   drawLosses(
     count: number,
@@ -70,7 +75,7 @@ export class QuadraticModel implements SpsaModel {
       if (this.lossMs > 0) await new Promise((resolve) => setTimeout(resolve, this.lossMs))
       let loss = 0
       for (let i = 0; i < SPSA_LENGTH; i++) loss += ((params[i] as number) - (this.target[i] as number)) ** 2
-      loss *= 1 + (noise[j] as number)
+      loss *= (1 + (noise[j] as number)) * this.lossFactor
       this.losses.push({ params: params.slice(), j, loss })
       return loss
     }
@@ -208,6 +213,7 @@ export const SPSA_BASE: Omit<SpsaEngineOptions, 'peerId'> = {
   weightDecay: 0,
   gridOffset: -8,
   clipLevel: 96,
+  clipFactor: 2,
   params: [],
   hashEvery: 1,
   roundTimeoutMs: 2_000,

@@ -105,6 +105,34 @@ describe('SpsaEngine on a fake network', () => {
     expect(network.rejected).toEqual([])
   })
 
+  it.each([
+    ['sign-flipped ×10', -10],
+    ['at the top of the grid, against the gradient', -1e6],
+  ])(
+    'bounds a member whose scalars are %s: replicas stay bit-identical and the honest ones lower the loss',
+    async (_, lossFactor) => {
+      const network = new FakeSpsaNetwork()
+      const rounds = 30
+      const peers = await swarm(network, ['a', 'b', 'c', 'd', 'e'], { rounds })
+      const byzantine = peers[4]!
+      byzantine.model.lossFactor = lossFactor
+      const honest = peers.slice(0, 4)
+      const before = honest[0]!.model.distance()
+      await Promise.all(peers.map((p) => p.engine.run(new AbortController().signal)))
+      for (let round = 1; round <= rounds; round++) {
+        expect(new Set(peers.map((p) => p.hashes.get(round))).size, `round ${round}`).toBe(1)
+      }
+      const clipped = await Promise.all(honest.map((p) => counter(p.metrics.modelsClipped)))
+      for (const peer of honest) {
+        // bounded, not dropped: the member contributes every round, at most twice the median contributor's norm
+        expect(peer.reports.map((r) => r.merged)).toEqual(Array(rounds).fill(5))
+        expect(await counter(peer.spsa.hashMismatches)).toBe(0)
+      }
+      expect(clipped[0]).toBeGreaterThanOrEqual(rounds)
+      expect(honest[0]!.model.distance()).toBeLessThan(before / 2)
+    },
+  )
+
   it('closes a round at the timeout without a silent member, which then drops out of the next rounds', async () => {
     const network = new FakeSpsaNetwork()
     const peers = await swarm(network, ['a', 'b', 'c'], { roundTimeoutMs: 300 })

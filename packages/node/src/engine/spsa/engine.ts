@@ -97,6 +97,20 @@ const SYNC_SOURCES_MAX = 3
  * scalar log from a base this peer holds (its current θ, its last checkpoint: the last state a quorum confirmed, or
  * a snapshot) up to the agreed round and installs the result only if it has the agreed hash. A joiner (`join`) knows
  * no members: it needs two peers announcing the same state.
+ *
+ * Poisoning: a member may follow the protocol and still send scalars computed to harm (sign-flipped, scaled, every
+ * byte at the top of the grid). Whatever limits it must change θ alike on every replica, so a receiver's own score of
+ * a contributor cannot decide what it applies. Three ways were weighed. (a) A check every replica computes alike,
+ * the loss change along each z_j on a batch every peer holds: a run has no such shared set, and losses from the
+ * model's backend are not promised bit-identical across machines, so replicas could judge differently. (b) Each peer
+ * scores a contributor's directions on its own batch (2 losses per scalar checked, against 2J for its own scalars)
+ * and publishes its verdicts in its next batch, a quorum of members excluding the contributor from a later round as
+ * the hash votes decide a state: sound, but it needs a field in the batch (a wire change) and acts rounds late.
+ * (c) Bounding, which this engine does (SpsaKernel): each scalar is capped at `clipLevel`, and a contribution whose
+ * scalars' norm exceeds `clipFactor` × the round's median contributor's is scaled down to it. It is a pure function
+ * of the bytes applied, so replicas, log replays and the hash check are unchanged. It does not detect: a member
+ * within the bound (sign-flipped at an honest size) still cancels up to `clipFactor` honest members' steps, and a
+ * majority of contributors decides the median.
  */
 export class SpsaEngine implements RoundEngine {
   readonly #options: SpsaEngineOptions
@@ -144,6 +158,7 @@ export class SpsaEngine implements RoundEngine {
       weightDecay: options.weightDecay,
       gridOffset: options.gridOffset,
       clipLevel: options.clipLevel,
+      clipFactor: options.clipFactor,
     })
     this.#rules = {
       runId: options.runId,
@@ -385,12 +400,13 @@ export class SpsaEngine implements RoundEngine {
   #close(round: number, held: HeldBatch[], used: HeldBatch[]): void {
     const { spsaMetrics } = this.#deps
     const started = performance.now()
-    this.#kernel.applyRound(
+    const clipped = this.#kernel.applyRound(
       this.#theta,
       round,
       used.map((b) => ({ peerId: b.sender, scalars: b.scalars })),
     )
     this.#model.setParams(this.#theta)
+    this.#deps.metrics.modelsClipped.inc(clipped)
     spsaMetrics.applyDuration.observe((performance.now() - started) / 1000)
     spsaMetrics.scalarsApplied.inc(used.reduce((sum, b) => sum + b.scalars.length, 0))
     spsaMetrics.contributors.set(used.length)

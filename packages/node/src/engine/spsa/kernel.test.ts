@@ -9,7 +9,7 @@ const LAYOUT: ParamLayout = [
   { name: 'output/kernel', offset: 8, length: 4, shape: [2, 2], role: 'weight' },
   { name: 'output/bias', offset: 12, length: 2, shape: [2], role: 'bias' },
 ]
-const HYPER = { eps: 1e-3, lr: 0.01, weightDecay: 0, gridOffset: -8, clipLevel: 96 }
+const HYPER = { eps: 1e-3, lr: 0.01, weightDecay: 0, gridOffset: -8, clipLevel: 96, clipFactor: 2 }
 
 function ramp(n: number): Float32Array {
   return Float32Array.from({ length: n }, (_, i) => ((i * 37) % 17) / 9 - 0.8)
@@ -48,6 +48,14 @@ describe('SpsaKernel', () => {
   it('applies a round as the documented float32 expression, in peer-id order, whatever the input order', () => {
     const kernel = new SpsaKernel('run-a', selectTrained(LAYOUT, []), { ...HYPER, weightDecay: 0.1 })
     const scalars = { b: Uint8Array.of(0x05, 0x83), a: Uint8Array.of(0x40, 0x00) }
+    const decoded = (byte: number) =>
+      decodeSpsaScalar(Math.min(byte & 0x7f, HYPER.clipLevel) | (byte & 0x80), HYPER.gridOffset)
+    // s_p: a's norm (1) is above twice b's (the lower median of two), so a is scaled down to 2 × b's norm
+    const norm = (bytes: Uint8Array) =>
+      Math.sqrt([...bytes].reduce((sum, b) => sum + decoded(b) * decoded(b), 0))
+    const bound = HYPER.clipFactor * Math.min(norm(scalars.a), norm(scalars.b))
+    const share = { a: bound / norm(scalars.a), b: 1 }
+    expect(share.a).toBeLessThan(0.01)
     const theta = ramp(14)
     const reference = theta.slice()
     const f = HYPER.lr * 0.1
@@ -59,7 +67,7 @@ describe('SpsaKernel', () => {
     }
     for (const peer of ['a', 'b'] as const) {
       scalars[peer].forEach((byte, j) => {
-        const g = decodeSpsaScalar(Math.min(byte & 0x7f, HYPER.clipLevel) | (byte & 0x80), HYPER.gridOffset)
+        const g = decoded(byte) * share[peer]
         if (g === 0) return
         const z = new Xoshiro128(deriveSeed('run-a', 7, peer, j)).fillGaussian(new Float32Array(14))
         for (let i = 0; i < 14; i++) reference[i] = reference[i]! - (HYPER.lr / 2) * g * z[i]!
@@ -77,6 +85,50 @@ describe('SpsaKernel', () => {
     ])
     expect(forward).toEqual(reference)
     expect(backward).toEqual(reference)
+  })
+
+  it('bounds a contribution at clipFactor × the median contributor: a forged one moves θ along a chosen direction no further than one of twice the median norm can', () => {
+    const J = 30
+    const delta = ramp(14)
+    const length = Math.hypot(...delta)
+    for (let i = 0; i < 14; i++) delta[i] = delta[i]! / length
+    const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * b[i]!, 0)
+    const rng = new Xoshiro128(deriveSeed('honest', 1, 'bytes', 0))
+    // four honest peers' scalars, |g| between e^−4 and 1 (levels 32..64)
+    const honest = ['h0', 'h1', 'h2', 'h3'].map((peerId) => ({
+      peerId,
+      scalars: Uint8Array.from(
+        { length: J },
+        () => (rng.nextUint32() & 0x80) | (32 + (rng.nextUint32() % 33)),
+      ),
+    }))
+    const decoded = (byte: number) =>
+      decodeSpsaScalar(Math.min(byte & 0x7f, HYPER.clipLevel) | (byte & 0x80), HYPER.gridOffset)
+    const norms = honest.map(({ scalars }) => Math.hypot(...[...scalars].map(decoded))).sort((a, b) => a - b)
+    // the attacker's scalars: the top of the grid, signed so that each step adds along δ
+    const probe = new SpsaKernel('run-a', selectTrained(LAYOUT, []), HYPER)
+    const projections = Array.from({ length: J }, (_, j) => dot(probe.direction(1, 'zz-attacker', j), delta))
+    const forged = Uint8Array.from(projections, (p) => (p > 0 ? 0xff : 0x7f))
+    const moved = (clipFactor: number) => {
+      const kernel = new SpsaKernel('run-a', selectTrained(LAYOUT, []), { ...HYPER, clipFactor })
+      const attacked = ramp(14)
+      const clipped = kernel.applyRound(attacked, 1, [...honest, { peerId: 'zz-attacker', scalars: forged }])
+      const silent = ramp(14)
+      expect(
+        kernel.applyRound(silent, 1, [...honest, { peerId: 'zz-attacker', scalars: new Uint8Array(J) }]),
+      ).toBe(0)
+      return { clipped, along: dot(attacked, delta) - dot(silent, delta) }
+    }
+    // the median of the five norms is the third smallest honest one; a contribution of norm at most twice it moves
+    // ⟨θ, δ⟩ by at most (η/N) · 2m · ‖(⟨z_j, δ⟩)_j‖ (Cauchy–Schwarz)
+    const bound = (HYPER.lr / 5) * 2 * norms[2]! * Math.hypot(...projections)
+    const on = moved(2)
+    const off = moved(0)
+    expect(on.clipped).toBe(1)
+    expect(off.clipped).toBe(0)
+    expect(on.along).toBeGreaterThan(0)
+    expect(on.along).toBeLessThanOrEqual(bound * (1 + 1e-4))
+    expect(off.along).toBeGreaterThan(10 * bound)
   })
 
   it('caps a forged scalar at the clip level: one peer of five moves θ along a chosen direction no further than an honest one could', () => {
@@ -117,21 +169,31 @@ describe('SpsaKernel', () => {
     for (const byte of scalars) expect(byte & 0x7f).toBe(40)
   })
 
-  it('gives the same bits in every process: golden hashes of a perturbation and of two applied rounds', async () => {
-    const kernel = new SpsaKernel('golden-run', selectTrained(LAYOUT, []), { ...HYPER, weightDecay: 0.01 })
-    const z = kernel.direction(1, '12D3KooWGolden', 0)
-    const zHash = toHex(modelHash(z))
-    const theta = ramp(14)
-    const quadratic = (params: Float32Array) => params.reduce((s, v) => s + v * v, 0)
-    const own = await kernel.projectedGradients(theta, 1, '12D3KooWGolden', 3, quadratic)
-    kernel.applyRound(theta, 1, [
-      { peerId: '12D3KooWGolden', scalars: own.scalars },
-      { peerId: '12D3KooWOther', scalars: Uint8Array.of(0x11, 0x91, 0x7f) },
-    ])
-    kernel.applyRound(theta, 2, [{ peerId: '12D3KooWOther', scalars: Uint8Array.of(0xff, 0x00, 0x30) }])
-    expect(zHash).toBe(GOLDEN_Z)
-    expect([...own.scalars]).toEqual(GOLDEN_SCALARS)
-    expect(toHex(modelHash(theta))).toBe(GOLDEN_THETA)
+  it('gives the same bits in every process: golden hashes of a perturbation and of two applied rounds, with the contribution clip on (it scales one of round 1) and off', async () => {
+    const apply = async (clipFactor: number) => {
+      const kernel = new SpsaKernel('golden-run', selectTrained(LAYOUT, []), {
+        ...HYPER,
+        weightDecay: 0.01,
+        clipFactor,
+      })
+      const theta = ramp(14)
+      const quadratic = (params: Float32Array) => params.reduce((s, v) => s + v * v, 0)
+      const own = await kernel.projectedGradients(theta, 1, '12D3KooWGolden', 3, quadratic)
+      const clipped = kernel.applyRound(theta, 1, [
+        { peerId: '12D3KooWGolden', scalars: own.scalars },
+        { peerId: '12D3KooWOther', scalars: Uint8Array.of(0x11, 0x91, 0x7f) },
+      ])
+      kernel.applyRound(theta, 2, [{ peerId: '12D3KooWOther', scalars: Uint8Array.of(0xff, 0x00, 0x30) }])
+      return { z: toHex(modelHash(kernel.direction(1, '12D3KooWGolden', 0))), own, clipped, theta }
+    }
+    const on = await apply(HYPER.clipFactor)
+    const off = await apply(0)
+    expect(on.z).toBe(GOLDEN_Z)
+    expect([...on.own.scalars]).toEqual(GOLDEN_SCALARS)
+    expect(on.clipped).toBe(1)
+    expect(toHex(modelHash(on.theta))).toBe(GOLDEN_THETA)
+    expect(off.clipped).toBe(0)
+    expect(toHex(modelHash(off.theta))).toBe(GOLDEN_THETA_UNCLIPPED)
   })
 
   it('converges on a quadratic with a known optimum (4 peers × 8 scalars a round)', async () => {
@@ -159,4 +221,6 @@ describe('SpsaKernel', () => {
 // the new code would diverge, i.e. a protocol change.
 const GOLDEN_Z = 'a5dfa9bc0d9da70585890b4ccb72b0db10a939203aeba3b1ddb7cac249f6ec3a'
 const GOLDEN_SCALARS = [194, 79, 187]
-const GOLDEN_THETA = '5d0374402df56bd9845065900501b9b6ce05e5cb551b3010df1dea9371d6f381'
+const GOLDEN_THETA = 'f159897007421827b866aecf27fadf0fa318bd437efc2a7afecd91efb12d2857'
+/** With clipFactor 0: the hash before the contribution clip existed. */
+const GOLDEN_THETA_UNCLIPPED = '5d0374402df56bd9845065900501b9b6ce05e5cb551b3010df1dea9371d6f381'

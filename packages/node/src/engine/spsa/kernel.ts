@@ -48,6 +48,11 @@ export interface SpsaHyperParameters {
   readonly gridOffset: number
   /** Largest grid level applied: a byte of a higher level counts as this level, so |g| ≤ exp(clipLevel/8 + c). */
   readonly clipLevel: number
+  /**
+   * κ: a contribution whose scalars' norm exceeds κ × the round's median contributor's is scaled down to it; 0
+   * applies every contribution as it is.
+   */
+  readonly clipFactor: number
 }
 
 const SIGN_BIT = 0x80
@@ -74,8 +79,13 @@ export interface Contribution {
  *   exp(clipLevel/8 + c), whatever byte it sends;
  * - round r with contributions C (N = |C| peers): first θ_i ← θ_i − (η·λ)·θ_i on decayed segments (when λ > 0),
  *   then for each peer of C in ascending peer-id order (JavaScript string order) and j = 0..J−1:
- *   θ_i ← θ_i − ((η / N) · decode(b_j)) · z_i. Each update is one double expression rounded to float32 by the
- *   store, so the result is a pure function of θ, the round and C. Scalars that decode to 0 change nothing.
+ *   θ_i ← θ_i − ((η / N) · (decode(b_j) · s_p)) · z_i. Each update is one double expression rounded to float32 by
+ *   the store, so the result is a pure function of θ, the round and C. Scalars that decode to 0 change nothing.
+ * - s_p bounds contributor p's share of the step (when κ = `clipFactor` > 0 and N > 1): with n_p = √(Σ_j
+ *   decode(b_j)²) over p's capped scalars (in double, j ascending) and m the lower median of the n_p (the
+ *   ⌊(N − 1)/2⌋-th smallest), s_p = κm / n_p when n_p > κm, else 1. The z_j of one peer are independent Gaussians
+ *   in d dimensions, so ‖Σ_j g_j z_j‖ ≈ √d · n_p: a contribution moves θ at most κ times as far as the median one,
+ *   in its own direction. It is computed from the bytes alone, so every replica scales alike.
  */
 export class SpsaKernel {
   readonly dimension: number
@@ -95,6 +105,9 @@ export class SpsaKernel {
     this.#z = new Float32Array(this.dimension)
     if (!Number.isInteger(hyper.clipLevel) || hyper.clipLevel < 1 || hyper.clipLevel > 127) {
       throw new CodedError('BAD_ARGUMENT', `clipLevel must be an integer in [1, 127], got ${hyper.clipLevel}`)
+    }
+    if (!Number.isFinite(hyper.clipFactor) || hyper.clipFactor < 0) {
+      throw new CodedError('BAD_ARGUMENT', `clipFactor must be a finite number ≥ 0, got ${hyper.clipFactor}`)
     }
     const table = spsaByteTable(hyper.gridOffset)
     this.#table = Float32Array.from({ length: 256 }, (_, byte) => table[clipByte(byte, hyper.clipLevel)]!)
@@ -149,11 +162,14 @@ export class SpsaKernel {
     return { scalars, meanLoss: lossSum / (2 * count) }
   }
 
-  /** Applies round `round` with contributions `contributions` to θ in place (see the class comment). */
-  applyRound(theta: Float32Array, round: number, contributions: readonly Contribution[]): void {
+  /**
+   * Applies round `round` with contributions `contributions` to θ in place (see the class comment); returns how many
+   * contributions were scaled down.
+   */
+  applyRound(theta: Float32Array, round: number, contributions: readonly Contribution[]): number {
     const { lr, weightDecay } = this.hyper
     const n = contributions.length
-    if (n === 0) return
+    if (n === 0) return 0
     if (weightDecay > 0) {
       const f = lr * weightDecay
       for (const { offset, length, decay } of this.#segments) {
@@ -163,12 +179,13 @@ export class SpsaKernel {
       }
     }
     const table = this.#table
-    const ordered = [...contributions].sort((a, b) =>
-      a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0,
-    )
-    for (const { peerId, scalars } of ordered) {
+    const shares = this.#shares(contributions)
+    const ordered = contributions
+      .map((c, i) => ({ ...c, share: shares[i]! }))
+      .sort((a, b) => (a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0))
+    for (const { peerId, scalars, share } of ordered) {
       for (let j = 0; j < scalars.length; j++) {
-        const g = table[scalars[j]!]!
+        const g = table[scalars[j]!]! * share
         if (g === 0) continue
         // θ_i + (−(η/N)·g)·z_i, z regenerated segment by segment as one stream (the fused kernel skips a pass
         // over a scratch z; it is bit for bit fillGaussian followed by the axpy)
@@ -179,5 +196,27 @@ export class SpsaKernel {
         }
       }
     }
+    return shares.filter((s) => s < 1).length
+  }
+
+  /**
+   * Each contribution's scale s_p, in the order given (see the class comment): 1 unless its scalars' norm is above
+   * `clipFactor` × the median contributor's.
+   */
+  #shares(contributions: readonly Contribution[]): number[] {
+    const { clipFactor } = this.hyper
+    const table = this.#table
+    const norms = contributions.map(({ scalars }) => {
+      let sum = 0
+      for (let j = 0; j < scalars.length; j++) {
+        const g = table[scalars[j]!]!
+        sum += g * g
+      }
+      return Math.sqrt(sum)
+    })
+    if (clipFactor === 0 || norms.length < 2) return norms.map(() => 1)
+    const sorted = [...norms].sort((a, b) => a - b)
+    const bound = clipFactor * sorted[Math.floor((sorted.length - 1) / 2)]!
+    return norms.map((norm) => (norm > bound ? bound / norm : 1))
   }
 }

@@ -91,6 +91,7 @@ function kernel(): SpsaKernel {
     weightDecay: 0,
     gridOffset: GRID_OFFSET,
     clipLevel: 96,
+    clipFactor: 2,
   })
 }
 

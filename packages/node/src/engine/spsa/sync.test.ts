@@ -30,6 +30,7 @@ function silentPeerSync() {
     weightDecay: 0,
     gridOffset: -8,
     clipLevel: 96,
+    clipFactor: 2,
   })
   const theta = new Float32Array(PARAMS)
   const sync = new SpsaSync(
