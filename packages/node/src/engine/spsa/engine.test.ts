@@ -323,26 +323,11 @@ describe('SpsaEngine on a fake network', () => {
     await expect
       .poll(() => peers.every((p) => p.engine.round >= attackedAt + 6), { timeout: 10_000 })
       .toBe(true)
-    console.log(
-      'DEBUG0',
-      await counter(a.spsa.resyncs, { result: 'failed' }),
-      a.engine.round,
-      attackedAt,
-      attacker.answered,
-    )
     for (const peer of peers) {
       expect(peer.engine.hash()).not.toBe(FORGED_HASH)
       expect(await counter(peer.spsa.resyncs, { reason: 'behind', result: 'ok' })).toBe(0)
       expect(await counter(peer.spsa.resyncs, { result: 'ok' })).toBe(0)
     }
-    console.log(
-      'DEBUG',
-      await counter(a.spsa.resyncs, { result: 'failed' }),
-      a.engine.round,
-      attackedAt,
-      attacker.answered,
-      a.reports.map((r) => r.merged).join(','),
-    )
     expect(runs.every((r) => !r.settled)).toBe(true)
     expect(agreedRound(peers, attackedAt + 3)).toBeDefined()
   })
