@@ -37,7 +37,7 @@ type Mode = (typeof MODES)[number]
 export const PLAIN_MERGE: Record<Mode, readonly string[]> = {
   gossip: ['--gossip-aggregator', 'mean'],
   modest: ['--modest-aggregator', 'mean'],
-  fl: ['--fl-clip-factor', '0'],
+  fl: ['--fl-drop-opposed', 'false', '--fl-clip-factor', '0'],
 }
 
 const BYZANTINE_BIN = fileURLToPath(new URL('./byzantine-peer.js', import.meta.url))

@@ -10,6 +10,7 @@ export const COMPLIANCE_SETTINGS: FlSettings = {
   localSteps: 3,
   aggregator: 'mean',
   maxSampleRatio: 4,
+  dropOpposed: false,
   clipFactor: 0,
   fedauCutoff: 5,
   anchorProbability: 0.3,

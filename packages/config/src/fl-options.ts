@@ -56,6 +56,12 @@ export const flSchema = z.strictObject({
     .describe(
       'server: a client’s reported sample count weighs at most this many times the round’s median count in the mean (the robust rules ignore counts)',
     ),
+  dropOpposed: z
+    .boolean()
+    .default(true)
+    .describe(
+      'server: an update pointing away from the round’s coordinate-wise median update (a negative inner product, among 3 or more updates of a kind) is left out of the aggregate and counted',
+    ),
   clipFactor: z
     .number()
     .min(0)

@@ -9,6 +9,7 @@ const SETTINGS: FlSettings = {
   localSteps: 15,
   aggregator: 'mean',
   maxSampleRatio: 4,
+  dropOpposed: false,
   clipFactor: 0,
   fedauCutoff: 50,
   anchorProbability: 0.1,
@@ -68,6 +69,23 @@ describe('aggregating an fl round', () => {
     const result = aggregateRound(fedavg, {}, model, [update(1, 0)], context(1))
     expect(result).toMatchObject({ adopted: false, code: 'BAD_WEIGHT' })
     expect(Array.from(model)).toEqual([1, 2, 3, 4])
+  })
+
+  it('leaves out an update pointing away from the round median, and names its client', () => {
+    const fedavg = getFlAlgorithm('fedavg')
+    const model = new Float32Array(4)
+    const updates = [
+      { ...update(1), client: 'a' },
+      { ...update(2), client: 'b' },
+      { ...update(3), client: 'c' },
+      { ...update(-30), client: 'x' },
+    ]
+    const screened = aggregateRound(fedavg, {}, model, updates, context(1, { dropOpposed: true }))
+    expect(screened).toMatchObject({ adopted: true, opposed: ['x'] })
+    if (screened.adopted) expect(Array.from(screened.model)).toEqual([2, 2, 2, 2])
+    const plain = aggregateRound(fedavg, {}, model, updates, context(1))
+    expect(plain).toMatchObject({ adopted: true, opposed: [] })
+    if (plain.adopted) expect(Array.from(plain.model)).toEqual([-6, -6, -6, -6])
   })
 
   it('refuses an update of 0 samples at receipt as BAD_WEIGHT', () => {

@@ -6,6 +6,7 @@ import {
   type FlSettings,
   type FlUpdate,
   getFlAlgorithm,
+  opposedToMedian,
 } from '@swarmgrad/algorithms'
 import { BlobTransfer, deadline, GossipChannel, type Host, Notifier, withWaitProgress } from '@swarmgrad/net'
 import {
@@ -67,16 +68,21 @@ interface OpenRound {
   expected: number
 }
 
-/** What aggregating one round gave: the next global model and algorithm state, or why the round changed nothing. */
-export type RoundAggregate =
+/**
+ * What aggregating one round gave: the next global model and algorithm state, or why the round changed nothing;
+ * and the clients whose updates were left out as opposed to the round's median update (`dropOpposed`).
+ */
+export type RoundAggregate = { readonly opposed: readonly string[] } & (
   | { readonly adopted: true; readonly model: Float32Array; readonly algorithmState: unknown }
   | { readonly adopted: false; readonly code: ErrorCode; readonly reason: string }
+)
 
 /**
  * Aggregates one round on a copy of the algorithm state (algorithms update theirs in place), so that a result
  * that cannot be adopted leaves the last good model and state as they were: a model or state holding a
  * non-finite value (finite but huge updates overflow float32) is NON_FINITE, and a round the algorithm refuses
- * (a coded error, e.g. BAD_WEIGHT) keeps its code.
+ * (a coded error, e.g. BAD_WEIGHT) keeps its code. With `dropOpposed`, the updates pointing away from the round's
+ * coordinate-wise median update are left out first (`opposedToMedian`).
  */
 export function aggregateRound(
   algorithm: FlAlgorithmDefinition,
@@ -86,20 +92,32 @@ export function aggregateRound(
   context: FlRoundContext,
 ): RoundAggregate {
   const next = structuredClone(algorithmState)
+  const opposed = context.settings.dropOpposed ? opposedToMedian(updates) : []
+  const kept = opposed.length === 0 ? updates : updates.filter((u) => !opposed.includes(u.client))
   let aggregated: Float32Array
   try {
-    aggregated = algorithm.aggregate(next, model, updates, context)
+    aggregated = algorithm.aggregate(next, model, kept, context)
   } catch (err) {
     if (!isCodedError(err)) throw err
-    return { adopted: false, code: err.code, reason: err.message }
+    return { opposed, adopted: false, code: err.code, reason: err.message }
   }
   if (!isFiniteData(aggregated)) {
-    return { adopted: false, code: 'NON_FINITE', reason: 'the aggregated model holds a non-finite value' }
+    return {
+      opposed,
+      adopted: false,
+      code: 'NON_FINITE',
+      reason: 'the aggregated model holds a non-finite value',
+    }
   }
   if (!isFiniteData(next)) {
-    return { adopted: false, code: 'NON_FINITE', reason: 'the algorithm state holds a non-finite value' }
+    return {
+      opposed,
+      adopted: false,
+      code: 'NON_FINITE',
+      reason: 'the algorithm state holds a non-finite value',
+    }
   }
-  return { adopted: true, model: aggregated, algorithmState: next }
+  return { opposed, adopted: true, model: aggregated, algorithmState: next }
 }
 
 /** An update's sample count must be a weight every algorithm can use: a positive integer. */
@@ -175,6 +193,7 @@ export class FlServer {
       localSteps: options.train.steps,
       aggregator: options.fl.aggregator,
       maxSampleRatio: options.fl.maxSampleRatio,
+      dropOpposed: options.fl.dropOpposed,
       clipFactor: options.fl.clipFactor,
       fedauCutoff: options.fl.fedauCutoff,
       anchorProbability: options.fl.anchorProbability,
@@ -356,6 +375,13 @@ export class FlServer {
       ...context,
       population: this.#population(round),
     })
+    if (aggregate.opposed.length > 0) {
+      metrics.updatesDropped.inc({ reason: 'opposed' }, aggregate.opposed.length)
+      logger.info(
+        { round, clients: aggregate.opposed, of: updates.length },
+        'updates opposed to the round median left out of the aggregate',
+      )
+    }
     if (aggregate.adopted) {
       state.model = aggregate.model
       this.#algorithmState = aggregate.algorithmState

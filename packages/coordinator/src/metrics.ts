@@ -44,6 +44,11 @@ export function createCoordinatorMetrics(registry: Registry) {
       help: 'Client updates refused, by reason',
       labelNames: ['code'] as const,
     }),
+    updatesDropped: metric.counter({
+      name: 'swarmgrad_coordinator_updates_dropped_total',
+      help: 'Accepted client updates left out of a round aggregate, by reason (opposed: pointing away from the round median update)',
+      labelNames: ['reason'] as const,
+    }),
     messagesRejected: metric.counter({
       name: 'swarmgrad_coordinator_messages_rejected_total',
       help: 'Gossip messages refused (membership views, and any clock or config not its own), by kind and reason',

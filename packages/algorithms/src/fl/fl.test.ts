@@ -66,6 +66,7 @@ const SETTINGS: FlSettings = {
   localSteps: 5,
   aggregator: 'mean',
   maxSampleRatio: 4,
+  dropOpposed: false,
   clipFactor: 0,
   fedauCutoff: 50,
   anchorProbability: 0.2,

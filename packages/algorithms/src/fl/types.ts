@@ -18,6 +18,11 @@ export interface FlSettings {
    * combined (`clipToMedianNorm`); 0 turns clipping off.
    */
   readonly clipFactor: number
+  /**
+   * Updates pointing away from the round's coordinate-wise median update are left out of the aggregate
+   * (`opposedToMedian`).
+   */
+  readonly dropOpposed: boolean
   /** FedAvg: a client's sample count weighs at most this many times the round's median count (`sampleWeights`). */
   readonly maxSampleRatio: number
   /** FedAU: participation-interval cutoff K. */
