@@ -69,6 +69,17 @@ describe('SpsaEngine on a fake network', () => {
     return peers
   }
 
+  /** Holds b's batches of `rounds` on their way to `c` until c first asks a peer for a log or a snapshot. */
+  function holdUntilSync(network: FakeSpsaNetwork, c: SpsaPeer, rounds: number[]): void {
+    network.route = (from, to, data) =>
+      from === 'b' && to === c.id && rounds.includes(roundOf(data)) ? 'hold' : 'deliver'
+    const sendSync = c.transport.sendSync.bind(c.transport)
+    c.transport.sendSync = (...args) => {
+      network.release()
+      return sendSync(...args)
+    }
+  }
+
   /** The first round ≥ `from` after which every peer of `peers` had the same θ. */
   function agreedRound(peers: SpsaPeer[], from: number): number | undefined {
     const rounds = [...(peers[0]?.hashes.keys() ?? [])].filter((r) => r >= from).sort((a, b) => a - b)
@@ -196,13 +207,7 @@ describe('SpsaEngine on a fake network', () => {
     // b's batches of rounds 2 and 3 reach c only once c asks a voter for the log: c closes round 2 at the timeout
     // without b (so it bars b and closes round 3 without waiting for it), and b's batch of round 3 comes while c
     // repairs round 2
-    network.route = (from, to, data) =>
-      from === 'b' && to === 'c' && [2, 3].includes(roundOf(data)) ? 'hold' : 'deliver'
-    const sendSync = c.transport.sendSync.bind(c.transport)
-    c.transport.sendSync = (...args) => {
-      network.release()
-      return sendSync(...args)
-    }
+    holdUntilSync(network, c, [2, 3])
     for (const peer of peers) run(peer)
     await expect
       .poll(() => counter(c.spsa.resyncs, { reason: 'mismatch', result: 'ok' }), { timeout: 10_000 })
@@ -225,13 +230,7 @@ describe('SpsaEngine on a fake network', () => {
     for (const peer of peers) peer.model.lossMs = 30
     // b's batch of round 2 reaches c only once c asks a voter for the log: c closes round 2 at its 400 ms timeout,
     // starts round 3 when the others have waited their 200 ms for its batch and closed round 3 without it
-    network.route = (from, to, data) =>
-      from === 'b' && to === 'c' && roundOf(data) === 2 ? 'hold' : 'deliver'
-    const sendSync = c.transport.sendSync.bind(c.transport)
-    c.transport.sendSync = (...args) => {
-      network.release()
-      return sendSync(...args)
-    }
+    holdUntilSync(network, c, [2])
     for (const peer of peers) run(peer)
     // the first repair (round 2) cannot know that round 3 went on without c; the second (round 3) shows it
     await expect
