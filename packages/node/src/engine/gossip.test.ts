@@ -44,7 +44,10 @@ class FakeModel implements LocalModel {
   }
   /** What `evaluate` answers: a classifier's scores by default. */
   evaluation: Evaluation = { loss: 0.5, accuracy: 0.9 }
+  /** The parameters each evaluation saw. */
+  evaluated: Float32Array[] = []
   async evaluate(): Promise<Evaluation> {
+    this.evaluated.push(this.params.slice())
     return this.evaluation
   }
 }
@@ -172,6 +175,36 @@ describe('GossipEngine', () => {
     ]
     await engine.runRound(new AbortController().signal)
     expect(Array.from(model.params)).toEqual(new Array(LENGTH).fill(0))
+  })
+
+  it('evaluates the merged model, the one it holds after the round, not its local step', async () => {
+    const { engine, model, exchange } = setup({})
+    model.scale = 2
+    model.params.fill(1)
+    exchange.inbox = [{ from: 'b', round: 1, params: new Float32Array(LENGTH).fill(0), sampleCount: 300 }]
+    await engine.runRound(new AbortController().signal)
+    // trained to 2, merged with b's 0 at 100 : 300
+    expect(model.evaluated).toEqual([new Float32Array(LENGTH).fill(0.5)])
+    expect(Array.from(model.getParams())).toEqual(new Array(LENGTH).fill(0.5))
+  })
+
+  it('in a round where no model arrives, merges the last ones again while they are within the window', async () => {
+    const { engine, model, exchange } = setup({ maxStaleRounds: 2 })
+    model.scale = 2
+    exchange.inbox = [{ from: 'b', round: 1, params: new Float32Array(LENGTH).fill(1), sampleCount: 100 }]
+    model.params.fill(1)
+    await engine.runRound(new AbortController().signal)
+    // trained to 2, merged with b's 1
+    expect(model.params[0]).toBeCloseTo(1.5, 6)
+    const quiet = await engine.runRound(new AbortController().signal)
+    // trained to 3, merged again with b's 1: the peer never holds its local step alone
+    expect(quiet.merged).toBe(0)
+    expect(model.params[0]).toBeCloseTo(2, 6)
+    await engine.runRound(new AbortController().signal)
+    expect(model.params[0]).toBeCloseTo(2.5, 6)
+    // round 4: b's round-1 model is more than 2 rounds behind: not merged, the local step stands
+    await engine.runRound(new AbortController().signal)
+    expect(model.params[0]).toBeCloseTo(5, 6)
   })
 
   it('sends to fanout distinct live peers, chosen afresh each round', async () => {

@@ -81,7 +81,9 @@ export interface GossipEngineOptions {
 /**
  * Gossip learning: each round the peer trains locally, sends its model to `fanout` live peers chosen at random,
  * waits a bounded time for models from others, and merges what arrived (sample-weighted, by the configured rule;
- * the senders' counts are capped by `sampleWeights`, and the robust rules weigh every model alike).
+ * the senders' counts are capped by `sampleWeights`, and the robust rules weigh every model alike). A round in
+ * which nothing arrives merges the last received models again while they are within the staleness window. The
+ * merged model is the one the peer then evaluates, reports, saves and trains on in the next round.
  * There is no global barrier: a slow or dead peer costs at most `waitTimeoutMs` a round.
  *
  * A peer that has fallen behind (a joiner, a peer that was slower or away) adopts the swarm's round, or its models
@@ -104,6 +106,11 @@ export class GossipEngine implements RoundEngine {
   readonly #rng: Xoshiro128
   /** The highest round each sender's merged models showed, for senders ahead of this peer's staleness window. */
   readonly #ahead = new Map<string, number>()
+  /**
+   * The received models of the last merge that took any: a round in which none arrives merges them again, so the
+   * model this peer holds, reports and saves is never its local step on its own shard alone.
+   */
+  #held: ReceivedModel[] = []
 
   constructor(
     private readonly options: GossipEngineOptions,
@@ -295,9 +302,13 @@ export class GossipEngine implements RoundEngine {
     const ahead =
       swarmRound === undefined ? [] : fresh.filter((m) => m.round + this.options.maxStaleRounds >= swarmRound)
     const adopted = ahead.length > 0 ? swarmRound : undefined
-    const models = adopted === undefined ? fresh : ahead
-    this.deps.metrics.mergeSize.observe(models.length)
+    const arrived = adopted === undefined ? fresh : ahead
+    const models = arrived.length > 0 ? arrived : this.#recentHeld(round)
+    this.deps.metrics.mergeSize.observe(arrived.length)
     if (models.length === 0) return { merged: 0, round }
+    if (arrived.length > 0) this.#held = arrived
+    else
+      this.deps.logger.debug({ round, models: models.length }, 'no model arrived: merged the last ones again')
     const base = adopted === undefined ? [own] : []
     const { aggregator, maxSampleRatio } = this.options
     const weights = sampleWeights(
@@ -324,7 +335,7 @@ export class GossipEngine implements RoundEngine {
       return { merged: 0, round }
     }
     this.model.setParams(merged)
-    if (adopted === undefined) return { merged: models.length, round }
+    if (adopted === undefined) return { merged: arrived.length, round }
     this.#ahead.clear()
     this.deps.metrics.roundsAdopted.inc()
     this.deps.logger.info(
@@ -332,6 +343,12 @@ export class GossipEngine implements RoundEngine {
       'behind the swarm: adopted its round and merged model',
     )
     return { merged: models.length, round: adopted }
+  }
+
+  /** The models of the last merge that took any, those still within `round`'s staleness window. */
+  #recentHeld(round: number): ReceivedModel[] {
+    this.#held = this.#held.filter((m) => m.round + this.options.maxStaleRounds >= round)
+    return this.#held
   }
 
   /**
