@@ -783,6 +783,8 @@ export class ModestEngine implements RoundEngine {
         timeoutMs: pingTimeoutMs,
         clock: this.#clock,
         signal: this.#signal,
+        // no stream to the peer at all, twice: it is not running (a failed ping is silence, not this)
+        refused: (err) => errorCode(err) === 'UNREACHABLE',
       },
     )
     if (this.#signal.aborted) return false
