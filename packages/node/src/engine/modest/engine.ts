@@ -294,11 +294,16 @@ export class ModestEngine implements RoundEngine {
 
   async #join(): Promise<void> {
     const deadline = AbortSignal.any([this.#signal, this.#clock.timeout(this.#options.startTimeoutMs)])
+    let lastExchange = Number.NEGATIVE_INFINITY
     while (!deadline.aborted) {
       this.#check()
       await this.#greet()
-      const [random] = this.#randomLive(1)
-      if (random !== undefined) await this.#exchange(random)
+      // one exchange a second while joining (it was one every tick): each brings up to VIEW_WIRE_MAX names to check
+      if (this.#clock.now() - lastExchange >= TICK_MS) {
+        lastExchange = this.#clock.now()
+        const [random] = this.#randomLive(1)
+        if (random !== undefined) await this.#exchange(random)
+      }
       if (this.livePeerCount() >= this.#options.startPeers) break
       await aborted(AbortSignal.any([deadline, this.#clock.timeout(STARTUP_TICK_MS)]))
     }
