@@ -81,4 +81,20 @@ describe('simulate (modest)', () => {
     expect(result.lostMessages).toBeGreaterThan(0)
     expect(result.rounds.at(-1)?.accuracy).toBeGreaterThan(0.6)
   })
+
+  it('skips crashed peers at once once 80 % crashed: the first round after the crash costs no ping timeout', async () => {
+    const result = await run({
+      peers: 40,
+      rounds: 8,
+      modest: { startPeers: 39 },
+      churn: { crashRound: 4, crashFraction: 0.8 },
+    })
+    expect(result.completed).toBe(true)
+    const at = new Map(result.rounds.map((r) => [r.round, r] as const))
+    expect(at.get(4)?.livePeers).toBe(8)
+    // a walk that waited out each crashed candidate's ping timeout (5 s) took 5.1 virtual s here
+    const first = (at.get(5)?.virtualSeconds ?? 0) - (at.get(4)?.virtualSeconds ?? 0)
+    expect(first).toBeLessThan(2.5)
+    expect(result.rounds.at(-1)?.accuracy).toBeGreaterThan(0.6)
+  })
 })

@@ -14,6 +14,7 @@ import { describe, expect, it } from 'vitest'
 import { createNodeMetrics, type NodeMetrics } from '../../metrics/index.js'
 import type { LocalModel, RoundReport } from '../types.js'
 import {
+  GREET_PEERS,
   type ModestAnswer,
   ModestEngine,
   type ModestEngineOptions,
@@ -106,6 +107,8 @@ class FakeNetwork {
 class FakeTransport implements ModestTransport {
   handlers: ModestHandlers | undefined
   modelsSent = 0
+  /** Peers this one sent its view to. */
+  readonly viewsTo = new Set<string>()
 
   constructor(
     readonly network: FakeNetwork,
@@ -158,6 +161,7 @@ class FakeTransport implements ModestTransport {
   }
 
   exchangeView(peer: string, view: ViewEntries, signal: AbortSignal): Promise<ViewEntries> {
+    this.viewsTo.add(peer)
     return this.#reach(peer, signal, (h) => h.onView(this.id, view))
   }
 
@@ -377,6 +381,27 @@ describe('ModestEngine', () => {
       await sim.start(second)
       await sim.until(() => first.engine.round >= 2 && second.engine.round >= 2)
       expect(first.model.trained + second.model.trained).toBeGreaterThan(0)
+    } finally {
+      await sim.close()
+    }
+  })
+
+  it('greets at most GREET_PEERS of the peers it is connected to, and the swarm still learns of it', async () => {
+    const sim = new Sim()
+    const peers = await sim.swarm(24)
+    try {
+      await sim.until(() => peers.every((p) => p.engine.view.liveCount() === 24))
+      const joiner = sim.add(
+        'joiner',
+        peers.map((p) => p.id),
+        { startPeers: 0 },
+      )
+      await sim.start(joiner)
+      // three seconds: a tick greeting more connected peers every second, at most two other view exchanges
+      for (let i = 0; i < 12; i++) await sim.clock.advance(250)
+      expect(joiner.transport.viewsTo.size).toBeGreaterThanOrEqual(GREET_PEERS)
+      expect(joiner.transport.viewsTo.size).toBeLessThanOrEqual(GREET_PEERS + 2)
+      await sim.until(() => peers.every((p) => p.engine.view.get('joiner')?.status === 'join'))
     } finally {
       await sim.close()
     }

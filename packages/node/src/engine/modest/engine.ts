@@ -90,8 +90,10 @@ interface Aggregation {
   done: boolean
 }
 
-/** Peers a join or leave is announced to. */
+/** Peers a leave is announced to. */
 const ANNOUNCE_PEERS = 10
+/** Connected peers a joiner greets with a view exchange, at most: the bootstrap peers and a few more. */
+export const GREET_PEERS = 8
 const LEAVE_TIMEOUT_MS = 1_000
 const STARTUP_TICK_MS = 250
 const TICK_MS = 1_000
@@ -160,6 +162,8 @@ export class ModestEngine implements RoundEngine {
   #lastProgress: number
   #lastReport: number
   #greeted = new Set<string>()
+  /** Greetings answered so far (at most GREET_PEERS). */
+  #greetedOk = 0
   #lastExchange = 0
   #exchanges = 0
   #trainLoss = Number.NaN
@@ -290,22 +294,37 @@ export class ModestEngine implements RoundEngine {
 
   async #join(): Promise<void> {
     const deadline = AbortSignal.any([this.#signal, this.#clock.timeout(this.#options.startTimeoutMs)])
+    let lastExchange = Number.NEGATIVE_INFINITY
     while (!deadline.aborted) {
       this.#check()
       await this.#greet()
-      const [random] = this.#randomLive(1)
-      if (random !== undefined) await this.#exchange(random)
+      // one exchange a second while joining (it was one every tick): each brings up to VIEW_WIRE_MAX names to check
+      if (this.#clock.now() - lastExchange >= TICK_MS) {
+        lastExchange = this.#clock.now()
+        const [random] = this.#randomLive(1)
+        if (random !== undefined) await this.#exchange(random)
+      }
       if (this.livePeerCount() >= this.#options.startPeers) break
       await aborted(AbortSignal.any([deadline, this.#clock.timeout(STARTUP_TICK_MS)]))
     }
   }
 
-  /** Announces this peer to newly connected peers (the bootstrap peers first): a join is a view exchange. */
+  /**
+   * Announces this peer to newly connected peers (the bootstrap peers first) until GREET_PEERS answered: a join is
+   * a view exchange. Past them, the view exchanges and the entries they relay spread this peer's word; a peer that
+   * connects later mostly does so because it already holds this one, so greeting every connection would cost a
+   * view exchange per peer of the swarm.
+   */
   async #greet(): Promise<void> {
-    const fresh = this.#transport.connectedPeers().filter((peer) => !this.#greeted.has(peer))
-    const targets = fresh.slice(0, ANNOUNCE_PEERS)
+    const open = GREET_PEERS - this.#greetedOk
+    if (open <= 0) return
+    const targets = this.#transport
+      .connectedPeers()
+      .filter((peer) => !this.#greeted.has(peer))
+      .slice(0, open)
     for (const peer of targets) this.#greeted.add(peer)
-    await Promise.all(targets.map((peer) => this.#exchange(peer)))
+    const answered = await Promise.all(targets.map((peer) => this.#exchange(peer)))
+    this.#greetedOk += answered.filter(Boolean).length
   }
 
   /** One view exchange; the answer merges at once (it is a view, not a join announcement). */
@@ -345,10 +364,8 @@ export class ModestEngine implements RoundEngine {
   /** This peer's entry and at most VIEW_WIRE_MAX - 1 live members, a random choice when there are more. */
   #wireView(): ViewEntries {
     this.#view.setOwnRound(this.#held)
-    const self = this.#options.peerId
-    const others = shuffle(this.#view.candidates(0, Number.MAX_SAFE_INTEGER).filter((p) => p !== self))
-    const out: Array<[string, MemberEntry]> = [[self, this.#view.own]]
-    for (const peer of others.slice(0, VIEW_WIRE_MAX - 1))
+    const out: Array<[string, MemberEntry]> = [[this.#options.peerId, this.#view.own]]
+    for (const peer of this.#view.randomLive(VIEW_WIRE_MAX - 1))
       out.push([peer, this.#view.get(peer) as MemberEntry])
     return out
   }
@@ -771,6 +788,8 @@ export class ModestEngine implements RoundEngine {
         timeoutMs: pingTimeoutMs,
         clock: this.#clock,
         signal: this.#signal,
+        // no stream to the peer at all, twice: it is not running (a failed ping is silence, not this)
+        refused: (err) => errorCode(err) === 'UNREACHABLE',
       },
     )
     if (this.#signal.aborted) return false
@@ -829,9 +848,11 @@ export class ModestEngine implements RoundEngine {
   /** With no progress for `watchdogTimeoutMs` (staggered by rank), act as the next round's aggregator. */
   #checkWatchdog(): void {
     const { watchdogTimeoutMs, pingTimeoutMs, inactivityThreshold } = this.#options
+    const quiet = this.#clock.now() - this.#lastProgress
+    // the rank orders the whole view: only worth it once the shortest wait is over
+    if (quiet < watchdogTimeoutMs) return
     const round = Math.max(this.#held, this.#maxSeen, this.#lastAggregated) + 1
     const rank = sampleOrder(this.#view, round, inactivityThreshold).indexOf(this.#options.peerId)
-    const quiet = this.#clock.now() - this.#lastProgress
     if (quiet < watchdogTimeoutMs + Math.max(0, rank) * pingTimeoutMs) return
     this.#deps.modestMetrics.watchdogRestarts.inc()
     this.#deps.logger.warn({ round, quietMs: quiet }, 'no progress: restarting rounds from this model')
@@ -841,8 +862,7 @@ export class ModestEngine implements RoundEngine {
   }
 
   #randomLive(count: number): string[] {
-    const live = this.#view.candidates(0, Number.MAX_SAFE_INTEGER).filter((p) => p !== this.#options.peerId)
-    return shuffle(live).slice(0, count)
+    return this.#view.randomLive(count)
   }
 
   /** Peers marked as left but active within the inactivity threshold, shuffled. */

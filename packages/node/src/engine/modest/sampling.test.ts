@@ -1,6 +1,6 @@
 import { ManualClock, settle } from '@swarmgrad/testing'
 import { describe, expect, it } from 'vitest'
-import { pingUntilAnswered, sample, walkSample } from './sampling.js'
+import { pingUntilAnswered, REFUSALS_TO_GIVE_UP, sample, walkSample } from './sampling.js'
 import { MembershipState } from './view.js'
 
 function viewOf(self: string, peers: string[]): MembershipState {
@@ -126,5 +126,33 @@ describe('pingUntilAnswered', () => {
     await clock.advance(1)
     expect(result).toBeUndefined()
     expect(attempts).toBe(5)
+  })
+
+  it('gives up at the second refusal in a row, well before the timeout; another failure between resets the count', async () => {
+    const clock = new ManualClock()
+    const refusal = new Error('refused')
+    const outcomes = [refusal, new Error('stream reset'), refusal, refusal]
+    let attempts = 0
+    let result: number | undefined | 'pending' = 'pending'
+    void pingUntilAnswered(
+      async () => {
+        throw outcomes[attempts++]
+      },
+      {
+        intervalMs: 1000,
+        timeoutMs: 5000,
+        clock,
+        signal: new AbortController().signal,
+        refused: (err) => err === refusal,
+      },
+    ).then((r) => {
+      result = r
+    })
+    // refused at 0 ms, another failure at 1000 ms, refused at 2000 and 3000 ms
+    await clock.advance(2000)
+    expect(result).toBe('pending')
+    await clock.advance(1000)
+    expect(result).toBeUndefined()
+    expect(attempts).toBe(2 + REFUSALS_TO_GIVE_UP)
   })
 })

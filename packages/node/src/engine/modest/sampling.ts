@@ -40,13 +40,24 @@ export function aborted(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
 }
 
+/** Attempts in a row that `refused` must call a refusal before `pingUntilAnswered` gives up early. */
+export const REFUSALS_TO_GIVE_UP = 2
+
 /**
  * Pings `peer` every `intervalMs` until one ping is answered (resolves with the answer) or `timeoutMs` passed
- * with none (resolves undefined). `ping` rejects when one attempt fails; attempts overlap.
+ * with none (resolves undefined). `ping` rejects when one attempt fails; attempts overlap. When `refused` says of
+ * REFUSALS_TO_GIVE_UP attempts in a row that nobody listens there (a crashed peer's closed port), it gives up
+ * then: a refusal is retried once, a crashed peer costs one interval rather than the whole timeout.
  */
 export async function pingUntilAnswered<T>(
   ping: (signal: AbortSignal) => Promise<T>,
-  options: { intervalMs: number; timeoutMs: number; clock: Clock; signal: AbortSignal },
+  options: {
+    intervalMs: number
+    timeoutMs: number
+    clock: Clock
+    signal: AbortSignal
+    refused?: (err: unknown) => boolean
+  },
 ): Promise<T | undefined> {
   const { clock } = options
   const deadline = AbortSignal.any([options.signal, clock.timeout(options.timeoutMs)])
@@ -59,9 +70,19 @@ export async function pingUntilAnswered<T>(
       settled = true
       resolve(value)
     }
+    let refusals = 0
     const attempt = (): void => {
       if (settled || deadline.aborted) return
-      ping(deadline).then(finish, () => undefined)
+      ping(deadline).then(
+        (value) => {
+          refusals = 0
+          finish(value)
+        },
+        (err: unknown) => {
+          if (options.refused?.(err) !== true) refusals = 0
+          else if (++refusals >= REFUSALS_TO_GIVE_UP) finish(undefined)
+        },
+      )
       const next = clock.timeout(options.intervalMs)
       next.addEventListener('abort', attempt, { once: true })
     }

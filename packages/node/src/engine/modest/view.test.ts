@@ -168,4 +168,55 @@ describe('MembershipState', () => {
     top.leave()
     expect(top.own).toMatchObject({ status: 'leave', counter: 0xffffffff })
   })
+
+  it('draws random live members other than itself without a pass over the view, as the view changes', () => {
+    const peers = Array.from({ length: 40 }, (_, i) => `p${i}`)
+    const view = viewWith('a', peers, 1)
+    for (const peer of peers.slice(0, 10)) view.markDown(peer)
+    view.merge([['p10', leave(1, 2)]], { from: 'p10' })
+    const live = new Set(peers.slice(11))
+    expect(view.liveCount()).toBe(live.size + 1)
+    const seen = new Map<string, number>()
+    for (let i = 0; i < 2_000; i++) {
+      const drawn = view.randomLive(5)
+      expect(drawn).toHaveLength(5)
+      expect(new Set(drawn).size).toBe(5)
+      for (const peer of drawn) {
+        expect(live.has(peer), peer).toBe(true)
+        seen.set(peer, (seen.get(peer) ?? 0) + 1)
+      }
+    }
+    // 29 live others, 10,000 draws: about 345 each
+    expect(seen.size).toBe(live.size)
+    for (const count of seen.values()) expect(count).toBeGreaterThan(250)
+    expect(view.randomLive(100).sort()).toEqual([...live].sort())
+    // heard again: live again, and drawn
+    view.heard('p3', 1)
+    expect(view.liveCount()).toBe(live.size + 2)
+    expect(view.randomLive(100)).toContain('p3')
+    view.leave()
+    expect(view.liveCount()).toBe(live.size + 1)
+    expect(view.randomLive(100)).not.toContain('a')
+  })
+
+  it('vouches anew when a claim rises or a member is evicted', () => {
+    const view = new MembershipState('a', { counter: 1, round: 1, max: 3 })
+    view.merge([['p', join(5, 1)]], { from: 'p' })
+    view.merge([['q', join(4, 1)]], { from: 'q' })
+    expect(view.vouched(2)).toBe(4)
+    view.heard('q', 6)
+    expect(view.vouched(2)).toBe(5)
+    // past the maximum of 3, p (silent the longest) goes
+    view.merge([['r', join(1, 1)]], { from: 'r' })
+    expect(view.get('p')).toBeUndefined()
+    expect(view.vouched(2)).toBe(1)
+    // a newcomer at or under the vouched round leaves it; one above raises it
+    const wide = viewWith('b', ['p', 'q', 'r'], 3)
+    expect(wide.vouched(2)).toBe(3)
+    wide.merge([['s', join(2, 1)]], { from: 's' })
+    expect(wide.vouched(2)).toBe(3)
+    wide.merge([['t', join(7, 1)]], { from: 't' })
+    wide.merge([['u', join(6, 1)]], { from: 'u' })
+    expect(wide.vouched(2)).toBe(6)
+  })
 })

@@ -78,6 +78,11 @@ export class MembershipState {
   readonly #pending = new Map<string, Member>()
   readonly #introduced = new Map<string, MemberEntry>()
   readonly #suspects = new Set<string>()
+  /** The live members, this one included, in no order: a random few are drawn from it without a pass over the view. */
+  readonly #live: string[] = []
+  readonly #livePlace = new Map<string, number>()
+  /** `vouched(quorum)` by quorum, until a claim rises above it or a member at or above it goes. */
+  readonly #vouched = new Map<number, number>()
   #heard = 0
 
   readonly #max: number
@@ -88,7 +93,7 @@ export class MembershipState {
   ) {
     this.self = self
     this.#max = options.max ?? VIEW_MAX
-    this.#members.set(self, {
+    this.#store(self, {
       lastRound: options.round,
       counter: options.counter,
       status: 'join',
@@ -184,7 +189,7 @@ export class MembershipState {
     if (peer === this.self) return
     const member = this.#members.get(peer)
     if (member !== undefined) {
-      this.#members.set(peer, {
+      this.#store(peer, {
         ...member,
         lastRound: Math.max(member.lastRound, claim),
         claim: Math.max(member.claim, claim),
@@ -210,25 +215,25 @@ export class MembershipState {
   markDown(peer: string): boolean {
     const member = this.#members.get(peer)
     if (peer === this.self || member === undefined || member.down || member.status === 'leave') return false
-    this.#members.set(peer, { ...member, down: true })
+    this.#store(peer, { ...member, down: true })
     return true
   }
 
   /** This peer now holds `round`. */
   setOwnRound(round: number): void {
     const own = this.#members.get(this.self) as Member
-    this.#members.set(this.self, { ...own, lastRound: round, claim: round })
+    this.#store(this.self, { ...own, lastRound: round, claim: round })
   }
 
   /** This peer leaves (a graceful stop). */
   leave(): void {
     const own = this.#members.get(this.self) as Member
-    this.#members.set(this.self, { ...own, counter: bumpCounter(own.counter), status: 'leave' })
+    this.#store(this.self, { ...own, counter: bumpCounter(own.counter), status: 'leave' })
   }
 
   /** This peer's addresses, bounded as every peer bounds them (receivers keep no more). */
   setOwnAddrs(addrs: readonly Uint8Array[]): void {
-    this.#members.set(this.self, { ...(this.#members.get(this.self) as Member), addrs: boundAddrs(addrs) })
+    this.#store(this.self, { ...(this.#members.get(this.self) as Member), addrs: boundAddrs(addrs) })
   }
 
   /** The candidates of `round`: live members active at `round - inactivityThreshold` or later. */
@@ -242,9 +247,23 @@ export class MembershipState {
 
   /** Live members, this one included. */
   liveCount(): number {
-    let count = 0
-    for (const member of this.#members.values()) if (isLive(member)) count++
-    return count
+    return this.#live.length
+  }
+
+  /**
+   * Up to `count` live members other than this one, a uniform random choice (by `random`, in [0, 1)): a partial
+   * Fisher–Yates shuffle over the live index, so the cost is O(count) whatever the size of the view.
+   */
+  randomLive(count: number, random: () => number = Math.random): string[] {
+    const n = this.#live.length
+    const draw = Math.min(n, count + 1)
+    for (let i = 0; i < draw; i++) this.#swapLive(i, i + Math.floor(random() * (n - i)))
+    const out: string[] = []
+    for (let i = 0; i < draw && out.length < count; i++) {
+      const peer = this.#live[i] as string
+      if (peer !== this.self) out.push(peer)
+    }
+    return out
   }
 
   /**
@@ -252,6 +271,8 @@ export class MembershipState {
    * `quorum` said anything): one peer's claim, however high, never moves it.
    */
   vouched(quorum: number): number {
+    const cached = this.#vouched.get(quorum)
+    if (cached !== undefined) return cached
     const top: number[] = []
     for (const [peer, member] of this.#members) {
       if (peer === this.self) continue
@@ -260,7 +281,9 @@ export class MembershipState {
       else continue
       top.sort((a, b) => b - a)
     }
-    return top.length < quorum ? 0 : (top[quorum - 1] as number)
+    const round = top.length < quorum ? 0 : (top[quorum - 1] as number)
+    this.#vouched.set(quorum, round)
+    return round
   }
 
   #fromItself(peer: string, entry: MemberEntry, defer: boolean): 'added' | 'dropped' | 'kept' {
@@ -276,7 +299,7 @@ export class MembershipState {
     }
     const member = this.#members.get(peer)
     if (member !== undefined) {
-      this.#members.set(peer, mergeStatement(member, statement))
+      this.#store(peer, mergeStatement(member, statement))
       return 'kept'
     }
     const pending = this.#pending.get(peer)
@@ -301,7 +324,7 @@ export class MembershipState {
     const member = this.#members.get(peer)
     if (member !== undefined) {
       const lastRound = Math.min(entry.lastRound, roundCap)
-      if (lastRound > member.lastRound) this.#members.set(peer, { ...member, lastRound })
+      if (lastRound > member.lastRound) this.#store(peer, { ...member, lastRound })
       if (entry.status === 'join' && !isLive(member)) this.#suspects.add(peer)
       return entry.status === 'leave' && isLive(member) ? 'ignored' : 'kept'
     }
@@ -319,7 +342,7 @@ export class MembershipState {
 
   /** Adds or replaces a member; past its maximum (VIEW_MAX unless set), evicts the member silent the longest, down or left ones first. */
   #put(peer: string, member: Member): void {
-    this.#members.set(peer, member)
+    this.#store(peer, member)
     if (this.#members.size <= this.#max) return
     let victim: string | undefined
     let victimScore = Number.POSITIVE_INFINITY
@@ -333,9 +356,52 @@ export class MembershipState {
       }
     }
     if (victim !== undefined) {
-      this.#members.delete(victim)
+      this.#remove(victim)
       this.#suspects.delete(victim)
     }
+  }
+
+  /** Sets a member, keeping the live index and the vouched rounds in step. */
+  #store(peer: string, member: Member): void {
+    const known = this.#members.get(peer)
+    this.#members.set(peer, member)
+    if (peer !== this.self && (known === undefined || known.claim !== member.claim)) {
+      // claims only rise: one that stays at or under a cached round leaves that round as it is
+      for (const [quorum, round] of this.#vouched) if (member.claim > round) this.#vouched.delete(quorum)
+    }
+    const live = isLive(member)
+    if (known !== undefined && isLive(known) === live) return
+    if (live) {
+      this.#livePlace.set(peer, this.#live.length)
+      this.#live.push(peer)
+    } else if (known !== undefined) this.#unlist(peer)
+  }
+
+  #remove(peer: string): void {
+    const known = this.#members.get(peer)
+    if (known === undefined) return
+    this.#members.delete(peer)
+    for (const [quorum, round] of this.#vouched) if (known.claim >= round) this.#vouched.delete(quorum)
+    if (isLive(known)) this.#unlist(peer)
+  }
+
+  /** Takes `peer` out of the live index: the last live member moves into its place. */
+  #unlist(peer: string): void {
+    const place = this.#livePlace.get(peer) as number
+    const last = this.#live.pop() as string
+    this.#livePlace.delete(peer)
+    if (last === peer) return
+    this.#live[place] = last
+    this.#livePlace.set(last, place)
+  }
+
+  #swapLive(i: number, j: number): void {
+    const a = this.#live[i] as string
+    const b = this.#live[j] as string
+    this.#live[i] = b
+    this.#live[j] = a
+    this.#livePlace.set(b, i)
+    this.#livePlace.set(a, j)
   }
 }
 
