@@ -15,6 +15,27 @@ function ramp(n: number): Float32Array {
   return Float32Array.from({ length: n }, (_, i) => ((i * 37) % 17) / 9 - 0.8)
 }
 
+/** ⟨a, b⟩ in double. */
+function dot(a: Float32Array, b: Float32Array): number {
+  return a.reduce((sum, v, i) => sum + v * b[i]!, 0)
+}
+
+/**
+ * An attacker's target direction δ (unit length, over the 14 parameters of LAYOUT) and four honest peers' J
+ * scalars of random sign, each at the grid level `level` makes of a random draw.
+ */
+function attackScene(J: number, level: (draw: number) => number) {
+  const delta = ramp(14)
+  const length = Math.hypot(...delta)
+  for (let i = 0; i < 14; i++) delta[i] = delta[i]! / length
+  const rng = new Xoshiro128(deriveSeed('honest', 1, 'bytes', 0))
+  const honest = ['h0', 'h1', 'h2', 'h3'].map((peerId) => ({
+    peerId,
+    scalars: Uint8Array.from({ length: J }, () => (rng.nextUint32() & 0x80) | level(rng.nextUint32())),
+  }))
+  return { delta, honest }
+}
+
 describe('selectTrained', () => {
   it('takes every tensor by default, a layer by prefix, a tensor by name; no decay on biases', () => {
     expect(selectTrained(LAYOUT, []).map((s) => [s.name, s.decay])).toEqual([
@@ -89,19 +110,8 @@ describe('SpsaKernel', () => {
 
   it('bounds a contribution at clipFactor × the median contributor: a forged one moves θ along a chosen direction no further than one of twice the median norm can', () => {
     const J = 30
-    const delta = ramp(14)
-    const length = Math.hypot(...delta)
-    for (let i = 0; i < 14; i++) delta[i] = delta[i]! / length
-    const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * b[i]!, 0)
-    const rng = new Xoshiro128(deriveSeed('honest', 1, 'bytes', 0))
     // four honest peers' scalars, |g| between e^−4 and 1 (levels 32..64)
-    const honest = ['h0', 'h1', 'h2', 'h3'].map((peerId) => ({
-      peerId,
-      scalars: Uint8Array.from(
-        { length: J },
-        () => (rng.nextUint32() & 0x80) | (32 + (rng.nextUint32() % 33)),
-      ),
-    }))
+    const { delta, honest } = attackScene(J, (draw) => 32 + (draw % 33))
     const decoded = (byte: number) =>
       decodeSpsaScalar(Math.min(byte & 0x7f, HYPER.clipLevel) | (byte & 0x80), HYPER.gridOffset)
     const norms = honest.map(({ scalars }) => Math.hypot(...[...scalars].map(decoded))).sort((a, b) => a - b)
@@ -135,18 +145,7 @@ describe('SpsaKernel', () => {
     const kernel = new SpsaKernel('run-a', selectTrained(LAYOUT, []), HYPER)
     const J = 30
     // the attacker's target direction δ (unit length) and the scalars of four honest peers (|g| ≤ 1, q ≤ 64)
-    const delta = ramp(14)
-    const norm = Math.hypot(...delta)
-    for (let i = 0; i < 14; i++) delta[i] = delta[i]! / norm
-    const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * b[i]!, 0)
-    const rng = new Xoshiro128(deriveSeed('honest', 1, 'bytes', 0))
-    const honest = ['h0', 'h1', 'h2', 'h3'].map((peerId) => ({
-      peerId,
-      scalars: Uint8Array.from(
-        { length: J },
-        () => (rng.nextUint32() & 0x80) | (1 + (rng.nextUint32() % 64)),
-      ),
-    }))
+    const { delta, honest } = attackScene(J, (draw) => 1 + (draw % 64))
     // the attacker's bytes: the top of the grid (0x7f, |g| ≈ 2631), signed so that each step adds along δ
     const projections = Array.from({ length: J }, (_, j) => dot(kernel.direction(1, 'zz-attacker', j), delta))
     const forged = Uint8Array.from(projections, (p) => (p > 0 ? 0xff : 0x7f))
