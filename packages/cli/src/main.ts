@@ -8,6 +8,7 @@ import {
 import { coordinatorOptionsSchema } from '@swarmgrad/coordinator'
 import { SWARMGRAD_VERSION } from '@swarmgrad/net'
 import { Command, CommanderError, Option } from 'commander'
+import type { z } from 'zod'
 import { EXIT } from './exit-codes.js'
 import { addSchemaOptions, flagValues } from './flags.js'
 
@@ -57,6 +58,36 @@ function configFile(command: Command): string | undefined {
   return command.opts<{ config?: string }>().config ?? process.env.SWARMGRAD_CONFIG
 }
 
+/**
+ * A command whose options are the fields of `schema`, each a flag, an environment variable and a config file key,
+ * loaded and checked (a bad one exits 2) before `run` gets them; its exit code goes to `result`.
+ */
+function schemaCommand<S extends z.ZodType>(
+  program: Command,
+  result: { code: number },
+  name: string,
+  description: string,
+  schema: S,
+  run: (options: z.output<S>) => Promise<number>,
+  env: () =>
+    | Readonly<Record<string, string | undefined>>
+    | Promise<Readonly<Record<string, string | undefined>>> = () => process.env,
+): void {
+  const command = program
+    .command(name)
+    .description(description)
+    .option('--config <file>', 'YAML or JSON file of options [env SWARMGRAD_CONFIG]')
+  const fields = addSchemaOptions(command, schema)
+  command.action(async () => {
+    const options = loadConfig(schema, {
+      file: configFile(command),
+      env: await env(),
+      flags: flagValues(command, fields),
+    })
+    result.code = await run(options)
+  })
+}
+
 // Each command imports what it runs only when it runs: `swarmgrad coordinator` of a decentralized run never loads
 // the peer, its trainer or TF.js.
 function buildProgram(result: { code: number }): Command {
@@ -66,54 +97,40 @@ function buildProgram(result: { code: number }): Command {
     .exitOverride()
     .showHelpAfterError('(run with --help for the options)')
 
-  const node = program
-    .command('node')
-    .description('run one peer')
-    .option('--config <file>', 'YAML or JSON file of options [env SWARMGRAD_CONFIG]')
-  const nodeFields = addSchemaOptions(node, nodeOptionsSchema)
-  node.action(async () => {
-    const options = loadConfig(nodeOptionsSchema, {
-      file: configFile(node),
-      env: await resolveAutoDataIndex(process.env),
-      flags: flagValues(node, nodeFields),
-    })
-    const { runNodeCommand } = await import('./node-command.js')
-    result.code = await runNodeCommand(options)
-  })
-
-  const coordinator = program
-    .command('coordinator')
-    .description(
-      'run the optional coordinator: bootstrap peer, membership view, round clock, /status and /metrics; in fl mode the federated server, journaled after every round and resumed from its journal',
-    )
-    .option('--config <file>', 'YAML or JSON file of options [env SWARMGRAD_CONFIG]')
-  const coordinatorFields = addSchemaOptions(coordinator, coordinatorOptionsSchema)
-  coordinator.action(async () => {
-    const options = loadConfig(coordinatorOptionsSchema, {
-      file: configFile(coordinator),
-      env: process.env,
-      flags: flagValues(coordinator, coordinatorFields),
-    })
-    const { runCoordinatorCommand } = await import('./coordinator-command.js')
-    result.code = await runCoordinatorCommand(options)
-  })
-
-  const simulate = program
-    .command('simulate')
-    .description(
-      'run many virtual peers in this process with the real round engine of their mode, over an in-memory network (latency, bandwidth, loss, churn) on a virtual clock, and report accuracy against rounds, bytes and virtual time',
-    )
-    .option('--config <file>', 'YAML or JSON file of options [env SWARMGRAD_CONFIG]')
-  const simulateFields = addSchemaOptions(simulate, simOptionsSchema)
-  simulate.action(async () => {
-    const options = loadConfig(simOptionsSchema, {
-      file: configFile(simulate),
-      env: process.env,
-      flags: flagValues(simulate, simulateFields),
-    })
-    const { runSimulateCommand } = await import('./simulate-command.js')
-    result.code = await runSimulateCommand(options)
-  })
+  schemaCommand(
+    program,
+    result,
+    'node',
+    'run one peer',
+    nodeOptionsSchema,
+    async (options) => {
+      const { runNodeCommand } = await import('./node-command.js')
+      return runNodeCommand(options)
+    },
+    () => resolveAutoDataIndex(process.env),
+  )
+  schemaCommand(
+    program,
+    result,
+    'coordinator',
+    'run the optional coordinator: bootstrap peer, membership view, round clock, /status and /metrics; in fl mode the federated server, journaled after every round and resumed from its journal',
+    coordinatorOptionsSchema,
+    async (options) => {
+      const { runCoordinatorCommand } = await import('./coordinator-command.js')
+      return runCoordinatorCommand(options)
+    },
+  )
+  schemaCommand(
+    program,
+    result,
+    'simulate',
+    'run many virtual peers in this process with the real round engine of their mode, over an in-memory network (latency, bandwidth, loss, churn) on a virtual clock, and report accuracy against rounds, bytes and virtual time',
+    simOptionsSchema,
+    async (options) => {
+      const { runSimulateCommand } = await import('./simulate-command.js')
+      return runSimulateCommand(options)
+    },
+  )
 
   program
     .command('export')
