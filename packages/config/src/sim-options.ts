@@ -1,8 +1,10 @@
 import { MODEL_CODEC_NAMES } from '@swarmgrad/protocol'
 import { z } from 'zod'
+import { flSchema } from './fl-options.js'
 import { modelSchema } from './model-spec.js'
 import { modestSchema } from './modest-options.js'
-import { dataSchema, logSchema, trainSchema } from './node-options.js'
+import { dataSchema, exchangeSchema, gossipSchema, logSchema, trainSchema } from './node-options.js'
+import { spsaSchema } from './spsa-options.js'
 
 /** The modes the simulator runs with their real round engines. */
 export const SIM_MODES = ['modest'] as const
@@ -100,6 +102,22 @@ export const simOptionsSchema = z
     data: dataSchema.prefault({}),
     train: trainSchema.prefault({}),
     modest: modestSchema.prefault({}),
+    gossip: gossipSchema.prefault({}),
+    fl: flSchema.prefault({}),
+    spsa: spsaSchema.prefault({}),
+    exchange: exchangeSchema
+      .pick({ heartbeatMs: true, liveTimeoutMs: true, sendTimeoutMs: true })
+      .prefault({})
+      .describe('gossip and fl: liveness announcements and the deadline of one model send'),
+    evalPeers: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(16)
+      .describe(
+        'gossip: peers (a seeded set) that evaluate their own model each round; the round accuracy is their mean',
+      ),
     codec: z.enum(MODEL_CODEC_NAMES).default('float32').describe('encoding of models on the wire'),
     stepMs: z
       .number()

@@ -1,9 +1,12 @@
-import type {
-  ModestAnswer,
-  ModestHandlers,
-  ModestModelMessage,
-  ModestTransport,
-  ViewEntries,
+import { evalEveryOf } from '@swarmgrad/config'
+import {
+  createModestMetrics,
+  type ModestAnswer,
+  ModestEngine,
+  type ModestHandlers,
+  type ModestModelMessage,
+  type ModestTransport,
+  type ViewEntries,
 } from '@swarmgrad/node'
 import {
   CodedError,
@@ -13,7 +16,11 @@ import {
   modelTensor,
   toDense,
 } from '@swarmgrad/protocol'
+import type { SimModeFactory } from './mode.js'
 import type { VirtualNetwork } from './network.js'
+
+/** Transfer deadline of a MoDeST peer beyond its ping and aggregation timeouts (the node's exchange.sendTimeoutMs). */
+const SEND_TIMEOUT_MS = 30_000
 
 /**
  * Sizes of what is not a model on the wire, estimated from the protobuf messages the libp2p transport sends (an
@@ -135,5 +142,31 @@ export class VirtualModestTransport implements ModestTransport {
     const handlers = this.#registry.get(peer)
     if (handlers === undefined) throw new CodedError('UNREACHABLE', `${peer} does not run MoDeST`)
     return handlers
+  }
+}
+
+/** MoDeST: every virtual peer runs the daemon's ModestEngine over a VirtualModestTransport; no services. */
+export const modestMode: SimModeFactory = (env) => {
+  const { options, network, codec, clock, metrics, logger, onRound } = env
+  const { modest } = options
+  const modestMetrics = createModestMetrics(env.registry)
+  const handlers = new Map<string, ModestHandlers>()
+  const transferTimeoutMs = 2 * modest.aggregationTimeoutMs + 4 * modest.pingTimeoutMs + SEND_TIMEOUT_MS
+  return {
+    services: [],
+    peer: (_index, id, model) =>
+      new ModestEngine(
+        {
+          ...modest,
+          peerId: id,
+          seed: options.seed,
+          rounds: options.rounds,
+          evalEvery: evalEveryOf({ mode: 'modest', train: options.train }),
+          transferTimeoutMs,
+        },
+        model,
+        new VirtualModestTransport(id, network, codec, handlers),
+        { logger: logger.child({ peer: id }), metrics, modestMetrics, onRound, clock },
+      ),
   }
 }

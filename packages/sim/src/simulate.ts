@@ -1,25 +1,21 @@
-import { evalEveryOf, resolveModelSpec, type SimOptions } from '@swarmgrad/config'
+import { resolveModelSpec, type SimOptions } from '@swarmgrad/config'
 import { HistoryWriter } from '@swarmgrad/net'
-import {
-  createModestMetrics,
-  createNodeMetrics,
-  ModestEngine,
-  type ModestHandlers,
-  type RoundReport,
-} from '@swarmgrad/node'
+import { createNodeMetrics, type RoundReport } from '@swarmgrad/node'
 import { createRng, shuffleInPlace } from '@swarmgrad/protocol'
 import { type Dataset, initBackend, loadPeerData, partitionAll, subset } from '@swarmgrad/trainer'
 import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
 import { VirtualClock } from './clock.js'
+import type { SimEngine, SimEnv, SimModeFactory } from './mode.js'
 import { SharedTrainer } from './models.js'
-import { VirtualModestTransport, WireCodec } from './modest.js'
+import { modestMode, WireCodec } from './modest.js'
 import { VirtualNetwork } from './network.js'
+
+/** Each mode's virtual peers and services. */
+const MODES: Record<SimOptions['mode'], SimModeFactory> = { modest: modestMode }
 
 /** Bootstrap peers each virtual peer knows at start, drawn from the seed among the peers before it. */
 const BOOTSTRAP_PEERS = 3
-/** Transfer deadline of a MoDeST peer beyond its ping and aggregation timeouts (the node's exchange.sendTimeoutMs). */
-const SEND_TIMEOUT_MS = 30_000
 /** A status line every this many virtual milliseconds, between the round lines. */
 const STATUS_EVERY_MS = 10_000
 /** Virtual time between two looks at the swarm's round (churn events, recorded rounds, the end). */
@@ -66,7 +62,7 @@ export interface SimDeps {
 interface VirtualPeer {
   readonly id: string
   readonly index: number
-  readonly engine: ModestEngine
+  readonly engine: SimEngine
   readonly controller: AbortController
   state: 'waiting' | 'running' | 'crashed' | 'left'
 }
@@ -96,8 +92,6 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
   const shared = new SharedTrainer(spec, clock, options, data.test)
   const registry = new Registry()
   const metrics = createNodeMetrics(registry)
-  const modestMetrics = createModestMetrics(registry)
-  const handlers = new Map<string, ModestHandlers>()
   const codec = new WireCodec(options.codec)
   const history =
     options.historyFile === undefined ? undefined : await HistoryWriter.open(options.historyFile, logger)
@@ -106,8 +100,9 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
   const restoreRandom = seedMathRandom(options.seed)
   const rng = createRng(options.seed, 'sim-churn')
   const peers: VirtualPeer[] = []
-  const { modest } = options
-  const transferTimeoutMs = 2 * modest.aggregationTimeoutMs + 4 * modest.pingTimeoutMs + SEND_TIMEOUT_MS
+  const evaluating = new Set(
+    draw(createRng(options.seed, 'sim-eval-peers'), range(options.peers), 1).slice(0, options.evalPeers),
+  )
   const runs: Promise<void>[] = []
   let peakRss = process.memoryUsage().rss
 
@@ -121,28 +116,42 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
   }
 
   try {
+    const env: SimEnv = {
+      options,
+      clock,
+      network,
+      codec,
+      shared,
+      registry,
+      metrics,
+      logger,
+      onRound,
+      evaluates: (index) => evaluating.has(index),
+    }
+    const mode = MODES[options.mode](env)
     for (let index = 0; index < options.peers; index++) {
       const id = peerId(index)
-      const model = shared.peerModel(index, subset(data.train, parts[index] as number[]))
-      const engine = new ModestEngine(
-        {
-          ...modest,
-          peerId: id,
-          seed: options.seed,
-          rounds: options.rounds,
-          evalEvery: evalEveryOf({ mode: 'modest', train: options.train }),
-          transferTimeoutMs,
-        },
-        model,
-        new VirtualModestTransport(id, network, codec, handlers),
-        { logger: logger.child({ peer: id }), metrics, modestMetrics, onRound, clock },
+      const engine = mode.peer(
+        index,
+        id,
+        shared.peerModel(index, subset(data.train, parts[index] as number[])),
       )
       peers.push({ id, index, engine, controller: new AbortController(), state: 'waiting' })
+    }
+    const serviceStop = new AbortController()
+    for (const service of mode.services) {
+      network.add(service.id, [])
+      await service.engine.start()
+      runs.push(
+        service.engine.run(serviceStop.signal).catch((err: unknown) => {
+          logger.error({ service: service.id, err: (err as Error).message }, 'simulated service failed')
+        }),
+      )
     }
     const lateFrom = options.peers - options.churn.joinPeers
     const start = async (peer: VirtualPeer, pool: number): Promise<void> => {
       const contacts = pick(rng, pool, BOOTSTRAP_PEERS, peer.index).map(peerId)
-      network.add(peer.id, contacts)
+      network.add(peer.id, [...contacts, ...mode.services.map((s) => s.id)])
       peer.state = 'running'
       await peer.engine.start()
       runs.push(
@@ -270,13 +279,16 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
     const newest = Math.max(0, ...reports.keys())
     while (recorded < newest) record(++recorded)
 
-    // stop: every peer goes down at once, its engine's goodbye fails fast, and the clock runs the stops out
+    // stop: every peer and service goes down at once, goodbyes fail fast, and the clock runs the stops out
     for (const peer of peers) {
       network.setUp(peer.id, false)
       peer.controller.abort(new Error('simulation over'))
     }
+    for (const service of mode.services) network.setUp(service.id, false)
+    serviceStop.abort(new Error('simulation over'))
     let stopped = false
-    const stopping = Promise.all(peers.map((p) => p.engine.stop())).finally(() => {
+    const engines = [...peers.map((p) => p.engine), ...mode.services.map((s) => s.engine)]
+    const stopping = Promise.all(engines.map((e) => e.stop())).finally(() => {
       stopped = true
     })
     while (!stopped && (await clock.step())) {
