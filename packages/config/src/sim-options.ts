@@ -7,7 +7,7 @@ import { dataSchema, exchangeSchema, gossipSchema, logSchema, trainSchema } from
 import { spsaSchema } from './spsa-options.js'
 
 /** The modes the simulator runs with their real round engines. */
-export const SIM_MODES = ['modest'] as const
+export const SIM_MODES = ['modest', 'gossip'] as const
 
 /** The in-memory network between the virtual peers. */
 export const simNetworkSchema = z.strictObject({
@@ -135,6 +135,13 @@ export const simOptionsSchema = z
     log: logSchema.prefault({ level: 'error' }),
   })
   .superRefine((options, ctx) => {
+    if (options.mode === 'gossip' && options.gossip.validateBatch > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['gossip', 'validateBatch'],
+        message: 'is not simulated (a virtual peer holds no samples out of its training data); leave it at 0',
+      })
+    }
     if (options.churn.joinPeers >= options.peers) {
       ctx.addIssue({ code: 'custom', path: ['churn', 'joinPeers'], message: 'must be below peers' })
     }

@@ -1,5 +1,6 @@
 export { type Checkpoint, readCheckpoint } from './checkpoint.js'
 export type { FlEngine } from './engine/fl/engine.js'
+export { GossipEngine, type GossipExchange } from './engine/gossip.js'
 export {
   type Clock,
   createModestMetrics,
@@ -13,6 +14,6 @@ export {
 } from './engine/modest/index.js'
 export { type EngineContext, ROUND_ENGINES, type RoundEngine } from './engine/registry.js'
 export { SpsaKernel, selectTrained } from './engine/spsa/kernel.js'
-export type { LocalModel, RoundReport } from './engine/types.js'
+export type { LocalModel, OutgoingModel, ReceivedModel, RoundReport } from './engine/types.js'
 export { createNodeMetrics, type NodeMetrics } from './metrics/index.js'
 export { createNode, type NodeDeps, type NodeStatus, runIdOf, type SwarmNode } from './peer.js'

@@ -46,6 +46,12 @@ export interface SimService {
 /** One mode of the simulator: the engine of each virtual peer, and the services the peers need. */
 export interface SimMode {
   readonly services: readonly SimService[]
+  /**
+   * `swarm` (the default): the swarm completes rounds together (MoDeST's sample, fl's coordinator), a round is done
+   * once the next is reported. `peer`: each peer runs its own rounds (gossip), a round is done once every running
+   * peer completed it, and the run once every running peer completed them all.
+   */
+  readonly pace?: 'swarm' | 'peer'
   /** The engine of virtual peer `index` (peer id `id`) on `model`. */
   peer(index: number, id: string, model: VirtualModel): SimEngine
 }

@@ -80,6 +80,14 @@ export class VirtualNetwork {
     return { sent, received }
   }
 
+  /**
+   * Counts `bytes` as sent by `peer` without simulating the messages: traffic whose delivery the simulation takes
+   * as given (gossipsub's forwarding of heartbeats) but whose volume belongs in the totals.
+   */
+  charge(peer: string, bytes: number): void {
+    this.#endpoint(peer).sent += bytes
+  }
+
   /** Application bytes all peers sent, and messages sent and lost. */
   totals(): { bytes: number; messages: number; lost: number } {
     let bytes = 0

@@ -6,17 +6,18 @@ import { type Dataset, initBackend, loadPeerData, partitionAll, subset } from '@
 import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
 import { VirtualClock } from './clock.js'
+import { gossipMode } from './gossip.js'
 import type { SimEngine, SimEnv, SimModeFactory } from './mode.js'
 import { SharedTrainer } from './models.js'
 import { modestMode, WireCodec } from './modest.js'
 import { VirtualNetwork } from './network.js'
 
 /** Each mode's virtual peers and services. */
-const MODES: Record<SimOptions['mode'], SimModeFactory> = { modest: modestMode }
+const MODES: Record<SimOptions['mode'], SimModeFactory> = { modest: modestMode, gossip: gossipMode }
 
 /** Bootstrap peers each virtual peer knows at start, drawn from the seed among the peers before it. */
 const BOOTSTRAP_PEERS = 3
-/** A status line every this many virtual milliseconds, between the round lines. */
+/** A status line every this many real milliseconds, between the round lines (a round of 1,000 peers takes minutes). */
 const STATUS_EVERY_MS = 10_000
 /** Virtual time between two looks at the swarm's round (churn events, recorded rounds, the end). */
 const CHECK_EVERY_MS = 50
@@ -100,9 +101,10 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
   const restoreRandom = seedMathRandom(options.seed)
   const rng = createRng(options.seed, 'sim-churn')
   const peers: VirtualPeer[] = []
-  const evaluating = new Set(
-    draw(createRng(options.seed, 'sim-eval-peers'), range(options.peers), 1).slice(0, options.evalPeers),
-  )
+  // the evaluating peers: the first evalPeers running ones in a seeded order, refilled when churn stops some
+  const evalOrder = draw(createRng(options.seed, 'sim-eval-peers'), range(options.peers), 1)
+  const evaluating = new Set<number>()
+  let status: NodeJS.Timeout | undefined
   const runs: Promise<void>[] = []
   let peakRss = process.memoryUsage().rss
 
@@ -163,6 +165,14 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
     for (const peer of peers.slice(0, lateFrom)) await start(peer, lateFrom)
 
     const running = (): VirtualPeer[] => peers.filter((p) => p.state === 'running')
+    const chooseEvaluators = (): void => {
+      evaluating.clear()
+      for (const index of evalOrder) {
+        if (evaluating.size >= options.evalPeers) break
+        if (peers[index]?.state === 'running') evaluating.add(index)
+      }
+    }
+    chooseEvaluators()
     const swarmRound = (): number => Math.max(0, ...running().map((p) => p.engine.round))
     const churned = new Set<string>()
     const churn = async (): Promise<void> => {
@@ -200,6 +210,7 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
         for (const peer of joining) await start(peer, lateFrom)
         progress(`round ${round}: ${joining.length} peers joined, ${running().length} running`)
       }
+      chooseEvaluators()
       if (due('partition', c.partitionRound)) {
         const minority = draw(rng, running(), c.partitionFraction)
         network.partition(new Set(minority.map((p) => p.id)))
@@ -249,35 +260,40 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
       )
     }
 
-    // a round is recorded once the next one is reported (all of its sample's reports are in by then) or at the end
+    // a swarm-paced round is recorded once the next one is reported (all of its sample's reports are in by then),
+    // a peer-paced one once every running peer completed it; what is left, at the end
+    const newest = (): number => Math.max(0, ...reports.keys())
+    const done = (): number => {
+      if (mode.pace !== 'peer') return newest() - 1
+      const live = running()
+      return live.length === 0 ? newest() : Math.min(...live.map((p) => p.engine.round))
+    }
     let recorded = 0
     let completed = false
-    let nextStatus = STATUS_EVERY_MS
+    status = setInterval(() => {
+      progress(
+        `wall ${((performance.now() - started) / 1000).toFixed(0)} s: virtual ${(clock.elapsed() / 1000).toFixed(1)} s, ` +
+          `round ${swarmRound()}, ${running().length} running, ${(network.totals().bytes / 1e6).toFixed(1)} MB sent, ` +
+          `rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`,
+      )
+    }, STATUS_EVERY_MS)
+    status.unref()
     let nextCheck = 0
     while (clock.elapsed() < options.maxVirtualSeconds * 1000) {
       if (!(await clock.step())) break
       // the swarm's round and churn are looked at every CHECK_EVERY_MS of virtual time, not at every timer
       if (clock.elapsed() < nextCheck) continue
       nextCheck = clock.elapsed() + CHECK_EVERY_MS
-      if (clock.elapsed() >= nextStatus) {
-        nextStatus += STATUS_EVERY_MS
-        progress(
-          `virtual ${(clock.elapsed() / 1000).toFixed(0)} s: round ${swarmRound()}, ${running().length} running, ` +
-            `${(network.totals().bytes / 1e6).toFixed(1)} MB sent, wall ${((performance.now() - started) / 1000).toFixed(1)} s, ` +
-            `rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`,
-        )
-      }
-      const newest = Math.max(0, ...reports.keys())
-      while (recorded + 1 < newest) record(++recorded)
+      const through = Math.min(done(), options.rounds)
+      while (recorded < through) record(++recorded)
       await churn()
-      if (newest >= options.rounds) {
+      if ((mode.pace === 'peer' ? through : newest()) >= options.rounds) {
         completed = true
         break
       }
     }
     await clock.settle()
-    const newest = Math.max(0, ...reports.keys())
-    while (recorded < newest) record(++recorded)
+    while (recorded < Math.min(newest(), options.rounds)) record(++recorded)
 
     // stop: every peer and service goes down at once, goodbyes fail fast, and the clock runs the stops out
     for (const peer of peers) {
@@ -313,6 +329,7 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
       completed,
     }
   } finally {
+    clearInterval(status)
     restoreRandom()
   }
 }

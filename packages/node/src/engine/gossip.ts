@@ -13,6 +13,7 @@ import type { Logger } from 'pino'
 import { ModelExchange } from '../exchange/model-exchange.js'
 import type { NodeMetrics } from '../metrics/index.js'
 import { recordEvaluation, testReport } from './evaluation.js'
+import { type Clock, SYSTEM_CLOCK } from './modest/sampling.js'
 import type { EngineContext, RoundEngine } from './registry.js'
 import type { Evaluation, LocalModel, OutgoingModel, ReceivedModel, RoundReport } from './types.js'
 
@@ -111,14 +112,22 @@ export class GossipEngine implements RoundEngine {
    * model this peer holds, reports and saves is never its local step on its own shard alone.
    */
   #held: ReceivedModel[] = []
+  /** Every wait and deadline of a round (the system clock; the simulator passes its virtual one). */
+  readonly #clock: Clock
 
   constructor(
     private readonly options: GossipEngineOptions,
     private readonly model: LocalModel,
     private readonly exchange: GossipExchange,
-    private readonly deps: { logger: Logger; metrics: NodeMetrics; onRound: (report: RoundReport) => void },
+    private readonly deps: {
+      logger: Logger
+      metrics: NodeMetrics
+      onRound: (report: RoundReport) => void
+      clock?: Clock
+    },
   ) {
     this.#rng = createRng(options.seed, options.peerId, 'gossip-fanout')
+    this.#clock = deps.clock ?? SYSTEM_CLOCK
   }
 
   get round(): number {
@@ -156,7 +165,7 @@ export class GossipEngine implements RoundEngine {
         },
         this.exchange.waitForPeers(
           startPeers,
-          AbortSignal.any([signal, AbortSignal.timeout(startTimeoutMs)]),
+          AbortSignal.any([signal, this.#clock.timeout(startTimeoutMs)]),
         ),
       )
       this.deps.logger.info({ peers: this.exchange.livePeers().length }, 'starting rounds')
@@ -168,7 +177,7 @@ export class GossipEngine implements RoundEngine {
 
   async runRound(signal: AbortSignal): Promise<RoundReport> {
     const { metrics } = this.deps
-    const started = performance.now()
+    const started = this.#clock.now()
     const round = this.#round + 1
     metrics.round.set(round)
 
@@ -187,7 +196,7 @@ export class GossipEngine implements RoundEngine {
     const sends = Promise.all(targets.map((peer) => this.#send(peer, outgoing, signal)))
 
     if (this.options.waitModels > 0 && !signal.aborted) {
-      const wait = AbortSignal.any([signal, AbortSignal.timeout(this.options.waitTimeoutMs)])
+      const wait = AbortSignal.any([signal, this.#clock.timeout(this.options.waitTimeoutMs)])
       await this.exchange.waitForReceived(Math.min(this.options.waitModels, targets.length), wait)
     }
     const sent = (await sends).filter(Boolean).length
@@ -201,7 +210,7 @@ export class GossipEngine implements RoundEngine {
     }
 
     this.#round = done
-    const seconds = (performance.now() - started) / 1000
+    const seconds = (this.#clock.now() - started) / 1000
     metrics.roundDuration.observe(seconds)
     metrics.roundsCompleted.inc()
     const bytes = this.exchange.bytes()
@@ -272,7 +281,7 @@ export class GossipEngine implements RoundEngine {
       await this.exchange.sendModel(
         peer,
         model,
-        AbortSignal.any([signal, AbortSignal.timeout(this.options.sendTimeoutMs)]),
+        AbortSignal.any([signal, this.#clock.timeout(this.options.sendTimeoutMs)]),
       )
       end()
       return true
