@@ -1,31 +1,47 @@
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { PALETTE, renderLineChart, type Series } from '@swarmgrad/cli'
-import { type SimOptionsInput, simOptionsSchema } from '@swarmgrad/config'
+import { SIM_MODES, type SimOptions, type SimOptionsInput, simOptionsSchema } from '@swarmgrad/config'
 import { createLogger } from '@swarmgrad/net'
 import { type SimResult, simulate } from '@swarmgrad/sim'
 
 /**
  * The simulator's reference experiment: 1,000 virtual peers on fmnist-2nn, Fashion-MNIST split by Dirichlet
- * α = 0.3, MoDeST with s = 16 for 50 rounds, 80 % of the running peers crashed at once at round 25. Prints the
- * simulator's progress and per-round table, writes the result (JSON), the swarm's history (JSONL) and the charts.
+ * α = 0.3, 50 rounds of 10 local steps, 80 % of the running peers crashed at once at round 25; MoDeST with s = 16,
+ * gossip with its defaults (fanout 4, clipped merge). Prints the simulator's progress and per-round table, writes the
+ * result (JSON), the swarm's history (JSONL) and the charts. `--compare` draws finished runs together and prints the
+ * bytes each needed to first reach a range of accuracies, and their ratios to the first run's.
  *
- *   pnpm bench:simulate                      # the reference run
- *   node bench/dist/simulate.js --peers 100 --rounds 10 --out bench-results/simulate-small
+ *   pnpm bench:simulate                                       # MoDeST, the reference run
+ *   node bench/dist/simulate.js --mode gossip --out bench-results/simulate-gossip-1000
+ *   node bench/dist/simulate.js --compare bench-results/simulate-modest-1000.json,bench-results/simulate-gossip-1000.json \
+ *     --out bench-results/simulate-1000
  */
-const REFERENCE: SimOptionsInput = {
-  mode: 'modest',
+const COMMON: SimOptionsInput = {
   peers: 1_000,
   rounds: 50,
   seed: 1,
   model: 'fmnist-2nn',
   data: { source: 'fashion-mnist', partition: 'dirichlet', alpha: 0.3 },
   train: { steps: 10, batchSize: 32, lr: 0.05 },
-  // full views: viewMax above the swarm
-  modest: { sampleSize: 16, minModels: 4, startTimeoutMs: 120_000, viewMax: 1_024 },
   churn: { crashRound: 25, crashFraction: 0.8 },
+}
+
+/** Each mode's options beside COMMON, for a swarm of `peers`. */
+const REFERENCES: Record<SimOptions['mode'], (peers: number) => SimOptionsInput> = {
+  // full views (viewMax above the swarm); round 1 once 90 % of the swarm is in every view
+  modest: (peers) => ({
+    modest: {
+      sampleSize: 16,
+      minModels: 4,
+      startTimeoutMs: 120_000,
+      viewMax: 1_024,
+      startPeers: Math.floor(0.9 * peers),
+    },
+  }),
+  gossip: () => ({ evalPeers: 16 }),
 }
 
 /** Accuracy (%) against `x` of each round, one line per result. */
@@ -68,33 +84,57 @@ async function writeCharts(results: readonly SimResult[], out: string, title: st
   return charts.map((c) => c.path)
 }
 
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({
-    args: process.argv.slice(2),
-    options: {
-      out: { type: 'string', default: 'bench-results/simulate-modest-1000' },
-      peers: { type: 'string' },
-      rounds: { type: 'string' },
-    },
-  })
-  const peers = values.peers === undefined ? (REFERENCE.peers as number) : Number(values.peers)
+/** Cumulative MB a run had sent when its accuracy first reached `target` (%), or undefined if it never did. */
+function mbToReach(result: SimResult, target: number): number | undefined {
+  const round = result.rounds.find((r) => r.accuracy !== undefined && 100 * r.accuracy >= target)
+  return round === undefined ? undefined : round.bytes / 1e6
+}
+
+/** Draws finished runs together and prints, for accuracies every 5 points, each run's MB and its ratio to the first. */
+async function compare(files: readonly string[], out: string): Promise<void> {
+  const results: SimResult[] = []
+  for (const file of files) {
+    const { result } = JSON.parse(await readFile(file, 'utf8')) as { result: SimResult }
+    results.push(result)
+  }
+  for (const path of await writeCharts(results, out, `simulate, ${results[0]?.peers} peers`))
+    console.log(`wrote ${path}`)
+  const [first] = results
+  if (first === undefined) return
+  console.log(`MB sent by all peers to first reach each accuracy; ratio = MB / ${first.mode}'s MB`)
+  for (let target = 30; target <= 95; target += 5) {
+    const base = mbToReach(first, target)
+    const cells = results.map((r) => {
+      const mb = mbToReach(r, target)
+      if (mb === undefined) return `${r.mode} -`
+      return `${r.mode} ${mb.toFixed(0)} MB${base === undefined ? '' : ` (${(mb / base).toFixed(1)}×)`}`
+    })
+    console.log(`${target} %: ${cells.join(', ')}`)
+  }
+}
+
+async function run(
+  mode: SimOptions['mode'],
+  peers: number,
+  rounds: string | undefined,
+  out: string,
+): Promise<void> {
   const options = simOptionsSchema.parse({
-    ...REFERENCE,
+    ...COMMON,
+    ...REFERENCES[mode](peers),
+    mode,
     peers,
-    // round 1 once 90 % of the swarm is in every view
-    modest: { ...REFERENCE.modest, startPeers: Math.floor(0.9 * peers) },
-    ...(values.rounds === undefined ? {} : { rounds: Number(values.rounds) }),
-    historyFile: `${values.out}.jsonl`,
+    ...(rounds === undefined ? {} : { rounds: Number(rounds) }),
+    historyFile: `${out}.jsonl`,
   })
-  await mkdir(dirname(values.out), { recursive: true })
+  await mkdir(dirname(out), { recursive: true })
   await writeFile(options.historyFile as string, '')
   const result = await simulate(options, {
     logger: createLogger(options.log, process.stderr),
     onProgress: (line) => console.error(line),
   })
-  await writeFile(`${values.out}.json`, `${JSON.stringify({ options, result }, null, 2)}\n`)
-  for (const path of await writeCharts([result], values.out, `simulate ${result.mode}`))
-    console.log(`wrote ${path}`)
+  await writeFile(`${out}.json`, `${JSON.stringify({ options, result }, null, 2)}\n`)
+  for (const path of await writeCharts([result], out, `simulate ${result.mode}`)) console.log(`wrote ${path}`)
   console.log(
     JSON.stringify({
       completed: result.completed,
@@ -106,4 +146,28 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(
       peakRssMiB: result.peakRssBytes / 2 ** 20,
     }),
   )
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: {
+      mode: { type: 'string', default: 'modest' },
+      out: { type: 'string' },
+      peers: { type: 'string', default: String(COMMON.peers) },
+      rounds: { type: 'string' },
+      compare: { type: 'string' },
+    },
+  })
+  if (values.compare !== undefined) {
+    await compare(values.compare.split(','), values.out ?? 'bench-results/simulate-compare')
+  } else {
+    const mode = SIM_MODES.find((m) => m === values.mode)
+    if (mode === undefined) {
+      console.error(`--mode must be one of ${SIM_MODES.join(', ')}, got ${values.mode}`)
+      process.exit(2)
+    }
+    const peers = Number(values.peers)
+    await run(mode, peers, values.rounds, values.out ?? `bench-results/simulate-${mode}-${peers}`)
+  }
 }

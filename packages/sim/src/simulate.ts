@@ -97,6 +97,8 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
   const history =
     options.historyFile === undefined ? undefined : await HistoryWriter.open(options.historyFile, logger)
   const reports = new Map<number, RoundReport[]>()
+  /** Virtual milliseconds at which each report of a round came. */
+  const timesOf = new Map<number, number[]>()
   const rounds: SimRound[] = []
   const restoreRandom = seedMathRandom(options.seed)
   const rng = createRng(options.seed, 'sim-churn')
@@ -109,6 +111,9 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
   let peakRss = process.memoryUsage().rss
 
   const onRound = (report: RoundReport): void => {
+    const times = timesOf.get(report.round)
+    if (times === undefined) timesOf.set(report.round, [clock.elapsed()])
+    else times.push(clock.elapsed())
     const list = reports.get(report.round)
     if (list !== undefined) {
       list.push(report)
@@ -229,15 +234,25 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
         return known.length === 0 ? undefined : known.reduce((a, b) => a + b, 0) / known.length
       }
       const totals = network.totals()
+      const live = running()
+      // peer-paced: when and at what cost the peers completed the round, not when the last of them did — each
+      // running peer at the mean of the round's reports, each stopped one at what it sent in all
+      const paced = mode.pace === 'peer' && list.length > 0
+      const stoppedBytes = (): number =>
+        peers.reduce((sum, p) => sum + (p.state === 'running' ? 0 : network.bytes(p.id).sent), 0)
       const entry: SimRound = {
         round,
         accuracy: mean(list.map((r) => r.testAccuracy)),
         loss: mean(list.map((r) => r.testLoss)),
         trainLoss: mean(list.map((r) => r.trainLoss)),
-        bytes: totals.bytes,
-        virtualSeconds: clock.elapsed() / 1000,
+        bytes: paced
+          ? Math.round(live.length * (mean(list.map((r) => r.bytesSent)) ?? 0) + stoppedBytes())
+          : totals.bytes,
+        virtualSeconds: paced
+          ? (mean(timesOf.get(round) ?? []) ?? clock.elapsed()) / 1000
+          : clock.elapsed() / 1000,
         wallSeconds: (performance.now() - started) / 1000,
-        livePeers: running().length,
+        livePeers: live.length,
       }
       rounds.push(entry)
       peakRss = Math.max(peakRss, process.memoryUsage().rss)
@@ -246,8 +261,8 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
         accuracy: entry.accuracy,
         loss: entry.loss,
         trainLoss: entry.trainLoss,
-        bytesIn: totals.bytes,
-        bytesOut: totals.bytes,
+        bytesIn: entry.bytes,
+        bytesOut: entry.bytes,
         seconds: entry.virtualSeconds,
         role: 'peer',
         mode: options.mode,
