@@ -8,14 +8,17 @@ import type { VirtualNetwork } from './network.js'
 
 /**
  * Sizes of what is not a model on the wire. A model push carries an Envelope with a ModelPayloadHeader (run id,
- * round, sender, hash, counts) before its tensor; its answer is a small ack. A heartbeat is one view entry in an
- * Envelope (about 120 bytes, as MoDeST's ping) inside a signed gossipsub message (sender key id, sequence number,
- * topic, a 64-byte signature: about 170 bytes more).
+ * round, sender, hash, counts) before its tensor; its answer is a small ack. A heartbeat is the daemon's view entry
+ * in an Envelope (127 bytes encoded, with a 16-character run id, a 38-byte peer id and one TCP address) inside a
+ * signed gossipsub message (sender id, sequence number, topic, a 64-byte signature, framing: about 160 bytes more).
  */
 const WIRE_BYTES = { modelHeader: 200, ack: 40, heartbeat: 290 } as const
 
-/** gossipsub's mesh degree D: a peer forwards each new message to its D mesh peers but the one it came from. */
-const MESH_DEGREE = 6
+/**
+ * The daemon's gossipsub mesh degree D (`GOSSIP_MESH` in net/src/host.ts): a peer forwards each message it sees
+ * first to its D mesh peers but the one it came from.
+ */
+const MESH_DEGREE = 4
 
 /** A peer whose send failed is left out of the fanout for heartbeatMs × 2^failures, at most × 2^6 (as the daemon). */
 const BACKOFF_MAX_EXPONENT = 6
