@@ -6,13 +6,14 @@ import { type Dataset, initBackend, loadPeerData, partitionAll, subset } from '@
 import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
 import { VirtualClock } from './clock.js'
+import { flMode } from './fl.js'
 import type { SimEngine, SimEnv, SimModeFactory } from './mode.js'
 import { SharedTrainer } from './models.js'
 import { modestMode, WireCodec } from './modest.js'
 import { VirtualNetwork } from './network.js'
 
 /** Each mode's virtual peers and services. */
-const MODES: Record<SimOptions['mode'], SimModeFactory> = { modest: modestMode }
+const MODES: Record<SimOptions['mode'], SimModeFactory> = { modest: modestMode, fl: flMode }
 
 /** Bootstrap peers each virtual peer knows at start, drawn from the seed among the peers before it. */
 const BOOTSTRAP_PEERS = 3
