@@ -226,17 +226,22 @@ class VirtualFlTransport implements FlTransport {
 
 /**
  * A virtual client's FlModel: local training on the shared TF.js model (the delta clients' `train`), no held-out
- * evaluation (the coordinator evaluates the global model). The simulator runs the delta-client algorithms only
+ * evaluation (the coordinator evaluates the global model), and no model kept between rounds (reading the trained
+ * parameters hands them over), so memory grows with the clients at work, not with N. It runs the delta-client algorithms only
  * (the options schema refuses the others), so the other algorithms' local computations are never called.
  */
-function clientModel(model: VirtualModel, onTrained: (loss: number) => void): FlModel {
+function clientModel(model: VirtualModel, initial: Float32Array, onTrained: (loss: number) => void): FlModel {
   const unsupported = (): never => {
     throw new CodedError('BAD_ARGUMENT', 'the simulator runs fl algorithms with delta clients only')
   }
   return {
     layout: model.layout,
     sampleCount: model.sampleCount,
-    getParams: () => model.getParams(),
+    getParams: () => {
+      const params = model.getParams()
+      model.setParams(initial)
+      return params
+    },
     setParams: (params) => model.setParams(params),
     train: async (signal) => {
       const result = await model.train(signal)
@@ -354,7 +359,7 @@ export const flMode: SimModeFactory = (env) => {
           sendTimeoutMs: options.exchange.sendTimeoutMs,
           coordinator: COORDINATOR,
         },
-        clientModel(model, (loss) => trainLosses.push(loss)),
+        clientModel(model, initial, (loss) => trainLosses.push(loss)),
         new VirtualFlTransport(id, env, hub, view),
         {
           logger: logger.child({ peer: id }),
