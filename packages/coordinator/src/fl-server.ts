@@ -137,7 +137,7 @@ export interface FlServerDeps {
   readonly persist: (state: JournalState) => Promise<void>
   /** Called with every completed round once its evaluation is in, and the bytes sent so far at its end. */
   readonly onRound?: ((record: RoundRecord, totals: { down: number; up: number }) => void) | undefined
-  /** Every timing of the rounds (start wait, round deadline, durations); the system clock by default. */
+  /** Every timing of the rounds (start wait, round deadline, durations); by default real timers and the system clock. */
   readonly clock?: Clock
 }
 
@@ -234,7 +234,7 @@ export class FlServer {
     const round = state.round + 1
     if (!this.#started) {
       // only the first round of this process waits for minClients: later ones go on with whoever is live
-      const start = deadline(signal, fl.startTimeoutMs, this.#clock)
+      const start = deadline(signal, fl.startTimeoutMs, this.#deps.clock)
       await withWaitProgress(
         {
           logger,
@@ -280,7 +280,7 @@ export class FlServer {
     // A downlink is bounded by its own deadline (exchange.sendTimeoutMs), not the round's: a client that does not
     // read holds the round up for that long once, and is then backed off. The clock follows the downlinks, so a
     // sampled client has its global model before it hears the round announced (its last round included).
-    const roundDeadline = deadline(signal, fl.roundDeadlineMs, this.#clock)
+    const roundDeadline = deadline(signal, fl.roundDeadlineMs, this.#deps.clock)
     const roundSignal = roundDeadline.signal
     const blobs = new Map<Float32Array | undefined, EncodedBlob>()
     let delivered = 0

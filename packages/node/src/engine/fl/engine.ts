@@ -87,7 +87,7 @@ export interface FlEngineDeps {
   readonly metrics: NodeMetrics
   readonly flMetrics: FlMetrics
   readonly onRound: (report: RoundReport) => void
-  /** The send deadline and reported durations; the system clock by default. */
+  /** The send deadline and reported durations; by default a real timer and the system clock. */
   readonly clock?: Clock
 }
 
@@ -271,7 +271,7 @@ export class FlEngine implements RoundEngine {
         samples: this.model.sampleCount,
       })
       const end = metrics.transferDuration.startTimer()
-      const sendDeadline = deadline(outer, this.options.sendTimeoutMs, this.#clock)
+      const sendDeadline = deadline(outer, this.options.sendTimeoutMs, this.deps.clock)
       const ack = await this.transport
         .sendUplink(job.from, { meta, body, digest }, sendDeadline.signal)
         .finally(() => sendDeadline.clear())
