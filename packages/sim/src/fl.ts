@@ -148,8 +148,11 @@ class VirtualFlServerTransport implements FlServerTransport {
     }
   }
 
+  /** The clock goes to the clients this server is connected to (the live ones), as the clock topic reaches them. */
   async publishClock(data: Uint8Array): Promise<void> {
-    for (const [client, handlers] of this.#hub.clients) {
+    for (const client of this.connectedPeers()) {
+      const handlers = this.#hub.clients.get(client)
+      if (handlers === undefined) continue
       this.#network.post(this.self, client, data.byteLength, () => {
         try {
           handlers.onClock(this.self, data)
