@@ -10,7 +10,7 @@ import { type SimResult, simulate } from '@swarmgrad/sim'
 /**
  * The simulator's reference experiment: 1,000 virtual peers on fmnist-2nn, Fashion-MNIST split by Dirichlet
  * α = 0.3, 50 rounds of 10 local steps, 80 % of the running peers crashed at once at round 25; MoDeST with s = 16,
- * gossip with its defaults (fanout 4, clipped merge). Prints the simulator's progress and per-round table, writes the
+ * gossip with its defaults (fanout 4, clipped merge), fl with FedAvg over 32 sampled clients a round. Prints the simulator's progress and per-round table, writes the
  * result (JSON), the swarm's history (JSONL) and the charts. `--compare` draws finished runs together and prints the
  * bytes each needed to first reach a range of accuracies, and their ratios to the first run's.
  *
@@ -42,6 +42,8 @@ const REFERENCES: Record<SimOptions['mode'], (peers: number) => SimOptionsInput>
     },
   }),
   gossip: () => ({ evalPeers: 16 }),
+  // FedAvg, 32 clients a round; round 1 once 90 % of the swarm is live at the coordinator
+  fl: (peers) => ({ fl: { count: 32, minClients: Math.floor(0.9 * peers) } }),
 }
 
 /** Accuracy (%) against `x` of each round, one line per result. */

@@ -75,6 +75,9 @@ describe('swarmgrad coordinator and export', () => {
       EXIT.USAGE,
     )
     expect(cli.stderr).toMatch(/churn\.healRound: must be after partitionRound/)
+    cli.stderr = ''
+    expect(await main(['simulate', '--mode', 'fl', '--fl-algorithm', 'scallion'])).toBe(EXIT.USAGE)
+    expect(cli.stderr).toMatch(/fl\.algorithm: scallion is not simulated/)
   })
 
   it('an fl client bootstrapped from two peers without --fl-coordinator exits 2 naming the option', async () => {

@@ -1,3 +1,4 @@
+import { FL_ALGORITHMS } from '@swarmgrad/algorithms'
 import { MODEL_CODEC_NAMES } from '@swarmgrad/protocol'
 import { z } from 'zod'
 import { flSchema } from './fl-options.js'
@@ -7,7 +8,12 @@ import { dataSchema, exchangeSchema, gossipSchema, logSchema, trainSchema } from
 import { spsaSchema } from './spsa-options.js'
 
 /** The modes the simulator runs with their real round engines. */
-export const SIM_MODES = ['modest', 'gossip'] as const
+export const SIM_MODES = ['modest', 'gossip', 'fl'] as const
+
+/** fl algorithms the simulator runs: those whose clients send the delta of plain local training. */
+const DELTA_ALGORITHMS = Object.entries(FL_ALGORITHMS)
+  .filter(([, definition]) => definition.client === 'delta')
+  .map(([name]) => name)
 
 /** The in-memory network between the virtual peers. */
 export const simNetworkSchema = z.strictObject({
@@ -144,6 +150,14 @@ export const simOptionsSchema = z
     }
     if (options.churn.joinPeers >= options.peers) {
       ctx.addIssue({ code: 'custom', path: ['churn', 'joinPeers'], message: 'must be below peers' })
+    }
+    const client = FL_ALGORITHMS[options.fl.algorithm].client
+    if (options.mode === 'fl' && client !== 'delta') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['fl', 'algorithm'],
+        message: `${options.fl.algorithm} is not simulated (its clients compute ${client} updates); the simulator runs ${DELTA_ALGORITHMS.join(', ')}`,
+      })
     }
   })
 

@@ -32,6 +32,7 @@ import type { Logger } from 'pino'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { Evaluator } from './evaluator.js'
 import { FlServer } from './fl-server.js'
+import { Libp2pFlServerTransport } from './fl-transport.js'
 import { JournalError, type JournalState, type RoundRecord, readJournal, writeJournal } from './journal.js'
 import { Membership } from './membership.js'
 import { type CoordinatorMetrics, createCoordinatorMetrics } from './metrics.js'
@@ -368,7 +369,12 @@ export async function createCoordinator(
     state === undefined
       ? undefined
       : new FlServer({
-          host,
+          transport: new Libp2pFlServerTransport(host, {
+            runId,
+            paramCount: state.model.length,
+            options,
+            metrics,
+          }),
           runId,
           options,
           membership,

@@ -1,4 +1,3 @@
-import { peerIdFromString } from '@libp2p/peer-id'
 import {
   type FlAlgorithmDefinition,
   type FlAssignment,
@@ -8,7 +7,7 @@ import {
   getFlAlgorithm,
   opposedToMedian,
 } from '@swarmgrad/algorithms'
-import { BlobTransfer, deadline, GossipChannel, type Host, Notifier, withWaitProgress } from '@swarmgrad/net'
+import { type Clock, deadline, Notifier, SYSTEM_CLOCK, withWaitProgress } from '@swarmgrad/net'
 import {
   CodedError,
   createEnvelope,
@@ -19,23 +18,16 @@ import {
   encodeDownlink,
   encodeEnvelope,
   errorCode,
-  FL_PROTOCOL_NAMES,
   isCodedError,
-  MAX_DOWNLINK_VECTORS,
-  MessageKind,
-  maxModelPayloadBytes,
   modelHash,
   peerIdBytes,
-  protocolId,
   roundWindow,
   shuffleInPlace,
-  TOPIC_NAMES,
-  topic,
 } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
 import type { Evaluation } from './evaluator.js'
+import type { FlClientView, FlServerAnswer, FlServerTransport } from './fl-transport.js'
 import { isFiniteData, type JournalState, type RoundRecord, recordRound } from './journal.js'
-import type { Membership } from './membership.js'
 import type { CoordinatorMetrics } from './metrics.js'
 import type { CoordinatorOptions } from './options.js'
 
@@ -131,10 +123,11 @@ export function checkSamples(samples: number): void {
 type Delivery = 'delivered' | 'declined' | 'failed'
 
 export interface FlServerDeps {
-  readonly host: Host
+  /** Global models out, updates in, the round clock (libp2p: `Libp2pFlServerTransport`). */
+  readonly transport: FlServerTransport
   readonly runId: string
   readonly options: CoordinatorOptions
-  readonly membership: Membership
+  readonly membership: FlClientView
   readonly metrics: CoordinatorMetrics
   readonly logger: Logger
   readonly state: JournalState
@@ -144,6 +137,8 @@ export interface FlServerDeps {
   readonly persist: (state: JournalState) => Promise<void>
   /** Called with every completed round once its evaluation is in, and the bytes sent so far at its end. */
   readonly onRound?: ((record: RoundRecord, totals: { down: number; up: number }) => void) | undefined
+  /** Every timing of the rounds (start wait, round deadline, durations); by default real timers and the system clock. */
+  readonly clock?: Clock
 }
 
 /**
@@ -158,9 +153,8 @@ export class FlServer {
   readonly #algorithm: FlAlgorithmDefinition
   readonly #settings: FlSettings
   readonly #paramCount: number
-  readonly #down: BlobTransfer
-  readonly #up: BlobTransfer
-  readonly #clock: GossipChannel
+  readonly #transport: FlServerTransport
+  readonly #clock: Clock
   #algorithmState: unknown
   #open: OpenRound | undefined
   #started = false
@@ -171,8 +165,6 @@ export class FlServer {
   /** Clients whose downlink failed: consecutive failures and the first round they are sampled again. */
   readonly #backoff = new Map<string, { failures: number; until: number }>()
   readonly #hashes = new Map<number, Uint8Array>()
-  #bytesDown = 0
-  #bytesUp = 0
   /**
    * The last round's evaluation and report, running while the next round trains: rounds are reported in order,
    * and at most one evaluation is in flight (the next round's waits for it before it starts its own).
@@ -183,7 +175,9 @@ export class FlServer {
 
   constructor(deps: FlServerDeps) {
     this.#deps = deps
-    const { options, host, runId, state, metrics } = deps
+    const { options, state, transport } = deps
+    this.#transport = transport
+    this.#clock = deps.clock ?? SYSTEM_CLOCK
     this.#algorithm = getFlAlgorithm(options.fl.algorithm)
     this.#paramCount = state.model.length
     this.#algorithmState = state.algorithmState
@@ -199,37 +193,6 @@ export class FlServer {
       anchorProbability: options.fl.anchorProbability,
       seed: options.seed,
     }
-    const onBytes = (direction: 'in' | 'out', bytes: number): void => {
-      if (direction === 'out') {
-        this.#bytesDown += bytes
-        metrics.bytes.inc({ direction: 'down' }, bytes)
-      } else {
-        this.#bytesUp += bytes
-        metrics.bytes.inc({ direction: 'up' }, bytes)
-      }
-    }
-    // a client that does not take its global model within sendTimeoutMs is given up for the round
-    this.#down = new BlobTransfer(host, {
-      protocol: protocolId(runId, FL_PROTOCOL_NAMES.down),
-      maxBodyBytes: maxModelPayloadBytes(this.#paramCount * MAX_DOWNLINK_VECTORS, options.exchange.codec),
-      onBytes,
-      timeoutMs: options.exchange.sendTimeoutMs,
-    })
-    this.#up = new BlobTransfer(host, {
-      protocol: protocolId(runId, FL_PROTOCOL_NAMES.up),
-      maxBodyBytes: maxModelPayloadBytes(this.#paramCount, options.fl.uplink),
-      expect: { runId, kinds: [MessageKind.MODEL_PAYLOAD_HEADER] },
-      onBlob: (from, meta, body) => this.#onUpdate(from.toString(), meta, body),
-      onReceiveError: (_from, code) => metrics.updatesRejected.inc({ code }),
-      onBytes,
-      // a client sends one update per round; a second stream covers a late update overlapping the next one
-      maxInboundStreams: 2,
-    })
-    this.#clock = new GossipChannel(host, {
-      topic: topic(runId, TOPIC_NAMES.clock),
-      publisher: host.peerId,
-      onReject: (code) => metrics.messagesRejected.inc({ kind: 'clock', code }),
-    })
   }
 
   get state(): JournalState {
@@ -237,13 +200,11 @@ export class FlServer {
   }
 
   async start(): Promise<void> {
-    await this.#up.start()
-    this.#clock.start()
+    await this.#transport.start((from, meta, body) => this.#onUpdate(from, meta, body))
   }
 
   async stop(): Promise<void> {
-    this.#clock.stop()
-    await this.#up.stop()
+    await this.#transport.stop()
     this.#updates.notify()
   }
 
@@ -273,7 +234,7 @@ export class FlServer {
     const round = state.round + 1
     if (!this.#started) {
       // only the first round of this process waits for minClients: later ones go on with whoever is live
-      const start = deadline(signal, fl.startTimeoutMs)
+      const start = deadline(signal, fl.startTimeoutMs, this.#deps.clock)
       await withWaitProgress(
         {
           logger,
@@ -294,8 +255,8 @@ export class FlServer {
       await membership.waitForLive(1, signal)
       return
     }
-    const started = performance.now()
-    const bytesBefore = { down: this.#bytesDown, up: this.#bytesUp }
+    const started = this.#clock.now()
+    const bytesBefore = this.#transport.bytes()
     const sampled = this.#sample(this.#eligible(live, round), round)
     const context: FlRoundContext = {
       round,
@@ -319,7 +280,7 @@ export class FlServer {
     // A downlink is bounded by its own deadline (exchange.sendTimeoutMs), not the round's: a client that does not
     // read holds the round up for that long once, and is then backed off. The clock follows the downlinks, so a
     // sampled client has its global model before it hears the round announced (its last round included).
-    const roundDeadline = deadline(signal, fl.roundDeadlineMs)
+    const roundDeadline = deadline(signal, fl.roundDeadlineMs, this.#deps.clock)
     const roundSignal = roundDeadline.signal
     const blobs = new Map<Float32Array | undefined, EncodedBlob>()
     let delivered = 0
@@ -394,16 +355,16 @@ export class FlServer {
     }
     state.algorithmState = this.#algorithmState
     state.round = round
+    const bytesAfter = this.#transport.bytes()
     const record: RoundRecord = {
       round,
-      seconds: 0,
+      seconds: (this.#clock.now() - started) / 1000,
       sampled: sampled.length,
       updates: updates.length,
       declined: settled.filter((d) => d === 'declined').length,
-      bytesDown: this.#bytesDown - bytesBefore.down,
-      bytesUp: this.#bytesUp - bytesBefore.up,
+      bytesDown: bytesAfter.down - bytesBefore.down,
+      bytesUp: bytesAfter.up - bytesBefore.up,
     }
-    record.seconds = (performance.now() - started) / 1000
     recordRound(state, record)
     state.bytesDown += record.bytesDown
     state.bytesUp += record.bytesUp
@@ -463,7 +424,7 @@ export class FlServer {
    * whose downlink failed sit out their back-off.
    */
   #eligible(live: readonly string[], round: number): string[] {
-    const connected = new Set(this.#deps.host.connectedPeers().map(String))
+    const connected = new Set(this.#transport.connectedPeers())
     const verified: string[] = []
     const others: string[] = []
     for (const client of live) {
@@ -485,7 +446,7 @@ export class FlServer {
       if (last >= round - VERIFIED_ROUNDS) break
       this.#verified.delete(client)
     }
-    const connected = new Set(this.#deps.host.connectedPeers().map(String))
+    const connected = new Set(this.#transport.connectedPeers())
     const heard = this.#deps.membership.live().filter((c) => connected.has(c))
     return [...new Set([...this.#verified.keys(), ...heard])].sort()
   }
@@ -528,14 +489,14 @@ export class FlServer {
     blobs: Map<Float32Array | undefined, EncodedBlob>,
     signal: AbortSignal,
   ): Promise<Delivery> {
-    const { runId, host, options, metrics, logger } = this.#deps
+    const { runId, options, metrics, logger } = this.#deps
     const key = assignment.extra[0]
     let blob = blobs.get(key)
     if (blob === undefined) {
       blob = encodeDownlink({
         runId,
         round,
-        sender: peerIdBytes(host.peerId),
+        sender: peerIdBytes(this.#transport.self),
         model: this.state.model,
         modelHash: hash,
         extra: assignment.extra,
@@ -544,10 +505,7 @@ export class FlServer {
       blobs.set(key, blob)
     }
     try {
-      const ack = await this.#down.send(peerIdFromString(client), blob.meta, blob.body, {
-        signal,
-        digest: blob.digest,
-      })
+      const ack = await this.#transport.sendDownlink(client, blob, signal)
       if (ack.code === 'UNAVAILABLE') {
         // not a failure: the client is not available for this round and sends no update
         metrics.declines.inc()
@@ -565,28 +523,28 @@ export class FlServer {
   }
 
   async #publishClock(round: number, started: number): Promise<void> {
-    const { runId, host, options, logger } = this.#deps
+    const { runId, options, logger } = this.#deps
     const data = encodeEnvelope(
       createEnvelope({
         runId,
         round,
-        sender: peerIdBytes(host.peerId),
+        sender: peerIdBytes(this.#transport.self),
         body: {
           case: 'roundClock',
           value: {
             round,
-            startedAtMs: Math.round(Date.now() - (performance.now() - started)),
+            startedAtMs: Math.round(started),
             roundDurationMs: options.fl.roundDeadlineMs,
           },
         },
       }),
     )
-    await this.#clock.publish(data).catch((err: unknown) => {
+    await this.#transport.publishClock(data).catch((err: unknown) => {
       logger.debug({ err: (err as Error).message }, 'round clock not published')
     })
   }
 
-  #onUpdate(client: string, meta: Uint8Array, body: Uint8Array): { accepted: boolean; code?: ErrorCode } {
+  #onUpdate(client: string, meta: Uint8Array, body: Uint8Array): FlServerAnswer {
     const { runId, options, metrics, logger } = this.#deps
     try {
       const open = this.#open

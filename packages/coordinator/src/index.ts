@@ -5,7 +5,8 @@ export {
   coordinatorRunSpec,
   createCoordinator,
 } from './coordinator.js'
-export { FlServer } from './fl-server.js'
+export { FlServer, type FlServerDeps } from './fl-server.js'
+export type { FlClientView, FlServerAnswer, FlServerTransport } from './fl-transport.js'
 export {
   type ExportedModel,
   exportJournalModel,

@@ -1,3 +1,4 @@
+import { ManualClock } from '@swarmgrad/testing'
 import { describe, expect, it } from 'vitest'
 import { deadline } from './deadline.js'
 
@@ -25,5 +26,20 @@ describe('deadline', () => {
     second.clear()
     other.abort(new Error('late'))
     expect(second.signal.aborted).toBe(false)
+  })
+
+  it('runs on the clock it is given: aborts with TIMEOUT when that clock passes its time, not before', async () => {
+    const clock = new ManualClock()
+    const parent = new AbortController()
+    const timed = deadline(parent.signal, 5_000, clock)
+    await clock.advance(4_999)
+    expect(timed.signal.aborted).toBe(false)
+    await clock.advance(1)
+    expect(timed.signal.reason).toMatchObject({ code: 'TIMEOUT' })
+    const cleared = deadline(parent.signal, 5_000, clock)
+    cleared.clear()
+    await clock.advance(5_000)
+    parent.abort(new Error('late'))
+    expect(cleared.signal.aborted).toBe(false)
   })
 })

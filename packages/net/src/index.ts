@@ -9,6 +9,7 @@ export {
   ByteBudget,
 } from './blob-transfer.js'
 export { registerBuildInfo, SWARMGRAD_VERSION } from './build-info.js'
+export { type Clock, SYSTEM_CLOCK } from './clock.js'
 export { type Deadline, deadline } from './deadline.js'
 export { HostConfigError, HostNotStartedError } from './errors.js'
 export { GossipChannel, type GossipChannelOptions, type GossipVerdict, gossipVerdict } from './gossip.js'

@@ -1,5 +1,12 @@
 export { type Checkpoint, readCheckpoint } from './checkpoint.js'
-export type { FlEngine } from './engine/fl/engine.js'
+export {
+  createFlMetrics,
+  type FlAnswer,
+  FlEngine,
+  type FlHandlers,
+  type FlModel,
+  type FlTransport,
+} from './engine/fl/index.js'
 export { GossipEngine, type GossipExchange } from './engine/gossip.js'
 export {
   type Clock,

@@ -143,6 +143,14 @@ export class VirtualNetwork {
     })
   }
 
+  /**
+   * Sends a one-way message of `bytes` (a heartbeat, a publication): `arrive` runs at `to` unless the message is
+   * lost, the partition cuts it off or either end is down.
+   */
+  post(from: string, to: string, bytes: number, arrive: () => void): void {
+    this.#send(from, to, bytes, arrive)
+  }
+
   /** Queues `bytes` on the sender's uplink; `arrive` runs at the receiver unless the message is lost. */
   #send(from: string, to: string, bytes: number, arrive: () => void): void {
     const sender = this.#endpoint(from)

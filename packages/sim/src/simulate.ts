@@ -6,6 +6,7 @@ import { type Dataset, initBackend, loadPeerData, partitionAll, subset } from '@
 import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
 import { VirtualClock } from './clock.js'
+import { flMode } from './fl.js'
 import { gossipMode } from './gossip.js'
 import type { SimEngine, SimEnv, SimModeFactory } from './mode.js'
 import { SharedTrainer } from './models.js'
@@ -13,7 +14,11 @@ import { modestMode, WireCodec } from './modest.js'
 import { VirtualNetwork } from './network.js'
 
 /** Each mode's virtual peers and services. */
-const MODES: Record<SimOptions['mode'], SimModeFactory> = { modest: modestMode, gossip: gossipMode }
+const MODES: Record<SimOptions['mode'], SimModeFactory> = {
+  modest: modestMode,
+  gossip: gossipMode,
+  fl: flMode,
+}
 
 /** Bootstrap peers each virtual peer knows at start, drawn from the seed among the peers before it. */
 const BOOTSTRAP_PEERS = 3

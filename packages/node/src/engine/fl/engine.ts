@@ -6,7 +6,7 @@ import {
   UplinkEncoder,
 } from '@swarmgrad/algorithms'
 import { evalEveryOf, type FlOptions, flCoordinator, type NodeOptions } from '@swarmgrad/config'
-import { deadline, Notifier } from '@swarmgrad/net'
+import { type Clock, deadline, Notifier, SYSTEM_CLOCK } from '@swarmgrad/net'
 import {
   CodedError,
   createRng,
@@ -87,6 +87,8 @@ export interface FlEngineDeps {
   readonly metrics: NodeMetrics
   readonly flMetrics: FlMetrics
   readonly onRound: (report: RoundReport) => void
+  /** The send deadline and reported durations; by default a real timer and the system clock. */
+  readonly clock?: Clock
 }
 
 /**
@@ -116,6 +118,7 @@ export class FlEngine implements RoundEngine {
   #uncommitted: { readonly round: number; readonly sent: Float32Array; uncertain: boolean } | undefined
   /** The round of the coordinator's latest global model or clock; 0 after its connection dropped. */
   #announced = 0
+  readonly #clock: Clock
 
   constructor(
     private readonly options: FlEngineOptions,
@@ -127,6 +130,7 @@ export class FlEngine implements RoundEngine {
     this.#kind = FL_ALGORITHMS[fl.algorithm].client
     this.#encoder = new UplinkEncoder(fl.uplink, fl.ratio, options.paramCount, fl.errorFeedback)
     this.#rng = createRng(options.seed, options.peerId, 'fl-client')
+    this.#clock = deps.clock ?? SYSTEM_CLOCK
   }
 
   get round(): number {
@@ -245,7 +249,7 @@ export class FlEngine implements RoundEngine {
     const controller = new AbortController()
     this.#working = controller
     const signal = AbortSignal.any([outer, controller.signal])
-    const started = performance.now()
+    const started = this.#clock.now()
     const { metrics, logger } = this.deps
     metrics.round.set(job.round)
     try {
@@ -267,7 +271,7 @@ export class FlEngine implements RoundEngine {
         samples: this.model.sampleCount,
       })
       const end = metrics.transferDuration.startTimer()
-      const sendDeadline = deadline(outer, this.options.sendTimeoutMs)
+      const sendDeadline = deadline(outer, this.options.sendTimeoutMs, this.deps.clock)
       const ack = await this.transport
         .sendUplink(job.from, { meta, body, digest }, sendDeadline.signal)
         .finally(() => sendDeadline.clear())
@@ -282,7 +286,7 @@ export class FlEngine implements RoundEngine {
       }
       const evaluation = computed.evaluation
       recordEvaluation(metrics, evaluation)
-      const seconds = (performance.now() - started) / 1000
+      const seconds = (this.#clock.now() - started) / 1000
       metrics.roundDuration.observe(seconds)
       metrics.roundsCompleted.inc()
       const bytes = this.transport.bytes()
@@ -373,7 +377,7 @@ export class FlEngine implements RoundEngine {
     this.model.setParams(job.model)
     const evalEvery = evalEveryOf({ mode: 'fl', train })
     const evaluation = evalEvery > 0 && job.round % evalEvery === 0 ? await this.model.evaluate() : undefined
-    const started = performance.now()
+    const started = this.#clock.now()
     const steps = this.#localSteps()
     const loop: FlLoop = { steps, rng: this.#rng, signal }
     let vector: Float32Array
@@ -423,7 +427,7 @@ export class FlEngine implements RoundEngine {
         break
       }
     }
-    return { vector, loss, samples, trainSeconds: (performance.now() - started) / 1000, evaluation }
+    return { vector, loss, samples, trainSeconds: (this.#clock.now() - started) / 1000, evaluation }
   }
 }
 

@@ -1,23 +1,9 @@
 import { setMaxListeners } from 'node:events'
+import type { Clock } from '@swarmgrad/net'
 import { modestOrder } from '@swarmgrad/protocol'
 import type { MembershipState } from './view.js'
 
-/** Timers the MoDeST state machines use, so tests can drive them with a fake clock. */
-export interface Clock {
-  now(): number
-  /** A signal that aborts after `ms` (a TIMEOUT CodedError as its reason is not needed: callers check `aborted`). */
-  timeout(ms: number): AbortSignal
-}
-
-export const SYSTEM_CLOCK: Clock = {
-  now: () => Date.now(),
-  timeout: (ms) => {
-    const controller = new AbortController()
-    const timer = setTimeout(() => controller.abort(new Error(`timed out after ${ms} ms`)), ms)
-    timer.unref?.()
-    return controller.signal
-  },
-}
+export { type Clock, SYSTEM_CLOCK } from '@swarmgrad/net'
 
 /** The candidates of `round` in the view, in MoDeST's order for that round. */
 export function sampleOrder(view: MembershipState, round: number, inactivityThreshold: number): string[] {

@@ -1,0 +1,140 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import { BlobTransfer, GossipChannel, type Host } from '@swarmgrad/net'
+import {
+  type EncodedBlob,
+  type ErrorCode,
+  FL_PROTOCOL_NAMES,
+  MAX_DOWNLINK_VECTORS,
+  MessageKind,
+  maxModelPayloadBytes,
+  protocolId,
+  TOPIC_NAMES,
+  topic,
+} from '@swarmgrad/protocol'
+import type { CoordinatorMetrics } from './metrics.js'
+import type { CoordinatorOptions } from './options.js'
+
+/** A client's answer to a global model, or the server's to an update. */
+export interface FlServerAnswer {
+  readonly accepted: boolean
+  readonly code?: ErrorCode
+}
+
+/** The clients the FL server may sample: those heard from lately. */
+export interface FlClientView {
+  /** Live clients (joined, heard from within the live timeout), sorted. */
+  live(): string[]
+  /** Resolves once `count` clients are live, or when `signal` aborts. */
+  waitForLive(count: number, signal: AbortSignal): Promise<void>
+}
+
+/** The transport the FL server runs over (libp2p in the coordinator, an in-memory network in the simulator). */
+export interface FlServerTransport {
+  /** The server's own peer id: the sender of its global models and round clocks. */
+  readonly self: string
+  /** Starts taking updates (fl/wire.ts uplinks); `onUplink`'s answer goes back to their sender. */
+  start(onUplink: (from: string, meta: Uint8Array, body: Uint8Array) => FlServerAnswer): Promise<void>
+  stop(): Promise<void>
+  /** Clients this server holds a connection to. */
+  connectedPeers(): string[]
+  /**
+   * Sends a global model (fl/wire.ts downlink) to `to`; resolves with its answer, rejects when it cannot be
+   * reached or does not take it within the send deadline.
+   */
+  sendDownlink(to: string, blob: EncodedBlob, signal: AbortSignal): Promise<FlServerAnswer>
+  /** Publishes an encoded round clock to every client. */
+  publishClock(data: Uint8Array): Promise<void>
+  /** Cumulative stream bytes to the clients (global models) and from them (updates). */
+  bytes(): { down: number; up: number }
+}
+
+/**
+ * The FL server over libp2p: global models pushed on the run's `fl-down` protocol, updates taken on `fl-up`
+ * (BlobTransfer both), the round clock on the run's `clock` topic.
+ */
+export class Libp2pFlServerTransport implements FlServerTransport {
+  readonly self: string
+  readonly #down: BlobTransfer
+  readonly #up: BlobTransfer
+  readonly #clock: GossipChannel
+  readonly #host: Host
+  #onUplink: ((from: string, meta: Uint8Array, body: Uint8Array) => FlServerAnswer) | undefined
+  #bytesDown = 0
+  #bytesUp = 0
+
+  constructor(
+    host: Host,
+    options: {
+      runId: string
+      paramCount: number
+      options: CoordinatorOptions
+      metrics: CoordinatorMetrics
+    },
+  ) {
+    const { runId, paramCount, metrics } = options
+    const { exchange, fl } = options.options
+    this.#host = host
+    this.self = host.peerId.toString()
+    const onBytes = (direction: 'in' | 'out', bytes: number): void => {
+      if (direction === 'out') {
+        this.#bytesDown += bytes
+        metrics.bytes.inc({ direction: 'down' }, bytes)
+      } else {
+        this.#bytesUp += bytes
+        metrics.bytes.inc({ direction: 'up' }, bytes)
+      }
+    }
+    // a client that does not take its global model within sendTimeoutMs is given up for the round
+    this.#down = new BlobTransfer(host, {
+      protocol: protocolId(runId, FL_PROTOCOL_NAMES.down),
+      maxBodyBytes: maxModelPayloadBytes(paramCount * MAX_DOWNLINK_VECTORS, exchange.codec),
+      onBytes,
+      timeoutMs: exchange.sendTimeoutMs,
+    })
+    this.#up = new BlobTransfer(host, {
+      protocol: protocolId(runId, FL_PROTOCOL_NAMES.up),
+      maxBodyBytes: maxModelPayloadBytes(paramCount, fl.uplink),
+      expect: { runId, kinds: [MessageKind.MODEL_PAYLOAD_HEADER] },
+      onBlob: (from, meta, body) => {
+        if (this.#onUplink === undefined) return { accepted: false, code: 'UNAVAILABLE' }
+        return this.#onUplink(from.toString(), meta, body)
+      },
+      onReceiveError: (_from, code) => metrics.updatesRejected.inc({ code }),
+      onBytes,
+      // a client sends one update per round; a second stream covers a late update overlapping the next one
+      maxInboundStreams: 2,
+    })
+    this.#clock = new GossipChannel(host, {
+      topic: topic(runId, TOPIC_NAMES.clock),
+      publisher: host.peerId,
+      onReject: (code) => metrics.messagesRejected.inc({ kind: 'clock', code }),
+    })
+  }
+
+  async start(onUplink: (from: string, meta: Uint8Array, body: Uint8Array) => FlServerAnswer): Promise<void> {
+    this.#onUplink = onUplink
+    await this.#up.start()
+    this.#clock.start()
+  }
+
+  async stop(): Promise<void> {
+    this.#clock.stop()
+    await this.#up.stop()
+  }
+
+  connectedPeers(): string[] {
+    return this.#host.connectedPeers().map(String)
+  }
+
+  sendDownlink(to: string, blob: EncodedBlob, signal: AbortSignal): Promise<FlServerAnswer> {
+    return this.#down.send(peerIdFromString(to), blob.meta, blob.body, { signal, digest: blob.digest })
+  }
+
+  async publishClock(data: Uint8Array): Promise<void> {
+    await this.#clock.publish(data)
+  }
+
+  bytes(): { down: number; up: number } {
+    return { down: this.#bytesDown, up: this.#bytesUp }
+  }
+}
