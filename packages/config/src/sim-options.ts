@@ -7,7 +7,7 @@ import { dataSchema, exchangeSchema, gossipSchema, logSchema, trainSchema } from
 import { spsaSchema } from './spsa-options.js'
 
 /** The modes the simulator runs with their real round engines. */
-export const SIM_MODES = ['modest'] as const
+export const SIM_MODES = ['modest', 'spsa'] as const
 
 /** The in-memory network between the virtual peers. */
 export const simNetworkSchema = z.strictObject({

@@ -135,6 +135,14 @@ export class VirtualNetwork {
     })
   }
 
+  /**
+   * Sends a one-way message of `bytes` from `from` to `to` (a gossip publish reaching one subscriber); `arrive` runs
+   * at the receiver unless the message is lost or `to` is down by then. The sender learns nothing either way.
+   */
+  post(from: string, to: string, bytes: number, arrive: () => void): void {
+    this.#send(from, to, bytes, arrive)
+  }
+
   /** Queues `bytes` on the sender's uplink; `arrive` runs at the receiver unless the message is lost. */
   #send(from: string, to: string, bytes: number, arrive: () => void): void {
     const sender = this.#endpoint(from)

@@ -75,7 +75,7 @@ export interface SpsaEngineDeps {
  * How a replica's θ moves from round to round. The daemon keeps one array and updates it in place; a simulation of
  * many replicas that hold the same θ shares their arrays and computes each round once (its arrays are never written).
  */
-interface ThetaStore {
+export interface ThetaStore {
   /**
    * θ after round `round` with `contributions` applied to `theta` (the caller drops `theta` for the result), and how
    * many contributions were scaled down.
