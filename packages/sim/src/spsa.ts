@@ -214,6 +214,7 @@ class SharedThetas implements ThetaStore {
     round: number,
     contributions: readonly Contribution[],
   ): { theta: Float32Array; clipped: number } {
+    if (contributions.length === 0) return { theta, clipped: 0 }
     const key = `${round};${contributions
       .map((c) => `${c.peerId}:${toHex(c.scalars)}`)
       .sort()
