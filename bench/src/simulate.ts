@@ -44,6 +44,8 @@ const REFERENCES: Record<SimOptions['mode'], (peers: number) => SimOptionsInput>
   gossip: () => ({ evalPeers: 16 }),
   // FedAvg, 32 clients a round; round 1 once 90 % of the swarm is live at the coordinator
   fl: (peers) => ({ fl: { count: 32, minClients: Math.floor(0.9 * peers) } }),
+  // SPSA trains the output layer from the seeded start (the hidden layers stay as drawn)
+  spsa: () => ({ evalPeers: 16, spsa: { params: ['output'] } }),
 }
 
 /** Accuracy (%) against `x` of each round, one line per result. */

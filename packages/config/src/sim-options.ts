@@ -8,7 +8,7 @@ import { dataSchema, exchangeSchema, gossipSchema, logSchema, trainSchema } from
 import { spsaSchema } from './spsa-options.js'
 
 /** The modes the simulator runs with their real round engines. */
-export const SIM_MODES = ['modest', 'gossip', 'fl'] as const
+export const SIM_MODES = ['modest', 'gossip', 'fl', 'spsa'] as const
 
 /** fl algorithms the simulator runs: those whose clients send the delta of plain local training. */
 const DELTA_ALGORITHMS = Object.entries(FL_ALGORITHMS)

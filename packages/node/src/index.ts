@@ -20,7 +20,15 @@ export {
   type ViewEntries,
 } from './engine/modest/index.js'
 export { type EngineContext, ROUND_ENGINES, type RoundEngine } from './engine/registry.js'
-export { SpsaKernel, selectTrained } from './engine/spsa/kernel.js'
+export {
+  SpsaEngine,
+  type SpsaEngineOptions,
+  type SpsaModel,
+  type ThetaStore,
+} from './engine/spsa/engine.js'
+export { type Contribution, SpsaKernel, selectTrained } from './engine/spsa/kernel.js'
+export { createSpsaMetrics } from './engine/spsa/metrics.js'
+export type { SpsaHandlers, SpsaTransport, SyncAnswer, SyncProtocol } from './engine/spsa/transport.js'
 export type { LocalModel, OutgoingModel, ReceivedModel, RoundReport } from './engine/types.js'
 export { createNodeMetrics, type NodeMetrics } from './metrics/index.js'
 export { createNode, type NodeDeps, type NodeStatus, runIdOf, type SwarmNode } from './peer.js'

@@ -1,10 +1,21 @@
 import type { ModelSpec, SimOptions } from '@swarmgrad/config'
 import type { LocalModel } from '@swarmgrad/node'
-import { seedFrom } from '@swarmgrad/protocol'
-import { buildModel, type Dataset, type Model, Trainer } from '@swarmgrad/trainer'
+import { CodedError, seedFrom, type Xoshiro128 } from '@swarmgrad/protocol'
+import {
+  type Batch,
+  buildModel,
+  type Dataset,
+  gatherBatch,
+  type Model,
+  sampleSize,
+  Trainer,
+} from '@swarmgrad/trainer'
 import type { VirtualClock } from './clock.js'
 
 type Evaluation = { loss: number; accuracy?: number | undefined }
+
+/** Forward passes one SGD step costs in time: the backward pass costs about twice the forward. */
+const FORWARDS_PER_STEP = 3
 
 /**
  * One TF.js model shared by every virtual peer. A peer holds only its parameters (a flat Float32Array) and its data
@@ -106,22 +117,15 @@ export class VirtualModel implements LocalModel {
   }
 
   async train(signal: AbortSignal): Promise<{ loss: number; samples: number; seconds: number }> {
-    const { train, seed, stepMs } = this.#shared.options
+    const { train, stepMs } = this.#shared.options
     const result = await this.#shared.exclusive(async () => {
       signal.throwIfAborted()
-      if (this.#trainer === undefined) {
-        this.#trainer = new Trainer(this.#shared.model, {
-          data: this.#data,
-          lr: train.lr,
-          batchSize: train.batchSize,
-          seed: seedFrom(seed, 'peer', this.#index),
-        })
-      }
+      const trainer = this.#trainerOf()
       this.#shared.model.setParams(this.#params)
       const trained =
         train.steps > 0
-          ? await this.#trainer.trainSteps(train.steps, { batchSize: train.batchSize, signal })
-          : await this.#trainer.trainEpochs(train.epochs, { batchSize: train.batchSize, signal })
+          ? await trainer.trainSteps(train.steps, { batchSize: train.batchSize, signal })
+          : await trainer.trainEpochs(train.epochs, { batchSize: train.batchSize, signal })
       this.#params = this.#shared.model.getParams()
       return trained
     })
@@ -133,5 +137,47 @@ export class VirtualModel implements LocalModel {
 
   evaluate(): Promise<Evaluation | undefined> {
     return this.#shared.evaluate(this.#params)
+  }
+
+  /**
+   * SPSA's losses (the daemon's draw): `count` batches of `size` samples of this peer's part, drawn with replacement
+   * with `rng` at once; loss j is one forward pass of batch j on the shared model, which takes a third of `stepMs`.
+   * A batch is gathered when its first loss is asked for, so a round holds one batch per peer, not `count`.
+   */
+  drawLosses(
+    count: number,
+    size: number,
+    rng: Xoshiro128,
+  ): (params: Float32Array, j: number) => Promise<number> {
+    const data = this.#data
+    if (data.n === 0) throw new CodedError('EMPTY_INPUT', 'no training data to compute SPSA scalars on')
+    const indices = Array.from({ length: count }, () =>
+      Int32Array.from({ length: size }, () => rng.nextInt(data.n)),
+    )
+    const features = sampleSize(data.featureShape)
+    let gathered: { j: number; batch: Batch } | undefined
+    return async (params, j) => {
+      const loss = await this.#shared.exclusive(async () => {
+        if (gathered?.j !== j) gathered = { j, batch: gatherBatch(data, features, indices[j] as Int32Array) }
+        this.#shared.model.setParams(params)
+        return this.#trainerOf().lossOn(gathered.batch)
+      })
+      await this.#shared.clock.sleep(this.#shared.options.stepMs / FORWARDS_PER_STEP)
+      return loss
+    }
+  }
+
+  /** This peer's trainer on the shared model (made once): its seeded batch order and data. */
+  #trainerOf(): Trainer {
+    if (this.#trainer === undefined) {
+      const { train, seed } = this.#shared.options
+      this.#trainer = new Trainer(this.#shared.model, {
+        data: this.#data,
+        lr: train.lr,
+        batchSize: train.batchSize,
+        seed: seedFrom(seed, 'peer', this.#index),
+      })
+    }
+    return this.#trainer
   }
 }

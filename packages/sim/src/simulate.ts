@@ -12,12 +12,14 @@ import type { SimEngine, SimEnv, SimModeFactory } from './mode.js'
 import { SharedTrainer } from './models.js'
 import { modestMode, WireCodec } from './modest.js'
 import { VirtualNetwork } from './network.js'
+import { spsaMode } from './spsa.js'
 
 /** Each mode's virtual peers and services. */
 const MODES: Record<SimOptions['mode'], SimModeFactory> = {
   modest: modestMode,
   gossip: gossipMode,
   fl: flMode,
+  spsa: spsaMode,
 }
 
 /** Bootstrap peers each virtual peer knows at start, drawn from the seed among the peers before it. */
@@ -324,14 +326,14 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
     serviceStop.abort(new Error('simulation over'))
     let stopped = false
     const engines = [...peers.map((p) => p.engine), ...mode.services.map((s) => s.engine)]
-    const stopping = Promise.all(engines.map((e) => e.stop())).finally(() => {
+    // the runs too: one may be in a virtual wait that does not watch its signal (a step of local work)
+    const stopping = Promise.all([...engines.map((e) => e.stop()), ...runs]).finally(() => {
       stopped = true
     })
     while (!stopped && (await clock.step())) {
       // the stops' timers fire one step at a time
     }
     await stopping
-    await Promise.all(runs)
     await history?.close()
     const totals = network.totals()
     return {

@@ -16,6 +16,7 @@ import { gatherBatch, sampleSize } from '@swarmgrad/trainer'
 import type { Logger } from 'pino'
 import type { NodeMetrics } from '../../metrics/index.js'
 import { recordEvaluation, testReport } from '../evaluation.js'
+import { type Clock, SYSTEM_CLOCK } from '../modest/sampling.js'
 import type { EngineContext, RoundEngine } from '../registry.js'
 import type { Evaluation, LocalModel, RoundReport } from '../types.js'
 import { type BatchRules, decodeBatch, encodeBatch, type HeldBatch } from './batch.js'
@@ -31,7 +32,7 @@ import {
   quorum,
   SKIP_BAR_ROUNDS,
 } from './consensus.js'
-import { SpsaKernel, selectTrained } from './kernel.js'
+import { type Contribution, SpsaKernel, selectTrained } from './kernel.js'
 import { createSpsaMetrics, type SpsaMetrics } from './metrics.js'
 import { readParamsFile } from './params-file.js'
 import { type ReachedState, type ReplicaState, SpsaSync } from './sync.js'
@@ -64,6 +65,38 @@ export interface SpsaEngineDeps {
   readonly metrics: NodeMetrics
   readonly spsaMetrics: SpsaMetrics
   readonly onRound: (report: RoundReport) => void
+  /** Time of the start and round deadlines and of the seconds reported (default: the system clock). */
+  readonly clock?: Clock
+  /** Where θ lives between rounds (default: one array per replica, updated in place). */
+  readonly thetas?: ThetaStore
+}
+
+/**
+ * How a replica's θ moves from round to round. The daemon keeps one array and updates it in place; a simulation of
+ * many replicas that hold the same θ shares their arrays and computes each round once (its arrays are never written).
+ */
+export interface ThetaStore {
+  /**
+   * θ after round `round` with `contributions` applied to `theta` (the caller drops `theta` for the result), and how
+   * many contributions were scaled down.
+   */
+  apply(
+    kernel: SpsaKernel,
+    theta: Float32Array,
+    round: number,
+    contributions: readonly Contribution[],
+  ): { theta: Float32Array; clipped: number }
+  /** θ as it is now, unchanged by the rounds applied later (a checkpoint). */
+  keep(theta: Float32Array): Float32Array
+}
+
+/** The daemon's θ: one array per replica, each round applied in place, checkpoints copied. */
+const IN_PLACE: ThetaStore = {
+  apply: (kernel, theta, round, contributions) => ({
+    theta,
+    clipped: kernel.applyRound(theta, round, contributions),
+  }),
+  keep: (theta) => theta.slice(),
 }
 
 /** The highest round the wire can name: no batch of it is held, no state within two rounds of it is taken. */
@@ -122,6 +155,8 @@ export class SpsaEngine implements RoundEngine {
   readonly #sync: SpsaSync
   readonly #rules: BatchRules
   readonly #sampler: Xoshiro128
+  readonly #clock: Clock
+  readonly #thetas: ThetaStore
   #theta: Float32Array
   #closed = 0
   /** True while a joiner has no state yet: it takes batches of any round, and announcements from anyone. */
@@ -165,8 +200,10 @@ export class SpsaEngine implements RoundEngine {
       scalars: options.scalars,
       gridOffset: Math.fround(options.gridOffset),
     }
+    this.#clock = deps.clock ?? SYSTEM_CLOCK
+    this.#thetas = deps.thetas ?? IN_PLACE
     this.#theta = model.getParams()
-    this.#checkpoint = { round: 0, theta: this.#theta.slice() }
+    this.#checkpoint = { round: 0, theta: this.#thetas.keep(this.#theta) }
     this.#sampler = createRng(options.seed, options.peerId, 'spsa-batches')
     this.#sync = new SpsaSync(
       {
@@ -206,7 +243,7 @@ export class SpsaEngine implements RoundEngine {
     if (this.#options.initFile !== undefined) {
       this.#theta = await readParamsFile(this.#options.initFile, this.#theta.length)
       this.#model.setParams(this.#theta)
-      this.#checkpoint = { round: 0, theta: this.#theta.slice() }
+      this.#checkpoint = { round: 0, theta: this.#thetas.keep(this.#theta) }
     }
     await this.#transport.start({
       onBatch: (from, data) => this.#onBatch(from, data),
@@ -240,7 +277,7 @@ export class SpsaEngine implements RoundEngine {
         },
         this.#transport.waitForPeers(
           startPeers,
-          AbortSignal.any([signal, AbortSignal.timeout(startTimeoutMs)]),
+          AbortSignal.any([signal, this.#clock.timeout(startTimeoutMs)]),
         ),
       )
       this.#logger.info({ peers: this.#transport.livePeers().length }, 'starting rounds')
@@ -259,7 +296,7 @@ export class SpsaEngine implements RoundEngine {
   async #finalCheck(signal: AbortSignal): Promise<void> {
     const round = this.#closed + 1
     const own = modelHash(this.#theta)
-    this.#candidate = { round: this.#closed, theta: this.#theta.slice() }
+    this.#candidate = { round: this.#closed, theta: this.#thetas.keep(this.#theta) }
     await this.#publish(round, new Uint8Array(this.#options.scalars), own, false)
     await this.#awaitRound(round, signal)
     signal.throwIfAborted()
@@ -269,7 +306,7 @@ export class SpsaEngine implements RoundEngine {
   /** One round: compute and publish J scalars, wait for the round's batches, apply them, check the hash. */
   async runRound(signal: AbortSignal): Promise<RoundReport | undefined> {
     const { metrics, spsaMetrics } = this.#deps
-    const started = performance.now()
+    const started = this.#clock.now()
     const ahead = this.#target(
       'behind',
       [...this.#announced.values()].filter((a) => a.round > this.#closed),
@@ -284,9 +321,9 @@ export class SpsaEngine implements RoundEngine {
     metrics.round.set(round)
     const hashRound = (round - 1) % this.#options.hashEvery === 0
     const computedOn = hashRound ? modelHash(this.#theta) : new Uint8Array(0)
-    if (hashRound) this.#candidate = { round: this.#closed, theta: this.#theta.slice() }
+    if (hashRound) this.#candidate = { round: this.#closed, theta: this.#thetas.keep(this.#theta) }
 
-    const trainStarted = performance.now()
+    const trainStarted = this.#clock.now()
     const { scalars: count, batchSize } = this.#options
     const loss = this.#model.drawLosses(count, batchSize, this.#sampler)
     const { scalars, meanLoss } = await this.#kernel.projectedGradients(
@@ -301,7 +338,7 @@ export class SpsaEngine implements RoundEngine {
       },
     )
     this.#model.setParams(this.#theta)
-    const trainSeconds = (performance.now() - trainStarted) / 1000
+    const trainSeconds = (this.#clock.now() - trainStarted) / 1000
     metrics.trainDuration.observe(trainSeconds)
     metrics.trainSamples.inc(2 * count * batchSize)
     metrics.trainLoss.set(meanLoss)
@@ -325,7 +362,7 @@ export class SpsaEngine implements RoundEngine {
       evaluation = await this.#model.evaluate()
       recordEvaluation(metrics, evaluation)
     }
-    const seconds = (performance.now() - started) / 1000
+    const seconds = (this.#clock.now() - started) / 1000
     metrics.roundDuration.observe(seconds)
     metrics.roundsCompleted.inc()
     const bytes = this.#transport.bytes()
@@ -367,7 +404,7 @@ export class SpsaEngine implements RoundEngine {
     const round = this.#closed + 1
     const hashRound = (round - 1) % this.#options.hashEvery === 0
     const own = modelHash(this.#theta)
-    if (hashRound) this.#candidate = { round: this.#closed, theta: this.#theta.slice() }
+    if (hashRound) this.#candidate = { round: this.#closed, theta: this.#thetas.keep(this.#theta) }
     const held = [...(this.#pending.get(round)?.values() ?? [])]
     this.#close(round, held, applied(held, this.#membership))
     this.#deps.spsaMetrics.caughtUp.inc()
@@ -387,7 +424,7 @@ export class SpsaEngine implements RoundEngine {
   /** Waits until every expected peer's batch for `round` is held; true when the timeout closed the wait. */
   async #awaitRound(round: number, signal: AbortSignal): Promise<boolean> {
     const expected = expectedPeers(this.#membership, this.#transport.livePeers(), this.#options.peerId)
-    const deadline = AbortSignal.timeout(this.#options.roundTimeoutMs)
+    const deadline = this.#clock.timeout(this.#options.roundTimeoutMs)
     const complete = (): boolean => {
       const held = this.#pending.get(round)
       for (const peer of expected) if (held?.has(peer) !== true) return false
@@ -400,11 +437,13 @@ export class SpsaEngine implements RoundEngine {
   #close(round: number, held: HeldBatch[], used: HeldBatch[]): void {
     const { spsaMetrics } = this.#deps
     const started = performance.now()
-    const clipped = this.#kernel.applyRound(
+    const { theta, clipped } = this.#thetas.apply(
+      this.#kernel,
       this.#theta,
       round,
       used.map((b) => ({ peerId: b.sender, scalars: b.scalars })),
     )
+    this.#theta = theta
     this.#model.setParams(this.#theta)
     this.#deps.metrics.modelsClipped.inc(clipped)
     spsaMetrics.applyDuration.observe((performance.now() - started) / 1000)
@@ -465,7 +504,7 @@ export class SpsaEngine implements RoundEngine {
 
   async #join(signal: AbortSignal): Promise<void> {
     const { startTimeoutMs } = this.#options
-    const deadline = AbortSignal.any([signal, AbortSignal.timeout(startTimeoutMs)])
+    const deadline = AbortSignal.any([signal, this.#clock.timeout(startTimeoutMs)])
     const candidates = (): Announcement[] => [...this.#announced.values()]
     this.#joining = true
     try {
@@ -557,7 +596,7 @@ export class SpsaEngine implements RoundEngine {
   ): void {
     const previous = this.#closed
     this.#theta = reached.theta
-    this.#checkpoint = { round: reached.round, theta: reached.theta.slice() }
+    this.#checkpoint = { round: reached.round, theta: this.#thetas.keep(reached.theta) }
     this.#candidate = undefined
     this.#snapshot = undefined
     this.#joining = false

@@ -13,6 +13,7 @@ import {
 } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
 import type { NodeMetrics } from '../../metrics/index.js'
+import { type Clock, SYSTEM_CLOCK } from '../modest/sampling.js'
 import { type BatchRules, batchSender, decodeBatch, type HeldBatch } from './batch.js'
 import type { SpsaKernel } from './kernel.js'
 import type { SpsaMetrics } from './metrics.js'
@@ -81,7 +82,13 @@ export class SpsaSync {
     private readonly kernel: SpsaKernel,
     private readonly transport: SpsaTransport,
     private readonly source: () => SyncSource,
-    private readonly deps: { logger: Logger; metrics: NodeMetrics; spsaMetrics: SpsaMetrics },
+    private readonly deps: {
+      logger: Logger
+      metrics: NodeMetrics
+      spsaMetrics: SpsaMetrics
+      /** Time of the fetch deadlines (default: the system clock). */
+      clock?: Clock | undefined
+    },
   ) {}
 
   /** The transport's sync handler: a request for our state, or an answer to one of ours. */
@@ -153,7 +160,7 @@ export class SpsaSync {
     signal: AbortSignal,
   ): Promise<T> {
     const { syncTimeoutMs } = this.options
-    const deadline = AbortSignal.any([signal, AbortSignal.timeout(syncTimeoutMs)])
+    const deadline = AbortSignal.any([signal, (this.deps.clock ?? SYSTEM_CLOCK).timeout(syncTimeoutMs)])
     const timedOut = (): CodedError =>
       new CodedError(
         'TIMEOUT',
