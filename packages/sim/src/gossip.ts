@@ -268,7 +268,7 @@ export const gossipMode: SimModeFactory = (env) => {
           evaluate: () => (env.evaluates(index) ? model.evaluate() : Promise.resolve(undefined)),
         },
         exchange,
-        { logger: logger.child({ peer: id }), metrics, onRound, clock },
+        { logger: logger.child({ peer: id }), metrics, onRound: (report) => onRound(report, index), clock },
       )
       return engine
     },

@@ -30,9 +30,10 @@ export interface SimEnv {
   readonly logger: Logger
   /**
    * Every round report of a peer or a service: a round's accuracy is the mean of the reports of that round that
-   * carry one, its completion the first report of the next round.
+   * carry one, its completion the first report of the next round. A peer-paced mode names the reporting peer's
+   * index, so that a round's bytes are what each peer had sent when it completed the round.
    */
-  readonly onRound: (report: RoundReport) => void
+  readonly onRound: (report: RoundReport, peer?: number) => void
   /** Whether virtual peer `index` evaluates its model (a seeded set of `options.evalPeers` peers). */
   evaluates(index: number): boolean
 }

@@ -104,6 +104,8 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
   const history =
     options.historyFile === undefined ? undefined : await HistoryWriter.open(options.historyFile, logger)
   const reports = new Map<number, RoundReport[]>()
+  /** Per peer of a peer-paced mode: the round of each of its reports and the bytes it had sent by then. */
+  const sentBy = new Map<number, Array<[round: number, bytes: number]>>()
   /** Virtual milliseconds at which each report of a round came. */
   const timesOf = new Map<number, number[]>()
   const rounds: SimRound[] = []
@@ -117,7 +119,12 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
   const runs: Promise<void>[] = []
   let peakRss = process.memoryUsage().rss
 
-  const onRound = (report: RoundReport): void => {
+  const onRound = (report: RoundReport, peer?: number): void => {
+    if (peer !== undefined) {
+      const sent = sentBy.get(peer)
+      if (sent === undefined) sentBy.set(peer, [[report.round, report.bytesSent]])
+      else sent.push([report.round, report.bytesSent])
+    }
     const times = timesOf.get(report.round)
     if (times === undefined) timesOf.set(report.round, [clock.elapsed()])
     else times.push(clock.elapsed())
@@ -170,6 +177,8 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
       await peer.engine.start()
       runs.push(
         peer.engine.run(peer.controller.signal).catch((err: unknown) => {
+          // a crash, a leave or the end aborts a peer's run by design
+          if (peer.controller.signal.aborted) return
           logger.error({ peer: peer.id, err: (err as Error).message }, 'virtual peer failed')
         }),
       )
@@ -234,6 +243,19 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
       }
     }
 
+    const sentThrough = (round: number): number => {
+      let bytes = 0
+      for (const reports of sentBy.values()) {
+        // reports come in round order: the last one at or below `round`
+        let last = 0
+        for (const [r, sent] of reports) {
+          if (r > round) break
+          last = sent
+        }
+        bytes += last
+      }
+      return bytes
+    }
     const record = (round: number): void => {
       const list = reports.get(round) ?? []
       const mean = (values: Array<number | undefined>): number | undefined => {
@@ -242,19 +264,15 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
       }
       const totals = network.totals()
       const live = running()
-      // peer-paced: when and at what cost the peers completed the round, not when the last of them did — each
-      // running peer at the mean of the round's reports, each stopped one at what it sent in all
+      // peer-paced: when the peers completed the round (the mean of its reports' times) and what they had sent by
+      // then (each peer at its last report of this round or an earlier one), not the moment the last of them did
       const paced = mode.pace === 'peer' && list.length > 0
-      const stoppedBytes = (): number =>
-        peers.reduce((sum, p) => sum + (p.state === 'running' ? 0 : network.bytes(p.id).sent), 0)
       const entry: SimRound = {
         round,
         accuracy: mean(list.map((r) => r.testAccuracy)),
         loss: mean(list.map((r) => r.testLoss)),
         trainLoss: mean(list.map((r) => r.trainLoss)),
-        bytes: paced
-          ? Math.round(live.length * (mean(list.map((r) => r.bytesSent)) ?? 0) + stoppedBytes())
-          : totals.bytes,
+        bytes: paced ? sentThrough(round) : totals.bytes,
         virtualSeconds: paced
           ? (mean(timesOf.get(round) ?? []) ?? clock.elapsed()) / 1000
           : clock.elapsed() / 1000,

@@ -24,6 +24,10 @@ function run(overrides: SimOptionsInput = {}): Promise<SimResult> {
   return simulate(options, { logger: pino({ level: 'silent' }) })
 }
 
+/** Whether each round's bytes are at least the round before's: what the peers had sent by a round only grows. */
+const growing = (result: SimResult): boolean =>
+  result.rounds.every((r, i) => i === 0 || r.bytes >= result.rounds[i - 1]!.bytes)
+
 describe('simulate (gossip)', () => {
   it('learns: twenty virtual gossip peers reach well above chance, and the same seed gives the same run', async () => {
     const first = await run()
@@ -34,6 +38,7 @@ describe('simulate (gossip)', () => {
     // 20 peers × 6 rounds × fanout 4 pushes of a 0.1 M-parameter model, and the heartbeats' forwarding besides
     const model = 4 * 101_770
     expect(first.bytes).toBeGreaterThan(20 * 5 * 4 * model)
+    expect(growing(first)).toBe(true)
     const again = await run()
     expect(again.rounds.map((r) => r.accuracy)).toEqual(first.rounds.map((r) => r.accuracy))
     expect(again.bytes).toBe(first.bytes)
@@ -47,6 +52,8 @@ describe('simulate (gossip)', () => {
     expect(result.rounds.map((r) => r.round)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
     expect(result.rounds[0]?.livePeers).toBe(30)
     expect(result.rounds.at(-1)?.livePeers).toBe(6)
+    // the crashed peers' bytes count up to the rounds they completed, not from the moment they crashed
+    expect(growing(result)).toBe(true)
     expect(result.rounds.at(-1)?.accuracy).toBeGreaterThan(0.75)
   })
 })
