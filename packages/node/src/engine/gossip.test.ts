@@ -1,4 +1,5 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
+import { clippedMerge, distance, weightedMedian } from '@swarmgrad/algorithms'
 import {
   ATTACK_KINDS,
   attackScenario,
@@ -114,6 +115,7 @@ function setup(
       maxStaleRounds: 2,
       maxSampleRatio: 4,
       clipFactor: 2,
+      dropFactor: 4,
       validateLossRatio: 2,
       evalEvery: 1,
       sendTimeoutMs: 1000,
@@ -387,10 +389,16 @@ describe('GossipEngine', () => {
   async function mergeUnderAttack(
     aggregator: GossipEngineOptions['aggregator'],
     kind: (typeof ATTACK_KINDS)[number],
+    dropFactor = 4,
   ) {
     const scenario = attackScenario(kind)
     const own = scenario.honest[0] as Float32Array
-    const { engine, model, exchange, registry } = setup({ aggregator }, ['b'], undefined, own.length)
+    const { engine, model, exchange, registry } = setup(
+      { aggregator, dropFactor },
+      ['b'],
+      undefined,
+      own.length,
+    )
     model.params = own.slice()
     const senders = [...scenario.honest.slice(1), ...scenario.attackers]
     const counts = [...scenario.honestCounts.slice(1), ...scenario.attackerCounts]
@@ -402,10 +410,18 @@ describe('GossipEngine', () => {
     }))
     await engine.runRound(new AbortController().signal)
     const clipped = await registry.getSingleMetric('swarmgrad_node_models_clipped_total')?.get()
+    const rejected = await registry.getSingleMetric('swarmgrad_node_messages_rejected_total')?.get()
+    const honestOnly = clippedMerge(
+      { vectors: [...scenario.honest] },
+      { selfIndex: 0, radius: 2 * weightedMedian(senders.map((v) => distance(v, own))) },
+    ).merged
     return {
       offset: distanceTo(model.params, honestMean(scenario)),
       bound: honestBound(scenario),
       clipped: clipped?.values[0]?.value ?? 0,
+      outliers: rejected?.values.find((v) => v.labels.code === 'OUTLIER')?.value ?? 0,
+      /** Distance to the clipped merge of the own and the honest received models alone, at the same radius. */
+      fromHonestOnly: distanceTo(model.params, honestOnly),
     }
   }
 
@@ -413,14 +429,29 @@ describe('GossipEngine', () => {
     it(`clipped merge (the default) keeps a ${kind} attack within the honest bound; the mean does not`, async () => {
       const defended = await mergeUnderAttack('clipped', kind)
       expect(defended.offset).toBeLessThan(defended.bound)
-      expect(defended.clipped).toBeGreaterThanOrEqual(1)
+      expect(defended.clipped + defended.outliers).toBeGreaterThanOrEqual(1)
       const plain = await mergeUnderAttack('mean', kind)
       expect(plain.offset).toBeGreaterThan(plain.bound)
     })
   }
 
+  for (const kind of ['sign-flip', 'gaussian', 'sybil'] as const) {
+    it(`leaves a ${kind} model far beyond the honest ones out of the merge (OUTLIER), where clipping alone moves towards it`, async () => {
+      const defended = await mergeUnderAttack('clipped', kind)
+      expect(defended.outliers).toBe(kind === 'sybil' ? 4 : 1)
+      expect(defended.fromHonestOnly).toBeLessThan(1e-6)
+      const clippedOnly = await mergeUnderAttack('clipped', kind, 0)
+      expect(clippedOnly.outliers).toBe(0)
+      expect(clippedOnly.fromHonestOnly).toBeGreaterThan(100 * defended.fromHonestOnly + 1e-3)
+    })
+  }
+
   it('clips by the recent rounds’ distances: a round bringing only a far model cannot widen the radius alone', async () => {
-    const { engine, model, exchange, registry } = setup({ aggregator: 'clipped', clipFactor: 2 })
+    const { engine, model, exchange, registry } = setup({
+      aggregator: 'clipped',
+      clipFactor: 2,
+      dropFactor: 0,
+    })
     // round 1: four honest models at distance √2 (1 in 2 coordinates each): radius 2√2, nothing clipped
     exchange.inbox = ['b', 'c', 'd', 'e'].map((from, j) => ({
       from,
@@ -442,6 +473,34 @@ describe('GossipEngine', () => {
     ]
     await engine.runRound(new AbortController().signal)
     expect(distanceTo(model.params, afterHonest)).toBeLessThanOrEqual(Math.SQRT2 + 1e-5)
+    const clipped = await registry.getSingleMetric('swarmgrad_node_models_clipped_total')?.get()
+    expect(clipped?.values[0]?.value).toBe(1)
+  })
+
+  it('leaves out and counts a model farther than dropFactor × the recent median distance (the default 4)', async () => {
+    const { engine, model, exchange, registry } = setup({ aggregator: 'clipped' })
+    // round 1: four honest models at distance √2 from the own model
+    exchange.inbox = ['b', 'c', 'd', 'e'].map((from, j) => ({
+      from,
+      round: 1,
+      params: Float32Array.from({ length: LENGTH }, (_, i) => (i % 4 === j ? 1 : 0)),
+      sampleCount: 100,
+    }))
+    await engine.runRound(new AbortController().signal)
+    const afterHonest = model.params.slice()
+    // round 2: one model at 4√2 + 0.1 is left out whole; one at 4√2 − 0.1 only clipped (to 2√2, then halved)
+    const far = (d: number) => Float32Array.from(afterHonest, (v, i) => (i === 0 ? v + d : v))
+    exchange.inbox = [{ from: 'x', round: 2, params: far(4 * Math.SQRT2 + 0.1), sampleCount: 100 }]
+    const report = await engine.runRound(new AbortController().signal)
+    expect(report.merged).toBe(1)
+    expect(Array.from(model.params)).toEqual(Array.from(afterHonest))
+    exchange.inbox = [{ from: 'y', round: 3, params: far(4 * Math.SQRT2 - 0.1), sampleCount: 100 }]
+    await engine.runRound(new AbortController().signal)
+    expect(distanceTo(model.params, afterHonest)).toBeCloseTo(Math.SQRT2, 4)
+    const rejected = await registry.getSingleMetric('swarmgrad_node_messages_rejected_total')?.get()
+    expect(rejected?.values).toEqual([
+      expect.objectContaining({ labels: { kind: 'model', code: 'OUTLIER' }, value: 1 }),
+    ])
     const clipped = await registry.getSingleMetric('swarmgrad_node_models_clipped_total')?.get()
     expect(clipped?.values[0]?.value).toBe(1)
   })

@@ -73,6 +73,8 @@ export interface GossipEngineOptions {
   readonly maxSampleRatio: number
   /** `clipped`: a received model's difference to the own model is clipped to this × the running median distance. */
   readonly clipFactor: number
+  /** `clipped`: a received model farther than this × the running median distance is left out; 0: none is. */
+  readonly dropFactor: number
   /** When the model can score: a received model whose loss exceeds this × the own model's is refused. */
   readonly validateLossRatio: number
   readonly evalEvery: number
@@ -410,25 +412,27 @@ export class GossipEngine implements RoundEngine {
   /**
    * ClippedGossip around the own model (`vectors[0]`): each received model's difference is clipped to clipFactor ×
    * the median distance of this round's and the last rounds' received models (CLIP_WINDOW), so far models widen
-   * the radius only while they are more than half of the recent ones. A peer adopting the swarm's round merges only
-   * received models (its own is far behind): their centre is then the coordinate-wise median, the radius from this
-   * merge's own distances.
+   * the radius only while they are more than half of the recent ones; a model farther than dropFactor × that
+   * median is left out (OUTLIER). A peer adopting the swarm's round merges only received models (its own is far
+   * behind): their centre is then the coordinate-wise median, the radius from this merge's own distances.
    */
   #clippedMerge(vectors: Float32Array[], aroundOwn: boolean): Float32Array {
     const input = { vectors, layout: this.model.layout }
-    if (!aroundOwn) {
-      const { merged, clipped } = clippedMerge(input, { factor: this.options.clipFactor })
-      this.deps.metrics.modelsClipped.inc(clipped)
-      return merged
-    }
-    const own = vectors[0] as Float32Array
-    const distances = vectors.slice(1).map((v) => distance(v, own))
-    this.#distances.push(...distances)
-    this.#distances.splice(0, Math.max(0, this.#distances.length - CLIP_WINDOW))
-    const radius = this.options.clipFactor * weightedMedian(this.#distances)
-    const { merged, clipped } = clippedMerge(input, { selfIndex: 0, radius })
-    this.deps.metrics.modelsClipped.inc(clipped)
-    return merged
+    const { clipFactor, dropFactor } = this.options
+    const drop = dropFactor === 0 ? undefined : dropFactor / clipFactor
+    const result = (() => {
+      if (!aroundOwn) return clippedMerge(input, { factor: clipFactor, drop })
+      const own = vectors[0] as Float32Array
+      const distances = vectors.slice(1).map((v) => distance(v, own))
+      this.#distances.push(...distances)
+      this.#distances.splice(0, Math.max(0, this.#distances.length - CLIP_WINDOW))
+      const radius = clipFactor * weightedMedian(this.#distances)
+      return clippedMerge(input, { selfIndex: 0, radius, drop })
+    })()
+    this.deps.metrics.modelsClipped.inc(result.clipped)
+    if (result.dropped > 0)
+      this.deps.metrics.messagesRejected.inc({ kind: 'model', code: 'OUTLIER' }, result.dropped)
+    return result.merged
   }
 }
 
@@ -463,6 +467,7 @@ export function createGossipEngine(context: EngineContext): GossipEngine {
       maxStaleRounds: options.gossip.maxStaleRounds,
       maxSampleRatio: options.gossip.maxSampleRatio,
       clipFactor: options.gossip.clipFactor,
+      dropFactor: options.gossip.dropFactor,
       validateLossRatio: options.gossip.validateLossRatio,
       evalEvery: evalEveryOf(options),
       sendTimeoutMs: options.exchange.sendTimeoutMs,
