@@ -125,6 +125,9 @@ export const trainSchema = z.strictObject({
     ),
 })
 
+/** Default gossip.stepRatio: an honest neighbour's model lies about one or two local steps from the own one. */
+const DEFAULT_STEP_RATIO = 2
+
 /**
  * Rounds between a peer's own test-set evaluations: `train.evalEvery` when set, else 0 in fl mode (a client would
  * only evaluate the global model the coordinator evaluates already, before training on it) and 1 in every other.
@@ -160,6 +163,14 @@ export const gossipSchema = z
       .default(DEFAULT_DROP_FACTOR)
       .describe(
         'clipped: a received model farther from the own model than this many times the recent median distance is left out of the merge (OUTLIER), not clipped; 0: off, else at least clipFactor',
+      ),
+    stepRatio: z
+      .number()
+      .min(0)
+      .max(1_000_000)
+      .default(DEFAULT_STEP_RATIO)
+      .describe(
+        'clipped: the median distance the clip radius and dropFactor scale is taken as at most this many times the own model’s local step of the round; 0: no cap',
       ),
     validateBatch: z
       .number()

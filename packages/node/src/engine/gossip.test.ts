@@ -116,6 +116,7 @@ function setup(
       maxSampleRatio: 4,
       clipFactor: 2,
       dropFactor: 4,
+      stepRatio: 2,
       validateLossRatio: 2,
       evalEvery: 1,
       sendTimeoutMs: 1000,
@@ -503,6 +504,29 @@ describe('GossipEngine', () => {
     ])
     const clipped = await registry.getSingleMetric('swarmgrad_node_models_clipped_total')?.get()
     expect(clipped?.values[0]?.value).toBe(1)
+  })
+
+  it('scales the radius by at most stepRatio × its own local step: a first round bringing only a far model cannot set it', async () => {
+    const firstRound = async (stepRatio: number) => {
+      const { engine, model, exchange, registry } = setup({ aggregator: 'clipped', stepRatio })
+      // training doubles the parameters: from all ones, a local step of √8 to all twos
+      model.params = new Float32Array(LENGTH).fill(1)
+      model.scale = 2
+      exchange.inbox = [
+        {
+          from: 'x',
+          round: 1,
+          params: Float32Array.from({ length: LENGTH }, (_, i) => (i === 0 ? 32 : 2)),
+          sampleCount: 100,
+        },
+      ]
+      await engine.runRound(new AbortController().signal)
+      const rejected = await registry.getSingleMetric('swarmgrad_node_messages_rejected_total')?.get()
+      return { moved: (model.params[0] as number) - 2, outliers: rejected?.values[0]?.value ?? 0 }
+    }
+    // the only distance in the window is 30: its own median; capped at 2√8, the drop limit is 8√8 ≈ 22.6
+    expect(await firstRound(2)).toEqual({ moved: 0, outliers: 1 })
+    expect(await firstRound(0)).toEqual({ moved: 15, outliers: 0 })
   })
 
   it('refuses and counts a received model that scores far worse than its own on the held-out samples', async () => {

@@ -75,6 +75,8 @@ export interface GossipEngineOptions {
   readonly clipFactor: number
   /** `clipped`: a received model farther than this × the running median distance is left out; 0: none is. */
   readonly dropFactor: number
+  /** `clipped`: the median distance is taken as at most this × the own local step of the round; 0: no cap. */
+  readonly stepRatio: number
   /** When the model can score: a received model whose loss exceeds this × the own model's is refused. */
   readonly validateLossRatio: number
   readonly evalEvery: number
@@ -184,6 +186,7 @@ export class GossipEngine implements RoundEngine {
     metrics.round.set(round)
 
     this.#lastGood ??= this.model.getParams()
+    const start = this.options.stepRatio > 0 ? this.model.getParams() : undefined
     const trained = await this.model.train(signal)
     metrics.trainDuration.observe(trained.seconds)
     metrics.trainSamples.inc(trained.samples)
@@ -202,7 +205,8 @@ export class GossipEngine implements RoundEngine {
       await this.exchange.waitForReceived(Math.min(this.options.waitModels, targets.length), wait)
     }
     const sent = (await sends).filter(Boolean).length
-    const { merged, round: done } = await this.#merge(outgoing, round)
+    const step = start === undefined ? 0 : distance(outgoing.params, start)
+    const { merged, round: done } = await this.#merge(outgoing, round, step)
     if (done !== round) metrics.round.set(done)
 
     let evaluation: Evaluation | undefined
@@ -299,7 +303,7 @@ export class GossipEngine implements RoundEngine {
    * Merges this round's own model with the received ones and loads the result. Returns how many were merged and
    * the round this peer completed: `round`, or the swarm's round it adopted (see the class comment).
    */
-  async #merge(own: OutgoingModel, round: number): Promise<{ merged: number; round: number }> {
+  async #merge(own: OutgoingModel, round: number, step: number): Promise<{ merged: number; round: number }> {
     const received = this.exchange.takeReceived()
     const recent = received.filter((m) => m.round + this.options.maxStaleRounds >= round)
     const stale = received.length - recent.length
@@ -330,7 +334,7 @@ export class GossipEngine implements RoundEngine {
     const vectors = [...base, ...models].map((m) => m.params)
     const merged =
       aggregator === 'clipped'
-        ? this.#clippedMerge(vectors, adopted === undefined)
+        ? this.#clippedMerge(vectors, adopted === undefined, step)
         : AGGREGATORS[aggregator].aggregate(
             weights === undefined
               ? { vectors, layout: this.model.layout }
@@ -413,10 +417,13 @@ export class GossipEngine implements RoundEngine {
    * ClippedGossip around the own model (`vectors[0]`): each received model's difference is clipped to clipFactor ×
    * the median distance of this round's and the last rounds' received models (CLIP_WINDOW), so far models widen
    * the radius only while they are more than half of the recent ones; a model farther than dropFactor × that
-   * median is left out (OUTLIER). A peer adopting the swarm's round merges only received models (its own is far
-   * behind): their centre is then the coordinate-wise median, the radius from this merge's own distances.
+   * median is left out (OUTLIER). The median is taken as at most stepRatio × the own model's local step of the
+   * round (`step`, when positive): a scale no sender sets, so far models cannot widen the radius while the window
+   * is still short (a first round that brings only an attacker's model). A peer adopting the swarm's round merges
+   * only received models (its own is far behind): their centre is then the coordinate-wise median, the radius from
+   * this merge's own distances.
    */
-  #clippedMerge(vectors: Float32Array[], aroundOwn: boolean): Float32Array {
+  #clippedMerge(vectors: Float32Array[], aroundOwn: boolean, step: number): Float32Array {
     const input = { vectors, layout: this.model.layout }
     const { clipFactor, dropFactor } = this.options
     const drop = dropFactor === 0 ? undefined : dropFactor / clipFactor
@@ -426,7 +433,9 @@ export class GossipEngine implements RoundEngine {
       const distances = vectors.slice(1).map((v) => distance(v, own))
       this.#distances.push(...distances)
       this.#distances.splice(0, Math.max(0, this.#distances.length - CLIP_WINDOW))
-      const radius = clipFactor * weightedMedian(this.#distances)
+      const median = weightedMedian(this.#distances)
+      const { stepRatio } = this.options
+      const radius = clipFactor * (step > 0 && stepRatio > 0 ? Math.min(median, stepRatio * step) : median)
       return clippedMerge(input, { selfIndex: 0, radius, drop })
     })()
     this.deps.metrics.modelsClipped.inc(result.clipped)
@@ -468,6 +477,7 @@ export function createGossipEngine(context: EngineContext): GossipEngine {
       maxSampleRatio: options.gossip.maxSampleRatio,
       clipFactor: options.gossip.clipFactor,
       dropFactor: options.gossip.dropFactor,
+      stepRatio: options.gossip.stepRatio,
       validateLossRatio: options.gossip.validateLossRatio,
       evalEvery: evalEveryOf(options),
       sendTimeoutMs: options.exchange.sendTimeoutMs,

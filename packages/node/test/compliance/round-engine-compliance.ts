@@ -259,6 +259,7 @@ function gossipCase(aggregator: AggregatorName): ComplianceCase {
           maxSampleRatio: 4,
           clipFactor: CLIP_FACTOR,
           dropFactor: DROP_FACTOR,
+          stepRatio: 2,
           validateLossRatio: 2,
           evalEvery: 0,
           sendTimeoutMs: 1_000,
