@@ -172,6 +172,12 @@ export const gossipSchema = z
       .describe(
         'clipped: the median distance the clip radius and dropFactor scale is taken as at most this many times the own model’s local step of the round; 0: no cap',
       ),
+    dropOpposed: z
+      .boolean()
+      .default(true)
+      .describe(
+        'clipped: a received model whose change from the own model before the round’s local step points away from the coordinate-wise median change (the own step among them; 3 or more) is left out of the merge (OPPOSED)',
+      ),
     validateBatch: z
       .number()
       .int()

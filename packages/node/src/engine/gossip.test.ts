@@ -23,6 +23,8 @@ class FakeModel implements LocalModel {
   trained = 0
   /** Every parameter is multiplied by this per training: 1 (no change) by default. */
   scale = 1
+  /** When set, training takes the parameters to these instead. */
+  trainsTo: Float32Array | undefined
   score: ((params: Float32Array) => Promise<number>) | undefined
   constructor(
     readonly sampleCount: number,
@@ -39,6 +41,7 @@ class FakeModel implements LocalModel {
   }
   async train(): Promise<{ loss: number; samples: number; seconds: number }> {
     this.trained++
+    if (this.trainsTo !== undefined) this.params = this.trainsTo.slice()
     for (let i = 0; i < this.length; i++) this.params[i] = (this.params[i] as number) * this.scale
     await yieldToEventLoop()
     return { loss: 1 / this.trained, samples: this.sampleCount, seconds: 0.001 }
@@ -117,6 +120,7 @@ function setup(
       clipFactor: 2,
       dropFactor: 4,
       stepRatio: 2,
+      dropOpposed: true,
       validateLossRatio: 2,
       evalEvery: 1,
       sendTimeoutMs: 1000,
@@ -386,21 +390,20 @@ describe('GossipEngine', () => {
     expect(reports.every((r) => r.testAccuracy === 0.9 && r.sent === 0)).toBe(true)
   })
 
-  /** One round of the engine with `aggregator`, holding the scenario's own model and receiving the others. */
+  /**
+   * One round of the engine with `aggregator` and `opts`, stepping from the scenario's base to its own model and
+   * receiving the others.
+   */
   async function mergeUnderAttack(
     aggregator: GossipEngineOptions['aggregator'],
     kind: (typeof ATTACK_KINDS)[number],
-    dropFactor = 4,
+    opts: Partial<GossipEngineOptions> = {},
   ) {
     const scenario = attackScenario(kind)
     const own = scenario.honest[0] as Float32Array
-    const { engine, model, exchange, registry } = setup(
-      { aggregator, dropFactor },
-      ['b'],
-      undefined,
-      own.length,
-    )
-    model.params = own.slice()
+    const { engine, model, exchange, registry } = setup({ aggregator, ...opts }, ['b'], undefined, own.length)
+    model.params = scenario.base.slice()
+    model.trainsTo = own
     const senders = [...scenario.honest.slice(1), ...scenario.attackers]
     const counts = [...scenario.honestCounts.slice(1), ...scenario.attackerCounts]
     exchange.inbox = senders.map((params, j) => ({
@@ -412,16 +415,19 @@ describe('GossipEngine', () => {
     await engine.runRound(new AbortController().signal)
     const clipped = await registry.getSingleMetric('swarmgrad_node_models_clipped_total')?.get()
     const rejected = await registry.getSingleMetric('swarmgrad_node_messages_rejected_total')?.get()
-    const honestOnly = clippedMerge(
-      { vectors: [...scenario.honest] },
-      { selfIndex: 0, radius: 2 * weightedMedian(senders.map((v) => distance(v, own))) },
-    ).merged
+    const rejectedAs = (code: string) => rejected?.values.find((v) => v.labels.code === code)?.value ?? 0
+    // what the clipped merge of the own and the honest received models alone gives, at the radius of the models
+    // that reached the merge (the median distance capped at 2 × the own step)
+    const merging = opts.dropOpposed === false ? senders : scenario.honest.slice(1)
+    const median = weightedMedian(merging.map((v) => distance(v, own)))
+    const radius = 2 * Math.min(median, 2 * distance(own, scenario.base))
+    const honestOnly = clippedMerge({ vectors: [...scenario.honest] }, { selfIndex: 0, radius }).merged
     return {
       offset: distanceTo(model.params, honestMean(scenario)),
       bound: honestBound(scenario),
       clipped: clipped?.values[0]?.value ?? 0,
-      outliers: rejected?.values.find((v) => v.labels.code === 'OUTLIER')?.value ?? 0,
-      /** Distance to the clipped merge of the own and the honest received models alone, at the same radius. */
+      outliers: rejectedAs('OUTLIER'),
+      opposed: rejectedAs('OPPOSED'),
       fromHonestOnly: distanceTo(model.params, honestOnly),
     }
   }
@@ -430,7 +436,7 @@ describe('GossipEngine', () => {
     it(`clipped merge (the default) keeps a ${kind} attack within the honest bound; the mean does not`, async () => {
       const defended = await mergeUnderAttack('clipped', kind)
       expect(defended.offset).toBeLessThan(defended.bound)
-      expect(defended.clipped + defended.outliers).toBeGreaterThanOrEqual(1)
+      expect(defended.clipped + defended.outliers + defended.opposed).toBeGreaterThanOrEqual(1)
       const plain = await mergeUnderAttack('mean', kind)
       expect(plain.offset).toBeGreaterThan(plain.bound)
     })
@@ -438,12 +444,23 @@ describe('GossipEngine', () => {
 
   for (const kind of ['sign-flip', 'gaussian', 'sybil'] as const) {
     it(`leaves a ${kind} model far beyond the honest ones out of the merge (OUTLIER), where clipping alone moves towards it`, async () => {
-      const defended = await mergeUnderAttack('clipped', kind)
+      const defended = await mergeUnderAttack('clipped', kind, { dropOpposed: false })
       expect(defended.outliers).toBe(kind === 'sybil' ? 4 : 1)
       expect(defended.fromHonestOnly).toBeLessThan(1e-6)
-      const clippedOnly = await mergeUnderAttack('clipped', kind, 0)
+      const clippedOnly = await mergeUnderAttack('clipped', kind, { dropOpposed: false, dropFactor: 0 })
       expect(clippedOnly.outliers).toBe(0)
       expect(clippedOnly.fromHonestOnly).toBeGreaterThan(100 * defended.fromHonestOnly + 1e-3)
+    })
+  }
+
+  for (const kind of ['label-flip', 'inflated-count', 'sign-flip'] as const) {
+    it(`leaves a ${kind} model whose change opposes the median change out of the merge (OPPOSED)`, async () => {
+      const defended = await mergeUnderAttack('clipped', kind)
+      expect(defended).toMatchObject({ opposed: 1, outliers: 0 })
+      expect(defended.fromHonestOnly).toBeLessThan(1e-6)
+      const kept = await mergeUnderAttack('clipped', kind, { dropOpposed: false, dropFactor: 0 })
+      expect(kept.opposed).toBe(0)
+      expect(kept.fromHonestOnly).toBeGreaterThan(1e-3)
     })
   }
 

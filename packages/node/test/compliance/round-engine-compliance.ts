@@ -260,6 +260,7 @@ function gossipCase(aggregator: AggregatorName): ComplianceCase {
           clipFactor: CLIP_FACTOR,
           dropFactor: DROP_FACTOR,
           stepRatio: 2,
+          dropOpposed: true,
           validateLossRatio: 2,
           evalEvery: 0,
           sendTimeoutMs: 1_000,
