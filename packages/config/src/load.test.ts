@@ -80,6 +80,21 @@ describe('loadConfig', () => {
     expect(problems.find((p) => p.field === 'gossip')?.message).toContain('fanuot')
   })
 
+  it('takes a drop factor of 0 (off) or at least the clip factor, in gossip and MoDeST', () => {
+    const opts = loadConfig(nodeOptionsSchema, { flags: { 'gossip-drop-factor': '0' } })
+    expect(opts.gossip.dropFactor).toBe(0)
+    expect(opts.modest).toMatchObject({ clipFactor: 2, dropFactor: 4 })
+    const problems = problemsOf(() =>
+      loadConfig(nodeOptionsSchema, {
+        flags: { 'gossip-drop-factor': '1.5', 'modest-clip-factor': '3', 'modest-drop-factor': '2' },
+      }),
+    )
+    expect(problems.map((p) => [p.field, p.message])).toEqual([
+      ['gossip.dropFactor', 'must be 0 (off) or at least clipFactor (2)'],
+      ['modest.dropFactor', 'must be 0 (off) or at least clipFactor (3)'],
+    ])
+  })
+
   it('names an unreadable or malformed config file', () => {
     const missing = problemsOf(() => loadConfig(nodeOptionsSchema, { file: '/nonexistent/swarmgrad.yaml' }))
     expect(missing[0]?.message).toContain('/nonexistent/swarmgrad.yaml')

@@ -1,4 +1,4 @@
-import { DEFAULT_CLIP_FACTOR } from '@swarmgrad/algorithms'
+import { DEFAULT_CLIP_FACTOR, DEFAULT_DROP_FACTOR } from '@swarmgrad/algorithms'
 import { z } from 'zod'
 
 /** MoDeST (decentralized sampling) options; defaults sized for a LAN or cloud swarm, not the paper's 300 s. */
@@ -87,8 +87,17 @@ export const modestSchema = z
       .describe(
         'clipped: the clip radius is this many times the median distance of the models to their median',
       ),
+    dropFactor: z
+      .number()
+      .min(0)
+      .max(1_000_000)
+      .default(DEFAULT_DROP_FACTOR)
+      .describe(
+        'clipped: a trained model farther from the median than this many times the median distance is left out of the aggregate (OUTLIER), not clipped; 0: off, else at least clipFactor',
+      ),
   })
   .superRefine((modest, ctx) => {
+    refineDropFactor(modest, ctx)
     if (modest.aggregators > modest.sampleSize) {
       ctx.addIssue({
         code: 'custom',
@@ -99,3 +108,17 @@ export const modestSchema = z
   })
 
 export type ModestOptions = z.output<typeof modestSchema>
+
+/** A drop limit inside the clip radius would leave out models the clip is meant to keep: 0 or at least clipFactor. */
+export function refineDropFactor(
+  options: { readonly clipFactor: number; readonly dropFactor: number },
+  ctx: z.RefinementCtx,
+): void {
+  if (options.dropFactor !== 0 && options.dropFactor < options.clipFactor) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['dropFactor'],
+      message: `must be 0 (off) or at least clipFactor (${options.clipFactor})`,
+    })
+  }
+}

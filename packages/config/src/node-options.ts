@@ -2,13 +2,14 @@ import {
   AGGREGATOR_NAMES,
   type AggregatorName,
   DEFAULT_CLIP_FACTOR,
+  DEFAULT_DROP_FACTOR,
   DEFAULT_MAX_SAMPLE_RATIO,
 } from '@swarmgrad/algorithms'
 import { MODEL_CODEC_NAMES, RUN_MODE_NAMES, type RunModeName } from '@swarmgrad/protocol'
 import { z } from 'zod'
 import { flSchema } from './fl-options.js'
 import { modelFileSchema, modelSchema, refineModelFile } from './model-spec.js'
-import { modestSchema } from './modest-options.js'
+import { modestSchema, refineDropFactor } from './modest-options.js'
 import { spsaSchema } from './spsa-options.js'
 
 const multiaddr = z
@@ -124,6 +125,9 @@ export const trainSchema = z.strictObject({
     ),
 })
 
+/** Default gossip.stepRatio: an honest neighbour's model lies about one or two local steps from the own one. */
+const DEFAULT_STEP_RATIO = 2
+
 /**
  * Rounds between a peer's own test-set evaluations: `train.evalEvery` when set, else 0 in fl mode (a client would
  * only evaluate the global model the coordinator evaluates already, before training on it) and 1 in every other.
@@ -135,68 +139,92 @@ export function evalEveryOf(options: {
   return options.train.evalEvery ?? (options.mode === 'fl' ? 0 : 1)
 }
 
-export const gossipSchema = z.strictObject({
-  fanout: z.number().int().min(1).max(64).default(4).describe('peers each model is sent to per round'),
-  aggregator: z
-    .enum(AGGREGATOR_NAMES as [AggregatorName, ...AggregatorName[]])
-    .default('clipped')
-    .describe(
-      'merge rule: clipped (each received model’s difference to the own one clipped to clipFactor × the recent median distance), the sample-weighted mean, its variance-corrected form, or a coordinate-wise robust rule',
-    ),
-  clipFactor: z
-    .number()
-    .positive()
-    .max(1_000_000)
-    .default(DEFAULT_CLIP_FACTOR)
-    .describe(
-      'clipped: the clip radius is this many times the median distance of recently received models to the own model',
-    ),
-  validateBatch: z
-    .number()
-    .int()
-    .min(0)
-    .max(65_536)
-    .default(0)
-    .describe(
-      'samples held out of this peer’s training data to score each received model on before merging; 0: off',
-    ),
-  validateLossRatio: z
-    .number()
-    .gt(1)
-    .max(1_000_000)
-    .default(2)
-    .describe(
-      'with validateBatch: a received model whose loss on the held-out samples exceeds this many times the own model’s (at least 0.1) is refused (POOR_SCORE)',
-    ),
-  waitModels: z
-    .number()
-    .int()
-    .min(0)
-    .default(1)
-    .describe('models to wait for before merging, bounded by waitTimeoutMs; 0 never waits'),
-  waitTimeoutMs: z.number().int().min(0).max(600_000).default(5_000),
-  startPeers: z
-    .number()
-    .int()
-    .min(0)
-    .default(0)
-    .describe('live peers to wait for before the first round, bounded by startTimeoutMs'),
-  startTimeoutMs: z.number().int().min(0).max(3_600_000).default(60_000),
-  maxStaleRounds: z
-    .number()
-    .int()
-    .min(0)
-    .default(10)
-    .describe('drop received models more than this many rounds behind ours'),
-  maxSampleRatio: z
-    .number()
-    .min(1)
-    .max(1_000_000)
-    .default(DEFAULT_MAX_SAMPLE_RATIO)
-    .describe(
-      'a received model’s reported sample count weighs at most this many times the median count of the merge (the robust rules ignore counts)',
-    ),
-})
+export const gossipSchema = z
+  .strictObject({
+    fanout: z.number().int().min(1).max(64).default(4).describe('peers each model is sent to per round'),
+    aggregator: z
+      .enum(AGGREGATOR_NAMES as [AggregatorName, ...AggregatorName[]])
+      .default('clipped')
+      .describe(
+        'merge rule: clipped (each received model’s difference to the own one clipped to clipFactor × the recent median distance), the sample-weighted mean, its variance-corrected form, or a coordinate-wise robust rule',
+      ),
+    clipFactor: z
+      .number()
+      .positive()
+      .max(1_000_000)
+      .default(DEFAULT_CLIP_FACTOR)
+      .describe(
+        'clipped: the clip radius is this many times the median distance of recently received models to the own model',
+      ),
+    dropFactor: z
+      .number()
+      .min(0)
+      .max(1_000_000)
+      .default(DEFAULT_DROP_FACTOR)
+      .describe(
+        'clipped: a received model farther from the own model than this many times the recent median distance is left out of the merge (OUTLIER), not clipped; 0: off, else at least clipFactor',
+      ),
+    stepRatio: z
+      .number()
+      .min(0)
+      .max(1_000_000)
+      .default(DEFAULT_STEP_RATIO)
+      .describe(
+        'clipped: the median distance the clip radius and dropFactor scale is taken as at most this many times the own model’s local step of the round; 0: no cap',
+      ),
+    dropOpposed: z
+      .boolean()
+      .default(true)
+      .describe(
+        'clipped: a received model whose change from the own model before the round’s local step points away from the coordinate-wise median change (the own step among them; 3 or more) is left out of the merge (OPPOSED)',
+      ),
+    validateBatch: z
+      .number()
+      .int()
+      .min(0)
+      .max(65_536)
+      .default(0)
+      .describe(
+        'samples held out of this peer’s training data to score each received model on before merging; 0: off',
+      ),
+    validateLossRatio: z
+      .number()
+      .gt(1)
+      .max(1_000_000)
+      .default(2)
+      .describe(
+        'with validateBatch: a received model whose loss on the held-out samples exceeds this many times the own model’s (at least 0.1) is refused (POOR_SCORE)',
+      ),
+    waitModels: z
+      .number()
+      .int()
+      .min(0)
+      .default(1)
+      .describe('models to wait for before merging, bounded by waitTimeoutMs; 0 never waits'),
+    waitTimeoutMs: z.number().int().min(0).max(600_000).default(5_000),
+    startPeers: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('live peers to wait for before the first round, bounded by startTimeoutMs'),
+    startTimeoutMs: z.number().int().min(0).max(3_600_000).default(60_000),
+    maxStaleRounds: z
+      .number()
+      .int()
+      .min(0)
+      .default(10)
+      .describe('drop received models more than this many rounds behind ours'),
+    maxSampleRatio: z
+      .number()
+      .min(1)
+      .max(1_000_000)
+      .default(DEFAULT_MAX_SAMPLE_RATIO)
+      .describe(
+        'a received model’s reported sample count weighs at most this many times the median count of the merge (the robust rules ignore counts)',
+      ),
+  })
+  .superRefine(refineDropFactor)
 
 export const exchangeSchema = z.strictObject({
   codec: z.enum(MODEL_CODEC_NAMES).default('float32').describe('encoding of models on the wire'),

@@ -39,6 +39,10 @@ export const ERROR_CODES = [
   'UNAVAILABLE',
   // a received model that scores far worse than the receiver's own on the receiver's held-out samples
   'POOR_SCORE',
+  // a received or trained model farther from the merge's centre than the robust merge's drop limit
+  'OUTLIER',
+  // a received model whose change points away from the median change of the models a peer merges
+  'OPPOSED',
 ] as const
 
 export type ErrorCode = (typeof ERROR_CODES)[number]

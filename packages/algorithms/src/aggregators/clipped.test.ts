@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ATTACK_KINDS, attackScenario, distanceTo, honestBound, honestMean } from '../../testing/attacks.js'
 import { expectClose, expectCode } from '../../testing/helpers.js'
-import { clippedRule, clipToMedianNorm, distance, weightedMedian } from './clipped.js'
+import { clippedMerge, clippedRule, clipToMedianNorm, distance, weightedMedian } from './clipped.js'
 import { meanRule } from './mean.js'
 import { sampleWeights } from './sample-weights.js'
 
@@ -36,6 +36,29 @@ describe('clipped rule', () => {
     expectCode(() => clippedRule.aggregate({ vectors }, { selfIndex: 0.5 }), 'BAD_ARGUMENT')
     expectCode(() => clippedRule.aggregate({ vectors }, { factor: -1 }), 'BAD_ARGUMENT')
     expectCode(() => clippedRule.aggregate({ vectors }, { radius: Number.NaN }), 'BAD_ARGUMENT')
+  })
+
+  it('leaves out an input farther than drop × the radius, and scales down the ones between', () => {
+    const own = Float32Array.of(0, 0)
+    const near = Float32Array.of(1, 0)
+    const mid = Float32Array.of(-3, 0)
+    const far = Float32Array.of(0, 100)
+    // distances 0, 1, 3, 100: median 2, radius 4; `mid` is kept whole, `far` clipped to (0, 4)
+    const clipped = clippedMerge({ vectors: [own, near, mid, far] }, { selfIndex: 0 })
+    expectClose(clipped.merged, Float32Array.of(-2 / 4, 4 / 4))
+    expect(clipped).toMatchObject({ radius: 4, clipped: 1, dropped: 0 })
+    // drop 2: beyond 8 the input weighs nothing, and the others share the weight
+    const dropped = clippedMerge({ vectors: [own, near, mid, far] }, { selfIndex: 0, drop: 2 })
+    expectClose(dropped.merged, Float32Array.of(-2 / 3, 0))
+    expect(dropped).toMatchObject({ radius: 4, clipped: 0, dropped: 1 })
+    // around the coordinate-wise median, with a caller's radius, and when every input is left out: the centre
+    const median = clippedMerge({ vectors: [near, mid, far] }, { drop: 1 })
+    expect(median.dropped).toBe(1)
+    expectClose(median.merged, Float32Array.of(-1, 0))
+    const none = clippedMerge({ vectors: [near, mid] }, { radius: 0.5, drop: 1 })
+    expect(none).toMatchObject({ clipped: 0, dropped: 2 })
+    expectClose(none.merged, Float32Array.of(-1, 0))
+    expectCode(() => clippedMerge({ vectors: [near, mid] }, { drop: 0.5 }), 'BAD_ARGUMENT')
   })
 
   for (const kind of ATTACK_KINDS) {

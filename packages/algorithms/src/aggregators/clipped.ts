@@ -15,10 +15,22 @@ export interface ClippedOptions {
   readonly selfIndex: number | undefined
   /** A clip radius set by the caller (e.g. from a running estimate over rounds); replaces the adaptive one. */
   readonly radius: number | undefined
+  /**
+   * An input farther from the centre than `drop` × the clip radius is left out of the merge altogether rather than
+   * scaled down (its weight taken as 0); absent or Infinity: none is. drop ≥ 1.
+   */
+  readonly drop: number | undefined
 }
 
 /** Default `factor` of the clipped rule and of the FL update clipping. */
 export const DEFAULT_CLIP_FACTOR = 2
+
+/**
+ * Default distance, in median distances to the centre, beyond which gossip's and MoDeST's clipped merges leave a
+ * model out: twice the default clip radius. An honest model rarely lies that far; a sign-flipped ×10 update, a
+ * model of noise or of another scale lies much farther.
+ */
+export const DEFAULT_DROP_FACTOR = 4
 
 /** Euclidean distance ||a − b||, accumulated in float64. */
 export function distance(a: Float32Array, b: ArrayLike<number>): number {
@@ -55,8 +67,10 @@ export interface ClippedMerge {
   readonly merged: Float32Array
   /** The clip radius applied. */
   readonly radius: number
-  /** Inputs (of positive weight) farther from the centre than the radius, so scaled down. */
+  /** Inputs (of positive weight) farther from the centre than the radius and kept, so scaled down. */
   readonly clipped: number
+  /** Inputs (of positive weight) farther from the centre than `drop` × the radius, so left out. */
+  readonly dropped: number
 }
 
 /**
@@ -65,6 +79,8 @@ export interface ClippedMerge {
  * τ is `factor` × the weighted median of the distances ||x_j − c|| (or the caller's `radius`), so inputs holding
  * less than half the weight cannot widen it, and each moves the result by at most w_j τ / W whatever it sends.
  * The centre is input `selfIndex` (a peer's own model) or, without it, the coordinate-wise weighted median.
+ * With `drop`, an input farther than drop × τ is left out and the others' weights renormalised: a model far
+ * beyond the honest spread (noise, a scaled update) then adds nothing instead of a difference of length τ.
  */
 export function clippedMerge(input: AggregationInput, options?: Partial<ClippedOptions>): ClippedMerge {
   const factor = checkNumberOption('factor', options?.factor ?? DEFAULT_CLIP_FACTOR, 0, 1e6)
@@ -89,7 +105,16 @@ export function clippedMerge(input: AggregationInput, options?: Partial<ClippedO
     options?.radius === undefined
       ? factor * weightedMedian(norms, Array.from(weights))
       : checkNumberOption('radius', options.radius, 0, Number.MAX_VALUE)
-  const share = normalise(weights)
+  const drop = options?.drop
+  const limit =
+    drop === undefined || drop === Number.POSITIVE_INFINITY
+      ? Number.POSITIVE_INFINITY
+      : radius * checkNumberOption('drop', drop, 1, Number.MAX_VALUE)
+  const far = norms.map((norm) => norm > limit)
+  const dropped = far.filter(Boolean).length
+  // every input left out (a radius below the nearest one's distance): the centre
+  if (dropped === norms.length) return { merged: center.slice(), radius, clipped: 0, dropped }
+  const share = normalise(weights.map((w, j) => (far[j] === true ? 0 : w)))
   const scales = Float64Array.from(norms, (norm, j) =>
     norm > radius ? ((share[j] as number) * radius) / norm : (share[j] as number),
   )
@@ -109,7 +134,7 @@ export function clippedMerge(input: AggregationInput, options?: Partial<ClippedO
     }
     for (let i = start; i < end; i++) merged[i] = (center[i] as number) + (acc[i - start] as number)
   }
-  return { merged, radius, clipped: norms.filter((norm) => norm > radius).length }
+  return { merged, radius, clipped: norms.filter((norm) => norm > radius).length - dropped, dropped }
 }
 
 /** `clippedMerge` as an aggregation rule. */
@@ -117,7 +142,7 @@ export const clippedRule = {
   name: 'clipped',
   description:
     'Centred clipping: each input’s difference to the centre (own model or coordinate-wise median) clipped to factor × the median distance (default 2), then averaged.',
-  defaults: { factor: DEFAULT_CLIP_FACTOR, selfIndex: undefined, radius: undefined },
+  defaults: { factor: DEFAULT_CLIP_FACTOR, selfIndex: undefined, radius: undefined, drop: undefined },
   aggregate: (input, options?) => clippedMerge(input, options).merged,
 } satisfies AggregatorDefinition<ClippedOptions>
 

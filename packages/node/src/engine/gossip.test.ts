@@ -1,4 +1,5 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
+import { clippedMerge, distance, weightedMedian } from '@swarmgrad/algorithms'
 import {
   ATTACK_KINDS,
   attackScenario,
@@ -22,6 +23,8 @@ class FakeModel implements LocalModel {
   trained = 0
   /** Every parameter is multiplied by this per training: 1 (no change) by default. */
   scale = 1
+  /** When set, training takes the parameters to these instead. */
+  trainsTo: Float32Array | undefined
   score: ((params: Float32Array) => Promise<number>) | undefined
   constructor(
     readonly sampleCount: number,
@@ -38,6 +41,7 @@ class FakeModel implements LocalModel {
   }
   async train(): Promise<{ loss: number; samples: number; seconds: number }> {
     this.trained++
+    if (this.trainsTo !== undefined) this.params = this.trainsTo.slice()
     for (let i = 0; i < this.length; i++) this.params[i] = (this.params[i] as number) * this.scale
     await yieldToEventLoop()
     return { loss: 1 / this.trained, samples: this.sampleCount, seconds: 0.001 }
@@ -114,6 +118,9 @@ function setup(
       maxStaleRounds: 2,
       maxSampleRatio: 4,
       clipFactor: 2,
+      dropFactor: 4,
+      stepRatio: 2,
+      dropOpposed: true,
       validateLossRatio: 2,
       evalEvery: 1,
       sendTimeoutMs: 1000,
@@ -383,15 +390,20 @@ describe('GossipEngine', () => {
     expect(reports.every((r) => r.testAccuracy === 0.9 && r.sent === 0)).toBe(true)
   })
 
-  /** One round of the engine with `aggregator`, holding the scenario's own model and receiving the others. */
+  /**
+   * One round of the engine with `aggregator` and `opts`, stepping from the scenario's base to its own model and
+   * receiving the others.
+   */
   async function mergeUnderAttack(
     aggregator: GossipEngineOptions['aggregator'],
     kind: (typeof ATTACK_KINDS)[number],
+    opts: Partial<GossipEngineOptions> = {},
   ) {
     const scenario = attackScenario(kind)
     const own = scenario.honest[0] as Float32Array
-    const { engine, model, exchange, registry } = setup({ aggregator }, ['b'], undefined, own.length)
-    model.params = own.slice()
+    const { engine, model, exchange, registry } = setup({ aggregator, ...opts }, ['b'], undefined, own.length)
+    model.params = scenario.base.slice()
+    model.trainsTo = own
     const senders = [...scenario.honest.slice(1), ...scenario.attackers]
     const counts = [...scenario.honestCounts.slice(1), ...scenario.attackerCounts]
     exchange.inbox = senders.map((params, j) => ({
@@ -402,10 +414,21 @@ describe('GossipEngine', () => {
     }))
     await engine.runRound(new AbortController().signal)
     const clipped = await registry.getSingleMetric('swarmgrad_node_models_clipped_total')?.get()
+    const rejected = await registry.getSingleMetric('swarmgrad_node_messages_rejected_total')?.get()
+    const rejectedAs = (code: string) => rejected?.values.find((v) => v.labels.code === code)?.value ?? 0
+    // what the clipped merge of the own and the honest received models alone gives, at the radius of the models
+    // that reached the merge (the median distance capped at 2 × the own step)
+    const merging = opts.dropOpposed === false ? senders : scenario.honest.slice(1)
+    const median = weightedMedian(merging.map((v) => distance(v, own)))
+    const radius = 2 * Math.min(median, 2 * distance(own, scenario.base))
+    const honestOnly = clippedMerge({ vectors: [...scenario.honest] }, { selfIndex: 0, radius }).merged
     return {
       offset: distanceTo(model.params, honestMean(scenario)),
       bound: honestBound(scenario),
       clipped: clipped?.values[0]?.value ?? 0,
+      outliers: rejectedAs('OUTLIER'),
+      opposed: rejectedAs('OPPOSED'),
+      fromHonestOnly: distanceTo(model.params, honestOnly),
     }
   }
 
@@ -413,14 +436,40 @@ describe('GossipEngine', () => {
     it(`clipped merge (the default) keeps a ${kind} attack within the honest bound; the mean does not`, async () => {
       const defended = await mergeUnderAttack('clipped', kind)
       expect(defended.offset).toBeLessThan(defended.bound)
-      expect(defended.clipped).toBeGreaterThanOrEqual(1)
+      expect(defended.clipped + defended.outliers + defended.opposed).toBeGreaterThanOrEqual(1)
       const plain = await mergeUnderAttack('mean', kind)
       expect(plain.offset).toBeGreaterThan(plain.bound)
     })
   }
 
+  for (const kind of ['sign-flip', 'gaussian', 'sybil'] as const) {
+    it(`leaves a ${kind} model far beyond the honest ones out of the merge (OUTLIER), where clipping alone moves towards it`, async () => {
+      const defended = await mergeUnderAttack('clipped', kind, { dropOpposed: false })
+      expect(defended.outliers).toBe(kind === 'sybil' ? 4 : 1)
+      expect(defended.fromHonestOnly).toBeLessThan(1e-6)
+      const clippedOnly = await mergeUnderAttack('clipped', kind, { dropOpposed: false, dropFactor: 0 })
+      expect(clippedOnly.outliers).toBe(0)
+      expect(clippedOnly.fromHonestOnly).toBeGreaterThan(100 * defended.fromHonestOnly + 1e-3)
+    })
+  }
+
+  for (const kind of ['label-flip', 'inflated-count', 'sign-flip'] as const) {
+    it(`leaves a ${kind} model whose change opposes the median change out of the merge (OPPOSED)`, async () => {
+      const defended = await mergeUnderAttack('clipped', kind)
+      expect(defended).toMatchObject({ opposed: 1, outliers: 0 })
+      expect(defended.fromHonestOnly).toBeLessThan(1e-6)
+      const kept = await mergeUnderAttack('clipped', kind, { dropOpposed: false, dropFactor: 0 })
+      expect(kept.opposed).toBe(0)
+      expect(kept.fromHonestOnly).toBeGreaterThan(1e-3)
+    })
+  }
+
   it('clips by the recent rounds’ distances: a round bringing only a far model cannot widen the radius alone', async () => {
-    const { engine, model, exchange, registry } = setup({ aggregator: 'clipped', clipFactor: 2 })
+    const { engine, model, exchange, registry } = setup({
+      aggregator: 'clipped',
+      clipFactor: 2,
+      dropFactor: 0,
+    })
     // round 1: four honest models at distance √2 (1 in 2 coordinates each): radius 2√2, nothing clipped
     exchange.inbox = ['b', 'c', 'd', 'e'].map((from, j) => ({
       from,
@@ -444,6 +493,57 @@ describe('GossipEngine', () => {
     expect(distanceTo(model.params, afterHonest)).toBeLessThanOrEqual(Math.SQRT2 + 1e-5)
     const clipped = await registry.getSingleMetric('swarmgrad_node_models_clipped_total')?.get()
     expect(clipped?.values[0]?.value).toBe(1)
+  })
+
+  it('leaves out and counts a model farther than dropFactor × the recent median distance (the default 4)', async () => {
+    const { engine, model, exchange, registry } = setup({ aggregator: 'clipped' })
+    // round 1: four honest models at distance √2 from the own model
+    exchange.inbox = ['b', 'c', 'd', 'e'].map((from, j) => ({
+      from,
+      round: 1,
+      params: Float32Array.from({ length: LENGTH }, (_, i) => (i % 4 === j ? 1 : 0)),
+      sampleCount: 100,
+    }))
+    await engine.runRound(new AbortController().signal)
+    const afterHonest = model.params.slice()
+    // round 2: one model at 4√2 + 0.1 is left out whole; one at 4√2 − 0.1 only clipped (to 2√2, then halved)
+    const far = (d: number) => Float32Array.from(afterHonest, (v, i) => (i === 0 ? v + d : v))
+    exchange.inbox = [{ from: 'x', round: 2, params: far(4 * Math.SQRT2 + 0.1), sampleCount: 100 }]
+    const report = await engine.runRound(new AbortController().signal)
+    expect(report.merged).toBe(1)
+    expect(Array.from(model.params)).toEqual(Array.from(afterHonest))
+    exchange.inbox = [{ from: 'y', round: 3, params: far(4 * Math.SQRT2 - 0.1), sampleCount: 100 }]
+    await engine.runRound(new AbortController().signal)
+    expect(distanceTo(model.params, afterHonest)).toBeCloseTo(Math.SQRT2, 4)
+    const rejected = await registry.getSingleMetric('swarmgrad_node_messages_rejected_total')?.get()
+    expect(rejected?.values).toEqual([
+      expect.objectContaining({ labels: { kind: 'model', code: 'OUTLIER' }, value: 1 }),
+    ])
+    const clipped = await registry.getSingleMetric('swarmgrad_node_models_clipped_total')?.get()
+    expect(clipped?.values[0]?.value).toBe(1)
+  })
+
+  it('scales the radius by at most stepRatio × its own local step: a first round bringing only a far model cannot set it', async () => {
+    const firstRound = async (stepRatio: number) => {
+      const { engine, model, exchange, registry } = setup({ aggregator: 'clipped', stepRatio })
+      // training doubles the parameters: from all ones, a local step of √8 to all twos
+      model.params = new Float32Array(LENGTH).fill(1)
+      model.scale = 2
+      exchange.inbox = [
+        {
+          from: 'x',
+          round: 1,
+          params: Float32Array.from({ length: LENGTH }, (_, i) => (i === 0 ? 32 : 2)),
+          sampleCount: 100,
+        },
+      ]
+      await engine.runRound(new AbortController().signal)
+      const rejected = await registry.getSingleMetric('swarmgrad_node_messages_rejected_total')?.get()
+      return { moved: (model.params[0] as number) - 2, outliers: rejected?.values[0]?.value ?? 0 }
+    }
+    // the only distance in the window is 30: its own median; capped at 2√8, the drop limit is 8√8 ≈ 22.6
+    expect(await firstRound(2)).toEqual({ moved: 0, outliers: 1 })
+    expect(await firstRound(0)).toEqual({ moved: 15, outliers: 0 })
   })
 
   it('refuses and counts a received model that scores far worse than its own on the held-out samples', async () => {

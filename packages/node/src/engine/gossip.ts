@@ -3,6 +3,7 @@ import {
   type AggregatorName,
   clippedMerge,
   distance,
+  opposedToMedian,
   sampleWeights,
   weightedMedian,
 } from '@swarmgrad/algorithms'
@@ -73,6 +74,15 @@ export interface GossipEngineOptions {
   readonly maxSampleRatio: number
   /** `clipped`: a received model's difference to the own model is clipped to this × the running median distance. */
   readonly clipFactor: number
+  /** `clipped`: a received model farther than this × the running median distance is left out; 0: none is. */
+  readonly dropFactor: number
+  /** `clipped`: the median distance is taken as at most this × the own local step of the round; 0: no cap. */
+  readonly stepRatio: number
+  /**
+   * `clipped`: a received model whose change from the own model before this round's step points away from the
+   * coordinate-wise median of those changes (the own step among them) is left out (OPPOSED).
+   */
+  readonly dropOpposed: boolean
   /** When the model can score: a received model whose loss exceeds this × the own model's is refused. */
   readonly validateLossRatio: number
   readonly evalEvery: number
@@ -182,6 +192,9 @@ export class GossipEngine implements RoundEngine {
     metrics.round.set(round)
 
     this.#lastGood ??= this.model.getParams()
+    const { stepRatio, dropOpposed, aggregator } = this.options
+    const start =
+      aggregator === 'clipped' && (stepRatio > 0 || dropOpposed) ? this.model.getParams() : undefined
     const trained = await this.model.train(signal)
     metrics.trainDuration.observe(trained.seconds)
     metrics.trainSamples.inc(trained.samples)
@@ -200,7 +213,7 @@ export class GossipEngine implements RoundEngine {
       await this.exchange.waitForReceived(Math.min(this.options.waitModels, targets.length), wait)
     }
     const sent = (await sends).filter(Boolean).length
-    const { merged, round: done } = await this.#merge(outgoing, round)
+    const { merged, round: done } = await this.#merge(outgoing, round, start)
     if (done !== round) metrics.round.set(done)
 
     let evaluation: Evaluation | undefined
@@ -297,7 +310,11 @@ export class GossipEngine implements RoundEngine {
    * Merges this round's own model with the received ones and loads the result. Returns how many were merged and
    * the round this peer completed: `round`, or the swarm's round it adopted (see the class comment).
    */
-  async #merge(own: OutgoingModel, round: number): Promise<{ merged: number; round: number }> {
+  async #merge(
+    own: OutgoingModel,
+    round: number,
+    start: Float32Array | undefined,
+  ): Promise<{ merged: number; round: number }> {
     const received = this.exchange.takeReceived()
     const recent = received.filter((m) => m.round + this.options.maxStaleRounds >= round)
     const stale = received.length - recent.length
@@ -306,7 +323,7 @@ export class GossipEngine implements RoundEngine {
     const nonFinite = recent.length - finite.length
     if (nonFinite > 0)
       this.deps.metrics.messagesRejected.inc({ kind: 'model', code: 'NON_FINITE' }, nonFinite)
-    const fresh = await this.#screen(finite, own.params)
+    const fresh = this.#notOpposed(await this.#screen(finite, own.params), own.params, start)
     const swarmRound = this.#swarmRound(fresh, round)
     const ahead =
       swarmRound === undefined ? [] : fresh.filter((m) => m.round + this.options.maxStaleRounds >= swarmRound)
@@ -328,7 +345,11 @@ export class GossipEngine implements RoundEngine {
     const vectors = [...base, ...models].map((m) => m.params)
     const merged =
       aggregator === 'clipped'
-        ? this.#clippedMerge(vectors, adopted === undefined)
+        ? this.#clippedMerge(
+            vectors,
+            adopted === undefined,
+            start === undefined ? 0 : distance(own.params, start),
+          )
         : AGGREGATORS[aggregator].aggregate(
             weights === undefined
               ? { vectors, layout: this.model.layout }
@@ -408,27 +429,65 @@ export class GossipEngine implements RoundEngine {
   }
 
   /**
+   * The models whose change from `start` (the own model before this round's step) does not point away from the
+   * coordinate-wise median of the changes, the own step among them (a negative inner product with it); the others
+   * are left out (OPPOSED). While most of them are honest the median change is an honest direction, so a
+   * sign-flipped model, or one trained on flipped labels that undoes what the others learn, falls on its far side.
+   * With fewer than 3 changes, or without `start` (dropOpposed off, or not `clipped`), all are kept.
+   */
+  #notOpposed(models: ReceivedModel[], own: Float32Array, start: Float32Array | undefined): ReceivedModel[] {
+    if (!this.options.dropOpposed || start === undefined) return models
+    const change = (params: Float32Array) => Float32Array.from(params, (v, i) => v - (start[i] as number))
+    const opposed = new Set(
+      opposedToMedian(
+        [own, ...models.map((m) => m.params)].map((params, j) => ({
+          client: String(j),
+          vector: change(params),
+          samples: 1,
+          baseRound: 0,
+          task: 'train' as const,
+        })),
+      ),
+    )
+    opposed.delete('0')
+    if (opposed.size === 0) return models
+    this.deps.metrics.messagesRejected.inc({ kind: 'model', code: 'OPPOSED' }, opposed.size)
+    this.deps.logger.debug(
+      { opposed: opposed.size },
+      'received models opposed to the median change: left out',
+    )
+    return models.filter((_, j) => !opposed.has(String(j + 1)))
+  }
+
+  /**
    * ClippedGossip around the own model (`vectors[0]`): each received model's difference is clipped to clipFactor ×
    * the median distance of this round's and the last rounds' received models (CLIP_WINDOW), so far models widen
-   * the radius only while they are more than half of the recent ones. A peer adopting the swarm's round merges only
-   * received models (its own is far behind): their centre is then the coordinate-wise median, the radius from this
-   * merge's own distances.
+   * the radius only while they are more than half of the recent ones; a model farther than dropFactor × that
+   * median is left out (OUTLIER). The median is taken as at most stepRatio × the own model's local step of the
+   * round (`step`, when positive): a scale no sender sets, so far models cannot widen the radius while the window
+   * is still short (a first round that brings only an attacker's model). A peer adopting the swarm's round merges
+   * only received models (its own is far behind): their centre is then the coordinate-wise median, the radius from
+   * this merge's own distances.
    */
-  #clippedMerge(vectors: Float32Array[], aroundOwn: boolean): Float32Array {
+  #clippedMerge(vectors: Float32Array[], aroundOwn: boolean, step: number): Float32Array {
     const input = { vectors, layout: this.model.layout }
-    if (!aroundOwn) {
-      const { merged, clipped } = clippedMerge(input, { factor: this.options.clipFactor })
-      this.deps.metrics.modelsClipped.inc(clipped)
-      return merged
-    }
-    const own = vectors[0] as Float32Array
-    const distances = vectors.slice(1).map((v) => distance(v, own))
-    this.#distances.push(...distances)
-    this.#distances.splice(0, Math.max(0, this.#distances.length - CLIP_WINDOW))
-    const radius = this.options.clipFactor * weightedMedian(this.#distances)
-    const { merged, clipped } = clippedMerge(input, { selfIndex: 0, radius })
-    this.deps.metrics.modelsClipped.inc(clipped)
-    return merged
+    const { clipFactor, dropFactor } = this.options
+    const drop = dropFactor === 0 ? undefined : dropFactor / clipFactor
+    const result = (() => {
+      if (!aroundOwn) return clippedMerge(input, { factor: clipFactor, drop })
+      const own = vectors[0] as Float32Array
+      const distances = vectors.slice(1).map((v) => distance(v, own))
+      this.#distances.push(...distances)
+      this.#distances.splice(0, Math.max(0, this.#distances.length - CLIP_WINDOW))
+      const median = weightedMedian(this.#distances)
+      const { stepRatio } = this.options
+      const radius = clipFactor * (step > 0 && stepRatio > 0 ? Math.min(median, stepRatio * step) : median)
+      return clippedMerge(input, { selfIndex: 0, radius, drop })
+    })()
+    this.deps.metrics.modelsClipped.inc(result.clipped)
+    if (result.dropped > 0)
+      this.deps.metrics.messagesRejected.inc({ kind: 'model', code: 'OUTLIER' }, result.dropped)
+    return result.merged
   }
 }
 
@@ -463,6 +522,9 @@ export function createGossipEngine(context: EngineContext): GossipEngine {
       maxStaleRounds: options.gossip.maxStaleRounds,
       maxSampleRatio: options.gossip.maxSampleRatio,
       clipFactor: options.gossip.clipFactor,
+      dropFactor: options.gossip.dropFactor,
+      stepRatio: options.gossip.stepRatio,
+      dropOpposed: options.gossip.dropOpposed,
       validateLossRatio: options.gossip.validateLossRatio,
       evalEvery: evalEveryOf(options),
       sendTimeoutMs: options.exchange.sendTimeoutMs,

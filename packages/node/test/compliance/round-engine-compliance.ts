@@ -189,13 +189,15 @@ function varianceCorrected(vectors: readonly Float32Array[], weights: readonly n
 
 /**
  * Centred clipping, per vector: centre + (1/n) Σ_j d_j · min(1, τ / ||d_j||), d_j = x_j − centre, with
- * τ = factor × the median of `distancesOf`' distances to the centre (the midpoint for an even count).
+ * τ = factor × the median m of `distancesOf`' distances to the centre (the midpoint for an even count), over the
+ * n vectors with ||d_j|| ≤ dropFactor × m (all when dropFactor is 0).
  */
 function clippedAround(
-  vectors: readonly Float32Array[],
+  all: readonly Float32Array[],
   centre: ArrayLike<number>,
   factor: number,
   distancesOf: readonly Float32Array[],
+  dropFactor: number,
 ): Float64Array {
   const dist = (v: Float32Array) => Math.sqrt(v.reduce((s, x, i) => s + (x - (centre[i] as number)) ** 2, 0))
   const sorted = distancesOf.map(dist).sort((a, b) => a - b)
@@ -205,6 +207,7 @@ function clippedAround(
       ? (sorted[mid] as number)
       : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
   const radius = factor * median
+  const vectors = dropFactor === 0 ? all : all.filter((v) => dist(v) <= dropFactor * median)
   const out = Float64Array.from({ length: LENGTH }, (_, i) => centre[i] as number)
   for (const v of vectors) {
     const d = dist(v)
@@ -215,8 +218,12 @@ function clippedAround(
   return out
 }
 
-/** The gossip engine's clip factor in its compliance case: small enough that the farthest fresh model is clipped. */
-const GOSSIP_CLIP_FACTOR = 1
+/**
+ * The clip factor of the gossip and MoDeST compliance cases, small enough that the farthest model is clipped, and
+ * their drop factor.
+ */
+const CLIP_FACTOR = 1
+const DROP_FACTOR = 1.5
 
 const MERGE_RULES: Record<
   AggregatorName,
@@ -227,7 +234,7 @@ const MERGE_RULES: Record<
   'trimmed-mean': (v, w) => trimmedMean(v, w, AGGREGATORS['trimmed-mean'].defaults.beta),
   'variance-corrected': varianceCorrected,
   // around the own model (vectors[0]); the radius from the received models' distances (no earlier ones here)
-  clipped: (v) => clippedAround(v, v[0] as Float32Array, GOSSIP_CLIP_FACTOR, v.slice(1)),
+  clipped: (v) => clippedAround(v, v[0] as Float32Array, CLIP_FACTOR, v.slice(1), DROP_FACTOR),
 }
 
 /** Gossip with `aggregator`: its own model and three fresh ones merged, a stale one left out. */
@@ -250,7 +257,10 @@ function gossipCase(aggregator: AggregatorName): ComplianceCase {
           startTimeoutMs: 0,
           maxStaleRounds: 1,
           maxSampleRatio: 4,
-          clipFactor: GOSSIP_CLIP_FACTOR,
+          clipFactor: CLIP_FACTOR,
+          dropFactor: DROP_FACTOR,
+          stepRatio: 2,
+          dropOpposed: true,
           validateLossRatio: 2,
           evalEvery: 0,
           sendTimeoutMs: 1_000,
@@ -366,7 +376,8 @@ function modestCase(
         startTimeoutMs: 30_000,
         watchdogTimeoutMs: 600_000,
         aggregator,
-        clipFactor: 1,
+        clipFactor: CLIP_FACTOR,
+        dropFactor: DROP_FACTOR,
         peerId: 'self',
         seed: 1,
         rounds: 0,
@@ -413,8 +424,9 @@ function modestCase(
                 models,
                 models.map(() => 1),
               ),
-              1,
+              CLIP_FACTOR,
               models,
+              DROP_FACTOR,
             )
       return aggregates.map(({ peer, message }) => ({
         what: `AGG(2) sent to ${peer}`,

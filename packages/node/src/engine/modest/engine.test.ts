@@ -205,6 +205,7 @@ const BASE: Omit<ModestEngineOptions, 'peerId'> = {
   watchdogTimeoutMs: 60_000,
   aggregator: 'mean',
   clipFactor: 2,
+  dropFactor: 4,
   seed: 1,
   rounds: 0,
   evalEvery: 1,
@@ -741,9 +742,9 @@ describe('ModestEngine input checks', () => {
         { length: LENGTH },
         (_, i) => honest.reduce((a, h) => a + (h[i] as number), 0) / 4,
       )
-      const offset = async (rule: 'clipped' | 'trimmed-mean' | 'mean') => {
+      const offset = async (rule: 'clipped' | 'trimmed-mean' | 'mean', dropFactor = 4) => {
         const sim = new Sim()
-        const peer = sim.add('self', [], { sampleSize: 5, minModels: 5, aggregator: rule })
+        const peer = sim.add('self', [], { sampleSize: 5, minModels: 5, aggregator: rule, dropFactor })
         peer.model.step = 0
         await peer.engine.start()
         const handlers = peer.transport.handlers as ModestHandlers
@@ -765,14 +766,23 @@ describe('ModestEngine input checks', () => {
         expect(await answers).toEqual(new Array(5).fill({ accepted: true }))
         expect(peer.engine.heldRound).toBeGreaterThanOrEqual(2)
         const clipped = await counterValue(peer.metrics.modelsClipped)
+        const outliers = await counterValue(peer.metrics.messagesRejected, { kind: 'model', code: 'OUTLIER' })
         await peer.engine.stop()
         const distance = Math.hypot(...Array.from(peer.model.params, (v, i) => v - (honestMean[i] as number)))
-        return { distance, clipped }
+        return { distance, clipped, outliers }
       }
       // the honest models lie within 0.35 of their mean
       const defended = await offset(aggregator)
       expect(defended.distance).toBeLessThan(0.35)
-      if (aggregator === 'clipped') expect(defended.clipped).toBe(1)
+      if (aggregator === 'clipped') {
+        // the attacker lies 20 median distances away: left out whole (OUTLIER), the aggregate is the honest mean
+        expect(defended).toMatchObject({ clipped: 0, outliers: 1 })
+        expect(defended.distance).toBeLessThan(1e-5)
+        // without the drop limit it is only clipped, and its clipped difference moves the aggregate
+        const clippedOnly = await offset('clipped', 0)
+        expect(clippedOnly).toMatchObject({ clipped: 1, outliers: 0 })
+        expect(clippedOnly.distance).toBeGreaterThan(0.05)
+      }
       expect((await offset('mean')).distance).toBeGreaterThan(0.35)
     })
   }

@@ -645,13 +645,15 @@ export class ModestEngine implements RoundEngine {
   /**
    * The trained models combined by the configured rule, every model weighing alike (a sample count would be the
    * sender's word), accumulated in float64: the mean of finite float32 models is then finite. `clipped` counts the
-   * models it scaled down.
+   * models it scaled down, and those farther than dropFactor × the median distance, which it leaves out (OUTLIER).
    */
   #combine(models: Float32Array[]): Float32Array {
-    const { aggregator, clipFactor } = this.#options
+    const { aggregator, clipFactor, dropFactor } = this.#options
     if (aggregator !== 'clipped') return AGGREGATORS[aggregator].aggregate({ vectors: models })
-    const { merged, clipped } = clippedMerge({ vectors: models }, { factor: clipFactor })
+    const drop = dropFactor === 0 ? undefined : dropFactor / clipFactor
+    const { merged, clipped, dropped } = clippedMerge({ vectors: models }, { factor: clipFactor, drop })
     this.#deps.metrics.modelsClipped.inc(clipped)
+    if (dropped > 0) this.#deps.metrics.messagesRejected.inc({ kind: 'model', code: 'OUTLIER' }, dropped)
     return merged
   }
 
