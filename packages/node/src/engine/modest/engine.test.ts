@@ -107,6 +107,9 @@ class FakeNetwork {
 class FakeTransport implements ModestTransport {
   handlers: ModestHandlers | undefined
   modelsSent = 0
+  /** Simulated time a model takes to arrive, on `clock` (0: a macrotask, as every hop). */
+  modelDelayMs = 0
+  clock: ManualClock | undefined
   /** Peers this one sent its view to. */
   readonly viewsTo = new Set<string>()
 
@@ -153,8 +156,12 @@ class FakeTransport implements ModestTransport {
     return this.#reach(peer, signal, (h) => h.onPing(this.id, roundEstimate))
   }
 
-  sendModel(peer: string, message: ModestModelMessage, signal: AbortSignal): Promise<ModestAnswer> {
+  async sendModel(peer: string, message: ModestModelMessage, signal: AbortSignal): Promise<ModestAnswer> {
     this.modelsSent++
+    if (this.modelDelayMs > 0 && this.clock !== undefined) {
+      await aborted(AbortSignal.any([signal, this.clock.timeout(this.modelDelayMs)]))
+      if (signal.aborted) throw new CodedError('TIMEOUT', 'no answer')
+    }
     return this.#reach(peer, signal, (h) =>
       h.onModel(this.id, { ...message, params: message.params.slice() }),
     )
@@ -532,6 +539,33 @@ describe('ModestEngine', () => {
       // its aggregation took the two models that came (their mean: the compliance suite)
       expect(await bucket(agg.modest.aggregationSize, 2)).toBe(1)
       expect(await bucket(agg.modest.aggregationSize, 1)).toBe(0)
+    } finally {
+      await sim.close()
+    }
+  })
+
+  it('ends its run only once its last aggregate reached the sample that reports the last round', async () => {
+    const sim = new Sim()
+    const rounds = 4
+    const ids = Array.from({ length: 6 }, (_, i) => `p${String(i).padStart(2, '0')}`)
+    const peers = ids.map((id, i) =>
+      sim.add(id, i === 0 ? [] : [ids[0] as string], { startPeers: 5, rounds }),
+    )
+    for (const peer of peers) {
+      // a model takes longer to arrive than the run loop's tick, so the loop sees the run done while AGG is in flight
+      peer.transport.modelDelayMs = 3_000
+      peer.transport.clock = sim.clock
+      await peer.engine.start()
+    }
+    // as the daemon does: a peer whose run ends stops its engine
+    for (const peer of peers) void peer.engine.run(peer.run.signal).then(() => peer.engine.stop())
+    try {
+      // AGG(rounds + 1) goes to the first s = 3 of its round's order; each of them then reports round `rounds`
+      const sample = order(ids, rounds + 1)
+        .slice(0, 3)
+        .map((id) => peers.find((p) => p.id === id) as SimPeer)
+      // well before the watchdog (60 s) would restart the rounds for a sample left without its aggregate
+      await sim.until(() => sample.every((p) => p.reports.some((r) => r.round === rounds)), 30_000)
     } finally {
       await sim.close()
     }

@@ -149,6 +149,8 @@ export class ModestEngine implements RoundEngine {
   readonly #stopping = new AbortController()
   readonly #aggregations = new Map<number, Aggregation>()
   readonly #tasks = new Set<Promise<void>>()
+  /** Aggregates on their way to their round's sample: a run that reaches its last round lets them arrive. */
+  readonly #distributions = new Set<Promise<void>>()
   #signal: AbortSignal
   #held = 1
   /** The known round: the highest of the held round and the round a quorum of peers vouches for. */
@@ -284,6 +286,9 @@ export class ModestEngine implements RoundEngine {
       }
       this.#checkWatchdog()
     }
+    // the last round's aggregate may still be on its way to the sample that reports that round (this peer, its
+    // aggregator, took it first): stopping now would leave them to the watchdog
+    if (!this.#signal.aborted) await Promise.allSettled([...this.#distributions])
   }
 
   #done(): boolean {
@@ -638,7 +643,13 @@ export class ModestEngine implements RoundEngine {
     this.#deps.modestMetrics.roleRounds.inc({ role: 'aggregator' })
     this.#deps.logger.debug({ round, models: models.length }, 'aggregated')
     this.#progress()
-    await this.#distribute(round, mean)
+    const distribution = this.#distribute(round, mean)
+    this.#distributions.add(distribution)
+    try {
+      await distribution
+    } finally {
+      this.#distributions.delete(distribution)
+    }
     for (const resolve of aggregation.waiters.splice(0)) resolve({ accepted: true })
   }
 
