@@ -1,10 +1,7 @@
 import { evalEveryOf } from '@swarmgrad/config'
 import { GossipEngine, type GossipExchange, type OutgoingModel, type ReceivedModel } from '@swarmgrad/node'
 import { CodedError, roundWindow } from '@swarmgrad/protocol'
-import type { VirtualClock } from './clock.js'
 import type { SimEnv, SimModeFactory } from './mode.js'
-import type { WireCodec } from './modest.js'
-import type { VirtualNetwork } from './network.js'
 
 /**
  * Sizes of what is not a model on the wire. A model push carries an Envelope with a ModelPayloadHeader (run id,
@@ -38,12 +35,7 @@ class GossipSwarm {
   readonly #silentSince = new Map<string, number>()
   readonly #known: string[] = []
 
-  constructor(
-    readonly clock: VirtualClock,
-    readonly network: VirtualNetwork,
-    readonly codec: WireCodec,
-    readonly env: SimEnv,
-  ) {}
+  constructor(readonly env: SimEnv) {}
 
   join(peer: string, receiver: GossipReceiver): void {
     if (!this.receivers.has(peer) && !this.#silentSince.has(peer)) this.#known.push(peer)
@@ -53,7 +45,7 @@ class GossipSwarm {
 
   leave(peer: string): void {
     this.receivers.delete(peer)
-    this.#silentSince.set(peer, this.clock.now())
+    this.#silentSince.set(peer, this.env.clock.now())
   }
 
   /**
@@ -63,11 +55,11 @@ class GossipSwarm {
    */
   live(self: string): string[] {
     const { liveTimeoutMs } = this.env.options.exchange
-    const now = this.clock.now()
+    const now = this.env.clock.now()
     const out: string[] = []
     for (const peer of this.#known) {
       if (peer === self) continue
-      if (!this.network.isUp(peer)) {
+      if (!this.env.network.isUp(peer)) {
         const since = this.#silentSince.get(peer)
         if (since === undefined) this.#silentSince.set(peer, now)
         else if (now - since > liveTimeoutMs) continue
@@ -80,7 +72,7 @@ class GossipSwarm {
   /** Bytes a running peer sends per heartbeat interval: every live peer's heartbeat forwarded to its mesh peers. */
   heartbeatBytes(): number {
     let live = 0
-    for (const peer of this.receivers.keys()) if (this.network.isUp(peer)) live++
+    for (const peer of this.receivers.keys()) if (this.env.network.isUp(peer)) live++
     return live * Math.min(MESH_DEGREE - 1, Math.max(0, live - 1)) * WIRE_BYTES.heartbeat
   }
 }
@@ -132,7 +124,7 @@ class VirtualGossipExchange implements GossipExchange {
   }
 
   fanoutCandidates(): { verified: string[]; unverified: string[] } {
-    const now = this.swarm.clock.now()
+    const now = this.swarm.env.clock.now()
     const { liveTimeoutMs } = this.swarm.env.options.exchange
     const verified: string[] = []
     const unverified: string[] = []
@@ -146,10 +138,10 @@ class VirtualGossipExchange implements GossipExchange {
 
   async sendModel(to: string, model: OutgoingModel, signal: AbortSignal): Promise<void> {
     const { swarm, self } = this
-    const { params, bytes } = swarm.codec.carry(model.params)
+    const { params, bytes } = swarm.env.codec.carry(model.params)
     let answer: { accepted: boolean; code?: 'STALE_ROUND' }
     try {
-      answer = await swarm.network.request(
+      answer = await swarm.env.network.request(
         self,
         to,
         bytes + WIRE_BYTES.modelHeader,
@@ -174,7 +166,7 @@ class VirtualGossipExchange implements GossipExchange {
     if (!answer.accepted) {
       throw new CodedError(answer.code ?? 'MALFORMED', `peer ${to} refused the model: ${answer.code}`)
     }
-    this.#verified.set(to, swarm.clock.now())
+    this.#verified.set(to, swarm.env.clock.now())
   }
 
   takeReceived(): ReceivedModel[] {
@@ -192,7 +184,7 @@ class VirtualGossipExchange implements GossipExchange {
   }
 
   bytes(): { sent: number; received: number } {
-    return this.swarm.network.bytes(this.self)
+    return this.swarm.env.network.bytes(this.self)
   }
 
   /**
@@ -208,7 +200,7 @@ class VirtualGossipExchange implements GossipExchange {
           return
         }
         this.#arrivals.push(check)
-        if (poll) this.swarm.clock.at(this.swarm.env.options.exchange.heartbeatMs, () => this.#notify())
+        if (poll) this.swarm.env.clock.at(this.swarm.env.options.exchange.heartbeatMs, () => this.#notify())
       }
       signal.addEventListener('abort', check, { once: true })
       check()
@@ -223,15 +215,15 @@ class VirtualGossipExchange implements GossipExchange {
 
   /** Charges this peer's share of the heartbeat traffic every heartbeat interval while it runs. */
   #heartbeat(): void {
-    if (!this.#running || !this.swarm.network.isUp(this.self)) return
-    this.swarm.network.charge(this.self, this.swarm.heartbeatBytes())
-    this.swarm.clock.at(this.swarm.env.options.exchange.heartbeatMs, () => this.#heartbeat())
+    if (!this.#running || !this.swarm.env.network.isUp(this.self)) return
+    this.swarm.env.network.charge(this.self, this.swarm.heartbeatBytes())
+    this.swarm.env.clock.at(this.swarm.env.options.exchange.heartbeatMs, () => this.#heartbeat())
   }
 
   #backOff(peer: string): void {
     const failures = (this.#backoff.get(peer)?.failures ?? 0) + 1
     const ms = this.swarm.env.options.exchange.heartbeatMs * 2 ** Math.min(failures, BACKOFF_MAX_EXPONENT)
-    this.#backoff.set(peer, { failures, until: this.swarm.clock.now() + ms })
+    this.#backoff.set(peer, { failures, until: this.swarm.env.clock.now() + ms })
   }
 }
 
@@ -241,8 +233,8 @@ class VirtualGossipExchange implements GossipExchange {
  * different model, so evaluating all of a large swarm would cost more than training it.
  */
 export const gossipMode: SimModeFactory = (env) => {
-  const { options, clock, network, codec, metrics, logger, onRound } = env
-  const swarm = new GossipSwarm(clock, network, codec, env)
+  const { options, clock, metrics, logger, onRound } = env
+  const swarm = new GossipSwarm(env)
   const evalEvery = evalEveryOf({ mode: 'gossip', train: options.train })
   return {
     services: [],

@@ -212,6 +212,7 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
           peer.controller.abort(new Error('crashed'))
         }
         progress(`round ${round}: ${victims.length} peers crashed, ${running().length} running`)
+        chooseEvaluators()
       }
       if (due('leave', c.leaveRound)) {
         const leaving = draw(rng, running(), c.leaveFraction)
@@ -225,13 +226,14 @@ export async function simulate(options: SimOptions, deps: SimDeps): Promise<SimR
             .finally(() => network.setUp(peer.id, false))
         }
         progress(`round ${round}: ${leaving.length} peers leave, ${running().length} running`)
+        chooseEvaluators()
       }
       if (due('join', c.joinRound)) {
         const joining = peers.slice(lateFrom)
         for (const peer of joining) await start(peer, lateFrom)
         progress(`round ${round}: ${joining.length} peers joined, ${running().length} running`)
+        chooseEvaluators()
       }
-      chooseEvaluators()
       if (due('partition', c.partitionRound)) {
         const minority = draw(rng, running(), c.partitionFraction)
         network.partition(new Set(minority.map((p) => p.id)))
