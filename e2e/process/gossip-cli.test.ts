@@ -1,5 +1,6 @@
+import { readFile } from 'node:fs/promises'
 import { afterEach, describe, expect, it } from 'vitest'
-import { ProcessPool } from './cli-process.js'
+import { type CliProcess, ProcessPool } from './cli-process.js'
 
 const PEER_ARGS = ['node', '--log-format', 'json', '--data-source', 'mnist', '--train-lr', '0.1']
 
@@ -93,5 +94,19 @@ describe('swarmgrad node (separate processes on 127.0.0.1)', () => {
     peer.kill('SIGTERM')
     expect((await peer.exited).code).toBe(0)
     expect(peer.find((r) => r.msg === 'peer stopped')).toBeDefined()
+  })
+
+  it("runs with V8's young generation capped at 1 MB, unless its user sized it", async () => {
+    const started = (p: CliProcess) =>
+      p.waitFor((q) => q.find((r) => r.msg === 'peer started') !== undefined, 'start')
+    const cmdline = async (p: CliProcess) =>
+      (await readFile(`/proc/${p.child.pid}/cmdline`, 'utf8')).split('\0')
+    const peer = pool.start([...PEER_ARGS, '--rounds', '0'])
+    await started(peer)
+    // the bin replaced itself (same pid) by a process with the flag
+    expect(await cmdline(peer)).toContain('--max-semi-space-size=1')
+    const sized = pool.start([...PEER_ARGS, '--rounds', '0'], { NODE_OPTIONS: '--max-semi-space-size=4' })
+    await started(sized)
+    expect((await cmdline(sized)).filter((arg) => arg.startsWith('--max-semi-space-size'))).toEqual([])
   })
 })

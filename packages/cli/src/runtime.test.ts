@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { unsupportedRuntime } from './runtime.js'
+import { missingRuntimeFlags, unsupportedRuntime } from './runtime.js'
 
 describe('unsupportedRuntime', () => {
   it('accepts Node.js 22.16 and every later release', () => {
@@ -16,5 +16,20 @@ describe('unsupportedRuntime', () => {
 
   it('is satisfied by the runtime the tests run on', () => {
     expect(unsupportedRuntime(process.version)).toBeUndefined()
+  })
+})
+
+describe('missingRuntimeFlags', () => {
+  it('adds the young-generation cap to a process started without it', () => {
+    expect(missingRuntimeFlags([], undefined)).toEqual(['--max-semi-space-size=1'])
+    expect(missingRuntimeFlags(['--enable-source-maps'], '--max-old-space-size=512')).toEqual([
+      '--max-semi-space-size=1',
+    ])
+  })
+
+  it("keeps a user's own setting, given on the command line or in NODE_OPTIONS, and adds nothing twice", () => {
+    expect(missingRuntimeFlags(['--max-semi-space-size=16'], undefined)).toEqual([])
+    expect(missingRuntimeFlags([], '--trace-gc  --max-semi-space-size=8')).toEqual([])
+    expect(missingRuntimeFlags(['--max-semi-space-size=1'], '')).toEqual([])
   })
 })
