@@ -57,21 +57,29 @@ export function runIdOf(options: NodeOptions, architecture: object): string {
 }
 
 /**
- * `data` with `count` samples of its training part held out (drawn with the run seed) to score received models on,
- * and those samples; `data` as it is for 0. At most half of the training part may be held out.
+ * The samples a peer holds out of its training data to score received models on: gossip's validateBatch (at most
+ * half of them, else a DataError), MoDeST's (at most a tenth of them: a peer with little data holds out fewer).
  */
-function holdOut(
-  data: PeerData,
-  count: number,
-  options: NodeOptions,
-): { data: PeerData; heldOut: Dataset | undefined } {
-  if (count === 0) return { data, heldOut: undefined }
-  const n = data.train.n
+function heldOutCount(options: NodeOptions, n: number): number {
+  if (options.mode === 'modest') return Math.min(options.modest.validateBatch, Math.floor(n / 10))
+  if (options.mode !== 'gossip') return 0
+  const count = options.gossip.validateBatch
   if (2 * count > n) {
     throw new DataError(
       `gossip.validateBatch ${count} would hold out more than half of this peer's ${n} training samples`,
     )
   }
+  return count
+}
+
+/**
+ * `data` with heldOutCount samples of its training part held out (drawn with the run seed) to score received models
+ * on, and those samples; `data` as it is when none are.
+ */
+function holdOut(data: PeerData, options: NodeOptions): { data: PeerData; heldOut: Dataset | undefined } {
+  const n = data.train.n
+  const count = heldOutCount(options, n)
+  if (count === 0) return { data, heldOut: undefined }
   const held = sampleIndices(seedFrom(options.seed, 'validate-batch', options.data.index), count, n)
   const heldSet = new Set(held)
   const rest = Array.from({ length: n }, (_, i) => i).filter((i) => !heldSet.has(i))
@@ -226,11 +234,7 @@ export async function createNode(
   for (const warning of warnings) logger.warn({ modelFile: options.modelFile }, warning)
   const runId = runIdOf(options, architecture)
   const loaded = await loadPeerData(options.data, options.seed, spec)
-  const { data, heldOut } = holdOut(
-    deps.data?.(loaded) ?? loaded,
-    options.mode === 'gossip' ? options.gossip.validateBatch : 0,
-    options,
-  )
+  const { data, heldOut } = holdOut(deps.data?.(loaded) ?? loaded, options)
   const backend = await initBackend({
     ...(options.backend === 'auto' ? {} : { preferred: options.backend }),
     logger: logger.child({ component: 'trainer' }),
