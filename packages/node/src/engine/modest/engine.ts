@@ -177,8 +177,9 @@ export class ModestEngine implements RoundEngine {
   #trainSamples = 0
   #trainSeconds = 0
   #lastMerged = 0
-  /** What the last clipped merge did, for the aggregation's log line. */
+  /** What the last screen and clipped merge did, for the aggregation's log line. */
   #lastCombine: { clipped?: number; dropped?: number } = {}
+  #lastLosses: number[] = []
   #sent = 0
 
   constructor(
@@ -651,7 +652,7 @@ export class ModestEngine implements RoundEngine {
     this.#deps.modestMetrics.aggregationSize.observe(models.length)
     this.#deps.modestMetrics.roleRounds.inc({ role: 'aggregator' })
     this.#deps.logger.info(
-      { round, models: models.length, refused: refused.size, ...this.#lastCombine },
+      { round, models: models.length, refused: refused.size, ...this.#lastCombine, losses: this.#lastLosses },
       'aggregated',
     )
     this.#progress()
@@ -692,6 +693,7 @@ export class ModestEngine implements RoundEngine {
    */
   async #screen(aggregation: Aggregation): Promise<Set<string>> {
     const refused = new Set<string>()
+    this.#lastLosses = []
     const { score } = this.#model
     const { validateBatch, validateLossRatio } = this.#options
     if (score === undefined || validateBatch === 0 || aggregation.models.size < SCREEN_MIN_MODELS)
@@ -708,6 +710,7 @@ export class ModestEngine implements RoundEngine {
       }
     }
     const sorted = [...losses.values()].sort((a, b) => a - b)
+    this.#lastLosses = sorted.map((loss) => Number(loss.toPrecision(3)))
     const median = sorted[(sorted.length - 1) >> 1] as number
     const limit = validateLossRatio * Math.max(median, LOSS_FLOOR)
     for (const [from, loss] of losses) {
