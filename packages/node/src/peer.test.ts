@@ -72,4 +72,22 @@ describe('createNode held-out samples', () => {
     expect(await held({ validateBatch: 40 })).toBe(40)
     expect(await held({ validateBatch: 0 })).toBe(0)
   })
+
+  it('sets the held-out samples aside before a data hook sees the data: the hook changes only the training part', async () => {
+    const data = { source: 'mnist', peers: 2, index: 0, trainLimit: 600 } as const
+    const seen: number[] = []
+    node = await createNode(
+      { mode: 'modest', data },
+      {
+        logger: pino({ level: 'silent' }),
+        start: false,
+        data: (d) => {
+          seen.push(d.train.n)
+          return d
+        },
+      },
+    )
+    expect(seen).toEqual([540])
+    expect(node.data.train.n).toBe(540)
+  })
 })

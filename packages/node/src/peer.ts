@@ -45,7 +45,10 @@ export interface NodeDeps {
   readonly registry?: Registry
   /** Called after every completed round. */
   readonly onRound?: (report: RoundReport) => void
-  /** Replaces this peer's data once loaded, before the model is built (benchmarks: relabelled data). */
+  /**
+   * Replaces this peer's data once loaded and its held-out samples set aside (those stay as loaded), before the model
+   * is built (benchmarks: relabelled data, whose peer still scores models on its true labels).
+   */
   readonly data?: (data: PeerData) => PeerData
   /** Wraps the local model every round engine trains and sends (benchmarks: a peer that sends altered models). */
   readonly model?: (model: LocalModel) => LocalModel
@@ -234,7 +237,9 @@ export async function createNode(
   for (const warning of warnings) logger.warn({ modelFile: options.modelFile }, warning)
   const runId = runIdOf(options, architecture)
   const loaded = await loadPeerData(options.data, options.seed, spec)
-  const { data, heldOut } = holdOut(deps.data?.(loaded) ?? loaded, options)
+  const held = holdOut(loaded, options)
+  const heldOut = held.heldOut
+  const data = deps.data?.(held.data) ?? held.data
   const backend = await initBackend({
     ...(options.backend === 'auto' ? {} : { preferred: options.backend }),
     logger: logger.child({ component: 'trainer' }),
