@@ -180,6 +180,7 @@ export class ModestEngine implements RoundEngine {
   /** What the last screen and clipped merge did, for the aggregation's log line. */
   #lastCombine: { clipped?: number; dropped?: number } = {}
   #lastLosses: number[] = []
+  #lastScreenMs = 0
   #sent = 0
 
   constructor(
@@ -652,7 +653,14 @@ export class ModestEngine implements RoundEngine {
     this.#deps.modestMetrics.aggregationSize.observe(models.length)
     this.#deps.modestMetrics.roleRounds.inc({ role: 'aggregator' })
     this.#deps.logger.info(
-      { round, models: models.length, refused: refused.size, ...this.#lastCombine, losses: this.#lastLosses },
+      {
+        round,
+        models: models.length,
+        refused: refused.size,
+        ...this.#lastCombine,
+        losses: this.#lastLosses,
+        screenMs: this.#lastScreenMs,
+      },
       'aggregated',
     )
     this.#progress()
@@ -694,12 +702,14 @@ export class ModestEngine implements RoundEngine {
   async #screen(aggregation: Aggregation): Promise<Set<string>> {
     const refused = new Set<string>()
     this.#lastLosses = []
+    this.#lastScreenMs = 0
     const { score } = this.#model
     const { validateBatch, validateLossRatio } = this.#options
     if (score === undefined || validateBatch === 0 || aggregation.models.size < SCREEN_MIN_MODELS)
       return refused
     const { metrics, logger } = this.#deps
     const losses = new Map<string, number>()
+    const started = performance.now()
     for (const [from, params] of aggregation.models) {
       const end = metrics.validationDuration.startTimer()
       try {
@@ -709,6 +719,7 @@ export class ModestEngine implements RoundEngine {
         end()
       }
     }
+    this.#lastScreenMs = Math.round(performance.now() - started)
     const sorted = [...losses.values()].sort((a, b) => a - b)
     this.#lastLosses = sorted.map((loss) => Number(loss.toPrecision(3)))
     const median = sorted[(sorted.length - 1) >> 1] as number
