@@ -881,6 +881,45 @@ describe('ModestEngine input checks', () => {
     expect(unscreened.distance).toBeGreaterThan(0.1)
   })
 
+  it('keeps a round of 4 honest and 4 noise models at the honest mean by their scores, where clipping alone fails', async () => {
+    // with half of the models noise, the median distance is a noise model's: clipping keeps them all (no OUTLIER)
+    const honest = [0, 1, 2, 3].map((j) => Float32Array.of(1 + 0.1 * j, 1 - 0.1 * j, 1 + 0.05 * j, 1))
+    const noise = [0, 1, 2, 3].map((j) => Float32Array.of(40 * (j - 1.5), -30 + 20 * j, 25, -50 + 10 * j))
+    const honestMean = Float32Array.from(
+      { length: LENGTH },
+      (_, i) => honest.reduce((a, h) => a + (h[i] as number), 0) / 4,
+    )
+    const round = async (validateBatch: number) => {
+      const sim = new Sim()
+      const peer = sim.add('self', [], { sampleSize: 8, minModels: 8, aggregator: 'clipped', validateBatch })
+      peer.model.step = 0
+      peer.model.score = async (p) => 0.5 + Math.hypot(...Array.from(p, (v) => v - 1))
+      await peer.engine.start()
+      const handlers = peer.transport.handlers as ModestHandlers
+      const others = Array.from({ length: 8 }, (_, i) => `q${i}`)
+      const ranked = modestOrder(others, 1)
+      const view: ViewEntries = others.map((id) => [id, entry(1)])
+      const answers = Promise.all(
+        [...honest, ...noise].map((params, j) =>
+          handlers.onModel(ranked[j] as string, { role: 'trained', round: 2, params, sampleCount: 1, view }),
+        ),
+      )
+      await sim.clock.advance(10 * BASE.pingTimeoutMs)
+      const refused = (await answers).filter((a) => !a.accepted).length
+      expect(peer.engine.heldRound).toBeGreaterThanOrEqual(2)
+      await peer.engine.stop()
+      return {
+        refused,
+        distance: Math.hypot(...Array.from(peer.model.params, (v, i) => v - (honestMean[i] as number))),
+      }
+    }
+    // the lower median of the 8 losses is the worst honest one's: every noise model scores far above twice it
+    expect(await round(100)).toEqual({ refused: 4, distance: expect.closeTo(0, 5) })
+    const unscreened = await round(0)
+    expect(unscreened.refused).toBe(0)
+    expect(unscreened.distance).toBeGreaterThan(5)
+  })
+
   it('drops and counts an aggregation whose mean is not finite, keeping its own model', async () => {
     const { peer, answers } = await aggregateTwo(Number.NaN)
     expect(answers).toEqual([
