@@ -33,15 +33,16 @@ const USAGE = `usage: pnpm bench:attack [--peers <n ≤ 16, default 16>] [--roun
   [--out bench-results/attack.json] [--plots bench-results/attack] [--help]
 
 Runs, per mode: the clean swarm with the default robust merge and with the plain merge, then for each attack and
-each Byzantine count k the swarm whose last k peers are Byzantine; with --repeats n, each of them n times, repeat i
-(1 …) with run seed i and attack seed --seed + i − 1 (the peers' identities, hence MoDeST's samples, are new in every
-run). Progress lines show every peer; the table and the JSON hold the honest peers' figures (fl: the coordinator's
-global model), per configuration the mean over the repeats and their range; the chart shows the first repeat.`
+each Byzantine count k the swarm whose last k peers are Byzantine; with --repeats n, each of them n times,
+repeat i (1 …) with run seed i and attack seed --seed + i − 1 (the peers' identities, hence MoDeST's samples, are
+new in every run). Progress lines show every peer; the table and the JSON hold the honest peers' figures (fl: the
+coordinator's global model), per configuration the mean over the repeats and their range; the chart shows the
+first repeat.`
 
 export const MODES = ['gossip', 'modest', 'fl'] as const
 type Mode = (typeof MODES)[number]
 
-/** The flags that replace each mode's default robust merge with the plain one (MoDeST's: its held-out screen off too). */
+/** The flags that replace each mode's default robust merge with the plain one (MoDeST: its held-out screen off too). */
 export const PLAIN_MERGE: Record<Mode, readonly string[]> = {
   gossip: ['--gossip-aggregator', 'mean'],
   modest: ['--modest-aggregator', 'mean', '--modest-validate-batch', '0'],
