@@ -52,12 +52,20 @@ describe('attack summary', () => {
   })
 
   it('tables each run against the clean robust run of its mode', () => {
-    const run = (attack: string, byzantine: number, merge: 'robust' | 'plain', acc: number): AttackRun => ({
+    const run = (
+      attack: string,
+      byzantine: number,
+      merge: 'robust' | 'plain',
+      acc: number,
+      repeat = 1,
+    ): AttackRun => ({
       name: `${attack}-${byzantine}`,
       mode: 'gossip',
       attack,
       byzantine,
       merge,
+      repeat,
+      seed: repeat,
       completed: true,
       seconds: 1,
       rounds: [{ round: 5, meanAcc: acc, minAcc: acc - 0.1, bytesSent: 3e6 }],
@@ -70,9 +78,20 @@ describe('attack summary', () => {
     expect(table.split('\n')).toEqual([
       expect.stringContaining('honest mean acc.'),
       expect.any(String),
-      '| gossip | none | 0 | robust | 5 | 80.0 % | 70.0 % | +0.0 | 3.0 |',
-      '| gossip | none | 0 | plain | 5 | 81.0 % | 71.0 % | +1.0 | 3.0 |',
-      '| gossip | sign-flip | 2 | robust | 5 | 70.0 % | 60.0 % | -10.0 | 3.0 |',
+      '| gossip | none | 0 | robust | 5 | 1 | 80.0 % | - | 70.0 % | +0.0 | 3.0 |',
+      '| gossip | none | 0 | plain | 5 | 1 | 81.0 % | - | 71.0 % | +1.0 | 3.0 |',
+      '| gossip | sign-flip | 2 | robust | 5 | 1 | 70.0 % | - | 60.0 % | -10.0 | 3.0 |',
+    ])
+    // with repeats, a row per configuration: the mean over its repeats and their range, against the clean mean
+    const repeated = attackTable([
+      run('none', 0, 'robust', 0.8),
+      run('sign-flip', 2, 'robust', 0.7),
+      run('none', 0, 'robust', 0.84, 2),
+      run('sign-flip', 2, 'robust', 0.76, 2),
+    ])
+    expect(repeated.split('\n').slice(2)).toEqual([
+      '| gossip | none | 0 | robust | 5 | 2 | 82.0 % | 80.0 – 84.0 | 72.0 % | +0.0 | 3.0 |',
+      '| gossip | sign-flip | 2 | robust | 5 | 2 | 73.0 % | 70.0 – 76.0 | 63.0 % | -9.0 | 3.0 |',
     ])
   })
 
@@ -99,6 +118,26 @@ describe('attack summary', () => {
       'fl-noise-2',
       'fl-sybil-2',
     ])
+    const twice = parseAttackArgs([
+      '--modes',
+      'modest',
+      '--attacks',
+      'noise',
+      '--byzantine',
+      '4',
+      '--repeats',
+      '2',
+    ])
+    if (twice === 'help') throw new Error('not help')
+    expect(planRuns(twice).map((p) => [p.name, p.repeat])).toEqual([
+      ['modest-clean', 1],
+      ['modest-clean-plain', 1],
+      ['modest-noise-4', 1],
+      ['modest-clean-r2', 2],
+      ['modest-clean-plain-r2', 2],
+      ['modest-noise-4-r2', 2],
+    ])
+    expect(() => parseAttackArgs(['--repeats', '0'])).toThrow(/--repeats must be a positive integer/)
     expect(parseAttackArgs(['--help'])).toBe('help')
     expect(() => parseAttackArgs(['--peers', '6', '--byzantine', '3'])).toThrow(
       /--byzantine 3 is not fewer than half of 6/,

@@ -19,6 +19,9 @@ export interface AttackRun {
   readonly byzantine: number
   /** 'robust': the mode's default merge; 'plain': the plain merge (a clean run's reference for the defence's cost). */
   readonly merge: 'robust' | 'plain'
+  /** Which run of its configuration this is (1 …), and the run seed its peers had. */
+  readonly repeat: number
+  readonly seed: number
   readonly completed: boolean
   readonly error?: string
   readonly seconds: number
@@ -91,23 +94,85 @@ function points(x: number | undefined): string {
   return x === undefined ? '-' : `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)}`
 }
 
+/** One configuration (mode, attack, Byzantine count, merge) over its repeats. */
+export interface AttackSummary {
+  readonly mode: string
+  readonly attack: string
+  readonly byzantine: number
+  readonly merge: 'robust' | 'plain'
+  readonly repeats: number
+  /** The last evaluated round of the first repeat; `completed` is false when a repeat did not complete. */
+  readonly round: number | undefined
+  readonly completed: boolean
+  /** Each repeat's honest mean accuracy at its last evaluated round, and their mean, min and max. */
+  readonly meanAccs: readonly number[]
+  readonly meanAcc: number | undefined
+  readonly lowMeanAcc: number | undefined
+  readonly highMeanAcc: number | undefined
+  /** The mean over repeats of the honest min accuracy at the last evaluated round. */
+  readonly minAcc: number | undefined
+  /** meanAcc less the clean robust configuration's of the mode (points as a fraction). */
+  readonly delta: number | undefined
+  readonly bytesSent: number
+}
+
+function average(xs: readonly number[]): number | undefined {
+  return xs.length === 0 ? undefined : xs.reduce((a, b) => a + b, 0) / xs.length
+}
+
+/** The runs grouped by configuration, in the order each configuration first ran, each against its clean robust one. */
+export function summarizeAttackRuns(runs: readonly AttackRun[]): AttackSummary[] {
+  const groups = new Map<string, AttackRun[]>()
+  for (const run of runs) {
+    const key = `${run.mode}|${run.attack}|${run.byzantine}|${run.merge}`
+    groups.set(key, [...(groups.get(key) ?? []), run])
+  }
+  const summaries = [...groups.values()].map((group) => {
+    const first = group[0] as AttackRun
+    const lasts = group.map(lastEvaluated)
+    const meanAccs = lasts.flatMap((l) => (l?.meanAcc === undefined ? [] : [l.meanAcc]))
+    return {
+      mode: first.mode,
+      attack: first.attack,
+      byzantine: first.byzantine,
+      merge: first.merge,
+      repeats: group.length,
+      round: lasts[0]?.round,
+      completed: group.every((r) => r.completed),
+      meanAccs,
+      meanAcc: average(meanAccs),
+      lowMeanAcc: meanAccs.length === 0 ? undefined : Math.min(...meanAccs),
+      highMeanAcc: meanAccs.length === 0 ? undefined : Math.max(...meanAccs),
+      minAcc: average(lasts.flatMap((l) => (l?.minAcc === undefined ? [] : [l.minAcc]))),
+      bytesSent: average(lasts.map((l) => l?.bytesSent ?? 0)) ?? 0,
+    }
+  })
+  return summaries.map((s) => {
+    const clean = summaries.find((r) => r.mode === s.mode && r.attack === 'none' && r.merge === 'robust')
+    const delta =
+      s.meanAcc === undefined || clean?.meanAcc === undefined ? undefined : s.meanAcc - clean.meanAcc
+    return { ...s, delta }
+  })
+}
+
 /**
- * The summary table in Markdown: each run's honest mean and min accuracy at its last evaluated round, the mean's
- * difference to the clean run of its mode with the default merge (points), and MB sent. A clean run with the plain
- * merge shows the defence's cost as the clean robust run's difference to it.
+ * The summary table in Markdown, a row per configuration: the honest mean accuracy at the last evaluated round
+ * (averaged over the repeats, with their range), the honest min accuracy, the mean's difference to the clean run of
+ * its mode with the default merge (points), and MB sent. A clean run with the plain merge shows the defence's cost
+ * as the clean robust run's difference to it.
  */
 export function attackTable(runs: readonly AttackRun[]): string {
-  const rows = runs.map((run) => {
-    const last = lastEvaluated(run)
-    const reference = runs.find((r) => r.mode === run.mode && r.attack === 'none' && r.merge === 'robust')
-    const referenceAcc = reference === undefined ? undefined : lastEvaluated(reference)?.meanAcc
-    const delta =
-      last?.meanAcc === undefined || referenceAcc === undefined ? undefined : last.meanAcc - referenceAcc
-    return `| ${run.mode} | ${run.attack} | ${run.byzantine} | ${run.merge} | ${last?.round ?? '-'}${run.completed ? '' : ' (incomplete)'} | ${pct(last?.meanAcc)} | ${pct(last?.minAcc)} | ${points(delta)} | ${((last?.bytesSent ?? 0) / 1e6).toFixed(1)} |`
-  })
+  const range = (s: AttackSummary): string =>
+    s.repeats < 2 || s.lowMeanAcc === undefined || s.highMeanAcc === undefined
+      ? '-'
+      : `${(100 * s.lowMeanAcc).toFixed(1)} – ${(100 * s.highMeanAcc).toFixed(1)}`
+  const rows = summarizeAttackRuns(runs).map(
+    (s) =>
+      `| ${s.mode} | ${s.attack} | ${s.byzantine} | ${s.merge} | ${s.round ?? '-'}${s.completed ? '' : ' (incomplete)'} | ${s.repeats} | ${pct(s.meanAcc)} | ${range(s)} | ${pct(s.minAcc)} | ${points(s.delta)} | ${(s.bytesSent / 1e6).toFixed(1)} |`,
+  )
   return [
-    '| mode | attack | Byzantine | merge | round | honest mean acc. | honest min acc. | Δ mean vs clean robust (points) | MB sent |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| mode | attack | Byzantine | merge | round | repeats | honest mean acc. | range over repeats | honest min acc. | Δ mean vs clean robust (points) | MB sent |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
   ].join('\n')
 }

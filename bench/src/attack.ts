@@ -6,7 +6,13 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs, promisify } from 'node:util'
 import { PALETTE, renderLineChart, type Series } from '@swarmgrad/cli'
 import { CodedError } from '@swarmgrad/protocol'
-import { type AttackRun, attackTable, honestRounds, roundRecordsOfLog } from './attack-summary.js'
+import {
+  type AttackRun,
+  attackTable,
+  honestRounds,
+  roundRecordsOfLog,
+  summarizeAttackRuns,
+} from './attack-summary.js'
 import { ATTACKS, type AttackKind, parseAttackKind } from './byzantine.js'
 import { flCoordinatorCommand } from './fl.js'
 import { CLI_BIN, DEFAULT_BOOTSTRAP_PEERS, FMNIST_TASK_FLAGS, runSwarm, untilSignalled } from './swarm.js'
@@ -23,20 +29,23 @@ import { CLI_BIN, DEFAULT_BOOTSTRAP_PEERS, FMNIST_TASK_FLAGS, runSwarm, untilSig
 
 const USAGE = `usage: pnpm bench:attack [--peers <n ≤ 16, default 16>] [--rounds <n, default 20>]
   [--modes gossip,modest,fl] [--attacks ${ATTACKS.join(',')}] [--byzantine 2,4]
-  [--sigma <σ of noise and sybil, default 1>] [--seed <attack seed, default 7>]
+  [--sigma <σ of noise and sybil, default 1>] [--seed <attack seed, default 7>] [--repeats <n, default 1>]
   [--out bench-results/attack.json] [--plots bench-results/attack] [--help]
 
 Runs, per mode: the clean swarm with the default robust merge and with the plain merge, then for each attack and
-each Byzantine count k the swarm whose last k peers are Byzantine. Progress lines show every peer; the table and
-the JSON hold the honest peers' figures (fl: the coordinator's global model).`
+each Byzantine count k the swarm whose last k peers are Byzantine; with --repeats n, each of them n times,
+repeat i (1 …) with run seed i and attack seed --seed + i − 1 (the peers' identities, hence MoDeST's samples, are
+new in every run). Progress lines show every peer; the table and the JSON hold the honest peers' figures (fl: the
+coordinator's global model), per configuration the mean over the repeats and their range; the chart shows the
+first repeat.`
 
 export const MODES = ['gossip', 'modest', 'fl'] as const
 type Mode = (typeof MODES)[number]
 
-/** The flags that replace each mode's default robust merge with the plain one. */
+/** The flags that replace each mode's default robust merge with the plain one (MoDeST: its held-out screen off too). */
 export const PLAIN_MERGE: Record<Mode, readonly string[]> = {
   gossip: ['--gossip-aggregator', 'mean'],
-  modest: ['--modest-aggregator', 'mean'],
+  modest: ['--modest-aggregator', 'mean', '--modest-validate-batch', '0'],
   fl: ['--fl-drop-opposed', 'false', '--fl-clip-factor', '0'],
 }
 
@@ -50,6 +59,7 @@ export interface AttackOptions {
   readonly counts: readonly number[]
   readonly sigma: number
   readonly seed: number
+  readonly repeats: number
   readonly out: string
   readonly plots: string
 }
@@ -84,6 +94,7 @@ export function parseAttackArgs(argv: readonly string[]): AttackOptions | 'help'
       byzantine: { type: 'string', default: '2,4' },
       sigma: { type: 'string', default: '1' },
       seed: { type: 'string', default: '7' },
+      repeats: { type: 'string', default: '1' },
       out: { type: 'string', default: 'bench-results/attack.json' },
       plots: { type: 'string', default: 'bench-results/attack' },
       help: { type: 'boolean', default: false },
@@ -120,6 +131,7 @@ export function parseAttackArgs(argv: readonly string[]): AttackOptions | 'help'
     counts,
     sigma: positive(values.sigma, 'sigma', false),
     seed,
+    repeats: positive(values.repeats, 'repeats'),
     out: values.out,
     plots: values.plots,
   }
@@ -131,10 +143,25 @@ interface RunPlan {
   readonly attack: AttackKind | 'none'
   readonly byzantine: number
   readonly merge: 'robust' | 'plain'
+  /** 1 … repeats; its peers' run seed. */
+  readonly repeat: number
 }
 
-/** Every run of the benchmark, in order: per mode the two clean runs, then each attack at each count. */
+/**
+ * Every run of the benchmark, in order: per repeat and mode the two clean runs, then each attack at each count. A
+ * repeat past the first has `-r<repeat>` in its name.
+ */
 export function planRuns(options: AttackOptions): RunPlan[] {
+  return Array.from({ length: options.repeats }, (_, i) => i + 1).flatMap((repeat) =>
+    onePass(options).map((plan) => ({
+      ...plan,
+      name: repeat === 1 ? plan.name : `${plan.name}-r${repeat}`,
+      repeat,
+    })),
+  )
+}
+
+function onePass(options: AttackOptions): Omit<RunPlan, 'repeat'>[] {
   return options.modes.flatMap((mode) => [
     { name: `${mode}-clean`, mode, attack: 'none' as const, byzantine: 0, merge: 'robust' as const },
     { name: `${mode}-clean-plain`, mode, attack: 'none' as const, byzantine: 0, merge: 'plain' as const },
@@ -187,6 +214,7 @@ async function runOne(plan: RunPlan, options: AttackOptions, signal: AbortSignal
   const coordinatorFlags = plan.mode === 'fl' ? ['--fl-coordinator', await coordinatorIdentity(logDir)] : []
   const first = options.peers - plan.byzantine
   const merge = plan.merge === 'plain' ? PLAIN_MERGE[plan.mode] : []
+  const seed = ['--seed', String(plan.repeat)]
   const result = await runSwarm(
     {
       name: `attack-${plan.name}`,
@@ -194,7 +222,13 @@ async function runOne(plan: RunPlan, options: AttackOptions, signal: AbortSignal
       peers: options.peers,
       rounds: options.rounds,
       task: 'none',
-      extra: [...FMNIST_TASK_FLAGS, ...modeFlags(plan.mode, options.peers), ...coordinatorFlags, ...merge],
+      extra: [
+        ...FMNIST_TASK_FLAGS,
+        ...modeFlags(plan.mode, options.peers),
+        ...coordinatorFlags,
+        ...merge,
+        ...seed,
+      ],
       peerProgram: (i) =>
         plan.attack === 'none' || i < first
           ? undefined
@@ -202,10 +236,12 @@ async function runOne(plan: RunPlan, options: AttackOptions, signal: AbortSignal
               process.execPath,
               BYZANTINE_BIN,
               ...['--attack', plan.attack, '--attack-sigma', String(options.sigma)],
-              ...['--attack-seed', String(options.seed)],
+              ...['--attack-seed', String(options.seed + plan.repeat - 1)],
             ],
       startPeers: plan.mode === 'fl' ? 'none' : 'auto',
-      ...(plan.mode === 'fl' ? { coordinator: flCoordinatorCommand(logDir, '{peers}', merge) } : {}),
+      ...(plan.mode === 'fl'
+        ? { coordinator: flCoordinatorCommand(logDir, '{peers}', [...merge, ...seed]) }
+        : {}),
       bootstrapPeers: DEFAULT_BOOTSTRAP_PEERS,
       timeoutSeconds: 600 + 180 * options.rounds,
       cwd: process.cwd(),
@@ -226,6 +262,7 @@ async function runOne(plan: RunPlan, options: AttackOptions, signal: AbortSignal
       : undefined
   return {
     ...plan,
+    seed: plan.repeat,
     completed: result.error === undefined && result.peerSummaries.every((p) => p.exitCode === 0),
     ...(result.error === undefined ? {} : { error: result.error }),
     seconds: result.runSeconds,
@@ -238,11 +275,14 @@ function runLabel(run: AttackRun): string {
   return `${run.attack} ×${run.byzantine}`
 }
 
-/** One chart per mode: the honest peers' mean accuracy per round of each run (dashed: the plain merge). */
+/**
+ * One chart per mode: the honest peers' mean accuracy per round of each run of the first repeat (dashed: the plain
+ * merge).
+ */
 async function writePlots(runs: readonly AttackRun[], options: AttackOptions): Promise<string[]> {
   const written: string[] = []
   for (const mode of options.modes) {
-    const ofMode = runs.filter((r) => r.mode === mode)
+    const ofMode = runs.filter((r) => r.mode === mode && r.repeat === 1)
     if (ofMode.length === 0) continue
     const series: Series[] = ofMode.map((run, i) => ({
       label: runLabel(run),
@@ -284,7 +324,7 @@ async function cli(argv: readonly string[]): Promise<number> {
   const plans = planRuns(opts)
   console.log(
     `attack benchmark: ${opts.peers} peers, ${opts.rounds} rounds, modes ${opts.modes.join(', ')}, ` +
-      `${plans.length} runs (σ ${opts.sigma}, seed ${opts.seed})`,
+      `${plans.length} runs (σ ${opts.sigma}, seed ${opts.seed}, ${opts.repeats} repeat(s))`,
   )
   return untilSignalled(async (signal) => {
     const runs: AttackRun[] = []
@@ -299,6 +339,7 @@ async function cli(argv: readonly string[]): Promise<number> {
             command: ['pnpm bench:attack', ...argv].join(' '),
             options: opts,
             machine: { cpus: cpus().length, node: process.version, loadBefore, loadAfter: loadavg() },
+            summary: summarizeAttackRuns(runs),
             runs,
           },
           null,

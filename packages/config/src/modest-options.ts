@@ -1,6 +1,11 @@
 import { DEFAULT_CLIP_FACTOR, DEFAULT_DROP_FACTOR } from '@swarmgrad/algorithms'
 import { z } from 'zod'
 
+/** Held-out samples a MoDeST aggregator scores trained models on, by default. */
+const DEFAULT_VALIDATE_BATCH = 100
+/** A trained model scoring worse than this × the round's median loss is refused, by default. */
+const DEFAULT_VALIDATE_LOSS_RATIO = 2
+
 /** MoDeST (decentralized sampling) options; defaults sized for a LAN or cloud swarm, not the paper's 300 s. */
 export const modestSchema = z
   .strictObject({
@@ -94,6 +99,23 @@ export const modestSchema = z
       .default(DEFAULT_DROP_FACTOR)
       .describe(
         'clipped: a trained model farther from the median than this many times the median distance is left out of the aggregate (OUTLIER), not clipped; 0: off, else at least clipFactor',
+      ),
+    validateBatch: z
+      .number()
+      .int()
+      .min(0)
+      .max(65_536)
+      .default(DEFAULT_VALIDATE_BATCH)
+      .describe(
+        'samples held out of this peer’s training data on which, as an aggregator, it scores each trained model before aggregating; 0: off',
+      ),
+    validateLossRatio: z
+      .number()
+      .gt(1)
+      .max(1_000_000)
+      .default(DEFAULT_VALIDATE_LOSS_RATIO)
+      .describe(
+        'with validateBatch: a trained model whose loss on the held-out samples exceeds this many times the median loss of the round’s models (at least 0.1; 3 models or more) is refused (POOR_SCORE)',
       ),
   })
   .superRefine((modest, ctx) => {

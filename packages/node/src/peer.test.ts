@@ -56,4 +56,38 @@ describe('createNode held-out samples', () => {
       message: expect.stringContaining('gossip.validateBatch 301'),
     })
   })
+
+  it('holds modest.validateBatch samples out (100 by default), at most a tenth of the training part', async () => {
+    const data = { source: 'mnist', peers: 2, index: 0, trainLimit: 600 } as const
+    const held = async (modest: { validateBatch?: number }): Promise<number> => {
+      node = await createNode(
+        { mode: 'modest', data, modest },
+        { logger: pino({ level: 'silent' }), start: false },
+      )
+      const n = node.data.train.n
+      await node.host.stop()
+      return 600 - n
+    }
+    expect(await held({})).toBe(60)
+    expect(await held({ validateBatch: 40 })).toBe(40)
+    expect(await held({ validateBatch: 0 })).toBe(0)
+  })
+
+  it('sets the held-out samples aside before a data hook sees the data: the hook changes only the training part', async () => {
+    const data = { source: 'mnist', peers: 2, index: 0, trainLimit: 600 } as const
+    const seen: number[] = []
+    node = await createNode(
+      { mode: 'modest', data },
+      {
+        logger: pino({ level: 'silent' }),
+        start: false,
+        data: (d) => {
+          seen.push(d.train.n)
+          return d
+        },
+      },
+    )
+    expect(seen).toEqual([540])
+    expect(node.data.train.n).toBe(540)
+  })
 })

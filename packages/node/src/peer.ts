@@ -45,7 +45,10 @@ export interface NodeDeps {
   readonly registry?: Registry
   /** Called after every completed round. */
   readonly onRound?: (report: RoundReport) => void
-  /** Replaces this peer's data once loaded, before the model is built (benchmarks: relabelled data). */
+  /**
+   * Replaces this peer's data once loaded and its held-out samples set aside (those stay as loaded), before the model
+   * is built (benchmarks: relabelled data, whose peer still scores models on its true labels).
+   */
   readonly data?: (data: PeerData) => PeerData
   /** Wraps the local model every round engine trains and sends (benchmarks: a peer that sends altered models). */
   readonly model?: (model: LocalModel) => LocalModel
@@ -57,21 +60,29 @@ export function runIdOf(options: NodeOptions, architecture: object): string {
 }
 
 /**
- * `data` with `count` samples of its training part held out (drawn with the run seed) to score received models on,
- * and those samples; `data` as it is for 0. At most half of the training part may be held out.
+ * The samples a peer holds out of its training data to score received models on: gossip's validateBatch (at most
+ * half of them, else a DataError), MoDeST's (at most a tenth of them: a peer with little data holds out fewer).
  */
-function holdOut(
-  data: PeerData,
-  count: number,
-  options: NodeOptions,
-): { data: PeerData; heldOut: Dataset | undefined } {
-  if (count === 0) return { data, heldOut: undefined }
-  const n = data.train.n
+function heldOutCount(options: NodeOptions, n: number): number {
+  if (options.mode === 'modest') return Math.min(options.modest.validateBatch, Math.floor(n / 10))
+  if (options.mode !== 'gossip') return 0
+  const count = options.gossip.validateBatch
   if (2 * count > n) {
     throw new DataError(
       `gossip.validateBatch ${count} would hold out more than half of this peer's ${n} training samples`,
     )
   }
+  return count
+}
+
+/**
+ * `data` with heldOutCount samples of its training part held out (drawn with the run seed) to score received models
+ * on, and those samples; `data` as it is when none are.
+ */
+function holdOut(data: PeerData, options: NodeOptions): { data: PeerData; heldOut: Dataset | undefined } {
+  const n = data.train.n
+  const count = heldOutCount(options, n)
+  if (count === 0) return { data, heldOut: undefined }
   const held = sampleIndices(seedFrom(options.seed, 'validate-batch', options.data.index), count, n)
   const heldSet = new Set(held)
   const rest = Array.from({ length: n }, (_, i) => i).filter((i) => !heldSet.has(i))
@@ -226,11 +237,9 @@ export async function createNode(
   for (const warning of warnings) logger.warn({ modelFile: options.modelFile }, warning)
   const runId = runIdOf(options, architecture)
   const loaded = await loadPeerData(options.data, options.seed, spec)
-  const { data, heldOut } = holdOut(
-    deps.data?.(loaded) ?? loaded,
-    options.mode === 'gossip' ? options.gossip.validateBatch : 0,
-    options,
-  )
+  const held = holdOut(loaded, options)
+  const heldOut = held.heldOut
+  const data = deps.data?.(held.data) ?? held.data
   const backend = await initBackend({
     ...(options.backend === 'auto' ? {} : { preferred: options.backend }),
     logger: logger.child({ component: 'trainer' }),

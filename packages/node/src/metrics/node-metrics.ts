@@ -90,7 +90,7 @@ export function createNodeMetrics(registry: Registry) {
     }),
     validationDuration: metric.histogram({
       name: 'swarmgrad_node_validation_seconds',
-      help: 'Time to score one model on the held-out samples (gossip --gossip-validate-batch)',
+      help: 'Time to score one model on the held-out samples (--gossip-validate-batch, --modest-validate-batch)',
       buckets: [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3],
     }),
     trainDiverged: metric.counter({

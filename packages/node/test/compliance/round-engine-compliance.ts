@@ -378,6 +378,8 @@ function modestCase(
         aggregator,
         clipFactor: CLIP_FACTOR,
         dropFactor: DROP_FACTOR,
+        validateBatch: 0,
+        validateLossRatio: 2,
         peerId: 'self',
         seed: 1,
         rounds: 0,

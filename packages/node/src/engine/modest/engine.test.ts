@@ -59,6 +59,8 @@ class FakeModel implements LocalModel {
     this.trained++
     return { loss: 1, samples: 10, seconds: 0 }
   }
+  /** Set by a test: the model's loss on held-out samples. */
+  score?: (params: Float32Array) => Promise<number>
   async evaluate(): Promise<{ loss: number; accuracy: number }> {
     return { loss: 0, accuracy: (this.params[0] as number) / 100 }
   }
@@ -213,6 +215,8 @@ const BASE: Omit<ModestEngineOptions, 'peerId'> = {
   aggregator: 'mean',
   clipFactor: 2,
   dropFactor: 4,
+  validateBatch: 100,
+  validateLossRatio: 2,
   seed: 1,
   rounds: 0,
   evalEvery: 1,
@@ -820,6 +824,101 @@ describe('ModestEngine input checks', () => {
       expect((await offset('mean')).distance).toBeGreaterThan(0.35)
     })
   }
+
+  it('refuses trained models that score far worse than the round’s median (POOR_SCORE) and aggregates the rest', async () => {
+    // honest models spread along coordinates 2 and 3 (their data differ), and score 0.55 … 0.65 on the held-out
+    // samples; two flipped ones sit as near the median as the honest spread (no OUTLIER) but score 3.5
+    const honest = [0, 1, 2, 3].map((j) => Float32Array.of(1, 1, 1 + 0.3 * (j - 1.5), 1 - 0.3 * (j - 1.5)))
+    const flipped = [0, 1].map(() => Float32Array.of(0.7, 0.7, 1, 1))
+    const honestMean = Float32Array.from(
+      { length: LENGTH },
+      (_, i) => honest.reduce((a, h) => a + (h[i] as number), 0) / 4,
+    )
+    const round = async (validateBatch: number) => {
+      const sim = new Sim()
+      const peer = sim.add('self', [], { sampleSize: 6, minModels: 6, aggregator: 'clipped', validateBatch })
+      peer.model.step = 0
+      peer.model.score = async (p) =>
+        0.5 +
+        5 * (Math.abs((p[0] as number) - 1) + Math.abs((p[1] as number) - 1)) +
+        Math.abs((p[2] as number) - 1) / 3
+      await peer.engine.start()
+      const handlers = peer.transport.handlers as ModestHandlers
+      const others = Array.from({ length: 8 }, (_, i) => `q${i}`)
+      const ranked = modestOrder(others, 1)
+      const view: ViewEntries = others.map((id) => [id, entry(1)])
+      const answers = Promise.all(
+        [...honest, ...flipped].map((params, j) =>
+          handlers.onModel(ranked[j] as string, { role: 'trained', round: 2, params, sampleCount: 1, view }),
+        ),
+      )
+      await sim.clock.advance(10 * BASE.pingTimeoutMs)
+      const result = {
+        answers: await answers,
+        poor: await counterValue(peer.metrics.messagesRejected, { kind: 'model', code: 'POOR_SCORE' }),
+        outliers: await counterValue(peer.metrics.messagesRejected, { kind: 'model', code: 'OUTLIER' }),
+        scored: (await peer.metrics.validationDuration.get()).values.find((v) =>
+          v.metricName?.endsWith('_count'),
+        )?.value,
+        distance: Math.hypot(...Array.from(peer.model.params, (v, i) => v - (honestMean[i] as number))),
+      }
+      expect(peer.engine.heldRound).toBeGreaterThanOrEqual(2)
+      await peer.engine.stop()
+      return result
+    }
+    const screened = await round(100)
+    expect(screened.answers).toEqual([
+      ...new Array(4).fill({ accepted: true }),
+      ...new Array(2).fill({ accepted: false, code: 'POOR_SCORE' }),
+    ])
+    expect(screened).toMatchObject({ poor: 2, outliers: 0, scored: 6 })
+    // the aggregate is the honest models' mean
+    expect(screened.distance).toBeLessThan(1e-6)
+    // without held-out samples, the flipped models are no outliers: they are merged and pull the aggregate
+    const unscreened = await round(0)
+    expect(unscreened.answers).toEqual(new Array(6).fill({ accepted: true }))
+    expect(unscreened).toMatchObject({ poor: 0, outliers: 0 })
+    expect(unscreened.distance).toBeGreaterThan(0.1)
+  })
+
+  it('keeps a round of 4 honest and 4 noise models at the honest mean by their scores, where clipping alone fails', async () => {
+    // with half of the models noise, the median distance is a noise model's: clipping keeps them all (no OUTLIER)
+    const honest = [0, 1, 2, 3].map((j) => Float32Array.of(1 + 0.1 * j, 1 - 0.1 * j, 1 + 0.05 * j, 1))
+    const noise = [0, 1, 2, 3].map((j) => Float32Array.of(40 * (j - 1.5), -30 + 20 * j, 25, -50 + 10 * j))
+    const honestMean = Float32Array.from(
+      { length: LENGTH },
+      (_, i) => honest.reduce((a, h) => a + (h[i] as number), 0) / 4,
+    )
+    const round = async (validateBatch: number) => {
+      const sim = new Sim()
+      const peer = sim.add('self', [], { sampleSize: 8, minModels: 8, aggregator: 'clipped', validateBatch })
+      peer.model.step = 0
+      peer.model.score = async (p) => 0.5 + Math.hypot(...Array.from(p, (v) => v - 1))
+      await peer.engine.start()
+      const handlers = peer.transport.handlers as ModestHandlers
+      const others = Array.from({ length: 8 }, (_, i) => `q${i}`)
+      const ranked = modestOrder(others, 1)
+      const view: ViewEntries = others.map((id) => [id, entry(1)])
+      const answers = Promise.all(
+        [...honest, ...noise].map((params, j) =>
+          handlers.onModel(ranked[j] as string, { role: 'trained', round: 2, params, sampleCount: 1, view }),
+        ),
+      )
+      await sim.clock.advance(10 * BASE.pingTimeoutMs)
+      const refused = (await answers).filter((a) => !a.accepted).length
+      expect(peer.engine.heldRound).toBeGreaterThanOrEqual(2)
+      await peer.engine.stop()
+      return {
+        refused,
+        distance: Math.hypot(...Array.from(peer.model.params, (v, i) => v - (honestMean[i] as number))),
+      }
+    }
+    // the lower median of the 8 losses is the worst honest one's: every noise model scores far above twice it
+    expect(await round(100)).toEqual({ refused: 4, distance: expect.closeTo(0, 5) })
+    const unscreened = await round(0)
+    expect(unscreened.refused).toBe(0)
+    expect(unscreened.distance).toBeGreaterThan(5)
+  })
 
   it('drops and counts an aggregation whose mean is not finite, keeping its own model', async () => {
     const { peer, answers } = await aggregateTwo(Number.NaN)

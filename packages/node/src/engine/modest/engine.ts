@@ -85,7 +85,8 @@ export interface ModestEngineDeps {
 interface Aggregation {
   readonly round: number
   readonly models: Map<string, Float32Array>
-  readonly waiters: Array<(answer: ModestAnswer) => void>
+  /** Each trainer's answer, sent once the aggregation completes. */
+  readonly waiters: Map<string, (answer: ModestAnswer) => void>
   readonly timers: AbortController
   done: boolean
 }
@@ -123,6 +124,10 @@ const AGGREGATIONS_MAX = 4
 const AGGREGATION_LAG = 2
 /** Introduced or suspect peers checked (pinged) at once, at most. */
 const CHECKS_IN_FLIGHT = 4
+/** Trained models an aggregation needs to screen them by score: fewer have no median to compare with. */
+const SCREEN_MIN_MODELS = 3
+/** The round's median held-out loss is taken as at least this when trained models are scored against it. */
+const LOSS_FLOOR = 0.1
 /** Answers that mean the receiver could not take part: try the next candidate. */
 const RETRY_CODES: ReadonlySet<ErrorCode | undefined> = new Set(['UNREACHABLE', 'TIMEOUT'])
 
@@ -172,6 +177,10 @@ export class ModestEngine implements RoundEngine {
   #trainSamples = 0
   #trainSeconds = 0
   #lastMerged = 0
+  /** What the last screen and clipped merge did, for the aggregation's log line. */
+  #lastCombine: { clipped?: number; dropped?: number } = {}
+  #lastLosses: number[] = []
+  #lastScreenMs = 0
   #sent = 0
 
   constructor(
@@ -467,7 +476,7 @@ export class ModestEngine implements RoundEngine {
     aggregation.models.set(from, message.params)
     this.#deps.metrics.messagesReceived.inc({ kind: 'model' })
     this.#progress()
-    const answer = new Promise<ModestAnswer>((resolve) => aggregation.waiters.push(resolve))
+    const answer = new Promise<ModestAnswer>((resolve) => aggregation.waiters.set(from, resolve))
     if (aggregation.models.size >= this.#completeAt(round)) this.#spawn(this.#complete(aggregation))
     return answer
   }
@@ -576,7 +585,7 @@ export class ModestEngine implements RoundEngine {
     const aggregation: Aggregation = {
       round,
       models: new Map(),
-      waiters: [],
+      waiters: new Map(),
       timers: new AbortController(),
       done: false,
     }
@@ -620,7 +629,9 @@ export class ModestEngine implements RoundEngine {
       return
     }
     this.#lastAggregated = Math.max(this.#lastAggregated, round)
-    const models = [...aggregation.models.values()]
+    const refused = await this.#screen(aggregation)
+    const poor: ModestAnswer = { accepted: false, code: 'POOR_SCORE' }
+    const models = [...aggregation.models].filter(([from]) => !refused.has(from)).map(([, params]) => params)
     // the rules refuse non-finite inputs (which the transport never lets through): such an input fails the
     // aggregation like a non-finite aggregate
     const mean = models.find((m) => firstNonFinite(m) >= 0) ?? this.#combine(models)
@@ -641,7 +652,17 @@ export class ModestEngine implements RoundEngine {
     this.#lastMerged = models.length
     this.#deps.modestMetrics.aggregationSize.observe(models.length)
     this.#deps.modestMetrics.roleRounds.inc({ role: 'aggregator' })
-    this.#deps.logger.debug({ round, models: models.length }, 'aggregated')
+    this.#deps.logger.info(
+      {
+        round,
+        models: models.length,
+        refused: refused.size,
+        ...this.#lastCombine,
+        losses: this.#lastLosses,
+        screenMs: this.#lastScreenMs,
+      },
+      'aggregated',
+    )
     this.#progress()
     const distribution = this.#distribute(round, mean)
     this.#distributions.add(distribution)
@@ -650,7 +671,8 @@ export class ModestEngine implements RoundEngine {
     } finally {
       this.#distributions.delete(distribution)
     }
-    for (const resolve of aggregation.waiters.splice(0)) resolve({ accepted: true })
+    for (const [from, resolve] of aggregation.waiters) resolve(refused.has(from) ? poor : { accepted: true })
+    aggregation.waiters.clear()
   }
 
   /**
@@ -660,19 +682,66 @@ export class ModestEngine implements RoundEngine {
    */
   #combine(models: Float32Array[]): Float32Array {
     const { aggregator, clipFactor, dropFactor } = this.#options
+    this.#lastCombine = {}
     if (aggregator !== 'clipped') return AGGREGATORS[aggregator].aggregate({ vectors: models })
     const drop = dropFactor === 0 ? undefined : dropFactor / clipFactor
     const { merged, clipped, dropped } = clippedMerge({ vectors: models }, { factor: clipFactor, drop })
+    this.#lastCombine = { clipped, dropped }
     this.#deps.metrics.modelsClipped.inc(clipped)
     if (dropped > 0) this.#deps.metrics.messagesRejected.inc({ kind: 'model', code: 'OUTLIER' }, dropped)
     return merged
+  }
+
+  /**
+   * The trainers whose model is refused (POOR_SCORE): with validateBatch and SCREEN_MIN_MODELS models or more, those
+   * whose loss on this peer's held-out samples exceeds validateLossRatio × the round's median loss (the lower one of
+   * an even count, taken as at least LOSS_FLOOR). The median is the round's, not this peer's own model's, which may
+   * be rounds old; while fewer than half of the models are bad it is an honest model's loss, so a model trained on
+   * flipped labels, or noise, scores far above it while honest models trained on other peers' data stay within.
+   */
+  async #screen(aggregation: Aggregation): Promise<Set<string>> {
+    const refused = new Set<string>()
+    this.#lastLosses = []
+    this.#lastScreenMs = 0
+    const { score } = this.#model
+    const { validateBatch, validateLossRatio } = this.#options
+    if (score === undefined || validateBatch === 0 || aggregation.models.size < SCREEN_MIN_MODELS)
+      return refused
+    const { metrics, logger } = this.#deps
+    const losses = new Map<string, number>()
+    const started = performance.now()
+    for (const [from, params] of aggregation.models) {
+      const end = metrics.validationDuration.startTimer()
+      try {
+        const loss = await score(params)
+        losses.set(from, Number.isNaN(loss) ? Number.POSITIVE_INFINITY : loss)
+      } finally {
+        end()
+      }
+    }
+    this.#lastScreenMs = Math.round(performance.now() - started)
+    const sorted = [...losses.values()].sort((a, b) => a - b)
+    this.#lastLosses = sorted.map((loss) => Number(loss.toPrecision(3)))
+    const median = sorted[(sorted.length - 1) >> 1] as number
+    const limit = validateLossRatio * Math.max(median, LOSS_FLOOR)
+    for (const [from, loss] of losses) {
+      if (loss <= limit) continue
+      refused.add(from)
+      metrics.messagesRejected.inc({ kind: 'model', code: 'POOR_SCORE' })
+      logger.debug(
+        { peer: from, round: aggregation.round, loss, limit },
+        'trained model scores poorly: refused',
+      )
+    }
+    return refused
   }
 
   #fail(aggregation: Aggregation, code: ErrorCode): void {
     aggregation.done = true
     aggregation.timers.abort()
     this.#aggregations.delete(aggregation.round)
-    for (const resolve of aggregation.waiters.splice(0)) resolve({ accepted: false, code })
+    for (const resolve of aggregation.waiters.values()) resolve({ accepted: false, code })
+    aggregation.waiters.clear()
   }
 
   /** Sends AGG(round) to the first `s` available candidates of `round`. */
