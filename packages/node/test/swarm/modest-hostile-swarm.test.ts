@@ -9,7 +9,7 @@ import { createNodeMetrics } from '../../src/metrics/index.js'
 import type { SwarmNode } from '../../src/peer.js'
 import { createTestSwarm, type TestSwarm } from './swarm-helpers.js'
 
-const ROUNDS = 8
+const ROUNDS = 16
 const TOP = 0xffffffff
 
 function modestPeer(n: number): NodeOptionsInput {

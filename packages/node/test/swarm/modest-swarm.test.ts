@@ -76,8 +76,10 @@ describe('MoDeST swarm over libp2p', () => {
       // every view holds all eight (a member can be marked down here for the moment: with eight trainers in one
       // process on two cores a ping can miss its 2 s; the next exchange clears it, but the run may end before)
       expect(engine.view.size).toBe(8)
+      // nothing refused but by the held-out screen: with one or two classes each, an aggregator's held-out samples
+      // can score an honest model trained on other classes far above the round's median (POOR_SCORE)
       const rejected = await node.registry.getSingleMetric('swarmgrad_node_messages_rejected_total')?.get()
-      expect(rejected?.values ?? []).toEqual([])
+      expect((rejected?.values ?? []).filter((v) => v.labels.code !== 'POOR_SCORE')).toEqual([])
     }
   })
 })
