@@ -4,6 +4,7 @@ import {
   nodeOptionsSchema,
   paramCount,
   resolveRunModel,
+  validateBatchOf,
   validateConfig,
 } from '@swarmgrad/config'
 import {
@@ -226,11 +227,8 @@ export async function createNode(
   for (const warning of warnings) logger.warn({ modelFile: options.modelFile }, warning)
   const runId = runIdOf(options, architecture)
   const loaded = await loadPeerData(options.data, options.seed, spec)
-  const { data, heldOut } = holdOut(
-    deps.data?.(loaded) ?? loaded,
-    options.mode === 'gossip' ? options.gossip.validateBatch : 0,
-    options,
-  )
+  const peerData = deps.data?.(loaded) ?? loaded
+  const { data, heldOut } = holdOut(peerData, validateBatchOf(options, peerData.train.n), options)
   const backend = await initBackend({
     ...(options.backend === 'auto' ? {} : { preferred: options.backend }),
     logger: logger.child({ component: 'trainer' }),
