@@ -571,6 +571,25 @@ describe('GossipEngine', () => {
     expect((await engine.runRound(new AbortController().signal)).merged).toBe(0)
   })
 
+  it('refuses a model whose held-out loss overflows, and still scores the others against a defined reference', async () => {
+    const { engine, model, exchange, registry } = setup({ validateLossRatio: 2 })
+    // a sign-flipped ×10 model's loss overflows to NaN; two of them make the median of three losses
+    model.score = async (params) => ((params[0] as number) > 100 ? Number.NaN : 1 + (params[0] as number))
+    const sent = (from: string, value: number) => ({
+      from,
+      round: 1,
+      params: new Float32Array(LENGTH).fill(value),
+      sampleCount: 100,
+    })
+    exchange.inbox = [sent('flipped1', 1000), sent('flipped2', 1000), sent('b', 1.5)]
+    const report = await engine.runRound(new AbortController().signal)
+    expect(report.merged).toBe(1)
+    const rejected = await registry.getSingleMetric('swarmgrad_node_messages_rejected_total')?.get()
+    expect(rejected?.values).toContainEqual(
+      expect.objectContaining({ labels: { kind: 'model', code: 'POOR_SCORE' }, value: 2 }),
+    )
+  })
+
   it('refuses and counts a received model that scores far worse than its own on the held-out samples', async () => {
     const { engine, model, exchange, registry } = setup({ validateLossRatio: 2 })
     // the held-out loss: squared distance to all ones; the own model (zeros) scores 8, so the limit is 16

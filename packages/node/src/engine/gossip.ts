@@ -421,15 +421,20 @@ export class GossipEngine implements RoundEngine {
       }
     }
     const began = this.#clock.now()
-    const ownLoss = await timed(own)
+    // a loss that overflowed (NaN, ±Infinity) counts as the worst: it sorts above every finite one
+    const lossOf = async (params: Float32Array) => {
+      const loss = await timed(params)
+      return Number.isFinite(loss) ? loss : Number.POSITIVE_INFINITY
+    }
+    const ownLoss = await lossOf(own)
     const losses: number[] = []
-    for (const model of models) losses.push(await timed(model.params))
+    for (const model of models) losses.push(await lossOf(model.params))
     this.#losses.push(...losses)
     this.#losses.splice(0, Math.max(0, this.#losses.length - CLIP_WINDOW))
     const sorted = this.#losses.toSorted((a, b) => a - b)
     const reference = Math.max(sorted[(sorted.length - 1) >> 1] as number, ownLoss, LOSS_FLOOR)
     const limit = this.options.validateLossRatio * reference
-    const kept = models.filter((_, j) => (losses[j] as number) <= limit)
+    const kept = models.filter((_, j) => Number.isFinite(losses[j]) && (losses[j] as number) <= limit)
     this.deps.logger.debug(
       {
         own: ownLoss,
