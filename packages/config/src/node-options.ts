@@ -128,6 +128,33 @@ export const trainSchema = z.strictObject({
 /** Default gossip.stepRatio: an honest neighbour's model lies about one or two local steps from the own one. */
 const DEFAULT_STEP_RATIO = 2
 
+/** Default gossip.validateBatch with the `clipped` merge, and the share of the training samples it takes at most. */
+const DEFAULT_VALIDATE_BATCH = 200
+const DEFAULT_VALIDATE_SHARE = 0.1
+
+/** Default gossip.validateLossRatio. */
+const DEFAULT_VALIDATE_LOSS_RATIO = 2
+
+/**
+ * Samples a peer with `trainSamples` training samples holds out to score received models on: `gossip.validateBatch`
+ * when set, else in gossip mode with the `clipped` merge DEFAULT_VALIDATE_BATCH but at most DEFAULT_VALIDATE_SHARE
+ * of them (the robust default; the plain merges stay plain), else 0.
+ */
+export function validateBatchOf(
+  options: {
+    readonly mode: RunModeName
+    readonly gossip: { readonly aggregator: AggregatorName; readonly validateBatch?: number | undefined }
+  },
+  trainSamples: number,
+): number {
+  if (options.mode !== 'gossip') return 0
+  const { aggregator, validateBatch } = options.gossip
+  if (validateBatch !== undefined) return validateBatch
+  return aggregator === 'clipped'
+    ? Math.min(DEFAULT_VALIDATE_BATCH, Math.floor(DEFAULT_VALIDATE_SHARE * trainSamples))
+    : 0
+}
+
 /**
  * Rounds between a peer's own test-set evaluations: `train.evalEvery` when set, else 0 in fl mode (a client would
  * only evaluate the global model the coordinator evaluates already, before training on it) and 1 in every other.
@@ -183,17 +210,17 @@ export const gossipSchema = z
       .int()
       .min(0)
       .max(65_536)
-      .default(0)
+      .optional()
       .describe(
-        'samples held out of this peer’s training data to score each received model on before merging; 0: off',
+        'samples held out of this peer’s training data to score each received model on before merging; 0: off. Default with the clipped merge 200 (at most a tenth of the training samples), 0 with the others',
       ),
     validateLossRatio: z
       .number()
       .gt(1)
       .max(1_000_000)
-      .default(2)
+      .default(DEFAULT_VALIDATE_LOSS_RATIO)
       .describe(
-        'with validateBatch: a received model whose loss on the held-out samples exceeds this many times the own model’s (at least 0.1) is refused (POOR_SCORE)',
+        'with validateBatch: a received model whose loss on the held-out samples exceeds this many times the median loss of the last 32 received models (at least the own model’s, and 0.1) is refused (POOR_SCORE)',
       ),
     waitModels: z
       .number()

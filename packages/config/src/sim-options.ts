@@ -141,11 +141,12 @@ export const simOptionsSchema = z
     log: logSchema.prefault({ level: 'error' }),
   })
   .superRefine((options, ctx) => {
-    if (options.mode === 'gossip' && options.gossip.validateBatch > 0) {
+    if (options.mode === 'gossip' && (options.gossip.validateBatch ?? 0) > 0) {
       ctx.addIssue({
         code: 'custom',
         path: ['gossip', 'validateBatch'],
-        message: 'is not simulated (a virtual peer holds no samples out of its training data); leave it at 0',
+        message:
+          'is not simulated (a virtual peer holds no samples out of its training data); leave it unset or 0',
       })
     }
     if (options.churn.joinPeers >= options.peers) {

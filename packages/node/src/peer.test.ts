@@ -37,6 +37,22 @@ describe('createNode held-out samples', () => {
     node = undefined
   })
 
+  it('holds out a tenth of the training part, at most 200 samples, by default with the clipped merge; none with another', async () => {
+    const trainSamples = async (trainLimit: number, gossip: { aggregator?: 'mean' } = {}) => {
+      node = await createNode(
+        { mode: 'gossip', data: { source: 'mnist', peers: 2, index: 0, trainLimit }, gossip },
+        { logger: pino({ level: 'silent' }), start: false },
+      )
+      const { n } = node.data.train
+      await node.host.stop()
+      node = undefined
+      return n
+    }
+    expect(await trainSamples(600)).toBe(540)
+    expect(await trainSamples(3000)).toBe(2800)
+    expect(await trainSamples(600, { aggregator: 'mean' })).toBe(600)
+  })
+
   it('holds gossip.validateBatch samples out of the training part, and refuses to hold out more than half', async () => {
     const data = { source: 'mnist', peers: 2, index: 0, trainLimit: 600 } as const
     node = await createNode(

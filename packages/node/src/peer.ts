@@ -4,6 +4,7 @@ import {
   nodeOptionsSchema,
   paramCount,
   resolveRunModel,
+  validateBatchOf,
   validateConfig,
 } from '@swarmgrad/config'
 import {
@@ -60,13 +61,13 @@ export function runIdOf(options: NodeOptions, architecture: object): string {
 }
 
 /**
- * The samples a peer holds out of its training data to score received models on: gossip's validateBatch (at most
- * half of them, else a DataError), MoDeST's (at most a tenth of them: a peer with little data holds out fewer).
+ * The samples a peer holds out of its training data to score received models on: gossip's (validateBatchOf: by
+ * default with the clipped merge 200, at most a tenth of them; a set validateBatch over half of them is a DataError),
+ * MoDeST's (at most a tenth of them: a peer with little data holds out fewer).
  */
 function heldOutCount(options: NodeOptions, n: number): number {
   if (options.mode === 'modest') return Math.min(options.modest.validateBatch, Math.floor(n / 10))
-  if (options.mode !== 'gossip') return 0
-  const count = options.gossip.validateBatch
+  const count = validateBatchOf(options, n)
   if (2 * count > n) {
     throw new DataError(
       `gossip.validateBatch ${count} would hold out more than half of this peer's ${n} training samples`,

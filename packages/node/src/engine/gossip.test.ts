@@ -546,6 +546,50 @@ describe('GossipEngine', () => {
     expect(await firstRound(0)).toEqual({ moved: 15, outliers: 0 })
   })
 
+  it('scores received models against the median of the recent ones: refuses a flipped-label model, keeps honest non-IID ones', async () => {
+    const { engine, model, exchange, registry } = setup({ validateLossRatio: 2 })
+    // losses as a 16-peer Fashion-MNIST swarm showed them on a peer's own held-out samples: its own model 1, honest
+    // neighbours trained on other classes 2.5 to 3.5, a model trained on flipped labels 20
+    model.score = async (params) => 1 + (params[0] as number)
+    const sent = (from: string, loss: number) => ({
+      from,
+      round: 1,
+      params: new Float32Array(LENGTH).fill(loss - 1),
+      sampleCount: 100,
+    })
+    exchange.inbox = [sent('b', 2.5), sent('c', 3), sent('d', 3.5), sent('flipped', 20)]
+    const report = await engine.runRound(new AbortController().signal)
+    // the median of the received losses is 3, so the limit is 6: the honest three are merged with the own model
+    expect(report.merged).toBe(3)
+    expect(Array.from(model.params)).toEqual(new Array(LENGTH).fill(1.5))
+    const rejected = await registry.getSingleMetric('swarmgrad_node_messages_rejected_total')?.get()
+    expect(rejected?.values).toEqual([
+      expect.objectContaining({ labels: { kind: 'model', code: 'POOR_SCORE' }, value: 1 }),
+    ])
+    // the next round brings the flipped model alone: the window's median still holds the honest level
+    exchange.inbox = [sent('flipped', 20)]
+    expect((await engine.runRound(new AbortController().signal)).merged).toBe(0)
+  })
+
+  it('refuses a model whose held-out loss overflows, and still scores the others against a defined reference', async () => {
+    const { engine, model, exchange, registry } = setup({ validateLossRatio: 2 })
+    // a sign-flipped ×10 model's loss overflows to NaN; two of them make the median of three losses
+    model.score = async (params) => ((params[0] as number) > 100 ? Number.NaN : 1 + (params[0] as number))
+    const sent = (from: string, value: number) => ({
+      from,
+      round: 1,
+      params: new Float32Array(LENGTH).fill(value),
+      sampleCount: 100,
+    })
+    exchange.inbox = [sent('flipped1', 1000), sent('flipped2', 1000), sent('b', 1.5)]
+    const report = await engine.runRound(new AbortController().signal)
+    expect(report.merged).toBe(1)
+    const rejected = await registry.getSingleMetric('swarmgrad_node_messages_rejected_total')?.get()
+    expect(rejected?.values).toContainEqual(
+      expect.objectContaining({ labels: { kind: 'model', code: 'POOR_SCORE' }, value: 2 }),
+    )
+  })
+
   it('refuses and counts a received model that scores far worse than its own on the held-out samples', async () => {
     const { engine, model, exchange, registry } = setup({ validateLossRatio: 2 })
     // the held-out loss: squared distance to all ones; the own model (zeros) scores 8, so the limit is 16

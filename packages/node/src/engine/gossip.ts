@@ -47,7 +47,7 @@ export interface GossipExchange {
  */
 const CLIP_WINDOW = 32
 
-/** The own model's held-out loss is taken as at least this when received models are scored against it. */
+/** The reference loss received models are scored against is taken as at least this. */
 const LOSS_FLOOR = 0.1
 
 /** Share of the fanout that may go to peers this one has not verified while verified ones are available. */
@@ -114,6 +114,8 @@ export class GossipEngine implements RoundEngine {
   #lastGood: Float32Array | undefined
   /** The latest CLIP_WINDOW distances of received models to the own model at merge time, oldest first. */
   readonly #distances: number[] = []
+  /** The latest CLIP_WINDOW held-out losses of received models, oldest first. */
+  readonly #losses: number[] = []
   readonly #rng: Xoshiro128
   /** The highest round each sender's merged models showed, for senders ahead of this peer's staleness window. */
   readonly #ahead = new Map<string, number>()
@@ -399,9 +401,12 @@ export class GossipEngine implements RoundEngine {
   }
 
   /**
-   * The models whose loss on the held-out samples is at most validateLossRatio × the own model's (taken as at least
-   * LOSS_FLOOR, so a near-perfect own model does not refuse everything); the others are refused (POOR_SCORE). All
-   * models when the model cannot score.
+   * The models whose loss on the held-out samples is at most validateLossRatio × the reference loss; the others are
+   * refused (POOR_SCORE). The reference is the (lower) median loss of the received models of this round and the last ones
+   * (CLIP_WINDOW, refused ones among them), taken as at least the own model's loss and LOSS_FLOOR: on non-IID
+   * shards an honest neighbour's model scores worse than the own one on the own samples, about as the other
+   * neighbours' do, while a model trained against the task (flipped labels) scores far worse than most of them.
+   * All models when the model cannot score.
    */
   async #screen(models: ReceivedModel[], own: Float32Array): Promise<ReceivedModel[]> {
     const { score } = this.model
@@ -415,15 +420,37 @@ export class GossipEngine implements RoundEngine {
         end()
       }
     }
-    const limit = this.options.validateLossRatio * Math.max(await timed(own), LOSS_FLOOR)
-    const kept: ReceivedModel[] = []
-    for (const model of models) {
-      const loss = await timed(model.params)
-      if (loss <= limit) kept.push(model)
-      else {
-        metrics.messagesRejected.inc({ kind: 'model', code: 'POOR_SCORE' })
-        this.deps.logger.debug({ from: model.from, loss, limit }, 'received model scores poorly: refused')
-      }
+    const began = this.#clock.now()
+    // a loss that overflowed (NaN, ±Infinity) counts as the worst: it sorts above every finite one
+    const lossOf = async (params: Float32Array) => {
+      const loss = await timed(params)
+      return Number.isFinite(loss) ? loss : Number.POSITIVE_INFINITY
+    }
+    const ownLoss = await lossOf(own)
+    const losses: number[] = []
+    for (const model of models) losses.push(await lossOf(model.params))
+    this.#losses.push(...losses)
+    this.#losses.splice(0, Math.max(0, this.#losses.length - CLIP_WINDOW))
+    const sorted = this.#losses.toSorted((a, b) => a - b)
+    const reference = Math.max(sorted[(sorted.length - 1) >> 1] as number, ownLoss, LOSS_FLOOR)
+    const limit = this.options.validateLossRatio * reference
+    const kept = models.filter((_, j) => Number.isFinite(losses[j]) && (losses[j] as number) <= limit)
+    this.deps.logger.debug(
+      {
+        own: ownLoss,
+        reference,
+        losses,
+        from: models.map((m) => m.from),
+        seconds: (this.#clock.now() - began) / 1000,
+      },
+      'scored the received models on the held-out samples',
+    )
+    if (kept.length < models.length) {
+      metrics.messagesRejected.inc({ kind: 'model', code: 'POOR_SCORE' }, models.length - kept.length)
+      this.deps.logger.debug(
+        { refused: models.length - kept.length, limit },
+        'received models score poorly: refused',
+      )
     }
     return kept
   }
