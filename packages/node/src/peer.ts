@@ -100,15 +100,7 @@ function trainerModel(
   const score =
     heldOut === undefined
       ? undefined
-      : async (params: Float32Array): Promise<number> => {
-          const own = trainer.getParams()
-          trainer.setParams(params)
-          try {
-            return trainer.lossOn(heldOut)
-          } finally {
-            trainer.setParams(own)
-          }
-        }
+      : async (params: Float32Array): Promise<number> => trainer.lossWith(params, heldOut)
   return {
     ...(score === undefined ? {} : { score }),
     layout: trainer.layout(),

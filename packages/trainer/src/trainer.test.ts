@@ -162,6 +162,35 @@ describe('Trainer', () => {
     withDropout.dispose()
   })
 
+  it("lossWith scores other parameters as lossOn would once they are set, leaving the trainer's own as they were", async () => {
+    const data = toyData(64, 11)
+    const batch = head(data, 32)
+    for (const spec of [TINY_RELU, TINY_CNN]) {
+      const trainer = createTrainer(spec, { data, lr: 0.2, seed: 'score', modelSeed: 3 })
+      await trainer.trainSteps(5, { batchSize: 8 })
+      const own = trainer.getParams()
+      const ownLoss = trainer.lossOn(batch)
+      const others = [1, 2].map((k) => own.map((v, i) => v + 0.05 * k * Math.sin(i)))
+      const scored = others.map((params) => trainer.lossWith(params, batch))
+      expect(trainer.getParams()).toEqual(own)
+      expect(trainer.lossOn(batch)).toBe(ownLoss)
+      for (const [k, params] of others.entries()) {
+        const reference = createTrainer(spec, { data, lr: 0.2, seed: 'score', modelSeed: 3 })
+        reference.setParams(params)
+        expect(scored[k]).toBe(reference.lossOn(batch))
+        reference.dispose()
+      }
+      expect(scored[0]).not.toBe(ownLoss)
+      // training goes on from the own parameters, as it would have without the scoring
+      const untouched = createTrainer(spec, { data, lr: 0.2, seed: 'score', modelSeed: 3 })
+      await untouched.trainSteps(5, { batchSize: 8 })
+      await Promise.all([trainer.trainSteps(3, { batchSize: 8 }), untouched.trainSteps(3, { batchSize: 8 })])
+      expect(trainer.getParams()).toEqual(untouched.getParams())
+      trainer.dispose()
+      untouched.dispose()
+    }
+  })
+
   it('gradientOn matches central finite differences of lossOn, for MLPs and CNNs', async () => {
     const data = toyData(12, 3)
     const specs: ModelSpec[] = [TINY, TINY_RELU, TINY_CNN, { ...TINY_CNN, activation: 'relu' }]

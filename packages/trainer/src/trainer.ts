@@ -79,6 +79,8 @@ export class Trainer {
   /** The hand-written step of ReLU MLPs (see DenseSgdSession), and the model version its weights come from. */
   private readonly dense: boolean
   private session: { readonly step: DenseSgdSession; readonly version: number } | undefined
+  /** The model `lossWith` scores other parameters in. */
+  private scorer: Model | undefined
 
   constructor(model: Model, options: TrainerOptions) {
     checkBatchSource(options.data, model, 'training data')
@@ -193,7 +195,22 @@ export class Trainer {
   /** Mean loss of the current parameters on one batch. */
   lossOn(batch: Batch): number {
     checkBatchSource(batch, this.model, 'batch')
-    const loss = tf.tidy(() => this.batchLoss(batch))
+    const loss = tf.tidy(() => batchLoss(this.model, batch))
+    const value = loss.dataSync()[0]!
+    loss.dispose()
+    return value
+  }
+
+  /**
+   * The mean loss of `params` (another model's, in this trainer's layout) on `batch`, without reading out or
+   * replacing this trainer's own parameters: a second model of the same spec, made on the first call, holds them.
+   */
+  lossWith(params: Float32Array, batch: Batch): number {
+    checkBatchSource(batch, this.model, 'batch')
+    if (this.scorer === undefined) this.scorer = new Model(this.model.spec, params)
+    else this.scorer.setParams(params)
+    const scorer = this.scorer
+    const loss = tf.tidy(() => batchLoss(scorer, batch))
     const value = loss.dataSync()[0]!
     loss.dispose()
     return value
@@ -205,7 +222,7 @@ export class Trainer {
     const out = new Float32Array(this.model.size)
     tf.tidy(() => {
       const vars = this.model.variables()
-      const { grads } = tf.variableGrads(() => this.batchLoss(batch), [...vars])
+      const { grads } = tf.variableGrads(() => batchLoss(this.model, batch), [...vars])
       this.model.layout().forEach((entry, i) => {
         out.set(grads[vars[i]!.name]!.dataSync() as Float32Array, entry.offset)
       })
@@ -219,17 +236,8 @@ export class Trainer {
     this.session = undefined
     this.optimizer.dispose()
     this.model.dispose()
-  }
-
-  /** The mean loss of the current parameters on `batch` (no dropout), as a scalar to differentiate. */
-  private batchLoss(batch: Batch): tf.Scalar {
-    const x = tf.tensor2d(featureRange(batch, this.model.featureSize, 0, batch.n), [
-      batch.n,
-      this.model.featureSize,
-    ])
-    if (batch.targets !== undefined) return meanSquaredError(this.model.logits(x), targetTensor(batch))
-    const labels = tf.tensor1d(batch.y instanceof Int32Array ? batch.y : Int32Array.from(batch.y), 'int32')
-    return tf.mean(crossEntropy(this.model.logits(x), labels, this.model.numClasses))
+    this.scorer?.dispose()
+    this.scorer = undefined
   }
 
   private async step(indices: readonly number[], run: Run, signal: AbortSignal | undefined): Promise<void> {
@@ -327,6 +335,14 @@ export function createTrainer(
       ? buildModel(spec, options.modelSeed)
       : new Model(spec, options.initialParams)
   return new Trainer(model, options)
+}
+
+/** The mean loss of `model`'s parameters on `batch` (no dropout), as a scalar to differentiate. */
+function batchLoss(model: Model, batch: Batch): tf.Scalar {
+  const x = tf.tensor2d(featureRange(batch, model.featureSize, 0, batch.n), [batch.n, model.featureSize])
+  if (batch.targets !== undefined) return meanSquaredError(model.logits(x), targetTensor(batch))
+  const labels = tf.tensor1d(batch.y instanceof Int32Array ? batch.y : Int32Array.from(batch.y), 'int32')
+  return tf.mean(crossEntropy(model.logits(x), labels, model.numClasses))
 }
 
 /** Per-sample softmax cross-entropy of `[n, classes]` logits against integer labels. */
