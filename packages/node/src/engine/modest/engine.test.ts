@@ -575,6 +575,23 @@ describe('ModestEngine', () => {
     }
   })
 
+  it('trains no round past its last, so no peer reports one while its engine still serves', async () => {
+    const sim = new Sim()
+    const rounds = 3
+    const peers = await sim.swarm(6, { rounds })
+    try {
+      await sim.until(() => peers.some((p) => p.reports.some((r) => r.round === rounds)))
+      // the engines keep serving, as a demo's peers do until every one has finished: a round trained past the last
+      // would bring an aggregate of round rounds + 2, and reports of round rounds + 1, within a few rounds' time
+      const end = sim.clock.now() + 60_000
+      await sim.until(() => sim.clock.now() >= end)
+      const reported = peers.flatMap((p) => p.reports.map((r) => r.round))
+      expect(Math.max(...reported)).toBe(rounds)
+    } finally {
+      await sim.close()
+    }
+  })
+
   it('keeps completing rounds after 80 % of the peers die', async () => {
     const sim = new Sim()
     const peers = await sim.swarm(10, { minModels: 2 })

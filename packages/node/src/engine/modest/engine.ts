@@ -786,8 +786,12 @@ export class ModestEngine implements RoundEngine {
     const training = new AbortController()
     this.#training = training
     const signal = AbortSignal.any([training.signal, this.#signal])
-    if (round > 1) await this.#report(round - 1)
-    if (signal.aborted) return
+    // with a round limit, holding AGG(rounds + 1) completes the run: the engine reports the last round and trains
+    // nothing more (it still serves the others until it is stopped)
+    const { rounds } = this.#options
+    const past = rounds > 0 && round > rounds
+    if (round > 1 && !(past && round - 1 > rounds)) await this.#report(round - 1)
+    if (signal.aborted || past) return
     this.#deps.modestMetrics.roleRounds.inc({ role: 'trainer' })
     let trained: Awaited<ReturnType<LocalModel['train']>>
     try {
