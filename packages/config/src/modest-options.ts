@@ -3,8 +3,8 @@ import { z } from 'zod'
 
 /** Held-out samples a MoDeST aggregator scores trained models on, by default. */
 const DEFAULT_VALIDATE_BATCH = 100
-/** A trained model scoring worse than this × the round's median loss is refused, by default. */
-const DEFAULT_VALIDATE_LOSS_RATIO = 2
+/** A model scoring worse than this × the reference loss is refused, by default (MoDeST and gossip). */
+export const DEFAULT_VALIDATE_LOSS_RATIO = 2
 
 /** MoDeST (decentralized sampling) options; defaults sized for a LAN or cloud swarm, not the paper's 300 s. */
 export const modestSchema = z

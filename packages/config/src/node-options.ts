@@ -9,7 +9,7 @@ import { MODEL_CODEC_NAMES, RUN_MODE_NAMES, type RunModeName } from '@swarmgrad/
 import { z } from 'zod'
 import { flSchema } from './fl-options.js'
 import { modelFileSchema, modelSchema, refineModelFile } from './model-spec.js'
-import { modestSchema, refineDropFactor } from './modest-options.js'
+import { DEFAULT_VALIDATE_LOSS_RATIO, modestSchema, refineDropFactor } from './modest-options.js'
 import { spsaSchema } from './spsa-options.js'
 
 const multiaddr = z
@@ -131,9 +131,6 @@ const DEFAULT_STEP_RATIO = 2
 /** Default gossip.validateBatch with the `clipped` merge, and the share of the training samples it takes at most. */
 const DEFAULT_VALIDATE_BATCH = 200
 const DEFAULT_VALIDATE_SHARE = 0.1
-
-/** Default gossip.validateLossRatio. */
-const DEFAULT_VALIDATE_LOSS_RATIO = 2
 
 /**
  * Samples a peer with `trainSamples` training samples holds out to score received models on: `gossip.validateBatch`

@@ -14,6 +14,7 @@ import type { Logger } from 'pino'
 import { ModelExchange } from '../exchange/model-exchange.js'
 import type { NodeMetrics } from '../metrics/index.js'
 import { recordEvaluation, testReport } from './evaluation.js'
+import { comparableLoss, LOSS_FLOOR, lowerMedian } from './held-out.js'
 import { type Clock, SYSTEM_CLOCK } from './modest/sampling.js'
 import type { EngineContext, RoundEngine } from './registry.js'
 import type { Evaluation, LocalModel, OutgoingModel, ReceivedModel, RoundReport } from './types.js'
@@ -46,9 +47,6 @@ export interface GossipExchange {
  * median, so it follows the honest models over rounds and moves only when more than half of them are far.
  */
 const CLIP_WINDOW = 32
-
-/** The reference loss received models are scored against is taken as at least this. */
-const LOSS_FLOOR = 0.1
 
 /** Share of the fanout that may go to peers this one has not verified while verified ones are available. */
 const UNVERIFIED_SHARE = 0.25
@@ -421,18 +419,13 @@ export class GossipEngine implements RoundEngine {
       }
     }
     const began = this.#clock.now()
-    // a loss that overflowed (NaN, ±Infinity) counts as the worst: it sorts above every finite one
-    const lossOf = async (params: Float32Array) => {
-      const loss = await timed(params)
-      return Number.isFinite(loss) ? loss : Number.POSITIVE_INFINITY
-    }
+    const lossOf = async (params: Float32Array) => comparableLoss(await timed(params))
     const ownLoss = await lossOf(own)
     const losses: number[] = []
     for (const model of models) losses.push(await lossOf(model.params))
     this.#losses.push(...losses)
     this.#losses.splice(0, Math.max(0, this.#losses.length - CLIP_WINDOW))
-    const sorted = this.#losses.toSorted((a, b) => a - b)
-    const reference = Math.max(sorted[(sorted.length - 1) >> 1] as number, ownLoss, LOSS_FLOOR)
+    const reference = Math.max(lowerMedian(this.#losses), ownLoss, LOSS_FLOOR)
     const limit = this.options.validateLossRatio * reference
     const kept = models.filter((_, j) => Number.isFinite(losses[j]) && (losses[j] as number) <= limit)
     this.deps.logger.debug(

@@ -6,6 +6,7 @@ import { type ErrorCode, errorCode, firstNonFinite } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
 import type { NodeMetrics } from '../../metrics/index.js'
 import { recordEvaluation, testReport } from '../evaluation.js'
+import { comparableLoss, LOSS_FLOOR, lowerMedian } from '../held-out.js'
 import type { RoundEngine } from '../registry.js'
 import type { Evaluation, LocalModel, RoundReport } from '../types.js'
 import type { ModestMetrics } from './metrics.js'
@@ -126,8 +127,6 @@ const AGGREGATION_LAG = 2
 const CHECKS_IN_FLIGHT = 4
 /** Trained models an aggregation needs to screen them by score: fewer have no median to compare with. */
 const SCREEN_MIN_MODELS = 3
-/** The round's median held-out loss is taken as at least this when trained models are scored against it. */
-const LOSS_FLOOR = 0.1
 /** Answers that mean the receiver could not take part: try the next candidate. */
 const RETRY_CODES: ReadonlySet<ErrorCode | undefined> = new Set(['UNREACHABLE', 'TIMEOUT'])
 
@@ -177,10 +176,6 @@ export class ModestEngine implements RoundEngine {
   #trainSamples = 0
   #trainSeconds = 0
   #lastMerged = 0
-  /** What the last screen and clipped merge did, for the aggregation's log line. */
-  #lastCombine: { clipped?: number; dropped?: number } = {}
-  #lastLosses: number[] = []
-  #lastScreenMs = 0
   #sent = 0
 
   constructor(
@@ -629,12 +624,15 @@ export class ModestEngine implements RoundEngine {
       return
     }
     this.#lastAggregated = Math.max(this.#lastAggregated, round)
-    const refused = await this.#screen(aggregation)
+    const screen = await this.#screen(aggregation)
+    const { refused } = screen
     const poor: ModestAnswer = { accepted: false, code: 'POOR_SCORE' }
     const models = [...aggregation.models].filter(([from]) => !refused.has(from)).map(([, params]) => params)
     // the rules refuse non-finite inputs (which the transport never lets through): such an input fails the
     // aggregation like a non-finite aggregate
-    const mean = models.find((m) => firstNonFinite(m) >= 0) ?? this.#combine(models)
+    const nonFinite = models.find((m) => firstNonFinite(m) >= 0)
+    const combined = nonFinite === undefined ? this.#combine(models) : { merged: nonFinite }
+    const mean = combined.merged
     const index = firstNonFinite(mean)
     if (index >= 0) {
       // Nothing non-finite is ever sent, so no peer adopts it, this one included (it keeps the model it holds).
@@ -657,9 +655,10 @@ export class ModestEngine implements RoundEngine {
         round,
         models: models.length,
         refused: refused.size,
-        ...this.#lastCombine,
-        losses: this.#lastLosses,
-        screenMs: this.#lastScreenMs,
+        clipped: combined.clipped,
+        dropped: combined.dropped,
+        losses: screen.losses,
+        screenMs: screen.ms,
       },
       'aggregated',
     )
@@ -680,16 +679,14 @@ export class ModestEngine implements RoundEngine {
    * sender's word), accumulated in float64: the mean of finite float32 models is then finite. `clipped` counts the
    * models it scaled down, and those farther than dropFactor × the median distance, which it leaves out (OUTLIER).
    */
-  #combine(models: Float32Array[]): Float32Array {
+  #combine(models: Float32Array[]): { merged: Float32Array; clipped?: number; dropped?: number } {
     const { aggregator, clipFactor, dropFactor } = this.#options
-    this.#lastCombine = {}
-    if (aggregator !== 'clipped') return AGGREGATORS[aggregator].aggregate({ vectors: models })
+    if (aggregator !== 'clipped') return { merged: AGGREGATORS[aggregator].aggregate({ vectors: models }) }
     const drop = dropFactor === 0 ? undefined : dropFactor / clipFactor
     const { merged, clipped, dropped } = clippedMerge({ vectors: models }, { factor: clipFactor, drop })
-    this.#lastCombine = { clipped, dropped }
     this.#deps.metrics.modelsClipped.inc(clipped)
     if (dropped > 0) this.#deps.metrics.messagesRejected.inc({ kind: 'model', code: 'OUTLIER' }, dropped)
-    return merged
+    return { merged, clipped, dropped }
   }
 
   /**
@@ -699,31 +696,25 @@ export class ModestEngine implements RoundEngine {
    * be rounds old; while fewer than half of the models are bad it is an honest model's loss, so a model trained on
    * flipped labels, or noise, scores far above it while honest models trained on other peers' data stay within.
    */
-  async #screen(aggregation: Aggregation): Promise<Set<string>> {
+  async #screen(aggregation: Aggregation): Promise<{ refused: Set<string>; losses?: number[]; ms?: number }> {
     const refused = new Set<string>()
-    this.#lastLosses = []
-    this.#lastScreenMs = 0
     const { score } = this.#model
     const { validateBatch, validateLossRatio } = this.#options
     if (score === undefined || validateBatch === 0 || aggregation.models.size < SCREEN_MIN_MODELS)
-      return refused
+      return { refused }
     const { metrics, logger } = this.#deps
     const losses = new Map<string, number>()
     const started = performance.now()
     for (const [from, params] of aggregation.models) {
       const end = metrics.validationDuration.startTimer()
       try {
-        const loss = await score(params)
-        losses.set(from, Number.isNaN(loss) ? Number.POSITIVE_INFINITY : loss)
+        losses.set(from, comparableLoss(await score(params)))
       } finally {
         end()
       }
     }
-    this.#lastScreenMs = Math.round(performance.now() - started)
-    const sorted = [...losses.values()].sort((a, b) => a - b)
-    this.#lastLosses = sorted.map((loss) => Number(loss.toPrecision(3)))
-    const median = sorted[(sorted.length - 1) >> 1] as number
-    const limit = validateLossRatio * Math.max(median, LOSS_FLOOR)
+    const ms = Math.round(performance.now() - started)
+    const limit = validateLossRatio * Math.max(lowerMedian([...losses.values()]), LOSS_FLOOR)
     for (const [from, loss] of losses) {
       if (loss <= limit) continue
       refused.add(from)
@@ -733,7 +724,8 @@ export class ModestEngine implements RoundEngine {
         'trained model scores poorly: refused',
       )
     }
-    return refused
+    const logged = [...losses.values()].toSorted((a, b) => a - b).map((loss) => Number(loss.toPrecision(3)))
+    return { refused, losses: logged, ms }
   }
 
   #fail(aggregation: Aggregation, code: ErrorCode): void {
