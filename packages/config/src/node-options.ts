@@ -133,23 +133,25 @@ const DEFAULT_VALIDATE_BATCH = 200
 const DEFAULT_VALIDATE_SHARE = 0.1
 
 /**
- * Samples a peer with `trainSamples` training samples holds out to score received models on: `gossip.validateBatch`
- * when set, else in gossip mode with the `clipped` merge DEFAULT_VALIDATE_BATCH but at most DEFAULT_VALIDATE_SHARE
- * of them (the robust default; the plain merges stay plain), else 0.
+ * Samples a peer with `trainSamples` training samples holds out to score received models on. gossip:
+ * `gossip.validateBatch` when set, else with the `clipped` merge DEFAULT_VALIDATE_BATCH but at most
+ * DEFAULT_VALIDATE_SHARE of them (the robust default; the plain merges stay plain). MoDeST: `modest.validateBatch`,
+ * at most DEFAULT_VALIDATE_SHARE of them (a peer with little data holds out fewer). Other modes: 0.
  */
 export function validateBatchOf(
   options: {
     readonly mode: RunModeName
     readonly gossip: { readonly aggregator: AggregatorName; readonly validateBatch?: number | undefined }
+    readonly modest: { readonly validateBatch: number }
   },
   trainSamples: number,
 ): number {
+  const share = Math.floor(DEFAULT_VALIDATE_SHARE * trainSamples)
+  if (options.mode === 'modest') return Math.min(options.modest.validateBatch, share)
   if (options.mode !== 'gossip') return 0
   const { aggregator, validateBatch } = options.gossip
   if (validateBatch !== undefined) return validateBatch
-  return aggregator === 'clipped'
-    ? Math.min(DEFAULT_VALIDATE_BATCH, Math.floor(DEFAULT_VALIDATE_SHARE * trainSamples))
-    : 0
+  return aggregator === 'clipped' ? Math.min(DEFAULT_VALIDATE_BATCH, share) : 0
 }
 
 /**

@@ -61,12 +61,10 @@ export function runIdOf(options: NodeOptions, architecture: object): string {
 }
 
 /**
- * The samples a peer holds out of its training data to score received models on: gossip's (validateBatchOf: by
- * default with the clipped merge 200, at most a tenth of them; a set validateBatch over half of them is a DataError),
- * MoDeST's (at most a tenth of them: a peer with little data holds out fewer).
+ * The samples a peer holds out of its training data to score received models on (validateBatchOf); a gossip
+ * validateBatch set over half of them is a DataError.
  */
 function heldOutCount(options: NodeOptions, n: number): number {
-  if (options.mode === 'modest') return Math.min(options.modest.validateBatch, Math.floor(n / 10))
   const count = validateBatchOf(options, n)
   if (2 * count > n) {
     throw new DataError(
