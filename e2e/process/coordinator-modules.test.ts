@@ -14,10 +14,17 @@ describe('swarmgrad coordinator (module loading)', () => {
   afterEach(async () => {
     await pool.killAll()
     if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+    dir = undefined
   })
 
-  /** Starts the coordinator with `args`, stops it once started, and returns every module URL it resolved. */
-  async function modulesOf(name: string, args: readonly string[]): Promise<string[]> {
+  /**
+   * Starts the coordinator with `args`, stops it once started, and returns every module URL it resolved (and the
+   * TF.js backend it logged choosing, if it loaded TF.js).
+   */
+  async function loaded(
+    name: string,
+    args: readonly string[],
+  ): Promise<{ urls: string[]; backend?: unknown }> {
     dir ??= await mkdtemp(join(tmpdir(), 'swarmgrad-modules-'))
     const log = join(dir, `${name}.log`)
     const coordinator = pool.start([...COORDINATOR, ...args], {
@@ -27,7 +34,15 @@ describe('swarmgrad coordinator (module loading)', () => {
     await coordinator.waitFor((p) => p.find((r) => r.msg === 'coordinator started') !== undefined, 'start')
     coordinator.kill('SIGTERM')
     expect((await coordinator.exited).code).toBe(0)
-    return (await readFile(log, 'utf8')).split('\n').filter((url) => url !== '')
+    const urls = (await readFile(log, 'utf8')).split('\n').filter((url) => url !== '')
+    return {
+      urls,
+      backend: coordinator.find((r) => r.component === 'trainer' && r.tfBackend !== undefined)?.backend,
+    }
+  }
+
+  async function modulesOf(name: string, args: readonly string[]): Promise<string[]> {
+    return (await loaded(name, args)).urls
   }
 
   it('of a gossip run loads no TF.js, while an fl coordinator loads it for its evaluator', async () => {
@@ -40,5 +55,15 @@ describe('swarmgrad coordinator (module loading)', () => {
     // the same check sees TF.js where it is loaded: an fl coordinator makes the initial model
     const fl = await modulesOf('fl', ['--mode', 'fl', '--data-test-limit', '100'])
     expect(fl.some((url) => url.includes('@tensorflow/tfjs'))).toBe(true)
+  })
+
+  it('loads only the TF.js packages it runs on: core, Layers (the gradients) and the wasm backend', async () => {
+    const fl = await loaded('fl-tfjs', ['--mode', 'fl', '--data-test-limit', '100'])
+    const packages = new Set(fl.urls.flatMap((url) => /@tensorflow\/(tfjs[a-z-]*)\//.exec(url)?.[1] ?? []))
+    // not the whole @tensorflow/tfjs bundle (converter, data, WebGL), nor tfjs-node where its native addon is absent
+    // (it loads that whole bundle before it finds the addon missing), nor the plain JS backend wasm replaces; where
+    // the native addon is installed, tfjs-node runs and brings the whole bundle
+    if (fl.backend === 'node') expect(packages).toContain('tfjs-node')
+    else expect([...packages].sort()).toEqual(['tfjs-backend-wasm', 'tfjs-core', 'tfjs-layers'])
   })
 })

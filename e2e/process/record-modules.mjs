@@ -1,5 +1,14 @@
-// Preloaded with `node --import` by the module-loading test: registers a resolve hook that appends every module URL
-// the process resolves, one a line, to the file named by SWARMGRAD_MODULE_LOG.
-import { register } from 'node:module'
+// Preloaded with `node --import` by the module-loading test: appends every module URL the process resolves, one a
+// line, to the file named by SWARMGRAD_MODULE_LOG. A resolve hook sees what `import` loads; a CommonJS module's own
+// `require` calls pass no hook, so the CommonJS module cache is appended as well when the process exits.
+import { appendFileSync } from 'node:fs'
+import { createRequire, register } from 'node:module'
+import { pathToFileURL } from 'node:url'
 
-register('./record-modules-hooks.mjs', import.meta.url, { data: { log: process.env.SWARMGRAD_MODULE_LOG } })
+const log = process.env.SWARMGRAD_MODULE_LOG
+register('./record-modules-hooks.mjs', import.meta.url, { data: { log } })
+const cache = createRequire(import.meta.url).cache
+process.on('exit', () => {
+  const urls = Object.keys(cache).map((path) => pathToFileURL(path).href)
+  appendFileSync(log, urls.map((url) => `${url}\n`).join(''))
+})

@@ -1,5 +1,5 @@
 import type { MlpSpec } from '@swarmgrad/config'
-import * as tf from '@tensorflow/tfjs'
+import * as tf from '@tensorflow/tfjs-core'
 import { describe, expect, it } from 'vitest'
 import { BACKEND_NAMES, backendInfo, initBackend, useBackend } from './backend.js'
 import { buildModel } from './model.js'

@@ -1,7 +1,11 @@
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
-import * as tf from '@tensorflow/tfjs'
+import * as tf from '@tensorflow/tfjs-core'
+// tfjs-core registers no gradient; the Layers bundle registers all of them when it loads, so training works on every
+// backend. It also gives the Layers export its model classes. (The whole `@tensorflow/tfjs` bundle would add the
+// converter, data and WebGL packages, about 8 MB of a process's memory that nothing here uses.)
+import '@tensorflow/tfjs-layers'
 
 /** Our names for the TF.js backends, in order of preference: native libtensorflow, WebAssembly, plain JS. */
 export type BackendName = 'node' | 'wasm' | 'cpu'
@@ -47,8 +51,8 @@ let pending: Promise<BackendInfo> | undefined
 
 /**
  * Selects the fastest TF.js backend that loads here: tfjs-node when its native addon loads, else WebAssembly (its
- * `.wasm` binaries read from node_modules, no network), else the plain JS `cpu` backend (the `@tensorflow/tfjs`
- * bundle registers it). The native and wasm packages are imported only when tried. Later calls return the backend
+ * `.wasm` binaries read from node_modules, no network), else the plain JS `cpu` backend. Each backend's package is
+ * imported only when tried, and tfjs-node only when its addon file is there. Later calls return the backend
  * chosen first. Also switches TF.js to production mode, which silences its console warnings.
  */
 export function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
@@ -124,8 +128,9 @@ async function selectBackend(options: InitBackendOptions): Promise<BackendInfo> 
 }
 
 async function activate(name: BackendName): Promise<BackendInfo> {
-  if (name === 'node') await import(TFJS_NODE_PACKAGE)
+  if (name === 'node') await loadNative()
   if (name === 'wasm') await loadWasm()
+  if (name === 'cpu') await import('@tensorflow/tfjs-backend-cpu')
   const ok = await tf.setBackend(TF_BACKEND[name])
   if (!ok) throw new Error(`tf.setBackend('${TF_BACKEND[name]}') failed`)
   await tf.ready()
@@ -137,6 +142,22 @@ async function activate(name: BackendName): Promise<BackendInfo> {
     simd: wasm && (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) === true,
     threads: wasm && (await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')) === true,
   }
+}
+
+/**
+ * Registers tfjs-node's backend. Its package loads the whole `@tensorflow/tfjs` bundle before it loads its native
+ * addon, so where the install left the addon out (it is downloaded at install time) the import would cost memory for
+ * nothing: the addon's folder is looked for first.
+ */
+async function loadNative(): Promise<void> {
+  const folder = dirname(createRequire(import.meta.url).resolve(`${TFJS_NODE_PACKAGE}/package.json`))
+  const lib = join(folder, 'lib')
+  const addons = existsSync(lib)
+    ? readdirSync(lib).filter((dir) => existsSync(join(lib, dir, 'tfjs_binding.node')))
+    : []
+  if (addons.length === 0)
+    throw new Error(`${TFJS_NODE_PACKAGE} has no native addon (no ${lib}/*/tfjs_binding.node)`)
+  await import(TFJS_NODE_PACKAGE)
 }
 
 /**

@@ -1,5 +1,5 @@
 import { type ModelSpec, specTask } from '@swarmgrad/config'
-import * as tf from '@tensorflow/tfjs'
+import * as tf from '@tensorflow/tfjs-core'
 
 /**
  * The SGD step of a ReLU MLP without dropout, written out by hand in a feature-major layout.

@@ -3,7 +3,8 @@ import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { featureSize, type ModelSpec, normalizeModelSpec, paramLayout, specTask } from '@swarmgrad/config'
 import { CodedError } from '@swarmgrad/protocol'
-import * as tf from '@tensorflow/tfjs'
+import * as tf from '@tensorflow/tfjs-core'
+import * as tfl from '@tensorflow/tfjs-layers'
 
 /** The files of a saved TF.js Layers model, as `tf.loadLayersModel('file://…/model.json')` expects them. */
 export const LAYERS_MODEL_FILE = 'model.json'
@@ -34,7 +35,7 @@ export interface SavedModelInfo {
  * softmax over the output logits, so `predict` gives class probabilities whose argmax is the trainer's prediction;
  * a regression model's output layer stays linear, so `predict` gives its predicted targets.
  */
-export function toLayersModel(spec: ModelSpec, params: Float32Array): tf.Sequential {
+export function toLayersModel(spec: ModelSpec, params: Float32Array): tfl.Sequential {
   const normalized = normalizeModelSpec(spec)
   const layout = paramLayout(normalized)
   const size = layout.reduce((sum, e) => sum + e.length, 0)
@@ -48,7 +49,7 @@ export function toLayersModel(spec: ModelSpec, params: Float32Array): tf.Sequent
       },
     )
   }
-  const model = tf.sequential()
+  const model = tfl.sequential()
   const inputShape = [featureSize(normalized)]
   const activation = normalized.activation ?? 'relu'
   let first = true
@@ -62,21 +63,21 @@ export function toLayersModel(spec: ModelSpec, params: Float32Array): tf.Sequent
     units: number,
     act: 'relu' | 'tanh' | 'sigmoid' | 'softmax' | 'linear',
   ): void => {
-    model.add(tf.layers.dense({ ...input(), name, units, activation: act }))
+    model.add(tfl.layers.dense({ ...input(), name, units, activation: act }))
   }
   /** A hidden dense layer and, when the spec trains it with dropout, its Dropout (identity when predicting). */
   const hidden = (i: number, units: number): void => {
     dense(`dense${i}`, units, activation)
     const rate = normalized.dropout?.[i] ?? 0
-    if (rate > 0) model.add(tf.layers.dropout({ name: `dropout${i}`, rate }))
+    if (rate > 0) model.add(tfl.layers.dropout({ name: `dropout${i}`, rate }))
   }
   if (normalized.kind === 'mlp') {
     for (const [i, units] of normalized.hidden.entries()) hidden(i, units)
   } else {
-    model.add(tf.layers.reshape({ ...input(), name: 'image', targetShape: [...normalized.inputShape] }))
+    model.add(tfl.layers.reshape({ ...input(), name: 'image', targetShape: [...normalized.inputShape] }))
     normalized.conv.forEach((layer, i) => {
       model.add(
-        tf.layers.conv2d({
+        tfl.layers.conv2d({
           name: `conv${i}`,
           filters: layer.filters,
           kernelSize: layer.kernel,
@@ -88,11 +89,11 @@ export function toLayersModel(spec: ModelSpec, params: Float32Array): tf.Sequent
       const pool = layer.pool ?? 2
       if (pool > 1) {
         model.add(
-          tf.layers.maxPooling2d({ name: `pool${i}`, poolSize: pool, strides: pool, padding: 'valid' }),
+          tfl.layers.maxPooling2d({ name: `pool${i}`, poolSize: pool, strides: pool, padding: 'valid' }),
         )
       }
     })
-    model.add(tf.layers.flatten({ name: 'flatten' }))
+    model.add(tfl.layers.flatten({ name: 'flatten' }))
     for (const [i, units] of normalized.dense.entries()) hidden(i, units)
   }
   dense('output', normalized.outputs, specTask(normalized) === 'regression' ? 'linear' : 'softmax')

@@ -8,7 +8,7 @@ import {
   paramLayout,
 } from '@swarmgrad/config'
 import { CodedError, createRng, type SeedPart, type Xoshiro128 } from '@swarmgrad/protocol'
-import * as tf from '@tensorflow/tfjs'
+import * as tf from '@tensorflow/tfjs-core'
 import { conv2dSame, linear } from './ops.js'
 
 /**

@@ -1,5 +1,5 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
-import * as tf from '@tensorflow/tfjs'
+import * as tf from '@tensorflow/tfjs-core'
 import { type Batch, featureRange, type RegressionDataset } from './data/dataset.js'
 import type { Model } from './model.js'
 

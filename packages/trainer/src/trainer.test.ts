@@ -1,6 +1,6 @@
 import type { CnnSpec, MlpSpec, ModelSpec } from '@swarmgrad/config'
 import { createRng } from '@swarmgrad/protocol'
-import * as tf from '@tensorflow/tfjs'
+import * as tf from '@tensorflow/tfjs-core'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend } from './backend.js'
 import { type ClassDataset, createDataset, featureRange, head } from './data/dataset.js'
