@@ -4,7 +4,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { integerOption, positiveOption, readCommandLine } from './command-line.js'
 
 // The compiled scripts (`tsc -b` first), each with a bad value of one of its options.
 const DIST = fileURLToPath(new URL('../dist/', import.meta.url))
@@ -92,4 +93,36 @@ describe('benchmark command lines', () => {
       expect(help.stderr).not.toMatch(STACK_LINE)
     },
   )
+})
+
+describe('readCommandLine', () => {
+  afterEach(() => {
+    vi.restoreAllMocks()
+  })
+
+  it('gives the parsed value, 0 after --help before a --, and 2 with the message and usage for a bad value', () => {
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined)
+    const error = vi.spyOn(console, 'error').mockImplementation(() => undefined)
+    const parse = (argv: readonly string[]): { n: number } => ({ n: integerOption(argv.at(-1), 'n', 2, 9) })
+    expect(readCommandLine(['--n', '3'], 'usage: x', parse)).toEqual({ n: 3 })
+    expect(readCommandLine(['--n', '3', '-h'], 'usage: x', parse)).toBe(0)
+    expect(log).toHaveBeenCalledWith('usage: x')
+    // after `--`, --help is a value
+    expect(readCommandLine(['--', '--help'], 'usage: x', parse)).toBe(2)
+    expect(error).toHaveBeenLastCalledWith('--n must be an integer from 2 to 9, got --help\nusage: x')
+  })
+
+  it('names the option and the allowed values', () => {
+    expect(integerOption('12', 'runs')).toBe(12)
+    expect(() => integerOption(undefined, 'peers')).toThrow(/^--peers is required$/)
+    expect(() => integerOption('', 'runs')).toThrow('--runs must be a positive integer, got ')
+    expect(() => integerOption('1.5', 'runs')).toThrow('--runs must be a positive integer, got 1.5')
+    expect(() => integerOption('0', 'wait', 1, 10)).toThrow('--wait must be an integer from 1 to 10, got 0')
+    expect(() => integerOption('3', 'churn-rounds', 9)).toThrow(
+      '--churn-rounds must be an integer >= 9, got 3',
+    )
+    expect(positiveOption('3e-4', 'lr')).toBe(3e-4)
+    expect(() => positiveOption('0', 'lr')).toThrow('--lr must be a positive number, got 0')
+    expect(() => positiveOption('Infinity', 'lr')).toThrow('--lr must be a positive number, got Infinity')
+  })
 })
