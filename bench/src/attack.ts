@@ -14,6 +14,7 @@ import {
   summarizeAttackRuns,
 } from './attack-summary.js'
 import { ATTACKS, type AttackKind, parseAttackKind } from './byzantine.js'
+import { integerOption, positiveOption, readCommandLine } from './command-line.js'
 import { flCoordinatorCommand } from './fl.js'
 import { CLI_BIN, DEFAULT_BOOTSTRAP_PEERS, FMNIST_TASK_FLAGS, runSwarm, untilSignalled } from './swarm.js'
 
@@ -64,17 +65,6 @@ export interface AttackOptions {
   readonly plots: string
 }
 
-function positive(text: string, name: string, integer = true): number {
-  const n = Number(text)
-  if (!(Number.isFinite(n) && n > 0 && (!integer || Number.isInteger(n)))) {
-    throw new CodedError(
-      'BAD_ARGUMENT',
-      `--${name} must be a positive ${integer ? 'integer' : 'number'}, got ${text}`,
-    )
-  }
-  return n
-}
-
 function list(text: string): string[] {
   return text
     .split(',')
@@ -82,8 +72,8 @@ function list(text: string): string[] {
     .filter((s) => s !== '')
 }
 
-/** Parses the command line; throws a BAD_ARGUMENT error naming the bad option. `help` when --help was given. */
-export function parseAttackArgs(argv: readonly string[]): AttackOptions | 'help' {
+/** Parses the command line; throws a BAD_ARGUMENT error naming the bad option. */
+export function parseAttackArgs(argv: readonly string[]): AttackOptions {
   const { values } = parseArgs({
     args: [...argv],
     options: {
@@ -97,25 +87,18 @@ export function parseAttackArgs(argv: readonly string[]): AttackOptions | 'help'
       repeats: { type: 'string', default: '1' },
       out: { type: 'string', default: 'bench-results/attack.json' },
       plots: { type: 'string', default: 'bench-results/attack' },
-      help: { type: 'boolean', default: false },
     },
     strict: true,
   })
-  if (values.help) return 'help'
-  const peers = positive(values.peers, 'peers')
-  if (peers < 2 || peers > 16) {
-    throw new CodedError(
-      'BAD_ARGUMENT',
-      `--peers must be 2 … 16 (the reference split has 16 parts), got ${peers}`,
-    )
-  }
+  // the reference split has 16 parts
+  const peers = integerOption(values.peers, 'peers', 2, 16)
   const modes = list(values.modes).map((m) => {
     const mode = MODES.find((x) => x === m)
     if (mode === undefined)
       throw new CodedError('BAD_ARGUMENT', `--modes: unknown mode ${m}; one of ${MODES.join(', ')}`)
     return mode
   })
-  const counts = list(values.byzantine).map((c) => positive(c, 'byzantine'))
+  const counts = list(values.byzantine).map((c) => integerOption(c, 'byzantine'))
   const tooMany = counts.find((k) => 2 * k >= peers)
   if (tooMany !== undefined) {
     throw new CodedError('BAD_ARGUMENT', `--byzantine ${tooMany} is not fewer than half of ${peers} peers`)
@@ -125,13 +108,13 @@ export function parseAttackArgs(argv: readonly string[]): AttackOptions | 'help'
     throw new CodedError('BAD_ARGUMENT', `--seed must be an integer, got ${values.seed}`)
   return {
     peers,
-    rounds: positive(values.rounds, 'rounds'),
+    rounds: integerOption(values.rounds, 'rounds'),
     modes,
     attacks: list(values.attacks).map(parseAttackKind),
     counts,
-    sigma: positive(values.sigma, 'sigma', false),
+    sigma: positiveOption(values.sigma, 'sigma'),
     seed,
-    repeats: positive(values.repeats, 'repeats'),
+    repeats: integerOption(values.repeats, 'repeats'),
     out: values.out,
     plots: values.plots,
   }
@@ -309,18 +292,8 @@ async function writePlots(runs: readonly AttackRun[], options: AttackOptions): P
 }
 
 async function cli(argv: readonly string[]): Promise<number> {
-  let options: AttackOptions | 'help'
-  try {
-    options = parseAttackArgs(argv)
-  } catch (err) {
-    console.error(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`)
-    return 2
-  }
-  if (options === 'help') {
-    console.log(USAGE)
-    return 0
-  }
-  const opts = options
+  const opts = readCommandLine(argv, USAGE, parseAttackArgs)
+  if (typeof opts === 'number') return opts
   const plans = planRuns(opts)
   console.log(
     `attack benchmark: ${opts.peers} peers, ${opts.rounds} rounds, modes ${opts.modes.join(', ')}, ` +

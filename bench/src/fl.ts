@@ -6,6 +6,7 @@ import { parseArgs, promisify } from 'node:util'
 import { renderLineChart } from '@swarmgrad/cli'
 import { CodedError } from '@swarmgrad/protocol'
 import { loadFashionMnist } from '@swarmgrad/trainer'
+import { integerOption, readCommandLine } from './command-line.js'
 import {
   CLI_BIN_SHOWN,
   cpuLine,
@@ -467,72 +468,70 @@ function quietLine(what: string, quiet: QuietWait): string {
   )
 }
 
-const USAGE = `usage: node bench/dist/fl.js [--only <config>[,<config>...]] [--rounds 20] [--peers 16]
-  [--reference <path>/run.sh] [--quiet-wait <seconds, default 120; 0: no wait>]
+const USAGE = `usage: node bench/dist/fl.js [--only <config>[,<config>...], default all] [--rounds 20]
+  [--peers 16; another count only with *-hetero configurations] [--reference <path>/run.sh]
+  [--quiet-wait <seconds, default 120; 0: no wait>]
 configurations: ${CONFIGS.map((c) => c.name).join(', ')}
 --reference (or BENCH_FL_REFERENCE): a command run as \`<command> A|B <rounds>\` before fedavg-16of16 (A) and
   fedavg-8of16 (B) that prints one JSON line (seconds_per_round_median, accuracy, mb_per_round, to_80, ...);
   the figures of those configurations are then also given as ratios to it.`
 
-async function cli(argv: readonly string[]): Promise<number> {
-  let values: {
-    only?: string | undefined
-    rounds: string
-    peers: string
-    reference?: string | undefined
-    'quiet-wait': string
-    help?: boolean | undefined
-  }
-  try {
-    values = parseArgs({
-      args: [...argv],
-      options: {
-        only: { type: 'string' },
-        rounds: { type: 'string', default: '20' },
-        peers: { type: 'string', default: '16' },
-        reference: { type: 'string' },
-        'quiet-wait': { type: 'string', default: '120' },
-        help: { type: 'boolean' },
-      },
-      strict: true,
-    }).values
-  } catch (err) {
-    console.error(`${(err as Error).message}\n${USAGE}`)
-    return 2
-  }
-  if (values.help === true) {
-    console.log(USAGE)
-    return 0
-  }
+interface FlOptions {
+  readonly configs: readonly FlConfig[]
+  readonly rounds: number
+  readonly peers: number
+  readonly quietWait: number
+  readonly reference: string | undefined
+}
+
+function parseFlArgs(argv: readonly string[]): FlOptions {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      only: { type: 'string' },
+      rounds: { type: 'string', default: '20' },
+      peers: { type: 'string', default: '16' },
+      reference: { type: 'string' },
+      'quiet-wait': { type: 'string', default: '120' },
+    },
+    strict: true,
+  })
   const only = values.only?.split(',')
   const configs = CONFIGS.filter((c) => only === undefined || only.includes(c.name))
   if (configs.length === 0) {
-    console.error(`no configuration named ${values.only}; known: ${CONFIGS.map((c) => c.name).join(', ')}`)
-    return 2
+    throw new CodedError(
+      'BAD_ARGUMENT',
+      `--only: no configuration named ${values.only}; known: ${CONFIGS.map((c) => c.name).join(', ')}`,
+    )
   }
-  const rounds = Number(values.rounds)
-  if (!Number.isInteger(rounds) || rounds < 1) {
-    console.error(`--rounds must be a positive integer, got ${values.rounds}`)
-    return 2
-  }
-  const peers = Number(values.peers)
-  if (!Number.isInteger(peers) || peers < 2) {
-    console.error(`--peers must be an integer >= 2, got ${values.peers}`)
-    return 2
-  }
+  const peers = integerOption(values.peers, 'peers', 2)
   const quietWait = Number(values['quiet-wait'])
   if (!Number.isFinite(quietWait) || quietWait < 0) {
-    console.error(`--quiet-wait must be a number of seconds >= 0, got ${values['quiet-wait']}`)
-    return 2
+    throw new CodedError(
+      'BAD_ARGUMENT',
+      `--quiet-wait must be a number of seconds >= 0, got ${values['quiet-wait']}`,
+    )
   }
-  const reference = values.reference ?? process.env.BENCH_FL_REFERENCE
   const fixed = configs.filter((c) => c.hetero !== true)
   if (peers !== 16 && fixed.length > 0) {
-    console.error(
+    throw new CodedError(
+      'BAD_ARGUMENT',
       `--peers ${peers}: only the *-hetero configurations run other than 16 peers, not ${fixed[0]!.name}`,
     )
-    return 2
   }
+  return {
+    configs,
+    rounds: integerOption(values.rounds, 'rounds'),
+    peers,
+    quietWait,
+    reference: values.reference ?? process.env.BENCH_FL_REFERENCE,
+  }
+}
+
+async function cli(argv: readonly string[]): Promise<number> {
+  const options = readCommandLine(argv, USAGE, parseFlArgs)
+  if (typeof options === 'number') return options
+  const { configs, rounds, peers, quietWait, reference } = options
   const settle = async (what: string): Promise<QuietWait> => {
     const quiet = await waitQuiet({ maxSeconds: quietWait })
     console.log(quietLine(what, quiet))

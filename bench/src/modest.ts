@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { CodedError } from '@swarmgrad/protocol'
+import { integerOption, readCommandLine } from './command-line.js'
 import { peerCommand, runSwarm, type SwarmResult, type SwarmRunOptions } from './swarm.js'
 import type { RoundSummary } from './swarm-summary.js'
 
@@ -193,7 +194,26 @@ async function loadResult(path: string, key: string): Promise<SwarmResult> {
   return result
 }
 
-async function cli(argv: readonly string[]): Promise<number> {
+const SKIPPABLE = ['modest', 'gossip', 'churn'] as const
+
+const USAGE = `usage: node bench/dist/modest.js [--rounds 20] [--kill-at 8] [--churn-rounds <n, default kill-at + 6>]
+  [--skip modest|gossip|churn]... [--modest-from <result.json>] [--gossip-from <result.json>]
+  [--out bench-results/modest-fmnist.json]
+Runs a MoDeST and a gossip swarm of ${PEERS} peers on fmnist-2nn for --rounds rounds, then a MoDeST churn run that
+SIGKILLs ${100 * KILL_FRACTION} % of its peers after round --kill-at and goes on to round --churn-rounds. --skip leaves a run out;
+--modest-from/--gossip-from take that run's result from an earlier JSON (this script's or swarm.js's) instead.`
+
+interface Options {
+  readonly rounds: number
+  readonly killAt: number
+  readonly churnRounds: number
+  readonly skip: ReadonlySet<string>
+  readonly modestFrom: string | undefined
+  readonly gossipFrom: string | undefined
+  readonly out: string
+}
+
+function parseOptions(argv: readonly string[]): Options {
   const { values } = parseArgs({
     args: [...argv],
     options: {
@@ -208,26 +228,37 @@ async function cli(argv: readonly string[]): Promise<number> {
     },
     strict: true,
   })
-  const rounds = Number(values.rounds)
-  const killAt = Number(values['kill-at'])
-  const churnRounds = Number(values['churn-rounds'] ?? killAt + 6)
-  if (![rounds, killAt, churnRounds].every((n) => Number.isInteger(n) && n > 0) || churnRounds <= killAt) {
-    console.error(
-      'usage: modest.js [--rounds 20] [--kill-at 8] [--churn-rounds 14] [--skip gossip|churn|modest]',
-    )
-    return 2
+  const killAt = integerOption(values['kill-at'], 'kill-at')
+  const churnRounds = integerOption(values['churn-rounds'] ?? String(killAt + 6), 'churn-rounds', killAt + 1)
+  const unknown = values.skip.find((s) => !(SKIPPABLE as readonly string[]).includes(s))
+  if (unknown !== undefined) {
+    throw new CodedError('BAD_ARGUMENT', `--skip: unknown run ${unknown}; one of ${SKIPPABLE.join(', ')}`)
   }
-  const skip = new Set(values.skip)
+  return {
+    rounds: integerOption(values.rounds, 'rounds'),
+    killAt,
+    churnRounds,
+    skip: new Set(values.skip),
+    modestFrom: values['modest-from'],
+    gossipFrom: values['gossip-from'],
+    out: values.out,
+  }
+}
+
+async function cli(argv: readonly string[]): Promise<number> {
+  const options = readCommandLine(argv, USAGE, parseOptions)
+  if (typeof options === 'number') return options
+  const { rounds, killAt, churnRounds, skip } = options
   const print = (line: string): void => console.log(line)
   const modest =
-    values['modest-from'] !== undefined
-      ? await loadResult(values['modest-from'], 'modest')
+    options.modestFrom !== undefined
+      ? await loadResult(options.modestFrom, 'modest')
       : skip.has('modest')
         ? undefined
         : await runSwarm(swarmOptions('modest-fmnist-2nn', 'modest', rounds, MODEST_FLAGS), print)
   const gossip =
-    values['gossip-from'] !== undefined
-      ? await loadResult(values['gossip-from'], 'gossip')
+    options.gossipFrom !== undefined
+      ? await loadResult(options.gossipFrom, 'gossip')
       : skip.has('gossip')
         ? undefined
         : await runSwarm(swarmOptions('gossip-fmnist-2nn', 'gossip', rounds, []), print)
@@ -260,9 +291,9 @@ async function cli(argv: readonly string[]): Promise<number> {
     )
     summary.churn = churn
   }
-  await mkdir(dirname(resolve(values.out)), { recursive: true })
-  await writeFile(values.out, `${JSON.stringify(summary, null, 2)}\n`)
-  console.log(`written to ${values.out}`)
+  await mkdir(dirname(resolve(options.out)), { recursive: true })
+  await writeFile(options.out, `${JSON.stringify(summary, null, 2)}\n`)
+  console.log(`written to ${options.out}`)
   return 0
 }
 

@@ -3,6 +3,8 @@ import { basename, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { PALETTE, renderLineChart, type Series } from '@swarmgrad/cli'
+import { CodedError } from '@swarmgrad/protocol'
+import { readCommandLine } from './command-line.js'
 import type { RoundSummary } from './swarm-summary.js'
 
 /**
@@ -84,16 +86,24 @@ export async function plotRuns(files: readonly string[], out: string, title: str
   return written
 }
 
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+const USAGE = `usage: node bench/dist/plot.js --out <path prefix> [--title fmnist-2nn] <result.json>...
+Plots swarm.js results: writes <path prefix>-acc-round.svg and <path prefix>-acc-mb.svg.`
+
+function parseOptions(argv: readonly string[]): { out: string; title: string; files: string[] } {
   const { values, positionals } = parseArgs({
-    args: process.argv.slice(2),
+    args: [...argv],
     options: { out: { type: 'string' }, title: { type: 'string', default: 'fmnist-2nn' } },
     allowPositionals: true,
+    strict: true,
   })
-  if (values.out === undefined || positionals.length === 0) {
-    console.error('usage: node bench/dist/plot.js --out <path prefix> [--title <text>] <result.json>...')
-    process.exitCode = 2
-  } else {
-    for (const path of await plotRuns(positionals, values.out, values.title)) console.log(`wrote ${path}`)
-  }
+  if (values.out === undefined) throw new CodedError('BAD_ARGUMENT', '--out is required')
+  if (positionals.length === 0) throw new CodedError('BAD_ARGUMENT', 'no result files given')
+  return { out: values.out, title: values.title, files: positionals }
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const options = readCommandLine(process.argv.slice(2), USAGE, parseOptions)
+  if (typeof options === 'number') process.exitCode = options
+  else
+    for (const path of await plotRuns(options.files, options.out, options.title)) console.log(`wrote ${path}`)
 }

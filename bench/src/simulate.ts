@@ -5,7 +5,9 @@ import { parseArgs } from 'node:util'
 import { PALETTE, renderLineChart, type Series } from '@swarmgrad/cli'
 import { SIM_MODES, type SimOptions, type SimOptionsInput, simOptionsSchema } from '@swarmgrad/config'
 import { createLogger } from '@swarmgrad/net'
+import { CodedError } from '@swarmgrad/protocol'
 import { type SimResult, simulate } from '@swarmgrad/sim'
+import { integerOption, readCommandLine } from './command-line.js'
 
 /**
  * The simulator's reference experiment: 1,000 virtual peers on fmnist-2nn, Fashion-MNIST split by Dirichlet
@@ -117,20 +119,29 @@ async function compare(files: readonly string[], out: string): Promise<void> {
   }
 }
 
-async function run(
+/** The reference options of `mode` for `peers` (and `rounds`, when given); a BAD_ARGUMENT error naming what is off. */
+function referenceOptions(
   mode: SimOptions['mode'],
   peers: number,
-  rounds: string | undefined,
+  rounds: number | undefined,
   out: string,
-): Promise<void> {
-  const options = simOptionsSchema.parse({
+): SimOptions {
+  const parsed = simOptionsSchema.safeParse({
     ...COMMON,
     ...REFERENCES[mode](peers),
     mode,
     peers,
-    ...(rounds === undefined ? {} : { rounds: Number(rounds) }),
+    ...(rounds === undefined ? {} : { rounds }),
     historyFile: `${out}.jsonl`,
   })
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')
+    throw new CodedError('BAD_ARGUMENT', `--mode ${mode} --peers ${peers}: ${issues}`)
+  }
+  return parsed.data
+}
+
+async function run(options: SimOptions, out: string): Promise<void> {
   await mkdir(dirname(out), { recursive: true })
   await writeFile(options.historyFile as string, '')
   const result = await simulate(options, {
@@ -152,9 +163,19 @@ async function run(
   )
 }
 
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+const USAGE = `usage: node bench/dist/simulate.js [--mode ${SIM_MODES.join('|')}, default modest] [--peers ${COMMON.peers}]
+  [--rounds ${COMMON.rounds}] [--out bench-results/simulate-<mode>-<peers>]
+  or: node bench/dist/simulate.js --compare <result.json>,<result.json>... [--out bench-results/simulate-compare]
+Runs the reference experiment of one mode and writes <out>.json, <out>.jsonl and the charts <out>-acc-*.svg;
+--compare draws finished runs together and prints the MB each needed to reach 30 … 95 % accuracy.`
+
+type Command =
+  | { readonly compare: readonly string[]; readonly out: string }
+  | { readonly options: SimOptions; readonly out: string }
+
+function parseCommand(argv: readonly string[]): Command {
   const { values } = parseArgs({
-    args: process.argv.slice(2),
+    args: [...argv],
     options: {
       mode: { type: 'string', default: 'modest' },
       out: { type: 'string' },
@@ -162,16 +183,26 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(
       rounds: { type: 'string' },
       compare: { type: 'string' },
     },
+    strict: true,
   })
   if (values.compare !== undefined) {
-    await compare(values.compare.split(','), values.out ?? 'bench-results/simulate-compare')
-  } else {
-    const mode = SIM_MODES.find((m) => m === values.mode)
-    if (mode === undefined) {
-      console.error(`--mode must be one of ${SIM_MODES.join(', ')}, got ${values.mode}`)
-      process.exit(2)
-    }
-    const peers = Number(values.peers)
-    await run(mode, peers, values.rounds, values.out ?? `bench-results/simulate-${mode}-${peers}`)
+    const files = values.compare.split(',').filter((f) => f !== '')
+    if (files.length === 0) throw new CodedError('BAD_ARGUMENT', '--compare needs result files, got none')
+    return { compare: files, out: values.out ?? 'bench-results/simulate-compare' }
   }
+  const mode = SIM_MODES.find((m) => m === values.mode)
+  if (mode === undefined) {
+    throw new CodedError('BAD_ARGUMENT', `--mode must be one of ${SIM_MODES.join(', ')}, got ${values.mode}`)
+  }
+  const peers = integerOption(values.peers, 'peers', 2, 100_000)
+  const rounds = values.rounds === undefined ? undefined : integerOption(values.rounds, 'rounds')
+  const out = values.out ?? `bench-results/simulate-${mode}-${peers}`
+  return { options: referenceOptions(mode, peers, rounds, out), out }
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const command = readCommandLine(process.argv.slice(2), USAGE, parseCommand)
+  if (typeof command === 'number') process.exitCode = command
+  else if ('compare' in command) await compare(command.compare, command.out)
+  else await run(command.options, command.out)
 }

@@ -25,6 +25,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs, promisify } from 'node:util'
 import { renderLineChart, type Series } from '@swarmgrad/cli'
 import { CodedError } from '@swarmgrad/protocol'
+import { integerOption, positiveOption, readCommandLine } from './command-line.js'
 import { type CoordinatorRound, coordinatorRounds, flCoordinatorCommand } from './fl.js'
 import {
   CLI_BIN,
@@ -429,24 +430,14 @@ async function writeOutputs(
   return [json, ...written]
 }
 
-const USAGE = `usage: node bench/dist/spsa-finetune.js [--peers 16] [--pretrain-rounds 2] [--rounds 20]
-  [--only ${CONFIG_NAMES.join(',')}] [--lr-output <lr>] [--lr-all <lr>] [--out bench-results/spsa-finetune]`
+/** The learning rate of an SPSA configuration, for the usage text. */
+const lrOf = (name: string): string => String(SPSA_CONFIGS.find((c) => c.name === name)?.lr)
 
-function positiveInt(text: string, name: string): number {
-  const n = Number(text)
-  if (!Number.isInteger(n) || n < 1) {
-    throw new CodedError('BAD_ARGUMENT', `--${name} must be a positive integer, got ${text}`)
-  }
-  return n
-}
-
-function positiveNumber(text: string, name: string): number {
-  const n = Number(text)
-  if (!Number.isFinite(n) || n <= 0) {
-    throw new CodedError('BAD_ARGUMENT', `--${name} must be a positive number, got ${text}`)
-  }
-  return n
-}
+const USAGE = `usage: node bench/dist/spsa-finetune.js [--peers ${REFERENCE_PEERS}] [--pretrain-rounds 2] [--rounds 20]
+  [--only ${CONFIG_NAMES.join(',')}] [--lr-output <lr, default ${lrOf('spsa-output')}>]
+  [--lr-all <lr, default ${lrOf('spsa-all')}>] [--out bench-results/spsa-finetune]
+Pre-trains a checkpoint with --pretrain-rounds FedAvg rounds, then runs --rounds rounds of each configuration from it;
+writes <out>.json, <out>-acc-round.svg and <out>-acc-bytes.svg.`
 
 /** Parses the command line into a plan; a bad value is a BAD_ARGUMENT naming the flag. */
 export function parsePlan(argv: readonly string[]): Plan {
@@ -471,7 +462,7 @@ export function parsePlan(argv: readonly string[]): Plan {
       `--only: unknown configuration ${JSON.stringify(unknown[0] ?? '')}; known: ${CONFIG_NAMES.join(', ')}`,
     )
   }
-  const peers = positiveInt(values.peers, 'peers')
+  const peers = integerOption(values.peers, 'peers')
   if (peers < 2) throw new CodedError('BAD_ARGUMENT', `--peers must be at least 2, got ${peers}`)
   const lr: Record<string, string | undefined> = {
     'spsa-output': values['lr-output'],
@@ -479,12 +470,12 @@ export function parsePlan(argv: readonly string[]): Plan {
   }
   const spsa = SPSA_CONFIGS.map((c) => {
     const text = lr[c.name]
-    return text === undefined ? c : { ...c, lr: positiveNumber(text, c.name.replace('spsa-', 'lr-')) }
+    return text === undefined ? c : { ...c, lr: positiveOption(text, c.name.replace('spsa-', 'lr-')) }
   })
   return {
     peers,
-    pretrainRounds: positiveInt(values['pretrain-rounds'], 'pretrain-rounds'),
-    rounds: positiveInt(values.rounds, 'rounds'),
+    pretrainRounds: integerOption(values['pretrain-rounds'], 'pretrain-rounds'),
+    rounds: integerOption(values.rounds, 'rounds'),
     configs,
     spsa,
     out: values.out,
@@ -492,13 +483,8 @@ export function parsePlan(argv: readonly string[]): Plan {
 }
 
 async function cli(argv: readonly string[]): Promise<number> {
-  let plan: Plan
-  try {
-    plan = parsePlan(argv)
-  } catch (err) {
-    console.error(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`)
-    return 2
-  }
+  const plan = readCommandLine(argv, USAGE, parsePlan)
+  if (typeof plan === 'number') return plan
   const loadBefore = loadavg()
   console.log(
     `spsa-finetune: ${plan.peers} peers, ${plan.pretrainRounds} FedAvg rounds to the checkpoint, then ${plan.rounds} rounds of ${plan.configs.join(', ')}`,

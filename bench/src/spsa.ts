@@ -18,12 +18,14 @@ import {
   createRng,
   encodeEnvelope,
   encodeModelPayload,
+  MAX_SPSA_SCALARS_PER_BATCH,
   modelHash,
   peerIdBytes,
   seedFrom,
   TensorCodec,
   Xoshiro128,
 } from '@swarmgrad/protocol'
+import { integerOption, readCommandLine } from './command-line.js'
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const SPEC = { kind: 'mlp', inputShape: [784], hidden: [200, 200], outputs: 10, activation: 'relu' } as const
@@ -75,17 +77,35 @@ function batchBytes(scalars: number, withHash: boolean): number {
   ).byteLength
 }
 
-async function main(): Promise<void> {
+const USAGE = `usage: node bench/dist/spsa.js [--runs 5] [--peers 16] [--scalars 30]
+  --runs: timed runs of each figure (the median is reported); --peers: N, the peers whose scalars one replayed round
+  applies; --scalars: J, the scalars a peer sends per round (1 to ${MAX_SPSA_SCALARS_PER_BATCH}).
+Writes bench-results/spsa.json.`
+
+interface Options {
+  readonly runs: number
+  readonly peers: number
+  readonly scalars: number
+}
+
+function parseOptions(argv: readonly string[]): Options {
   const { values } = parseArgs({
+    args: [...argv],
     options: {
       runs: { type: 'string', default: '5' },
       peers: { type: 'string', default: '16' },
       scalars: { type: 'string', default: '30' },
     },
+    strict: true,
   })
-  const runs = Number(values.runs)
-  const peers = Number(values.peers)
-  const scalars = Number(values.scalars)
+  return {
+    runs: integerOption(values.runs, 'runs'),
+    peers: integerOption(values.peers, 'peers'),
+    scalars: integerOption(values.scalars, 'scalars', 1, MAX_SPSA_SCALARS_PER_BATCH),
+  }
+}
+
+async function main({ runs, peers, scalars }: Options): Promise<void> {
   const layout = paramLayout(SPEC)
   const size = layout.reduce((sum, e) => sum + e.length, 0)
 
@@ -199,4 +219,6 @@ async function main(): Promise<void> {
   console.log(`\nwrote ${out}`)
 }
 
-await main()
+const options = readCommandLine(process.argv.slice(2), USAGE, parseOptions)
+if (typeof options === 'number') process.exitCode = options
+else await main(options)

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { fieldsOf, nodeOptionsSchema } from '@swarmgrad/config'
 import { CodedError } from '@swarmgrad/protocol'
+import { integerOption, readCommandLine } from './command-line.js'
 import {
   accountCpu,
   type CpuAccount,
@@ -727,19 +728,12 @@ export async function waitQuiet(
   return { quiet: false, waitedSeconds: (Date.now() - started) / 1000, lastBusyShare: last }
 }
 
-const USAGE = `usage: node bench/dist/swarm.js --mode <mode> --peers <n> --rounds <n> [--task fmnist-2nn|tiny|none]
-  [--extra "<flags for every peer>"]... [--start-peers auto|none|<n>] [--coordinator "<command>"]
-  [--name <run name>] [--out bench-results/<name>.json] [--timeout <seconds>] [--logs bench-results/tmp/<name>]
-  [--bootstrap-peers <k, default 8>]`
-
-function positiveInt(text: string | undefined, name: string, fallback?: number): number {
-  if (text === undefined && fallback !== undefined) return fallback
-  const n = Number(text)
-  if (!Number.isInteger(n) || n < 1) {
-    throw new CodedError('BAD_ARGUMENT', `--${name} must be a positive integer, got ${String(text)}`)
-  }
-  return n
-}
+const USAGE = `usage: node bench/dist/swarm.js --peers <n> --rounds <n> [--mode <mode, default gossip>]
+  [--task ${Object.keys(TASK_PRESETS).join('|')}, default fmnist-2nn] [--extra "<flags for every peer>"]...
+  [--start-peers auto|none|<n>, default auto] [--coordinator "<command>"]
+  [--name <run name, default <mode>-<task>-<peers>p-<rounds>r>] [--out bench-results/<name>.json]
+  [--timeout <seconds, default 300 + 120 × rounds>] [--logs bench-results/tmp/<name>]
+  [--bootstrap-peers <k, default ${DEFAULT_BOOTSTRAP_PEERS}>]`
 
 /** Parses the CLI arguments into run options and the output path. */
 export function parseSwarmArgs(argv: readonly string[]): { options: SwarmRunOptions; out: string } {
@@ -769,11 +763,11 @@ export function parseSwarmArgs(argv: readonly string[]): { options: SwarmRunOpti
     },
     strict: true,
   })
-  const peers = positiveInt(values.peers, 'peers')
-  const rounds = positiveInt(values.rounds, 'rounds')
+  const peers = integerOption(values.peers, 'peers')
+  const rounds = integerOption(values.rounds, 'rounds')
   const startText = values['start-peers']
   const startPeers =
-    startText === 'auto' || startText === 'none' ? startText : positiveInt(startText, 'start-peers')
+    startText === 'auto' || startText === 'none' ? startText : integerOption(startText, 'start-peers')
   const name = values.name ?? `${values.mode}-${values.task}-${peers}p-${rounds}r`
   const options: SwarmRunOptions = {
     name,
@@ -784,8 +778,11 @@ export function parseSwarmArgs(argv: readonly string[]): { options: SwarmRunOpti
     extra: values.extra.flatMap((e) => e.split(/\s+/)).filter((w) => w !== ''),
     startPeers,
     ...(values.coordinator === undefined ? {} : { coordinator: values.coordinator }),
-    timeoutSeconds: positiveInt(values.timeout, 'timeout', 300 + 120 * rounds),
-    bootstrapPeers: positiveInt(values['bootstrap-peers'], 'bootstrap-peers', DEFAULT_BOOTSTRAP_PEERS),
+    timeoutSeconds: integerOption(values.timeout ?? String(300 + 120 * rounds), 'timeout'),
+    bootstrapPeers: integerOption(
+      values['bootstrap-peers'] ?? String(DEFAULT_BOOTSTRAP_PEERS),
+      'bootstrap-peers',
+    ),
     cwd: process.cwd(),
     logDir: values.logs ?? `bench-results/tmp/${name}`,
   }
@@ -794,17 +791,8 @@ export function parseSwarmArgs(argv: readonly string[]): { options: SwarmRunOpti
 }
 
 async function cli(argv: readonly string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(USAGE)
-    return 0
-  }
-  let parsed: { options: SwarmRunOptions; out: string }
-  try {
-    parsed = parseSwarmArgs(argv)
-  } catch (err) {
-    console.error(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`)
-    return 2
-  }
+  const parsed = readCommandLine(argv, USAGE, parseSwarmArgs)
+  if (typeof parsed === 'number') return parsed
   const { options, out } = parsed
   console.log(
     `swarm ${options.name}: ${options.peers} ${options.mode} peers, ${options.rounds} rounds, task ${options.task}` +

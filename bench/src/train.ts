@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { MlpSpec } from '@swarmgrad/config'
+import { CodedError } from '@swarmgrad/protocol'
 import {
   BACKEND_NAMES,
   type BackendInfo,
@@ -20,6 +21,7 @@ import {
   loadFashionMnist,
   useBackend,
 } from '@swarmgrad/trainer'
+import { integerOption, readCommandLine } from './command-line.js'
 
 const SPEC: MlpSpec = { kind: 'mlp', inputShape: [784], hidden: [200, 200], outputs: 10, activation: 'relu' }
 const BATCH_SIZE = 32
@@ -63,31 +65,41 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
-function parseOptions(): { runs: number; steps: number; backends: BackendName[] } {
+const USAGE = `usage: node bench/dist/train.js [--runs 5] [--steps 200] [--backends ${BACKEND_NAMES.join(',')}]
+  --runs: timed runs per backend (the median is reported); --steps: training steps of batch ${BATCH_SIZE} per run;
+  --backends: the TF.js backends to measure, in order (one that does not load is reported as unavailable).
+Writes bench-results/train.json and the "${SECTION.slice(3)}" section of docs/benchmarks.md.`
+
+interface Options {
+  readonly runs: number
+  readonly steps: number
+  readonly backends: readonly BackendName[]
+}
+
+function parseOptions(argv: readonly string[]): Options {
   const { values } = parseArgs({
+    args: [...argv],
     options: {
       runs: { type: 'string', default: '5' },
       steps: { type: 'string', default: '200' },
       backends: { type: 'string', default: BACKEND_NAMES.join(',') },
     },
+    strict: true,
   })
-  const runs = Number(values.runs)
-  const steps = Number(values.steps)
-  if (!Number.isInteger(runs) || runs < 1)
-    throw new Error(`--runs must be a positive integer, got ${values.runs}`)
-  if (!Number.isInteger(steps) || steps < 1)
-    throw new Error(`--steps must be a positive integer, got ${values.steps}`)
-  const backends = values.backends.split(',').map((b) => b.trim())
-  for (const b of backends) {
-    if (!(BACKEND_NAMES as readonly string[]).includes(b)) {
-      throw new Error(`--backends: unknown backend ${b} (choose from ${BACKEND_NAMES.join(', ')})`)
+  const backends = values.backends.split(',').map((b) => {
+    const backend = BACKEND_NAMES.find((name) => name === b.trim())
+    if (backend === undefined) {
+      throw new CodedError(
+        'BAD_ARGUMENT',
+        `--backends: unknown backend ${b.trim()} (choose from ${BACKEND_NAMES.join(', ')})`,
+      )
     }
-  }
-  return { runs, steps, backends: backends as BackendName[] }
+    return backend
+  })
+  return { runs: integerOption(values.runs, 'runs'), steps: integerOption(values.steps, 'steps'), backends }
 }
 
-async function main(): Promise<void> {
-  const { runs, steps, backends } = parseOptions()
+async function main({ runs, steps, backends }: Options): Promise<void> {
   const loadBefore = loadavg()
   console.log(`loading Fashion-MNIST …`)
   const [train, test] = await Promise.all([loadFashionMnist('train'), loadFashionMnist('test')])
@@ -273,4 +285,6 @@ async function writeSection(
   await writeFile(path, next)
 }
 
-await main()
+const options = readCommandLine(process.argv.slice(2), USAGE, parseOptions)
+if (typeof options === 'number') process.exitCode = options
+else await main(options)
