@@ -96,17 +96,22 @@ describe('swarmgrad node (separate processes on 127.0.0.1)', () => {
     expect(peer.find((r) => r.msg === 'peer stopped')).toBeDefined()
   })
 
-  it("runs with V8's young generation capped at 1 MB, unless its user sized it", async () => {
+  it("runs with V8's young generation capped at 1 MB and its gc exposed, unless its user set them", async () => {
     const started = (p: CliProcess) =>
       p.waitFor((q) => q.find((r) => r.msg === 'peer started') !== undefined, 'start')
     const cmdline = async (p: CliProcess) =>
       (await readFile(`/proc/${p.child.pid}/cmdline`, 'utf8')).split('\0')
     const peer = pool.start([...PEER_ARGS, '--rounds', '0'])
     await started(peer)
-    // the bin replaced itself (same pid) by a process with the flag
-    expect(await cmdline(peer)).toContain('--max-semi-space-size=1')
-    const sized = pool.start([...PEER_ARGS, '--rounds', '0'], { NODE_OPTIONS: '--max-semi-space-size=4' })
+    // the bin replaced itself (same pid) by a process with the flags
+    expect(await cmdline(peer)).toEqual(expect.arrayContaining(['--max-semi-space-size=1', '--expose-gc']))
+    const sized = pool.start([...PEER_ARGS, '--rounds', '0'], {
+      NODE_OPTIONS: '--max-semi-space-size=4 --no-expose-gc',
+    })
     await started(sized)
-    expect((await cmdline(sized)).filter((arg) => arg.startsWith('--max-semi-space-size'))).toEqual([])
+    const flags = (await cmdline(sized)).filter(
+      (arg) => arg.startsWith('--max-semi-space-size') || arg.includes('gc'),
+    )
+    expect(flags).toEqual([])
   })
 })

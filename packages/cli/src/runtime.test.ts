@@ -20,16 +20,18 @@ describe('unsupportedRuntime', () => {
 })
 
 describe('missingRuntimeFlags', () => {
-  it('adds the young-generation cap to a process started without it', () => {
-    expect(missingRuntimeFlags([], undefined)).toEqual(['--max-semi-space-size=1'])
+  it('adds the young-generation cap and the exposed gc to a process started without them', () => {
+    expect(missingRuntimeFlags([], undefined)).toEqual(['--max-semi-space-size=1', '--expose-gc'])
     expect(missingRuntimeFlags(['--enable-source-maps'], '--max-old-space-size=512')).toEqual([
       '--max-semi-space-size=1',
+      '--expose-gc',
     ])
   })
 
   it("keeps a user's own setting, given on the command line or in NODE_OPTIONS, and adds nothing twice", () => {
-    expect(missingRuntimeFlags(['--max-semi-space-size=16'], undefined)).toEqual([])
-    expect(missingRuntimeFlags([], '--trace-gc  --max-semi-space-size=8')).toEqual([])
-    expect(missingRuntimeFlags(['--max-semi-space-size=1'], '')).toEqual([])
+    expect(missingRuntimeFlags(['--max-semi-space-size=16'], undefined)).toEqual(['--expose-gc'])
+    expect(missingRuntimeFlags([], '--trace-gc  --max-semi-space-size=8 --no-expose-gc')).toEqual([])
+    expect(missingRuntimeFlags(['--max-semi-space-size=1', '--expose-gc'], '')).toEqual([])
+    expect(missingRuntimeFlags(['--no-expose-gc'], undefined)).toEqual(['--max-semi-space-size=1'])
   })
 })

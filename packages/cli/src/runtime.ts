@@ -20,16 +20,20 @@ export function unsupportedRuntime(version: string): string | undefined {
  * V8 flags a swarmgrad process runs with unless its user set them. `--max-semi-space-size=1` caps each half of V8's
  * young generation at 1 MB: without it the semi-spaces grow to 16 MB each under the allocations of start-up and
  * training, and an idle peer on the reference task holds about 187 MB instead of about 140 MB, for a training
- * throughput within a few per cent (docs/benchmarks.md, "Peer footprint"). A V8 heap's size is fixed when the process
- * starts, so the flag cannot be set from inside it: the bin starts itself again with it.
+ * throughput within a few per cent (docs/benchmarks.md, "Peer footprint"). `--expose-gc` lets a peer and the
+ * coordinator start a collection once a round is done (`releaseRoundGarbage`), so the dead buffers of a round's
+ * transfers do not pile up. A V8 heap's size is fixed when the process starts, so these flags cannot be set from
+ * inside it: the bin starts itself again with them.
  */
-export const RUNTIME_FLAGS: readonly string[] = ['--max-semi-space-size=1']
+export const RUNTIME_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--expose-gc']
 
 /**
  * The runtime flags to add to a process started with `execArgv` and the environment's `NODE_OPTIONS`: those whose
- * option neither names (a user's own `--max-semi-space-size=16` in either wins).
+ * option neither names (a user's own `--max-semi-space-size=16` or `--no-expose-gc` in either wins).
  */
 export function missingRuntimeFlags(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
-  const given = [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].map((arg) => arg.split('=')[0])
-  return RUNTIME_FLAGS.filter((flag) => !given.includes(flag.split('=')[0]))
+  // `--no-expose-gc` names the option `--expose-gc` does
+  const name = (arg: string): string | undefined => arg.split('=')[0]?.replace(/^--no-/, '--')
+  const given = [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].map(name)
+  return RUNTIME_FLAGS.filter((flag) => !given.includes(name(flag)))
 }

@@ -14,6 +14,7 @@ import {
   type Host,
   type MetricsServer,
   registerBuildInfo,
+  releaseRoundGarbage,
   serveMetrics,
   warnIfOpen,
 } from '@swarmgrad/net'
@@ -409,6 +410,7 @@ export async function createCoordinator(
               mode: options.mode,
               peer: host.peerId.toString(),
             })
+            releaseRoundGarbage()
             deps.onRound?.(record)
           },
         })

@@ -15,6 +15,7 @@ import {
   type Logger,
   type MetricsServer,
   registerBuildInfo,
+  releaseRoundGarbage,
   serveMetrics,
   warnIfOpen,
 } from '@swarmgrad/net'
@@ -307,6 +308,7 @@ export async function createNode(
         mode: options.mode,
         peer: host.peerId.toString(),
       })
+      releaseRoundGarbage()
       deps.onRound?.(report)
     },
   })
