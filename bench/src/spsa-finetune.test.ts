@@ -15,6 +15,7 @@ import {
   SPSA_CONFIGS,
   spsaFlags,
   swarmCurve,
+  tableRounds,
   taskOf,
 } from './spsa-finetune.js'
 import type { RoundSummary } from './swarm-summary.js'
@@ -232,7 +233,9 @@ describe('spsa-finetune done-when', () => {
     const c = criterion(0.757, [flat, spsa])
     expect(c.fedavg).toBeNull()
     expect(c.spsa[0]).toMatchObject({ reach: { round: 1 }, ratio: null, budgetBytes: null, met: false })
+    expect(criterionText(c, 0.757)).toContain('  fedavg: not reached\n')
     expect(criterionText(c, 0.757)).toContain('spsa-output: round 1, 500 B -> not met')
+    expect(criterionText(criterion(0.757, [spsa]), 0.757)).toContain('  fedavg: not run\n')
   })
 })
 
@@ -260,6 +263,13 @@ describe('spsa-finetune command line', () => {
     expect(tuned.find((c) => c.name === 'spsa-output')).toEqual(
       SPSA_CONFIGS.find((c) => c.name === 'spsa-output'),
     )
+  })
+
+  it('spans the final table over the longest configuration run', () => {
+    expect(tableRounds(parsePlan([]))).toBe(100)
+    expect(tableRounds(parsePlan(['--only', 'fedavg']))).toBe(5)
+    expect(tableRounds(parsePlan(['--only', 'spsa-all', '--rounds', '3']))).toBe(3)
+    expect(tableRounds(parsePlan(['--only', 'fedavg,spsa-output', '--rounds', '3']))).toBe(5)
   })
 
   it('refuses an unknown configuration, a non-integer count and a single peer, naming the flag', () => {
