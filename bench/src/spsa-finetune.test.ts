@@ -2,15 +2,20 @@ import { describe, expect, it } from 'vitest'
 import {
   CONFIG_NAMES,
   type CurvePoint,
+  criterion,
+  criterionText,
   curveSeries,
   type FinetuneRow,
   fedAvgCurve,
   finetuneTable,
   milestoneRounds,
   parsePlan,
+  payloadAt,
+  payloadRecords,
   SPSA_CONFIGS,
   spsaFlags,
   swarmCurve,
+  tableRounds,
   taskOf,
 } from './spsa-finetune.js'
 import type { RoundSummary } from './swarm-summary.js'
@@ -71,12 +76,45 @@ describe('spsa-finetune task and flags', () => {
 })
 
 describe('spsa-finetune curves', () => {
-  it('starts the swarm curve at the checkpoint and takes mean accuracy and cumulative bytes per round', () => {
-    const curve = swarmCurve(0.75, [summary(1, 0.76, 700), summary(2, 0.78, 1400), summary(3, 0.79, 2100)], 2)
-    expect(curve).toEqual([
+  it("reads the peers' scalar-batch bytes from their round lines, skipping other lines", () => {
+    const log = [
+      'not json',
+      '{"msg":"peer started","round":0}',
+      '{"msg":"round done","round":1,"bytesOut":900,"payloadOut":212}',
+      '{"msg":"round done","round":2,"bytesOut":1300}',
+      '{"msg":"round done","round":3,"bytesOut":1700,"payloadOut":568}',
+      '{"msg":"round done",',
+    ].join('\n')
+    expect(payloadRecords(log)).toEqual([
+      { round: 1, payloadOut: 212 },
+      { round: 3, payloadOut: 568 },
+    ])
+  })
+
+  it("sums each peer's latest scalar-batch count at or before a round", () => {
+    const a = [
+      { round: 1, payloadOut: 200 },
+      { round: 3, payloadOut: 600 },
+    ]
+    const b = [{ round: 2, payloadOut: 390 }]
+    expect(payloadAt([a, b], 1)).toBe(200)
+    expect(payloadAt([a, b], 2)).toBe(590)
+    expect(payloadAt([a, b], 3)).toBe(990)
+  })
+
+  it('starts the swarm curve at the checkpoint and takes mean accuracy and the scalar-batch bytes per round', () => {
+    const payload = [
+      [
+        { round: 1, payloadOut: 200 },
+        { round: 2, payloadOut: 380 },
+      ],
+      [{ round: 1, payloadOut: 210 }],
+    ]
+    const summaries = [summary(1, 0.76, 7000), summary(2, 0.78, 14000), summary(3, 0.79, 21000)]
+    expect(swarmCurve(0.75, summaries, payload, 2)).toEqual([
       { round: 0, accuracy: 0.75, bytes: 0 },
-      { round: 1, accuracy: 0.76, bytes: 700 },
-      { round: 2, accuracy: 0.78, bytes: 1400 },
+      { round: 1, accuracy: 0.76, bytes: 410 },
+      { round: 2, accuracy: 0.78, bytes: 590 },
     ])
   })
 
@@ -94,8 +132,10 @@ describe('spsa-finetune curves', () => {
     ])
   })
 
-  it('reports the checkpoint, every quarter and the last round once each', () => {
-    expect(milestoneRounds(20)).toEqual([0, 5, 10, 15, 20])
+  it('reports the checkpoint, rounds 1, 2, 5, 10, 20, 50, … below the last, and the last round once each', () => {
+    expect(milestoneRounds(100)).toEqual([0, 1, 2, 5, 10, 20, 50, 100])
+    expect(milestoneRounds(20)).toEqual([0, 1, 2, 5, 10, 20])
+    expect(milestoneRounds(7)).toEqual([0, 1, 2, 5, 7])
     expect(milestoneRounds(3)).toEqual([0, 1, 2, 3])
     expect(milestoneRounds(1)).toEqual([0, 1])
   })
@@ -118,7 +158,7 @@ describe('spsa-finetune curves', () => {
     ]
     const lines = finetuneTable(rows, 2).split('\n')
     expect(lines[0]).toBe(
-      '| configuration | checkpoint | round 1 | round 2 | bytes sent, all processes | bytes per peer per round |',
+      '| configuration | checkpoint | round 1 | round 2 | bytes sent | bytes per peer per round |',
     )
     expect(lines[2]).toBe('| fedavg | 75.0 % | 80.0 % | 81.0 % | 51.0 MB | 178 B |')
     expect(lines[3]).toBe('| spsa-output (incomplete) | 75.0 % | 75.5 % | - | 712 B | 178 B |')
@@ -140,12 +180,72 @@ describe('spsa-finetune curves', () => {
   })
 })
 
+describe('spsa-finetune done-when', () => {
+  const fedavg = row('fedavg', [
+    { round: 0, accuracy: 0.757, bytes: 0 },
+    { round: 1, accuracy: 0.784, bytes: 25_500_000 },
+    { round: 2, accuracy: 0.794, bytes: 51_000_000 },
+  ])
+  const curve = (accuracies: number[], bytesPerRound: number): CurvePoint[] =>
+    accuracies.map((accuracy, round) => ({ round, accuracy, bytes: round * bytesPerRound }))
+
+  it("measures FedAvg's bytes to its first round at the checkpoint + 3 points and SPSA's against 1/1000 of them", () => {
+    const cheap = row('spsa-output', curve([0.757, 0.77, 0.79, 0.8], 16_000))
+    const dear = row('spsa-all', curve([0.757, 0.76, 0.77, 0.788], 30_000))
+    const c = criterion(0.757, [fedavg, cheap, dear])
+    expect(c.target).toBeCloseTo(0.787, 12)
+    expect(c.fedavg).toEqual({ round: 2, accuracy: 0.794, bytes: 51_000_000 })
+    const [first, second] = c.spsa
+    expect(first).toMatchObject({
+      name: 'spsa-output',
+      rounds: 3,
+      reach: { round: 2, bytes: 32_000 },
+      met: true,
+    })
+    expect(first!.ratio).toBeCloseTo(32_000 / 51_000_000, 12)
+    expect(first!.budgetBytes).toBeCloseTo(51_000, 9)
+    // rounds 1-3 of spsa-output all fit in 51 kB: its best within the budget is its best
+    expect(first!.gainWithinBudget).toBeCloseTo(0.043, 12)
+    expect(second).toMatchObject({ name: 'spsa-all', reach: { round: 3, bytes: 90_000 }, met: false })
+    expect(second!.bestGain).toBeCloseTo(0.031, 12)
+    expect(second!.bestRound).toBe(3)
+    // only round 1 (30 kB) fits in the budget
+    expect(second!.gainWithinBudget).toBeCloseTo(0.003, 12)
+  })
+
+  it('counts only the first 100 rounds of SPSA and fails a configuration that never reaches the target', () => {
+    const accuracies = Array.from({ length: 121 }, (_, r) => (r <= 100 ? 0.757 + r * 0.0002 : 0.8))
+    const slow = row('spsa-output', curve(accuracies, 100))
+    const [v] = criterion(0.757, [fedavg, slow]).spsa
+    expect(v).toMatchObject({ rounds: 100, reach: null, ratio: null, bestRound: 100, met: false })
+    expect(v!.bestGain).toBeCloseTo(0.02, 12)
+    const text = criterionText(criterion(0.757, [fedavg, slow]), 0.757).split('\n')
+    expect(text[1]).toBe('  target: 78.7 % (checkpoint 75.7 % + 3 points)')
+    expect(text[2]).toBe('  fedavg: round 2, 51.0 MB')
+    expect(text[3]).toBe(
+      "  spsa-output: not reached in 100 rounds (best +2.0 points, round 100); within FedAvg's bytes / 1000 (51.0 kB): best +2.0 points -> not met",
+    )
+  })
+
+  it('has no budget and meets nothing when FedAvg never reaches the target', () => {
+    const flat = row('fedavg', curve([0.757, 0.76, 0.77], 25_500_000))
+    const spsa = row('spsa-output', curve([0.757, 0.79], 500))
+    const c = criterion(0.757, [flat, spsa])
+    expect(c.fedavg).toBeNull()
+    expect(c.spsa[0]).toMatchObject({ reach: { round: 1 }, ratio: null, budgetBytes: null, met: false })
+    expect(criterionText(c, 0.757)).toContain('  fedavg: not reached\n')
+    expect(criterionText(c, 0.757)).toContain('spsa-output: round 1, 500 B -> not met')
+    expect(criterionText(criterion(0.757, [spsa]), 0.757)).toContain('  fedavg: not run\n')
+  })
+})
+
 describe('spsa-finetune command line', () => {
-  it('defaults to 16 peers, 2 pre-training rounds, 20 rounds and every configuration', () => {
+  it('defaults to 16 peers, 2 pre-training rounds, 100 SPSA and 5 FedAvg rounds and every configuration', () => {
     expect(parsePlan([])).toEqual({
       peers: 16,
       pretrainRounds: 2,
-      rounds: 20,
+      rounds: 100,
+      fedavgRounds: 5,
       configs: [...CONFIG_NAMES],
       spsa: SPSA_CONFIGS,
       out: 'bench-results/spsa-finetune',
@@ -165,11 +265,21 @@ describe('spsa-finetune command line', () => {
     )
   })
 
+  it('spans the final table over the longest configuration run', () => {
+    expect(tableRounds(parsePlan([]))).toBe(100)
+    expect(tableRounds(parsePlan(['--only', 'fedavg']))).toBe(5)
+    expect(tableRounds(parsePlan(['--only', 'spsa-all', '--rounds', '3']))).toBe(3)
+    expect(tableRounds(parsePlan(['--only', 'fedavg,spsa-output', '--rounds', '3']))).toBe(5)
+  })
+
   it('refuses an unknown configuration, a non-integer count and a single peer, naming the flag', () => {
     expect(() => parsePlan(['--only', 'fedavg,spsa-some'])).toThrow(
       /--only: unknown configuration "spsa-some"/,
     )
     expect(() => parsePlan(['--rounds', '2.5'])).toThrow(/--rounds must be a positive integer, got 2.5/)
+    expect(() => parsePlan(['--fedavg-rounds', '0'])).toThrow(
+      /--fedavg-rounds must be a positive integer, got 0/,
+    )
     expect(() => parsePlan(['--peers', '1'])).toThrow(/--peers must be at least 2/)
     expect(() => parsePlan(['--lr-output', '0'])).toThrow(/--lr-output must be a positive number, got 0/)
   })

@@ -7,18 +7,23 @@
  * - `spsa-output`: shared-seed SPSA over the same peers from the checkpoint (`--spsa-init-file`), output layer only;
  * - `spsa-all`: the same on all parameters.
  *
- * Prints a table (accuracy at the checkpoint, after every R/4 rounds and at R; bytes sent since the checkpoint by
- * all processes; bytes one peer sends per round), writes `<out>.json` and the plots `<out>-acc-round.svg` and
- * `<out>-acc-bytes.svg` (accuracy against kB sent, log axis). Every process started is stopped, on failure too.
+ * FedAvg runs F rounds (`--fedavg-rounds`, 5: it passes +3 points within 2), SPSA R (`--rounds`, 100). Bytes are
+ * what the algorithm sends: FedAvg's model streams (both directions, the coordinator's count), SPSA's scalar
+ * batches (each peer's `payloadOut`: every published envelope once); the SPSA peers' liveness heartbeats and repair
+ * traffic are reported apart. Prints a table (accuracy at the checkpoint and after 1, 2, 5, 10, 20, 50, … rounds
+ * and R; bytes since the checkpoint; bytes one peer sends per round) and the done-when of issue 15: SPSA reaching
+ * the checkpoint + 3 points within 100 rounds, on at most 1/1000 of the bytes FedAvg needed to reach it. Writes
+ * `<out>.json` and the plots `<out>-acc-round.svg` and `<out>-acc-bytes.svg` (accuracy against kB sent, log axis).
+ * Every process started is stopped, on failure too.
  *
- *   pnpm bench:spsa-finetune [--peers 16] [--pretrain-rounds 2] [--rounds 20] [--only fedavg,spsa-output,spsa-all]
- *     [--lr-output 0.01] [--lr-all 3e-4] [--out bench-results/spsa-finetune]
+ *   pnpm bench:spsa-finetune [--peers 16] [--pretrain-rounds 2] [--rounds 100] [--fedavg-rounds 5]
+ *     [--only fedavg,spsa-output,spsa-all] [--lr-output 5e-3] [--lr-all 1e-3] [--out bench-results/spsa-finetune]
  *
  * With 16 peers the task is BENCHMARKS.md's `fmnist-2nn` (the shipped Dirichlet(0.5) split); with another count
  * (smoke runs) the same data, model and training flags over a Dirichlet(0.5) split drawn for that count.
  */
 import { execFile } from 'node:child_process'
-import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -54,21 +59,23 @@ export interface SpsaFinetuneConfig {
 }
 
 /**
- * The SPSA configurations (J = 30, ε = 1e-3, batch 64). lr was chosen in a single-process simulation of 16 peers
- * (the same SpsaKernel, IID batches) from a 400-step SGD checkpoint at 78.6 %, accuracy after 5 and 10 rounds:
- * output layer lr 3e-4 79.2/79.6, 1e-3 80.0/80.4, 3e-3 80.5/80.7, 1e-2 80.8/80.8, 3e-2 55.8/75.3 (diverges);
- * all parameters lr 1e-5 78.7/78.7, 3e-5 78.8/78.9, 1e-4 79.3/79.6; then in 4-peer, 3-round runs of this
- * benchmark from a 79.0 % checkpoint, accuracy after rounds 1/2/3: output 1e-2 79.9/80.7/81.4 and 81.2/81.6/81.4,
- * 3e-2 63.8/51.9/61.2 (diverges); all 1e-4 79.1/79.3/79.5, 3e-4 79.5/80.1/80.7, 1e-3 81.3/81.6/81.4 (fast, then
- * flat). All parameters take a larger lr than the 1/(J + d/N) noise bound suggests: most directions of the hidden
- * layers barely move the loss.
+ * The SPSA configurations (J = 30, ε = 1e-3, batch 64), for θ −= (lr/N) · Σ g·z (N contributors), so a round moves θ
+ * by about lr · J · ∇L. Output layer: from the 16-peer checkpoint (75.7 %), exact full-batch gradient descent on the
+ * output layer alone (no SPSA noise: the best a round can approximate) is stable at a step of 0.25 (0.4 diverges) and
+ * needs 130 steps to gain 3 points (+1.3 after 12); single-process simulations of the 16 peers (the same SpsaKernel,
+ * the shipped split), gain after 100 rounds: J = 30, lr 3e-3 +1.9, 6e-3 +2.0, 1e-2 +1.8 (−2.6 at round 10); J = 100,
+ * lr 2e-3 +1.8 (more scalars do not help: the step is bounded by curvature, not by noise); J = 10, lr 5e-3 +0.6,
+ * 1e-2 +0.1; J = 1400 (one round within the byte budget), lr 1e-4 +0.7 after 1 round, 2.5e-4 −0.1, 7e-4 −5.9.
+ * The output layer takes J = 30 and lr 5e-3, between the two best.
+ * All parameters, 4-peer 3-round runs of this benchmark from a 78.9 % checkpoint: lr 5e-3 (the last 16-peer run's 3e-4
+ * per contributor, before the 1/N scaling) diverges, 53.3/37.0/11.0 %; 1e-3 gives 81.0/81.1/81.7 %.
  */
 export const SPSA_CONFIGS: readonly SpsaFinetuneConfig[] = [
   {
     name: 'spsa-output',
     description: 'SPSA on the output layer (output/kernel + output/bias, 2 010 parameters)',
     params: ['output'],
-    lr: 0.01,
+    lr: 5e-3,
     eps: 1e-3,
     scalars: 30,
   },
@@ -76,13 +83,20 @@ export const SPSA_CONFIGS: readonly SpsaFinetuneConfig[] = [
     name: 'spsa-all',
     description: 'SPSA on all 199 210 parameters',
     params: [],
-    lr: 3e-4,
+    lr: 1e-3,
     eps: 1e-3,
     scalars: 30,
   },
 ]
 
 export const CONFIG_NAMES = ['fedavg', ...SPSA_CONFIGS.map((c) => c.name)] as const
+
+/** The gain over the checkpoint's accuracy the done-when asks of SPSA, and FedAvg's bytes for it are measured at. */
+export const TARGET_GAIN = 0.03
+/** The rounds SPSA has to reach it in. */
+export const TARGET_ROUNDS = 100
+/** SPSA may send at most this fraction of the bytes FedAvg needed to reach the same gain. */
+export const BYTES_FRACTION = 1 / 1000
 
 /** Accuracy after `round` rounds from the checkpoint (round 0 is the checkpoint) and bytes sent since it. */
 export interface CurvePoint {
@@ -98,8 +112,10 @@ export interface FinetuneRow {
   /** The flags each peer got on top of the task's (SPSA hyper-parameters, checkpoint). */
   readonly peerFlags: readonly string[]
   readonly curve: readonly CurvePoint[]
-  /** Bytes sent by all processes (peers and, for FedAvg, the coordinator) from the checkpoint to round R. */
+  /** The algorithm's bytes (FedAvg: model streams; SPSA: scalar batches) from the checkpoint to the last round. */
   readonly totalBytes: number
+  /** SPSA: what the peers sent besides the scalar batches (liveness heartbeats, repairs) over the same rounds. */
+  readonly otherBytes?: number
   /** Bytes one peer sends per round, mean over peers and rounds (FedAvg: its update upload). */
   readonly peerBytesPerRound: number
   readonly runSeconds: number
@@ -129,19 +145,60 @@ export function spsaFlags(config: SpsaFinetuneConfig, checkpoint: string): strin
   ]
 }
 
+/** One `round done` line of an SPSA peer: the round and the scalar-batch bytes it had published by then. */
+export interface PayloadRecord {
+  readonly round: number
+  readonly payloadOut: number
+}
+
+/** The `round done` lines carrying `payloadOut` in a peer's JSON log (other lines are skipped). */
+export function payloadRecords(log: string): PayloadRecord[] {
+  const records: PayloadRecord[] = []
+  for (const line of log.split('\n')) {
+    if (!line.startsWith('{')) continue
+    let record: { msg?: unknown; round?: unknown; payloadOut?: unknown }
+    try {
+      record = JSON.parse(line) as typeof record
+    } catch {
+      continue
+    }
+    if (
+      record.msg === 'round done' &&
+      typeof record.round === 'number' &&
+      typeof record.payloadOut === 'number'
+    ) {
+      records.push({ round: record.round, payloadOut: record.payloadOut })
+    }
+  }
+  return records
+}
+
+/** Bytes of scalar batches all peers published up to `round`: each peer's latest count at or before it. */
+export function payloadAt(peers: readonly (readonly PayloadRecord[])[], round: number): number {
+  let sum = 0
+  for (const records of peers) {
+    let latest: PayloadRecord | undefined
+    for (const r of records)
+      if (r.round <= round && (latest === undefined || r.round > latest.round)) latest = r
+    sum += latest?.payloadOut ?? 0
+  }
+  return sum
+}
+
 /**
  * The curve of a swarm run started from the checkpoint: round 0 is the checkpoint's accuracy, round r the mean
- * test accuracy over the peers that evaluated r and the bytes all processes sent up to r.
+ * test accuracy over the peers that evaluated r and the scalar-batch bytes all peers published up to r.
  */
 export function swarmCurve(
   checkpointAccuracy: number | undefined,
   summaries: readonly RoundSummary[],
+  payload: readonly (readonly PayloadRecord[])[],
   rounds: number,
 ): CurvePoint[] {
   const points: CurvePoint[] = [{ round: 0, accuracy: checkpointAccuracy, bytes: 0 }]
   for (let round = 1; round <= rounds; round++) {
     const s = summaries.find((r) => r.round === round)
-    if (s !== undefined) points.push({ round, accuracy: s.meanAcc, bytes: s.bytesSent })
+    if (s !== undefined) points.push({ round, accuracy: s.meanAcc, bytes: payloadAt(payload, round) })
   }
   return points
 }
@@ -166,9 +223,14 @@ export function fedAvgCurve(
   return points
 }
 
-/** The rounds the table reports: 0, every R/4 (rounded) and R, without repeats. */
+/** The rounds the table reports: 0, then 1, 2, 5, 10, 20, 50, 100, … below R, and R. */
 export function milestoneRounds(rounds: number): number[] {
-  return [...new Set([0, 1, 2, 3, 4].map((q) => Math.round((q * rounds) / 4)))]
+  const marks = [0]
+  for (let decade = 1; decade < rounds; decade *= 10) {
+    for (const m of [1, 2, 5]) if (m * decade < rounds) marks.push(m * decade)
+  }
+  marks.push(rounds)
+  return marks
 }
 
 function pct(x: number | undefined): string {
@@ -185,7 +247,7 @@ function bytesText(bytes: number): string {
 export function finetuneTable(rows: readonly FinetuneRow[], rounds: number): string {
   const marks = milestoneRounds(rounds)
   const lines = [
-    `| configuration | ${marks.map((m) => (m === 0 ? 'checkpoint' : `round ${m}`)).join(' | ')} | bytes sent, all processes | bytes per peer per round |`,
+    `| configuration | ${marks.map((m) => (m === 0 ? 'checkpoint' : `round ${m}`)).join(' | ')} | bytes sent | bytes per peer per round |`,
     `| --- | ${marks.map(() => '---').join(' | ')} | --- | --- |`,
   ]
   for (const row of rows) {
@@ -193,6 +255,113 @@ export function finetuneTable(rows: readonly FinetuneRow[], rounds: number): str
     lines.push(
       `| ${row.name}${row.completed ? '' : ' (incomplete)'} | ${accs.join(' | ')} | ${bytesText(row.totalBytes)} | ${bytesText(row.peerBytesPerRound)} |`,
     )
+  }
+  return lines.join('\n')
+}
+
+/** The first point of `curve` (after the checkpoint) at or above `target` accuracy, within `rounds`; else null. */
+export function firstReach(curve: readonly CurvePoint[], target: number, rounds: number): CurvePoint | null {
+  return (
+    curve.find((p) => p.round > 0 && p.round <= rounds && p.accuracy !== undefined && p.accuracy >= target) ??
+    null
+  )
+}
+
+/** Where one SPSA configuration stands against the done-when. */
+export interface SpsaVerdict {
+  readonly name: string
+  /** The rounds of the run that count: up to TARGET_ROUNDS. */
+  readonly rounds: number
+  /** SPSA's first round at the checkpoint + TARGET_GAIN within TARGET_ROUNDS, with its bytes to it. */
+  readonly reach: CurvePoint | null
+  /** Its bytes to the target over FedAvg's. */
+  readonly ratio: number | null
+  /** The largest gain over the checkpoint within TARGET_ROUNDS, and its (first) round. */
+  readonly bestGain: number | null
+  readonly bestRound: number | null
+  /** FedAvg's bytes to the target × BYTES_FRACTION: what SPSA may send. */
+  readonly budgetBytes: number | null
+  /** The largest gain over the checkpoint of the rounds whose bytes stay within the budget (null: none does). */
+  readonly gainWithinBudget: number | null
+  readonly met: boolean
+}
+
+export interface Criterion {
+  /** Whether FedAvg ran (the byte budget needs it). */
+  readonly fedavgRan: boolean
+  readonly target: number | null
+  /** FedAvg's first round at the target, with its bytes to it. */
+  readonly fedavg: CurvePoint | null
+  readonly spsa: readonly SpsaVerdict[]
+}
+
+/** The largest gain over `base` among `points` and its first round; nulls for no point with an accuracy. */
+function best(points: readonly CurvePoint[], base: number): { gain: number | null; round: number | null } {
+  let top: CurvePoint | undefined
+  for (const p of points) {
+    if (p.accuracy !== undefined && (top?.accuracy === undefined || p.accuracy > top.accuracy)) top = p
+  }
+  return top?.accuracy === undefined
+    ? { gain: null, round: null }
+    : { gain: top.accuracy - base, round: top.round }
+}
+
+/**
+ * The done-when of SPSA fine-tuning: each SPSA row reaches the checkpoint + TARGET_GAIN within TARGET_ROUNDS, on at
+ * most BYTES_FRACTION of the bytes the FedAvg row needed to first reach it.
+ */
+export function criterion(checkpointAccuracy: number | undefined, rows: readonly FinetuneRow[]): Criterion {
+  const fedavgRow = rows.find((r) => r.name === 'fedavg')
+  const fedavgRan = fedavgRow !== undefined
+  if (checkpointAccuracy === undefined) return { fedavgRan, target: null, fedavg: null, spsa: [] }
+  const target = checkpointAccuracy + TARGET_GAIN
+  const fedavg =
+    fedavgRow === undefined ? null : firstReach(fedavgRow.curve, target, Number.POSITIVE_INFINITY)
+  const budgetBytes = fedavg === null ? null : fedavg.bytes * BYTES_FRACTION
+  const spsa = rows
+    .filter((r) => r.name !== 'fedavg')
+    .map((row): SpsaVerdict => {
+      const rounds = row.curve.filter((p) => p.round > 0 && p.round <= TARGET_ROUNDS)
+      const reach = firstReach(row.curve, target, TARGET_ROUNDS)
+      const ratio = reach === null || fedavg === null ? null : reach.bytes / fedavg.bytes
+      const top = best(rounds, checkpointAccuracy)
+      const within = budgetBytes === null ? [] : rounds.filter((p) => p.bytes <= budgetBytes)
+      return {
+        name: row.name,
+        rounds: rounds.at(-1)?.round ?? 0,
+        reach,
+        ratio,
+        bestGain: top.gain,
+        bestRound: top.round,
+        budgetBytes,
+        gainWithinBudget: best(within, checkpointAccuracy).gain,
+        met: ratio !== null && ratio <= BYTES_FRACTION,
+      }
+    })
+  return { fedavgRan, target, fedavg, spsa }
+}
+
+function points(gain: number | null): string {
+  return gain === null ? '-' : `${gain >= 0 ? '+' : ''}${(100 * gain).toFixed(1)} points`
+}
+
+/** The done-when's lines: the target, FedAvg's bytes to it, and each SPSA row's verdict. */
+export function criterionText(c: Criterion, checkpointAccuracy: number | undefined): string {
+  const lines = [
+    `done-when: SPSA +${100 * TARGET_GAIN} points within ${TARGET_ROUNDS} rounds on at most 1/${1 / BYTES_FRACTION} of FedAvg's bytes to the same gain`,
+    `  target: ${pct(c.target ?? undefined)} (checkpoint ${pct(checkpointAccuracy)} + ${100 * TARGET_GAIN} points)`,
+    `  fedavg: ${c.fedavg !== null ? `round ${c.fedavg.round}, ${bytesText(c.fedavg.bytes)}` : c.fedavgRan ? 'not reached' : 'not run'}`,
+  ]
+  for (const v of c.spsa) {
+    const reached =
+      v.reach === null
+        ? `not reached in ${v.rounds} rounds (best ${points(v.bestGain)}, round ${v.bestRound ?? '-'})`
+        : `round ${v.reach.round}, ${bytesText(v.reach.bytes)}${v.ratio === null ? '' : `, ${(1000 * v.ratio).toFixed(2)}/1000 of FedAvg's`}`
+    const budget =
+      v.budgetBytes === null
+        ? ''
+        : `; within FedAvg's bytes / ${1 / BYTES_FRACTION} (${bytesText(v.budgetBytes)}): best ${points(v.gainWithinBudget)}`
+    lines.push(`  ${v.name}: ${reached}${budget} -> ${v.met ? 'MET' : 'not met'}`)
   }
   return lines.join('\n')
 }
@@ -226,7 +395,10 @@ interface Checkpoint {
 export interface Plan {
   readonly peers: number
   readonly pretrainRounds: number
+  /** SPSA's rounds. */
   readonly rounds: number
+  /** FedAvg's rounds from the checkpoint. */
+  readonly fedavgRounds: number
   /** The configurations to run, in order (names of CONFIG_NAMES). */
   readonly configs: readonly string[]
   /** SPSA_CONFIGS with the command line's learning rates. */
@@ -314,22 +486,22 @@ async function fedAvg(
       ...swarmOptions(plan, 'spsa-finetune-fedavg', logDir, peerFlags),
       mode: 'fl',
       // peers and coordinator count rounds from the run's start: the checkpoint's rounds plus R
-      rounds: checkpoint.round + plan.rounds,
+      rounds: checkpoint.round + plan.fedavgRounds,
       startPeers: 'none',
       coordinator: flCoordinatorCommand(logDir, '{peers}', []),
-      timeoutSeconds: 600 + 180 * plan.rounds,
+      timeoutSeconds: 600 + 180 * plan.fedavgRounds,
     },
     (line) => console.log(`[fedavg] ${line}`),
     signal,
   )
   const log = await coordinatorRounds(join(logDir, 'coordinator.log'))
-  const curve = fedAvgCurve(checkpoint.accuracy, log, checkpoint.round, plan.rounds)
+  const curve = fedAvgCurve(checkpoint.accuracy, log, checkpoint.round, plan.fedavgRounds)
   const continued = log.filter((r) => r.round > checkpoint.round)
   const uplink = continued.reduce((sum, r) => sum + r.bytesUp, 0)
   return {
     name: 'fedavg',
     description: `FedAvg (all ${plan.peers} clients per round) continuing from the checkpoint`,
-    completed: result.completed && curve.length === plan.rounds + 1,
+    completed: result.completed && curve.length === plan.fedavgRounds + 1,
     peerFlags,
     curve,
     totalBytes: curve.at(-1)?.bytes ?? 0,
@@ -358,9 +530,15 @@ async function spsa(
     (line) => console.log(`[${config.name}] ${line}`),
     signal,
   )
-  const curve = swarmCurve(checkpoint.accuracy, result.roundSummaries, plan.rounds)
+  const payload = await Promise.all(
+    Array.from({ length: plan.peers }, (_, i) =>
+      readFile(join(logDir, `peer-${i}.log`), 'utf8').then(payloadRecords, () => []),
+    ),
+  )
+  const curve = swarmCurve(checkpoint.accuracy, result.roundSummaries, payload, plan.rounds)
   const last = curve.at(-1)
   const rounds = last?.round ?? 0
+  const allBytes = result.roundSummaries.find((s) => s.round === rounds)?.bytesSent ?? 0
   return {
     name: config.name,
     description: `${config.description}; J = ${config.scalars}, ε = ${config.eps}, lr = ${config.lr}`,
@@ -368,6 +546,7 @@ async function spsa(
     peerFlags,
     curve,
     totalBytes: last?.bytes ?? 0,
+    otherBytes: allBytes - (last?.bytes ?? 0),
     peerBytesPerRound: rounds === 0 ? 0 : (last?.bytes ?? 0) / (plan.peers * rounds),
     runSeconds: result.runSeconds,
   }
@@ -378,6 +557,7 @@ async function writeOutputs(
   checkpoint: Checkpoint,
   rows: readonly FinetuneRow[],
   loadBefore: number[],
+  verdict: Criterion,
 ): Promise<string[]> {
   await mkdir(dirname(resolve(plan.out)), { recursive: true })
   const json = `${plan.out}.json`
@@ -397,7 +577,9 @@ async function writeOutputs(
         task: taskOf(plan.peers),
         pretrainRounds: plan.pretrainRounds,
         rounds: plan.rounds,
+        fedavgRounds: plan.fedavgRounds,
         checkpoint: { round: checkpoint.round, accuracy: checkpoint.accuracy },
+        criterion: verdict,
         rows,
       },
       null,
@@ -424,7 +606,12 @@ async function writeOutputs(
     written[1]!,
     renderLineChart(
       curveSeries(rows, (p) => (p.bytes > 0 ? p.bytes / 1e3 : undefined)),
-      { ...common, title, xLabel: 'kB sent by all processes since the checkpoint (log scale)', xLog: true },
+      {
+        ...common,
+        title,
+        xLabel: 'kB sent since the checkpoint: FedAvg model streams, SPSA scalar batches (log scale)',
+        xLog: true,
+      },
     ),
   )
   return [json, ...written]
@@ -433,11 +620,12 @@ async function writeOutputs(
 /** The learning rate of an SPSA configuration, for the usage text. */
 const lrOf = (name: string): string => String(SPSA_CONFIGS.find((c) => c.name === name)?.lr)
 
-const USAGE = `usage: node bench/dist/spsa-finetune.js [--peers ${REFERENCE_PEERS}] [--pretrain-rounds 2] [--rounds 20]
-  [--only ${CONFIG_NAMES.join(',')}] [--lr-output <lr, default ${lrOf('spsa-output')}>]
-  [--lr-all <lr, default ${lrOf('spsa-all')}>] [--out bench-results/spsa-finetune]
-Pre-trains a checkpoint with --pretrain-rounds FedAvg rounds, then runs --rounds rounds of each configuration from it;
-writes <out>.json, <out>-acc-round.svg and <out>-acc-bytes.svg.`
+const USAGE = `usage: node bench/dist/spsa-finetune.js [--peers ${REFERENCE_PEERS}] [--pretrain-rounds 2]
+  [--rounds ${TARGET_ROUNDS}] [--fedavg-rounds 5] [--only ${CONFIG_NAMES.join(',')}]
+  [--lr-output <lr, default ${lrOf('spsa-output')}>] [--lr-all <lr, default ${lrOf('spsa-all')}>]
+  [--out bench-results/spsa-finetune]
+Pre-trains a checkpoint with --pretrain-rounds FedAvg rounds, then runs --rounds rounds of each SPSA configuration
+and --fedavg-rounds rounds of FedAvg from it; writes <out>.json, <out>-acc-round.svg and <out>-acc-bytes.svg.`
 
 /** Parses the command line into a plan; a bad value is a BAD_ARGUMENT naming the flag. */
 export function parsePlan(argv: readonly string[]): Plan {
@@ -446,7 +634,8 @@ export function parsePlan(argv: readonly string[]): Plan {
     options: {
       peers: { type: 'string', default: String(REFERENCE_PEERS) },
       'pretrain-rounds': { type: 'string', default: '2' },
-      rounds: { type: 'string', default: '20' },
+      rounds: { type: 'string', default: String(TARGET_ROUNDS) },
+      'fedavg-rounds': { type: 'string', default: '5' },
       only: { type: 'string', default: CONFIG_NAMES.join(',') },
       'lr-output': { type: 'string' },
       'lr-all': { type: 'string' },
@@ -476,10 +665,16 @@ export function parsePlan(argv: readonly string[]): Plan {
     peers,
     pretrainRounds: integerOption(values['pretrain-rounds'], 'pretrain-rounds'),
     rounds: integerOption(values.rounds, 'rounds'),
+    fedavgRounds: integerOption(values['fedavg-rounds'], 'fedavg-rounds'),
     configs,
     spsa,
     out: values.out,
   }
+}
+
+/** The rounds the final table spans: the longest of the configurations run. */
+export function tableRounds(plan: Plan): number {
+  return Math.max(...plan.configs.map((c) => (c === 'fedavg' ? plan.fedavgRounds : plan.rounds)))
 }
 
 async function cli(argv: readonly string[]): Promise<number> {
@@ -487,7 +682,7 @@ async function cli(argv: readonly string[]): Promise<number> {
   if (typeof plan === 'number') return plan
   const loadBefore = loadavg()
   console.log(
-    `spsa-finetune: ${plan.peers} peers, ${plan.pretrainRounds} FedAvg rounds to the checkpoint, then ${plan.rounds} rounds of ${plan.configs.join(', ')}`,
+    `spsa-finetune: ${plan.peers} peers, ${plan.pretrainRounds} FedAvg rounds to the checkpoint, then ${plan.configs.join(', ')} (FedAvg ${plan.fedavgRounds} rounds, SPSA ${plan.rounds})`,
   )
   return untilSignalled(async (signal) => {
     const checkpoint = await pretrain(plan, signal)
@@ -499,15 +694,21 @@ async function cli(argv: readonly string[]): Promise<number> {
           ? await fedAvg(plan, checkpoint, signal)
           : await spsa(plan, config, checkpoint, signal)
       rows.push(row)
-      console.log(`\n${finetuneTable([row], plan.rounds)}\n`)
+      console.log(`\n${finetuneTable([row], config === undefined ? plan.fedavgRounds : plan.rounds)}\n`)
       // an interrupted run still reports what it measured, and starts nothing more
       if (signal.aborted) break
     }
-    const written = await writeOutputs(plan, checkpoint, rows, loadBefore)
+    const verdict = criterion(checkpoint.accuracy, rows)
+    const written = await writeOutputs(plan, checkpoint, rows, loadBefore, verdict)
+    const other = rows.flatMap((r) =>
+      r.otherBytes === undefined
+        ? []
+        : [`${r.name}: peers' heartbeats and repairs besides, ${bytesText(r.otherBytes)}`],
+    )
     console.log(
-      `\ncheckpoint after ${checkpoint.round} FedAvg rounds: ${pct(checkpoint.accuracy)}\n\n${finetuneTable(rows, plan.rounds)}\n\n` +
-        rows.map((r) => `${r.name}: ${r.description}`).join('\n') +
-        `\n\nwritten: ${written.join(', ')}`,
+      `\ncheckpoint after ${checkpoint.round} FedAvg rounds: ${pct(checkpoint.accuracy)}\n\n${finetuneTable(rows, tableRounds(plan))}\n\n` +
+        [...rows.map((r) => `${r.name}: ${r.description}`), ...other].join('\n') +
+        `\n\n${criterionText(verdict, checkpoint.accuracy)}\n\nwritten: ${written.join(', ')}`,
     )
     if (signal.aborted) return 130
     return rows.every((r) => r.completed) ? 0 : 1

@@ -24,6 +24,7 @@ export async function runNodeCommand(options: NodeOptions): Promise<number> {
           peers: r.peers,
           bytesOut: r.bytesSent,
           bytesIn: r.bytesReceived,
+          ...(r.payloadBytesSent === undefined ? {} : { payloadOut: r.payloadBytesSent }),
           secs: r.seconds,
           trainSecs: r.trainSeconds,
         },

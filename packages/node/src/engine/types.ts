@@ -61,4 +61,9 @@ export interface RoundReport {
   /** Application bytes since the peer started. */
   readonly bytesSent: number
   readonly bytesReceived: number
+  /**
+   * Of `bytesSent`, the mode's own messages since the peer started (spsa: the scalar batches it published),
+   * liveness heartbeats and repairs left out; absent where a mode does not count them apart.
+   */
+  readonly payloadBytesSent?: number | undefined
 }

@@ -116,6 +116,26 @@ describe('SpsaEngine on a fake network', () => {
     expect(network.rejected).toEqual([])
   })
 
+  it('reports the bytes of the scalar batches it published apart from everything its transport sent', async () => {
+    const network = new FakeSpsaNetwork()
+    const peers = await swarm(network, ['a', 'b', 'c'], { rounds: 3, scalars: 5 })
+    const a = peers[0]!
+    const batches: number[] = []
+    const publish = a.transport.publish.bind(a.transport)
+    a.transport.publish = async (batch) => {
+      batches.push(batch.byteLength)
+      // what a heartbeat would add to the transport's count beside the batch
+      a.transport.sent += 1000
+      return publish(batch)
+    }
+    await Promise.all(peers.map((p) => p.engine.run(new AbortController().signal)))
+    const cumulative = batches.map((_, i) => batches.slice(0, i + 1).reduce((x, y) => x + y, 0))
+    // rounds 1-3, then the final check's batch after the last report
+    expect(batches).toHaveLength(4)
+    expect(a.reports.map((r) => r.payloadBytesSent)).toEqual(cumulative.slice(0, 3))
+    for (const r of a.reports) expect(r.bytesSent).toBe(r.payloadBytesSent! + 1000 * r.round)
+  })
+
   it.each([
     ['sign-flipped ×10', -10],
     ['at the top of the grid, against the gradient', -1e6],

@@ -179,6 +179,8 @@ export class SpsaEngine implements RoundEngine {
   /** A snapshot fetched but not yet confirmed (its round was past the agreed one), for a later agreement. */
   #snapshot: ReplicaState | undefined
   #attempts = 0
+  /** Bytes of the scalar batches this peer published to at least one peer (the final check's too). */
+  #batchBytesSent = 0
   readonly #arrivals = new Notifier()
 
   constructor(options: SpsaEngineOptions, model: SpsaModel, transport: SpsaTransport, deps: SpsaEngineDeps) {
@@ -378,6 +380,7 @@ export class SpsaEngine implements RoundEngine {
       ...testReport(evaluation),
       bytesSent: bytes.sent,
       bytesReceived: bytes.received,
+      payloadBytesSent: this.#batchBytesSent,
     }
     this.#deps.onRound(report)
     return report
@@ -418,7 +421,9 @@ export class SpsaEngine implements RoundEngine {
       this.#deps.spsaMetrics.scalarsSent.inc(scalars.length)
       this.#deps.spsaMetrics.batchBytes.observe(envelope.byteLength)
     }
-    return this.#transport.publish(envelope)
+    const recipients = await this.#transport.publish(envelope)
+    if (recipients > 0) this.#batchBytesSent += envelope.byteLength
+    return recipients
   }
 
   /** Waits until every expected peer's batch for `round` is held; true when the timeout closed the wait. */
