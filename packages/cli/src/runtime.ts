@@ -20,9 +20,9 @@ export function unsupportedRuntime(version: string): string | undefined {
  * V8 flags a swarmgrad process runs with unless its user set them. `--max-semi-space-size=1` caps each half of V8's
  * young generation at 1 MB: without it the semi-spaces grow to 16 MB each under the allocations of start-up and
  * training, and an idle peer on the reference task holds about 187 MB instead of about 140 MB, for a training
- * throughput within a few per cent (docs/benchmarks.md, "Peer footprint"). `--expose-gc` lets a peer and the
- * coordinator start a collection once a round is done (`releaseRoundGarbage`), so the dead buffers of a round's
- * transfers do not pile up. A V8 heap's size is fixed when the process starts, so these flags cannot be set from
+ * throughput within a few per cent (docs/benchmarks.md, "Peer footprint"). `--expose-gc` lets the fl coordinator
+ * start a collection once a round is done (`releaseRoundGarbage`), so the dead buffers of a round's transfers do
+ * not pile up. A V8 heap's size is fixed when the process starts, so these flags cannot be set from
  * inside it: the bin starts itself again with them.
  */
 export const RUNTIME_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--expose-gc']

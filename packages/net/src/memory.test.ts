@@ -1,20 +1,37 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { releaseRoundGarbage } from './memory.js'
+import { ROUND_GARBAGE_BYTES, releaseRoundGarbage } from './memory.js'
 
 describe('releaseRoundGarbage', () => {
   afterEach(() => {
     vi.unstubAllGlobals()
+    vi.restoreAllMocks()
   })
 
-  it('starts a full collection that runs beside the program when gc is exposed', () => {
+  /** Makes the process report `arrayBuffers` bytes held in ArrayBuffers. */
+  function holding(arrayBuffers: number): void {
+    const usage = process.memoryUsage()
+    vi.spyOn(process, 'memoryUsage').mockReturnValue({ ...usage, arrayBuffers })
+  }
+
+  it('starts a full collection that runs beside the program once ArrayBuffers exceed the bound', () => {
     const gc = vi.fn(async () => undefined)
     vi.stubGlobal('gc', gc)
+    holding(ROUND_GARBAGE_BYTES + 1)
     releaseRoundGarbage()
     expect(gc).toHaveBeenCalledExactlyOnceWith({ type: 'major', execution: 'async' })
   })
 
+  it('leaves collection to V8 while the process holds less', () => {
+    const gc = vi.fn(async () => undefined)
+    vi.stubGlobal('gc', gc)
+    holding(ROUND_GARBAGE_BYTES)
+    releaseRoundGarbage()
+    expect(gc).not.toHaveBeenCalled()
+  })
+
   it('does nothing in a process started without --expose-gc', () => {
     vi.stubGlobal('gc', undefined)
+    holding(ROUND_GARBAGE_BYTES + 1)
     expect(() => releaseRoundGarbage()).not.toThrow()
   })
 })

@@ -15,7 +15,6 @@ import {
   type Logger,
   type MetricsServer,
   registerBuildInfo,
-  releaseRoundGarbage,
   serveMetrics,
   warnIfOpen,
 } from '@swarmgrad/net'
@@ -308,7 +307,6 @@ export async function createNode(
         mode: options.mode,
         peer: host.peerId.toString(),
       })
-      releaseRoundGarbage()
       deps.onRound?.(report)
     },
   })
