@@ -2,6 +2,7 @@ import type { PeerId } from '@libp2p/interface'
 import { CodedError, type ErrorCode } from '@swarmgrad/protocol'
 import { waitFor } from '@swarmgrad/testing'
 import { afterEach, describe, expect, it } from 'vitest'
+import { fastGossipMessageId } from '../../src/host.js'
 import { GossipChannel, type GossipVerdict, type Host } from '../../src/index.js'
 import { HostPool } from '../../testing/hosts.js'
 
@@ -73,6 +74,32 @@ describe('GossipChannel', () => {
       expect(e.received[0]!.from.equals(publisher.host.peerId)).toBe(true)
     }
     expect(publisher.received).toEqual([])
+  })
+
+  it('gives gossipsub a fast message id, sender and sequence number, that finds a copy before its signature is checked', async () => {
+    const [host] = await pool.star(1)
+    const pubsub = host!.libp2p.services.pubsub as unknown as { fastMsgIdFn?: unknown }
+    expect(pubsub.fastMsgIdFn).toBe(fastGossipMessageId)
+
+    const from = host!.peerId.toMultihash().bytes
+    const seqno = Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 7)
+    const message = { from, seqno, topic: TOPIC, data: text('a'), signature: new Uint8Array(64) }
+    // a copy (other buffers, other signature bytes) has the same id; another sequence number or sender does not
+    const copy = {
+      ...message,
+      from: Uint8Array.from(from),
+      seqno: Uint8Array.from(seqno),
+      signature: undefined,
+    }
+    expect(fastGossipMessageId(copy)).toBe(fastGossipMessageId(message))
+    expect(fastGossipMessageId({ ...message, seqno: Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 8) })).not.toBe(
+      fastGossipMessageId(message),
+    )
+    const other = (await pool.create()).peerId.toMultihash().bytes
+    expect(fastGossipMessageId({ ...message, from: other })).not.toBe(fastGossipMessageId(message))
+    // without sender or sequence number (invalid under StrictSign): an id no accepted message has
+    expect(fastGossipMessageId({ from })).toBe('')
+    expect(fastGossipMessageId({ seqno })).toBe('')
   })
 
   it('a hub with 15 spokes on the loopback address hears every spoke (no IP-colocation graylisting)', async () => {
