@@ -129,10 +129,11 @@ export const trainSchema = z.strictObject({
 const DEFAULT_STEP_RATIO = 2
 
 /**
- * Default gossip.holdModels: a swarm of 16 peers whole (the reference task's), at 16 models' worth of memory. A merge
- * of this round's few arrivals alone swings with the label-skewed shards they happen to come from.
+ * Default gossip.holdModels: twice the default fanout, about two rounds' arrivals. A merge of this round's few
+ * arrivals alone swings with the label-skewed shards they happen to come from; kept models of many more senders are
+ * older (and cost a model's memory each).
  */
-const DEFAULT_HOLD_MODELS = 16
+const DEFAULT_HOLD_MODELS = 8
 
 /** Default gossip.validateBatch with the `clipped` merge, and the share of the training samples it takes at most. */
 const DEFAULT_VALIDATE_BATCH = 200
