@@ -128,6 +128,13 @@ export const trainSchema = z.strictObject({
 /** Default gossip.stepRatio: an honest neighbour's model lies about one or two local steps from the own one. */
 const DEFAULT_STEP_RATIO = 2
 
+/**
+ * Default gossip.holdModels: twice the default fanout, about two rounds' arrivals. A merge of this round's few
+ * arrivals alone swings with the label-skewed shards they happen to come from; kept models of many more senders are
+ * older (and cost a model's memory each).
+ */
+const DEFAULT_HOLD_MODELS = 8
+
 /** Default gossip.validateBatch with the `clipped` merge, and the share of the training samples it takes at most. */
 const DEFAULT_VALIDATE_BATCH = 200
 const DEFAULT_VALIDATE_SHARE = 0.1
@@ -241,6 +248,15 @@ export const gossipSchema = z
       .min(0)
       .default(10)
       .describe('drop received models more than this many rounds behind ours'),
+    holdModels: z
+      .number()
+      .int()
+      .min(0)
+      .max(1024)
+      .default(DEFAULT_HOLD_MODELS)
+      .describe(
+        'a merge of fewer received models than this fills up with the newest ones kept from the senders heard most recently (within maxStaleRounds), up to this many in all, so this many models are kept in memory; 0: the round’s arrivals only',
+      ),
     maxSampleRatio: z
       .number()
       .min(1)

@@ -116,6 +116,7 @@ function setup(
       startPeers: 0,
       startTimeoutMs: 1000,
       maxStaleRounds: 2,
+      holdModels: 1,
       maxSampleRatio: 4,
       clipFactor: 2,
       dropFactor: 4,
@@ -212,6 +213,48 @@ describe('GossipEngine', () => {
     // round 4: b's round-1 model is more than 2 rounds behind: not merged, the local step stands
     await engine.runRound(new AbortController().signal)
     expect(model.params[0]).toBeCloseTo(5, 6)
+  })
+
+  it('fills a merge up to holdModels senders with the kept models of those heard most recently', async () => {
+    const { engine, model, exchange } = setup({ holdModels: 2, maxStaleRounds: 5, rounds: 0 })
+    const from = (peer: string, round: number, value: number): ReceivedModel => ({
+      from: peer,
+      round,
+      params: new Float32Array(LENGTH).fill(value),
+      sampleCount: 100,
+    })
+    exchange.inbox = [from('b', 1, 3)]
+    await engine.runRound(new AbortController().signal)
+    expect(model.params[0]).toBeCloseTo(1.5, 6)
+    // c arrives alone: merged with b's kept model, not with c's alone (which would give (1.5 + 6) / 2)
+    exchange.inbox = [from('c', 2, 6)]
+    const round2 = await engine.runRound(new AbortController().signal)
+    expect(round2.merged).toBe(1)
+    expect(model.params[0]).toBeCloseTo((1.5 + 6 + 3) / 3, 6)
+    // d arrives: filled with c's (heard last), not b's
+    exchange.inbox = [from('d', 3, 0)]
+    await engine.runRound(new AbortController().signal)
+    expect(model.params[0]).toBeCloseTo((3.5 + 0 + 6) / 3, 6)
+    // b's newer model replaces its kept one; two arrivals fill the merge: nothing kept is added
+    exchange.inbox = [from('b', 4, 1), from('e', 4, 2)]
+    await engine.runRound(new AbortController().signal)
+    expect(model.params[0]).toBeCloseTo((9.5 / 3 + 1 + 2) / 3, 6)
+    // a quiet round merges the two kept last: b's and e's (c and d were let go, two senders are kept)
+    await engine.runRound(new AbortController().signal)
+    expect(model.params[0]).toBeCloseTo(((9.5 / 3 + 3) / 3 + 1 + 2) / 3, 6)
+  })
+
+  it('with holdModels 0 merges only what arrived in the round', async () => {
+    const { engine, model, exchange } = setup({ holdModels: 0, rounds: 0 })
+    exchange.inbox = [{ from: 'b', round: 1, params: new Float32Array(LENGTH).fill(2), sampleCount: 100 }]
+    await engine.runRound(new AbortController().signal)
+    expect(model.params[0]).toBeCloseTo(1, 6)
+    exchange.inbox = [{ from: 'c', round: 2, params: new Float32Array(LENGTH).fill(3), sampleCount: 100 }]
+    await engine.runRound(new AbortController().signal)
+    expect(model.params[0]).toBeCloseTo(2, 6)
+    const quiet = await engine.runRound(new AbortController().signal)
+    expect(quiet.merged).toBe(0)
+    expect(model.params[0]).toBeCloseTo(2, 6)
   })
 
   it('sends to fanout distinct live peers, chosen afresh each round', async () => {

@@ -68,6 +68,12 @@ export interface GossipEngineOptions {
   readonly startPeers: number
   readonly startTimeoutMs: number
   readonly maxStaleRounds: number
+  /**
+   * A merge of fewer received models than this fills up with the newest models kept from the senders heard most
+   * recently (those within `maxStaleRounds`), up to this many in all; the models of this many senders are kept.
+   * 0: a merge takes this round's arrivals only.
+   */
+  readonly holdModels: number
   /** A received model's sample count weighs at most this many times the merge's median count. */
   readonly maxSampleRatio: number
   /** `clipped`: a received model's difference to the own model is clipped to this × the running median distance. */
@@ -90,9 +96,12 @@ export interface GossipEngineOptions {
 /**
  * Gossip learning: each round the peer trains locally, sends its model to `fanout` live peers chosen at random,
  * waits a bounded time for models from others, and merges what arrived (sample-weighted, by the configured rule;
- * the senders' counts are capped by `sampleWeights`, and the robust rules weigh every model alike). A round in
- * which nothing arrives merges the last received models again while they are within the staleness window. The
- * merged model is the one the peer then evaluates, reports, saves and trains on in the next round.
+ * the senders' counts are capped by `sampleWeights`, and the robust rules weigh every model alike). It keeps the
+ * newest model of each sender it merged, and a merge that brings fewer than `holdModels` senders fills up with
+ * the kept models of the senders heard most recently, while they are within the staleness window: a fanout of a
+ * few peers brings a few models a round, each trained an epoch on a label-skewed shard, and their mean swings with
+ * the few shards it happens to hold. The merged model is the one the peer then evaluates, reports, saves and
+ * trains on in the next round.
  * There is no global barrier: a slow or dead peer costs at most `waitTimeoutMs` a round.
  *
  * A peer that has fallen behind (a joiner, a peer that was slower or away) adopts the swarm's round, or its models
@@ -118,10 +127,10 @@ export class GossipEngine implements RoundEngine {
   /** The highest round each sender's merged models showed, for senders ahead of this peer's staleness window. */
   readonly #ahead = new Map<string, number>()
   /**
-   * The received models of the last merge that took any: a round in which none arrives merges them again, so the
-   * model this peer holds, reports and saves is never its local step on its own shard alone.
+   * The newest merged model of each sender, the one heard most recently last (at most `holdModels`): a merge fills up
+   * with them, so the model this peer holds, reports and saves is never its local step on its own shard alone.
    */
-  #held: ReceivedModel[] = []
+  readonly #held = new Map<string, ReceivedModel>()
   /** Every wait and deadline of a round (the system clock; the simulator passes its virtual one). */
   readonly #clock: Clock
 
@@ -329,12 +338,14 @@ export class GossipEngine implements RoundEngine {
       swarmRound === undefined ? [] : fresh.filter((m) => m.round + this.options.maxStaleRounds >= swarmRound)
     const adopted = ahead.length > 0 ? swarmRound : undefined
     const arrived = adopted === undefined ? fresh : ahead
-    const models = arrived.length > 0 ? arrived : this.#recentHeld(round)
+    const models = [...arrived, ...this.#hold(arrived, adopted ?? round)]
     this.deps.metrics.mergeSize.observe(arrived.length)
     if (models.length === 0) return { merged: 0, round }
-    if (arrived.length > 0) this.#held = arrived
-    else
-      this.deps.logger.debug({ round, models: models.length }, 'no model arrived: merged the last ones again')
+    if (models.length > arrived.length)
+      this.deps.logger.debug(
+        { round, arrived: arrived.length, held: models.length - arrived.length },
+        'merged kept models of earlier rounds too',
+      )
     const base = adopted === undefined ? [own] : []
     const { aggregator, maxSampleRatio } = this.options
     const weights = sampleWeights(
@@ -375,10 +386,24 @@ export class GossipEngine implements RoundEngine {
     return { merged: models.length, round: adopted }
   }
 
-  /** The models of the last merge that took any, those still within `round`'s staleness window. */
-  #recentHeld(round: number): ReceivedModel[] {
-    this.#held = this.#held.filter((m) => m.round + this.options.maxStaleRounds >= round)
-    return this.#held
+  /**
+   * Keeps `arrived` as their senders' newest models (at most `holdModels` senders, the least recently heard going
+   * first) and returns the kept models of other senders that fill the merge up to `holdModels`, the most recently
+   * heard first, those within `round`'s staleness window.
+   */
+  #hold(arrived: readonly ReceivedModel[], round: number): ReceivedModel[] {
+    const { holdModels, maxStaleRounds } = this.options
+    for (const [sender, m] of this.#held) if (m.round + maxStaleRounds < round) this.#held.delete(sender)
+    const fill = [...this.#held.values()]
+      .filter((m) => !arrived.some((a) => a.from === m.from))
+      .reverse()
+      .slice(0, Math.max(0, holdModels - arrived.length))
+    for (const m of arrived) {
+      this.#held.delete(m.from)
+      this.#held.set(m.from, m)
+    }
+    while (this.#held.size > holdModels) this.#held.delete(this.#held.keys().next().value as string)
+    return fill
   }
 
   /**
@@ -540,6 +565,7 @@ export function createGossipEngine(context: EngineContext): GossipEngine {
       startPeers: options.gossip.startPeers,
       startTimeoutMs: options.gossip.startTimeoutMs,
       maxStaleRounds: options.gossip.maxStaleRounds,
+      holdModels: options.gossip.holdModels,
       maxSampleRatio: options.gossip.maxSampleRatio,
       clipFactor: options.gossip.clipFactor,
       dropFactor: options.gossip.dropFactor,

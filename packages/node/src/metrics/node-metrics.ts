@@ -109,7 +109,7 @@ export function createNodeMetrics(registry: Registry) {
     }),
     mergeSize: metric.histogram({
       name: 'swarmgrad_node_merge_models',
-      help: 'Received models merged per round',
+      help: 'Models received in the round and merged (not the kept ones a merge fills up with)',
       buckets: MERGE_SIZE_BUCKETS,
     }),
     peersConnected: metric.gauge({

@@ -256,6 +256,7 @@ function gossipCase(aggregator: AggregatorName): ComplianceCase {
           startPeers: 0,
           startTimeoutMs: 0,
           maxStaleRounds: 1,
+          holdModels: 0,
           maxSampleRatio: 4,
           clipFactor: CLIP_FACTOR,
           dropFactor: DROP_FACTOR,
