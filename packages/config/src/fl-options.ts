@@ -101,6 +101,12 @@ export const flSchema = z.strictObject({
     .describe(
       'client: peer id of the coordinator, the only sender whose global models and round clocks are taken; unset: the /p2p/ id of host.bootstrap when it names exactly one. Per client, so not part of the run id',
     ),
+  relayHeartbeats: z
+    .boolean()
+    .default(false)
+    .describe(
+      'client: also receive the other clients’ heartbeats and pass them on, so that a client which cannot dial the coordinator is heard through this one; off, this client’s heartbeat goes only to the connected peers that listen (its coordinator). Per client, so not part of the run id',
+    ),
   maxLocalSteps: z
     .number()
     .int()

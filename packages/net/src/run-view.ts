@@ -54,10 +54,13 @@ export interface RunViewOptions {
    */
   readonly publish?: { readonly intervalMs: number; readonly round: () => number }
   /**
-   * Keeps the entries other peers publish (default true); false checks them all the same (a view of the run signed
-   * by its sender, else rejected) and drops them.
+   * What becomes of the entries other peers publish. `keep` (the default): subscribes and keeps a record per peer.
+   * `relay`: subscribes and checks them all the same (a view of the run signed by its sender, else rejected), drops
+   * them, and gossipsub passes the accepted ones on, so a peer heard only through this one still reaches the
+   * listeners. `none`: does not subscribe; this peer's own entries go straight to the connected peers that do (an FL
+   * client's coordinator), and it neither receives nor passes on anyone else's.
    */
-  readonly listen?: boolean
+  readonly receive?: 'keep' | 'relay' | 'none'
   /** A peer whose connection dropped is not live until it is heard from again (default false). */
   readonly forgetOnDisconnect?: boolean
   /** Called with each peer heard on the topic that named addresses, once they are in the peer store. */
@@ -70,8 +73,8 @@ export interface RunViewOptions {
 
 /**
  * The run's view topic, in one place: each peer publishes its own entry there (liveness, round, addresses), and
- * whoever listens keeps a record per peer. Peers (gossip, SPSA), FL clients (publish only) and the coordinator
- * (listen only) all see the run through it.
+ * whoever listens keeps a record per peer. Peers (gossip, SPSA), FL clients (publish; relay only when asked) and the
+ * coordinator (listen only) all see the run through it.
  */
 export class RunView {
   /** Notified whenever a record changes, and on stop. */
@@ -86,12 +89,12 @@ export class RunView {
   constructor(host: Host, options: RunViewOptions) {
     this.#host = host
     this.#options = options
-    const listen = options.listen !== false
+    const keep = (options.receive ?? 'keep') === 'keep'
     this.#channel = new GossipChannel(host, {
       topic: topic(options.runId, TOPIC_NAMES.view),
       validate: (from, data) => {
         const entries = this.#decodeView(from, data)
-        if (listen) this.#onView(from, entries, data.byteLength)
+        if (keep) this.#onView(from, entries, data.byteLength)
       },
       ...(options.onReject === undefined ? {} : { onReject: options.onReject }),
     })
@@ -104,7 +107,7 @@ export class RunView {
   }
 
   start(): void {
-    this.#channel.start()
+    if (this.#options.receive !== 'none') this.#channel.start()
     const { publish } = this.#options
     if (publish === undefined) return
     this.#beat('join')

@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { HistoryRecord } from '@swarmgrad/net'
+import { TOPIC_NAMES, topic } from '@swarmgrad/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
 import { readJournal } from '../../src/index.js'
 import { createFlRun, type FlTestRun, runOptions } from './fl-helpers.js'
@@ -38,6 +39,10 @@ describe('federated run', () => {
     }
     expect(records[0]!.accuracy!).toBeGreaterThan(0.3)
     expect(records.at(-1)!.accuracy!).toBeGreaterThan(records[0]!.accuracy! + 0.05)
+    // the coordinator heard every client, and no client subscribes to the others' heartbeats
+    const viewTopic = topic(run.peers[0]!.runId, TOPIC_NAMES.view)
+    for (const peer of run.peers)
+      expect(peer.host.libp2p.services.pubsub.getTopics()).not.toContain(viewTopic)
     await Promise.all(run.peers.map((p) => p.stop()))
     await running
     await run.coordinator.stop()
@@ -71,11 +76,11 @@ describe('federated run', () => {
   })
 
   it('reaches a client it only hears through another client, at the address its relayed heartbeats name', async () => {
-    // client 1 knows the coordinator's id but not a working address, and reaches the swarm through client 0; gossip
-    // relays its heartbeats, so the coordinator samples it and must dial it to deliver the round's model
+    // client 1 knows the coordinator's id but not a working address, and reaches the swarm through client 0, which
+    // relays heartbeats (fl.relayHeartbeats), so the coordinator samples it and must dial it to deliver the model
     run = await createFlRun(2, { rounds: 2, fl: { minClients: 2 } }, (index, { coordinator, earlier }) =>
       index === 0
-        ? {}
+        ? { fl: { ...runOptions({ fl: { minClients: 2 } }).fl, relayHeartbeats: true } }
         : {
             fl: { ...runOptions({ fl: { minClients: 2 } }).fl, coordinator: coordinator.peerId },
             host: {

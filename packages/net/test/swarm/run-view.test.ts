@@ -37,7 +37,7 @@ describe('RunView', () => {
     const bytes = { in: 0, out: 0 }
     const listener = view(hub!, { onBytes: (direction, n) => (bytes[direction] += n) })
     const publisherA = view(a!, { publish: { intervalMs: 100, round: () => round } })
-    view(b!, { publish: { intervalMs: 100, round: () => 1 }, listen: false })
+    view(b!, { publish: { intervalMs: 100, round: () => 1 }, receive: 'relay' })
 
     const idA = a!.peerId.toString()
     const idB = b!.peerId.toString()
@@ -87,12 +87,44 @@ describe('RunView', () => {
     expect(refused[0]).toBe('MALFORMED')
   })
 
+  it('one that receives nothing is not subscribed: its entries reach the listener it is connected to', async () => {
+    const [hub, a, b] = await pool.star(3)
+    const listener = view(hub!)
+    const keeper = view(a!, { publish: { intervalMs: 100, round: () => 1 } })
+    view(b!, { publish: { intervalMs: 100, round: () => 2 }, receive: 'none' })
+    const idB = b!.peerId.toString()
+    await waitFor(() => listener.live(5_000).length === 2, 'both publishers live at the listener')
+    expect(listener.records().find((r) => r.peerId === idB)).toMatchObject({ status: 'join', lastRound: 2 })
+    // the hub passes b's entries on to the peers that keep them
+    await waitFor(() => keeper.live(5_000).includes(idB), 'b heard by a through the hub')
+    const viewTopic = topic(RUN, TOPIC_NAMES.view)
+    expect(b!.libp2p.services.pubsub.getTopics()).not.toContain(viewTopic)
+    expect(a!.libp2p.services.pubsub.getTopics()).toContain(viewTopic)
+  })
+
+  it('a relay passes on the entries of a peer that is connected to it alone', async () => {
+    const listenerHost = await pool.create()
+    const relayHost = await pool.create({ bootstrap: [listenerHost.multiaddrs[0]!.toString()] })
+    const hiddenHost = await pool.create({ bootstrap: [relayHost.multiaddrs[0]!.toString()] })
+    await waitFor(() => relayHost.connectedPeers().length === 2, 'the relay connected to both')
+    expect(hiddenHost.connectedPeers().map(String)).toEqual([relayHost.peerId.toString()])
+    const listener = view(listenerHost)
+    const relay = view(relayHost, { publish: { intervalMs: 100, round: () => 1 }, receive: 'relay' })
+    view(hiddenHost, { publish: { intervalMs: 100, round: () => 1 }, receive: 'none' })
+    await waitFor(
+      () => listener.live(5_000).includes(hiddenHost.peerId.toString()),
+      'the hidden peer heard through the relay',
+    )
+    expect(listener.live(5_000)).toContain(relayHost.peerId.toString())
+    expect(relay.records()).toEqual([])
+  })
+
   it('checks what it hears even when it only publishes: anything but a view of the run is rejected', async () => {
     const [hub, a] = await pool.star(2)
     const refused: ErrorCode[] = []
     const publisher = view(hub!, {
       publish: { intervalMs: 60_000, round: () => 1 },
-      listen: false,
+      receive: 'relay',
       onReject: (code) => refused.push(code),
     })
     const channel = new GossipChannel(a!, { topic: topic(RUN, TOPIC_NAMES.view) })

@@ -457,6 +457,7 @@ export function createFlEngine(context: EngineContext): FlEngine {
     uplinkCodec: options.fl.uplink,
     round: () => engine?.round ?? 0,
     heartbeatMs: options.exchange.heartbeatMs,
+    relayHeartbeats: options.fl.relayHeartbeats,
     logger,
     metrics: context.metrics,
   })

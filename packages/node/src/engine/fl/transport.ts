@@ -57,6 +57,8 @@ export interface Libp2pFlTransportOptions {
   /** The client's round, published in its heartbeats. */
   readonly round: () => number
   readonly heartbeatMs: number
+  /** Subscribe to the view topic and pass other clients' heartbeats on (fl.relayHeartbeats). */
+  readonly relayHeartbeats: boolean
   readonly logger: Logger
   readonly metrics: NodeMetrics
 }
@@ -111,6 +113,7 @@ export class Libp2pFlTransport implements FlTransport {
       runId,
       intervalMs: options.heartbeatMs,
       round: options.round,
+      relay: options.relayHeartbeats,
       logger: options.logger,
       metrics,
     })
