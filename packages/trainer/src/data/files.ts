@@ -46,6 +46,13 @@ export async function readMaybeGzipped(
 }
 
 /**
+ * Bytes per chunk read from a data file and inflated. Node's defaults (64 KiB read, 16 KiB inflated) cut Fashion-MNIST's
+ * 47 MB of training images into 3,275 chunks, and passing them on cost more than inflating them: 0.28-0.33 s of CPU
+ * in all against 0.12 s with chunks of 256 KiB, in every process that starts.
+ */
+const STREAM_CHUNK_BYTES = 256 * 1024
+
+/**
  * The bytes of a file, inflated when it starts with the gzip magic bytes 1f 8b (to at most `maxBytes`), as a stream
  * of chunks: the file is never held whole. Failures are DataErrors naming the path, as for `readMaybeGzipped`.
  */
@@ -66,8 +73,8 @@ export async function* streamMaybeGzipped(
   } catch (err) {
     throw new DataError(`${path}: ${describeFsError(err)}`, { path })
   }
-  const file = createReadStream(path)
-  const inflate = gzipped ? createGunzip() : undefined
+  const file = createReadStream(path, { highWaterMark: STREAM_CHUNK_BYTES })
+  const inflate = gzipped ? createGunzip({ chunkSize: STREAM_CHUNK_BYTES }) : undefined
   const stream = inflate === undefined ? file : file.pipe(inflate)
   if (inflate !== undefined) file.on('error', (err) => inflate.destroy(err))
   let inflated = 0
