@@ -196,6 +196,7 @@ export interface SwarmResult {
     readonly coordinatorSeconds?: number
     readonly peersSeconds: number
     readonly peerMedianSeconds: number | undefined
+    /** Median over the peers of their training seconds by the clock (summed `trainSecs`), not CPU. */
     readonly peerTrainMedianSeconds: number | undefined
   }
 }
@@ -671,7 +672,7 @@ export function cpuLine(cpu: NonNullable<SwarmResult['cpu']>): string {
   return (
     `CPU: machine busy ${pctOf(cpu.busyShare)} of ${cpu.capacitySeconds} core-s (steal ${cpu.stealSeconds} s, ` +
     `other tenants ${cpu.foreignSeconds} s = ${pctOf(cpu.foreignShare)}); peers ${cpu.peersSeconds} s ` +
-    `(median ${cpu.peerMedianSeconds ?? '-'} s, training ${cpu.peerTrainMedianSeconds ?? '-'} s of it)` +
+    `(median ${cpu.peerMedianSeconds ?? '-'} s; median time in training ${cpu.peerTrainMedianSeconds ?? '-'} s by the clock)` +
     (cpu.coordinatorSeconds === undefined ? '' : `, coordinator ${cpu.coordinatorSeconds} s`)
   )
 }
