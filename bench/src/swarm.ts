@@ -672,7 +672,8 @@ export function cpuLine(cpu: NonNullable<SwarmResult['cpu']>): string {
   return (
     `CPU: machine busy ${pctOf(cpu.busyShare)} of ${cpu.capacitySeconds} core-s (steal ${cpu.stealSeconds} s, ` +
     `other tenants ${cpu.foreignSeconds} s = ${pctOf(cpu.foreignShare)}); peers ${cpu.peersSeconds} s ` +
-    `(median ${cpu.peerMedianSeconds ?? '-'} s; median time in training ${cpu.peerTrainMedianSeconds ?? '-'} s by the clock)` +
+    `(median ${cpu.peerMedianSeconds ?? '-'} s; ` +
+    `median time in training ${cpu.peerTrainMedianSeconds ?? '-'} s by the clock)` +
     (cpu.coordinatorSeconds === undefined ? '' : `, coordinator ${cpu.coordinatorSeconds} s`)
   )
 }

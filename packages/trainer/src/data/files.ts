@@ -46,9 +46,9 @@ export async function readMaybeGzipped(
 }
 
 /**
- * Bytes per chunk read from a data file and inflated. Node's defaults (64 KiB read, 16 KiB inflated) cut Fashion-MNIST's
- * 47 MB of training images into 3,275 chunks, and passing them on cost more than inflating them: 0.28-0.33 s of CPU
- * in all against 0.12 s with chunks of 256 KiB, in every process that starts.
+ * Bytes per chunk read from a data file and inflated. Node's defaults (64 KiB read, 16 KiB inflated) cut the 47 MB
+ * of Fashion-MNIST's training images into 3,275 chunks, and passing them on cost more than inflating them: 0.28-0.33 s
+ * of CPU in all against 0.12 s with chunks of 256 KiB, in every process that starts.
  */
 const STREAM_CHUNK_BYTES = 256 * 1024
 
