@@ -26,7 +26,7 @@ export {
 } from './host.js'
 export { createIdentityFile, type Identity, loadOrCreateIdentity } from './identity.js'
 export { createLogger, formatRecord, type LogFormat, type Logger, type LogLevel } from './logging.js'
-export { releaseRoundGarbage } from './memory.js'
+export { releaseRoundGarbage, releaseStartupGarbage } from './memory.js'
 export { metricCreator } from './metrics.js'
 export { type MetricsServer, type MetricsServerOptions, serveMetrics } from './metrics-server.js'
 export { Notifier } from './notifier.js'

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { ROUND_GARBAGE_BYTES, releaseRoundGarbage } from './memory.js'
+import { ROUND_GARBAGE_BYTES, releaseRoundGarbage, releaseStartupGarbage } from './memory.js'
 
 describe('releaseRoundGarbage', () => {
   afterEach(() => {
@@ -33,5 +33,21 @@ describe('releaseRoundGarbage', () => {
     vi.stubGlobal('gc', undefined)
     holding(ROUND_GARBAGE_BYTES + 1)
     expect(() => releaseRoundGarbage()).not.toThrow()
+  })
+})
+
+describe('releaseStartupGarbage', () => {
+  afterEach(() => vi.unstubAllGlobals())
+
+  it('runs a full collection at once', () => {
+    const gc = vi.fn(() => undefined)
+    vi.stubGlobal('gc', gc)
+    releaseStartupGarbage()
+    expect(gc).toHaveBeenCalledExactlyOnceWith({ type: 'major' })
+  })
+
+  it('does nothing in a process started without --expose-gc', () => {
+    vi.stubGlobal('gc', undefined)
+    expect(() => releaseStartupGarbage()).not.toThrow()
   })
 })

@@ -15,3 +15,13 @@ export function releaseRoundGarbage(): void {
   if (process.memoryUsage().arrayBuffers <= ROUND_GARBAGE_BYTES) return
   void globalThis.gc?.({ type: 'major', execution: 'async' })
 }
+
+/**
+ * Runs a full garbage collection now, when the process was started with `--expose-gc` (the `swarmgrad` bin adds
+ * it); otherwise does nothing. A peer calls it once, when it has started (data loaded, backend and host up): start-up
+ * leaves dead buffers behind (the streamed data files' chunks among them) that an idle peer otherwise holds until
+ * V8 collects on its own, some seconds later. One idle peer: 141–148 MB right after its start instead of 157–169 MB.
+ */
+export function releaseStartupGarbage(): void {
+  globalThis.gc?.({ type: 'major' })
+}

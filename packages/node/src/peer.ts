@@ -15,6 +15,7 @@ import {
   type Logger,
   type MetricsServer,
   registerBuildInfo,
+  releaseStartupGarbage,
   serveMetrics,
   warnIfOpen,
 } from '@swarmgrad/net'
@@ -169,6 +170,7 @@ export class SwarmNode {
         }),
       })
     }
+    releaseStartupGarbage()
     this.#status = 'started'
     this.logger.info(
       {
