@@ -22,8 +22,8 @@ export function unsupportedRuntime(version: string): string | undefined {
  * training, and an idle peer on the reference task holds about 187 MB instead of about 140 MB, for a training
  * throughput within a few per cent (docs/benchmarks.md, "Peer footprint"). `--expose-gc` lets the fl coordinator
  * start a collection once a round is done (`releaseRoundGarbage`), so the dead buffers of a round's transfers do
- * not pile up. A V8 heap's size is fixed when the process starts, so these flags cannot be set from
- * inside it: the bin starts itself again with them.
+ * not pile up, and a peer collect once it has started (`releaseStartupGarbage`). A V8 heap's size is fixed when
+ * the process starts, so these flags cannot be set from inside it: the bin starts itself again with them.
  */
 export const RUNTIME_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--expose-gc']
 
