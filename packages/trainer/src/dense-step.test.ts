@@ -1,7 +1,10 @@
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import type { MlpSpec } from '@swarmgrad/config'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend } from './backend.js'
-import { type Dataset, head } from './data/dataset.js'
+import { createDataset, type Dataset, head } from './data/dataset.js'
 import { loadMnistPackage } from './data/mnist-package.js'
 import { denseSgdApplies, softmaxCrossEntropy } from './dense-step.js'
 import { createTrainer } from './trainer.js'
@@ -28,7 +31,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return max
 }
 
-describe('the hand-written dense SGD step', () => {
+describe('the WebAssembly dense SGD step', () => {
   it('trains to the same parameters and losses as the TF.js gradient path (same seed, same batches)', async () => {
     const make = (step?: 'generic') =>
       createTrainer(TWO_NN, {
@@ -59,6 +62,11 @@ describe('the hand-written dense SGD step', () => {
       const d = await dense.trainSteps(5)
       expect(d.loss).toBeCloseTo(c.loss, 4)
       expect(maxAbsDiff(dense.getParams(), generic.getParams())).toBeLessThan(1e-4)
+      // reading the parameters between steps does not disturb the session
+      const e = await generic.trainSteps(3)
+      const f = await dense.trainSteps(3)
+      expect(f.loss).toBeCloseTo(e.loss, 4)
+      expect(maxAbsDiff(dense.getParams(), generic.getParams())).toBeLessThan(1e-4)
       // evaluation reads the trained parameters
       const [ea, eb] = [await generic.evaluate(train), await dense.evaluate(train)]
       expect(eb.accuracy).toBeCloseTo(ea.accuracy ?? Number.NaN, 2)
@@ -66,6 +74,52 @@ describe('the hand-written dense SGD step', () => {
       generic.dispose()
       dense.dispose()
     }
+  })
+
+  it.each([
+    { name: 'odd widths and batches', hidden: [13, 6], features: 7, classes: 3, batches: [5, 9, 2] },
+    { name: 'no hidden layer', hidden: [], features: 12, classes: 9, batches: [16, 3] },
+    {
+      name: 'one hidden layer wider than the batch',
+      hidden: [40],
+      features: 33,
+      classes: 2,
+      batches: [1, 64],
+    },
+  ])('pads $name and still computes the TF.js update', async ({ hidden, features, classes, batches }) => {
+    const n = 96
+    const x = Float32Array.from({ length: n * features }, (_, i) => Math.sin(i * 0.37) + (i % 5) * 0.1)
+    const y = Int32Array.from({ length: n }, (_, i) => (i * 7 + (i >> 3)) % classes)
+    const data = createDataset({ x, y, featureShape: [features], numClasses: classes })
+    const spec: MlpSpec = {
+      kind: 'mlp',
+      inputShape: [features],
+      hidden,
+      outputs: classes,
+      activation: 'relu',
+    }
+    const make = (step?: 'generic') =>
+      createTrainer(spec, { data, lr: 0.1, seed: 5, modelSeed: 5, ...(step === undefined ? {} : { step }) })
+    const generic = make('generic')
+    const dense = make()
+    try {
+      const start = generic.getParams()
+      for (const batchSize of batches) {
+        const a = await generic.trainSteps(4, { batchSize })
+        const b = await dense.trainSteps(4, { batchSize })
+        expect(b.loss).toBeCloseTo(a.loss, 4)
+      }
+      expect(maxAbsDiff(generic.getParams(), start)).toBeGreaterThan(0.01)
+      expect(maxAbsDiff(dense.getParams(), generic.getParams())).toBeLessThan(1e-4)
+    } finally {
+      generic.dispose()
+      dense.dispose()
+    }
+  })
+
+  it('loads the assembly of wasm/mlp.wat, byte for byte', async () => {
+    const script = fileURLToPath(new URL('../scripts/assemble-wasm.mjs', import.meta.url))
+    await expect(promisify(execFile)(process.execPath, [script, '--check'])).resolves.toBeDefined()
   })
 
   it('applies to ReLU MLPs without dropout only', () => {
@@ -84,13 +138,15 @@ describe('the hand-written dense SGD step', () => {
     ).toBe(false)
   })
 
-  it('computes the mean cross-entropy and (softmax − onehot)·scale/n in the feature-major layout', () => {
-    // 2 classes × 2 samples, [classes, n]: sample 0 has logits (0, ln 3), sample 1 (2, 2)
-    const logits = Float32Array.from([0, 2, Math.log(3), 2])
-    const { loss, gradient } = softmaxCrossEntropy(logits, Int32Array.from([1, 0]), 2, 0.5)
+  it('computes the mean cross-entropy and (softmax − onehot)·scale/n row-major, zero in the padding', () => {
+    // 2 samples of 2 classes in rows of 3 (a padding column) and 4 rows (2 padding rows):
+    // sample 0 has logits (0, ln 3), sample 1 (2, 2)
+    const logits = Float32Array.from([0, Math.log(3), 7, 2, 2, 7, 7, 7, 7, 7, 7, 7])
+    const gradient = new Float32Array(12).fill(Number.NaN)
+    const loss = softmaxCrossEntropy(logits, Int32Array.from([1, 0]), 2, 3, 0.5, gradient)
     // p(sample 0) = (1/4, 3/4), label 1: −ln 3/4; p(sample 1) = (1/2, 1/2), label 0: −ln 1/2
     expect(loss).toBeCloseTo((-Math.log(0.75) - Math.log(0.5)) / 2, 6)
-    const expected = [0.25, 0.5 - 1, 0.75 - 1, 0.5].map((g) => (0.5 * g) / 2)
-    expect(Array.from(gradient).map((g) => Number(g.toFixed(6)))).toEqual(expected)
+    const expected = [0.25, 0.75 - 1, 0, 0.5 - 1, 0.5, 0, 0, 0, 0, 0, 0, 0].map((g) => (0.5 * g) / 2)
+    expect(Array.from(gradient).map((g) => Number(g.toFixed(6)) + 0)).toEqual(expected.map((g) => g + 0))
   })
 })

@@ -1,37 +1,92 @@
+import { readFileSync } from 'node:fs'
 import { type ModelSpec, specTask } from '@swarmgrad/config'
 import * as tf from '@tensorflow/tfjs-core'
 
+/** The functions of wasm/mlp.wat; every pointer is a byte offset into `memory`. */
+interface MlpKernels {
+  readonly memory: WebAssembly.Memory
+  forward(
+    x: number,
+    w: number,
+    b: number,
+    out: number,
+    n: number,
+    din: number,
+    dout: number,
+    relu: number,
+  ): void
+  backprop(g: number, w: number, h: number, gin: number, n: number, din: number, dout: number): void
+  update(h: number, g: number, w: number, b: number, n: number, din: number, dout: number): void
+}
+
+let compiled: WebAssembly.Module | undefined
+
+/** The kernels in a fresh instance (its own memory); the module is compiled once per process. */
+function instantiateKernels(): MlpKernels {
+  compiled ??= new WebAssembly.Module(readFileSync(new URL('../wasm/mlp.wasm', import.meta.url)))
+  return new WebAssembly.Instance(compiled).exports as unknown as MlpKernels
+}
+
+const roundUp = (value: number, multiple: number): number => Math.ceil(value / multiple) * multiple
+
 /**
- * The SGD step of a ReLU MLP without dropout, written out by hand in a feature-major layout.
+ * The SGD step of a ReLU MLP without dropout, in WebAssembly SIMD (wasm/mlp.wat) on weights that stay in the
+ * module's memory between steps.
  *
- * The generic step (`optimizer.minimize` over `Model.logits`) multiplies `x · W` with the weights as the GEMM's B
- * operand. The wasm backend hands such a matMul to XNNPACK, which packs B into an operator it caches by B's tensor
- * id; SGD's `assign` gives every weight a new id each step, so all three weight matrices were packed again on
- * every step (about a third of the step on fmnist-2nn). Here each layer keeps its weights transposed, `Wᵀ`
- * `[out, in]`, and computes `Hᵀ = Wᵀ · Xᵀ`: the weights are the A operand, which is never packed, and only the
- * batch-sized activations are. The loss gradient `(softmax − onehot) / n` is computed in JavaScript from the
- * `[classes, n]` logits (read back once per step, as the loss value was), the learning rate folded into it, so
- * the step runs about 30 kernels instead of 87, and no gradient is computed for the input.
+ * The generic step (`optimizer.minimize` over `Model.logits`) runs some 87 TF.js kernels a step, and the wasm
+ * backend's matrix products pack the weights again on every step (XNNPACK caches a packed operand by tensor id,
+ * and SGD's `assign` gives each weight a new id). Here a step is one forward call per layer, the softmax
+ * cross-entropy and its gradient in JavaScript (float64, the learning rate folded in), then per layer, last
+ * first, the gradient for the layer below and the in-place update of the weights and bias: no tensors, no
+ * allocation, no packing, no gradient for the input.
  *
- * The layers' canonical `[in, out]` variables stay the model's state: a session reads them when it starts (or when
- * the model's parameters were replaced since) and writes them back before anything reads the model.
+ * The model's variables stay its state: `load` copies them in (when a session starts or the model's parameters
+ * were replaced), `canonical` gives them back before anything reads the model.
  */
 export class DenseSgdSession {
-  /** `Wᵀ` `[out, in]` and the bias `[out, 1]` of each layer, in order. */
-  readonly #weights: tf.Tensor2D[]
-  readonly #biases: tf.Tensor2D[]
-  readonly #classes: number
+  readonly #kernels: MlpKernels
+  /** Each layer's input width, then the output width, as the model has them and as padded in memory. */
+  readonly #sizes: number[]
+  readonly #widths: number[]
+  /** Byte offsets of each layer's weights `[in, out]` and bias. */
+  readonly #weights: number[] = []
+  readonly #biases: number[] = []
+  /** Where the per-step matrices start: each layer's input (the last entry: the logits), each layer's gradient. */
+  readonly #scratch: number
+  #activations: number[] = []
+  #gradients: number[] = []
+  /** Rows the scratch space holds now. */
+  #rows = 0
+  #memory: Float32Array
 
-  constructor(variables: readonly tf.Variable[], classes: number) {
-    this.#classes = classes
-    this.#weights = []
-    this.#biases = []
-    for (let i = 0; i < variables.length; i += 2) {
-      const w = variables[i]! as unknown as tf.Tensor2D
-      const b = variables[i + 1]!
-      this.#weights.push(tf.transpose(w))
-      // a copy, not a reshape: the wasm backend keeps one shape per buffer, and a reshape shares the buffer
-      this.#biases.push(tf.tensor2d(b.dataSync() as Float32Array, [b.shape[0]!, 1]))
+  /** `shapes`: each layer's weight shape `[in, out]`, in order. */
+  constructor(shapes: ReadonlyArray<readonly [number, number]>) {
+    this.#kernels = instantiateKernels()
+    this.#sizes = [shapes[0]![0], ...shapes.map(([, out]) => out)]
+    this.#widths = this.#sizes.map((size, l) => roundUp(size, l === 0 ? 4 : 8))
+    let offset = 0
+    for (let l = 0; l < shapes.length; l++) {
+      this.#weights.push(offset)
+      offset += 4 * this.#widths[l]! * this.#widths[l + 1]!
+      this.#biases.push(offset)
+      offset += 4 * this.#widths[l + 1]!
+    }
+    this.#scratch = offset
+    this.#memory = new Float32Array(this.#kernels.memory.buffer)
+    this.#reserve(32)
+  }
+
+  /** Copies the layers' `[in, out]` weights and biases (the model's variables, in order) into the session. */
+  load(variables: readonly tf.Variable[]): void {
+    const memory = this.#memory
+    for (let l = 0; l < this.#weights.length; l++) {
+      const [inputs, outputs] = [this.#sizes[l]!, this.#sizes[l + 1]!]
+      const stride = this.#widths[l + 1]!
+      const w = variables[2 * l]!.dataSync() as Float32Array
+      const base = this.#weights[l]! / 4
+      for (let i = 0; i < inputs; i++)
+        memory.set(w.subarray(i * outputs, (i + 1) * outputs), base + i * stride)
+      memory.set(variables[2 * l + 1]!.dataSync() as Float32Array, this.#biases[l]! / 4)
     }
   }
 
@@ -41,79 +96,86 @@ export class DenseSgdSession {
    */
   step(x: Float32Array, y: Int32Array, lr: number): number {
     const n = y.length
-    const features = x.length / n
-    const xT = new Float32Array(x.length)
-    for (let i = 0; i < n; i++) {
-      for (let f = 0; f < features; f++) xT[f * n + i] = x[i * features + f]!
-    }
+    const rows = roundUp(n, 4)
+    this.#reserve(rows)
+    const memory = this.#memory
+    const widths = this.#widths
     const layers = this.#weights.length
-    // forward: activations[l] is the input of layer l, feature-major [in, n]
-    const activations: tf.Tensor2D[] = [tf.tensor2d(xT, [features, n])]
-    const kept: tf.Tensor[] = [activations[0]!]
-    let logits: tf.Tensor2D | undefined
+    const features = this.#sizes[0]!
+    const input = this.#activations[0]! / 4
+    if (features === widths[0]) {
+      memory.set(x, input)
+    } else {
+      for (let r = 0; r < n; r++) {
+        memory.set(x.subarray(r * features, (r + 1) * features), input + r * widths[0]!)
+        memory.fill(0, input + r * widths[0]! + features, input + (r + 1) * widths[0]!)
+      }
+    }
+    memory.fill(0, input + n * widths[0]!, input + rows * widths[0]!)
+    const k = this.#kernels
     for (let l = 0; l < layers; l++) {
-      const z = tf.matMul(this.#weights[l]!, activations[l]!)
-      const h = tf.add(z, this.#biases[l]!) as tf.Tensor2D
-      z.dispose()
-      if (l === layers - 1) {
-        logits = h
-      } else {
-        const a = tf.relu(h)
-        h.dispose()
-        activations.push(a)
-        kept.push(a)
-      }
+      const relu = l < layers - 1 ? 1 : 0
+      k.forward(
+        this.#activations[l]!,
+        this.#weights[l]!,
+        this.#biases[l]!,
+        this.#activations[l + 1]!,
+        rows,
+        widths[l]!,
+        widths[l + 1]!,
+        relu,
+      )
     }
-    const { loss, gradient } = softmaxCrossEntropy(logits!.dataSync() as Float32Array, y, this.#classes, lr)
-    logits!.dispose()
-    // backward: g is lr × dLoss/dHᵀ of layer l, [out, n]
-    let g: tf.Tensor2D = tf.tensor2d(gradient, [this.#classes, n])
-    const updates: Array<[tf.Tensor2D, tf.Tensor2D]> = []
+    const stride = widths[layers]!
+    const logits = this.#activations[layers]! / 4
+    const gradient = this.#gradients[layers - 1]! / 4
+    const loss = softmaxCrossEntropy(
+      memory.subarray(logits, logits + rows * stride),
+      y,
+      this.#sizes[layers]!,
+      stride,
+      lr,
+      memory.subarray(gradient, gradient + rows * stride),
+    )
     for (let l = layers - 1; l >= 0; l--) {
-      const input = activations[l]!
-      const rows = l === 0 ? tf.tensor2d(x, [n, features]) : tf.transpose(input)
-      const dW = tf.matMul(g, rows) as tf.Tensor2D
-      rows.dispose()
-      const db = tf.sum(g, 1, true) as tf.Tensor2D
-      updates.push([dW, db])
-      if (l > 0) {
-        const wT = tf.transpose(this.#weights[l]!)
-        const da = tf.matMul(wT, g)
-        wT.dispose()
-        const mask = tf.step(input)
-        const next = tf.mul(da, mask) as tf.Tensor2D
-        da.dispose()
-        mask.dispose()
-        g.dispose()
-        g = next
-      }
-    }
-    g.dispose()
-    for (const t of kept) t.dispose()
-    for (const [i, [dW, db]] of updates.entries()) {
-      const l = layers - 1 - i
-      const w = this.#weights[l]!
-      const b = this.#biases[l]!
-      this.#weights[l] = tf.sub(w, dW)
-      this.#biases[l] = tf.sub(b, db)
-      w.dispose()
-      b.dispose()
-      dW.dispose()
-      db.dispose()
+      const [g, h, din, dout] = [this.#gradients[l]!, this.#activations[l]!, widths[l]!, widths[l + 1]!]
+      if (l > 0) k.backprop(g, this.#weights[l]!, h, this.#gradients[l - 1]!, rows, din, dout)
+      k.update(h, g, this.#weights[l]!, this.#biases[l]!, rows, din, dout)
     }
     return loss
   }
 
   /** The layers' parameters in the model's canonical shapes (new tensors, the caller owns them). */
   canonical(): tf.Tensor[] {
-    return this.#weights.flatMap((w, l) => [
-      tf.transpose(w),
-      tf.tensor1d(this.#biases[l]!.dataSync() as Float32Array),
-    ])
+    const memory = this.#memory
+    return this.#weights.flatMap((offset, l) => {
+      const [inputs, outputs] = [this.#sizes[l]!, this.#sizes[l + 1]!]
+      const stride = this.#widths[l + 1]!
+      const w = new Float32Array(inputs * outputs)
+      for (let i = 0; i < inputs; i++) {
+        w.set(memory.subarray(offset / 4 + i * stride, offset / 4 + i * stride + outputs), i * outputs)
+      }
+      const bias = this.#biases[l]! / 4
+      return [tf.tensor2d(w, [inputs, outputs]), tf.tensor1d(memory.slice(bias, bias + outputs))]
+    })
   }
 
-  dispose(): void {
-    for (const t of [...this.#weights, ...this.#biases]) t.dispose()
+  /** Lays the scratch matrices out for batches of up to `rows` rows, growing the memory when they need more. */
+  #reserve(rows: number): void {
+    if (rows <= this.#rows) return
+    let offset = this.#scratch
+    const take = (width: number): number => {
+      const at = offset
+      offset += 4 * rows * width
+      return at
+    }
+    this.#activations = this.#widths.map((width) => take(width))
+    this.#gradients = this.#widths.slice(1).map((width) => take(width))
+    const memory = this.#kernels.memory
+    const pages = Math.ceil(offset / 65536) - memory.buffer.byteLength / 65536
+    if (pages > 0) memory.grow(pages)
+    this.#memory = new Float32Array(memory.buffer)
+    this.#rows = rows
   }
 }
 
@@ -128,32 +190,38 @@ export function denseSgdApplies(spec: ModelSpec): boolean {
 }
 
 /**
- * Mean softmax cross-entropy of the `[classes, n]` logits (feature-major) against `labels`, and its gradient with
- * respect to the logits scaled by `scale` (`scale · (softmax − onehot) / n`), in the same layout. Float64 inside.
+ * Mean softmax cross-entropy of the `logits` of `labels.length` samples against `labels`, and its gradient with
+ * respect to the logits scaled by `scale` (`scale · (softmax − onehot) / n`), written to `gradient`. Both are
+ * row-major, `stride` values a row; the gradient is zero in columns from `classes` on and in rows past the
+ * samples. Float64 inside.
  */
 export function softmaxCrossEntropy(
   logits: Float32Array,
   labels: Int32Array,
   classes: number,
+  stride: number,
   scale: number,
-): { loss: number; gradient: Float32Array } {
+  gradient: Float32Array,
+): number {
   const n = labels.length
-  const gradient = new Float32Array(classes * n)
+  gradient.fill(0)
+  if (n === 0) return 0
   const e = new Float64Array(classes)
   let loss = 0
   for (let i = 0; i < n; i++) {
+    const row = i * stride
     let max = Number.NEGATIVE_INFINITY
-    for (let c = 0; c < classes; c++) max = Math.max(max, logits[c * n + i]!)
+    for (let c = 0; c < classes; c++) max = Math.max(max, logits[row + c]!)
     let sum = 0
     for (let c = 0; c < classes; c++) {
-      e[c] = Math.exp(logits[c * n + i]! - max)
+      e[c] = Math.exp(logits[row + c]! - max)
       sum += e[c]!
     }
     const label = labels[i]!
-    loss += Math.log(sum) - (logits[label * n + i]! - max)
+    loss += Math.log(sum) - (logits[row + label]! - max)
     for (let c = 0; c < classes; c++) {
-      gradient[c * n + i] = (scale * (e[c]! / sum - (c === label ? 1 : 0))) / n
+      gradient[row + c] = (scale * (e[c]! / sum - (c === label ? 1 : 0))) / n
     }
   }
-  return { loss: n === 0 ? 0 : loss / n, gradient }
+  return loss / n
 }

@@ -29,7 +29,7 @@ export interface TrainerOptions {
   readonly batchSize?: number
   /**
    * 'generic': every model trains through TF.js gradients (`optimizer.minimize`); by default a ReLU MLP without
-   * dropout takes the hand-written feature-major step (DenseSgdSession), which computes the same update.
+   * dropout takes the WebAssembly step (DenseSgdSession), which computes the same update.
    */
   readonly step?: 'generic'
 }
@@ -76,9 +76,10 @@ export class Trainer {
   /** Sample order of the current pass and how far `trainSteps` has got in it. */
   private readonly order: number[]
   private cursor: number
-  /** The hand-written step of ReLU MLPs (see DenseSgdSession), and the model version its weights come from. */
+  /** The WebAssembly step of ReLU MLPs (see DenseSgdSession), and the model version its weights come from. */
   private readonly dense: boolean
-  private session: { readonly step: DenseSgdSession; readonly version: number } | undefined
+  private session: DenseSgdSession | undefined
+  private sessionVersion = -1
   /** The model `lossWith` scores other parameters in. */
   private scorer: Model | undefined
 
@@ -232,7 +233,6 @@ export class Trainer {
 
   /** Frees the model and the optimizer. */
   dispose(): void {
-    this.session?.step.dispose()
     this.session = undefined
     this.optimizer.dispose()
     this.model.dispose()
@@ -296,16 +296,19 @@ export class Trainer {
   /** The dense session, (re)loaded from the variables when the model's parameters were replaced since. */
   private denseSession(): DenseSgdSession {
     const model = this.model
-    if (this.session === undefined || this.session.version !== model.version) {
-      this.session?.step.dispose()
-      this.session = {
-        step: new DenseSgdSession(model.variables(), model.numClasses),
-        version: model.version,
-      }
+    this.session ??= new DenseSgdSession(
+      model
+        .layout()
+        .filter((entry) => entry.role === 'weight')
+        .map((entry) => entry.shape as [number, number]),
+    )
+    const session = this.session
+    if (this.sessionVersion !== model.version) {
+      session.load(model.variables())
+      this.sessionVersion = model.version
     }
-    const step = this.session.step
-    model.deferSync(() => model.writeVariables(step.canonical()))
-    return step
+    model.deferSync(() => model.writeVariables(session.canonical()))
+    return session
   }
 
   private tensors(x: Float32Array, y: ArrayLike<number>, n: number): { x: tf.Tensor2D; labels: tf.Tensor1D } {
