@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend } from './backend.js'
 import { createDataset, type Dataset, head } from './data/dataset.js'
 import { loadMnistPackage } from './data/mnist-package.js'
-import { denseSgdApplies, softmaxCrossEntropy } from './dense-step.js'
+import { DenseSgdSession, denseSgdApplies, softmaxCrossEntropy } from './dense-step.js'
 import { createTrainer } from './trainer.js'
 
 /** fmnist-2nn's shape: 784-200-200-10, ReLU. */
@@ -120,6 +120,15 @@ describe('the WebAssembly dense SGD step', () => {
   it('loads the assembly of wasm/mlp.wat, byte for byte', async () => {
     const script = fileURLToPath(new URL('../scripts/assemble-wasm.mjs', import.meta.url))
     await expect(promisify(execFile)(process.execPath, [script, '--check'])).resolves.toBeDefined()
+  })
+
+  it('refuses labels that do not match the batch input', () => {
+    const session = new DenseSgdSession([[3, 2]])
+    session.batchInput(3).values.set([1, 2, 3])
+    expect(() => session.step(Int32Array.from([0, 1]), 0.1)).toThrow(
+      expect.objectContaining({ code: 'BAD_ARGUMENT', message: '2 labels for a batch input of 3 samples' }),
+    )
+    expect(session.step(Int32Array.from([0, 1, 1]), 0.1)).toBeCloseTo(Math.log(2), 6)
   })
 
   it('applies to ReLU MLPs without dropout only', () => {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { type ModelSpec, specTask } from '@swarmgrad/config'
+import { CodedError } from '@swarmgrad/protocol'
 import * as tf from '@tensorflow/tfjs-core'
 
 /** The functions of wasm/mlp.wat; every pointer is a byte offset into `memory`. */
@@ -55,8 +56,9 @@ export class DenseSgdSession {
   readonly #scratch: number
   #activations: number[] = []
   #gradients: number[] = []
-  /** Rows the scratch space holds now. */
+  /** Rows the scratch space holds now, and the samples of the batch input. */
   #rows = 0
+  #batch = 0
   #memory: Float32Array
 
   /** `shapes`: each layer's weight shape `[in, out]`, in order. */
@@ -91,27 +93,31 @@ export class DenseSgdSession {
   }
 
   /**
-   * One SGD step with learning rate `lr` on the batch `x` (`[n, features]`, row-major) with integer labels `y`;
-   * returns the batch's mean softmax cross-entropy before the update.
+   * The input of the next step, `n` samples: rows of `stride` values, of which the caller fills the first
+   * `features` (the rest is zero padding).
    */
-  step(x: Float32Array, y: Int32Array, lr: number): number {
-    const n = y.length
+  batchInput(n: number): { readonly values: Float32Array; readonly stride: number } {
     const rows = roundUp(n, 4)
     this.#reserve(rows)
+    const stride = this.#widths[0]!
+    const input = this.#activations[0]! / 4
+    this.#memory.fill(0, input + n * stride, input + rows * stride)
+    this.#batch = n
+    return { values: this.#memory.subarray(input, input + n * stride), stride }
+  }
+
+  /**
+   * One SGD step with learning rate `lr` on the samples last written to `batchInput`, with integer labels `y` (one
+   * per sample); returns the batch's mean softmax cross-entropy before the update.
+   */
+  step(y: Int32Array, lr: number): number {
+    if (y.length !== this.#batch) {
+      throw new CodedError('BAD_ARGUMENT', `${y.length} labels for a batch input of ${this.#batch} samples`)
+    }
+    const rows = roundUp(y.length, 4)
     const memory = this.#memory
     const widths = this.#widths
     const layers = this.#weights.length
-    const features = this.#sizes[0]!
-    const input = this.#activations[0]! / 4
-    if (features === widths[0]) {
-      memory.set(x, input)
-    } else {
-      for (let r = 0; r < n; r++) {
-        memory.set(x.subarray(r * features, (r + 1) * features), input + r * widths[0]!)
-        memory.fill(0, input + r * widths[0]! + features, input + (r + 1) * widths[0]!)
-      }
-    }
-    memory.fill(0, input + n * widths[0]!, input + rows * widths[0]!)
     const k = this.#kernels
     for (let l = 0; l < layers; l++) {
       const relu = l < layers - 1 ? 1 : 0
@@ -175,6 +181,8 @@ export class DenseSgdSession {
     const pages = Math.ceil(offset / 65536) - memory.buffer.byteLength / 65536
     if (pages > 0) memory.grow(pages)
     this.#memory = new Float32Array(memory.buffer)
+    // the input's padding columns are never written again
+    this.#memory.fill(0, this.#activations[0]! / 4, this.#activations[1]! / 4)
     this.#rows = rows
   }
 }

@@ -243,13 +243,16 @@ export class Trainer {
   private async step(indices: readonly number[], run: Run, signal: AbortSignal | undefined): Promise<void> {
     if (this.data.targets !== undefined) return this.regressionStep(this.data, indices, run, signal)
     signal?.throwIfAborted()
-    const x = gatherFeatures(this.data, this.model.featureSize, indices)
     const y = Int32Array.from(indices, (i) => this.data.y[i]!)
     if (this.dense) {
-      run.add(this.denseSession().step(x, y, this.learningRate), indices.length)
+      const session = this.denseSession()
+      const input = session.batchInput(indices.length)
+      gatherFeatures(this.data, this.model.featureSize, indices, input.values, input.stride)
+      run.add(session.step(y, this.learningRate), indices.length)
       await yieldToEventLoop()
       return
     }
+    const x = gatherFeatures(this.data, this.model.featureSize, indices)
     const loss = tf.tidy(() => {
       const t = this.tensors(x, y, indices.length)
       const vars = [...this.model.variables()]

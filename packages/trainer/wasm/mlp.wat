@@ -179,7 +179,7 @@
     (local $gp i32) (local $wp i32) (local $hp i32)
     (local $a00 v128) (local $a01 v128) (local $a10 v128) (local $a11 v128)
     (local $a20 v128) (local $a21 v128) (local $a30 v128) (local $a31 v128)
-    (local $w0 v128) (local $w1 v128) (local $s v128)
+    (local $w0 v128) (local $w1 v128) (local $s v128) (local $t v128)
     (local.set $rowIn (i32.shl (local.get $din) (i32.const 2)))
     (local.set $rowOut (i32.shl (local.get $dout) (i32.const 2)))
     (local.set $r (i32.const 0))
@@ -222,29 +222,40 @@
               (i32.shl (local.get $k) (i32.const 2))))
             (local.set $gp (i32.add (i32.add (local.get $gin) (i32.mul (local.get $r) (local.get $rowIn)))
               (i32.shl (local.get $k) (i32.const 2))))
-            (call $put (local.get $gp) (local.get $hp) (local.get $a00) (local.get $a01))
-            (call $put (i32.add (local.get $gp) (local.get $rowIn)) (i32.add (local.get $hp) (local.get $rowIn))
-              (local.get $a10) (local.get $a11))
-            (call $put (i32.add (local.get $gp) (i32.shl (local.get $rowIn) (i32.const 1)))
-              (i32.add (local.get $hp) (i32.shl (local.get $rowIn) (i32.const 1))) (local.get $a20) (local.get $a21))
-            (call $put (i32.add (local.get $gp) (i32.mul (local.get $rowIn) (i32.const 3)))
-              (i32.add (local.get $hp) (i32.mul (local.get $rowIn) (i32.const 3))) (local.get $a30) (local.get $a31))
+            ;; $s = [Σ$a00, Σ$a01, Σ$a10, Σ$a11]: gin[r, k], gin[r, k + 1], gin[r + 1, k], gin[r + 1, k + 1], masked
+            ;; by the same places of h; then rows r + 2 and r + 3 from the other four accumulators
+            (local.set $s (f32x4.add
+              (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a00) (local.get $a01))
+              (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a00) (local.get $a01))))
+            (local.set $t (f32x4.add
+              (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a10) (local.get $a11))
+              (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a10) (local.get $a11))))
+            (local.set $s (f32x4.add
+              (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $s) (local.get $t))
+              (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $s) (local.get $t))))
+            (local.set $t (v128.load64_lane 1 (i32.add (local.get $hp) (local.get $rowIn))
+              (v128.load64_zero (local.get $hp))))
+            (local.set $s (v128.and (local.get $s) (f32x4.gt (local.get $t) (f32x4.splat (f32.const 0)))))
+            (v128.store64_lane 0 (local.get $gp) (local.get $s))
+            (v128.store64_lane 1 (i32.add (local.get $gp) (local.get $rowIn)) (local.get $s))
+            (local.set $hp (i32.add (local.get $hp) (i32.shl (local.get $rowIn) (i32.const 1))))
+            (local.set $gp (i32.add (local.get $gp) (i32.shl (local.get $rowIn) (i32.const 1))))
+            (local.set $s (f32x4.add
+              (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a20) (local.get $a21))
+              (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a20) (local.get $a21))))
+            (local.set $t (f32x4.add
+              (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a30) (local.get $a31))
+              (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a30) (local.get $a31))))
+            (local.set $s (f32x4.add
+              (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $s) (local.get $t))
+              (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $s) (local.get $t))))
+            (local.set $t (v128.load64_lane 1 (i32.add (local.get $hp) (local.get $rowIn))
+              (v128.load64_zero (local.get $hp))))
+            (local.set $s (v128.and (local.get $s) (f32x4.gt (local.get $t) (f32x4.splat (f32.const 0)))))
+            (v128.store64_lane 0 (local.get $gp) (local.get $s))
+            (v128.store64_lane 1 (i32.add (local.get $gp) (local.get $rowIn)) (local.get $s))
             (local.set $k (i32.add (local.get $k) (i32.const 2)))
             (br $ks)))
         (local.set $r (i32.add (local.get $r) (i32.const 4)))
         (br $rs))))
-
-  ;; stores the lane sums of $a and $b at $dst and $dst + 4, each 0 where the activation at $h (+ 4) is not > 0
-  (func $put (param $dst i32) (param $h i32) (param $a v128) (param $b v128)
-    (local $s v128)
-    ;; s = [a0+a1, a2+a3, b0+b1, b2+b3] then the pairs' sums
-    (local.set $s (f32x4.add
-      (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $b))
-      (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $b))))
-    (f32.store (local.get $dst)
-      (select (f32.add (f32x4.extract_lane 0 (local.get $s)) (f32x4.extract_lane 1 (local.get $s))) (f32.const 0)
-        (f32.gt (f32.load (local.get $h)) (f32.const 0))))
-    (f32.store offset=4 (local.get $dst)
-      (select (f32.add (f32x4.extract_lane 2 (local.get $s)) (f32x4.extract_lane 3 (local.get $s))) (f32.const 0)
-        (f32.gt (f32.load offset=4 (local.get $h)) (f32.const 0)))))
 )

@@ -102,6 +102,14 @@ describe('byte features', () => {
     expect(rows.buffer).not.toBe(DS.x.buffer)
   })
 
+  it('writes gathered rows into a given array, `stride` apart, leaving the values between them alone', () => {
+    const out = new Float32Array(8).fill(-1)
+    expect(gatherFeatures(DS, 2, [2, 0], out, 3)).toBe(out)
+    expect(Array.from(out)).toEqual([20, 21, -1, 0, 1, -1, -1, -1])
+    gatherFeatures(BYTES, 2, [3], out, 3)
+    expect(Array.from(out.subarray(0, 3))).toEqual([1, 128 / 255, -1].map(Math.fround))
+  })
+
   it('refuses a level table that is not one value per byte, and gathered indices out of range', () => {
     expect(() =>
       createDataset({

@@ -199,13 +199,21 @@ export function featureRange(data: Batch, size: number, start: number, end: numb
   return out
 }
 
-/** Float32 features of the samples at `indices` (`size` features each), in that order, in a new array. */
-export function gatherFeatures(data: Batch, size: number, indices: ArrayLike<number>): Float32Array {
-  const out = new Float32Array(indices.length * size)
+/**
+ * Float32 features of the samples at `indices` (`size` features each), in that order: in a new array, or written
+ * to `out` with rows `stride` values apart (the values between rows are left as they are).
+ */
+export function gatherFeatures(
+  data: Batch,
+  size: number,
+  indices: ArrayLike<number>,
+  out: Float32Array = new Float32Array(indices.length * size),
+  stride: number = size,
+): Float32Array {
   for (let i = 0; i < indices.length; i++) {
     const src = checkIndex(indices[i]!, i, data.n)
-    if (data.levels === undefined) out.set(data.x.subarray(src * size, (src + 1) * size), i * size)
-    else decodeInto(data.x.subarray(src * size, (src + 1) * size), data.levels, out, i * size)
+    if (data.levels === undefined) out.set(data.x.subarray(src * size, (src + 1) * size), i * stride)
+    else decodeInto(data.x.subarray(src * size, (src + 1) * size), data.levels, out, i * stride)
   }
   return out
 }
