@@ -111,27 +111,13 @@ export class DenseSgdSession {
    * per sample); returns the batch's mean softmax cross-entropy before the update.
    */
   step(y: Int32Array, lr: number): number {
-    if (y.length !== this.#batch) {
-      throw new CodedError('BAD_ARGUMENT', `${y.length} labels for a batch input of ${this.#batch} samples`)
-    }
+    this.#checkLabels(y)
     const rows = roundUp(y.length, 4)
     const memory = this.#memory
     const widths = this.#widths
     const layers = this.#weights.length
     const k = this.#kernels
-    for (let l = 0; l < layers; l++) {
-      const relu = l < layers - 1 ? 1 : 0
-      k.forward(
-        this.#activations[l]!,
-        this.#weights[l]!,
-        this.#biases[l]!,
-        this.#activations[l + 1]!,
-        rows,
-        widths[l]!,
-        widths[l + 1]!,
-        relu,
-      )
-    }
+    this.#forward(rows)
     const stride = widths[layers]!
     const logits = this.#activations[layers]! / 4
     const gradient = this.#gradients[layers - 1]! / 4
@@ -151,6 +137,26 @@ export class DenseSgdSession {
     return loss
   }
 
+  /**
+   * Scores the current weights on the samples last written to `batchInput`, labelled `y`: the sum of their softmax
+   * cross-entropies and how many have the label as their first largest logit.
+   */
+  score(y: Int32Array): { readonly lossSum: number; readonly correct: number } {
+    this.#checkLabels(y)
+    this.#forward(roundUp(y.length, 4))
+    const layers = this.#weights.length
+    const stride = this.#widths[layers]!
+    const logits = this.#memory.subarray(this.#activations[layers]! / 4)
+    let lossSum = 0
+    let correct = 0
+    for (let i = 0; i < y.length; i++) {
+      const row = logSoftmaxRow(logits, i * stride, this.#sizes[layers]!)
+      lossSum += row.logSum - (logits[i * stride + y[i]!]! - row.max)
+      if (row.argMax === y[i]) correct++
+    }
+    return { lossSum, correct }
+  }
+
   /** The layers' parameters in the model's canonical shapes (new tensors, the caller owns them). */
   canonical(): tf.Tensor[] {
     const memory = this.#memory
@@ -164,6 +170,30 @@ export class DenseSgdSession {
       const bias = this.#biases[l]! / 4
       return [tf.tensor2d(w, [inputs, outputs]), tf.tensor1d(memory.slice(bias, bias + outputs))]
     })
+  }
+
+  /** Runs every layer forward on `rows` rows of the batch input, up to the logits. */
+  #forward(rows: number): void {
+    const widths = this.#widths
+    const layers = this.#weights.length
+    for (let l = 0; l < layers; l++) {
+      this.#kernels.forward(
+        this.#activations[l]!,
+        this.#weights[l]!,
+        this.#biases[l]!,
+        this.#activations[l + 1]!,
+        rows,
+        widths[l]!,
+        widths[l + 1]!,
+        l < layers - 1 ? 1 : 0,
+      )
+    }
+  }
+
+  #checkLabels(y: Int32Array): void {
+    if (y.length !== this.#batch) {
+      throw new CodedError('BAD_ARGUMENT', `${y.length} labels for a batch input of ${this.#batch} samples`)
+    }
   }
 
   /** Lays the scratch matrices out for batches of up to `rows` rows, growing the memory when they need more. */
@@ -214,22 +244,30 @@ export function softmaxCrossEntropy(
   const n = labels.length
   gradient.fill(0)
   if (n === 0) return 0
-  const e = new Float64Array(classes)
   let loss = 0
   for (let i = 0; i < n; i++) {
-    const row = i * stride
-    let max = Number.NEGATIVE_INFINITY
-    for (let c = 0; c < classes; c++) max = Math.max(max, logits[row + c]!)
-    let sum = 0
-    for (let c = 0; c < classes; c++) {
-      e[c] = Math.exp(logits[row + c]! - max)
-      sum += e[c]!
-    }
+    const start = i * stride
+    const { max, logSum } = logSoftmaxRow(logits, start, classes)
     const label = labels[i]!
-    loss += Math.log(sum) - (logits[row + label]! - max)
+    loss += logSum - (logits[start + label]! - max)
     for (let c = 0; c < classes; c++) {
-      gradient[row + c] = (scale * (e[c]! / sum - (c === label ? 1 : 0))) / n
+      const p = Math.exp(logits[start + c]! - max - logSum)
+      gradient[start + c] = (scale * (p - (c === label ? 1 : 0))) / n
     }
   }
   return loss / n
+}
+
+/** The largest of the `classes` logits from `start` on, the first place holding it, and log Σ exp(logit − largest). */
+function logSoftmaxRow(
+  logits: Float32Array,
+  start: number,
+  classes: number,
+): { max: number; argMax: number; logSum: number } {
+  let argMax = 0
+  for (let c = 1; c < classes; c++) if (logits[start + c]! > logits[start + argMax]!) argMax = c
+  const max = logits[start + argMax]!
+  let sum = 0
+  for (let c = 0; c < classes; c++) sum += Math.exp(logits[start + c]! - max)
+  return { max, argMax, logSum: Math.log(sum) }
 }

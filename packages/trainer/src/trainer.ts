@@ -5,6 +5,7 @@ import { CodedError, createRng, type SeedPart, shuffleInPlace, type Xoshiro128 }
 import * as tf from '@tensorflow/tfjs-core'
 import {
   type Batch,
+  type ClassDataset,
   type Dataset,
   featureRange,
   gatherBatch,
@@ -17,6 +18,8 @@ import { evaluateRegression, meanSquaredError, targetTensor } from './regression
 
 export const DEFAULT_BATCH_SIZE = 32
 export const DEFAULT_EVAL_BATCH_SIZE = 500
+/** The most samples the WebAssembly session scores at once. */
+const DENSE_EVAL_ROWS = 64
 
 export interface TrainerOptions {
   /** Local training data. */
@@ -166,6 +169,7 @@ export class Trainer {
     checkBatchSource(data, this.model, 'evaluation data')
     const batchSize = checkBatchSize(options.batchSize ?? DEFAULT_EVAL_BATCH_SIZE)
     if (data.targets !== undefined) return evaluateRegression(this.model, data, batchSize, options.signal)
+    if (this.dense) return this.evaluateDense(data, batchSize, options.signal)
     const size = this.model.featureSize
     let lossSum = 0
     let correct = 0
@@ -184,6 +188,41 @@ export class Trainer {
       sums.dispose()
       lossSum += loss!
       correct += hits!
+      await yieldToEventLoop()
+    }
+    return {
+      loss: data.n === 0 ? 0 : lossSum / data.n,
+      accuracy: data.n === 0 ? 0 : correct / data.n,
+      samples: data.n,
+    }
+  }
+
+  /**
+   * `evaluate` on the WebAssembly session's forward pass, in pieces of at most DENSE_EVAL_ROWS samples (the
+   * session's scratch memory never shrinks), yielding after every `batchSize` samples.
+   */
+  private async evaluateDense(
+    data: ClassDataset,
+    batchSize: number,
+    signal: AbortSignal | undefined,
+  ): Promise<EvalResult> {
+    const session = this.loadedSession()
+    const indices: number[] = []
+    let lossSum = 0
+    let correct = 0
+    for (let start = 0; start < data.n; start += batchSize) {
+      signal?.throwIfAborted()
+      const end = Math.min(start + batchSize, data.n)
+      for (let from = start; from < end; from += DENSE_EVAL_ROWS) {
+        const to = Math.min(from + DENSE_EVAL_ROWS, end)
+        indices.length = to - from
+        for (let i = from; i < to; i++) indices[i - from] = i
+        const input = session.batchInput(indices.length)
+        gatherFeatures(data, this.model.featureSize, indices, input.values, input.stride)
+        const scores = session.score(Int32Array.from(data.y.subarray(from, to)))
+        lossSum += scores.lossSum
+        correct += scores.correct
+      }
       await yieldToEventLoop()
     }
     return {
@@ -296,8 +335,19 @@ export class Trainer {
     await yieldToEventLoop()
   }
 
-  /** The dense session, (re)loaded from the variables when the model's parameters were replaced since. */
+  /**
+   * The dense session for a training step: loaded, and registered to write its weights back before anything
+   * reads the model's parameters.
+   */
   private denseSession(): DenseSgdSession {
+    const session = this.loadedSession()
+    const model = this.model
+    model.deferSync(() => model.writeVariables(session.canonical()))
+    return session
+  }
+
+  /** The dense session, (re)loaded from the variables when the model's parameters were replaced since. */
+  private loadedSession(): DenseSgdSession {
     const model = this.model
     this.session ??= new DenseSgdSession(
       model
@@ -310,7 +360,6 @@ export class Trainer {
       session.load(model.variables())
       this.sessionVersion = model.version
     }
-    model.deferSync(() => model.writeVariables(session.canonical()))
     return session
   }
 
