@@ -4,13 +4,18 @@
  * "Training throughput" section of docs/benchmarks.md.
  *
  *   pnpm exec tsc -b && node bench/dist/train.js [--runs 5] [--steps 200] [--backends node,wasm,cpu]
+ *     [--reference <path>/centralized.py]
+ *
+ * With `--reference`, the Flower reference's centralized PyTorch trainer (the same MLP, initialisation, SGD, batch
+ * and data, one thread) trains one epoch right after the runs, and every row gets its ratio to that throughput.
  */
+import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
-import { cpus, loadavg } from 'node:os'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
+import { parseArgs, promisify } from 'node:util'
 import type { MlpSpec } from '@swarmgrad/config'
 import { CodedError } from '@swarmgrad/protocol'
 import {
@@ -29,7 +34,7 @@ const LR = 0.05
 const WARM_UP_STEPS = 20
 const EVAL_BATCH_SIZE = 500
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
-const COMMAND = 'pnpm exec tsc -b && node bench/dist/train.js'
+const COMMAND = 'pnpm exec tsc -b && node bench/dist/train.js --reference <path>/centralized.py'
 const SECTION = '## Training throughput'
 
 interface BackendResult {
@@ -53,6 +58,37 @@ interface BackendResult {
   readonly genericTrainSamplesPerSecond?: number
   /** trainSamplesPerSecond over genericTrainSamplesPerSecond. */
   readonly ratioToGeneric?: number
+  /** trainSamplesPerSecond over the PyTorch reference's, when one ran. */
+  readonly ratioToReference?: number
+}
+
+/** One epoch of the PyTorch reference over the whole training set. */
+interface ReferenceResult {
+  readonly script: string
+  readonly trainSeconds: number
+  readonly samplesPerSecond: number
+}
+
+/**
+ * Runs the reference's `setup.sh` (its Debian packages and data parts), then one epoch of `script` with one thread
+ * and Debian's serial OpenBLAS, as the reference's own runs set them, and reads the epoch's training seconds.
+ */
+async function runReference(script: string, samples: number): Promise<ReferenceResult> {
+  const run = promisify(execFile)
+  await run(join(dirname(script), 'setup.sh'), [], { timeout: 1_800_000 })
+  const out = join(tmpdir(), `swarmgrad-train-reference-${process.pid}.json`)
+  const threads = { OMP_NUM_THREADS: '1', MKL_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' }
+  await run('/usr/bin/python3', [script, '1', out], {
+    env: { ...process.env, ...threads, LD_LIBRARY_PATH: '/usr/lib/x86_64-linux-gnu/openblas-serial' },
+    timeout: 600_000,
+  })
+  const parsed = JSON.parse(await readFile(out, 'utf8')) as { per_epoch?: Array<{ train_seconds?: unknown }> }
+  await rm(out)
+  const trainSeconds = parsed.per_epoch?.[0]?.train_seconds
+  if (typeof trainSeconds !== 'number' || !(trainSeconds > 0)) {
+    throw new CodedError('MALFORMED', `${script} wrote no per_epoch[0].train_seconds`)
+  }
+  return { script, trainSeconds, samplesPerSecond: Math.round(samples / trainSeconds) }
 }
 
 function round2(value: number): number {
@@ -66,14 +102,17 @@ function median(values: readonly number[]): number {
 }
 
 const USAGE = `usage: node bench/dist/train.js [--runs 5] [--steps 200] [--backends ${BACKEND_NAMES.join(',')}]
+    [--reference <path>/centralized.py]
   --runs: timed runs per backend (the median is reported); --steps: training steps of batch ${BATCH_SIZE} per run;
-  --backends: the TF.js backends to measure, in order (one that does not load is reported as unavailable).
+  --backends: the TF.js backends to measure, in order (one that does not load is reported as unavailable);
+  --reference: the Flower reference's centralized PyTorch trainer, run for one epoch after the runs.
 Writes bench-results/train.json and the "${SECTION.slice(3)}" section of docs/benchmarks.md.`
 
 interface Options {
   readonly runs: number
   readonly steps: number
   readonly backends: readonly BackendName[]
+  readonly reference: string | undefined
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -83,6 +122,7 @@ function parseOptions(argv: readonly string[]): Options {
       runs: { type: 'string', default: '5' },
       steps: { type: 'string', default: '200' },
       backends: { type: 'string', default: BACKEND_NAMES.join(',') },
+      reference: { type: 'string' },
     },
     strict: true,
   })
@@ -96,10 +136,15 @@ function parseOptions(argv: readonly string[]): Options {
     }
     return backend
   })
-  return { runs: integerOption(values.runs, 'runs'), steps: integerOption(values.steps, 'steps'), backends }
+  return {
+    runs: integerOption(values.runs, 'runs'),
+    steps: integerOption(values.steps, 'steps'),
+    backends,
+    reference: values.reference,
+  }
 }
 
-async function main({ runs, steps, backends }: Options): Promise<void> {
+async function main({ runs, steps, backends, reference: script }: Options): Promise<void> {
   const loadBefore = loadavg()
   console.log(`loading Fashion-MNIST …`)
   const [train, test] = await Promise.all([loadFashionMnist('train'), loadFashionMnist('test')])
@@ -155,14 +200,25 @@ async function main({ runs, steps, backends }: Options): Promise<void> {
       ratioToGeneric: round2(samplesPerSecond / median(genericRuns)),
     })
   }
+  let reference: ReferenceResult | undefined
+  if (script !== undefined) {
+    console.log(`reference: one epoch of ${script} …`)
+    reference = await runReference(script, train.n)
+    console.log(`reference: ${reference.samplesPerSecond} samples/s (${reference.trainSeconds.toFixed(2)} s)`)
+  }
   const cpu = results.find((r) => r.backend === 'cpu')?.trainSamplesPerSecond
-  const withRatios = results.map((r) =>
-    r.trainSamplesPerSecond !== undefined && cpu !== undefined
-      ? { ...r, ratioToCpu: Number((r.trainSamplesPerSecond / cpu).toFixed(2)) }
-      : r,
-  )
+  const withRatios = results.map((r) => {
+    if (r.trainSamplesPerSecond === undefined) return r
+    return {
+      ...r,
+      ...(cpu === undefined ? {} : { ratioToCpu: round2(r.trainSamplesPerSecond / cpu) }),
+      ...(reference === undefined
+        ? {}
+        : { ratioToReference: round2(r.trainSamplesPerSecond / reference.samplesPerSecond) }),
+    }
+  })
 
-  const table = renderTable(withRatios)
+  const table = renderTable(withRatios, reference)
   console.log(`\n${table}`)
   const report = {
     benchmark: 'train',
@@ -181,6 +237,7 @@ async function main({ runs, steps, backends }: Options): Promise<void> {
     /** 1, 5 and 15 minute load averages before and after: other processes on the machine skew the figures. */
     loadAverage: { before: loadBefore.map(round2), after: loadavg().map(round2) },
     date: new Date().toISOString(),
+    ...(reference === undefined ? {} : { pytorchReference: reference }),
     results: withRatios,
   }
   const resultsDir = join(REPO_ROOT, 'bench-results')
@@ -190,19 +247,20 @@ async function main({ runs, steps, backends }: Options): Promise<void> {
   console.log(`\nwrote bench-results/train.json and the "${SECTION.slice(3)}" section of docs/benchmarks.md`)
 }
 
-function renderTable(results: readonly BackendResult[]): string {
+function renderTable(results: readonly BackendResult[], reference: ReferenceResult | undefined): string {
   const header = [
     'backend',
     'train samples/s (median)',
     'ms per batch of 32',
+    reference === undefined ? '× PyTorch' : `× PyTorch (${reference.samplesPerSecond})`,
     '× cpu',
     'eval samples/s',
     'TF.js-gradient step samples/s (× of it)',
     'runs (samples/s) or reason',
   ]
-  const rightAligned = [false, true, true, true, true, true, false]
+  const rightAligned = [false, true, true, true, true, true, true, false]
   const rows = results.map((r) => {
-    if (!r.available) return [r.backend, 'unavailable', '', '', '', '', shorten(r.reason ?? '')]
+    if (!r.available) return [r.backend, 'unavailable', '', '', '', '', '', shorten(r.reason ?? '')]
     const name =
       r.backend === 'wasm'
         ? `wasm (SIMD ${r.simd ? 'on' : 'off'}, threads ${r.threads ? 'on' : 'off'})`
@@ -211,6 +269,7 @@ function renderTable(results: readonly BackendResult[]): string {
       name,
       String(r.trainSamplesPerSecond),
       String(r.msPerBatch),
+      String(r.ratioToReference ?? '–'),
       String(r.ratioToCpu ?? '–'),
       String(r.evalSamplesPerSecond),
       `${r.genericTrainSamplesPerSecond} (${r.ratioToGeneric}×)`,
@@ -256,14 +315,17 @@ async function writeSection(
     `The fmnist-2nn MLP (784-200-200-10, ReLU, 199 210 parameters) trained with plain SGD, batch ${BATCH_SIZE}, on`,
     `Fashion-MNIST: ${report.runs} timed runs of ${report.stepsPerRun} steps each after ${WARM_UP_STEPS} warm-up steps, median reported;`,
     `eval is a forward pass over the 10 000 test images in batches of ${EVAL_BATCH_SIZE}. Ratios are against the plain-JS cpu`,
-    `backend in the same run. Node.js ${report.node}, ${report.cores} × ${report.cpu}, load average`,
+    "backend and, with `--reference`, against one epoch of the Flower reference's centralized PyTorch trainer (the",
+    "same MLP, initialisation, SGD and batch, one thread, Debian's serial OpenBLAS), both in the same run.",
+    `Node.js ${report.node}, ${report.cores} × ${report.cpu}, load average`,
     `${report.loadAverage.before[0]} at the start, ${report.date.slice(0, 10)}; results in \`bench-results/train.json\`.`,
     '',
-    'A ReLU MLP trains on a hand-written step (`packages/trainer/src/dense-step.ts`): feature-major layers, so the',
-    "weights are the A operand of XNNPACK's GEMM and are never re-packed (SGD gives every weight a new tensor id each",
-    'step, and the wasm backend caches packed B operands by tensor id), and the loss gradient in JavaScript: about 30',
-    'kernels a step instead of 87. The TF.js-gradient column is the generic step (`optimizer.minimize` over layers with',
-    "explicit-transpose gradients, `packages/trainer/src/ops.ts`) in runs alternating with the default's.",
+    'A ReLU MLP trains and evaluates on our own WebAssembly SIMD kernels (`packages/trainer/wasm/mlp.wat`, driven by',
+    "`packages/trainer/src/dense-step.ts`): the weights stay in the module's memory between steps and are updated in",
+    'place, a step is three calls per layer with the softmax in JavaScript, and multiply-adds are fused where the CPU',
+    'has FMA. That path does not go through TF.js, so its figure hardly depends on the backend row; the TF.js-gradient',
+    "column is the generic step (`optimizer.minimize`, `packages/trainer/src/ops.ts`) on that row's backend, in runs",
+    "alternating with the default's.",
     'tfjs-node is tried first and used wherever its native addon loads.',
     '',
     table,
