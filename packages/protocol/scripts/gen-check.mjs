@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Checks that src/generated/ is what `pnpm --filter @swarmgrad/protocol gen` makes of its sources today:
-// swarmgrad.ts from proto/swarmgrad.proto (pbjs, then gen-ts.mjs) and finite-wasm.ts from wasm/finite.wat
-// (gen-wasm.mjs). Regenerates both into a temporary directory and compares byte for byte. Needs no git. Exit 0
-// when current, 1 with the command to run when not.
+// swarmgrad.ts from proto/swarmgrad.proto (pbjs, then gen-ts.mjs) and finite-wasm.ts from wasm/finite.wat (the
+// workspace's scripts/gen-wasm.mjs). Regenerates both into a temporary directory and compares byte for byte. Needs
+// no git. Exit 0 when current, 1 with the command to run when not.
 //
 // Usage (the package script `gen:check`): node scripts/gen-check.mjs
 import { spawnSync } from 'node:child_process'
@@ -41,7 +41,8 @@ const tempDir = mkdtempSync(join(tmpdir(), 'swarmgrad-gen-check-'))
 try {
   const descriptor = run('pbjs', ['-t', 'json', GENERATED[0].source])
   run(process.execPath, [join('scripts', 'gen-ts.mjs'), join(tempDir, 'swarmgrad.ts')], descriptor)
-  run(process.execPath, [join('scripts', 'gen-wasm.mjs'), join(tempDir, 'finite-wasm.ts')])
+  const wasm = [GENERATED[1].source, join(tempDir, 'finite-wasm.ts'), 'FINITE_WASM_BASE64']
+  run(process.execPath, [join('..', '..', 'scripts', 'gen-wasm.mjs'), ...wasm])
   for (const { file, source } of GENERATED) {
     const expected = readFileSync(join(tempDir, basename(file)))
     const current = join(PACKAGE_DIR, file)

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs'
 import { type ModelSpec, specTask } from '@swarmgrad/config'
 import { CodedError } from '@swarmgrad/protocol'
 import * as tf from '@tensorflow/tfjs-core'
+import { MLP_WASM_BASE64 } from './generated/mlp-wasm.js'
 
 /** The functions of wasm/mlp.wat; every pointer is a byte offset into `memory`. */
 interface MlpKernels {
@@ -24,7 +24,7 @@ let compiled: WebAssembly.Module | undefined
 
 /** The kernels in a fresh instance (its own memory); the module is compiled once per process. */
 function instantiateKernels(): MlpKernels {
-  compiled ??= new WebAssembly.Module(readFileSync(new URL('../wasm/mlp.wasm', import.meta.url)))
+  compiled ??= new WebAssembly.Module(Uint8Array.from(atob(MLP_WASM_BASE64), (c) => c.charCodeAt(0)))
   return new WebAssembly.Instance(compiled).exports as unknown as MlpKernels
 }
 

@@ -6,7 +6,8 @@
 ;; padding stays zero through every function here). Each function keeps eight vector accumulators (a tile of 4 rows
 ;; × 8 columns, or in `backprop` 4 rows × 2 dot products) and adds with `f32x4.relaxed_madd`: a fused multiply-add
 ;; where the CPU has one, so the last bits of a result may differ between machines.
-;; `mlp.wasm` is this file assembled by scripts/assemble-wasm.mjs (src/dense-step.test.ts checks that they agree).
+;; src/generated/mlp-wasm.ts holds this file assembled (`pnpm --filter @swarmgrad/trainer gen`; src/dense-step.test.ts
+;; checks that it is current).
 (module
   (memory (export "memory") 1)
 
