@@ -39,7 +39,7 @@ const roundUp = (value: number, multiple: number): number => Math.ceil(value / m
  * and SGD's `assign` gives each weight a new id). Here a step is one forward call per layer, the softmax
  * cross-entropy and its gradient in JavaScript (float64, the learning rate folded in), then per layer, last
  * first, the gradient for the layer below and the in-place update of the weights and bias: no tensors, no
- * allocation, no packing, no gradient for the input.
+ * packing, no gradient for the input. `score` runs the same forward pass for evaluation.
  *
  * The model's variables stay its state: `load` copies them in (when a session starts or the model's parameters
  * were replaced), `canonical` gives them back before anything reads the model.
