@@ -124,6 +124,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       String(count - 1),
       '--log-format',
       'json',
+      // every MoDeST trainer evaluates the round's aggregate (by default one does), so each row shows an accuracy
+      ...(opts.mode === 'modest' ? ['--modest-evaluators', String(count)] : []),
       ...(bootstrap === undefined ? [] : ['--host-bootstrap', bootstrap]),
     ]
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })

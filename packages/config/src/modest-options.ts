@@ -11,6 +11,15 @@ export const modestSchema = z
   .strictObject({
     sampleSize: z.number().int().min(1).max(1000).default(10).describe('s: trainers sampled per round'),
     aggregators: z.number().int().min(1).max(100).default(1).describe('a: aggregators per round'),
+    evaluators: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(1)
+      .describe(
+        'trainers an aggregator asks to evaluate the aggregate it sends (the first that answer its ping; every trainer of a round holds the same model), on train.evalEvery’s rounds',
+      ),
     successFraction: z
       .number()
       .gt(0)

@@ -54,6 +54,7 @@ describe('limits agree with each other and with the transports', () => {
           sampleCount: UINT32_MAX,
           role: ModelRole.SNAPSHOT,
           view: { entries },
+          evaluate: true,
         },
       },
     })

@@ -63,6 +63,7 @@ function modelMetaOf(host: Host, byteSize: number): Uint8Array {
           paramCount: 10,
           sampleCount: 1,
           role: ModelRole.TRAINED,
+          evaluate: false,
         },
       },
     }),

@@ -365,6 +365,7 @@ function modestCase(
       const options: ModestEngineOptions = {
         sampleSize,
         aggregators: 1,
+        evaluators: 1,
         successFraction: 1,
         minModels,
         aggregationTimeoutMs: 10_000,

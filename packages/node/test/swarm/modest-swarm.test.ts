@@ -60,11 +60,10 @@ describe('MoDeST swarm over libp2p', () => {
         byRound.set(r.round, [...(byRound.get(r.round) ?? []), r.testAccuracy])
     }
     expect(Math.max(...byRound.keys())).toBeGreaterThanOrEqual(ROUNDS)
-    // a round's aggregate reaches s = 4 peers: every one of them evaluates the same model
-    for (const accuracies of byRound.values()) {
-      expect(accuracies.length).toBeLessThanOrEqual(4)
-      expect(Math.max(...accuracies) - Math.min(...accuracies)).toBeLessThan(1e-9)
-    }
+    // a round's aggregate reaches s = 4 peers, and its aggregator asks the first to answer to evaluate it
+    // (evaluators: 1): one evaluation a round, through the real transport's header
+    expect(byRound.size).toBeGreaterThanOrEqual(ROUNDS - 1)
+    for (const [round, accuracies] of byRound) expect(accuracies, `round ${round}`).toHaveLength(1)
     const last = byRound.get(ROUNDS)?.[0] ?? 0
     // an aggregation that kept one trainer's model would stay near a lone peer's accuracy
     expect(last).toBeGreaterThan(alone + MARGIN)

@@ -252,6 +252,10 @@ export const SWARMGRAD_DESCRIPTOR = {
                 "view": {
                   "type": "MembershipView",
                   "id": 10
+                },
+                "evaluate": {
+                  "type": "bool",
+                  "id": 11
                 }
               },
               "reserved": [
@@ -673,6 +677,7 @@ export interface ModelPayloadHeader {
   sampleCount: number
   role: ModelRole
   view?: MembershipView
+  evaluate: boolean
 }
 
 /** proto message swarmgrad.v1.Tensor. */

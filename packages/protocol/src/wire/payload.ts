@@ -140,6 +140,8 @@ export interface PayloadDescription {
   readonly sampleCount: number
   readonly role: ModelRole
   readonly view?: MembershipView
+  /** MoDeST, an aggregated model: the receiving trainer evaluates it. */
+  readonly evaluate?: boolean
 }
 
 export interface ModelBlobInit extends Omit<PayloadDescription, 'codec'> {
@@ -228,6 +230,7 @@ export function describePayload(payload: Uint8Array, description: PayloadDescrip
     paramCount: description.paramCount,
     sampleCount: description.sampleCount,
     role: description.role,
+    evaluate: description.evaluate === true,
   }
   return description.view === undefined ? header : { ...header, view: description.view }
 }

@@ -100,6 +100,7 @@ const payloadHeader: ModelPayloadHeader = {
   sampleCount: 3_750,
   role: ModelRole.AGGREGATED,
   view: membershipView,
+  evaluate: true,
 }
 
 const ping: Ping = { nonce: 0x9e3779b9, roundEstimate: 42 }

@@ -23,6 +23,8 @@ export interface ModestModelMessage {
   readonly sampleCount: number
   /** The sender's membership view, riding on every model transfer. */
   readonly view: ViewEntries
+  /** An aggregated model: the receiving trainer evaluates it (the aggregator asks the first `evaluators`). */
+  readonly evaluate?: boolean
 }
 
 /** A receiver's answer to a model: for a trainer, sent once the aggregation it joined is complete. */
@@ -157,6 +159,8 @@ export class ModestEngine implements RoundEngine {
   readonly #distributions = new Set<Promise<void>>()
   #signal: AbortSignal
   #held = 1
+  /** Whether the aggregator of the held model asked this peer to evaluate it. */
+  #evaluateHeld = false
   /** The known round: the highest of the held round and the round a quorum of peers vouches for. */
   #maxSeen = 1
   #checking = 0
@@ -426,7 +430,7 @@ export class ModestEngine implements RoundEngine {
       return this.#refuse('NOT_SAMPLED', from, message)
     if (!(await this.#confirm(round - 1))) return this.#refuse('FUTURE_ROUND', from, message)
     if (round <= this.#held) return this.#refuse('STALE_ROUND', from, message)
-    this.#adopt(round, message.params)
+    this.#adopt(round, message.params, message.evaluate === true)
     return { accepted: true }
   }
 
@@ -736,10 +740,14 @@ export class ModestEngine implements RoundEngine {
     aggregation.waiters.clear()
   }
 
-  /** Sends AGG(round) to the first `s` available candidates of `round`. */
+  /**
+   * Sends AGG(round) to the first `s` available candidates of `round`, asking the first `evaluators` of them to
+   * answer their ping to evaluate it.
+   */
   async #distribute(round: number, params: Float32Array): Promise<void> {
     const { sampleSize, inactivityThreshold } = this.#options
     const order = sampleOrder(this.#view, round, inactivityThreshold)
+    let evaluators = this.#options.evaluators
     await walkSample(
       order,
       sampleSize,
@@ -750,16 +758,18 @@ export class ModestEngine implements RoundEngine {
           params,
           sampleCount: this.#model.sampleCount,
           view: this.#wireView(),
+          evaluate: evaluators-- > 0,
         })),
       this.#signal,
     )
     this.#view.applyPending()
   }
 
-  /** Takes the aggregated model of `round`: cancels older work and trains it. */
-  #adopt(round: number, params: Float32Array): void {
+  /** Takes the aggregated model of `round`: cancels older work and trains it (evaluating it first if asked to). */
+  #adopt(round: number, params: Float32Array, evaluate: boolean): void {
     this.#model.setParams(params)
     this.#held = round
+    this.#evaluateHeld = evaluate
     this.#maxSeen = Math.max(this.#maxSeen, round)
     this.#view.setOwnRound(round)
     this.#progress()
@@ -821,7 +831,7 @@ export class ModestEngine implements RoundEngine {
   async #report(round: number): Promise<void> {
     const { evalEvery } = this.#options
     let evaluation: Evaluation | undefined
-    if (evalEvery > 0 && round % evalEvery === 0) {
+    if (evalEvery > 0 && round % evalEvery === 0 && this.#evaluateHeld) {
       evaluation = await this.#model.evaluate()
       recordEvaluation(this.#deps.metrics, evaluation)
     }

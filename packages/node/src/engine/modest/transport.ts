@@ -188,6 +188,7 @@ export class Libp2pModestTransport implements ModestTransport {
       sampleCount: message.sampleCount,
       role: message.role === 'trained' ? ModelRole.TRAINED : ModelRole.AGGREGATED,
       view: viewToWire(message.view),
+      evaluate: message.evaluate === true,
     })
     const ack = await this.#blob.send(peerIdFromString(peer), meta, body, {
       signal,
@@ -229,6 +230,7 @@ export class Libp2pModestTransport implements ModestTransport {
         params,
         sampleCount: header.sampleCount,
         view: viewFromWire(header.view),
+        evaluate: header.evaluate,
       })
       return answer.code === undefined
         ? { accepted: answer.accepted }
