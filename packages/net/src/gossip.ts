@@ -1,4 +1,4 @@
-import { type Message, TopicValidatorResult } from '@libp2p/gossipsub'
+import { type Message, type SubscriptionChangeData, TopicValidatorResult } from '@libp2p/gossipsub'
 import { createTopicScoreParams, type PeerScoreParams } from '@libp2p/gossipsub/score'
 import type { PeerId } from '@libp2p/interface'
 import { CodedError, type ErrorCode, isCodedError } from '@swarmgrad/protocol'
@@ -158,6 +158,20 @@ export class GossipChannel {
   /** gossipsub's score of `peerId` (all topics); below -80 everything it sends is dropped unread. */
   peerScore(peerId: PeerId): number {
     return scoring(this.#pubsub).getScore(peerId.toString())
+  }
+
+  /**
+   * Calls `listener` whenever a connected peer says it subscribes to this topic (whether or not this host does);
+   * returns the function that stops it.
+   */
+  onSubscriber(listener: (peerId: PeerId) => void): () => void {
+    const pubsub = this.#pubsub
+    const handler = (evt: CustomEvent<SubscriptionChangeData>): void => {
+      if (evt.detail.subscriptions.some((s) => s.subscribe && s.topic === this.topic))
+        listener(evt.detail.peerId)
+    }
+    pubsub.addEventListener('subscription-change', handler)
+    return () => pubsub.removeEventListener('subscription-change', handler)
   }
 
   /** Peers known to subscribe to this topic. */

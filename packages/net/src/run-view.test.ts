@@ -1,3 +1,4 @@
+import { waitFor } from '@swarmgrad/testing'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createHost, type Host } from './host.js'
@@ -5,9 +6,37 @@ import { RunView, VIEW_RECORDS_MAX } from './run-view.js'
 
 describe('run view', () => {
   let host: Host | undefined
+  const others: Host[] = []
+  const views: RunView[] = []
   afterEach(async () => {
-    await host?.stop()
+    await Promise.all(views.splice(0).map((v) => v.stop()))
+    await Promise.all([host, ...others.splice(0)].map((h) => h?.stop()))
     host = undefined
+  })
+
+  it('publishes its entry as soon as a listener appears, not a period later', async () => {
+    const logger = pino({ level: 'silent' })
+    host = await createHost()
+    // a period far longer than the test: only the entry sent when the listener appears can be heard
+    const publisher = new RunView(host, {
+      runId: 'run-a',
+      logger,
+      receive: 'none',
+      publish: { intervalMs: 600_000, round: () => 7 },
+    })
+    views.push(publisher)
+    publisher.start()
+    const listenerHost = await createHost({ bootstrap: host.multiaddrs.map(String) })
+    others.push(listenerHost)
+    const listener = new RunView(listenerHost, { runId: 'run-a', logger })
+    views.push(listener)
+    listener.start()
+    await waitFor(
+      () => listener.live(60_000).includes(host!.peerId.toString()),
+      'the publisher heard',
+      10_000,
+    )
+    expect(listener.records().find((r) => r.peerId === host!.peerId.toString())?.lastRound).toBe(7)
   })
 
   it('keeps at most VIEW_RECORDS_MAX records, evicting the least recently heard', async () => {

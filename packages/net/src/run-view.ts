@@ -25,6 +25,10 @@ import { Notifier } from './notifier.js'
  */
 export const VIEW_RECORDS_MAX = 10_000
 
+/** How soon, and how many times, an entry that reached no one is published again (see RunView#retrySoon). */
+const UNHEARD_RETRY_MS = 100
+const UNHEARD_RETRIES = 10
+
 const UTF8 = new TextDecoder('utf-8', { fatal: true })
 
 /** A peer id off the wire: its UTF-8 bytes; anything else is a malformed view, not a bug of ours. */
@@ -85,6 +89,11 @@ export class RunView {
   readonly #records = new Map<string, ViewRecord>()
   #timer: NodeJS.Timeout | undefined
   #counter = 0
+  /** The last entry published reached no one: a subscriber that appears gets one at once. */
+  #unheard = false
+  #stopWatching: (() => void) | undefined
+  #retry: NodeJS.Timeout | undefined
+  #retries = 0
 
   constructor(host: Host, options: RunViewOptions) {
     this.#host = host
@@ -110,6 +119,12 @@ export class RunView {
     if (this.#options.receive !== 'none') this.#channel.start()
     const { publish } = this.#options
     if (publish === undefined) return
+    // A peer's first entry usually goes out before it knows who listens (their subscriptions arrive after the
+    // connection), so it reaches no one; without this the coordinator or peers heard of it a whole period later.
+    this.#stopWatching = this.#channel.onSubscriber(() => {
+      this.#retries = 0
+      if (this.#unheard) this.#beat('join')
+    })
     this.#beat('join')
     this.#timer = setInterval(() => this.#beat('join'), publish.intervalMs)
     this.#timer.unref()
@@ -119,6 +134,10 @@ export class RunView {
   async stop(): Promise<void> {
     clearInterval(this.#timer)
     this.#timer = undefined
+    this.#stopWatching?.()
+    this.#stopWatching = undefined
+    clearTimeout(this.#retry)
+    this.#retry = undefined
     if (this.#options.publish !== undefined && this.#host.status === 'started') {
       await this.#publish('leave').catch(() => undefined)
     }
@@ -221,7 +240,26 @@ export class RunView {
         },
       }),
     )
-    await this.#channel.publish(data)
+    const { recipients } = await this.#channel.publish(data)
+    this.#unheard = recipients === 0
+    if (!this.#unheard) this.#retries = 0
+    else if (status === 'join') this.#retrySoon()
     this.#options.onBytes?.('out', data.byteLength)
+  }
+
+  /**
+   * An entry reached no one although a peer subscribes: gossipsub sends only over a stream of its own to that peer,
+   * which opens shortly after the peer's subscription arrives. Tries again after UNHEARD_RETRY_MS, at most
+   * UNHEARD_RETRIES times until an entry is heard or another subscriber appears.
+   */
+  #retrySoon(): void {
+    if (this.#retry !== undefined || this.#retries >= UNHEARD_RETRIES) return
+    if (this.#timer === undefined || this.#channel.subscribers().length === 0) return
+    this.#retries++
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined
+      if (this.#timer !== undefined) this.#beat('join')
+    }, UNHEARD_RETRY_MS)
+    this.#retry.unref()
   }
 }
