@@ -330,6 +330,7 @@ async function runConfig(
       ...('peerExtra' in hetero ? { peerExtra: hetero.peerExtra } : {}),
       startPeers: 'none',
       coordinator,
+      launch: 'together',
       bootstrapPeers: DEFAULT_BOOTSTRAP_PEERS,
       timeoutSeconds: 600 + 180 * rounds,
       cwd: process.cwd(),

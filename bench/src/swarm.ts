@@ -118,6 +118,12 @@ export interface SwarmRunOptions {
    * then never saw its 15 peers live.)
    */
   readonly bootstrapPeers: number
+  /**
+   * 'together' starts every peer at once, each dialling the coordinator alone, once the coordinator listens: how an
+   * fl deployment (and the Flower reference) starts its clients, whose traffic all goes through the coordinator.
+   * Default 'waves', above.
+   */
+  readonly launch?: 'waves' | 'together'
   /** Seconds allowed for the whole run before every process is killed and the run fails. */
   readonly timeoutSeconds: number
   /** Working directory of every process (the repository root, so relative task paths resolve). */
@@ -552,7 +558,10 @@ export async function runSwarm(
         ? ['--fl-coordinator', coordinator.peerId]
         : []
     while (peers.length < options.peers) {
-      const wave = Math.min(Math.max(1, peers.length), options.peers - peers.length)
+      const wave =
+        options.launch === 'together' && seeds.length > 0
+          ? options.peers - peers.length
+          : Math.min(Math.max(1, peers.length), options.peers - peers.length)
       const dial = [...seeds, ...started.slice(0, options.bootstrapPeers)]
       const first = peers.length
       for (let i = first; i < first + wave; i++)
