@@ -39,6 +39,33 @@ describe('run view', () => {
     expect(listener.records().find((r) => r.peerId === host!.peerId.toString())?.lastRound).toBe(7)
   })
 
+  it('a peer that hears a newcomer publishes its entry early, so the newcomer hears everyone within a period', async () => {
+    const logger = pino({ level: 'silent' })
+    const start = async (bootstrap: readonly Host[]): Promise<{ host: Host; view: RunView }> => {
+      const h = await createHost({ bootstrap: bootstrap.flatMap((b) => b.multiaddrs.map(String)) })
+      others.push(h)
+      // a period far longer than the test: what is heard after the first entries are the early ones
+      const view = new RunView(h, {
+        runId: 'run-a',
+        logger,
+        publish: { intervalMs: 600_000, round: () => 1 },
+      })
+      views.push(view)
+      view.start()
+      return { host: h, view }
+    }
+    const a = await start([])
+    const b = await start([a.host])
+    await waitFor(
+      () => a.view.live(60_000).length === 1 && b.view.live(60_000).length === 1,
+      'a and b hear each other',
+    )
+    // c dials a alone: it hears b only through the entry b publishes when it hears of c
+    const c = await start([a.host])
+    const ids = [a.host, b.host].map((h) => h.peerId.toString()).sort()
+    await waitFor(() => c.view.live(60_000).sort().join() === ids.join(), 'the newcomer hears both', 10_000)
+  })
+
   it('keeps at most VIEW_RECORDS_MAX records, evicting the least recently heard', async () => {
     host = await createHost({ start: false })
     const view = new RunView(host, { runId: 'run-a', logger: pino({ level: 'silent' }) })

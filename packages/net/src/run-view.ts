@@ -28,6 +28,8 @@ export const VIEW_RECORDS_MAX = 10_000
 /** How soon, and how many times, an entry that reached no one is published again (see RunView#retrySoon). */
 const UNHEARD_RETRY_MS = 100
 const UNHEARD_RETRIES = 10
+/** The least time between two entries published early for newcomers (see RunView#welcomeSoon). */
+const WELCOME_GAP_MS = 500
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true })
 
@@ -94,6 +96,9 @@ export class RunView {
   #stopWatching: (() => void) | undefined
   #retry: NodeJS.Timeout | undefined
   #retries = 0
+  /** When this peer's entry was last published, and the pending early one for a newcomer. */
+  #lastBeat = 0
+  #welcome: NodeJS.Timeout | undefined
 
   constructor(host: Host, options: RunViewOptions) {
     this.#host = host
@@ -138,6 +143,8 @@ export class RunView {
     this.#stopWatching = undefined
     clearTimeout(this.#retry)
     this.#retry = undefined
+    clearTimeout(this.#welcome)
+    this.#welcome = undefined
     if (this.#options.publish !== undefined && this.#host.status === 'started') {
       await this.#publish('leave').catch(() => undefined)
     }
@@ -198,7 +205,9 @@ export class RunView {
     const sender = from.toString()
     for (const entry of entries) {
       if (peerIdOf(entry.peerId) !== sender) continue
-      this.heard(sender, entry.lastRound, entry.status === PeerStatus.LEAVE ? 'leave' : 'join')
+      const joins = entry.status !== PeerStatus.LEAVE
+      if (joins && this.#records.get(sender)?.status !== 'join') this.#welcomeSoon()
+      this.heard(sender, entry.lastRound, joins ? 'join' : 'leave')
       // a peer heard only through others' relays must still be dialable, at the addresses its entry names
       if (entry.addrs.length > 0) {
         this.#host
@@ -210,7 +219,27 @@ export class RunView {
     this.#options.onBytes?.('in', bytes)
   }
 
+  /**
+   * A peer heard for the first time (or again after it left) knows of this one only from its next entry: publishes
+   * it early, so that a newcomer that waits for the others to be live does not wait a period. At most one early
+   * entry per WELCOME_GAP_MS (or quarter period, if shorter), however many peers join at once.
+   */
+  #welcomeSoon(): void {
+    const publish = this.#options.publish
+    if (publish === undefined || this.#timer === undefined || this.#welcome !== undefined) return
+    const gap = Math.min(publish.intervalMs / 4, WELCOME_GAP_MS)
+    this.#welcome = setTimeout(
+      () => {
+        this.#welcome = undefined
+        if (this.#timer !== undefined) this.#beat('join')
+      },
+      Math.max(0, this.#lastBeat + gap - Date.now()),
+    )
+    this.#welcome.unref()
+  }
+
   #beat(status: 'join' | 'leave'): void {
+    this.#lastBeat = Date.now()
     this.#publish(status).catch((err: unknown) =>
       this.#options.logger.debug({ err: (err as Error).message }, 'heartbeat not published'),
     )
