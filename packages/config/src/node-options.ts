@@ -83,6 +83,13 @@ export const dataSchema = z
     shards: z.number().int().min(1).default(2).describe('shards per peer for partition=shards'),
     trainLimit: z.number().int().positive().optional().describe('use at most this many training samples'),
     testLimit: z.number().int().positive().optional().describe('evaluate on at most this many test samples'),
+    cacheDir: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'folder of inflated copies of gzipped IDX image files, read instead of inflating them again (default $XDG_CACHE_HOME/swarmgrad/inflated or ~/.cache/swarmgrad/inflated; none: no copies)',
+      ),
     csv: csvSchema.prefault({}),
   })
   .superRefine((data, ctx) => {

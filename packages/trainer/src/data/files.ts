@@ -52,6 +52,22 @@ export async function readMaybeGzipped(
  */
 const STREAM_CHUNK_BYTES = 256 * 1024
 
+/** Whether a file starts with the gzip magic bytes 1f 8b; a failure to read it is a DataError naming the path. */
+export async function isGzipped(path: string): Promise<boolean> {
+  try {
+    const handle = await open(path, 'r')
+    try {
+      const magic = new Uint8Array(2)
+      const { bytesRead } = await handle.read(magic, 0, 2, 0)
+      return bytesRead === 2 && magic[0] === 0x1f && magic[1] === 0x8b
+    } finally {
+      await handle.close()
+    }
+  } catch (err) {
+    throw new DataError(`${path}: ${describeFsError(err)}`, { path })
+  }
+}
+
 /**
  * The bytes of a file, inflated when it starts with the gzip magic bytes 1f 8b (to at most `maxBytes`), as a stream
  * of chunks: the file is never held whole. Failures are DataErrors naming the path, as for `readMaybeGzipped`.
@@ -60,19 +76,7 @@ export async function* streamMaybeGzipped(
   path: string,
   maxBytes = DATA_INFLATED_MAX_BYTES,
 ): AsyncGenerator<Uint8Array> {
-  let gzipped: boolean
-  try {
-    const handle = await open(path, 'r')
-    try {
-      const magic = new Uint8Array(2)
-      const { bytesRead } = await handle.read(magic, 0, 2, 0)
-      gzipped = bytesRead === 2 && magic[0] === 0x1f && magic[1] === 0x8b
-    } finally {
-      await handle.close()
-    }
-  } catch (err) {
-    throw new DataError(`${path}: ${describeFsError(err)}`, { path })
-  }
+  const gzipped = await isGzipped(path)
   const file = createReadStream(path, { highWaterMark: STREAM_CHUNK_BYTES })
   const inflate = gzipped ? createGunzip({ chunkSize: STREAM_CHUNK_BYTES }) : undefined
   const stream = inflate === undefined ? file : file.pipe(inflate)

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { CodedError } from '@swarmgrad/protocol'
 import { type ClassDataset, checkLabels, createDataset, DataError, PIXEL_LEVELS } from './dataset.js'
-import { readMaybeGzipped, streamMaybeGzipped } from './files.js'
+import { isGzipped, readMaybeGzipped, streamMaybeGzipped } from './files.js'
+import { type CopyWriter, inflatedCopy } from './inflate-cache.js'
 
 /** Where Debian's `dataset-fashion-mnist` package installs Fashion-MNIST. */
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist'
@@ -37,35 +38,72 @@ export interface IdxRowsOptions {
   readonly rows?: ArrayLike<number> | undefined
   /** Sees the file's dimensions as soon as the header is read, before any data; throws to refuse the file. */
   readonly checkDims?: (dims: readonly number[]) => void
+  /** Where an inflated copy of a gzipped file is kept and looked for (`inflatedCopy`); none when absent. */
+  readonly cacheDir?: string | undefined
 }
 
 /**
  * Reads an IDX file (gzipped or not) as it streams by, keeping only the rows asked for: neither the file nor the
  * rows left out are ever held in memory. The result's first dimension is the number of rows kept. Errors as for
- * `parseIdx`; a row outside the file is a BAD_ARGUMENT.
+ * `parseIdx`; a row outside the file is a BAD_ARGUMENT. With `cacheDir`, a gzipped file is read from its inflated
+ * copy there when one is whole, and otherwise inflated once more and copied there as it streams by.
  */
 export async function readIdxRows(path: string, options: IdxRowsOptions = {}): Promise<IdxArray> {
+  const copy =
+    options.cacheDir === undefined || !(await isGzipped(path))
+      ? undefined
+      : await inflatedCopy(path, options.cacheDir, idxFileLength)
+  if (copy !== undefined && 'path' in copy) return await readIdxStream(copy.path, path, options, undefined)
+  const writer = copy?.writer
+  try {
+    const result = await readIdxStream(path, path, options, writer)
+    await writer?.commit()
+    return result
+  } catch (err) {
+    await writer?.abort()
+    throw err
+  }
+}
+
+/** The length of the IDX file whose first bytes are `head`, as its header declares it; undefined if it has none. */
+function idxFileLength(head: Uint8Array): number | undefined {
+  try {
+    const header = parseIdxHeader(head, 'cached copy', false)
+    return header === undefined ? undefined : header.length + header.dims.reduce((a, b) => a * b, 1)
+  } catch {
+    return undefined
+  }
+}
+
+/** Streams `path` through the row plan (and into `copy`); errors about the data name `source`. */
+async function readIdxStream(
+  path: string,
+  source: string,
+  options: IdxRowsOptions,
+  copy: CopyWriter | undefined,
+): Promise<IdxArray> {
   let pending: Uint8Array = new Uint8Array(0)
   let plan: RowPlan | undefined
   let seen = 0
   for await (const chunk of streamMaybeGzipped(path)) {
+    await copy?.write(chunk)
     let bytes = chunk
     if (plan === undefined) {
       pending = concat(pending, chunk)
-      const header = parseIdxHeader(pending, path, false)
+      const header = parseIdxHeader(pending, source, false)
       if (header === undefined) continue
       options.checkDims?.(header.dims)
-      plan = new RowPlan(header.dims, options.rows, path)
+      plan = new RowPlan(header.dims, options.rows, source)
       bytes = pending.subarray(header.length)
     }
     plan.take(bytes, seen)
     seen += bytes.length
   }
   if (plan === undefined) {
-    parseIdxHeader(pending, path, true)
-    throw new DataError(`${path}: no IDX header`)
+    parseIdxHeader(pending, source, true)
+    throw new DataError(`${source}: no IDX header`)
   }
-  checkDataLength(plan.dims, seen, path)
+  checkDataLength(plan.dims, seen, source)
   return { dims: [plan.count, ...plan.dims.slice(1)], data: plan.result() }
 }
 
@@ -216,6 +254,8 @@ export interface IdxDatasetOptions {
    * all). Only the chosen images are read into memory.
    */
   readonly select?: (labels: Uint8Array) => Promise<ArrayLike<number> | undefined>
+  /** Folder of inflated copies of gzipped image files (see `readIdxRows`); none when absent. */
+  readonly cacheDir?: string | undefined
 }
 
 /**
@@ -238,6 +278,7 @@ export async function loadIdx(
   const rows = await options.select?.(labels.data)
   const images = await readIdxRows(imagesPath, {
     rows,
+    cacheDir: options.cacheDir,
     checkDims: (dims) => {
       if (dims.length < 2) {
         throw new DataError(`${imagesPath}: an image file needs at least 2 dimensions, found ${dims.length}`)

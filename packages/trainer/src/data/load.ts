@@ -3,6 +3,7 @@ import type { SeedPart } from '@swarmgrad/protocol'
 import { type CsvOptions, loadCsv } from './csv.js'
 import { DataError, type Dataset, subset } from './dataset.js'
 import { loadFashionMnist, loadIdxDir } from './idx.js'
+import { inflateCacheDir } from './inflate-cache.js'
 import { loadMnistPackage } from './mnist-package.js'
 import { type PartitionSource, partition } from './partition.js'
 
@@ -106,17 +107,19 @@ async function loadSource(
     }
     case 'fashion-mnist': {
       const dir = options.path
+      const cacheDir = inflateCacheDir(options.cacheDir)
       const [train, test] = await Promise.all([
-        loadFashionMnist('train', dir, { select: pickTrain }),
-        loadFashionMnist('test', dir, { select: pickTest }),
+        loadFashionMnist('train', dir, { select: pickTrain, cacheDir }),
+        loadFashionMnist('test', dir, { select: pickTest, cacheDir }),
       ])
       return { train, test }
     }
     case 'idx': {
       const dir = requirePath(options)
+      const cacheDir = inflateCacheDir(options.cacheDir)
       const [train, test] = await Promise.all([
-        loadIdxDir(dir, 'train', { select: pickTrain }),
-        loadIdxDir(dir, 'test', { select: pickTest }),
+        loadIdxDir(dir, 'train', { select: pickTrain, cacheDir }),
+        loadIdxDir(dir, 'test', { select: pickTest, cacheDir }),
       ])
       return { train, test }
     }
