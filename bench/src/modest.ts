@@ -59,6 +59,7 @@ function swarmOptions(name: string, mode: string, rounds: number, extra: readonl
     // both modes wait for the other N - 1 peers
     startPeers: 'auto',
     bootstrapPeers: 4,
+    launch: 'together',
     timeoutSeconds: 300 + 120 * rounds,
     cwd: process.cwd(),
     logDir: `bench-results/tmp/${name}`,

@@ -119,9 +119,9 @@ export interface SwarmRunOptions {
    */
   readonly bootstrapPeers: number
   /**
-   * 'together' starts every peer at once, each dialling the coordinator alone, once the coordinator listens: how an
-   * fl deployment (and the Flower reference) starts its clients, whose traffic all goes through the coordinator.
-   * Default 'waves', above.
+   * 'together': once the coordinator listens (without one: once peer 0 does), every other peer starts at once and
+   * dials it alone: how a deployment usually starts (and the Flower reference its clients); the peers of a
+   * decentralized mode then find each other through it. Default 'waves', above.
    */
   readonly launch?: 'waves' | 'together'
   /** Seconds allowed for the whole run before every process is killed and the run fails. */
@@ -559,7 +559,7 @@ export async function runSwarm(
         : []
     while (peers.length < options.peers) {
       const wave =
-        options.launch === 'together' && seeds.length > 0
+        options.launch === 'together' && seeds.length + peers.length > 0
           ? options.peers - peers.length
           : Math.min(Math.max(1, peers.length), options.peers - peers.length)
       const dial = [...seeds, ...started.slice(0, options.bootstrapPeers)]
