@@ -156,7 +156,13 @@ export function clipToMedianNorm(
   factor: number,
 ): { vectors: Float32Array[]; clipped: number } {
   checkNumberOption('factor', factor, 0, 1e6)
-  const norms = vectors.map((v) => Math.sqrt(v.reduce((sum, x) => sum + x * x, 0)))
+  // plain loops, not reduce and Float32Array.from with a callback: a 16-client fmnist-2nn round's aggregation (16
+  // updates of 199 210 values, the default FedAvg) took about 83 instead of 65 ms with those, while every client waits
+  const norms = vectors.map((v) => {
+    let sum = 0
+    for (let i = 0; i < v.length; i++) sum += (v[i] as number) * (v[i] as number)
+    return Math.sqrt(sum)
+  })
   const bound = factor * weightedMedian(norms)
   let clipped = 0
   const out = vectors.map((v, j) => {
@@ -164,7 +170,9 @@ export function clipToMedianNorm(
     if (norm <= bound) return v
     clipped++
     const scale = bound / norm
-    return Float32Array.from(v, (x) => x * scale)
+    const scaled = new Float32Array(v.length)
+    for (let i = 0; i < v.length; i++) scaled[i] = (v[i] as number) * scale
+    return scaled
   })
   return { vectors: out, clipped }
 }
