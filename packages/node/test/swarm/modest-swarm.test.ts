@@ -64,9 +64,12 @@ describe('MoDeST swarm over libp2p', () => {
     // (evaluators: 1): one evaluation a round, through the real transport's header
     expect(byRound.size).toBeGreaterThanOrEqual(ROUNDS - 1)
     for (const [round, accuracies] of byRound) expect(accuracies, `round ${round}`).toHaveLength(1)
-    const last = byRound.get(ROUNDS)?.[0] ?? 0
-    // an aggregation that kept one trainer's model would stay near a lone peer's accuracy
-    expect(last).toBeGreaterThan(alone + MARGIN)
+    // the swarm's model over its last four rounds: with one or two classes a peer, the aggregate of a round's four
+    // trainers swings by ±0.1 from round to round (0.45-0.68 from round 7 on in five runs), so one round alone is a
+    // draw; an aggregation that kept one trainer's model would stay near a lone peer's accuracy in every round
+    const tail = [...byRound].filter(([round]) => round > ROUNDS - 4).map(([, [accuracy]]) => accuracy ?? 0)
+    expect(tail.length).toBeGreaterThanOrEqual(3)
+    expect(tail.reduce((a, b) => a + b, 0) / tail.length).toBeGreaterThan(alone + MARGIN)
     // sampling spreads the work: more than s peers trained over the run
     const trainedSomewhere = swarm.reports.filter((r) => r.some((x) => x.trainSamples > 0)).length
     expect(trainedSomewhere).toBeGreaterThan(4)
