@@ -79,9 +79,10 @@ const GOSSIP_SCORE_PARAMS = { IPColocationFactorWhitelist: new Set(['127.0.0.1',
 /**
  * Connections from this machine's own loopback addresses are exempt from libp2p's inbound limits (at most 5 new
  * connections a second from one address, at most 10 handshakes pending) and from its pruning. Every process of a
- * swarm on one machine connects from 127.0.0.1: 16 fl clients started together were refused 11 times over by their
- * coordinator and reconnected only after their backoff, and the first round began 3.5-8 s after the last client
- * had started (about 0.8 s now, with RunView's early entries). Any other address keeps libp2p's limits.
+ * swarm on one machine connects from 127.0.0.1: fl clients started together were reset by their coordinator (16
+ * hosts dialling one at once lose 11 dials to these limits) and reconnected only after their backoff, and the first
+ * round began 3.5-8 s after the last client had started (about 0.8 s now, with RunView's early entries). Any other
+ * address keeps libp2p's limits.
  */
 export const LOOPBACK_NETS: readonly string[] = ['/ip4/127.0.0.0/ipcidr/8', '/ip6/::1/ipcidr/128']
 
