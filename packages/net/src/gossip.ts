@@ -1,4 +1,9 @@
-import { type Message, type SubscriptionChangeData, TopicValidatorResult } from '@libp2p/gossipsub'
+import {
+  type GossipSub,
+  type Message,
+  type SubscriptionChangeData,
+  TopicValidatorResult,
+} from '@libp2p/gossipsub'
 import { createTopicScoreParams, type PeerScoreParams } from '@libp2p/gossipsub/score'
 import type { PeerId } from '@libp2p/interface'
 import { CodedError, type ErrorCode, isCodedError } from '@swarmgrad/protocol'
@@ -102,6 +107,7 @@ export class GossipChannel {
   readonly topic: string
   readonly maxMessageBytes: number
   readonly #host: Host
+  readonly #pubsub: GossipSub
   readonly #options: GossipChannelOptions
   #subscribed = false
   readonly #onGossip = (evt: CustomEvent<Message>): void => {
@@ -121,14 +127,15 @@ export class GossipChannel {
         `must be an integer between 1 and the host's maxGossipMessageBytes (${host.maxGossipMessageBytes})`,
       )
     }
+    const { pubsub } = host.libp2p.services
+    if (pubsub === undefined) {
+      throw new HostConfigError('pubsub', `this host runs without gossipsub: no channel for ${options.topic}`)
+    }
     this.topic = options.topic
     this.maxMessageBytes = max
     this.#host = host
+    this.#pubsub = pubsub
     this.#options = options
-  }
-
-  get #pubsub() {
-    return this.#host.libp2p.services.pubsub
   }
 
   /** Subscribes and installs the validator. Idempotent. */

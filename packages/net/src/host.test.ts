@@ -1,5 +1,6 @@
 import { waitFor } from '@swarmgrad/testing'
 import { afterEach, describe, expect, it } from 'vitest'
+import { GossipChannel } from './gossip.js'
 import { createHost, type Host } from './host.js'
 
 describe('host', () => {
@@ -25,5 +26,36 @@ describe('host', () => {
     expect(new Set(hub.connectedPeers().map(String))).toEqual(
       new Set(dialers.map((d) => d.peerId.toString())),
     )
+  })
+})
+
+describe('host without gossipsub', () => {
+  const hosts: Host[] = []
+  afterEach(async () => {
+    await Promise.all(hosts.splice(0).map((h) => h.stop()))
+  })
+
+  it('has no gossip channel and does not identify a peer that connects, though it answers identify', async () => {
+    const bare = await createHost({ pubsub: false })
+    const full = await createHost()
+    hosts.push(bare, full)
+    expect(bare.libp2p.services.pubsub).toBeUndefined()
+    expect(() => new GossipChannel(bare, { topic: '/swarmgrad/run/test/1' })).toThrow(
+      expect.objectContaining({ name: 'HostConfigError', field: 'pubsub' }),
+    )
+    const identified = new Set<string>()
+    bare.libp2p.addEventListener('peer:identify', (evt) => identified.add(evt.detail.peerId.toString()))
+    const fullIdentified = new Set<string>()
+    full.libp2p.addEventListener('peer:identify', (evt) => fullIdentified.add(evt.detail.peerId.toString()))
+    await bare.libp2p.dial(full.multiaddrs)
+    // the host with gossipsub identifies on every new connection, and the bare one answers it
+    await waitFor(
+      () => fullIdentified.has(bare.peerId.toString()),
+      'the full host to identify the bare one',
+      10_000,
+    )
+    // a round trip on the same connection after that: an identify the bare host had started with it is done too
+    await bare.libp2p.services.ping.ping(full.peerId)
+    expect(identified).toEqual(new Set())
   })
 })

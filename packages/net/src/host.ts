@@ -25,7 +25,8 @@ import { loadPsk } from './psk.js'
 import { Redialer } from './redial.js'
 import { RosterWatch } from './roster.js'
 
-export type HostServices = { identify: Identify; ping: Ping; pubsub: GossipSub }
+/** `pubsub` is absent from a host created with `pubsub: false`. */
+export type HostServices = { identify: Identify; ping: Ping; pubsub?: GossipSub }
 export type HostLibp2p = Libp2p<HostServices>
 export type HostStatus = 'stopped' | 'starting' | 'started' | 'stopping'
 
@@ -159,23 +160,26 @@ function libp2pOptions(
         : []),
       ...(options.mdns ? [mdns()] : []),
     ],
-    services: {
-      identify: identify(),
-      ping: ping(),
-      pubsub: gossipsub({
-        globalSignaturePolicy: StrictSign,
-        fastMsgIdFn: fastGossipMessageId,
-        // bounds a whole RPC frame, which may batch several messages (an IWANT reply), not one message
-        maxInboundDataLength: GOSSIPSUB_MAX_INBOUND_DATA_LENGTH,
-        allowPublishToZeroTopicPeers: true,
-        emitSelf: false,
-        fallbackToFloodsub: false,
-        floodPublish: true,
-        doPX: false,
-        scoreParams: GOSSIP_SCORE_PARAMS,
-        ...GOSSIP_MESH,
-      }),
-    },
+    services: options.pubsub
+      ? {
+          identify: identify(),
+          ping: ping(),
+          pubsub: gossipsub({
+            globalSignaturePolicy: StrictSign,
+            fastMsgIdFn: fastGossipMessageId,
+            // bounds a whole RPC frame, which may batch several messages (an IWANT reply), not one message
+            maxInboundDataLength: GOSSIPSUB_MAX_INBOUND_DATA_LENGTH,
+            allowPublishToZeroTopicPeers: true,
+            emitSelf: false,
+            fallbackToFloodsub: false,
+            floodPublish: true,
+            doPX: false,
+            scoreParams: GOSSIP_SCORE_PARAMS,
+            ...GOSSIP_MESH,
+          }),
+        }
+      : // identify still answers a peer that asks; it runs on a new connection only for gossipsub's benefit
+        { identify: identify({ runOnConnectionOpen: false }), ping: ping() },
   }
   init.connectionGater = {
     ...(admission === undefined ? {} : membersGater(admission.isMember, admission.onDeny)),

@@ -48,6 +48,12 @@ export interface HostOptions {
   rosterOwner?: string
   /** Discover peers on the local network by mDNS (multicast on every interface: off unless asked). */
   mdns?: boolean
+  /**
+   * Run gossipsub (default true). Without it the host has no GossipChannel and does not run identify when a
+   * connection opens: identify tells gossipsub which peers speak its protocol, and nothing else here needs it. A
+   * mode that never gossips (MoDeST) saves both on every connection.
+   */
+  pubsub?: boolean
   /** Largest gossip payload published or accepted. Default: the protocol's MAX_GOSSIP_MESSAGE_BYTES. */
   maxGossipMessageBytes?: number
   /** libp2p's own Prometheus metrics go into this registry (nothing else in it is touched). */
@@ -75,6 +81,7 @@ export interface ResolvedHostOptions {
   allowPeers: PeerId[]
   roster: { file: string; owner: PeerId } | undefined
   mdns: boolean
+  pubsub: boolean
   maxGossipMessageBytes: number
   metricsRegistry: Registry | undefined
   logger: Logger | undefined
@@ -251,6 +258,7 @@ export function resolveHostOptions(options: HostOptions): ResolvedHostOptions {
     allowPeers,
     roster,
     mdns: options.mdns ?? false,
+    pubsub: options.pubsub ?? true,
     maxGossipMessageBytes,
     metricsRegistry: options.metricsRegistry,
     logger: options.logger,

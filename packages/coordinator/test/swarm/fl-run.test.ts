@@ -42,7 +42,7 @@ describe('federated run', () => {
     // the coordinator heard every client, and no client subscribes to the others' heartbeats
     const viewTopic = topic(run.peers[0]!.runId, TOPIC_NAMES.view)
     for (const peer of run.peers)
-      expect(peer.host.libp2p.services.pubsub.getTopics()).not.toContain(viewTopic)
+      expect(peer.host.libp2p.services.pubsub!.getTopics()).not.toContain(viewTopic)
     await Promise.all(run.peers.map((p) => p.stop()))
     await running
     await run.coordinator.stop()

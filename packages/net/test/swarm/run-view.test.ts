@@ -98,8 +98,8 @@ describe('RunView', () => {
     // the hub passes b's entries on to the peers that keep them
     await waitFor(() => keeper.live(5_000).includes(idB), 'b heard by a through the hub')
     const viewTopic = topic(RUN, TOPIC_NAMES.view)
-    expect(b!.libp2p.services.pubsub.getTopics()).not.toContain(viewTopic)
-    expect(a!.libp2p.services.pubsub.getTopics()).toContain(viewTopic)
+    expect(b!.libp2p.services.pubsub!.getTopics()).not.toContain(viewTopic)
+    expect(a!.libp2p.services.pubsub!.getTopics()).toContain(viewTopic)
   })
 
   it('a relay passes on the entries of a peer that is connected to it alone', async () => {

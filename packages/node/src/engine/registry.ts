@@ -64,3 +64,10 @@ export const ROUND_ENGINES = {
   modest: createModestEngine,
   spsa: createSpsaEngine,
 } satisfies Record<RunModeName, EngineFactory>
+
+/**
+ * The modes whose transports gossip (RunView, GossipChannel). A peer of any other mode runs its host without
+ * gossipsub, and so without identify on every new connection (see HostOptions.pubsub): a MoDeST peer connects to
+ * every other one, and those two cost it about a third of the CPU of joining a 16-peer swarm.
+ */
+export const GOSSIPSUB_MODES: ReadonlySet<RunModeName> = new Set<RunModeName>(['gossip', 'fl', 'spsa'])
