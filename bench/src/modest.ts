@@ -6,13 +6,23 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { CodedError } from '@swarmgrad/protocol'
 import { integerOption, readCommandLine } from './command-line.js'
-import { peerCommand, runSwarm, type SwarmResult, type SwarmRunOptions } from './swarm.js'
+import { quietLine, type ReferenceFigures, runReference } from './reference.js'
+import {
+  peerCommand,
+  type QuietWait,
+  runSwarm,
+  type SwarmResult,
+  type SwarmRunOptions,
+  waitQuiet,
+} from './swarm.js'
 import type { RoundSummary } from './swarm-summary.js'
 
 /**
  * MoDeST on the reference task (fmnist-2nn, 16 peer processes, s = 8, a = 1) against gossip mode on the same task,
  * plus a churn run that SIGKILLs 80 % of the peers mid-run. Prints per-round accuracy, bytes and time, the bytes
  * and time to 80 % accuracy as a ratio to gossip's, and rounds per minute and accuracy before and after the kill.
+ * With `--reference` (or BENCH_FL_REFERENCE) the reference's 16-client FedAvg (configuration A) runs first, after a
+ * wait for a quiet machine as before the MoDeST run, and MoDeST's launch → 80 % is also given over the reference's.
  *
  *   pnpm exec tsc -b && node bench/dist/modest.js --rounds 20 --kill-at 8 \
  *     --out bench-results/modest-fmnist.json
@@ -166,6 +176,11 @@ function reachOf(rounds: readonly RoundSummary[], target: number): RoundSummary 
   return rounds.find((r) => (r.meanAcc ?? 0) >= target)
 }
 
+/** Seconds after the swarm was assembled at which a round's accuracy was reported (see RoundSummary.accSeconds). */
+function to80Seconds(round: RoundSummary): number {
+  return round.accSeconds ?? round.wallSeconds
+}
+
 /** Per-round table of both modes side by side. */
 function table(modest: SwarmResult, gossip: SwarmResult | undefined): string {
   const lines = [
@@ -199,10 +214,13 @@ const SKIPPABLE = ['modest', 'gossip', 'churn'] as const
 
 const USAGE = `usage: node bench/dist/modest.js [--rounds 20] [--kill-at 8] [--churn-rounds <n, default kill-at + 6>]
   [--skip modest|gossip|churn]... [--modest-from <result.json>] [--gossip-from <result.json>]
+  [--reference <path>/run.sh] [--reference-rounds 12] [--quiet-wait <seconds, default 120; 0: no wait>]
   [--out bench-results/modest-fmnist.json]
 Runs a MoDeST and a gossip swarm of ${PEERS} peers on fmnist-2nn for --rounds rounds, then a MoDeST churn run that
 SIGKILLs ${100 * KILL_FRACTION} % of its peers after round --kill-at and goes on to round --churn-rounds. --skip leaves a run out;
---modest-from/--gossip-from take that run's result from an earlier JSON (this script's or swarm.js's) instead.`
+--modest-from/--gossip-from take that run's result from an earlier JSON (this script's or swarm.js's) instead.
+--reference (or BENCH_FL_REFERENCE): the fl benchmark's reference command, run as \`<command> A <reference-rounds>\`
+before the MoDeST run; MoDeST's launch → 80 % is then also given over the reference's 16-client FedAvg's.`
 
 interface Options {
   readonly rounds: number
@@ -211,6 +229,9 @@ interface Options {
   readonly skip: ReadonlySet<string>
   readonly modestFrom: string | undefined
   readonly gossipFrom: string | undefined
+  readonly reference: string | undefined
+  readonly referenceRounds: number
+  readonly quietWait: number
   readonly out: string
 }
 
@@ -225,6 +246,9 @@ function parseOptions(argv: readonly string[]): Options {
       // results of earlier runs (JSON written by this script or by swarm.js) instead of running them again
       'modest-from': { type: 'string' },
       'gossip-from': { type: 'string' },
+      reference: { type: 'string' },
+      'reference-rounds': { type: 'string', default: '12' },
+      'quiet-wait': { type: 'string', default: '120' },
       out: { type: 'string', default: 'bench-results/modest-fmnist.json' },
     },
     strict: true,
@@ -242,6 +266,9 @@ function parseOptions(argv: readonly string[]): Options {
     skip: new Set(values.skip),
     modestFrom: values['modest-from'],
     gossipFrom: values['gossip-from'],
+    reference: values.reference ?? process.env.BENCH_FL_REFERENCE,
+    referenceRounds: integerOption(values['reference-rounds'], 'reference-rounds'),
+    quietWait: integerOption(values['quiet-wait'], 'quiet-wait', 0),
     out: values.out,
   }
 }
@@ -251,12 +278,25 @@ async function cli(argv: readonly string[]): Promise<number> {
   if (typeof options === 'number') return options
   const { rounds, killAt, churnRounds, skip } = options
   const print = (line: string): void => console.log(line)
+  const settle = async (what: string): Promise<QuietWait> => {
+    const quiet = await waitQuiet({ maxSeconds: options.quietWait })
+    console.log(quietLine(what, quiet))
+    return quiet
+  }
+  const runsModest = options.modestFrom === undefined && !skip.has('modest')
+  let reference: ReferenceFigures | undefined
+  if (runsModest && options.reference !== undefined) {
+    const quiet = await settle('reference A')
+    reference = await runReference(options.reference, 'A', options.referenceRounds, quiet)
+    console.log(`reference A: ${JSON.stringify(reference)}`)
+  }
+  if (runsModest) await settle('modest')
   const modest =
     options.modestFrom !== undefined
       ? await loadResult(options.modestFrom, 'modest')
-      : skip.has('modest')
-        ? undefined
-        : await runSwarm(swarmOptions('modest-fmnist-2nn', 'modest', rounds, MODEST_FLAGS), print)
+      : runsModest
+        ? await runSwarm(swarmOptions('modest-fmnist-2nn', 'modest', rounds, MODEST_FLAGS), print)
+        : undefined
   const gossip =
     options.gossipFrom !== undefined
       ? await loadResult(options.gossipFrom, 'gossip')
@@ -276,13 +316,28 @@ async function cli(argv: readonly string[]): Promise<number> {
       modestBytesPerRoundMB: perRound(modest) / 1e6,
       gossipBytesPerRoundMB: gossip === undefined ? undefined : perRound(gossip) / 1e6,
       modestTo80:
-        m80 === undefined ? null : { round: m80.round, seconds: m80.wallSeconds, mb: m80.bytesSent / 1e6 },
+        m80 === undefined ? null : { round: m80.round, seconds: to80Seconds(m80), mb: m80.bytesSent / 1e6 },
       gossipTo80:
-        g80 === undefined ? null : { round: g80.round, seconds: g80.wallSeconds, mb: g80.bytesSent / 1e6 },
+        g80 === undefined ? null : { round: g80.round, seconds: to80Seconds(g80), mb: g80.bytesSent / 1e6 },
       bytesRatioTo80: m80 !== undefined && g80 !== undefined ? m80.bytesSent / g80.bytesSent : null,
+      modestLaunchTo80: m80 === undefined ? null : modest.startupSeconds + to80Seconds(m80),
+      ...(reference === undefined
+        ? {}
+        : {
+            referenceLaunchTo80: reference.launchTo80Seconds ?? null,
+            launchTo80Ratio:
+              m80 === undefined || reference.launchTo80Seconds === undefined
+                ? null
+                : (modest.startupSeconds + to80Seconds(m80)) / reference.launchTo80Seconds,
+          }),
     }
     console.log(JSON.stringify(figures, null, 2))
-    Object.assign(summary, { figures, modest, ...(gossip === undefined ? {} : { gossip }) })
+    Object.assign(summary, {
+      figures,
+      modest,
+      ...(gossip === undefined ? {} : { gossip }),
+      ...(reference === undefined ? {} : { reference }),
+    })
   }
   if (churn !== undefined) {
     console.log(

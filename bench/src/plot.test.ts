@@ -8,6 +8,7 @@ function summary(round: number, meanAcc: number, minAcc: number, bytesSent: numb
     round,
     peers: 2,
     wallSeconds: round,
+    accSeconds: round,
     roundSeconds: 1,
     meanAcc,
     minAcc,

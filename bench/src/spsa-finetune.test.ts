@@ -25,6 +25,7 @@ function summary(round: number, meanAcc: number | undefined, bytesSent: number):
     round,
     peers: 4,
     wallSeconds: round,
+    accSeconds: round,
     roundSeconds: 1,
     meanAcc,
     minAcc: meanAcc,

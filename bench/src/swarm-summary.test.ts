@@ -60,6 +60,17 @@ describe('reach', () => {
     expect(reach(rounds, 0.9)).toBeNull()
   })
 
+  it('times a round whose accuracy one peer reported after the others by that report (a MoDeST evaluator)', () => {
+    const modest = summarizeRounds([
+      [rec(1, 1, undefined, 10)],
+      [rec(1, 1.1, undefined, 10)],
+      [rec(1, 1.2, undefined, 10)],
+      [rec(1, 4, 0.82, 10)],
+    ])
+    expect(modest[0]).toMatchObject({ wallSeconds: 1.15, accSeconds: 4, meanAcc: 0.82 })
+    expect(reach(modest, 0.8)?.wallSeconds).toBe(4)
+  })
+
   it('uses the coordinator accuracy when asked', () => {
     expect(reach(rounds, 0.83, true)?.round).toBe(1)
   })

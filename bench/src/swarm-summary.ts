@@ -20,6 +20,11 @@ export interface RoundSummary {
   readonly peers: number
   /** Median over peers of the round's end time, seconds since the swarm was assembled. */
   readonly wallSeconds: number
+  /**
+   * Median, over the peers that evaluated this round, of the time they reported it: when its accuracy was known
+   * (in MoDeST one trainer of the next sample evaluates, after the others reported); undefined when none did.
+   */
+  readonly accSeconds: number | undefined
   /** Median over peers of the round's own duration. */
   readonly roundSeconds: number | undefined
   /** Mean, min and max test accuracy over the peers that evaluated this round. */
@@ -41,6 +46,7 @@ export interface RoundSummary {
 export interface Reach {
   readonly target: number
   readonly round: number
+  /** When the peers reported that accuracy (accSeconds; with the coordinator's accuracy, the round's wallSeconds). */
   readonly wallSeconds: number
   readonly bytesSent: number
 }
@@ -82,7 +88,8 @@ export function summarizeRounds(
   for (let round = 1; round <= lastRound; round++) {
     const here = defined(peers.map((records) => records.find((r) => r.round === round)))
     if (here.length === 0) continue
-    const accs = defined(here.map((r) => r.acc))
+    const evaluated = here.filter((r) => r.acc !== undefined)
+    const accs = defined(evaluated.map((r) => r.acc))
     const bytesSent = [...peers, coordinator].reduce(
       (sum, records) => sum + (latestAtOrBefore(records, round)?.bytesOut ?? 0),
       0,
@@ -93,6 +100,7 @@ export function summarizeRounds(
       round,
       peers: here.length,
       wallSeconds: median(here.map((r) => r.at)),
+      accSeconds: evaluated.length === 0 ? undefined : median(evaluated.map((r) => r.at)),
       roundSeconds: secs.length === 0 ? undefined : median(secs),
       meanAcc: mean(accs),
       minAcc: accs.length === 0 ? undefined : Math.min(...accs),
@@ -113,7 +121,12 @@ export function reach(rounds: readonly RoundSummary[], target: number, useCoordi
   const hit = rounds.find((r) => ((useCoordinator ? r.coordinatorAcc : r.meanAcc) ?? -1) >= target)
   return hit === undefined
     ? null
-    : { target, round: hit.round, wallSeconds: hit.wallSeconds, bytesSent: hit.bytesSent }
+    : {
+        target,
+        round: hit.round,
+        wallSeconds: (useCoordinator ? undefined : hit.accSeconds) ?? hit.wallSeconds,
+        bytesSent: hit.bytesSent,
+      }
 }
 
 /** VmRSS and VmHWM (peak) of a /proc/<pid>/status text, in bytes; undefined when absent. */
