@@ -1,3 +1,4 @@
+import { multiaddr } from '@multiformats/multiaddr'
 import { waitFor } from '@swarmgrad/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { GossipChannel } from './gossip.js'
@@ -57,5 +58,24 @@ describe('host without gossipsub', () => {
     // a round trip on the same connection after that: an identify the bare host had started with it is done too
     await bare.libp2p.services.ping.ping(full.peerId)
     expect(identified).toEqual(new Set())
+  })
+
+  it('learns the addresses of a peer connected to it, which no identify told it, and can dial it again', async () => {
+    const bare = await createHost({ pubsub: false })
+    const caller = await createHost({ pubsub: false })
+    hosts.push(bare, caller)
+    await caller.libp2p.dial(bare.multiaddrs)
+    await waitFor(() => bare.isConnected(caller.peerId), 'the bare host to hold the connection', 10_000)
+    // what a MoDeST view entry carries: the peer's listen addresses without its id
+    const listen = caller.multiaddrs.map((ma) => ma.toString().split('/p2p/')[0]!)
+    await bare.learnAddrs(
+      caller.peerId,
+      listen.map((ma) => multiaddr(ma).bytes),
+    )
+    const stored = await bare.libp2p.peerStore.get(caller.peerId)
+    expect(stored.addresses.map((a) => a.multiaddr.toString())).toEqual(listen)
+    await bare.libp2p.hangUp(caller.peerId)
+    await bare.libp2p.dial(caller.peerId)
+    expect(bare.isConnected(caller.peerId)).toBe(true)
   })
 })

@@ -413,13 +413,16 @@ export class Host extends EventEmitter<HostEvents> {
 
   /**
    * Makes `peerId` dialable at the addresses a heartbeat or view named (multiaddr bytes), replacing those named
-   * before. Skipped: our own id, a peer that is connected or that the operator named (its addresses are known),
-   * unparsable addresses and those the DialPolicy refuses. The peer store keeps at most LEARNED_PEERS_MAX such peers
-   * that never connected, forgetting the least recently named. Never rejects: a peer store that is closing just
-   * forgets them.
+   * before. Skipped: our own id, a peer that the operator named or, on a host with gossipsub, that is connected (its
+   * addresses are known: identify told them; a host without gossipsub runs no identify, and a peer that connected to
+   * it has no dialable address in the peer store until one is learned here), unparsable addresses and those the
+   * DialPolicy refuses. The peer store keeps at most LEARNED_PEERS_MAX such peers that never connected, forgetting
+   * the least recently named. Never rejects: a peer store that is closing just forgets them.
    */
   async learnAddrs(peerId: PeerId, addrs: readonly Uint8Array[]): Promise<void> {
-    if (peerId.equals(this.peerId) || this.isConnected(peerId) || this.#policy.isTrusted(peerId)) return
+    const connected = this.isConnected(peerId)
+    if (peerId.equals(this.peerId) || (connected && this.#options.pubsub) || this.#policy.isTrusted(peerId))
+      return
     const parsed = addrs.flatMap((bytes) => {
       try {
         const ma = multiaddr(bytes)
@@ -429,14 +432,16 @@ export class Host extends EventEmitter<HostEvents> {
       }
     })
     if (parsed.length === 0) return
-    const id = peerId.toString()
-    this.#learned.delete(id)
-    this.#learned.set(id, peerId)
     const evicted: PeerId[] = []
-    for (const [oldId, old] of this.#learned) {
-      if (this.#learned.size <= LEARNED_PEERS_MAX) break
-      evicted.push(old)
-      this.#learned.delete(oldId)
+    if (!connected) {
+      const id = peerId.toString()
+      this.#learned.delete(id)
+      this.#learned.set(id, peerId)
+      for (const [oldId, old] of this.#learned) {
+        if (this.#learned.size <= LEARNED_PEERS_MAX) break
+        evicted.push(old)
+        this.#learned.delete(oldId)
+      }
     }
     try {
       await this.libp2p.peerStore.patch(peerId, { multiaddrs: parsed })
