@@ -50,8 +50,9 @@ export interface HostOptions {
   mdns?: boolean
   /**
    * Run gossipsub (default true). Without it the host has no GossipChannel and does not run identify when a
-   * connection opens: identify tells gossipsub which peers speak its protocol, and nothing else here needs it. A
-   * mode that never gossips (MoDeST) saves both on every connection.
+   * connection opens: identify tells gossipsub which peers speak its protocol, and the listen addresses of a peer
+   * that connected, which `learnAddrs` then takes from what the peer says of itself instead. A mode that never
+   * gossips (MoDeST) saves both on every connection.
    */
   pubsub?: boolean
   /** Largest gossip payload published or accepted. Default: the protocol's MAX_GOSSIP_MESSAGE_BYTES. */
