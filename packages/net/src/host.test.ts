@@ -78,4 +78,17 @@ describe('host without gossipsub', () => {
     await bare.libp2p.dial(caller.peerId)
     expect(bare.isConnected(caller.peerId)).toBe(true)
   })
+
+  it('pings none of its connections without the connection monitor, where a monitored host times its pings', async () => {
+    const monitored = await createHost({ pingIntervalMs: 50 })
+    const quiet = await createHost({ connectionMonitor: false, pingIntervalMs: 50 })
+    hosts.push(monitored, quiet)
+    await quiet.libp2p.dial(monitored.multiaddrs)
+    const rtt = (host: Host, other: Host): number | undefined =>
+      host.libp2p.getConnections(other.peerId)[0]?.rtt
+    await waitFor(() => rtt(monitored, quiet) !== undefined, 'the monitored host to time a ping', 10_000)
+    // one more round trip after that: a ping the quiet host had started at the same interval would be timed by now
+    await quiet.libp2p.services.ping.ping(monitored.peerId)
+    expect(rtt(quiet, monitored)).toBeUndefined()
+  })
 })

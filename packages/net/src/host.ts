@@ -145,15 +145,17 @@ function libp2pOptions(
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: { dialTimeout: options.dialTimeoutMs, allow: [...LOOPBACK_NETS] },
-    connectionMonitor: {
-      pingInterval: options.pingIntervalMs,
-      // a ping missed while training saturates the CPU is logged by libp2p, never fatal to the connection
-      pingTimeout: {
-        minTimeout: options.pingTimeoutMs,
-        maxTimeout: options.pingTimeoutMs * PING_TIMEOUT_GROWTH,
-      },
-      abortConnectionOnPingFailure: false,
-    },
+    connectionMonitor: options.connectionMonitor
+      ? {
+          pingInterval: options.pingIntervalMs,
+          // a ping missed while training saturates the CPU is logged by libp2p, never fatal to the connection
+          pingTimeout: {
+            minTimeout: options.pingTimeoutMs,
+            maxTimeout: options.pingTimeoutMs * PING_TIMEOUT_GROWTH,
+          },
+          abortConnectionOnPingFailure: false,
+        }
+      : { enabled: false },
     peerDiscovery: [
       ...(options.bootstrap.length > 0
         ? [bootstrap({ list: options.bootstrap.map((b) => b.multiaddr.toString()), timeout: 0 })]

@@ -55,6 +55,11 @@ export interface HostOptions {
    * gossips (MoDeST) saves both on every connection.
    */
   pubsub?: boolean
+  /**
+   * Run libp2p's connection monitor (default true): it pings every connection every `pingIntervalMs` and only logs a
+   * miss. A mode whose own pings check the peers it uses (MoDeST) turns it off.
+   */
+  connectionMonitor?: boolean
   /** Largest gossip payload published or accepted. Default: the protocol's MAX_GOSSIP_MESSAGE_BYTES. */
   maxGossipMessageBytes?: number
   /** libp2p's own Prometheus metrics go into this registry (nothing else in it is touched). */
@@ -83,6 +88,7 @@ export interface ResolvedHostOptions {
   roster: { file: string; owner: PeerId } | undefined
   mdns: boolean
   pubsub: boolean
+  connectionMonitor: boolean
   maxGossipMessageBytes: number
   metricsRegistry: Registry | undefined
   logger: Logger | undefined
@@ -260,6 +266,7 @@ export function resolveHostOptions(options: HostOptions): ResolvedHostOptions {
     roster,
     mdns: options.mdns ?? false,
     pubsub: options.pubsub ?? true,
+    connectionMonitor: options.connectionMonitor ?? true,
     maxGossipMessageBytes,
     metricsRegistry: options.metricsRegistry,
     logger: options.logger,

@@ -34,7 +34,7 @@ import {
 } from '@swarmgrad/trainer'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { type Checkpoint, CheckpointWriter, readCheckpoint } from './checkpoint.js'
-import { GOSSIPSUB_MODES, ROUND_ENGINES, type RoundEngine } from './engine/registry.js'
+import { MODE_HOSTS, ROUND_ENGINES, type RoundEngine } from './engine/registry.js'
 import type { LocalModel, RoundReport } from './engine/types.js'
 import { createNodeMetrics, type NodeMetrics } from './metrics/index.js'
 
@@ -268,7 +268,7 @@ export async function createNode(
     options.historyFile === undefined ? undefined : await HistoryWriter.open(options.historyFile, logger)
   const host = await createHost({
     ...options.host,
-    pubsub: GOSSIPSUB_MODES.has(options.mode),
+    ...MODE_HOSTS[options.mode],
     // libp2p's metrics attach to one registry per process: only a peer that serves /metrics claims it.
     ...(options.metrics.port >= 0 ? { metricsRegistry: registry } : {}),
     logger: logger.child({ component: 'host' }),

@@ -66,8 +66,17 @@ export const ROUND_ENGINES = {
 } satisfies Record<RunModeName, EngineFactory>
 
 /**
- * The modes whose transports gossip (RunView, GossipChannel). A peer of any other mode runs its host without
- * gossipsub, and so without identify on every new connection (see HostOptions.pubsub): a MoDeST peer connects to
- * every other one, and those two cost it about a third of the CPU of joining a 16-peer swarm.
+ * What each mode asks of its libp2p host (HostOptions). gossipsub, and with it identify on every new connection, only
+ * where the mode's transports gossip (RunView, GossipChannel); libp2p's connection monitor, which pings every
+ * connection every 10 s and only logs a miss, not in MoDeST, whose own pings check every peer it samples. A MoDeST
+ * peer connects to every other one: both exchanges on each connection were about a third of the CPU of a 16-peer
+ * join, and the monitor's pings most of what a peer that trains in no round spends.
  */
-export const GOSSIPSUB_MODES: ReadonlySet<RunModeName> = new Set<RunModeName>(['gossip', 'fl', 'spsa'])
+export const MODE_HOSTS: Readonly<
+  Record<RunModeName, { readonly pubsub: boolean; readonly connectionMonitor: boolean }>
+> = {
+  gossip: { pubsub: true, connectionMonitor: true },
+  fl: { pubsub: true, connectionMonitor: true },
+  modest: { pubsub: false, connectionMonitor: false },
+  spsa: { pubsub: true, connectionMonitor: true },
+}
