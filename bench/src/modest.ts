@@ -15,7 +15,7 @@ import {
   type SwarmRunOptions,
   waitQuiet,
 } from './swarm.js'
-import type { RoundSummary } from './swarm-summary.js'
+import { reach } from './swarm-summary.js'
 
 /**
  * MoDeST on the reference task (fmnist-2nn, 16 peer processes, s = 8, a = 1) against gossip mode on the same task,
@@ -172,15 +172,6 @@ function pct(x: number | undefined): string {
   return x === undefined ? '   -  ' : `${(100 * x).toFixed(1).padStart(5)}%`
 }
 
-function reachOf(rounds: readonly RoundSummary[], target: number): RoundSummary | undefined {
-  return rounds.find((r) => (r.meanAcc ?? 0) >= target)
-}
-
-/** Seconds after the swarm was assembled at which a round's accuracy was reported (see RoundSummary.accSeconds). */
-function to80Seconds(round: RoundSummary): number {
-  return round.accSeconds ?? round.wallSeconds
-}
-
 /** Per-round table of both modes side by side. */
 function table(modest: SwarmResult, gossip: SwarmResult | undefined): string {
   const lines = [
@@ -308,27 +299,30 @@ async function cli(argv: readonly string[]): Promise<number> {
   const summary: Record<string, unknown> = { benchmark: 'modest', date: new Date().toISOString() }
   if (modest !== undefined) {
     console.log(`\n${table(modest, gossip)}`)
-    const m80 = reachOf(modest.roundSummaries, TARGET)
-    const g80 = gossip === undefined ? undefined : reachOf(gossip.roundSummaries, TARGET)
+    // reach() times a round by when its accuracy was reported (RoundSummary.accSeconds)
+    const m80 = reach(modest.roundSummaries, TARGET)
+    const g80 = gossip === undefined ? null : reach(gossip.roundSummaries, TARGET)
     const perRound = (r: SwarmResult): number =>
       (r.roundSummaries.at(-1)?.bytesSent ?? 0) / Math.max(1, r.roundSummaries.at(-1)?.round ?? 1)
+    const modestLaunchTo80 = m80 === null ? null : modest.startupSeconds + m80.wallSeconds
+    const referenceLaunchTo80 = reference?.launchTo80Seconds ?? null
     const figures = {
       modestBytesPerRoundMB: perRound(modest) / 1e6,
       gossipBytesPerRoundMB: gossip === undefined ? undefined : perRound(gossip) / 1e6,
       modestTo80:
-        m80 === undefined ? null : { round: m80.round, seconds: to80Seconds(m80), mb: m80.bytesSent / 1e6 },
+        m80 === null ? null : { round: m80.round, seconds: m80.wallSeconds, mb: m80.bytesSent / 1e6 },
       gossipTo80:
-        g80 === undefined ? null : { round: g80.round, seconds: to80Seconds(g80), mb: g80.bytesSent / 1e6 },
-      bytesRatioTo80: m80 !== undefined && g80 !== undefined ? m80.bytesSent / g80.bytesSent : null,
-      modestLaunchTo80: m80 === undefined ? null : modest.startupSeconds + to80Seconds(m80),
+        g80 === null ? null : { round: g80.round, seconds: g80.wallSeconds, mb: g80.bytesSent / 1e6 },
+      bytesRatioTo80: m80 !== null && g80 !== null ? m80.bytesSent / g80.bytesSent : null,
+      modestLaunchTo80,
       ...(reference === undefined
         ? {}
         : {
-            referenceLaunchTo80: reference.launchTo80Seconds ?? null,
+            referenceLaunchTo80,
             launchTo80Ratio:
-              m80 === undefined || reference.launchTo80Seconds === undefined
+              modestLaunchTo80 === null || referenceLaunchTo80 === null
                 ? null
-                : (modest.startupSeconds + to80Seconds(m80)) / reference.launchTo80Seconds,
+                : modestLaunchTo80 / referenceLaunchTo80,
           }),
     }
     console.log(JSON.stringify(figures, null, 2))
