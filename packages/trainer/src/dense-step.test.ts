@@ -7,7 +7,7 @@ import { promisify } from 'node:util'
 import type { MlpSpec } from '@swarmgrad/config'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend } from './backend.js'
-import { createDataset, type Dataset, head } from './data/dataset.js'
+import { createDataset, type Dataset, head, PIXEL_LEVELS } from './data/dataset.js'
 import { loadMnistPackage } from './data/mnist-package.js'
 import { DenseSgdSession, denseSgdApplies, softmaxCrossEntropy } from './dense-step.js'
 import { createTrainer } from './trainer.js'
@@ -141,9 +141,22 @@ describe('the WebAssembly dense SGD step', () => {
     }
   })
 
-  it('refuses labels that do not match the batch input', () => {
+  it('refuses a sample index outside the data and labels that do not match the batch input', () => {
     const session = new DenseSgdSession([[3, 2]])
-    session.batchInput(3).values.set([1, 2, 3])
+    const data = createDataset({
+      x: Uint8Array.from([1, 2, 3]),
+      levels: PIXEL_LEVELS,
+      y: new Int32Array(1),
+      featureShape: [3],
+      numClasses: 2,
+    })
+    expect(() => session.setInput(data, [0, 1])).toThrow(
+      expect.objectContaining({
+        code: 'BAD_ARGUMENT',
+        message: 'sample index 1 (position 1) is outside [0, 1)',
+      }),
+    )
+    session.setInput(data, [0, 0, 0])
     expect(() => session.step(Int32Array.from([0, 1]), 0.1)).toThrow(
       expect.objectContaining({ code: 'BAD_ARGUMENT', message: '2 labels for a batch input of 3 samples' }),
     )

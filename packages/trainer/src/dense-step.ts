@@ -1,6 +1,7 @@
 import { type ModelSpec, specTask } from '@swarmgrad/config'
 import { CodedError } from '@swarmgrad/protocol'
 import * as tf from '@tensorflow/tfjs-core'
+import { type Batch, BYTE_LEVELS, checkIndex, gatherFeatures } from './data/dataset.js'
 import { MLP_WASM_BASE64 } from './generated/mlp-wasm.js'
 
 /** The functions of wasm/mlp.wat; every pointer is a byte offset into `memory`. */
@@ -17,7 +18,8 @@ interface MlpKernels {
     relu: number,
   ): void
   backprop(g: number, w: number, h: number, gin: number, n: number, din: number, dout: number): void
-  update(h: number, g: number, w: number, b: number, n: number, din: number, dout: number): void
+  update(h: number, g: number, w: number, b: number, n: number, din: number, dout: number, list: number): void
+  decode(bytes: number, table: number, out: number, n: number, width: number, stride: number): void
 }
 
 let compiled: WebAssembly.Module | undefined
@@ -39,7 +41,8 @@ const roundUp = (value: number, multiple: number): number => Math.ceil(value / m
  * and SGD's `assign` gives each weight a new id). Here a step is one forward call per layer, the softmax
  * cross-entropy and its gradient in JavaScript (float64, the learning rate folded in), then per layer, last
  * first, the gradient for the layer below and the in-place update of the weights and bias: no tensors, no
- * packing, no gradient for the input. `score` runs the same forward pass for evaluation.
+ * packing, no gradient for the input. The update leaves out the rows whose four inputs at hand are all zero (a
+ * picture's blank pixels), which add nothing. `score` runs the same forward pass for evaluation.
  *
  * The model's variables stay its state: `load` copies them in (when a session starts or the model's parameters
  * were replaced), `canonical` gives them back before anything reads the model.
@@ -56,6 +59,12 @@ export class DenseSgdSession {
   readonly #scratch: number
   #activations: number[] = []
   #gradients: number[] = []
+  /** `update`'s list of the rows it sums over, 8 bytes a row. */
+  #rowList = 0
+  /** Byte features of the batch before `decode`, and the levels table they were decoded with last. */
+  #bytes = 0
+  readonly #table: number
+  #levels: Float32Array | undefined
   /** Rows the scratch space holds now, and the samples of the batch input. */
   #rows = 0
   #batch = 0
@@ -73,6 +82,8 @@ export class DenseSgdSession {
       this.#biases.push(offset)
       offset += 4 * this.#widths[l + 1]!
     }
+    this.#table = offset
+    offset += 4 * BYTE_LEVELS
     this.#scratch = offset
     this.#memory = new Float32Array(this.#kernels.memory.buffer)
     this.#reserve(32)
@@ -93,21 +104,36 @@ export class DenseSgdSession {
   }
 
   /**
-   * The input of the next step, `n` samples: rows of `stride` values, of which the caller fills the first
-   * `features` (the rest is zero padding).
+   * Writes the features of `data`'s samples at `indices`, in that order, as the input of the next `step` or `score`
+   * (byte features are decoded by their levels in the module).
    */
-  batchInput(n: number): { readonly values: Float32Array; readonly stride: number } {
+  setInput(data: Batch, indices: ArrayLike<number>): void {
+    const n = indices.length
     const rows = roundUp(n, 4)
     this.#reserve(rows)
     const stride = this.#widths[0]!
     const input = this.#activations[0]! / 4
     this.#memory.fill(0, input + n * stride, input + rows * stride)
     this.#batch = n
-    return { values: this.#memory.subarray(input, input + n * stride), stride }
+    if (data.levels === undefined) {
+      gatherFeatures(data, this.#sizes[0]!, indices, this.#memory.subarray(input, input + n * stride), stride)
+      return
+    }
+    if (data.levels !== this.#levels) {
+      this.#memory.set(data.levels, this.#table / 4)
+      this.#levels = data.levels
+    }
+    const size = this.#sizes[0]!
+    const bytes = new Uint8Array(this.#kernels.memory.buffer, this.#bytes, n * size)
+    for (let i = 0; i < n; i++) {
+      const src = checkIndex(indices[i]!, i, data.n)
+      bytes.set(data.x.subarray(src * size, (src + 1) * size), i * size)
+    }
+    this.#kernels.decode(this.#bytes, this.#table, this.#activations[0]!, n, size, stride)
   }
 
   /**
-   * One SGD step with learning rate `lr` on the samples last written to `batchInput`, with integer labels `y` (one
+   * One SGD step with learning rate `lr` on the samples last given to `setInput`, with integer labels `y` (one
    * per sample); returns the batch's mean softmax cross-entropy before the update.
    */
   step(y: Int32Array, lr: number): number {
@@ -132,13 +158,13 @@ export class DenseSgdSession {
     for (let l = layers - 1; l >= 0; l--) {
       const [g, h, din, dout] = [this.#gradients[l]!, this.#activations[l]!, widths[l]!, widths[l + 1]!]
       if (l > 0) k.backprop(g, this.#weights[l]!, h, this.#gradients[l - 1]!, rows, din, dout)
-      k.update(h, g, this.#weights[l]!, this.#biases[l]!, rows, din, dout)
+      k.update(h, g, this.#weights[l]!, this.#biases[l]!, rows, din, dout, this.#rowList)
     }
     return loss
   }
 
   /**
-   * Scores the current weights on the samples last written to `batchInput`, labelled `y`: the sum of their softmax
+   * Scores the current weights on the samples last given to `setInput`, labelled `y`: the sum of their softmax
    * cross-entropies and how many have the label as their first largest logit.
    */
   score(y: Int32Array): { readonly lossSum: number; readonly correct: number } {
@@ -207,6 +233,8 @@ export class DenseSgdSession {
     }
     this.#activations = this.#widths.map((width) => take(width))
     this.#gradients = this.#widths.slice(1).map((width) => take(width))
+    this.#rowList = take(2)
+    this.#bytes = take(Math.ceil(this.#sizes[0]! / 4))
     const memory = this.#kernels.memory
     const pages = Math.ceil(offset / 65536) - memory.buffer.byteLength / 65536
     if (pages > 0) memory.grow(pages)

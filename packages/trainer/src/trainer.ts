@@ -217,8 +217,7 @@ export class Trainer {
         const to = Math.min(from + DENSE_EVAL_ROWS, end)
         indices.length = to - from
         for (let i = from; i < to; i++) indices[i - from] = i
-        const input = session.batchInput(indices.length)
-        gatherFeatures(data, this.model.featureSize, indices, input.values, input.stride)
+        session.setInput(data, indices)
         const scores = session.score(Int32Array.from(data.y.subarray(from, to)))
         lossSum += scores.lossSum
         correct += scores.correct
@@ -282,11 +281,11 @@ export class Trainer {
   private async step(indices: readonly number[], run: Run, signal: AbortSignal | undefined): Promise<void> {
     if (this.data.targets !== undefined) return this.regressionStep(this.data, indices, run, signal)
     signal?.throwIfAborted()
-    const y = Int32Array.from(indices, (i) => this.data.y[i]!)
+    const y = new Int32Array(indices.length)
+    for (let i = 0; i < y.length; i++) y[i] = this.data.y[indices[i]!]!
     if (this.dense) {
       const session = this.denseSession()
-      const input = session.batchInput(indices.length)
-      gatherFeatures(this.data, this.model.featureSize, indices, input.values, input.stride)
+      session.setInput(this.data, indices)
       run.add(session.step(y, this.learningRate), indices.length)
       await yieldToEventLoop()
       return

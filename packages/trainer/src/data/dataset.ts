@@ -222,7 +222,8 @@ function decodeInto(bytes: Uint8Array, levels: Float32Array, out: Float32Array, 
   for (let i = 0; i < bytes.length; i++) out[offset + i] = levels[bytes[i]!]!
 }
 
-function checkIndex(index: number, position: number, n: number): number {
+/** `index` when it names one of `n` samples; else a BAD_ARGUMENT error naming it and its `position` in a list. */
+export function checkIndex(index: number, position: number, n: number): number {
   if (!Number.isInteger(index) || index < 0 || index >= n) {
     throw new CodedError(
       'BAD_ARGUMENT',
