@@ -1,3 +1,4 @@
+import { networkMedian } from './columns.js'
 import { checkInput, positiveOnly } from './input.js'
 import { selectNth, sortPairs } from './small-sort.js'
 import type { AggregatorDefinition } from './types.js'
@@ -8,7 +9,8 @@ export type MedianOptions = Record<string, never>
  * Coordinate-wise weighted median. Per coordinate, with the values sorted and W the total weight: the value at
  * which the running weight first exceeds W/2; when it reaches exactly W/2, the mean of that value and the next
  * (so equal weights give the usual median, the middle pair's mean for an even count). Robust: the result stays
- * within the range of the honest values while outliers hold less than half the weight.
+ * within the range of the honest values while outliers hold less than half the weight. Equal weights and 3 to 32
+ * vectors go through a comparator network in WebAssembly (columns.ts); otherwise each coordinate is selected.
  */
 export const medianRule = {
   name: 'median',
@@ -22,6 +24,8 @@ export const medianRule = {
     const out = new Float32Array(length)
     const values = new Float64Array(m)
     if (weights.every((w) => w === weights[0])) {
+      const sorted = networkMedian(vectors, length)
+      if (sorted !== undefined) return sorted
       const mid = m >> 1
       for (let i = 0; i < length; i++) {
         for (let j = 0; j < m; j++) values[j] = (vectors[j] as Float32Array)[i] as number
