@@ -1,10 +1,6 @@
-import { execFile } from 'node:child_process'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import type { MlpSpec } from '@swarmgrad/config'
+import { wasmAssemblies } from '@swarmgrad/testing'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend } from './backend.js'
 import { createDataset, type Dataset, head, PIXEL_LEVELS } from './data/dataset.js'
@@ -127,18 +123,8 @@ describe('the WebAssembly dense SGD step', () => {
   })
 
   it('runs the current assembly of wasm/mlp.wat (src/generated/mlp-wasm.ts is what `gen` makes of it)', async () => {
-    const packageDir = fileURLToPath(new URL('..', import.meta.url))
-    const out = join(await mkdtemp(join(tmpdir(), 'swarmgrad-mlp-wasm-')), 'mlp-wasm.ts')
-    try {
-      const script = join(packageDir, '..', '..', 'scripts', 'gen-wasm.mjs')
-      await promisify(execFile)(process.execPath, [script, 'wasm/mlp.wat', out, 'MLP_WASM_BASE64'], {
-        cwd: packageDir,
-      })
-      const current = await readFile(join(packageDir, 'src', 'generated', 'mlp-wasm.ts'), 'utf8')
-      expect(current).toBe(await readFile(out, 'utf8'))
-    } finally {
-      await rm(dirname(out), { recursive: true })
-    }
+    const { committed, fresh } = await wasmAssemblies(fileURLToPath(new URL('..', import.meta.url)), 'mlp')
+    expect(committed).toBe(fresh)
   })
 
   it('refuses a sample index outside the data and labels that do not match the batch input', () => {

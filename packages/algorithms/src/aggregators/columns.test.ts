@@ -1,9 +1,5 @@
-import { execFile } from 'node:child_process'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
+import { wasmAssemblies } from '@swarmgrad/testing'
 import { describe, expect, it } from 'vitest'
 import { gaussianVector } from '../../testing/helpers.js'
 import { NETWORK_MAX_ROWS, networkMedian, networkPairs } from './columns.js'
@@ -74,17 +70,10 @@ describe('the comparator network of the coordinate-wise median', () => {
   })
 
   it('runs the current assembly of wasm/columns.wat (src/generated/columns-wasm.ts is what `gen` makes of it)', async () => {
-    const packageDir = fileURLToPath(new URL('../..', import.meta.url))
-    const out = join(await mkdtemp(join(tmpdir(), 'swarmgrad-columns-wasm-')), 'columns-wasm.ts')
-    try {
-      const script = join(packageDir, '..', '..', 'scripts', 'gen-wasm.mjs')
-      await promisify(execFile)(process.execPath, [script, 'wasm/columns.wat', out, 'COLUMNS_WASM_BASE64'], {
-        cwd: packageDir,
-      })
-      const current = await readFile(join(packageDir, 'src', 'generated', 'columns-wasm.ts'), 'utf8')
-      expect(current).toBe(await readFile(out, 'utf8'))
-    } finally {
-      await rm(dirname(out), { recursive: true })
-    }
+    const { committed, fresh } = await wasmAssemblies(
+      fileURLToPath(new URL('../..', import.meta.url)),
+      'columns',
+    )
+    expect(committed).toBe(fresh)
   })
 })
