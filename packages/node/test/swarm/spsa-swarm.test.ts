@@ -275,11 +275,13 @@ describe('spsa swarm (in-process, 127.0.0.1)', () => {
     await Promise.all(swarm.nodes.map((node) => node.stop()))
     await Promise.all(running)
     expect(await counter(joiner.registry, 'swarmgrad_spsa_scalars_sent_total')).toBeGreaterThan(0)
-    // the joiner fetched a snapshot and a log from whichever peer it asked
+    // the joiner fetched a log from whichever peer it asked: replayed from the shared initial model when it reaches
+    // the agreed round, after a snapshot when it does not (how many answers that took depends on how far the peer
+    // it asked had closed rounds by then)
     const served = await Promise.all(
-      [0, 1, 2, 3].map((i) => counter(registryOf(i), 'swarmgrad_spsa_served_total')),
+      [0, 1, 2, 3].map((i) => counterValues(registryOf(i), 'swarmgrad_spsa_served_total')),
     )
-    expect(served.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(2)
+    expect(served.reduce((sum, values) => sum + (values.get('log') ?? 0), 0)).toBeGreaterThanOrEqual(1)
   })
 
   it('serves no model protocol, and holds one snapshot in flight for 1,000 requests it cannot deliver', async () => {
