@@ -27,8 +27,8 @@ let lastYield = performance.now()
 
 /**
  * Lets the event loop run (a libp2p host in the same process answers meanwhile) once YIELD_AFTER_MS have passed
- * since it last did. A turn costs some 75 microseconds of CPU in a peer (its timers, sockets and collections), a
- * WebAssembly step of fmnist-2nn about 700: yielding after every step spent a tenth of training on turns.
+ * since it last did. A turn cost an fl client 84–104 microseconds of CPU (its timers, sockets and collections), a
+ * WebAssembly step of fmnist-2nn about 750: yielding after every step spent about a tenth of training on turns.
  */
 async function yieldNowAndThen(): Promise<void> {
   if (performance.now() - lastYield < YIELD_AFTER_MS) return
