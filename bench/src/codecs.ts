@@ -29,6 +29,7 @@ import {
   FINITE_CHECK_KERNEL,
   firstNonFinite,
   firstNonFiniteScalar,
+  peerIdBytes,
   sampleIndices,
   TensorCodec,
   type TensorInput,
@@ -271,7 +272,8 @@ const spsaBatchMicroseconds = (medians(spsaBatchRuns).cpuMs * 1000) / SPSA_BATCH
 // Bytes on the wire for the reference model.
 const reference = delta(REFERENCE_PARAMS, 'bench-codecs-reference')
 const referenceFloat32Bytes = encodeModelPayload({ codec: TensorCodec.FLOAT32, values: reference }).byteLength
-const spsaSender = Uint8Array.from([0x00, 0x24, 0x08, 0x01, 0x12, 0x20, ...new Uint8Array(32).fill(7)])
+// a daemon names the sender by the text of its Ed25519 peer id, 52 characters
+const spsaSender = peerIdBytes('12D3KooW'.padEnd(52, 'x'))
 const spsaEnvelopeBytes = encodeEnvelope(
   createEnvelope({
     runId: '0123456789abcdef',
@@ -279,14 +281,7 @@ const spsaEnvelopeBytes = encodeEnvelope(
     sender: spsaSender,
     body: {
       case: 'spsaScalarBatch',
-      value: {
-        round: 1000,
-        sender: spsaSender,
-        count: SPSA_SCALARS_PER_ROUND,
-        scalars: encodeSpsaScalars(spsaBatch, DEFAULT_SPSA_GRID_OFFSET),
-        gridOffset: DEFAULT_SPSA_GRID_OFFSET,
-        modelHash: new Uint8Array(0),
-      },
+      value: { scalars: encodeSpsaScalars(spsaBatch, DEFAULT_SPSA_GRID_OFFSET) },
     },
   }),
 ).byteLength
@@ -350,7 +345,8 @@ for (const w of wire) {
   console.log(`| ${w.codec} | ${w.bytes.toLocaleString('en')} | ${fmt(w.ratioToFloat32, 4)} | ${w.what} |`)
 }
 
-const outDir = new URL('../../../../bench-results/', import.meta.url)
+// bench/dist/codecs.js → the repository's bench-results/
+const outDir = new URL('../../bench-results/', import.meta.url)
 mkdirSync(outDir, { recursive: true })
 const outFile = new URL('codecs.json', outDir)
 writeFileSync(

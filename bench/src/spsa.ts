@@ -56,23 +56,13 @@ function time(runs: number, fn: () => void): number {
 }
 
 function batchBytes(scalars: number, withHash: boolean): number {
-  const sender = peerIdBytes(PEER)
   return encodeEnvelope(
     createEnvelope({
       runId: RUN_ID,
       round: 1234,
-      sender,
-      body: {
-        case: 'spsaScalarBatch',
-        value: {
-          round: 1234,
-          sender,
-          count: scalars,
-          scalars: new Uint8Array(scalars).fill(0x45),
-          gridOffset: -8,
-          modelHash: withHash ? new Uint8Array(32).fill(7) : new Uint8Array(0),
-        },
-      },
+      sender: peerIdBytes(PEER),
+      modelHash: withHash ? new Uint8Array(32).fill(7) : new Uint8Array(0),
+      body: { case: 'spsaScalarBatch', value: { scalars: new Uint8Array(scalars).fill(0x45) } },
     }),
   ).byteLength
 }

@@ -77,7 +77,7 @@ const GOSSIPSUB_RESULT = {
 } as const satisfies Record<GossipVerdict, TopicValidatorResult>
 
 export interface GossipChannelOptions {
-  /** Full topic string, e.g. `/swarmgrad/<runId>/announce/1`. */
+  /** Full topic string, e.g. `/swarmgrad/<runId>/announce/2`. */
   topic: string
   /**
    * Throws a CodedError to refuse a message before it is delivered or forwarded; `from` is the signer. Any other

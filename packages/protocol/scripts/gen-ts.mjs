@@ -6,7 +6,8 @@
 // Usage (the package script `gen`): pbjs -t json proto/swarmgrad.proto | node scripts/gen-ts.mjs <out.ts>
 import { readFileSync, writeFileSync } from 'node:fs'
 
-const PACKAGE_PATH = ['swarmgrad', 'v1']
+/** The schema's one package is swarmgrad.v<PROTOCOL_VERSION>; the descriptor says which. */
+const PACKAGE_ROOT = 'swarmgrad'
 
 const SCALAR_TYPES = {
   double: 'number',
@@ -35,9 +36,9 @@ function enumPrefix(enumName) {
   return `${enumName.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()}_`
 }
 
-function emitEnum(name, descriptor, out) {
+function emitEnum(packageName, name, descriptor, out) {
   const prefix = enumPrefix(name)
-  out.push(`/** proto enum swarmgrad.v1.${name} (values without the ${prefix} prefix). */`)
+  out.push(`/** proto enum ${packageName}.${name} (values without the ${prefix} prefix). */`)
   out.push(`export const ${name} = {`)
   for (const [valueName, value] of Object.entries(descriptor.values)) {
     if (!valueName.startsWith(prefix)) fail(`enum value ${valueName} of ${name} lacks the prefix ${prefix}`)
@@ -57,7 +58,7 @@ function fieldType(field, enums, messages) {
   )
 }
 
-function emitMessage(name, descriptor, enums, messages, out) {
+function emitMessage(packageName, name, descriptor, enums, messages, out) {
   const fields = descriptor.fields ?? {}
   const oneofs = descriptor.oneofs ?? {}
   const inOneof = new Map()
@@ -75,7 +76,7 @@ function emitMessage(name, descriptor, enums, messages, out) {
     }
     out.push('')
   }
-  out.push(`/** proto message swarmgrad.v1.${name}. */`)
+  out.push(`/** proto message ${packageName}.${name}. */`)
   out.push(`export interface ${name} {`)
   for (const [fieldName, field] of Object.entries(fields)) {
     if (inOneof.has(fieldName)) continue
@@ -101,11 +102,12 @@ function main() {
   } catch (err) {
     fail(`stdin is not the JSON descriptor pbjs prints: ${err.message}`)
   }
-  let ns = descriptor
-  for (const part of PACKAGE_PATH) {
-    ns = ns?.nested?.[part]
-    if (ns === undefined) fail(`descriptor has no package ${PACKAGE_PATH.join('.')}`)
+  const versions = Object.keys(descriptor?.nested?.[PACKAGE_ROOT]?.nested ?? {})
+  if (versions.length !== 1 || !/^v[1-9][0-9]*$/.test(versions[0])) {
+    fail(`descriptor should hold one package ${PACKAGE_ROOT}.v<N>, it holds ${JSON.stringify(versions)}`)
   }
+  const packageName = `${PACKAGE_ROOT}.${versions[0]}`
+  const ns = descriptor.nested[PACKAGE_ROOT].nested[versions[0]]
   const enums = new Set()
   const messages = new Set()
   for (const [name, nested] of Object.entries(ns.nested)) {
@@ -120,15 +122,15 @@ function main() {
     '// Generated from proto/swarmgrad.proto by `pnpm --filter @swarmgrad/protocol gen`',
     '// (pbjs -t json, then scripts/gen-ts.mjs). Do not edit by hand.',
     '',
-    '/** The protobufjs JSON descriptor of package swarmgrad.v1, loaded at run time with reflection. */',
+    `/** The protobufjs JSON descriptor of package ${packageName}, loaded at run time with reflection. */`,
     `export const SWARMGRAD_DESCRIPTOR = ${JSON.stringify(descriptor, null, 2)}`,
     '',
     `/** Fully qualified proto package of every type below. */`,
-    `export const PROTO_PACKAGE = '${PACKAGE_PATH.join('.')}'`,
+    `export const PROTO_PACKAGE = '${packageName}'`,
     '',
   ]
-  for (const name of enums) emitEnum(name, ns.nested[name], out)
-  for (const name of messages) emitMessage(name, ns.nested[name], enums, messages, out)
+  for (const name of enums) emitEnum(packageName, name, ns.nested[name], out)
+  for (const name of messages) emitMessage(packageName, name, ns.nested[name], enums, messages, out)
 
   out.push('/** Every message type of the schema, by proto name. */')
   out.push('export interface MessageTypes {')

@@ -71,17 +71,8 @@ describe('limits agree with each other and with the transports', () => {
       runId: SAMPLE_RUN_ID,
       round: UINT32_MAX,
       sender,
-      body: {
-        case: 'spsaScalarBatch',
-        value: {
-          round: UINT32_MAX,
-          sender,
-          count: MAX_SPSA_SCALARS_PER_BATCH,
-          scalars: new Uint8Array(MAX_SPSA_SCALARS_PER_BATCH),
-          gridOffset: -8,
-          modelHash: hash,
-        },
-      },
+      modelHash: hash,
+      body: { case: 'spsaScalarBatch', value: { scalars: new Uint8Array(MAX_SPSA_SCALARS_PER_BATCH) } },
     })
     expect(encodeEnvelope(envelope).byteLength).toBeLessThan(MAX_SPSA_SCALARS_PER_BATCH + 256)
   })

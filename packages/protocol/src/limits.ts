@@ -8,7 +8,7 @@ import type { CodecName } from './codecs/registry.js'
  */
 
 /** Version of the wire format, carried in every Envelope and in every topic and protocol id. */
-export const PROTOCOL_VERSION = 1
+export const PROTOCOL_VERSION = 2
 
 const KIB = 1024
 const MIB = 1024 * KIB

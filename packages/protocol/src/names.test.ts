@@ -23,10 +23,10 @@ const SPEC: RunSpec = {
 
 describe('topics and protocol ids', () => {
   it('are /swarmgrad/<runId>/<name>/<version>, with the protocol version by default', () => {
-    expect(topic('0123456789abcdef', TOPIC_NAMES.announce)).toBe('/swarmgrad/0123456789abcdef/announce/1')
-    expect(topic('0123456789abcdef', 'spsa', 2)).toBe('/swarmgrad/0123456789abcdef/spsa/2')
-    expect(protocolId('0123456789abcdef', PROTOCOL_NAMES.model)).toBe('/swarmgrad/0123456789abcdef/model/1')
-    expect(protocolId('run-1', PROTOCOL_NAMES.spsaLog)).toBe('/swarmgrad/run-1/spsa-log/1')
+    expect(topic('0123456789abcdef', TOPIC_NAMES.announce)).toBe('/swarmgrad/0123456789abcdef/announce/2')
+    expect(topic('0123456789abcdef', 'spsa', 1)).toBe('/swarmgrad/0123456789abcdef/spsa/1')
+    expect(protocolId('0123456789abcdef', PROTOCOL_NAMES.model)).toBe('/swarmgrad/0123456789abcdef/model/2')
+    expect(protocolId('run-1', PROTOCOL_NAMES.spsaLog)).toBe('/swarmgrad/run-1/spsa-log/2')
   })
 
   it('refuse parts that would break the path', () => {

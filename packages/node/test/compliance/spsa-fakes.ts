@@ -283,7 +283,7 @@ export class ScriptedSpsaPeer {
         this.#heard.add(envelope.round)
         const round = this.follow(envelope.round)
         if (round !== undefined) {
-          this.publish(round, round === envelope.round ? envelope.body.value.modelHash : new Uint8Array(0))
+          this.publish(round, round === envelope.round ? envelope.modelHash : new Uint8Array(0))
         }
       },
       onSync: async (protocol, from) => {
@@ -317,7 +317,7 @@ export class ScriptedSpsaPeer {
   /** Publishes J zero scalars of `round` carrying `hash` (empty: none). */
   publish(round: number, hash: Uint8Array): void {
     this.published.push(round)
-    const rules = { runId: SPSA_BASE.runId, scalars: SPSA_BASE.scalars, gridOffset: SPSA_BASE.gridOffset }
+    const rules = { runId: SPSA_BASE.runId, scalars: SPSA_BASE.scalars }
     const batch = encodeBatch(rules, round, this.id, new Uint8Array(SPSA_BASE.scalars), hash)
     void this.transport.publish(batch)
   }

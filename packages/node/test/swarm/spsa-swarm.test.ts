@@ -195,17 +195,7 @@ describe('spsa swarm (in-process, 127.0.0.1)', () => {
           runId: over.runId ?? victim.runId,
           round,
           sender,
-          body: {
-            case: 'spsaScalarBatch',
-            value: {
-              round,
-              sender,
-              count: scalars.length,
-              scalars,
-              gridOffset: -8,
-              modelHash: new Uint8Array(0),
-            },
-          },
+          body: { case: 'spsaScalarBatch', value: { scalars } },
         }),
       )
     }

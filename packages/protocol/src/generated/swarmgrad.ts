@@ -1,12 +1,12 @@
 // Generated from proto/swarmgrad.proto by `pnpm --filter @swarmgrad/protocol gen`
 // (pbjs -t json, then scripts/gen-ts.mjs). Do not edit by hand.
 
-/** The protobufjs JSON descriptor of package swarmgrad.v1, loaded at run time with reflection. */
+/** The protobufjs JSON descriptor of package swarmgrad.v2, loaded at run time with reflection. */
 export const SWARMGRAD_DESCRIPTOR = {
   "nested": {
     "swarmgrad": {
       "nested": {
-        "v1": {
+        "v2": {
           "nested": {
             "MessageKind": {
               "values": {
@@ -408,33 +408,38 @@ export const SWARMGRAD_DESCRIPTOR = {
             },
             "SpsaScalarBatch": {
               "fields": {
-                "round": {
-                  "type": "uint32",
-                  "id": 1
-                },
-                "sender": {
-                  "type": "bytes",
-                  "id": 2
-                },
-                "count": {
-                  "type": "uint32",
-                  "id": 3
-                },
                 "scalars": {
                   "type": "bytes",
                   "id": 4
-                },
-                "gridOffset": {
-                  "type": "float",
-                  "id": 5,
-                  "protoName": "grid_offset"
-                },
-                "modelHash": {
-                  "type": "bytes",
-                  "id": 6,
-                  "protoName": "model_hash"
                 }
-              }
+              },
+              "reserved": [
+                [
+                  1,
+                  1
+                ],
+                [
+                  2,
+                  2
+                ],
+                [
+                  3,
+                  3
+                ],
+                [
+                  5,
+                  5
+                ],
+                [
+                  6,
+                  6
+                ],
+                "round",
+                "sender",
+                "count",
+                "grid_offset",
+                "model_hash"
+              ]
             },
             "RoundClock": {
               "fields": {
@@ -565,9 +570,9 @@ export const SWARMGRAD_DESCRIPTOR = {
 }
 
 /** Fully qualified proto package of every type below. */
-export const PROTO_PACKAGE = 'swarmgrad.v1'
+export const PROTO_PACKAGE = 'swarmgrad.v2'
 
-/** proto enum swarmgrad.v1.MessageKind (values without the MESSAGE_KIND_ prefix). */
+/** proto enum swarmgrad.v2.MessageKind (values without the MESSAGE_KIND_ prefix). */
 export const MessageKind = {
   UNSPECIFIED: 0,
   MODEL_ANNOUNCEMENT: 1,
@@ -584,14 +589,14 @@ export const MessageKind = {
 } as const
 export type MessageKind = (typeof MessageKind)[keyof typeof MessageKind]
 
-/** proto enum swarmgrad.v1.DType (values without the DTYPE_ prefix). */
+/** proto enum swarmgrad.v2.DType (values without the DTYPE_ prefix). */
 export const DType = {
   UNSPECIFIED: 0,
   FLOAT32: 1,
 } as const
 export type DType = (typeof DType)[keyof typeof DType]
 
-/** proto enum swarmgrad.v1.TensorCodec (values without the TENSOR_CODEC_ prefix). */
+/** proto enum swarmgrad.v2.TensorCodec (values without the TENSOR_CODEC_ prefix). */
 export const TensorCodec = {
   UNSPECIFIED: 0,
   FLOAT32: 1,
@@ -603,7 +608,7 @@ export const TensorCodec = {
 } as const
 export type TensorCodec = (typeof TensorCodec)[keyof typeof TensorCodec]
 
-/** proto enum swarmgrad.v1.ModelRole (values without the MODEL_ROLE_ prefix). */
+/** proto enum swarmgrad.v2.ModelRole (values without the MODEL_ROLE_ prefix). */
 export const ModelRole = {
   UNSPECIFIED: 0,
   TRAINED: 1,
@@ -613,7 +618,7 @@ export const ModelRole = {
 } as const
 export type ModelRole = (typeof ModelRole)[keyof typeof ModelRole]
 
-/** proto enum swarmgrad.v1.PeerStatus (values without the PEER_STATUS_ prefix). */
+/** proto enum swarmgrad.v2.PeerStatus (values without the PEER_STATUS_ prefix). */
 export const PeerStatus = {
   UNSPECIFIED: 0,
   JOIN: 1,
@@ -621,7 +626,7 @@ export const PeerStatus = {
 } as const
 export type PeerStatus = (typeof PeerStatus)[keyof typeof PeerStatus]
 
-/** proto enum swarmgrad.v1.RunMode (values without the RUN_MODE_ prefix). */
+/** proto enum swarmgrad.v2.RunMode (values without the RUN_MODE_ prefix). */
 export const RunMode = {
   UNSPECIFIED: 0,
   GOSSIP: 1,
@@ -645,7 +650,7 @@ export type EnvelopeBody =
   | { case: 'runConfig'; value: RunConfig }
   | { case: 'snapshotHeader'; value: SnapshotHeader }
 
-/** proto message swarmgrad.v1.Envelope. */
+/** proto message swarmgrad.v2.Envelope. */
 export interface Envelope {
   version: number
   runId: string
@@ -656,7 +661,7 @@ export interface Envelope {
   body?: EnvelopeBody
 }
 
-/** proto message swarmgrad.v1.ModelAnnouncement. */
+/** proto message swarmgrad.v2.ModelAnnouncement. */
 export interface ModelAnnouncement {
   round: number
   byteSize: number
@@ -667,7 +672,7 @@ export interface ModelAnnouncement {
   role: ModelRole
 }
 
-/** proto message swarmgrad.v1.ModelPayloadHeader. */
+/** proto message swarmgrad.v2.ModelPayloadHeader. */
 export interface ModelPayloadHeader {
   round: number
   byteSize: number
@@ -680,7 +685,7 @@ export interface ModelPayloadHeader {
   evaluate: boolean
 }
 
-/** proto message swarmgrad.v1.Tensor. */
+/** proto message swarmgrad.v2.Tensor. */
 export interface Tensor {
   dtype: DType
   shape: number[]
@@ -695,7 +700,7 @@ export interface Tensor {
   data: Uint8Array
 }
 
-/** proto message swarmgrad.v1.ViewEntry. */
+/** proto message swarmgrad.v2.ViewEntry. */
 export interface ViewEntry {
   peerId: Uint8Array
   lastRound: number
@@ -704,24 +709,24 @@ export interface ViewEntry {
   addrs: Uint8Array[]
 }
 
-/** proto message swarmgrad.v1.MembershipView. */
+/** proto message swarmgrad.v2.MembershipView. */
 export interface MembershipView {
   entries: ViewEntry[]
 }
 
-/** proto message swarmgrad.v1.Ping. */
+/** proto message swarmgrad.v2.Ping. */
 export interface Ping {
   nonce: number
   roundEstimate: number
 }
 
-/** proto message swarmgrad.v1.Pong. */
+/** proto message swarmgrad.v2.Pong. */
 export interface Pong {
   nonce: number
   roundEstimate: number
 }
 
-/** proto message swarmgrad.v1.AggregationAck. */
+/** proto message swarmgrad.v2.AggregationAck. */
 export interface AggregationAck {
   round: number
   payloadHash: Uint8Array
@@ -729,17 +734,12 @@ export interface AggregationAck {
   rejectCode: string
 }
 
-/** proto message swarmgrad.v1.SpsaScalarBatch. */
+/** proto message swarmgrad.v2.SpsaScalarBatch. */
 export interface SpsaScalarBatch {
-  round: number
-  sender: Uint8Array
-  count: number
   scalars: Uint8Array
-  gridOffset: number
-  modelHash: Uint8Array
 }
 
-/** proto message swarmgrad.v1.RoundClock. */
+/** proto message swarmgrad.v2.RoundClock. */
 export interface RoundClock {
   round: number
   startedAtMs: number
@@ -752,13 +752,13 @@ export type HyperParameterValue =
   | { case: 'text'; value: string }
   | { case: 'flag'; value: boolean }
 
-/** proto message swarmgrad.v1.HyperParameter. */
+/** proto message swarmgrad.v2.HyperParameter. */
 export interface HyperParameter {
   name: string
   value?: HyperParameterValue
 }
 
-/** proto message swarmgrad.v1.RunConfig. */
+/** proto message swarmgrad.v2.RunConfig. */
 export interface RunConfig {
   runId: string
   mode: RunMode
@@ -766,13 +766,13 @@ export interface RunConfig {
   architectureJson: string
 }
 
-/** proto message swarmgrad.v1.LayerShape. */
+/** proto message swarmgrad.v2.LayerShape. */
 export interface LayerShape {
   name: string
   shape: number[]
 }
 
-/** proto message swarmgrad.v1.SnapshotHeader. */
+/** proto message swarmgrad.v2.SnapshotHeader. */
 export interface SnapshotHeader {
   round: number
   modelHash: Uint8Array

@@ -106,7 +106,8 @@ describe('decodeEnvelope refusals', () => {
   })
 
   it('checks size before parsing, then version, run, kind, round window, sender and model hash', () => {
-    expect(verdict({ ...ping, version: 2 })).toBe('WRONG_VERSION')
+    expect(verdict({ ...ping, version: 1 })).toBe('WRONG_VERSION')
+    expect(verdict({ ...ping, version: 3 })).toBe('WRONG_VERSION')
     expect(verdict({ ...ping, runId: 'other-run' })).toBe('WRONG_RUN')
     expect(verdict({ ...ping, runId: '' })).toBe('MALFORMED')
     expect(verdict({ ...ping, kind: MessageKind.PONG })).toBe('WRONG_TYPE')
@@ -206,18 +207,12 @@ describe('decodeEnvelope refusals', () => {
     expect(verdict(withBody('aggregationAck', (a) => ({ ...a, rejectCode: 'NOPE' })))).toBe('MALFORMED')
     expect(verdict(withBody('aggregationAck', (a) => ({ ...a, accepted: true })))).toBe('MALFORMED')
     expect(verdict(withBody('aggregationAck', (a) => ({ ...a, accepted: true, rejectCode: '' })))).toBe('ok')
-    expect(verdict(withBody('spsaScalarBatch', (b) => ({ ...b, sender: samplePeerId(1) })))).toBe(
-      'SENDER_MISMATCH',
-    )
-    expect(verdict(withBody('spsaScalarBatch', (b) => ({ ...b, count: 7 })))).toBe('LENGTH_MISMATCH')
-    expect(
-      verdict(withBody('spsaScalarBatch', (b) => ({ ...b, count: 0, scalars: new Uint8Array(0) }))),
-    ).toBe('MALFORMED')
-    expect(
-      verdict(withBody('spsaScalarBatch', (b) => ({ ...b, count: 5000, scalars: new Uint8Array(5000) }))),
-    ).toBe('OVERSIZED')
-    expect(verdict(withBody('spsaScalarBatch', (b) => ({ ...b, gridOffset: Number.NaN })))).toBe('MALFORMED')
-    expect(verdict(withBody('spsaScalarBatch', (b) => ({ ...b, round: 50 })))).toBe('FUTURE_ROUND')
+    expect(verdict(withBody('spsaScalarBatch', () => ({ scalars: new Uint8Array(0) })))).toBe('MALFORMED')
+    expect(verdict(withBody('spsaScalarBatch', () => ({ scalars: new Uint8Array(5000) })))).toBe('OVERSIZED')
+    const spsaBatch = SAMPLE_ENVELOPES.spsaScalarBatch
+    expect(verdict({ ...spsaBatch, round: 0 }, { runId: SAMPLE_RUN_ID })).toBe('MALFORMED')
+    expect(verdict({ ...spsaBatch, round: 50 })).toBe('FUTURE_ROUND')
+    expect(verdict({ ...spsaBatch, modelHash: new Uint8Array(31) })).toBe('MALFORMED')
     expect(verdict(withBody('roundClock', (c) => ({ ...c, startedAtMs: Number.POSITIVE_INFINITY })))).toBe(
       'NON_FINITE',
     )

@@ -3,7 +3,6 @@
  * touches the model. A refusal is a CodedError whose code is the reject reason (a metric label).
  */
 import { checkTensorHeader, codecDefinition } from '../codecs/registry.js'
-import { checkWireGridOffset } from '../codecs/spsa-byte.js'
 import { CodedError, ERROR_CODES, isCodedError } from '../errors.js'
 import {
   type AggregationAck,
@@ -220,24 +219,15 @@ function checkAggregationAck(body: AggregationAck, expect: EnvelopeExpectations 
   }
 }
 
-function checkSpsaBatch(
-  body: SpsaScalarBatch,
-  envelope: Envelope,
-  expect: EnvelopeExpectations | undefined,
-): void {
-  checkRound(body.round, 'SPSA batch round', expect?.roundWindow)
-  if (!bytesEqual(body.sender, envelope.sender)) {
-    fail('SENDER_MISMATCH', 'SPSA batch sender is not the envelope sender')
+function checkSpsaBatch(body: SpsaScalarBatch, envelope: Envelope): void {
+  if (envelope.round === 0) fail('MALFORMED', 'SPSA batch for round 0')
+  if (body.scalars.byteLength === 0) fail('MALFORMED', 'SPSA batch holds no scalars')
+  if (body.scalars.byteLength > MAX_SPSA_SCALARS_PER_BATCH) {
+    fail(
+      'OVERSIZED',
+      `SPSA batch of ${body.scalars.byteLength} scalars exceeds ${MAX_SPSA_SCALARS_PER_BATCH}`,
+    )
   }
-  if (body.count === 0) fail('MALFORMED', 'SPSA batch holds no scalars')
-  if (body.count > MAX_SPSA_SCALARS_PER_BATCH) {
-    fail('OVERSIZED', `SPSA batch of ${body.count} scalars exceeds ${MAX_SPSA_SCALARS_PER_BATCH}`)
-  }
-  if (body.scalars.byteLength !== body.count) {
-    fail('LENGTH_MISMATCH', `SPSA batch count ${body.count} but ${body.scalars.byteLength} scalar bytes`)
-  }
-  checkWireGridOffset(body.gridOffset)
-  checkHash(body.modelHash, 'SPSA batch model hash', true)
 }
 
 function checkRoundClock(body: RoundClock, expect: EnvelopeExpectations | undefined): void {
@@ -297,7 +287,7 @@ function checkBody(envelope: Envelope, body: EnvelopeBody, expect: EnvelopeExpec
       checkAggregationAck(body.value, expect)
       return
     case 'spsaScalarBatch':
-      checkSpsaBatch(body.value, envelope, expect)
+      checkSpsaBatch(body.value, envelope)
       return
     case 'roundClock':
       checkRoundClock(body.value, expect)

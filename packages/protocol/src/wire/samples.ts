@@ -112,14 +112,7 @@ const ack: AggregationAck = {
   rejectCode: 'STALE_ROUND',
 }
 
-const spsaBatch: SpsaScalarBatch = {
-  round: SAMPLE_ROUND,
-  sender: SAMPLE_SENDER,
-  count: 6,
-  scalars: Uint8Array.from([0x00, 0x01, 0x40, 0x7f, 0x81, 0xc0]),
-  gridOffset: -8,
-  modelHash: SAMPLE_MODEL_HASH,
-}
+const spsaBatch: SpsaScalarBatch = { scalars: Uint8Array.from([0x00, 0x01, 0x40, 0x7f, 0x81, 0xc0]) }
 
 const clock: RoundClock = { round: SAMPLE_ROUND, startedAtMs: 1_767_225_600_000, roundDurationMs: 2_500 }
 

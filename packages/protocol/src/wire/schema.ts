@@ -1,5 +1,5 @@
 /**
- * Raw protobuf encode/decode of the swarmgrad.v1 messages, between the generated TypeScript types and the wire.
+ * Raw protobuf encode/decode of the swarmgrad.v2 messages, between the generated TypeScript types and the wire.
  *
  * The schema is loaded with protobufjs reflection from the generated JSON descriptor; protobufjs compiles one
  * encoder and one decoder per type on first use (the same code its static target would print). Around that, this

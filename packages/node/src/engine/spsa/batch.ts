@@ -20,13 +20,14 @@ export interface HeldBatch {
 /** What every batch of a run must agree with. */
 export interface BatchRules {
   readonly runId: string
-  /** J, the scalars per batch. */
+  /** J, the scalars per batch (the grid offset needs no check: the run id fixes it, and J, for every peer). */
   readonly scalars: number
-  /** The run's grid offset c, as a float32. */
-  readonly gridOffset: number
 }
 
-/** The gossip message of `sender`'s scalars of `round`, computed on the model hashed `computedOn` (or empty). */
+/**
+ * The gossip message of `sender`'s scalars of `round`, computed on the model hashed `computedOn` (or empty): the
+ * envelope carries the round, the sender and the hash, the body only the scalars.
+ */
 export function encodeBatch(
   rules: BatchRules,
   round: number,
@@ -34,23 +35,13 @@ export function encodeBatch(
   scalars: Uint8Array,
   computedOn: Uint8Array,
 ): Uint8Array {
-  const id = peerIdBytes(sender)
   return encodeEnvelope(
     createEnvelope({
       runId: rules.runId,
       round,
-      sender: id,
-      body: {
-        case: 'spsaScalarBatch',
-        value: {
-          round,
-          sender: id,
-          count: scalars.length,
-          scalars,
-          gridOffset: rules.gridOffset,
-          modelHash: computedOn,
-        },
-      },
+      sender: peerIdBytes(sender),
+      modelHash: computedOn,
+      body: { case: 'spsaScalarBatch', value: { scalars } },
     }),
   )
 }
@@ -72,22 +63,30 @@ export function decodeBatch(
     ...(window === undefined ? {} : { roundWindow: window }),
   })
   if (envelope.body?.case !== 'spsaScalarBatch') throw new CodedError('WRONG_TYPE', 'not a scalar batch')
-  const body = envelope.body.value
-  if (body.round === 0) throw new CodedError('MALFORMED', 'scalar batch for round 0')
-  if (body.count !== rules.scalars) {
-    throw new CodedError('SHAPE_MISMATCH', `batch of ${body.count} scalars, the run uses ${rules.scalars}`)
-  }
-  if (body.gridOffset !== rules.gridOffset) {
-    throw new CodedError('MALFORMED', `grid offset ${body.gridOffset} is not the run's ${rules.gridOffset}`)
+  const { scalars } = envelope.body.value
+  if (scalars.byteLength !== rules.scalars) {
+    throw new CodedError(
+      'SHAPE_MISMATCH',
+      `batch of ${scalars.byteLength} scalars, the run uses ${rules.scalars}`,
+    )
   }
   return {
-    round: body.round,
-    batch: { sender, scalars: body.scalars.slice(), modelHash: body.modelHash.slice(), envelope: data },
+    round: envelope.round,
+    batch: { sender, scalars: scalars.slice(), modelHash: envelope.modelHash.slice(), envelope: data },
   }
 }
 
-/** The sender named inside a batch envelope (a log names no transport sender for the batches it relays). */
+const UTF8 = new TextDecoder('utf-8', { fatal: true })
+
+/**
+ * The sender named inside a batch envelope (a log names no transport sender for the batches it relays); a name that
+ * is not UTF-8 is MALFORMED.
+ */
 export function batchSender(rules: BatchRules, data: Uint8Array): string {
   const { sender } = decodeEnvelope(data, { runId: rules.runId, kinds: [MessageKind.SPSA_SCALAR_BATCH] })
-  return new TextDecoder('utf-8', { fatal: true }).decode(sender)
+  try {
+    return UTF8.decode(sender)
+  } catch {
+    throw new CodedError('MALFORMED', 'scalar batch sender is not UTF-8')
+  }
 }

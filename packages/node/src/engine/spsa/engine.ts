@@ -197,11 +197,7 @@ export class SpsaEngine implements RoundEngine {
       clipLevel: options.clipLevel,
       clipFactor: options.clipFactor,
     })
-    this.#rules = {
-      runId: options.runId,
-      scalars: options.scalars,
-      gridOffset: Math.fround(options.gridOffset),
-    }
+    this.#rules = { runId: options.runId, scalars: options.scalars }
     this.#clock = deps.clock ?? SYSTEM_CLOCK
     this.#thetas = deps.thetas ?? IN_PLACE
     this.#theta = model.getParams()

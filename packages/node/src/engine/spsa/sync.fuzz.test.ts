@@ -53,7 +53,6 @@ const GRID_OFFSET = Math.fround(-8)
 const OPTIONS: SpsaSyncOptions = {
   runId: RUN,
   scalars: SCALARS,
-  gridOffset: GRID_OFFSET,
   self: SELF,
   paramCount: PARAMS,
   layers: [{ name: 'w', shape: [PARAMS] }],

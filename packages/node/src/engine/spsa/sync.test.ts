@@ -37,7 +37,6 @@ function silentPeerSync() {
     {
       runId: RUN,
       scalars: 2,
-      gridOffset: -8,
       self: SELF,
       paramCount: PARAMS,
       layers: [{ name: 'w', shape: [PARAMS] }],
