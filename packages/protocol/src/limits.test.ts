@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ModelRole, PeerStatus, TensorCodec } from './generated/swarmgrad.js'
+import { ModelRole, PeerStatus, PROTO_PACKAGE, TensorCodec } from './generated/swarmgrad.js'
 import {
   GOSSIPSUB_MAX_INBOUND_DATA_LENGTH,
   GOSSIPSUB_MESSAGE_OVERHEAD_BYTES,
@@ -12,6 +12,7 @@ import {
   MAX_STREAM_META_BYTES,
   MAX_VIEW_ENTRIES,
   maxModelPayloadBytes,
+  PROTOCOL_VERSION,
 } from './limits.js'
 import { createEnvelope, encodeEnvelope } from './wire/envelope.js'
 import { encodeModelPayload } from './wire/payload.js'
@@ -23,6 +24,10 @@ const sender = samplePeerId(1)
 const hash = new Uint8Array(HASH_BYTES).fill(0xff)
 
 describe('limits agree with each other and with the transports', () => {
+  it('names the proto package after the protocol version the envelopes, topics and protocol ids carry', () => {
+    expect(PROTO_PACKAGE).toBe(`swarmgrad.v${PROTOCOL_VERSION}`)
+  })
+
   it('lets gossipsub deliver an IWANT reply of three maximal messages with their RPC overhead', () => {
     expect(MAX_GOSSIP_MESSAGE_BYTES).toBe(MAX_ENVELOPE_BYTES)
     expect(3 * (MAX_GOSSIP_MESSAGE_BYTES + GOSSIPSUB_MESSAGE_OVERHEAD_BYTES)).toBeLessThanOrEqual(
