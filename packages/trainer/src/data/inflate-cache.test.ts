@@ -1,10 +1,10 @@
-import { mkdtemp, readdir, readFile, rm, truncate, utimes, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, truncate, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { readIdxRows } from './idx.js'
-import { inflateCacheDir } from './inflate-cache.js'
+import { inflateCacheDir, STALE_PARTIAL_MS } from './inflate-cache.js'
 
 /** An unsigned-byte IDX file of `count` rows of `size` bytes, row i filled with `fill(i)`. */
 function idx(count: number, size: number, fill: (row: number) => number): Uint8Array {
@@ -84,6 +84,24 @@ describe('inflated copies of gzipped IDX files', () => {
     await writeFile(blocked, 'not a folder')
     const read = await readIdxRows(source, { rows: [2], cacheDir: join(blocked, 'cache') })
     expect([...read.data].every((b) => b === 2)).toBe(true)
+  })
+
+  it('removes partial copies a dead writer left, once they are stale, when it writes a copy', async () => {
+    await mkdir(cacheDir, { recursive: true })
+    const stale = join(cacheDir, 'other-idx3-ubyte.0123456789abcdef.4242.deadbeef.partial')
+    const fresh = join(cacheDir, 'other-idx3-ubyte.0123456789abcdef.4343.cafef00d.partial')
+    const notPartial = join(cacheDir, 'notes.txt')
+    for (const file of [stale, fresh, notPartial]) await writeFile(file, 'left behind')
+    const old = new Date(Date.now() - STALE_PARTIAL_MS - 60_000)
+    await utimes(stale, old, old)
+    await utimes(notPartial, old, old)
+    await readIdxRows(source, { rows: [1], cacheDir })
+    const [copy] = (await copies()).filter((name) => name.startsWith('images-'))
+    expect(await copies()).toEqual([
+      copy,
+      'notes.txt',
+      'other-idx3-ubyte.0123456789abcdef.4343.cafef00d.partial',
+    ])
   })
 
   it('reads a file that is not gzipped as it is, making no copy', async () => {

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { type FileHandle, mkdir, open, realpath, rename, rm, stat } from 'node:fs/promises'
+import { type FileHandle, mkdir, open, readdir, realpath, rename, rm, stat } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { basename, join } from 'node:path'
 
@@ -11,6 +11,15 @@ import { basename, join } from 'node:path'
  * valid, and is used only when its size is the one its own header declares. The cache is an optimization: a folder
  * that cannot be made or written costs nothing but the inflation.
  */
+
+/** Suffix of a copy being written; the name before it says which copy, which process and a random tag. */
+const PARTIAL_SUFFIX = '.partial'
+
+/**
+ * A partial copy not written to for this long was left by a process that died while inflating (a whole Fashion-MNIST
+ * file inflates in well under a second) and is removed by the next process that writes a copy into the folder.
+ */
+export const STALE_PARTIAL_MS = 10 * 60 * 1000
 
 /** The folder of the copies: `dir` as given, `none` for none, or by default the user's cache folder. */
 export function inflateCacheDir(
@@ -50,7 +59,20 @@ export async function inflatedCopy(
     return undefined
   }
   if (await isWhole(path, declaredLength)) return { path }
+  await removeStalePartials(dir)
   return { writer: new CopyWriter(path) }
+}
+
+/** Removes the partial copies in `dir` untouched for STALE_PARTIAL_MS; a file it cannot stat or remove is left. */
+async function removeStalePartials(dir: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [])
+  const oldest = Date.now() - STALE_PARTIAL_MS
+  for (const name of names) {
+    if (!name.endsWith(PARTIAL_SUFFIX)) continue
+    const file = join(dir, name)
+    const info = await stat(file).catch(() => undefined)
+    if (info !== undefined && info.mtimeMs < oldest) await rm(file, { force: true }).catch(() => undefined)
+  }
 }
 
 async function isWhole(
@@ -84,7 +106,7 @@ export class CopyWriter {
 
   constructor(path: string) {
     this.#path = path
-    this.#temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.partial`
+    this.#temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}${PARTIAL_SUFFIX}`
     this.#handle = open(this.#temp, 'wx').catch(() => undefined)
   }
 
