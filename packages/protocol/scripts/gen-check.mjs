@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// Checks that src/generated/ is what `pnpm --filter @swarmgrad/protocol gen` makes of its sources today:
-// swarmgrad.ts from proto/swarmgrad.proto (pbjs, then gen-ts.mjs) and finite-wasm.ts from wasm/finite.wat (the
-// workspace's scripts/gen-wasm.mjs). Regenerates both into a temporary directory and compares byte for byte. Needs
-// no git. Exit 0 when current, 1 with the command to run when not.
+// Checks that src/generated/swarmgrad.ts is what `pnpm --filter @swarmgrad/protocol gen` makes of
+// proto/swarmgrad.proto today (pbjs, then gen-ts.mjs): regenerates it into a temporary directory and compares byte
+// for byte. Needs no git. Exit 0 when current, 1 with the command to run when not. (finite-wasm.ts, the other file
+// `gen` writes, is checked by src/codecs/finite.test.ts, as the other packages check their WebAssembly.)
 //
 // Usage (the package script `gen:check`): node scripts/gen-check.mjs
 import { spawnSync } from 'node:child_process'
@@ -12,10 +12,7 @@ import { basename, delimiter, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const PACKAGE_DIR = dirname(dirname(fileURLToPath(import.meta.url)))
-const GENERATED = [
-  { file: 'src/generated/swarmgrad.ts', source: 'proto/swarmgrad.proto' },
-  { file: 'src/generated/finite-wasm.ts', source: 'wasm/finite.wat' },
-]
+const GENERATED = { file: 'src/generated/swarmgrad.ts', source: 'proto/swarmgrad.proto' }
 const GEN_COMMAND = 'pnpm --filter @swarmgrad/protocol gen'
 
 function run(command, args, input) {
@@ -39,22 +36,19 @@ function run(command, args, input) {
 
 const tempDir = mkdtempSync(join(tmpdir(), 'swarmgrad-gen-check-'))
 try {
-  const descriptor = run('pbjs', ['-t', 'json', GENERATED[0].source])
-  run(process.execPath, [join('scripts', 'gen-ts.mjs'), join(tempDir, 'swarmgrad.ts')], descriptor)
-  const wasm = [GENERATED[1].source, join(tempDir, 'finite-wasm.ts'), 'FINITE_WASM_BASE64']
-  run(process.execPath, [join('..', '..', 'scripts', 'gen-wasm.mjs'), ...wasm])
-  for (const { file, source } of GENERATED) {
-    const expected = readFileSync(join(tempDir, basename(file)))
-    const current = join(PACKAGE_DIR, file)
-    if (!existsSync(current) || !expected.equals(readFileSync(current))) {
-      process.stderr.write(
-        `gen:check: ${file} is out of date with ${source} (or was edited by hand).\n` +
-          `Run \`${GEN_COMMAND}\` and commit the result.\n`,
-      )
-      process.exitCode = 1
-    } else {
-      process.stdout.write(`gen:check: ${file} is current with ${source}\n`)
-    }
+  const { file, source } = GENERATED
+  const descriptor = run('pbjs', ['-t', 'json', source])
+  run(process.execPath, [join('scripts', 'gen-ts.mjs'), join(tempDir, basename(file))], descriptor)
+  const expected = readFileSync(join(tempDir, basename(file)))
+  const current = join(PACKAGE_DIR, file)
+  if (!existsSync(current) || !expected.equals(readFileSync(current))) {
+    process.stderr.write(
+      `gen:check: ${file} is out of date with ${source} (or was edited by hand).\n` +
+        `Run \`${GEN_COMMAND}\` and commit the result.\n`,
+    )
+    process.exitCode = 1
+  } else {
+    process.stdout.write(`gen:check: ${file} is current with ${source}\n`)
   }
 } catch (err) {
   process.stderr.write(`gen:check: ${err instanceof Error ? err.message : String(err)}\n`)

@@ -1,3 +1,5 @@
+import { fileURLToPath } from 'node:url'
+import { wasmAssemblies } from '@swarmgrad/testing'
 import { describe, expect, it } from 'vitest'
 import { createRng } from '../random.js'
 import { FINITE_CHECK_KERNEL, firstNonFinite, firstNonFiniteScalar } from './finite.js'
@@ -21,6 +23,14 @@ function randomValues(n: number, seed: number): Float32Array {
 describe('firstNonFinite', () => {
   it('runs in the WebAssembly SIMD kernel on Node.js', () => {
     expect(FINITE_CHECK_KERNEL).toBe('wasm-simd')
+  })
+
+  it('runs the current assembly of wasm/finite.wat (src/generated/finite-wasm.ts is what `gen` makes of it)', async () => {
+    const { committed, fresh } = await wasmAssemblies(
+      fileURLToPath(new URL('../..', import.meta.url)),
+      'finite',
+    )
+    expect(committed).toBe(fresh)
   })
 
   it('answers -1 for finite arrays of every length around the chunk and step sizes', () => {
