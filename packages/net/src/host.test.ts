@@ -30,6 +30,47 @@ describe('host', () => {
   })
 })
 
+describe('host streams', () => {
+  const hosts: Host[] = []
+  afterEach(async () => {
+    await Promise.all(hosts.splice(0).map((h) => h.stop()))
+  })
+
+  it("records a stream's protocol in the remote peer's record once per connection, not on every stream", async () => {
+    const PROTOCOL = '/swarmgrad/test/echo/1.0.0'
+    const [caller, callee] = [await createHost({ pubsub: false }), await createHost({ pubsub: false })]
+    hosts.push(caller, callee)
+    await callee.libp2p.handle(PROTOCOL, async (stream) => {
+      for await (const _ of stream) {
+        // drain what the caller sends
+      }
+      await stream.close()
+    })
+    await caller.libp2p.dial(callee.multiaddrs)
+    const merges = (host: Host): Array<Record<string, unknown>> => {
+      const calls: Array<Record<string, unknown>> = []
+      const store = host.libp2p.peerStore
+      const merge = store.merge.bind(store)
+      store.merge = async (peerId, data, options) => {
+        calls.push(data as Record<string, unknown>)
+        return await merge(peerId, data, options)
+      }
+      return calls
+    }
+    const [callerMerges, calleeMerges] = [merges(caller), merges(callee)]
+    for (let i = 0; i < 5; i++) {
+      const stream = await caller.libp2p.dialProtocol(callee.peerId, PROTOCOL)
+      stream.send(new Uint8Array([i]))
+      await stream.close()
+    }
+    await waitFor(() => calleeMerges.length > 0, "the callee to record the caller's protocol", 10_000)
+    // stock libp2p merges on each of the five streams on both sides, rewriting the whole record each time
+    expect(callerMerges).toEqual([{ protocols: [PROTOCOL] }])
+    expect(calleeMerges).toEqual([{ protocols: [PROTOCOL] }])
+    expect((await caller.libp2p.peerStore.get(callee.peerId)).protocols).toContain(PROTOCOL)
+  })
+})
+
 describe('host without gossipsub', () => {
   const hosts: Host[] = []
   afterEach(async () => {

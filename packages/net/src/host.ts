@@ -20,6 +20,7 @@ import { Counter, Gauge, type Registry } from 'prom-client'
 import { HostConfigError } from './errors.js'
 import { DialPolicy, type DialRefusal, membersGater } from './gater.js'
 import { loadOrCreateIdentity } from './identity.js'
+import { libp2pLogger } from './libp2p-logger.js'
 import { type HostOptions, type ResolvedHostOptions, resolveHostOptions } from './options.js'
 import { loadPsk } from './psk.js'
 import { Redialer } from './redial.js'
@@ -140,6 +141,7 @@ function libp2pOptions(
   const init: Libp2pOptions<HostServices> = {
     start: false,
     privateKey,
+    logger: libp2pLogger(),
     addresses: { listen: options.listen.map((ma) => ma.toString()) },
     transports: [tcp()],
     connectionEncrypters: [noise()],
