@@ -14,7 +14,7 @@ import { createEnvelope, encodeEnvelope, MessageKind, peerIdBytes } from '@swarm
  * Model transfer throughput: one 4 MiB body pushed between two hosts on 127.0.0.1 (noise, yamux, sha-256 on both
  * sides, ack), against a raw Node.js TCP socket moving the same bytes, interleaved in the same run. Measured with
  * the receiver in a second process (as two peers run) and with both hosts in one process (one thread does both
- * sides' work).
+ * sides' work). Then the fixed cost of a stream: CPU of both processes per stream that carries one 16-byte message.
  *
  *   pnpm exec tsc -b && node bench/dist/transfer.js
  */
@@ -24,6 +24,12 @@ const WARMUP_RUNS = 3
 const RUNS = 11
 const RUN_ID = 'bench'
 const PROTOCOL = `/swarmgrad/${RUN_ID}/model/1.0.0`
+/** A protocol whose streams carry one small message each: the fixed cost of a stream (open, negotiate, close). */
+const SMALL_PROTOCOL = `/swarmgrad/${RUN_ID}/small/1.0.0`
+const SMALL_MESSAGE_BYTES = 16
+const SMALL_STREAMS = 200
+const SMALL_WARMUP_STREAMS = 400
+const SMALL_RUNS = 7
 /** The receiver checks every meta before the body: a small envelope of the run, signed as from the sender. */
 const EXPECT = { runId: RUN_ID, kinds: [MessageKind.PING] }
 const RESULTS_FILE = 'bench-results/transfer.json'
@@ -102,6 +108,12 @@ async function receivingHost(): Promise<{ host: Host; transfer: BlobTransfer }> 
     onBlob: () => ({ accepted: true }),
   })
   await transfer.start()
+  await host.libp2p.handle(SMALL_PROTOCOL, async (stream) => {
+    for await (const _ of stream) {
+      // read the message to its end
+    }
+    await stream.close()
+  })
   return { host, transfer }
 }
 
@@ -236,7 +248,19 @@ async function main(): Promise<void> {
     if (local.transfer.bytesIn < (WARMUP_RUNS + RUNS) * BODY_BYTES) {
       throw new Error(`the local receiver got only ${local.transfer.bytesIn} bytes`)
     }
-    await report(layouts, hashRuns)
+    const smallStream = async (): Promise<void> => {
+      const stream = await remoteSender.host.libp2p.dialProtocol(remoteSender.peer, SMALL_PROTOCOL)
+      stream.send(new Uint8Array(SMALL_MESSAGE_BYTES))
+      await stream.close()
+    }
+    for (let i = 0; i < SMALL_WARMUP_STREAMS; i++) await smallStream()
+    const smallCpuRuns: number[] = []
+    for (let run = 0; run < SMALL_RUNS; run++) {
+      const before = await layouts[0]!.cpu()
+      for (let i = 0; i < SMALL_STREAMS; i++) await smallStream()
+      smallCpuRuns.push(((await layouts[0]!.cpu()) - before) / SMALL_STREAMS)
+    }
+    await report(layouts, hashRuns, smallCpuRuns)
   } finally {
     for (const close of closers) close()
     await Promise.all(hosts.map((h) => h.stop()))
@@ -255,7 +279,7 @@ interface Row {
   cpuRunsMs?: number[]
 }
 
-async function report(layouts: Layout[], hashRuns: number[]): Promise<void> {
+async function report(layouts: Layout[], hashRuns: number[], smallCpuRuns: number[]): Promise<void> {
   const rows: Row[] = []
   for (const layout of layouts) {
     const tcpRate = mbPerSecond(BODY_BYTES, median(layout.tcpRuns))
@@ -291,9 +315,14 @@ async function report(layouts: Layout[], hashRuns: number[]): Promise<void> {
   const load = loadavg()[0]!.toFixed(1)
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node.js ${process.version}`
   const note = `sha-256 of the body alone: ${hashMs.toFixed(1)} ms (done once by each side)`
+  const smallCpuMs = median(smallCpuRuns)
+  const smallNote =
+    `A stream of its own for one ${SMALL_MESSAGE_BYTES}-byte message (open, negotiate the protocol, send, close), ` +
+    `two processes: ${smallCpuMs.toFixed(2)} ms of CPU on both sides together (median of ${SMALL_RUNS} runs of ` +
+    `${SMALL_STREAMS} streams after ${SMALL_WARMUP_STREAMS} warm-up; runs ${smallCpuRuns.map((ms) => ms.toFixed(2)).join(', ')})`
   console.log(`Model transfer: ${BODY_BYTES} bytes, median of ${RUNS} runs after ${WARMUP_RUNS} warm-up\n`)
   console.log(table)
-  console.log(`\n${note}`)
+  console.log(`\n${note}\n\n${smallNote}`)
 
   const date = new Date().toISOString()
   const json = {
@@ -306,6 +335,12 @@ async function report(layouts: Layout[], hashRuns: number[]): Promise<void> {
     runs: RUNS,
     hashMs,
     rows,
+    smallStream: {
+      messageBytes: SMALL_MESSAGE_BYTES,
+      streamsPerRun: SMALL_STREAMS,
+      cpuMedianMs: smallCpuMs,
+      cpuRunsMs: smallCpuRuns,
+    },
   }
   const jsonPath = resolve(RESULTS_FILE)
   await mkdir(dirname(jsonPath), { recursive: true })
@@ -325,6 +360,8 @@ async function report(layouts: Layout[], hashRuns: number[]): Promise<void> {
     '```',
     '',
     table,
+    '',
+    `${smallNote}.`,
     '',
   ].join('\n')
   const reportPath = resolve(REPORT_FILE)
