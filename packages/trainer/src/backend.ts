@@ -1,16 +1,15 @@
 import { existsSync, readdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
-import * as tf from '@tensorflow/tfjs-core'
-// tfjs-core registers no gradient; the Layers bundle registers all of them when it loads, so training works on every
-// backend. It also gives the Layers export its model classes. (The whole `@tensorflow/tfjs` bundle would add the
-// converter, data and WebGL packages, about 8 MB of a process's memory that nothing here uses.)
-import '@tensorflow/tfjs-layers'
+import { tf } from './tf.js'
 
 /** Our names for the TF.js backends, in order of preference: native libtensorflow, WebAssembly, plain JS. */
 export type BackendName = 'node' | 'wasm' | 'cpu'
 
 export const BACKEND_NAMES = ['node', 'wasm', 'cpu'] as const satisfies readonly BackendName[]
+
+/** Each backend's package is CommonJS, required rather than imported (./tf.ts says why). */
+const require = createRequire(import.meta.url)
 
 /** TF.js's own registry name of each backend. */
 const TF_BACKEND: Readonly<Record<BackendName, string>> = { node: 'tensorflow', wasm: 'wasm', cpu: 'cpu' }
@@ -130,7 +129,7 @@ async function selectBackend(options: InitBackendOptions): Promise<BackendInfo> 
 async function activate(name: BackendName): Promise<BackendInfo> {
   if (name === 'node') await loadNative()
   if (name === 'wasm') await loadWasm()
-  if (name === 'cpu') await import('@tensorflow/tfjs-backend-cpu')
+  if (name === 'cpu') require('@tensorflow/tfjs-backend-cpu')
   const ok = await tf.setBackend(TF_BACKEND[name])
   if (!ok) throw new Error(`tf.setBackend('${TF_BACKEND[name]}') failed`)
   await tf.ready()
@@ -150,14 +149,14 @@ async function activate(name: BackendName): Promise<BackendInfo> {
  * nothing: the addon's folder is looked for first.
  */
 async function loadNative(): Promise<void> {
-  const folder = dirname(createRequire(import.meta.url).resolve(`${TFJS_NODE_PACKAGE}/package.json`))
+  const folder = dirname(require.resolve(`${TFJS_NODE_PACKAGE}/package.json`))
   const lib = join(folder, 'lib')
   const addons = existsSync(lib)
     ? readdirSync(lib).filter((dir) => existsSync(join(lib, dir, 'tfjs_binding.node')))
     : []
   if (addons.length === 0)
     throw new Error(`${TFJS_NODE_PACKAGE} has no native addon (no ${lib}/*/tfjs_binding.node)`)
-  await import(TFJS_NODE_PACKAGE)
+  require(TFJS_NODE_PACKAGE)
 }
 
 /**
@@ -165,8 +164,8 @@ async function loadNative(): Promise<void> {
  * reads them from disk and never fetches.
  */
 async function loadWasm(): Promise<void> {
-  const wasm = await import('@tensorflow/tfjs-backend-wasm')
-  const entry = createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm')
+  const wasm: typeof import('@tensorflow/tfjs-backend-wasm') = require('@tensorflow/tfjs-backend-wasm')
+  const entry = require.resolve('@tensorflow/tfjs-backend-wasm')
   const folder = dirname(entry)
   const missing = WASM_BINARIES.filter((file) => !existsSync(join(folder, file)))
   if (missing.length > 0) throw new Error(`missing ${missing.join(', ')} in ${folder}`)

@@ -1,8 +1,9 @@
 import { type ModelSpec, specTask } from '@swarmgrad/config'
 import { CodedError } from '@swarmgrad/protocol'
-import * as tf from '@tensorflow/tfjs-core'
+import type * as TF from '@tensorflow/tfjs-core'
 import { type Batch, BYTE_LEVELS, checkIndex, gatherFeatures } from './data/dataset.js'
 import { MLP_WASM_BASE64 } from './generated/mlp-wasm.js'
+import { tf } from './tf.js'
 
 /** The functions of wasm/mlp.wat; every pointer is a byte offset into `memory`. */
 interface MlpKernels {
@@ -90,7 +91,7 @@ export class DenseSgdSession {
   }
 
   /** Copies the layers' `[in, out]` weights and biases (the model's variables, in order) into the session. */
-  load(variables: readonly tf.Variable[]): void {
+  load(variables: readonly TF.Variable[]): void {
     const memory = this.#memory
     for (let l = 0; l < this.#weights.length; l++) {
       const [inputs, outputs] = [this.#sizes[l]!, this.#sizes[l + 1]!]
@@ -184,7 +185,7 @@ export class DenseSgdSession {
   }
 
   /** The layers' parameters in the model's canonical shapes (new tensors, the caller owns them). */
-  canonical(): tf.Tensor[] {
+  canonical(): TF.Tensor[] {
     const memory = this.#memory
     return this.#weights.flatMap((offset, l) => {
       const [inputs, outputs] = [this.#sizes[l]!, this.#sizes[l + 1]!]

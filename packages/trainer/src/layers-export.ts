@@ -3,8 +3,9 @@ import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { featureSize, type ModelSpec, normalizeModelSpec, paramLayout, specTask } from '@swarmgrad/config'
 import { CodedError } from '@swarmgrad/protocol'
-import * as tf from '@tensorflow/tfjs-core'
-import * as tfl from '@tensorflow/tfjs-layers'
+import type * as TF from '@tensorflow/tfjs-core'
+import type * as TFL from '@tensorflow/tfjs-layers'
+import { tf, tfl } from './tf.js'
 
 /** The files of a saved TF.js Layers model, as `tf.loadLayersModel('file://…/model.json')` expects them. */
 export const LAYERS_MODEL_FILE = 'model.json'
@@ -35,7 +36,7 @@ export interface SavedModelInfo {
  * softmax over the output logits, so `predict` gives class probabilities whose argmax is the trainer's prediction;
  * a regression model's output layer stays linear, so `predict` gives its predicted targets.
  */
-export function toLayersModel(spec: ModelSpec, params: Float32Array): tfl.Sequential {
+export function toLayersModel(spec: ModelSpec, params: Float32Array): TFL.Sequential {
   const normalized = normalizeModelSpec(spec)
   const layout = paramLayout(normalized)
   const size = layout.reduce((sum, e) => sum + e.length, 0)
@@ -108,7 +109,7 @@ export function toLayersModel(spec: ModelSpec, params: Float32Array): tfl.Sequen
 
 /** model.json's contents and its one weights file, as `tf.io` hands them to a save handler. */
 export interface LayersModelFiles {
-  readonly json: tf.io.ModelJSON
+  readonly json: TF.io.ModelJSON
   readonly weights: Uint8Array
 }
 
@@ -116,7 +117,7 @@ export interface LayersModelFiles {
  * The training config of a regression model's model.json: its loss (mean squared error) marks the linear outputs
  * as targets, for `--model-file` and for TF.js, which compiles the loaded model with it (and plain SGD).
  */
-const REGRESSION_TRAINING_CONFIG: tf.io.TrainingConfig = {
+const REGRESSION_TRAINING_CONFIG: TF.io.TrainingConfig = {
   loss: 'mean_squared_error',
   metrics: ['mae'],
   optimizer_config: { class_name: 'SGD', config: { learningRate: 0.01 } },
@@ -138,8 +139,8 @@ export async function layersModelFiles(
     await model.save(
       tf.io.withSaveHandler(async (artifacts) => {
         const data = artifacts.weightData ?? new ArrayBuffer(0)
-        const json: tf.io.ModelJSON = {
-          modelTopology: artifacts.modelTopology as tf.io.ModelJSON['modelTopology'],
+        const json: TF.io.ModelJSON = {
+          modelTopology: artifacts.modelTopology as TF.io.ModelJSON['modelTopology'],
           format: artifacts.format ?? 'layers-model',
           generatedBy: artifacts.generatedBy ?? 'swarmgrad',
           convertedBy: null,
@@ -246,10 +247,10 @@ async function exists(path: string): Promise<boolean> {
  * An IOHandler that loads a Layers model folder written by `saveLayersModel` (or by TF.js itself) from disk, for
  * `tf.loadLayersModel` without tfjs-node's `file://` handler.
  */
-export function layersModelFromDir(dir: string): tf.io.IOHandler {
+export function layersModelFromDir(dir: string): TF.io.IOHandler {
   return {
     load: async () => {
-      const json = JSON.parse(await readFile(join(dir, LAYERS_MODEL_FILE), 'utf8')) as tf.io.ModelJSON
+      const json = JSON.parse(await readFile(join(dir, LAYERS_MODEL_FILE), 'utf8')) as TF.io.ModelJSON
       return tf.io.getModelArtifactsForJSON(json, async (manifest) => {
         const specs = manifest.flatMap((group) => group.weights)
         const buffers = await Promise.all(

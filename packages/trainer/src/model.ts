@@ -8,8 +8,9 @@ import {
   paramLayout,
 } from '@swarmgrad/config'
 import { CodedError, createRng, type SeedPart, type Xoshiro128 } from '@swarmgrad/protocol'
-import * as tf from '@tensorflow/tfjs-core'
+import type * as TF from '@tensorflow/tfjs-core'
 import { conv2dSame, linear } from './ops.js'
+import { tf } from './tf.js'
 
 /**
  * The initial parameters of `spec` for `seed`, drawn with our own PRNG (never a backend RNG), so every process and
@@ -45,7 +46,7 @@ export class Model {
   /** Number of parameters (length of `getParams()`). */
   readonly size: number
   private readonly entries: ParamLayout
-  private readonly vars: tf.Variable[]
+  private readonly vars: TF.Variable[]
   private disposed = false
   /** Counts `setParams` calls: a training session that copied the variables reloads when it changed. */
   #version = 0
@@ -85,7 +86,7 @@ export class Model {
   }
 
   /** Writes `values` (canonical order and shapes) into the variables, taking ownership of them. */
-  writeVariables(values: readonly tf.Tensor[]): void {
+  writeVariables(values: readonly TF.Tensor[]): void {
     values.forEach((value, i) => {
       this.vars[i]!.assign(value)
       value.dispose()
@@ -123,7 +124,7 @@ export class Model {
   }
 
   /** The trainable variables in canonical order. */
-  variables(): readonly tf.Variable[] {
+  variables(): readonly TF.Variable[] {
     this.checkLive()
     this.#read()
     return this.vars
@@ -135,27 +136,27 @@ export class Model {
    * training step's PRNG) the spec's dropout rates zero hidden units, the others scaled by 1 / (1 - rate); without
    * it dropout is the identity.
    */
-  logits(x: tf.Tensor2D, dropout?: Xoshiro128): tf.Tensor2D {
+  logits(x: TF.Tensor2D, dropout?: Xoshiro128): TF.Tensor2D {
     this.checkLive()
     this.#read()
     const spec = this.spec
     let next = 0
-    const take = <T extends tf.Tensor>(): T => this.vars[next++] as unknown as T
+    const take = <T extends TF.Tensor>(): T => this.vars[next++] as unknown as T
     // The first layer's input is data: no gradient is needed for it.
     let inputGradient = false
-    const dense = (input: tf.Tensor2D, activation: Activation | 'linear'): tf.Tensor2D => {
+    const dense = (input: TF.Tensor2D, activation: Activation | 'linear'): TF.Tensor2D => {
       const out = linear(input, take(), take(), activation === 'relu' ? 'relu' : 'linear', inputGradient)
       inputGradient = true
       return applyActivation(out, activation)
     }
-    let h: tf.Tensor2D
+    let h: TF.Tensor2D
     if (spec.kind === 'mlp') {
       h = x
       for (let i = 0; i < spec.hidden.length; i++)
         h = drop(dense(h, spec.activation), spec.dropout?.[i], dropout)
     } else {
       const activation = spec.activation ?? 'relu'
-      let img = tf.reshape(x, [-1, ...spec.inputShape]) as tf.Tensor4D
+      let img = tf.reshape(x, [-1, ...spec.inputShape]) as TF.Tensor4D
       for (const layer of spec.conv) {
         img = conv2dSame(img, take(), take(), activation === 'relu' ? 'relu' : 'linear', inputGradient)
         inputGradient = true
@@ -191,7 +192,7 @@ export function buildModel(spec: ModelSpec, seed: SeedPart): Model {
 }
 
 /** Inverted dropout of `h` at `rate`, its mask drawn from `rng`; the identity without an rng or a rate. */
-function drop(h: tf.Tensor2D, rate: number | undefined, rng: Xoshiro128 | undefined): tf.Tensor2D {
+function drop(h: TF.Tensor2D, rate: number | undefined, rng: Xoshiro128 | undefined): TF.Tensor2D {
   if (rng === undefined || rate === undefined || rate === 0) return h
   const keep = 1 / (1 - rate)
   const mask = Float32Array.from({ length: h.size }, () => (rng.nextFloat32() < rate ? 0 : keep))
@@ -199,7 +200,7 @@ function drop(h: tf.Tensor2D, rate: number | undefined, rng: Xoshiro128 | undefi
 }
 
 /** The non-linearities the fused ops do not apply themselves. */
-function applyActivation<T extends tf.Tensor>(t: T, activation: Activation | 'linear'): T {
+function applyActivation<T extends TF.Tensor>(t: T, activation: Activation | 'linear'): T {
   if (activation === 'tanh') return tf.tanh(t)
   if (activation === 'sigmoid') return tf.sigmoid(t)
   return t

@@ -1,4 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core'
+import type * as TF from '@tensorflow/tfjs-core'
+import { tf } from './tf.js'
 
 /**
  * Layer primitives whose gradients run fast on every backend.
@@ -12,17 +13,17 @@ import * as tf from '@tensorflow/tfjs-core'
 
 export type FusedActivation = 'linear' | 'relu'
 
-type LinearOp = (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D
+type LinearOp = (x: TF.Tensor2D, w: TF.Tensor2D, b: TF.Tensor1D) => TF.Tensor2D
 
 function makeLinear(activation: FusedActivation, inputGradient: boolean): LinearOp {
-  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [x, w, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc]
-    const y = tf.fused.matMul({ a: x, b: w, bias: b, activation }) as tf.Tensor2D
+  const op = tf.customGrad((...args: (TF.Tensor | TF.GradSaveFunc)[]) => {
+    const [x, w, b, save] = args as [TF.Tensor2D, TF.Tensor2D, TF.Tensor1D, TF.GradSaveFunc]
+    const y = tf.fused.matMul({ a: x, b: w, bias: b, activation }) as TF.Tensor2D
     save([x, w, y])
     return {
       value: y,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sx, sw, sy] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D]
+      gradFunc: (dy: TF.Tensor, saved: TF.Tensor[]) => {
+        const [sx, sw, sy] = saved as [TF.Tensor2D, TF.Tensor2D, TF.Tensor2D]
         const g = activation === 'relu' ? tf.mul(dy, tf.step(sy)) : dy
         const dx = inputGradient ? tf.matMul(g, tf.transpose(sw)) : tf.zerosLike(sx)
         return [dx, tf.matMul(tf.transpose(sx), g), tf.sum(g, 0)]
@@ -43,12 +44,12 @@ const LINEAR: Readonly<Record<FusedActivation, readonly [LinearOp, LinearOp]>> =
  * matMul of the backward pass.
  */
 export function linear(
-  x: tf.Tensor2D,
-  w: tf.Tensor2D,
-  b: tf.Tensor1D,
+  x: TF.Tensor2D,
+  w: TF.Tensor2D,
+  b: TF.Tensor1D,
   activation: FusedActivation,
   inputGradient: boolean,
-): tf.Tensor2D {
+): TF.Tensor2D {
   return LINEAR[activation][inputGradient ? 1 : 0](x, w, b)
 }
 
@@ -58,12 +59,12 @@ export function linear(
  * filter's rows, i then j then c) and multiplied by the filter seen as a `[k²·c, f]` matrix.
  */
 export function conv2dSame(
-  x: tf.Tensor4D,
-  filter: tf.Tensor4D,
-  bias: tf.Tensor1D,
+  x: TF.Tensor4D,
+  filter: TF.Tensor4D,
+  bias: TF.Tensor1D,
   activation: FusedActivation,
   inputGradient: boolean,
-): tf.Tensor4D {
+): TF.Tensor4D {
   const [n, h, w, c] = x.shape
   const [k, , , f] = filter.shape
   const before = Math.floor((k - 1) / 2)
@@ -74,11 +75,11 @@ export function conv2dSame(
     [before, after],
     [0, 0],
   ])
-  const shifted: tf.Tensor4D[] = []
+  const shifted: TF.Tensor4D[] = []
   for (let i = 0; i < k; i++) {
     for (let j = 0; j < k; j++) shifted.push(tf.slice(padded, [0, i, j, 0], [n, h, w, c]))
   }
-  const patches = tf.reshape(tf.concat(shifted, 3), [n * h * w, k * k * c]) as tf.Tensor2D
+  const patches = tf.reshape(tf.concat(shifted, 3), [n * h * w, k * k * c]) as TF.Tensor2D
   const out = linear(patches, tf.reshape(filter, [k * k * c, f]), bias, activation, inputGradient)
   return tf.reshape(out, [n, h, w, f])
 }

@@ -1,7 +1,8 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
-import * as tf from '@tensorflow/tfjs-core'
+import type * as TF from '@tensorflow/tfjs-core'
 import { type Batch, featureRange, type RegressionDataset } from './data/dataset.js'
 import type { Model } from './model.js'
+import { tf } from './tf.js'
 
 /**
  * The loss and scores of a regression model (`task: regression`): its outputs are the predicted targets, linear,
@@ -9,16 +10,16 @@ import type { Model } from './model.js'
  * by its data.
  */
 
-type MseOp = (predictions: tf.Tensor2D, targets: tf.Tensor2D) => tf.Scalar
+type MseOp = (predictions: TF.Tensor2D, targets: TF.Tensor2D) => TF.Scalar
 
-const mse = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-  const [predictions, targets, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc]
+const mse = tf.customGrad((...args: (TF.Tensor | TF.GradSaveFunc)[]) => {
+  const [predictions, targets, save] = args as [TF.Tensor2D, TF.Tensor2D, TF.GradSaveFunc]
   const error = tf.sub(predictions, targets)
   save([error])
   return {
     value: tf.mean(tf.square(error)),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [e] = saved as [tf.Tensor2D]
+    gradFunc: (dy: TF.Tensor, saved: TF.Tensor[]) => {
+      const [e] = saved as [TF.Tensor2D]
       return [tf.mul(e, tf.mul(dy, 2 / e.size)), tf.zerosLike(e)]
     },
   }
@@ -29,12 +30,12 @@ const mse = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
  * (2 (prediction − target) / (n k), one fused step instead of autodiff through sub, square and mean). The
  * gradient with respect to the targets is reported as zero: they are data.
  */
-export function meanSquaredError(predictions: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar {
+export function meanSquaredError(predictions: TF.Tensor2D, targets: TF.Tensor2D): TF.Scalar {
   return mse(predictions, targets)
 }
 
 /** The `[n, targets]` tensor of a regression batch's targets. */
-export function targetTensor(batch: Batch & { readonly targets: number }): tf.Tensor2D {
+export function targetTensor(batch: Batch & { readonly targets: number }): TF.Tensor2D {
   return tf.tensor2d(batch.y, [batch.n, batch.targets])
 }
 

@@ -2,7 +2,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import type { ParamLayout } from '@swarmgrad/algorithms'
 import { type ModelSpec, specTask } from '@swarmgrad/config'
 import { CodedError, createRng, type SeedPart, shuffleInPlace, type Xoshiro128 } from '@swarmgrad/protocol'
-import * as tf from '@tensorflow/tfjs-core'
+import type * as TF from '@tensorflow/tfjs-core'
 import {
   type Batch,
   type ClassDataset,
@@ -15,6 +15,7 @@ import {
 import { DenseSgdSession, denseSgdApplies } from './dense-step.js'
 import { buildModel, Model } from './model.js'
 import { evaluateRegression, meanSquaredError, targetTensor } from './regression.js'
+import { tf } from './tf.js'
 
 export const DEFAULT_BATCH_SIZE = 32
 export const DEFAULT_EVAL_BATCH_SIZE = 500
@@ -85,7 +86,7 @@ export interface EvalResult {
 export class Trainer {
   readonly model: Model
   readonly data: Dataset
-  private readonly optimizer: tf.SGDOptimizer
+  private readonly optimizer: TF.SGDOptimizer
   private readonly rng: Xoshiro128
   /** Draws the dropout masks of training steps. */
   private readonly dropoutRng: Xoshiro128
@@ -313,7 +314,7 @@ export class Trainer {
         () =>
           tf.mean(
             crossEntropy(this.model.logits(t.x, this.dropoutRng), t.labels, this.model.numClasses),
-          ) as tf.Scalar,
+          ) as TF.Scalar,
         true,
         vars,
       )!
@@ -377,7 +378,7 @@ export class Trainer {
     return session
   }
 
-  private tensors(x: Float32Array, y: ArrayLike<number>, n: number): { x: tf.Tensor2D; labels: tf.Tensor1D } {
+  private tensors(x: Float32Array, y: ArrayLike<number>, n: number): { x: TF.Tensor2D; labels: TF.Tensor1D } {
     return {
       x: tf.tensor2d(x, [n, this.model.featureSize]),
       labels: tf.tensor1d(y instanceof Int32Array ? y : Int32Array.from(y), 'int32'),
@@ -407,7 +408,7 @@ export function createTrainer(
 }
 
 /** The mean loss of `model`'s parameters on `batch` (no dropout), as a scalar to differentiate. */
-function batchLoss(model: Model, batch: Batch): tf.Scalar {
+function batchLoss(model: Model, batch: Batch): TF.Scalar {
   const x = tf.tensor2d(featureRange(batch, model.featureSize, 0, batch.n), [batch.n, model.featureSize])
   if (batch.targets !== undefined) return meanSquaredError(model.logits(x), targetTensor(batch))
   const labels = tf.tensor1d(batch.y instanceof Int32Array ? batch.y : Int32Array.from(batch.y), 'int32')
@@ -415,9 +416,9 @@ function batchLoss(model: Model, batch: Batch): tf.Scalar {
 }
 
 /** Per-sample softmax cross-entropy of `[n, classes]` logits against integer labels. */
-function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, classes: number): tf.Tensor1D {
+function crossEntropy(logits: TF.Tensor2D, labels: TF.Tensor1D, classes: number): TF.Tensor1D {
   const oneHot = tf.oneHot(labels, classes)
-  return tf.neg<tf.Tensor1D>(tf.sum<tf.Tensor1D>(tf.mul(oneHot, tf.logSoftmax(logits)), 1))
+  return tf.neg<TF.Tensor1D>(tf.sum<TF.Tensor1D>(tf.mul(oneHot, tf.logSoftmax(logits)), 1))
 }
 
 class Run {
