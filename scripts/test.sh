@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 bash scripts/test-prereqs.sh
 pnpm --filter @swarmgrad/protocol gen:check
 tsc -b
+node packages/cli/scripts/bundle.mjs
 tsc -p tsconfig.tests.json
 biome check .
 knip

@@ -48,6 +48,9 @@ step "pnpm deploy" "${pnpm_cmd[@]}" --filter "${package_name}" deploy --legacy -
 # cannot be had here (the trainer falls back to the wasm backend and says so)
 find "$staging" -depth \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.tsbuildinfo' \) -delete
 rm -rf "$staging"/node_modules/.pnpm/@tensorflow+tfjs-node@* "$staging"/node_modules/@tensorflow/tfjs-node
+# the command line in one file, as `pnpm build` makes it in a checkout, from the staged files (its list of inputs
+# names them relative to the image's folder)
+step "bundle" node "${package_dir}/scripts/bundle.mjs" "$staging/dist"
 rm -rf deploy/docker/app
 mv "$staging" deploy/docker/app
 echo "staged $(du -sh deploy/docker/app | cut -f1) in deploy/docker/app"

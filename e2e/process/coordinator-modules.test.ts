@@ -1,11 +1,14 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { bundleIsCurrent } from '@swarmgrad/cli/bundle-check'
 import { afterEach, describe, expect, it } from 'vitest'
-import { ProcessPool } from './cli-process.js'
+import { BIN, ProcessPool } from './cli-process.js'
 
 const RECORD_MODULES = fileURLToPath(new URL('record-modules.mjs', import.meta.url))
+/** The cli package's dist folder, beside the bin the processes run. */
+const CLI_DIST = new URL('../dist/', pathToFileURL(BIN))
 const COORDINATOR = ['coordinator', '--log-format', 'json', '--host-listen', '/ip4/127.0.0.1/tcp/0']
 
 describe('swarmgrad coordinator (module loading)', () => {
@@ -47,9 +50,12 @@ describe('swarmgrad coordinator (module loading)', () => {
 
   it('of a gossip run loads no TF.js, while an fl coordinator loads it for its evaluator', async () => {
     const gossip = await modulesOf('gossip', ['--mode', 'gossip'])
-    // the hook saw the process load: the CLI, the coordinator and libp2p
-    expect(gossip.some((url) => url.includes('/coordinator/dist/'))).toBe(true)
-    expect(gossip.some((url) => url.includes('/libp2p/'))).toBe(true)
+    // the hook saw the process load the bin's choice: the one-file bundle while it is current (`pnpm build`, as
+    // `pnpm test` runs it), else the compiled modules, among them the coordinator's and libp2p's
+    const bundled = bundleIsCurrent(CLI_DIST)
+    expect(gossip.includes(new URL('swarmgrad.mjs', CLI_DIST).href)).toBe(bundled)
+    expect(gossip.some((url) => url.includes('/coordinator/dist/'))).toBe(!bundled)
+    expect(gossip.some((url) => url.includes('/libp2p/'))).toBe(!bundled)
     expect(gossip.filter((url) => url.includes('@tensorflow') || url.includes('/trainer/dist/'))).toEqual([])
 
     // the same check sees TF.js where it is loaded: an fl coordinator makes the initial model

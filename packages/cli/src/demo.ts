@@ -38,7 +38,8 @@ interface LogLine {
   bytesIn?: number
 }
 
-const BIN = fileURLToPath(new URL('./bin.js', import.meta.url))
+/** The bin, which runs the bundle when it is current (from dist/, where both the modules and the bundle are). */
+const BIN = fileURLToPath(new URL('../bin/swarmgrad.js', import.meta.url))
 
 function parsePositive(text: string, name: string): number {
   const n = Number(text)
