@@ -6,4 +6,6 @@
 // code for the whole 4 MB file cost a peer about 20 MB of memory to save it 0.1 s of start-up.
 import { bundleIsCurrent } from '../dist/bundle-check.js'
 
-await import(bundleIsCurrent(new URL('../dist/', import.meta.url)) ? '../dist/swarmgrad.mjs' : '../dist/bin.js')
+await import(
+  bundleIsCurrent(new URL('../dist/', import.meta.url)) ? '../dist/swarmgrad.mjs' : '../dist/bin.js'
+)
