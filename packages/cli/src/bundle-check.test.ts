@@ -6,12 +6,16 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { bundleIsCurrent } from './bundle-check.js'
 
 describe('bundleIsCurrent', () => {
+  const made: string[] = []
   let dir = ''
-  afterEach(() => rmSync(dir, { recursive: true, force: true }))
+  afterEach(() => {
+    for (const folder of made.splice(0)) rmSync(folder, { recursive: true, force: true })
+  })
 
-  /** A dist folder with a bundle made from `a.js` and `lib/b.js`, listed as scripts/bundle.mjs lists them. */
+  /** A dist folder (`dir`) with a bundle made from `a.js` and `b.js`, listed as scripts/bundle.mjs lists them. */
   function madeBundle(): URL {
     dir = mkdtempSync(join(tmpdir(), 'swarmgrad-bundle-'))
+    made.push(dir)
     writeFileSync(join(dir, 'a.js'), 'export const a = 1\n')
     writeFileSync(join(dir, 'b.js'), 'export const b = 2\n')
     writeFileSync(join(dir, 'swarmgrad.mjs'), 'const a = 1, b = 2\n')
