@@ -298,6 +298,15 @@ describe('docker-compose cluster', () => {
     }
   })
 
+  it('a container runs the command line bundled into one file: the image kept the sizes and times its check compares', async () => {
+    // the bin's own check (bin/swarmgrad.js runs the bundle while it holds, the compiled modules otherwise), run in
+    // the seed's container
+    const check =
+      "import('/opt/swarmgrad/dist/bundle-check.js').then((m) => process.stdout.write(String(m.bundleIsCurrent(new URL('file:///opt/swarmgrad/dist/')))))"
+    const out = await engine!.docker(['exec', `${PROJECT}_seed_1`, 'node', '-e', check])
+    expect(out.trim()).toBe('true')
+  })
+
   it('containers are healthy, and a replica beyond the data parts exits 2 naming the field', async () => {
     const health = await eventually(
       'health checks to pass',
