@@ -200,7 +200,7 @@ export class FlServer {
   }
 
   async start(): Promise<void> {
-    await this.#transport.start((from, meta, body) => this.#onUpdate(from, meta, body))
+    await this.#transport.start((from, meta, body, bodyHash) => this.#onUpdate(from, meta, body, bodyHash))
   }
 
   async stop(): Promise<void> {
@@ -544,7 +544,7 @@ export class FlServer {
     })
   }
 
-  #onUpdate(client: string, meta: Uint8Array, body: Uint8Array): FlServerAnswer {
+  #onUpdate(client: string, meta: Uint8Array, body: Uint8Array, bodyHash?: Uint8Array): FlServerAnswer {
     const { runId, options, metrics, logger } = this.#deps
     try {
       const open = this.#open
@@ -555,6 +555,7 @@ export class FlServer {
         sender: peerIdBytes(client),
         paramCount: this.#paramCount,
         roundWindow: roundWindow(current, stale, 0),
+        receivedHash: bodyHash,
       })
       checkSamples(uplink.samples)
       if (open === undefined) throw new CodedError('STALE_ROUND', `round ${uplink.round} is closed`)

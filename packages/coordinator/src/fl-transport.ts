@@ -28,12 +28,23 @@ export interface FlClientView {
   waitForLive(count: number, signal: AbortSignal): Promise<void>
 }
 
+/**
+ * Takes an update (fl/wire.ts uplink) and answers its sender; `bodyHash` is the body's sha-256 when the transport
+ * computed it as it read the body (the libp2p one does; decodeUplink then compares it instead of hashing again).
+ */
+export type UplinkHandler = (
+  from: string,
+  meta: Uint8Array,
+  body: Uint8Array,
+  bodyHash?: Uint8Array,
+) => FlServerAnswer
+
 /** The transport the FL server runs over (libp2p in the coordinator, an in-memory network in the simulator). */
 export interface FlServerTransport {
   /** The server's own peer id: the sender of its global models and round clocks. */
   readonly self: string
   /** Starts taking updates (fl/wire.ts uplinks); `onUplink`'s answer goes back to their sender. */
-  start(onUplink: (from: string, meta: Uint8Array, body: Uint8Array) => FlServerAnswer): Promise<void>
+  start(onUplink: UplinkHandler): Promise<void>
   stop(): Promise<void>
   /** Clients this server holds a connection to. */
   connectedPeers(): string[]
@@ -58,7 +69,7 @@ export class Libp2pFlServerTransport implements FlServerTransport {
   readonly #up: BlobTransfer
   readonly #clock: GossipChannel
   readonly #host: Host
-  #onUplink: ((from: string, meta: Uint8Array, body: Uint8Array) => FlServerAnswer) | undefined
+  #onUplink: UplinkHandler | undefined
   #bytesDown = 0
   #bytesUp = 0
 
@@ -95,9 +106,9 @@ export class Libp2pFlServerTransport implements FlServerTransport {
       protocol: protocolId(runId, FL_PROTOCOL_NAMES.up),
       maxBodyBytes: maxModelPayloadBytes(paramCount, fl.uplink),
       expect: { runId, kinds: [MessageKind.MODEL_PAYLOAD_HEADER] },
-      onBlob: (from, meta, body) => {
+      onBlob: (from, meta, body, bodyHash) => {
         if (this.#onUplink === undefined) return { accepted: false, code: 'UNAVAILABLE' }
-        return this.#onUplink(from.toString(), meta, body)
+        return this.#onUplink(from.toString(), meta, body, bodyHash)
       },
       onReceiveError: (_from, code) => metrics.updatesRejected.inc({ code }),
       onBytes,
@@ -111,7 +122,7 @@ export class Libp2pFlServerTransport implements FlServerTransport {
     })
   }
 
-  async start(onUplink: (from: string, meta: Uint8Array, body: Uint8Array) => FlServerAnswer): Promise<void> {
+  async start(onUplink: UplinkHandler): Promise<void> {
     this.#onUplink = onUplink
     await this.#up.start()
     this.#clock.start()

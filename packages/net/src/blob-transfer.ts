@@ -83,8 +83,16 @@ export const BLOB_DEFAULTS = {
 export interface BlobTransferOptions {
   /** Stream protocol id, e.g. `/swarmgrad/<runId>/model/1.0.0`. */
   protocol: string
-  /** Receives each blob whose meta, length and hash checked out; its answer goes back to the sender. */
-  onBlob?: (from: PeerId, meta: Uint8Array, body: Uint8Array) => Promise<BlobResult> | BlobResult
+  /**
+   * Receives each blob whose meta, length and hash checked out, with the body's sha-256 (as computed while it was
+   * read, equal to the frame's), so that nothing hashes the body again; its answer goes back to the sender.
+   */
+  onBlob?: (
+    from: PeerId,
+    meta: Uint8Array,
+    body: Uint8Array,
+    bodyHash: Uint8Array,
+  ) => Promise<BlobResult> | BlobResult
   /**
    * Required with `onBlob`: the meta must decode as an Envelope of this run and one of these kinds, signed as
    * sent by the stream's authenticated peer, and a model or snapshot header in it must declare the body length the
@@ -360,14 +368,15 @@ export class BlobTransfer {
           offset += chunk.byteLength
         }
       }
-      if (!timingSafeEqual(hash.digest(), header.digest)) {
+      const bodyHash = hash.digest()
+      if (!timingSafeEqual(bodyHash, header.digest)) {
         throw new CodedError(
           'HASH_MISMATCH',
           `sha-256 of the ${body.byteLength}-byte body differs from its header`,
         )
       }
       if (reader.overflow !== undefined) throw reader.overflow
-      const result = await untilAborted(Promise.resolve(onBlob(from, header.meta, body)), deadline)
+      const result = await untilAborted(Promise.resolve(onBlob(from, header.meta, body, bodyHash)), deadline)
       if (reader.overflow !== undefined) throw reader.overflow
       await this.#answer(
         stream,

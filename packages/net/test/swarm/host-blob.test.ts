@@ -103,6 +103,7 @@ interface Received {
   from: PeerId
   meta: Uint8Array
   body: Uint8Array
+  bodyHash: Uint8Array
 }
 
 /** A receiving transfer that records what it got and what it refused. */
@@ -113,8 +114,8 @@ function receiver(host: Host, options: Partial<BlobTransferOptions> = {}) {
     protocol: PROTOCOL,
     maxBodyBytes: 64 * MB,
     expect: EXPECT,
-    onBlob: (from, meta, body) => {
-      received.push({ from, meta, body })
+    onBlob: (from, meta, body, bodyHash) => {
+      received.push({ from, meta, body, bodyHash })
       return { accepted: true }
     },
     onReceiveError: (from, code) => errors.push({ from, code }),
@@ -127,7 +128,7 @@ describe('BlobTransfer', () => {
   const pool = new HostPool()
   afterEach(() => pool.stopAll())
 
-  it('moves a 4 MB body with its meta, hash verified, and counts bytes both ways', async () => {
+  it('moves a 4 MB body with its meta, hash verified and handed on, and counts bytes both ways', async () => {
     const [a, b] = await pool.star(2)
     const rx = receiver(b!)
     await rx.transfer.start()
@@ -141,9 +142,10 @@ describe('BlobTransfer', () => {
     expect(rx.received).toHaveLength(1)
     expect(rx.received[0]!.from.equals(a!.peerId)).toBe(true)
     expect(Buffer.from(rx.received[0]!.meta).equals(Buffer.from(meta))).toBe(true)
-    expect(createHash('sha256').update(rx.received[0]!.body).digest('hex')).toBe(
-      createHash('sha256').update(body).digest('hex'),
-    )
+    const sent = createHash('sha256').update(body).digest('hex')
+    expect(createHash('sha256').update(rx.received[0]!.body).digest('hex')).toBe(sent)
+    // the receiver gets the hash the transfer computed as it read the body, so it need not hash it again
+    expect(Buffer.from(rx.received[0]!.bodyHash).toString('hex')).toBe(sent)
     expect(rx.errors).toEqual([])
     expect(tx.bytesOut).toBeGreaterThanOrEqual(body.byteLength + meta.byteLength + 44)
     expect(rx.transfer.bytesIn).toBe(tx.bytesOut)

@@ -86,7 +86,7 @@ export class ModelExchange implements GossipExchange {
       protocol: protocolId(options.runId, PROTOCOL_NAMES.model),
       maxBodyBytes: maxModelPayloadBytes(options.paramCount, options.codec),
       expect: { runId: options.runId, kinds: [MessageKind.MODEL_PAYLOAD_HEADER] },
-      onBlob: (from, meta, body) => this.#receive(from, meta, body),
+      onBlob: (from, meta, body, bodyHash) => this.#receive(from, meta, body, bodyHash),
       onReceiveError: (_from, code) => metrics.messagesRejected.inc({ kind: 'model', code }),
       onBytes: (direction, bytes) => {
         if (direction === 'out') {
@@ -203,6 +203,7 @@ export class ModelExchange implements GossipExchange {
     from: PeerId,
     meta: Uint8Array,
     body: Uint8Array,
+    bodyHash: Uint8Array,
   ): Promise<{ accepted: boolean; code?: ErrorCode }> {
     const { metrics, runId, paramCount } = this.#options
     try {
@@ -212,6 +213,7 @@ export class ModelExchange implements GossipExchange {
         paramCount,
         roundWindow: this.#options.roundWindow(),
         roles: [ModelRole.TRAINED],
+        receivedHash: bodyHash,
       })
       const sender = from.toString()
       const dropped = this.#inbox.put({

@@ -78,12 +78,13 @@ export interface Downlink {
 export function decodeDownlink(
   meta: Uint8Array,
   body: Uint8Array,
-  expect: { runId: string; sender: Uint8Array; paramCount: number },
+  expect: { runId: string; sender: Uint8Array; paramCount: number; receivedHash?: Uint8Array },
 ): Downlink {
   const { envelope, header, values } = decodeModelBlob(meta, body, {
     runId: expect.runId,
     sender: expect.sender,
     roles: [ModelRole.AGGREGATED],
+    receivedHash: expect.receivedHash,
   })
   const vectors = header.paramCount / expect.paramCount
   if (!Number.isInteger(vectors) || vectors < 1 || vectors > MAX_DOWNLINK_VECTORS) {
@@ -143,7 +144,13 @@ export interface Uplink {
 export function decodeUplink(
   meta: Uint8Array,
   body: Uint8Array,
-  expect: { runId: string; sender: Uint8Array; paramCount: number; roundWindow: RoundWindow },
+  expect: {
+    runId: string
+    sender: Uint8Array
+    paramCount: number
+    roundWindow: RoundWindow
+    receivedHash?: Uint8Array
+  },
 ): Uplink {
   const {
     envelope,
@@ -155,6 +162,7 @@ export function decodeUplink(
     paramCount: expect.paramCount,
     roundWindow: expect.roundWindow,
     roles: [ModelRole.DELTA],
+    receivedHash: expect.receivedHash,
   })
   return { round: header.round, vector, samples: header.sampleCount, modelHash: envelope.modelHash }
 }

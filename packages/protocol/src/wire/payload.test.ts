@@ -236,4 +236,18 @@ describe('model blobs', () => {
     expect(codeOf(() => decodeModelBlob(meta, other, expectations))).toBe('HASH_MISMATCH')
     expect(codeOf(() => decodeModelBlob(body, body, expectations))).toBe('MALFORMED')
   })
+
+  it("takes the receiver's hash of the body in place of hashing it again, and refuses one that is not the header's", () => {
+    const { meta, body, header } = blob()
+    const other = blob(ModelRole.TRAINED, PARAMS.subarray(1000, 2000))
+    // the body itself matches the header: only the hash given is compared
+    expect(
+      codeOf(() => decodeModelBlob(meta, body, { ...expectations, receivedHash: other.header.payloadHash })),
+    ).toBe('HASH_MISMATCH')
+    // a hash equal to the header's stands for the body (the caller computed it from the bytes it read): the body is
+    // not hashed again, so another body of the same size decodes to its own values
+    expect(other.body.byteLength).toBe(body.byteLength)
+    const decoded = decodeModelBlob(meta, other.body, { ...expectations, receivedHash: header.payloadHash })
+    expect(decoded.values[0]).toBe(decodeModelBlob(other.meta, other.body, expectations).values[0])
+  })
 })

@@ -103,6 +103,11 @@ export function encodeModelPayload(input: TensorInput, options: EncodePayloadOpt
 export interface PayloadExpectations extends TensorExpectations {
   /** sha-256 the payload must have (from the announcement or header). */
   readonly payloadHash?: Uint8Array
+  /**
+   * The payload's sha-256 as its receiver computed it while reading it (a blob transfer does, to check its frame):
+   * compared with `payloadHash` in place of hashing the payload again.
+   */
+  readonly receivedHash?: Uint8Array
 }
 
 /**
@@ -122,7 +127,10 @@ export function decodeModelPayload(
         `payload of ${bytes.byteLength} bytes exceeds ${MAX_MODEL_PAYLOAD_BYTES}`,
       )
     }
-    if (expect.payloadHash !== undefined && !bytesEqual(sha256(bytes), expect.payloadHash)) {
+    if (
+      expect.payloadHash !== undefined &&
+      !bytesEqual(expect.receivedHash ?? sha256(bytes), expect.payloadHash)
+    ) {
       throw new CodedError('HASH_MISMATCH', 'payload sha-256 differs from the announced hash')
     }
     return decodeTensor(decodeMessage('Tensor', bytes), expect, options)
@@ -179,6 +187,8 @@ export function encodeModelBlob(init: ModelBlobInit): ModelBlob {
 export interface ModelBlobExpectations extends Omit<EnvelopeExpectations, 'kinds'> {
   /** Roles taken here; any other is WRONG_TYPE. */
   readonly roles: readonly ModelRole[]
+  /** The body's sha-256 as the receiver computed it (PayloadExpectations.receivedHash). */
+  readonly receivedHash?: Uint8Array
 }
 
 /** A checked model blob: its envelope, the header the envelope holds, and the payload's values. */
@@ -202,7 +212,7 @@ export function decodeModelBlob(
   body: Uint8Array,
   expect: ModelBlobExpectations,
 ): DecodedModelBlob {
-  const { roles, ...envelopeExpect } = expect
+  const { roles, receivedHash, ...envelopeExpect } = expect
   const envelope = decodeEnvelope(meta, { ...envelopeExpect, kinds: [MessageKind.MODEL_PAYLOAD_HEADER] })
   if (envelope.body?.case !== 'modelPayloadHeader') {
     throw new CodedError('WRONG_TYPE', 'model stream meta is not a ModelPayloadHeader')
@@ -215,7 +225,11 @@ export function decodeModelBlob(
     )
   }
   const values = toDense(
-    decodeModelPayload(body, { paramCount: header.paramCount, payloadHash: header.payloadHash }),
+    decodeModelPayload(body, {
+      paramCount: header.paramCount,
+      payloadHash: header.payloadHash,
+      receivedHash,
+    }),
   )
   return { envelope, header, values }
 }

@@ -148,7 +148,7 @@ export class FlEngine implements RoundEngine {
       )
     }
     await this.transport.start({
-      onDownlink: (from, meta, body) => this.#onDownlink(from, meta, body),
+      onDownlink: (from, meta, body, bodyHash) => this.#onDownlink(from, meta, body, bodyHash),
       onClock: (from, data) => this.#onClock(from, data),
       onDisconnect: (peer) => this.#onDisconnect(peer),
     })
@@ -189,7 +189,7 @@ export class FlEngine implements RoundEngine {
     this.#jobs.notify()
   }
 
-  #onDownlink(from: string, meta: Uint8Array, body: Uint8Array): FlAnswer {
+  #onDownlink(from: string, meta: Uint8Array, body: Uint8Array, bodyHash?: Uint8Array): FlAnswer {
     try {
       if (from !== this.options.coordinator) {
         throw new CodedError('UNKNOWN_SENDER', `${from} is not this client's coordinator`)
@@ -198,6 +198,7 @@ export class FlEngine implements RoundEngine {
         runId: this.options.runId,
         sender: peerIdBytes(from),
         paramCount: this.options.paramCount,
+        receivedHash: bodyHash,
       })
       this.#coordinatorAt(downlink.round, true)
       if (!this.#available(downlink.round)) {

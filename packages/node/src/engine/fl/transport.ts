@@ -28,7 +28,8 @@ export interface FlAnswer {
 /** What the transport calls on arrivals. */
 export interface FlHandlers {
   /** A global model (fl/wire.ts downlink) from `from`; the answer goes back to it. */
-  onDownlink(from: string, meta: Uint8Array, body: Uint8Array): FlAnswer
+  /** `bodyHash`: the body's sha-256 when the transport computed it as it read the body (the libp2p one does). */
+  onDownlink(from: string, meta: Uint8Array, body: Uint8Array, bodyHash?: Uint8Array): FlAnswer
   /** A round clock off the run's clock topic; throws a CodedError to refuse it. */
   onClock(from: string, data: Uint8Array): void
   /** The last connection to `peer` closed. */
@@ -95,7 +96,8 @@ export class Libp2pFlTransport implements FlTransport {
       protocol: protocolId(runId, FL_PROTOCOL_NAMES.down),
       maxBodyBytes: maxModelPayloadBytes(options.paramCount * MAX_DOWNLINK_VECTORS, options.downlinkCodec),
       expect: { runId, kinds: [MessageKind.MODEL_PAYLOAD_HEADER] },
-      onBlob: (from: PeerId, meta, body) => this.#on().onDownlink(from.toString(), meta, body),
+      onBlob: (from: PeerId, meta, body, bodyHash) =>
+        this.#on().onDownlink(from.toString(), meta, body, bodyHash),
       onReceiveError: (_from, code) => metrics.messagesRejected.inc({ kind: 'model', code }),
       onBytes,
     })

@@ -116,7 +116,7 @@ export class Libp2pModestTransport implements ModestTransport {
       maxBodyBytes: maxModelPayloadBytes(options.paramCount, options.codec),
       expect: { runId: options.runId, kinds: [MessageKind.MODEL_PAYLOAD_HEADER] },
       timeoutMs: options.transferTimeoutMs,
-      onBlob: (from, meta, body) => this.#onBlob(from, meta, body),
+      onBlob: (from, meta, body, bodyHash) => this.#onBlob(from, meta, body, bodyHash),
       onReceiveError: (_from, code) => options.metrics.messagesRejected.inc({ kind: 'model', code }),
       onBytes: (direction, bytes) => this.#count(direction, 'model', bytes),
     })
@@ -213,6 +213,7 @@ export class Libp2pModestTransport implements ModestTransport {
     from: PeerId,
     meta: Uint8Array,
     body: Uint8Array,
+    bodyHash: Uint8Array,
   ): Promise<{ accepted: boolean; code?: ErrorCode }> {
     const { runId, paramCount, metrics, logger } = this.#options
     const handlers = this.#handlers
@@ -223,6 +224,7 @@ export class Libp2pModestTransport implements ModestTransport {
         sender: peerIdBytes(from),
         paramCount,
         roles: [ModelRole.TRAINED, ModelRole.AGGREGATED],
+        receivedHash: bodyHash,
       })
       const answer = await handlers.onModel(from.toString(), {
         role: header.role === ModelRole.TRAINED ? 'trained' : 'aggregated',
