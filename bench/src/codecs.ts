@@ -8,7 +8,7 @@
  * WebAssembly kernel against the scalar loop), the bytes on the wire for the 199 210-parameter reference model
  * (fmnist-2nn), and the cost of one SPSA batch of J = 30 scalars.
  *
- * Run: pnpm bench:codecs   (tsc -b && node bench/dist/codecs.js [runs])
+ * Run: pnpm bench:codecs   (pnpm build && node bench/dist/codecs.js [runs])
  * Writes bench-results/codecs.json at the repository root.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'

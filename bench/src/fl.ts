@@ -23,7 +23,7 @@ import {
  * the last round (the coordinator's held-out evaluation on the 10 000 test images), median MB per round in both
  * directions, the round reaching 80 %, and peak RSS of the coordinator and of the peers.
  *
- *   pnpm exec tsc -b && node bench/dist/fl.js [--only fedavg-16of16,fedavg-8of16] [--rounds 20] \
+ *   pnpm build && node bench/dist/fl.js [--only fedavg-16of16,fedavg-8of16] [--rounds 20] \
  *     [--reference <path>/run.sh] [--quiet-wait 120]
  *
  * Before each configuration the benchmark waits for a quiet machine (under 15 % busy over two 5 s windows, at

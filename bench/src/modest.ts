@@ -24,7 +24,7 @@ import { reach } from './swarm-summary.js'
  * With `--reference` (or BENCH_FL_REFERENCE) the reference's 16-client FedAvg (configuration A) runs first, after a
  * wait for a quiet machine as before the MoDeST run, and MoDeST's launch → 80 % is also given over the reference's.
  *
- *   pnpm exec tsc -b && node bench/dist/modest.js --rounds 20 --kill-at 8 \
+ *   pnpm build && node bench/dist/modest.js --rounds 20 --kill-at 8 \
  *     --out bench-results/modest-fmnist.json
  */
 

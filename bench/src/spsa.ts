@@ -4,7 +4,7 @@
  * throughput with `Buffer.copy` of the same bytes as the reference measured in the same run. Prints a table and
  * writes bench-results/spsa.json.
  *
- *   pnpm exec tsc -b && node bench/dist/spsa.js [--runs 5] [--peers 16] [--scalars 30]
+ *   pnpm build && node bench/dist/spsa.js [--runs 5] [--peers 16] [--scalars 30]
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { cpus, loadavg } from 'node:os'

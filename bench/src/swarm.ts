@@ -6,8 +6,9 @@ import { cpus, loadavg } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
+import { bundleIsCurrent } from '@swarmgrad/cli/bundle-check'
 import { fieldsOf, nodeOptionsSchema } from '@swarmgrad/config'
 import { CodedError } from '@swarmgrad/protocol'
 import { integerOption, readCommandLine } from './command-line.js'
@@ -32,7 +33,7 @@ import {
  * writes per-round accuracy, time and bytes plus per-peer memory to a JSON file. Every process it started is
  * killed at the end, on error and on SIGINT/SIGTERM.
  *
- *   pnpm exec tsc -b && node bench/dist/swarm.js --mode gossip --peers 16 --rounds 20 \
+ *   pnpm build && node bench/dist/swarm.js --mode gossip --peers 16 --rounds 20 \
  *     --task fmnist-2nn --out bench-results/gossip-fmnist.json
  */
 
@@ -40,6 +41,14 @@ import {
 export const CLI_BIN = createRequire(import.meta.url).resolve('@swarmgrad/cli/bin')
 /** CLI_BIN as commands in results and docs show it: relative to the repository root, where benchmarks run. */
 export const CLI_BIN_SHOWN = relative(process.cwd(), CLI_BIN)
+
+/**
+ * What CLI_BIN runs now: the command line bundled into one file (after `pnpm build`) or the compiled modules (after a
+ * `tsc -b` alone), by the bin's own check. The modules start slower and hold more memory.
+ */
+export function cliForm(): 'bundle' | 'modules' {
+  return bundleIsCurrent(new URL('../dist/', pathToFileURL(CLI_BIN))) ? 'bundle' : 'modules'
+}
 
 const RSS_SAMPLE_MS = 250
 export const DEFAULT_BOOTSTRAP_PEERS = 8
@@ -168,6 +177,8 @@ export interface SwarmResult {
   readonly peerCommand: readonly string[]
   readonly coordinatorCommand?: readonly string[]
   readonly date: string
+  /** Which form of the `swarmgrad` command the processes ran (cliForm). */
+  readonly cli: 'bundle' | 'modules'
   readonly machine: {
     cpus: number
     cpuModel: string
@@ -458,6 +469,12 @@ export async function runSwarm(
     )
   }
   installExitHook()
+  const cli = cliForm()
+  if (cli === 'modules') {
+    progress(
+      'note: the swarmgrad command runs its compiled modules, not the bundle (run `pnpm build` first): start-up and memory figures come out higher than a built checkout gives',
+    )
+  }
   const loadBefore = loadavg()
   let machineAtAssembly: MachineCpu | undefined
   const spawnedAt = Date.now()
@@ -644,6 +661,7 @@ export async function runSwarm(
     ),
     ...(coordinatorCommand === undefined ? {} : { coordinatorCommand }),
     date: new Date(spawnedAt).toISOString(),
+    cli,
     machine: {
       cpus: cpus().length,
       cpuModel: cpus()[0]?.model ?? 'unknown',

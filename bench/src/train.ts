@@ -3,7 +3,7 @@
  * TF.js backend that loads here. Prints a table, writes bench-results/train.json and (re)writes the
  * "Training throughput" section of docs/benchmarks.md.
  *
- *   pnpm exec tsc -b && node bench/dist/train.js [--runs 5] [--steps 200] [--backends node,wasm,cpu]
+ *   pnpm build && node bench/dist/train.js [--runs 5] [--steps 200] [--backends node,wasm,cpu]
  *     [--reference <path>/centralized.py]
  *
  * With `--reference`, the Flower reference's centralized PyTorch trainer (the same MLP, initialisation, SGD, batch
@@ -34,7 +34,7 @@ const LR = 0.05
 const WARM_UP_STEPS = 20
 const EVAL_BATCH_SIZE = 500
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
-const COMMAND = 'pnpm exec tsc -b && node bench/dist/train.js --reference <path>/centralized.py'
+const COMMAND = 'pnpm build && node bench/dist/train.js --reference <path>/centralized.py'
 const SECTION = '## Training throughput'
 
 interface BackendResult {

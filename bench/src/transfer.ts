@@ -16,7 +16,7 @@ import { createEnvelope, encodeEnvelope, MessageKind, peerIdBytes } from '@swarm
  * the receiver in a second process (as two peers run) and with both hosts in one process (one thread does both
  * sides' work). Then the fixed cost of a stream: CPU of both processes per stream that carries one 16-byte message.
  *
- *   pnpm exec tsc -b && node bench/dist/transfer.js
+ *   pnpm build && node bench/dist/transfer.js
  */
 
 const BODY_BYTES = 4 * 1024 * 1024
@@ -35,7 +35,7 @@ const EXPECT = { runId: RUN_ID, kinds: [MessageKind.PING] }
 const RESULTS_FILE = 'bench-results/transfer.json'
 const REPORT_FILE = 'docs/benchmarks.md'
 const SECTION_TITLE = '## Model transfer'
-const COMMAND = 'pnpm exec tsc -b && node bench/dist/transfer.js'
+const COMMAND = 'pnpm build && node bench/dist/transfer.js'
 const RECEIVER_ARG = '--receiver'
 
 interface ReceiverReady {
