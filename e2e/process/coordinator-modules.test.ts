@@ -27,7 +27,7 @@ describe('swarmgrad coordinator (module loading)', () => {
   async function loaded(
     name: string,
     args: readonly string[],
-  ): Promise<{ urls: string[]; backend?: unknown }> {
+  ): Promise<{ urls: string[]; lines: string[]; backend?: unknown }> {
     dir ??= await mkdtemp(join(tmpdir(), 'swarmgrad-modules-'))
     const log = join(dir, `${name}.log`)
     const coordinator = pool.start([...COORDINATOR, ...args], {
@@ -37,9 +37,10 @@ describe('swarmgrad coordinator (module loading)', () => {
     await coordinator.waitFor((p) => p.find((r) => r.msg === 'coordinator started') !== undefined, 'start')
     coordinator.kill('SIGTERM')
     expect((await coordinator.exited).code).toBe(0)
-    const urls = (await readFile(log, 'utf8')).split('\n').filter((url) => url !== '')
+    const lines = (await readFile(log, 'utf8')).split('\n').filter((line) => line !== '')
     return {
-      urls,
+      urls: lines.filter((line) => !line.startsWith('# start')),
+      lines,
       backend: coordinator.find((r) => r.component === 'trainer' && r.tfBackend !== undefined)?.backend,
     }
   }
@@ -61,6 +62,23 @@ describe('swarmgrad coordinator (module loading)', () => {
     // the same check sees TF.js where it is loaded: an fl coordinator makes the initial model
     const fl = await modulesOf('fl', ['--mode', 'fl', '--data-test-limit', '100'])
     expect(fl.some((url) => url.includes('@tensorflow/tfjs'))).toBe(true)
+  })
+
+  it('restarts with its V8 flags before it loads either form of the command line', async () => {
+    const { lines } = await loaded('restart', ['--mode', 'gossip'])
+    // the process started without the flags, and the one that replaced it (same pid) with them
+    const starts = lines.flatMap((line, i) => (line.startsWith('# start') ? [i] : []))
+    expect(starts).toHaveLength(2)
+    expect(lines[starts[0]!]).not.toContain('--expose-gc')
+    expect(lines[starts[1]!]).toContain('--max-semi-space-size=1')
+    expect(lines[starts[1]!]).toContain('--expose-gc')
+    // the first resolved the bin and the runtime check only: neither the bundle, its check, nor the compiled modules
+    const first = lines.slice(starts[0]! + 1, starts[1]!)
+    expect(first.some((url) => url.endsWith('/cli/bin/swarmgrad.js'))).toBe(true)
+    expect(first.some((url) => url.endsWith('/cli/dist/runtime.js'))).toBe(true)
+    expect(
+      first.filter((url) => /swarmgrad\.mjs$|\/dist\/(bin|main|bundle-check)\.js$|libp2p/.test(url)),
+    ).toEqual([])
   })
 
   it('loads only the TF.js packages it runs on: core, Layers (the gradients) and the wasm backend', async () => {

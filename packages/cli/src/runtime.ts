@@ -1,3 +1,5 @@
+import { EXIT } from './exit-codes.js'
+
 /**
  * The oldest Node.js swarmgrad runs on. 22.16 is the first release whose `AbortSignal.timeout` survives a garbage
  * collection inside `AbortSignal.any` (nodejs/node#57736): every bounded wait of the engines has that form, and on
@@ -36,4 +38,33 @@ export function missingRuntimeFlags(execArgv: readonly string[], nodeOptions: st
   const name = (arg: string): string | undefined => arg.split('=')[0]?.replace(/^--no-/, '--')
   const given = [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].map(name)
   return RUNTIME_FLAGS.filter((flag) => !given.includes(name(flag)))
+}
+
+/**
+ * Makes this process one that can run swarmgrad, before anything else loads: on a runtime older than the minimum it
+ * writes one line, sets the usage exit code and returns false; a process started without RUNTIME_FLAGS is replaced
+ * by one with them (`process.execve`: same pid, signals and standard streams), which finds them in its execArgv and
+ * goes on. Where execve does not exist (Windows) or fails, the process goes on with V8's own sizes.
+ */
+export function prepareRuntime(): boolean {
+  const unsupported = unsupportedRuntime(process.version)
+  if (unsupported) {
+    process.stderr.write(`${unsupported}\n`)
+    process.exitCode = EXIT.USAGE
+    return false
+  }
+  const missing = missingRuntimeFlags(process.execArgv, process.env.NODE_OPTIONS)
+  if (missing.length > 0 && typeof process.execve === 'function') {
+    try {
+      process.execve(process.execPath, [
+        process.execPath,
+        ...missing,
+        ...process.execArgv,
+        ...process.argv.slice(1),
+      ])
+    } catch (error) {
+      process.stderr.write(`could not restart with ${missing.join(' ')}: ${String(error)}\n`)
+    }
+  }
+  return true
 }
