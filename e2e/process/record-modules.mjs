@@ -1,6 +1,7 @@
 // Preloaded with `node --import` by the module-loading test: appends every module URL the process resolves, one a
-// line, to the file named by SWARMGRAD_MODULE_LOG, after a `# start <flags>` line. A resolve hook sees what `import` loads; a CommonJS module's own
-// `require` calls pass no hook, so the CommonJS module cache is appended as well when the process exits.
+// line, to the file named by SWARMGRAD_MODULE_LOG, after a `# start <flags>` line. A resolve hook sees what `import`
+// loads; a CommonJS module's own `require` calls pass no hook, so the CommonJS module cache is appended as well when
+// the process exits.
 import { appendFileSync } from 'node:fs'
 import { createRequire, register } from 'node:module'
 import { pathToFileURL } from 'node:url'

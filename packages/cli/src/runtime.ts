@@ -41,10 +41,11 @@ export function missingRuntimeFlags(execArgv: readonly string[], nodeOptions: st
 }
 
 /**
- * Makes this process one that can run swarmgrad, before anything else loads: on a runtime older than the minimum it
- * writes one line, sets the usage exit code and returns false; a process started without RUNTIME_FLAGS is replaced
- * by one with them (`process.execve`: same pid, signals and standard streams), which finds them in its execArgv and
- * goes on. Where execve does not exist (Windows) or fails, the process goes on with V8's own sizes.
+ * Makes this process one that can run swarmgrad, before anything else loads (bin/swarmgrad.js calls it first and
+ * loads the command line only when it returns true): on a runtime older than the minimum it writes one line, sets
+ * the usage exit code and returns false; a process started without RUNTIME_FLAGS is replaced by one with them
+ * (`process.execve`: same pid, signals and standard streams), which finds them in its execArgv and goes on. Where
+ * execve does not exist (Windows) or fails, the process goes on with V8's own sizes.
  */
 export function prepareRuntime(): boolean {
   const unsupported = unsupportedRuntime(process.version)
