@@ -20,18 +20,25 @@ describe('unsupportedRuntime', () => {
 })
 
 describe('missingRuntimeFlags', () => {
-  it('adds the young-generation cap and the exposed gc to a process started without them', () => {
-    expect(missingRuntimeFlags([], undefined)).toEqual(['--max-semi-space-size=1', '--expose-gc'])
-    expect(missingRuntimeFlags(['--enable-source-maps'], '--max-old-space-size=512')).toEqual([
-      '--max-semi-space-size=1',
-      '--expose-gc',
-    ])
+  const ALL = ['--max-semi-space-size=1', '--expose-gc', '--heap-growing-percent=100', '--no-flush-bytecode']
+
+  it('adds the young-generation cap, the exposed gc and the collection schedule to a process started without them', () => {
+    expect(missingRuntimeFlags([], undefined)).toEqual(ALL)
+    expect(missingRuntimeFlags(['--enable-source-maps'], '--max-old-space-size=512')).toEqual(ALL)
   })
 
   it("keeps a user's own setting, given on the command line or in NODE_OPTIONS, and adds nothing twice", () => {
-    expect(missingRuntimeFlags(['--max-semi-space-size=16'], undefined)).toEqual(['--expose-gc'])
-    expect(missingRuntimeFlags([], '--trace-gc  --max-semi-space-size=8 --no-expose-gc')).toEqual([])
-    expect(missingRuntimeFlags(['--max-semi-space-size=1', '--expose-gc'], '')).toEqual([])
-    expect(missingRuntimeFlags(['--no-expose-gc'], undefined)).toEqual(['--max-semi-space-size=1'])
+    expect(missingRuntimeFlags(['--max-semi-space-size=16'], undefined)).toEqual(ALL.slice(1))
+    expect(
+      missingRuntimeFlags(
+        ['--heap-growing-percent=50', '--flush-bytecode'],
+        '--trace-gc  --max-semi-space-size=8 --no-expose-gc',
+      ),
+    ).toEqual([])
+    expect(missingRuntimeFlags(ALL, '')).toEqual([])
+    expect(missingRuntimeFlags(['--no-expose-gc', '--flush-bytecode'], undefined)).toEqual([
+      '--max-semi-space-size=1',
+      '--heap-growing-percent=100',
+    ])
   })
 })
