@@ -20,9 +20,9 @@ describe('unsupportedRuntime', () => {
 })
 
 describe('missingRuntimeFlags', () => {
-  const ALL = ['--max-semi-space-size=1', '--expose-gc', '--heap-growing-percent=100', '--no-flush-bytecode']
+  const ALL = ['--max-semi-space-size=1', '--expose-gc', '--heap-growing-percent=100']
 
-  it('adds the young-generation cap, the exposed gc and the collection schedule to a process started without them', () => {
+  it('adds the young-generation cap, the exposed gc and the heap growth to a process started without them', () => {
     expect(missingRuntimeFlags([], undefined)).toEqual(ALL)
     expect(missingRuntimeFlags(['--enable-source-maps'], '--max-old-space-size=512')).toEqual(ALL)
   })
@@ -31,14 +31,13 @@ describe('missingRuntimeFlags', () => {
     expect(missingRuntimeFlags(['--max-semi-space-size=16'], undefined)).toEqual(ALL.slice(1))
     expect(
       missingRuntimeFlags(
-        ['--heap-growing-percent=50', '--flush-bytecode'],
+        ['--heap-growing-percent=50'],
         '--trace-gc  --max-semi-space-size=8 --no-expose-gc',
       ),
     ).toEqual([])
     expect(missingRuntimeFlags(ALL, '')).toEqual([])
-    expect(missingRuntimeFlags(['--no-expose-gc', '--flush-bytecode'], undefined)).toEqual([
+    expect(missingRuntimeFlags(['--no-expose-gc', '--heap-growing-percent=0'], undefined)).toEqual([
       '--max-semi-space-size=1',
-      '--heap-growing-percent=100',
     ])
   })
 })

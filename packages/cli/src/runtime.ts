@@ -24,25 +24,23 @@ export function unsupportedRuntime(version: string): string | undefined {
  * training, and an idle peer on the reference task holds about 187 MB instead of about 140 MB, for a training
  * throughput within a few per cent (docs/benchmarks.md, "Peer footprint"). `--expose-gc` lets the fl coordinator
  * start a collection once a round is done (`releaseRoundGarbage`), so the dead buffers of a round's transfers do
- * not pile up, and a peer collect once it has started (`releaseStartupGarbage`). The last two keep full collections
- * and the recompiling they cause off a busy process: with a 1 MB young generation the transfers' buffers reach the
- * old generation, whose next collection V8 otherwise schedules barely 8 MB above the live heap (the coordinator
- * collected about four times a round); `--heap-growing-percent=100` lets it grow to twice the live heap first.
- * `--no-flush-bytecode` keeps the bytecode of functions that run once a round, which V8 otherwise discards after a
- * few collections and compiles again (with the optimised code built on it) the next round. Together they cut a
- * 16-client fl round's CPU by about a tenth (docs/benchmarks.md, "Federated learning"). The young generation's size is
- * fixed when the process starts, so the bin starts itself again with all four rather than set any from inside.
+ * not pile up, and a peer collect once it has started (`releaseStartupGarbage`). `--heap-growing-percent=100` keeps
+ * full collections off a busy process: with a 1 MB young generation the transfers' buffers reach the old generation,
+ * whose next full collection V8 otherwise schedules barely 8 MB above the live heap (the fl coordinator collected its
+ * whole heap about four times a round, a peer every other round); with it the heap doubles first. In a 16-client fl
+ * round the collector's share of the machine's CPU fell from 12 % to 3 % (docs/benchmarks.md, "Federated learning").
+ * The young generation's size is fixed when the process starts, so the bin starts itself again with all three rather
+ * than set any from inside.
  */
 export const RUNTIME_FLAGS: readonly string[] = [
   '--max-semi-space-size=1',
   '--expose-gc',
   '--heap-growing-percent=100',
-  '--no-flush-bytecode',
 ]
 
 /**
  * The runtime flags to add to a process started with `execArgv` and the environment's `NODE_OPTIONS`: those whose
- * option neither names (a user's own `--max-semi-space-size=16`, `--no-expose-gc` or `--flush-bytecode` wins).
+ * option neither names (a user's own `--max-semi-space-size=16`, `--no-expose-gc` or `--heap-growing-percent=50` wins).
  */
 export function missingRuntimeFlags(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
   // `--no-expose-gc` names the option `--expose-gc` does
