@@ -1,7 +1,19 @@
-import { type FlRoundContext, type FlSettings, type FlUpdate, getFlAlgorithm } from '@swarmgrad/algorithms'
+import { setImmediate as nextTurn } from 'node:timers/promises'
+import {
+  type FlAlgorithmName,
+  type FlRoundContext,
+  type FlSettings,
+  type FlUpdate,
+  getFlAlgorithm,
+} from '@swarmgrad/algorithms'
 import { CodedError } from '@swarmgrad/protocol'
+import pino from 'pino'
+import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
-import { aggregateRound, checkSamples } from './fl-server.js'
+import { aggregateRound, checkSamples, FlServer } from './fl-server.js'
+import type { JournalState } from './journal.js'
+import { createCoordinatorMetrics } from './metrics.js'
+import { coordinatorOptionsSchema } from './options.js'
 
 const SETTINGS: FlSettings = {
   serverLr: 1,
@@ -92,5 +104,97 @@ describe('aggregating an fl round', () => {
     expect(() => checkSamples(0)).toThrow(CodedError)
     expect(() => checkSamples(0)).toThrow(expect.objectContaining({ code: 'BAD_WEIGHT' }))
     expect(() => checkSamples(1)).not.toThrow()
+  })
+})
+
+/**
+ * A server of two rounds over a transport whose one client declines every global model (so a round ends as soon as
+ * its downlink is answered), with a journal write that lasts until the test lets it end.
+ */
+function journalRace(algorithm: FlAlgorithmName) {
+  const journalRounds: number[] = []
+  const downlinkRounds: number[] = []
+  let finishWrite: (() => void) | undefined
+  const state: JournalState = {
+    runId: 'journal-race',
+    algorithm,
+    round: 0,
+    model: new Float32Array(4),
+    algorithmState: getFlAlgorithm(algorithm).initialState(4),
+    history: [],
+    bytesDown: 0,
+    bytesUp: 0,
+  }
+  const server = new FlServer({
+    transport: {
+      self: 'coordinator',
+      start: async () => undefined,
+      stop: async () => undefined,
+      connectedPeers: () => ['client'],
+      sendDownlink: async () => {
+        // the server's state is the last completed round's while it sends the next round's model
+        downlinkRounds.push(server.state.round + 1)
+        return { accepted: false, code: 'UNAVAILABLE' }
+      },
+      publishClock: async () => undefined,
+      bytes: () => ({ down: 0, up: 0 }),
+    },
+    runId: state.runId,
+    options: coordinatorOptionsSchema.parse({
+      rounds: 2,
+      evalEvery: 0,
+      train: { steps: 1 },
+      fl: { algorithm, minClients: 1 },
+      metrics: { port: -1 },
+    }),
+    membership: { live: () => ['client'], waitForLive: async () => undefined },
+    metrics: createCoordinatorMetrics(new Registry()),
+    logger: pino({ level: 'silent' }),
+    state,
+    evaluate: undefined,
+    persist: (written) => {
+      journalRounds.push(written.round)
+      return new Promise<void>((done) => {
+        finishWrite = done
+      })
+    },
+  })
+  return {
+    journalRounds,
+    downlinkRounds,
+    run: server.run(new AbortController().signal),
+    finishWrite: () => finishWrite?.(),
+  }
+}
+
+/** Lets every callback already due run, a few turns of the event loop deep (the fake transport never waits). */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await nextTurn()
+}
+
+describe('journaling an fl round', () => {
+  it('sends the next FedAvg round while the last is still being written to disk, and writes the next only after it', async () => {
+    const race = journalRace('fedavg')
+    await settle()
+    expect(race.journalRounds).toEqual([1])
+    expect(race.downlinkRounds).toEqual([1, 2])
+    race.finishWrite()
+    await settle()
+    expect(race.journalRounds).toEqual([1, 2])
+    race.finishWrite()
+    await race.run
+  })
+
+  it('starts a SCAFFOLD-family round only once the last is journaled: its clients commit on seeing it', async () => {
+    const race = journalRace('scallion')
+    await settle()
+    expect(race.journalRounds).toEqual([1])
+    expect(race.downlinkRounds).toEqual([1])
+    race.finishWrite()
+    await settle()
+    expect(race.downlinkRounds).toEqual([1, 2])
+    expect(race.journalRounds).toEqual([1, 2])
+    race.finishWrite()
+    await race.run
   })
 })

@@ -1,6 +1,7 @@
 import {
   type FlAlgorithmDefinition,
   type FlAssignment,
+  type FlClientKind,
   type FlRoundContext,
   type FlSettings,
   type FlUpdate,
@@ -119,6 +120,12 @@ export function checkSamples(samples: number): void {
   }
 }
 
+/**
+ * Client kinds that commit state on seeing a later round than the one they sent an update for (SCAFFOLD family: the
+ * control increment goes into c_i then): their coordinator journals a round before it starts the next.
+ */
+const COMMITS_ON_LATER_ROUND: ReadonlySet<FlClientKind> = new Set(['scallion', 'scafcom'])
+
 /** What became of one global model sent to a sampled client. */
 type Delivery = 'delivered' | 'declined' | 'failed'
 
@@ -145,8 +152,10 @@ export interface FlServerDeps {
  * The federated server: per round it samples clients (seeded, among the verified ones and a bounded share of the
  * others), sends them the global model and the algorithm's extra vectors, publishes the round clock, collects
  * validated updates until every client that took its model (or `minUpdates`) answered or the deadline passed,
- * aggregates with the algorithm, evaluates and journals. A round starts only after the last was journaled, which
- * is what lets SCAFFOLD-family clients commit their control increments on seeing a later round.
+ * aggregates with the algorithm, evaluates and journals. For SCAFFOLD-family algorithms a round starts only after
+ * the last was journaled, which is what lets their clients commit their control increments on seeing a later round;
+ * for the others the journal write (two flushes to disk) goes on while the next round's global models go out, and
+ * the next aggregate waits for it, so the state it writes does not change under it and writes never overlap.
  */
 export class FlServer {
   readonly #deps: FlServerDeps
@@ -172,6 +181,8 @@ export class FlServer {
   #reported: Promise<void> = Promise.resolve()
   /** An evaluation finished after its round was journaled: the journal is written again when the run ends. */
   #unjournaled = false
+  /** The last completed round's journal write, still going on while the next round's clients train. */
+  #journaled: Promise<void> = Promise.resolve()
 
   constructor(deps: FlServerDeps) {
     this.#deps = deps
@@ -220,6 +231,7 @@ export class FlServer {
       }
     } finally {
       await this.#reported
+      await this.#journaled
     }
     if (this.#unjournaled) {
       this.#unjournaled = false
@@ -332,6 +344,8 @@ export class FlServer {
     metrics.roundEnd.inc({ reason })
 
     const updates = [...open.updates.values()]
+    // the last round's journal is written from this state: it changes only once that write is done
+    await this.#journaled
     const aggregate = aggregateRound(this.#algorithm, this.#algorithmState, state.model, updates, {
       ...context,
       population: this.#population(round),
@@ -370,7 +384,11 @@ export class FlServer {
     state.bytesUp += record.bytesUp
     const bytes = { down: state.bytesDown, up: state.bytesUp }
     this.#unjournaled = false
-    await this.#deps.persist(state)
+    const written = this.#deps.persist(state)
+    // awaited before the next aggregate or at the end of the run; until then a failure must not count as unhandled
+    written.catch(() => undefined)
+    this.#journaled = written
+    if (COMMITS_ON_LATER_ROUND.has(this.#algorithm.client)) await written
     metrics.round.set(round)
     metrics.roundsCompleted.inc()
     metrics.roundDuration.observe(record.seconds)
