@@ -320,9 +320,9 @@ export class FlEngine implements RoundEngine {
   }
 
   /**
-   * The coordinator is at `round` (`downlink`: it sent this client the global model of that round). It starts a
-   * round only after journaling the last, so a later round than the uncommitted increment's means that round's
-   * c took it: so does c_i. A global model of that round or an earlier one means the coordinator runs the round
+   * The coordinator is at `round` (`downlink`: it sent this client the global model of that round). In a
+   * SCAFFOLD-family run (the only ones with an increment) it starts a round only after journaling the last, so a
+   * later round than the uncommitted increment's means that round's c took it: so does c_i. A global model of that round or an earlier one means the coordinator runs the round
    * again, as does any announcement of it after the coordinator's connection dropped: the increment is dropped.
    */
   #coordinatorAt(round: number, downlink: boolean): void {
