@@ -107,16 +107,42 @@ describe('aggregating an fl round', () => {
   })
 })
 
+/** Something a test lets end: its promise, and how many were asked for. */
+class Gate {
+  readonly asked: number[] = []
+  #open: Array<() => void> = []
+
+  wait(round: number): Promise<void> {
+    this.asked.push(round)
+    return new Promise<void>((done) => this.#open.push(done))
+  }
+
+  /** Ends the oldest wait still going on. */
+  release(): void {
+    this.#open.shift()?.()
+  }
+
+  /** Ends every wait, those to come included. */
+  openAll(): void {
+    this.wait = async (round) => {
+      this.asked.push(round)
+    }
+    for (const done of this.#open.splice(0)) done()
+  }
+}
+
 /**
- * A server of two rounds over a transport whose one client declines every global model (so a round ends as soon as
- * its downlink is answered), with a journal write that lasts until the test lets it end.
+ * A server over a transport whose one client declines every global model (so a round ends as soon as its downlink
+ * is answered), recording the round of every downlink and report; journal writes and evaluations last until the
+ * test lets them end when it passes a gate for them, and end at once otherwise.
  */
-function journalRace(algorithm: FlAlgorithmName) {
-  const journalRounds: number[] = []
+function fakeRun(options: { algorithm: FlAlgorithmName; rounds: number; journal?: Gate; evaluation?: Gate }) {
+  const { algorithm, rounds, journal, evaluation } = options
   const downlinkRounds: number[] = []
-  let finishWrite: (() => void) | undefined
+  const reportedRounds: number[] = []
+  let evaluations = 0
   const state: JournalState = {
-    runId: 'journal-race',
+    runId: 'fake-run',
     algorithm,
     round: 0,
     model: new Float32Array(4),
@@ -141,8 +167,8 @@ function journalRace(algorithm: FlAlgorithmName) {
     },
     runId: state.runId,
     options: coordinatorOptionsSchema.parse({
-      rounds: 2,
-      evalEvery: 0,
+      rounds,
+      evalEvery: evaluation === undefined ? 0 : 1,
       train: { steps: 1 },
       fl: { algorithm, minClients: 1 },
       metrics: { port: -1 },
@@ -151,20 +177,20 @@ function journalRace(algorithm: FlAlgorithmName) {
     metrics: createCoordinatorMetrics(new Registry()),
     logger: pino({ level: 'silent' }),
     state,
-    evaluate: undefined,
-    persist: (written) => {
-      journalRounds.push(written.round)
-      return new Promise<void>((done) => {
-        finishWrite = done
-      })
+    evaluate:
+      evaluation === undefined
+        ? undefined
+        : async () => {
+            // the round whose model it evaluates: rounds go on meanwhile, so the state may be past it
+            await evaluation.wait(++evaluations)
+            return { loss: 1, accuracy: 0.5 }
+          },
+    persist: async (written) => {
+      await journal?.wait(written.round)
     },
+    onRound: (record) => reportedRounds.push(record.round),
   })
-  return {
-    journalRounds,
-    downlinkRounds,
-    run: server.run(new AbortController().signal),
-    finishWrite: () => finishWrite?.(),
-  }
+  return { downlinkRounds, reportedRounds, run: server.run(new AbortController().signal) }
 }
 
 /** Lets every callback already due run, a few turns of the event loop deep (the fake transport never waits). */
@@ -172,29 +198,50 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 20; i++) await nextTurn()
 }
 
-describe('journaling an fl round', () => {
+describe('an fl round and its journal write and evaluation', () => {
   it('sends the next FedAvg round while the last is still being written to disk, and writes the next only after it', async () => {
-    const race = journalRace('fedavg')
+    const journal = new Gate()
+    const run = fakeRun({ algorithm: 'fedavg', rounds: 2, journal })
     await settle()
-    expect(race.journalRounds).toEqual([1])
-    expect(race.downlinkRounds).toEqual([1, 2])
-    race.finishWrite()
+    expect(journal.asked).toEqual([1])
+    expect(run.downlinkRounds).toEqual([1, 2])
+    journal.release()
     await settle()
-    expect(race.journalRounds).toEqual([1, 2])
-    race.finishWrite()
-    await race.run
+    expect(journal.asked).toEqual([1, 2])
+    journal.release()
+    await run.run
   })
 
   it('starts a SCAFFOLD-family round only once the last is journaled: its clients commit on seeing it', async () => {
-    const race = journalRace('scallion')
+    const journal = new Gate()
+    const run = fakeRun({ algorithm: 'scallion', rounds: 2, journal })
     await settle()
-    expect(race.journalRounds).toEqual([1])
-    expect(race.downlinkRounds).toEqual([1])
-    race.finishWrite()
+    expect(journal.asked).toEqual([1])
+    expect(run.downlinkRounds).toEqual([1])
+    journal.release()
     await settle()
-    expect(race.downlinkRounds).toEqual([1, 2])
-    expect(race.journalRounds).toEqual([1, 2])
-    race.finishWrite()
-    await race.run
+    expect(run.downlinkRounds).toEqual([1, 2])
+    expect(journal.asked).toEqual([1, 2])
+    journal.release()
+    await run.run
+  })
+
+  it('starts the next rounds while an evaluation is still going on, holding one round back, and reports in order', async () => {
+    const evaluation = new Gate()
+    const run = fakeRun({ algorithm: 'fedavg', rounds: 4, evaluation })
+    await settle()
+    // round 1's evaluation lasts: rounds 2 and 3 go on, round 4 waits for it, no later evaluation starts before it
+    expect(run.downlinkRounds).toEqual([1, 2, 3])
+    expect(evaluation.asked).toEqual([1])
+    expect(run.reportedRounds).toEqual([])
+    evaluation.release()
+    await settle()
+    expect(run.downlinkRounds).toEqual([1, 2, 3, 4])
+    expect(run.reportedRounds).toEqual([1])
+    expect(evaluation.asked).toEqual([1, 2])
+    evaluation.openAll()
+    await run.run
+    expect(evaluation.asked).toEqual([1, 2, 3, 4])
+    expect(run.reportedRounds).toEqual([1, 2, 3, 4])
   })
 })

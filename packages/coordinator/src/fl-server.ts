@@ -175,10 +175,13 @@ export class FlServer {
   readonly #backoff = new Map<string, { failures: number; until: number }>()
   readonly #hashes = new Map<number, Uint8Array>()
   /**
-   * The last round's evaluation and report, running while the next round trains: rounds are reported in order,
-   * and at most one evaluation is in flight (the next round's waits for it before it starts its own).
+   * The last round's evaluation and report, running while the next round trains. Each starts once the one before
+   * it is done, so rounds are reported in order; a round that ends waits only for the report of the round before
+   * the last (`#reportedEarlier`), so that an evaluation still finishing does not hold up the next round's start
+   * and no more than two are ever pending.
    */
   #reported: Promise<void> = Promise.resolve()
+  #reportedEarlier: Promise<void> = Promise.resolve()
   /** An evaluation finished after its round was journaled: the journal is written again when the run ends. */
   #unjournaled = false
   /** The last completed round's journal write, still going on while the next round's clients train. */
@@ -398,8 +401,11 @@ export class FlServer {
     const evaluate = this.#deps.evaluate
     const model = state.model
     const wanted = evaluate !== undefined && every > 0 && (round % every === 0 || round === options.rounds)
-    await this.#reported
+    await this.#reportedEarlier
+    const previous = this.#reported
+    this.#reportedEarlier = previous
     this.#reported = (async () => {
+      await previous
       if (wanted) {
         try {
           const { loss, accuracy, mse, mae } = await evaluate(model)
