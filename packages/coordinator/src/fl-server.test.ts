@@ -205,11 +205,15 @@ describe('an fl round and its journal write and evaluation', () => {
     await settle()
     expect(journal.asked).toEqual([1])
     expect(run.downlinkRounds).toEqual([1, 2])
+    // a round is reported once it is journaled, so that a logged round survives a kill
+    expect(run.reportedRounds).toEqual([])
     journal.release()
     await settle()
+    expect(run.reportedRounds).toEqual([1])
     expect(journal.asked).toEqual([1, 2])
     journal.release()
     await run.run
+    expect(run.reportedRounds).toEqual([1, 2])
   })
 
   it('starts a SCAFFOLD-family round only once the last is journaled: its clients commit on seeing it', async () => {

@@ -388,7 +388,8 @@ export class FlServer {
     const bytes = { down: state.bytesDown, up: state.bytesUp }
     this.#unjournaled = false
     const written = this.#deps.persist(state)
-    // awaited before the next aggregate or at the end of the run; until then a failure must not count as unhandled
+    // awaited before the round's report, the next aggregate and the end of the run; until then a failure must not
+    // count as unhandled
     written.catch(() => undefined)
     this.#journaled = written
     if (COMMITS_ON_LATER_ROUND.has(this.#algorithm.client)) await written
@@ -426,6 +427,8 @@ export class FlServer {
           logger.warn({ round, err: (err as Error).message }, 'evaluation of the global model failed')
         }
       }
+      // a round is reported only once it is journaled: a logged round survives a kill
+      await written
       // acc / secs / bytesOut / bytesIn: the names peers log, which the swarm benchmark reads
       logger.info(
         {
