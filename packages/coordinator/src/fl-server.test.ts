@@ -1,4 +1,3 @@
-import { setImmediate as nextTurn } from 'node:timers/promises'
 import {
   type FlAlgorithmName,
   type FlRoundContext,
@@ -7,6 +6,7 @@ import {
   getFlAlgorithm,
 } from '@swarmgrad/algorithms'
 import { CodedError } from '@swarmgrad/protocol'
+import { settle } from '@swarmgrad/testing'
 import pino from 'pino'
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
@@ -191,11 +191,6 @@ function fakeRun(options: { algorithm: FlAlgorithmName; rounds: number; journal?
     onRound: (record) => reportedRounds.push(record.round),
   })
   return { downlinkRounds, reportedRounds, run: server.run(new AbortController().signal) }
-}
-
-/** Lets every callback already due run, a few turns of the event loop deep (the fake transport never waits). */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 20; i++) await nextTurn()
 }
 
 describe('an fl round and its journal write and evaluation', () => {
