@@ -1,7 +1,7 @@
 import {
+  commitsOnLaterRound,
   type FlAlgorithmDefinition,
   type FlAssignment,
-  type FlClientKind,
   type FlRoundContext,
   type FlSettings,
   type FlUpdate,
@@ -119,12 +119,6 @@ export function checkSamples(samples: number): void {
     throw new CodedError('BAD_WEIGHT', `an update of ${samples} samples has no usable weight`)
   }
 }
-
-/**
- * Client kinds that commit state on seeing a later round than the one they sent an update for (SCAFFOLD family: the
- * control increment goes into c_i then): their coordinator journals a round before it starts the next.
- */
-const COMMITS_ON_LATER_ROUND: ReadonlySet<FlClientKind> = new Set(['scallion', 'scafcom'])
 
 /** What became of one global model sent to a sampled client. */
 type Delivery = 'delivered' | 'declined' | 'failed'
@@ -392,7 +386,7 @@ export class FlServer {
     // count as unhandled
     written.catch(() => undefined)
     this.#journaled = written
-    if (COMMITS_ON_LATER_ROUND.has(this.#algorithm.client)) await written
+    if (commitsOnLaterRound(this.#algorithm.client)) await written
     metrics.round.set(round)
     metrics.roundsCompleted.inc()
     metrics.roundDuration.observe(record.seconds)

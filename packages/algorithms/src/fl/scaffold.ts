@@ -1,5 +1,5 @@
 import { CodedError } from '@swarmgrad/protocol'
-import type { FlAlgorithmDefinition, FlRoundContext, FlUpdate } from './types.js'
+import type { FlAlgorithmDefinition, FlClientKind, FlRoundContext, FlUpdate } from './types.js'
 import { addScaledInPlace, checkUpdates, combine, restoreRecord, restoreVector } from './vector.js'
 
 /** The server's control variate c, the mean of the clients' c_i as far as their increments reached it. */
@@ -38,6 +38,14 @@ export function scaffoldEstimate(
     out[j] = ((x[j] as number) - (yK[j] as number)) * scale + (ci[j] as number) - (c[j] as number)
   }
   return out
+}
+
+/**
+ * Whether a client of this kind keeps a control variate that takes an accepted update's increment only once the
+ * coordinator shows a later round (SCALLION, SCAFCOM): their coordinator journals a round before it starts the next.
+ */
+export function commitsOnLaterRound(kind: FlClientKind): kind is 'scallion' | 'scafcom' {
+  return kind === 'scallion' || kind === 'scafcom'
 }
 
 /** After sending C(δ_i): `c_i += C(δ_i)` (the decompressed value, exactly what the server adds). */

@@ -1,5 +1,6 @@
 import {
   applyControlIncrement,
+  commitsOnLaterRound,
   FL_ALGORITHMS,
   type FlClientKind,
   meanGradient,
@@ -277,7 +278,7 @@ export class FlEngine implements RoundEngine {
         .sendUplink(job.from, { meta, body, digest }, sendDeadline.signal)
         .finally(() => sendDeadline.clear())
       end()
-      if (ack.accepted && (this.#kind === 'scallion' || this.#kind === 'scafcom')) {
+      if (ack.accepted && commitsOnLaterRound(this.#kind)) {
         this.#uncommitted = { round: job.round, sent: encoded.sent, uncertain: false }
         this.#coordinatorAt(this.#announced, false)
       }
@@ -320,10 +321,11 @@ export class FlEngine implements RoundEngine {
   }
 
   /**
-   * The coordinator is at `round` (`downlink`: it sent this client the global model of that round). In a
-   * SCAFFOLD-family run (the only ones with an increment) it starts a round only after journaling the last, so a
-   * later round than the uncommitted increment's means that round's c took it: so does c_i. A global model of that round or an earlier one means the coordinator runs the round
-   * again, as does any announcement of it after the coordinator's connection dropped: the increment is dropped.
+   * The coordinator is at `round` (`downlink`: it sent this client the global model of that round). In a run whose
+   * clients hold an increment (`commitsOnLaterRound`) it starts a round only after journaling the last, so a later
+   * round than the uncommitted increment's means that round's c took it: so does c_i. A global model of that round
+   * or an earlier one means the coordinator runs the round again, as does any announcement of it after the
+   * coordinator's connection dropped: the increment is dropped.
    */
   #coordinatorAt(round: number, downlink: boolean): void {
     this.#announced = round
