@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest'
-import { accuracyTable, heteroAvailability, heteroPlot, labelSortedPartition } from './fl.js'
+import {
+  accuracyTable,
+  heteroAvailability,
+  heteroPlot,
+  labelSortedPartition,
+  pairsLine,
+  parseFlArgs,
+  summarizePairs,
+} from './fl.js'
 
 describe('hetero FL benchmark set-up', () => {
   it('spreads availabilities from 0.1 to 0.9 over the clients', () => {
@@ -55,5 +63,47 @@ describe('hetero FL benchmark set-up', () => {
     expect(svg.startsWith('<svg')).toBe(true)
     expect(svg).toContain('fedavg-hetero: 2 of 4 clients per round')
     expect(svg).toContain('fedau-hetero: 2.5 of 4 clients per round')
+  })
+})
+
+describe('pairs of runs against the reference', () => {
+  it('gives each pair its ratio of seconds per round, and their median and range', () => {
+    const summary = summarizePairs([
+      { ours: 1.41, reference: 1.596 },
+      { ours: 1.2, reference: 1.2 },
+      { ours: 1.16, reference: 1.41 },
+    ])
+    expect(summary.pairs.map((p) => p.ratio)).toEqual([0.88, 1, 0.82])
+    expect(summary.medianRatio).toBe(0.88)
+    expect(summary.minRatio).toBe(0.82)
+    expect(summary.maxRatio).toBe(1)
+    expect(
+      summarizePairs([
+        { ours: 1, reference: 2 },
+        { ours: 1, reference: 1.25 },
+      ]).medianRatio,
+    ).toBe(0.65)
+    expect(pairsLine('fedavg-16of16', summary)).toBe(
+      'fedavg-16of16, 3 pairs (ours / reference): 1.41 / 1.596 s (0.88×), 1.2 / 1.2 s (1×), 1.16 / 1.41 s (0.82×); median 0.88×, range 0.82–1×',
+    )
+  })
+
+  it('refuses no pairs, a reference without time, and --pairs without a reference', () => {
+    expect(() => summarizePairs([])).toThrow(/no pair/)
+    expect(() => summarizePairs([{ ours: 1, reference: 0 }])).toThrow(
+      /reference's seconds per round must be > 0, got 0/,
+    )
+    const saved = process.env.BENCH_FL_REFERENCE
+    delete process.env.BENCH_FL_REFERENCE
+    try {
+      expect(() => parseFlArgs(['--only', 'fedavg-16of16', '--pairs', '3'])).toThrow(
+        /--pairs 3: .* give --reference/,
+      )
+      expect(() => parseFlArgs(['--pairs', '0', '--reference', 'run.sh'])).toThrow(/pairs/)
+      expect(parseFlArgs(['--only', 'fedavg-8of16', '--pairs', '3', '--reference', 'run.sh']).pairs).toBe(3)
+      expect(parseFlArgs(['--only', 'fedavg-8of16']).pairs).toBe(1)
+    } finally {
+      if (saved !== undefined) process.env.BENCH_FL_REFERENCE = saved
+    }
   })
 })

@@ -24,14 +24,17 @@ import {
  * directions, the round reaching 80 %, and peak RSS of the coordinator and of the peers.
  *
  *   pnpm build && node bench/dist/fl.js [--only fedavg-16of16,fedavg-8of16] [--rounds 20] \
- *     [--reference <path>/run.sh] [--quiet-wait 120]
+ *     [--reference <path>/run.sh [--pairs 3]] [--quiet-wait 120]
  *
  * Before each configuration the benchmark waits for a quiet machine (under 15 % busy over two 5 s windows, at
  * most `--quiet-wait` seconds, and reports what it saw), and records the CPU of every process it started, the
  * machine's busy, steal and other tenants' CPU, and each client's training seconds. With `--reference` (or
  * BENCH_FL_REFERENCE) it runs a reference implementation of the same task right before the configurations that
  * have one (`run.sh A <rounds>` for fedavg-16of16, `run.sh B <rounds>` for fedavg-8of16, printing one JSON line:
- * see REFERENCE_FIELDS) and reports every speed figure as a ratio to it, measured in the same run.
+ * see REFERENCE_FIELDS) and reports every speed figure as a ratio to it, measured in the same run. With `--pairs n`
+ * those configurations run n times, each right after a run of the reference: a machine whose speed drifts over
+ * minutes (a shared host) moves a single ratio by as much as the changes it should measure, so the row also keeps
+ * every pair's seconds per round and their ratios, and the median, smallest and largest ratio.
  *
  * The `*-hetero` configurations compare FedAvg and FedAU under heterogeneous participation: every client is
  * offered every round, client i of n is available with probability 0.1 + 0.8·i/(n−1), and the training set is cut
@@ -210,6 +213,46 @@ export interface FlBenchRow {
     /** Accuracy after the last round minus the reference's, in points. */
     readonly accuracyPoints: number | undefined
   }
+  /** With `--pairs`: seconds per round of every pair (the row's other figures are the last pair's). */
+  readonly pairs?: PairSummary
+}
+
+export interface ReferencePair {
+  /** Seconds per round of this run and of the reference run right before it. */
+  readonly ours: number
+  readonly reference: number
+  readonly ratio: number
+}
+
+export interface PairSummary {
+  readonly pairs: readonly ReferencePair[]
+  readonly medianRatio: number
+  readonly minRatio: number
+  readonly maxRatio: number
+}
+
+/** The pairs' ratios of seconds per round (ours over the reference's, two decimals) and their median and range. */
+export function summarizePairs(pairs: ReadonlyArray<{ ours: number; reference: number }>): PairSummary {
+  if (pairs.length === 0) throw new CodedError('BAD_ARGUMENT', 'no pair of runs to summarize')
+  const withRatios = pairs.map(({ ours, reference }) => {
+    if (!(reference > 0)) {
+      throw new CodedError('BAD_ARGUMENT', `a reference's seconds per round must be > 0, got ${reference}`)
+    }
+    return { ours, reference, ratio: Math.round((100 * ours) / reference) / 100 }
+  })
+  const ratios = withRatios.map((p) => p.ratio)
+  return {
+    pairs: withRatios,
+    medianRatio: Math.round(100 * median(ratios)) / 100,
+    minRatio: Math.min(...ratios),
+    maxRatio: Math.max(...ratios),
+  }
+}
+
+/** One line for the pairs: each pair's seconds per round and ratio, then the median and range of the ratios. */
+export function pairsLine(name: string, summary: PairSummary): string {
+  const each = summary.pairs.map((p) => `${p.ours} / ${p.reference} s (${p.ratio}×)`).join(', ')
+  return `${name}, ${summary.pairs.length} pairs (ours / reference): ${each}; median ${summary.medianRatio}×, range ${summary.minRatio}–${summary.maxRatio}×`
 }
 
 /**
@@ -402,11 +445,12 @@ function table(rows: readonly FlBenchRow[]): string {
 
 const USAGE = `usage: node bench/dist/fl.js [--only <config>[,<config>...], default all] [--rounds 20]
   [--peers 16; another count only with *-hetero configurations] [--reference <path>/run.sh]
-  [--quiet-wait <seconds, default 120; 0: no wait>]
+  [--pairs <n, default 1; with --reference>] [--quiet-wait <seconds, default 120; 0: no wait>]
 configurations: ${CONFIGS.map((c) => c.name).join(', ')}
 --reference (or BENCH_FL_REFERENCE): a command run as \`<command> A|B <rounds>\` before fedavg-16of16 (A) and
   fedavg-8of16 (B) that prints one JSON line (seconds_per_round_median, accuracy, mb_per_round, to_80, ...);
-  the figures of those configurations are then also given as ratios to it.`
+  the figures of those configurations are then also given as ratios to it. --pairs n runs each of them n times,
+  each right after the reference, and reports every pair's ratio of seconds per round and their median.`
 
 interface FlOptions {
   readonly configs: readonly FlConfig[]
@@ -414,9 +458,10 @@ interface FlOptions {
   readonly peers: number
   readonly quietWait: number
   readonly reference: string | undefined
+  readonly pairs: number
 }
 
-function parseFlArgs(argv: readonly string[]): FlOptions {
+export function parseFlArgs(argv: readonly string[]): FlOptions {
   const { values } = parseArgs({
     args: [...argv],
     options: {
@@ -425,6 +470,7 @@ function parseFlArgs(argv: readonly string[]): FlOptions {
       peers: { type: 'string', default: '16' },
       reference: { type: 'string' },
       'quiet-wait': { type: 'string', default: '120' },
+      pairs: { type: 'string', default: '1' },
     },
     strict: true,
   })
@@ -451,26 +497,28 @@ function parseFlArgs(argv: readonly string[]): FlOptions {
       `--peers ${peers}: only the *-hetero configurations run other than 16 peers, not ${fixed[0]!.name}`,
     )
   }
-  return {
-    configs,
-    rounds: integerOption(values.rounds, 'rounds'),
-    peers,
-    quietWait,
-    reference: values.reference ?? process.env.BENCH_FL_REFERENCE,
+  const reference = values.reference ?? process.env.BENCH_FL_REFERENCE
+  const pairs = integerOption(values.pairs, 'pairs')
+  if (pairs > 1 && reference === undefined) {
+    throw new CodedError(
+      'BAD_ARGUMENT',
+      `--pairs ${pairs}: a pair is a run of the reference and ours; give --reference`,
+    )
   }
+  return { configs, rounds: integerOption(values.rounds, 'rounds'), peers, quietWait, reference, pairs }
 }
 
 async function cli(argv: readonly string[]): Promise<number> {
   const options = readCommandLine(argv, USAGE, parseFlArgs)
   if (typeof options === 'number') return options
-  const { configs, rounds, peers, quietWait, reference } = options
+  const { configs, rounds, peers, quietWait, reference, pairs } = options
   const settle = async (what: string): Promise<QuietWait> => {
     const quiet = await waitQuiet({ maxSeconds: quietWait })
     console.log(quietLine(what, quiet))
     return quiet
   }
-  const rows: FlBenchRow[] = []
-  for (const config of configs) {
+  /** One run of `config`, right after one of the reference where it has a counterpart and one was given. */
+  const measure = async (config: FlConfig, label: string): Promise<FlBenchRow> => {
     const letter = REFERENCE_CONFIGS[config.name]
     let figures: ReferenceFigures | undefined
     if (reference !== undefined && letter !== undefined) {
@@ -478,11 +526,28 @@ async function cli(argv: readonly string[]): Promise<number> {
       figures = await runReference(reference, letter, rounds, quiet)
       console.log(`reference ${letter}: ${JSON.stringify(figures)}`)
     }
-    const quiet = await settle(config.name)
+    const quiet = await settle(label)
     const { row } = await runConfig(config, rounds, peers, quiet, figures)
-    rows.push(row)
     if (row.cpu !== undefined) console.log(cpuLine(row.cpu))
     console.log(table([row]))
+    return row
+  }
+  const rows: FlBenchRow[] = []
+  for (const config of configs) {
+    const runs = reference !== undefined && REFERENCE_CONFIGS[config.name] !== undefined ? pairs : 1
+    if (runs === 1) {
+      rows.push(await measure(config, config.name))
+      continue
+    }
+    const measured: { ours: number; reference: number }[] = []
+    let last: FlBenchRow | undefined
+    for (let pair = 1; pair <= runs; pair++) {
+      last = await measure(config, `${config.name} (pair ${pair} of ${runs})`)
+      measured.push({ ours: last.secondsPerRound, reference: last.reference!.secondsPerRound })
+    }
+    const summary = summarizePairs(measured)
+    console.log(pairsLine(config.name, summary))
+    rows.push({ ...last!, pairs: summary })
   }
   const out = 'bench-results/fl.json'
   let previous: FlBenchRow[] = []
@@ -497,6 +562,7 @@ async function cli(argv: readonly string[]): Promise<number> {
     `${JSON.stringify({ benchmark: 'fl', date: new Date().toISOString(), rows: merged }, null, 2)}\n`,
   )
   console.log(`\n${table(merged)}\nwritten to ${out}`)
+  for (const row of rows) if (row.pairs !== undefined) console.log(pairsLine(row.name, row.pairs))
   const heteroRows = HETERO_PLOT.map((name) => merged.find((r) => r.name === name))
   if (heteroRows.every((r) => r?.accuracyByRound !== undefined)) {
     const curves = heteroRows as (FlBenchRow & { accuracyByRound: readonly (number | null)[] })[]
