@@ -13,7 +13,7 @@ import {
   HistoryWriter,
   type Host,
   type MetricsServer,
-  registerBuildInfo,
+  registerProcessMetrics,
   releaseRoundGarbage,
   serveMetrics,
   warnIfOpen,
@@ -30,7 +30,7 @@ import {
   topic,
 } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
-import { collectDefaultMetrics, Registry } from 'prom-client'
+import { Registry } from 'prom-client'
 import { Evaluator } from './evaluator.js'
 import { FlServer } from './fl-server.js'
 import { Libp2pFlServerTransport } from './fl-transport.js'
@@ -291,8 +291,7 @@ export async function createCoordinator(
   const logger = deps.logger ?? createLogger({ ...options.log, name: 'coordinator' })
   const registry = deps.registry ?? new Registry()
   if (deps.registry === undefined) {
-    collectDefaultMetrics({ register: registry })
-    registerBuildInfo(registry)
+    registerProcessMetrics(registry)
   }
   const metrics = createCoordinatorMetrics(registry)
   const runId = coordinatorRunId(options)

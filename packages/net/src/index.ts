@@ -8,7 +8,7 @@ export {
   type BlobTransferOptions,
   ByteBudget,
 } from './blob-transfer.js'
-export { registerBuildInfo, SWARMGRAD_VERSION } from './build-info.js'
+export { registerProcessMetrics, SWARMGRAD_VERSION } from './build-info.js'
 export { type Clock, SYSTEM_CLOCK } from './clock.js'
 export { type Deadline, deadline } from './deadline.js'
 export { HostConfigError, HostNotStartedError } from './errors.js'

@@ -14,7 +14,7 @@ import {
   type Host,
   type Logger,
   type MetricsServer,
-  registerBuildInfo,
+  registerProcessMetrics,
   releaseStartupGarbage,
   serveMetrics,
   warnIfOpen,
@@ -32,7 +32,7 @@ import {
   type Trainer,
   tensorMemory,
 } from '@swarmgrad/trainer'
-import { collectDefaultMetrics, Registry } from 'prom-client'
+import { Registry } from 'prom-client'
 import { type Checkpoint, CheckpointWriter, readCheckpoint } from './checkpoint.js'
 import { MODE_HOSTS, ROUND_ENGINES, type RoundEngine } from './engine/registry.js'
 import type { LocalModel, RoundReport } from './engine/types.js'
@@ -222,8 +222,7 @@ export async function createNode(
   const logger = deps.logger ?? createLogger(options.log)
   const registry = deps.registry ?? new Registry()
   if (deps.registry === undefined) {
-    collectDefaultMetrics({ register: registry })
-    registerBuildInfo(registry)
+    registerProcessMetrics(registry)
   }
   const metrics = createNodeMetrics(registry)
   const { spec, params: initialParams, warnings, architecture } = resolveRunModel(options)
