@@ -4,7 +4,8 @@
 ;; model's canonical layout), activations and gradients [n, width]. The caller pads: n to a multiple of 4, every
 ;; layer's output width to a multiple of 8, the input width to a multiple of 4, with zero rows and columns (zero
 ;; padding stays zero through every function here). Each matrix product keeps eight vector accumulators (a tile of 4 rows
-;; × 8 columns, or in `backprop` 4 rows × 2 dot products) and adds with `f32x4.relaxed_madd`: a fused multiply-add
+;; × 8 columns, or in `backprop` 4 rows × 2 dot products; `forwardSparse` keeps a block of 4 × 8 weights instead) and
+;; adds with `f32x4.relaxed_madd`: a fused multiply-add
 ;; where the CPU has one, so the last bits of a result may differ between machines. `decode` turns a batch of byte
 ;; features into the first layer's input.
 ;; src/generated/mlp-wasm.ts holds this file assembled (`pnpm --filter @swarmgrad/trainer gen`; src/dense-step.test.ts
@@ -13,7 +14,7 @@
   (memory (export "memory") 1)
 
   ;; out[n, dout] = x[n, din] · w[din, dout] + b[dout], then max(0, ·) when $relu is not 0
-  (func (export "forward")
+  (func $forward (export "forward")
     (param $x i32) (param $w i32) (param $b i32) (param $out i32)
     (param $n i32) (param $din i32) (param $dout i32) (param $relu i32)
     (local $rowIn i32) (local $rowOut i32) (local $r i32) (local $j i32) (local $k i32)
@@ -88,6 +89,124 @@
             (br $cols)))
         (local.set $r (i32.add (local.get $r) (i32.const 4)))
         (br $rows))))
+
+  ;; `forward` for an input with blank blocks (an image's empty background): for each four inputs k..k+3 it lists, at
+  ;; $list (n pairs of 8 bytes per four inputs; the count of each at $counts), the rows where they are not all +0.0.
+  ;; When at most 7 in 10 of the (row, four inputs) pairs are listed, it adds w[k..k+3, j..j+7] (held in eight
+  ;; registers) into the listed rows of out only, in the same order as `forward`, so the sums are the same wherever the
+  ;; weights are finite (a skipped term is exactly zero); otherwise it runs `forward` (loading and storing a row's
+  ;; sums for every four inputs costs more than it saves on a dense input: 1.34× `forward`'s time with every block
+  ;; listed, 0.84–0.89× on Fashion-MNIST's batches, 62 % of whose blocks are listed)
+  (func (export "forwardSparse")
+    (param $x i32) (param $w i32) (param $b i32) (param $out i32)
+    (param $n i32) (param $din i32) (param $dout i32) (param $relu i32) (param $list i32) (param $counts i32)
+    (local $rowIn i32) (local $rowOut i32) (local $r i32) (local $j i32) (local $k i32) (local $kb i32)
+    (local $cnt i32) (local $lp i32) (local $xp i32) (local $wp i32) (local $op i32) (local $end i32) (local $listed i32)
+    (local $w00 v128) (local $w01 v128) (local $w10 v128) (local $w11 v128)
+    (local $w20 v128) (local $w21 v128) (local $w30 v128) (local $w31 v128)
+    (local $a0 v128) (local $a1 v128) (local $s v128) (local $zero v128)
+    (local.set $rowIn (i32.shl (local.get $din) (i32.const 2)))
+    (local.set $rowOut (i32.shl (local.get $dout) (i32.const 2)))
+    ;; the lists: [x offset of row r at k, r × the row length of out] for each listed row
+    (local.set $k (i32.const 0)) (local.set $kb (i32.const 0))
+    (block $kd (loop $kl
+      (br_if $kd (i32.ge_u (local.get $k) (local.get $din)))
+      (local.set $lp (i32.add (local.get $list) (i32.shl (i32.mul (local.get $kb) (local.get $n)) (i32.const 3))))
+      (local.set $cnt (i32.const 0))
+      (local.set $xp (i32.add (local.get $x) (i32.shl (local.get $k) (i32.const 2))))
+      (local.set $op (i32.const 0))
+      (local.set $r (local.get $n))
+      (block $ld (loop $ll
+        (br_if $ld (i32.eqz (local.get $r)))
+        (i32.store (i32.add (local.get $lp) (i32.shl (local.get $cnt) (i32.const 3))) (local.get $xp))
+        (i32.store offset=4 (i32.add (local.get $lp) (i32.shl (local.get $cnt) (i32.const 3))) (local.get $op))
+        (local.set $cnt (i32.add (local.get $cnt) (v128.any_true (v128.load (local.get $xp)))))
+        (local.set $xp (i32.add (local.get $xp) (local.get $rowIn)))
+        (local.set $op (i32.add (local.get $op) (local.get $rowOut)))
+        (local.set $r (i32.sub (local.get $r) (i32.const 1)))
+        (br $ll)))
+      (i32.store (i32.add (local.get $counts) (i32.shl (local.get $kb) (i32.const 2))) (local.get $cnt))
+      (local.set $listed (i32.add (local.get $listed) (local.get $cnt)))
+      (local.set $k (i32.add (local.get $k) (i32.const 4)))
+      (local.set $kb (i32.add (local.get $kb) (i32.const 1)))
+      (br $kl)))
+    ;; listed × 10 > (n × din / 4) × 7: dense
+    (if (i32.gt_u (i32.mul (local.get $listed) (i32.const 10))
+                  (i32.mul (i32.mul (local.get $n) (i32.shr_u (local.get $din) (i32.const 2))) (i32.const 7)))
+      (then
+        (call $forward (local.get $x) (local.get $w) (local.get $b) (local.get $out)
+          (local.get $n) (local.get $din) (local.get $dout) (local.get $relu))
+        (return)))
+    ;; out = the bias in every row, then the listed products added
+    (local.set $r (i32.const 0))
+    (block $bd (loop $bl
+      (br_if $bd (i32.ge_u (local.get $r) (local.get $n)))
+      (local.set $op (i32.add (local.get $out) (i32.mul (local.get $r) (local.get $rowOut))))
+      (local.set $j (i32.const 0))
+      (block $cd (loop $cl
+        (br_if $cd (i32.ge_u (local.get $j) (local.get $rowOut)))
+        (v128.store (i32.add (local.get $op) (local.get $j)) (v128.load (i32.add (local.get $b) (local.get $j))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $cl)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $bl)))
+    (local.set $j (i32.const 0))
+    (block $jd (loop $jl
+      (br_if $jd (i32.ge_u (local.get $j) (local.get $dout)))
+      (local.set $k (i32.const 0)) (local.set $kb (i32.const 0))
+      (block $kd2 (loop $kl2
+        (br_if $kd2 (i32.ge_u (local.get $k) (local.get $din)))
+        (local.set $wp (i32.add (i32.add (local.get $w) (i32.mul (local.get $k) (local.get $rowOut))) (i32.shl (local.get $j) (i32.const 2))))
+        (local.set $w00 (v128.load (local.get $wp)))
+        (local.set $w01 (v128.load offset=16 (local.get $wp)))
+        (local.set $wp (i32.add (local.get $wp) (local.get $rowOut)))
+        (local.set $w10 (v128.load (local.get $wp)))
+        (local.set $w11 (v128.load offset=16 (local.get $wp)))
+        (local.set $wp (i32.add (local.get $wp) (local.get $rowOut)))
+        (local.set $w20 (v128.load (local.get $wp)))
+        (local.set $w21 (v128.load offset=16 (local.get $wp)))
+        (local.set $wp (i32.add (local.get $wp) (local.get $rowOut)))
+        (local.set $w30 (v128.load (local.get $wp)))
+        (local.set $w31 (v128.load offset=16 (local.get $wp)))
+        (local.set $lp (i32.add (local.get $list) (i32.shl (i32.mul (local.get $kb) (local.get $n)) (i32.const 3))))
+        (local.set $end (i32.add (local.get $lp) (i32.shl (i32.load (i32.add (local.get $counts) (i32.shl (local.get $kb) (i32.const 2)))) (i32.const 3))))
+        (local.set $op (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2))))
+        (block $rd (loop $rl
+          (br_if $rd (i32.ge_u (local.get $lp) (local.get $end)))
+          (local.set $xp (i32.load (local.get $lp)))
+          (local.set $r (i32.add (local.get $op) (i32.load offset=4 (local.get $lp))))
+          (local.set $a0 (v128.load (local.get $r)))
+          (local.set $a1 (v128.load offset=16 (local.get $r)))
+          (local.set $s (v128.load32_splat (local.get $xp)))
+          (local.set $a0 (f32x4.relaxed_madd (local.get $s) (local.get $w00) (local.get $a0)))
+          (local.set $a1 (f32x4.relaxed_madd (local.get $s) (local.get $w01) (local.get $a1)))
+          (local.set $s (v128.load32_splat offset=4 (local.get $xp)))
+          (local.set $a0 (f32x4.relaxed_madd (local.get $s) (local.get $w10) (local.get $a0)))
+          (local.set $a1 (f32x4.relaxed_madd (local.get $s) (local.get $w11) (local.get $a1)))
+          (local.set $s (v128.load32_splat offset=8 (local.get $xp)))
+          (local.set $a0 (f32x4.relaxed_madd (local.get $s) (local.get $w20) (local.get $a0)))
+          (local.set $a1 (f32x4.relaxed_madd (local.get $s) (local.get $w21) (local.get $a1)))
+          (local.set $s (v128.load32_splat offset=12 (local.get $xp)))
+          (local.set $a0 (f32x4.relaxed_madd (local.get $s) (local.get $w30) (local.get $a0)))
+          (local.set $a1 (f32x4.relaxed_madd (local.get $s) (local.get $w31) (local.get $a1)))
+          (v128.store (local.get $r) (local.get $a0))
+          (v128.store offset=16 (local.get $r) (local.get $a1))
+          (local.set $lp (i32.add (local.get $lp) (i32.const 8)))
+          (br $rl)))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (local.set $kb (i32.add (local.get $kb) (i32.const 1)))
+        (br $kl2)))
+      (local.set $j (i32.add (local.get $j) (i32.const 8)))
+      (br $jl)))
+    (if (local.get $relu) (then
+      (local.set $zero (f32x4.splat (f32.const 0)))
+      (local.set $op (local.get $out))
+      (local.set $end (i32.add (local.get $out) (i32.mul (local.get $n) (local.get $rowOut))))
+      (block $zd (loop $zl
+        (br_if $zd (i32.ge_u (local.get $op) (local.get $end)))
+        (v128.store (local.get $op) (f32x4.pmax (local.get $zero) (v128.load (local.get $op))))
+        (local.set $op (i32.add (local.get $op) (i32.const 16)))
+        (br $zl))))))
 
   ;; w[din, dout] -= h[n, din]ᵀ · g[n, dout];  b[dout] -= Σ_r g[r, :]  (g holds the learning rate already).
   ;; For each four inputs k..k+3 it first lists, at $list (8 bytes a row), the rows where they are not all +0.0, and
