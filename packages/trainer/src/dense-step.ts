@@ -5,31 +5,23 @@ import { type Batch, BYTE_LEVELS, checkIndex, gatherFeatures } from './data/data
 import { MLP_WASM_BASE64 } from './generated/mlp-wasm.js'
 import { tf } from './tf.js'
 
+/** `forward`'s arguments: input, weights, bias and output offsets, rows, input and output widths, ReLU (1) or not. */
+type ForwardArgs = [
+  x: number,
+  w: number,
+  b: number,
+  out: number,
+  n: number,
+  din: number,
+  dout: number,
+  relu: number,
+]
+
 /** The functions of wasm/mlp.wat; every pointer is a byte offset into `memory`. */
 interface MlpKernels {
   readonly memory: WebAssembly.Memory
-  forward(
-    x: number,
-    w: number,
-    b: number,
-    out: number,
-    n: number,
-    din: number,
-    dout: number,
-    relu: number,
-  ): void
-  forwardSparse(
-    x: number,
-    w: number,
-    b: number,
-    out: number,
-    n: number,
-    din: number,
-    dout: number,
-    relu: number,
-    list: number,
-    counts: number,
-  ): void
+  forward(...args: ForwardArgs): void
+  forwardSparse(...args: [...ForwardArgs, list: number, counts: number]): void
   backprop(g: number, w: number, h: number, gin: number, n: number, din: number, dout: number): void
   update(h: number, g: number, w: number, b: number, n: number, din: number, dout: number, list: number): void
   decode(bytes: number, table: number, out: number, n: number, width: number, stride: number): void
@@ -227,7 +219,7 @@ export class DenseSgdSession {
     const layers = this.#weights.length
     const k = this.#kernels
     for (let l = 0; l < layers; l++) {
-      const args = [
+      const args: ForwardArgs = [
         this.#activations[l]!,
         this.#weights[l]!,
         this.#biases[l]!,
@@ -236,7 +228,7 @@ export class DenseSgdSession {
         widths[l]!,
         widths[l + 1]!,
         l < layers - 1 ? 1 : 0,
-      ] as const
+      ]
       if (l === 0) this.#forwardInput(...args)
       else k.forward(...args)
     }
@@ -247,16 +239,7 @@ export class DenseSgdSession {
    * (an evaluation batch of 500 Fashion-MNIST images listed at once would need 784 kB of lists, more than the 512 kB
    * of a core's L2 cache on the benchmark machines).
    */
-  #forwardInput(
-    x: number,
-    w: number,
-    b: number,
-    out: number,
-    rows: number,
-    din: number,
-    dout: number,
-    relu: number,
-  ): void {
+  #forwardInput(...[x, w, b, out, rows, din, dout, relu]: ForwardArgs): void {
     for (let r = 0; r < rows; r += SPARSE_ROWS) {
       this.#kernels.forwardSparse(
         x + 4 * r * din,
