@@ -4,8 +4,10 @@ import {
   heteroAvailability,
   heteroPlot,
   labelSortedPartition,
+  medianPhases,
   pairsLine,
   parseFlArgs,
+  phasesLine,
   summarizePairs,
 } from './fl.js'
 
@@ -105,5 +107,38 @@ describe('pairs of runs against the reference', () => {
     } finally {
       if (saved !== undefined) process.env.BENCH_FL_REFERENCE = saved
     }
+  })
+})
+
+describe('round phases', () => {
+  const round = (
+    n: number,
+    phases?: { firstModel?: number; downlink: number; updates: number; aggregate: number },
+  ) => ({
+    round: n,
+    seconds: 2,
+    bytesDown: 0,
+    bytesUp: 0,
+    ...(phases === undefined ? {} : { phases }),
+  })
+
+  it('takes the median of each phase over the rounds after the first, in milliseconds', () => {
+    const phases = medianPhases([
+      round(1, { firstModel: 9, downlink: 9, updates: 9, aggregate: 9 }),
+      round(2, { firstModel: 0.3, downlink: 0.5, updates: 1.2, aggregate: 0.05 }),
+      round(3, { downlink: 0.7, updates: 1.4, aggregate: 0.04 }),
+      round(4, { firstModel: 0.1, downlink: 0.4, updates: 1.1, aggregate: 0.06 }),
+    ])
+    expect(phases).toEqual({ firstModelMs: 200, downlinkMs: 500, updatesMs: 1200, aggregateMs: 50 })
+    expect(phasesLine('fedavg-16of16', phases!)).toBe(
+      'fedavg-16of16, round phases (median ms): first global model taken 200, every downlink settled 500, then the updates 1200, then the aggregate 50',
+    )
+  })
+
+  it('has none when no round logged them, and no first model when no client took one', () => {
+    expect(medianPhases([round(1), round(2)])).toBeUndefined()
+    const phases = medianPhases([round(1), round(2, { downlink: 0.5, updates: 0, aggregate: 0.01 })])
+    expect(phases).toEqual({ downlinkMs: 500, updatesMs: 0, aggregateMs: 10 })
+    expect(phasesLine('x', phases!)).toContain('first global model taken -,')
   })
 })

@@ -154,6 +154,15 @@ export interface CoordinatorRound {
   accuracy?: number
   updates?: number
   declined?: number
+  /** Where the round's wall time went, as the coordinator logs it (seconds; firstModel absent when no client took one). */
+  phases?: LoggedPhases
+}
+
+export interface LoggedPhases {
+  readonly firstModel?: number
+  readonly downlink: number
+  readonly updates: number
+  readonly aggregate: number
 }
 
 /** The coordinator's rounds, read from its JSON log. */
@@ -171,6 +180,7 @@ export async function coordinatorRounds(logFile: string): Promise<CoordinatorRou
       ...(r.accuracy === undefined ? {} : { accuracy: r.accuracy }),
       ...(r.updates === undefined ? {} : { updates: r.updates }),
       ...(r.declined === undefined ? {} : { declined: r.declined }),
+      ...(r.phases === undefined ? {} : { phases: r.phases }),
     })
   }
   return rounds
@@ -180,6 +190,37 @@ function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
   const mid = Math.floor(sorted.length / 2)
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+/**
+ * The median of each phase over the rounds after the first (as seconds per round is taken), in milliseconds;
+ * undefined when no round logged its phases.
+ */
+export function medianPhases(rounds: readonly CoordinatorRound[]): PhaseMedians | undefined {
+  const logged = rounds
+    .slice(rounds.length > 1 ? 1 : 0)
+    .flatMap((r) => (r.phases === undefined ? [] : [r.phases]))
+  if (logged.length === 0) return undefined
+  const ms = (values: number[]): number | undefined =>
+    values.length === 0 ? undefined : Math.round(1000 * median(values))
+  const firstModel = ms(logged.flatMap((p) => (p.firstModel === undefined ? [] : [p.firstModel])))
+  return {
+    ...(firstModel === undefined ? {} : { firstModelMs: firstModel }),
+    downlinkMs: ms(logged.map((p) => p.downlink))!,
+    updatesMs: ms(logged.map((p) => p.updates))!,
+    aggregateMs: ms(logged.map((p) => p.aggregate))!,
+  }
+}
+
+export interface PhaseMedians {
+  readonly firstModelMs?: number
+  readonly downlinkMs: number
+  readonly updatesMs: number
+  readonly aggregateMs: number
+}
+
+export function phasesLine(name: string, phases: PhaseMedians): string {
+  return `${name}, round phases (median ms): first global model taken ${phases.firstModelMs ?? '-'}, every downlink settled ${phases.downlinkMs}, then the updates ${phases.updatesMs}, then the aggregate ${phases.aggregateMs}`
 }
 
 export interface FlBenchRow {
@@ -201,6 +242,8 @@ export interface FlBenchRow {
   readonly accuracyByRound?: readonly (number | null)[]
   /** Hetero runs: mean updates aggregated per round (clients that were available). */
   readonly updatesPerRound?: number
+  /** Median milliseconds of each phase of the coordinator's rounds (see `medianPhases`). */
+  readonly phases?: PhaseMedians
   /** What the wait for a quiet machine before this configuration saw. */
   readonly quiet: QuietWait
   readonly cpu?: SwarmResult['cpu']
@@ -328,6 +371,7 @@ async function runConfig(
   const secondsPerRound =
     Math.round(100 * median(perRound.slice(perRound.length > 1 ? 1 : 0).map((r) => r.seconds))) / 100
   const accuracy = perRound.at(-1)?.accuracy
+  const phases = medianPhases(perRound)
   const mbPerRound = mb(median(perRound.map((r) => r.bytesDown + r.bytesUp)))
   const ratio = (a: number | undefined, b: number | undefined): number | undefined =>
     a === undefined || b === undefined || b === 0 ? undefined : Math.round((100 * a) / b) / 100
@@ -359,6 +403,7 @@ async function runConfig(
             ) / 10,
         }
       : {}),
+    ...(phases === undefined ? {} : { phases }),
     quiet,
     ...(result.cpu === undefined ? {} : { cpu: result.cpu }),
     ...(reference === undefined
@@ -529,6 +574,7 @@ async function cli(argv: readonly string[]): Promise<number> {
     const quiet = await settle(label)
     const { row } = await runConfig(config, rounds, peers, quiet, figures)
     if (row.cpu !== undefined) console.log(cpuLine(row.cpu))
+    if (row.phases !== undefined) console.log(phasesLine(config.name, row.phases))
     console.log(table([row]))
     return row
   }

@@ -5,12 +5,13 @@ import {
   type FlUpdate,
   getFlAlgorithm,
 } from '@swarmgrad/algorithms'
-import { CodedError } from '@swarmgrad/protocol'
+import { CodedError, encodeUplink, peerIdBytes, TensorCodec } from '@swarmgrad/protocol'
 import { settle } from '@swarmgrad/testing'
 import pino from 'pino'
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
 import { aggregateRound, checkSamples, FlServer } from './fl-server.js'
+import type { FlServerAnswer, UplinkHandler } from './fl-transport.js'
 import type { JournalState } from './journal.js'
 import { createCoordinatorMetrics } from './metrics.js'
 import { coordinatorOptionsSchema } from './options.js'
@@ -242,5 +243,89 @@ describe('an fl round and its journal write and evaluation', () => {
     await run.run
     expect(evaluation.asked).toEqual([1, 2, 3, 4])
     expect(run.reportedRounds).toEqual([1, 2, 3, 4])
+  })
+})
+
+describe('the phases of an fl round', () => {
+  it('observes when the first client took its model, when every downlink settled, the updates and the aggregate', async () => {
+    let now = 5_000
+    const answer = new Map<string, (a: FlServerAnswer) => void>()
+    let onUplink: UplinkHandler | undefined
+    const registry = new Registry()
+    const state: JournalState = {
+      runId: 'phase-run',
+      algorithm: 'fedavg',
+      round: 0,
+      model: new Float32Array(4),
+      algorithmState: getFlAlgorithm('fedavg').initialState(4),
+      history: [],
+      bytesDown: 0,
+      bytesUp: 0,
+    }
+    const server = new FlServer({
+      transport: {
+        self: 'coordinator',
+        start: async (handler) => {
+          onUplink = handler
+        },
+        stop: async () => undefined,
+        connectedPeers: () => ['a', 'b'],
+        sendDownlink: (to) => new Promise((done) => answer.set(to, done)),
+        publishClock: async () => undefined,
+        bytes: () => ({ down: 0, up: 0 }),
+      },
+      runId: state.runId,
+      options: coordinatorOptionsSchema.parse({
+        rounds: 1,
+        evalEvery: 0,
+        fl: { minClients: 2, dropOpposed: false },
+        metrics: { port: -1 },
+      }),
+      membership: { live: () => ['a', 'b'], waitForLive: async () => undefined },
+      metrics: createCoordinatorMetrics(registry),
+      logger: pino({ level: 'silent' }),
+      state,
+      clock: { now: () => now, timeout: () => new AbortController().signal },
+      evaluate: undefined,
+      persist: async () => undefined,
+    })
+    await server.start()
+    const run = server.run(new AbortController().signal)
+    await settle()
+    now = 5_100
+    answer.get('b')!({ accepted: true })
+    await settle()
+    now = 5_400
+    answer.get('a')!({ accepted: true })
+    await settle()
+    for (const [client, at] of [
+      ['a', 6_000],
+      ['b', 6_900],
+    ] as const) {
+      now = at
+      const { meta, body } = encodeUplink({
+        runId: state.runId,
+        round: 1,
+        sender: peerIdBytes(client),
+        base: new Float32Array(4),
+        input: { codec: TensorCodec.FLOAT32, values: Float32Array.of(1, 2, 3, 4) },
+        samples: 10,
+      })
+      expect(onUplink!(client, meta, body)).toEqual({ accepted: true })
+    }
+    await run
+    const observed = await registry.getSingleMetric('swarmgrad_coordinator_round_phase_seconds')!.get()
+    const sum = (phase: string): number | undefined =>
+      observed.values.find(
+        (v) =>
+          'metricName' in v &&
+          v.metricName === 'swarmgrad_coordinator_round_phase_seconds_sum' &&
+          v.labels.phase === phase,
+      )?.value
+    expect(sum('first-model')).toBeCloseTo(0.1, 9)
+    expect(sum('downlink')).toBeCloseTo(0.4, 9)
+    expect(sum('updates')).toBeCloseTo(1.5, 9)
+    expect(sum('aggregate')).toBe(0)
+    expect(Array.from(server.state.model)).toEqual([1, 2, 3, 4])
   })
 })

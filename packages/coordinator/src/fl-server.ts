@@ -120,6 +120,35 @@ export function checkSamples(samples: number): void {
   }
 }
 
+/**
+ * Where a round's wall time went, in seconds (logged with the round and observed by phase; not journaled).
+ * `firstModel`: round start to the first global model a client took (undefined when none did); `downlink`: round
+ * start to the last downlink settled (each sampled client took its model, declined it or failed); `updates`: from
+ * there to the last update the round waited for (the clients' training and uploads); `aggregate`: from there to the
+ * new global model (the previous round's journal write, if still going on, the screening and the algorithm's rule).
+ */
+export interface RoundPhases {
+  readonly firstModel: number | undefined
+  readonly downlink: number
+  readonly updates: number
+  readonly aggregate: number
+}
+
+function roundPhases(
+  started: number,
+  firstModelAt: number | undefined,
+  downlinkDone: number,
+  updatesIn: number,
+  aggregated: number,
+): RoundPhases {
+  return {
+    firstModel: firstModelAt === undefined ? undefined : (firstModelAt - started) / 1000,
+    downlink: (downlinkDone - started) / 1000,
+    updates: (updatesIn - downlinkDone) / 1000,
+    aggregate: (aggregated - updatesIn) / 1000,
+  }
+}
+
 /** What became of one global model sent to a sampled client. */
 type Delivery = 'delivered' | 'declined' | 'failed'
 
@@ -293,11 +322,13 @@ export class FlServer {
     const roundSignal = roundDeadline.signal
     const blobs = new Map<Float32Array | undefined, EncodedBlob>()
     let delivered = 0
+    let firstModelAt: number | undefined
     const settled = await Promise.all(
       sampled.map((client) =>
         this.#sendModel(client, round, hash, assignments.get(client)!, blobs, roundSignal).then(
           (delivery) => {
             if (delivery === 'delivered') {
+              firstModelAt ??= this.#clock.now()
               delivered++
               this.#verify(client, round)
               if (this.#algorithm.acceptsStale) this.#outstanding.set(client, round)
@@ -309,6 +340,7 @@ export class FlServer {
         ),
       ),
     )
+    const downlinkDone = this.#clock.now()
     open.expected = this.#algorithm.acceptsStale ? this.#outstanding.size : delivered
     await this.#publishClock(round, started)
 
@@ -328,6 +360,7 @@ export class FlServer {
       this.#updates.until(enough, roundSignal),
     )
     roundDeadline.clear()
+    const updatesIn = this.#clock.now()
     this.#open = undefined
     if (signal.aborted) return
     const reason =
@@ -365,6 +398,12 @@ export class FlServer {
       )
     }
     state.algorithmState = this.#algorithmState
+    const phases = roundPhases(started, firstModelAt, downlinkDone, updatesIn, this.#clock.now())
+    if (phases.firstModel !== undefined)
+      metrics.roundPhase.observe({ phase: 'first-model' }, phases.firstModel)
+    metrics.roundPhase.observe({ phase: 'downlink' }, phases.downlink)
+    metrics.roundPhase.observe({ phase: 'updates' }, phases.updates)
+    metrics.roundPhase.observe({ phase: 'aggregate' }, phases.aggregate)
     state.round = round
     const bytesAfter = this.#transport.bytes()
     const record: RoundRecord = {
@@ -428,6 +467,7 @@ export class FlServer {
         {
           ...record,
           reason,
+          phases,
           acc: record.accuracy,
           secs: record.seconds,
           bytesOut: bytes.down,

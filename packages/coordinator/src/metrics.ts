@@ -25,6 +25,12 @@ export function createCoordinatorMetrics(registry: Registry) {
       help: 'Wall time of one FL round, sampling to journal write',
       buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300],
     }),
+    roundPhase: metric.histogram({
+      name: 'swarmgrad_coordinator_round_phase_seconds',
+      help: 'Wall time of the phases of an FL round: first-model (start to the first global model a client took), downlink (start to every downlink settled), updates (from there to the last update waited for), aggregate (from there to the new global model)',
+      labelNames: ['phase'] as const,
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300],
+    }),
     roundEnd: metric.counter({
       name: 'swarmgrad_coordinator_round_ends_total',
       help: 'How rounds ended: every expected update arrived, minUpdates reached, the deadline, or none-delivered (no sampled client took the global model)',
