@@ -132,6 +132,20 @@ class Gate {
   }
 }
 
+/** A run of a 4-parameter model before its first round. */
+function firstState(runId: string, algorithm: FlAlgorithmName): JournalState {
+  return {
+    runId,
+    algorithm,
+    round: 0,
+    model: new Float32Array(4),
+    algorithmState: getFlAlgorithm(algorithm).initialState(4),
+    history: [],
+    bytesDown: 0,
+    bytesUp: 0,
+  }
+}
+
 /**
  * A server over a transport whose one client declines every global model (so a round ends as soon as its downlink
  * is answered), recording the round of every downlink and report; journal writes and evaluations last until the
@@ -142,16 +156,7 @@ function fakeRun(options: { algorithm: FlAlgorithmName; rounds: number; journal?
   const downlinkRounds: number[] = []
   const reportedRounds: number[] = []
   let evaluations = 0
-  const state: JournalState = {
-    runId: 'fake-run',
-    algorithm,
-    round: 0,
-    model: new Float32Array(4),
-    algorithmState: getFlAlgorithm(algorithm).initialState(4),
-    history: [],
-    bytesDown: 0,
-    bytesUp: 0,
-  }
+  const state = firstState('fake-run', algorithm)
   const server = new FlServer({
     transport: {
       self: 'coordinator',
@@ -252,16 +257,7 @@ describe('the phases of an fl round', () => {
     const answer = new Map<string, (a: FlServerAnswer) => void>()
     let onUplink: UplinkHandler | undefined
     const registry = new Registry()
-    const state: JournalState = {
-      runId: 'phase-run',
-      algorithm: 'fedavg',
-      round: 0,
-      model: new Float32Array(4),
-      algorithmState: getFlAlgorithm('fedavg').initialState(4),
-      history: [],
-      bytesDown: 0,
-      bytesUp: 0,
-    }
+    const state = firstState('phase-run', 'fedavg')
     const server = new FlServer({
       transport: {
         self: 'coordinator',
