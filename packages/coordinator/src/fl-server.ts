@@ -127,7 +127,7 @@ export function checkSamples(samples: number): void {
  * there to the last update the round waited for (the clients' training and uploads); `aggregate`: from there to the
  * new global model (the previous round's journal write, if still going on, the screening and the algorithm's rule).
  */
-export interface RoundPhases {
+interface RoundPhases {
   readonly firstModel: number | undefined
   readonly downlink: number
   readonly updates: number
