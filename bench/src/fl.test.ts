@@ -8,6 +8,7 @@ import {
   pairsLine,
   parseFlArgs,
   phasesLine,
+  phasesPlot,
   summarizePairs,
 } from './fl.js'
 
@@ -140,5 +141,30 @@ describe('round phases', () => {
     const phases = medianPhases([round(1), round(2, { downlink: 0.5, updates: 0, aggregate: 0.01 })])
     expect(phases).toEqual({ downlinkMs: 500, updatesMs: 0, aggregateMs: 10 })
     expect(phasesLine('x', phases!)).toContain('first global model taken -,')
+  })
+
+  it("plots each round's phases as moments from its start, each adding onto the one before", () => {
+    expect(phasesPlot('x', [round(1), round(2)])).toBeUndefined()
+    const svg = phasesPlot('fedavg-16of16', [
+      round(1, { firstModel: 0.5, downlink: 0.75, updates: 0.75, aggregate: 0.25 }),
+      round(2, { downlink: 0.5, updates: 1, aggregate: 0.5 }),
+    ])!
+    // plot area x 64..704 for rounds 0..2, y 372..36 for 0..2 s (each round took 2 s as reported)
+    expect(svg).toContain('>fedavg-16of16: where each round&#39;s time goes</text>')
+    expect(svg).toContain('d="M384.0,288.0"') // the first model, taken in round 1 only
+    expect(svg).toContain('d="M384.0,246.0 L704.0,288.0"') // every downlink settled: 0.75 and 0.5 s
+    expect(svg).toContain('d="M384.0,120.0 L704.0,120.0"') // the last update: 0.75 + 0.75 and 0.5 + 1 s
+    expect(svg).toContain('d="M384.0,78.0 L704.0,36.0"') // the new global model: 1.75 and 2 s
+    expect(svg).toContain(
+      'd="M384.0,36.0 L704.0,36.0" fill="none" stroke="#333333" stroke-width="2" stroke-dasharray',
+    )
+    for (const label of [
+      'first global model taken',
+      'every downlink settled',
+      'last awaited update in',
+      'new global model',
+      'round as reported',
+    ])
+      expect(svg).toContain(`>${label}</text>`)
   })
 })

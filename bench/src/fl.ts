@@ -2,7 +2,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { renderLineChart } from '@swarmgrad/cli'
+import { PALETTE, renderLineChart } from '@swarmgrad/cli'
 import { CodedError } from '@swarmgrad/protocol'
 import { loadFashionMnist } from '@swarmgrad/trainer'
 import { integerOption, readCommandLine } from './command-line.js'
@@ -223,6 +223,47 @@ export function phasesLine(name: string, phases: PhaseMedians): string {
   return `${name}, round phases (median ms): first global model taken ${phases.firstModelMs ?? '-'}, every downlink settled ${phases.downlinkMs}, then the updates ${phases.updatesMs}, then the aggregate ${phases.aggregateMs}`
 }
 
+/**
+ * Where each round's wall time went, against the round: the moments, counted from the round's start, at which the
+ * first client took its global model, every downlink had settled, the last awaited update was in and the new global
+ * model was ready (each phase adds onto the one before), and the round's duration as reported (dashed). Undefined
+ * when no round logged its phases.
+ */
+export function phasesPlot(name: string, rounds: readonly CoordinatorRound[]): string | undefined {
+  const logged = rounds.flatMap((r) =>
+    r.phases === undefined ? [] : [{ round: r.round, seconds: r.seconds, ...r.phases }],
+  )
+  if (logged.length === 0) return undefined
+  type Logged = (typeof logged)[number]
+  const line = (label: string, color: string, at: (r: Logged) => number | undefined, dashed = false) => ({
+    label,
+    color,
+    dashed,
+    points: logged.flatMap((r) => {
+      const value = at(r)
+      return value === undefined ? [] : [[r.round, value] as const]
+    }),
+  })
+  return renderLineChart(
+    [
+      line('first global model taken', PALETTE[0]!, (r) => r.firstModel),
+      line('every downlink settled', PALETTE[1]!, (r) => r.downlink),
+      line('last awaited update in', PALETTE[2]!, (r) => r.downlink + r.updates),
+      line('new global model', PALETTE[3]!, (r) => r.downlink + r.updates + r.aggregate),
+      line('round as reported', '#333333', (r) => r.seconds, true),
+    ],
+    {
+      title: `${name}: where each round's time goes`,
+      xLabel: 'round',
+      yLabel: "seconds from the round's start",
+      yRange: [0, Math.max(...logged.map((r) => Math.max(r.seconds, r.downlink + r.updates + r.aggregate)))],
+    },
+  )
+}
+
+/** Where a configuration's round-phase chart is written. */
+export const phasesPlotFile = (name: string): string => `bench-results/fl-${name}-phases.svg`
+
 export interface FlBenchRow {
   readonly name: string
   readonly sampled: number
@@ -372,6 +413,11 @@ async function runConfig(
     Math.round(100 * median(perRound.slice(perRound.length > 1 ? 1 : 0).map((r) => r.seconds))) / 100
   const accuracy = perRound.at(-1)?.accuracy
   const phases = medianPhases(perRound)
+  const plot = phasesPlot(config.name, perRound)
+  if (plot !== undefined) {
+    await writeFile(phasesPlotFile(config.name), plot)
+    console.log(`round phases plotted to ${phasesPlotFile(config.name)}`)
+  }
   const mbPerRound = mb(median(perRound.map((r) => r.bytesDown + r.bytesUp)))
   const ratio = (a: number | undefined, b: number | undefined): number | undefined =>
     a === undefined || b === undefined || b === 0 ? undefined : Math.round((100 * a) / b) / 100
