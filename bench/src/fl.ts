@@ -231,7 +231,16 @@ export function phasesLine(name: string, phases: PhaseMedians): string {
  */
 export function phasesPlot(name: string, rounds: readonly CoordinatorRound[]): string | undefined {
   const logged = rounds.flatMap((r) =>
-    r.phases === undefined ? [] : [{ round: r.round, seconds: r.seconds, ...r.phases }],
+    r.phases === undefined
+      ? []
+      : [
+          {
+            ...r.phases,
+            round: r.round,
+            seconds: r.seconds,
+            done: r.phases.downlink + r.phases.updates + r.phases.aggregate,
+          },
+        ],
   )
   if (logged.length === 0) return undefined
   type Logged = (typeof logged)[number]
@@ -249,20 +258,20 @@ export function phasesPlot(name: string, rounds: readonly CoordinatorRound[]): s
       line('first global model taken', PALETTE[0]!, (r) => r.firstModel),
       line('every downlink settled', PALETTE[1]!, (r) => r.downlink),
       line('last awaited update in', PALETTE[2]!, (r) => r.downlink + r.updates),
-      line('new global model', PALETTE[3]!, (r) => r.downlink + r.updates + r.aggregate),
+      line('new global model', PALETTE[3]!, (r) => r.done),
       line('round as reported', '#333333', (r) => r.seconds, true),
     ],
     {
       title: `${name}: where each round's time goes`,
       xLabel: 'round',
       yLabel: "seconds from the round's start",
-      yRange: [0, Math.max(...logged.map((r) => Math.max(r.seconds, r.downlink + r.updates + r.aggregate)))],
+      yRange: [0, Math.max(...logged.map((r) => Math.max(r.seconds, r.done)))],
     },
   )
 }
 
 /** Where a configuration's round-phase chart is written. */
-export const phasesPlotFile = (name: string): string => `bench-results/fl-${name}-phases.svg`
+const phasesPlotFile = (name: string): string => `bench-results/fl-${name}-phases.svg`
 
 export interface FlBenchRow {
   readonly name: string
