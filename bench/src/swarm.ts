@@ -163,6 +163,8 @@ export interface PeerSummary {
   readonly cpuSeconds: number | undefined
   /** Seconds the peer reported training, summed over its rounds (the `trainSecs` of its round lines). */
   readonly trainSeconds: number | undefined
+  /** CPU seconds the peer reported using while it trained, summed over its rounds (`trainCpuSecs`). */
+  readonly trainCpuSeconds: number | undefined
   readonly stderrTail?: string
 }
 
@@ -215,6 +217,8 @@ export interface SwarmResult {
     readonly peerMedianSeconds: number | undefined
     /** Median over the peers of their training seconds by the clock (summed `trainSecs`), not CPU. */
     readonly peerTrainMedianSeconds: number | undefined
+    /** The peers' CPU while they trained (summed `trainCpuSecs`), a part of `peersSeconds`. */
+    readonly peersTrainSeconds: number | undefined
   }
 }
 
@@ -232,6 +236,7 @@ interface LogLine {
   readonly merged?: unknown
   readonly secs?: unknown
   readonly trainSecs?: unknown
+  readonly trainCpuSecs?: unknown
 }
 
 function num(value: unknown): number | undefined {
@@ -258,6 +263,8 @@ class Tracked {
   cpu: number | undefined
   cpuAtAssembly = 0
   trainSeconds = 0
+  /** Summed `trainCpuSecs`; undefined while no round line carried one. */
+  trainCpuSeconds: number | undefined
   #assembledAt = 0
   readonly #log: WriteStream | undefined
 
@@ -368,6 +375,8 @@ class Tracked {
         secs: num(record.secs),
       }
       this.trainSeconds += num(record.trainSecs) ?? 0
+      const trainCpu = num(record.trainCpuSecs)
+      if (trainCpu !== undefined) this.trainCpuSeconds = (this.trainCpuSeconds ?? 0) + trainCpu
       this.records.push(r)
       this.onRecord(this, r)
     }
@@ -628,6 +637,7 @@ export async function runSwarm(
       hwmMB: p.hwm > 0 ? mb(p.hwm) : undefined,
       cpuSeconds: roundTo(p.cpuSinceAssembly, 2),
       trainSeconds: p.records.length === 0 ? undefined : roundTo(p.trainSeconds, 2),
+      trainCpuSeconds: roundTo(p.trainCpuSeconds, 2),
       ...(failed ? { stderrTail: p.stderr.slice(-1000) } : {}),
     }
   })
@@ -636,6 +646,7 @@ export async function runSwarm(
   const training = peers.filter((p) => p.trainingRss > 0).map((p) => p.trainingRss)
   const peerCpu = defined(peerSummaries.map((p) => p.cpuSeconds))
   const peerTrain = defined(peerSummaries.map((p) => p.trainSeconds))
+  const peerTrainCpu = defined(peerSummaries.map((p) => p.trainCpuSeconds))
   const coordinatorCpu = coordinator?.cpuSinceAssembly
   const peersCpu = peerCpu.reduce((a, b) => a + b, 0)
   const cpu =
@@ -647,6 +658,13 @@ export async function runSwarm(
           peersSeconds: roundTo(peersCpu, 2)!,
           peerMedianSeconds: peerCpu.length === 0 ? undefined : roundTo(median(peerCpu), 2),
           peerTrainMedianSeconds: peerTrain.length === 0 ? undefined : roundTo(median(peerTrain), 2),
+          peersTrainSeconds:
+            peerTrainCpu.length === 0
+              ? undefined
+              : roundTo(
+                  peerTrainCpu.reduce((a, b) => a + b, 0),
+                  2,
+                ),
         }
   return {
     benchmark: 'swarm',
@@ -699,6 +717,7 @@ export function cpuLine(cpu: NonNullable<SwarmResult['cpu']>): string {
   return (
     `CPU: machine busy ${pctOf(cpu.busyShare)} of ${cpu.capacitySeconds} core-s (steal ${cpu.stealSeconds} s, ` +
     `other tenants ${cpu.foreignSeconds} s = ${pctOf(cpu.foreignShare)}); peers ${cpu.peersSeconds} s ` +
+    (cpu.peersTrainSeconds === undefined ? '' : `(${cpu.peersTrainSeconds} s of it while training) `) +
     `(median ${cpu.peerMedianSeconds ?? '-'} s; ` +
     `median time in training ${cpu.peerTrainMedianSeconds ?? '-'} s by the clock)` +
     (cpu.coordinatorSeconds === undefined ? '' : `, coordinator ${cpu.coordinatorSeconds} s`)

@@ -27,6 +27,7 @@ export async function runNodeCommand(options: NodeOptions): Promise<number> {
           ...(r.payloadBytesSent === undefined ? {} : { payloadOut: r.payloadBytesSent }),
           secs: r.seconds,
           trainSecs: r.trainSeconds,
+          ...(r.trainCpuSeconds === undefined ? {} : { trainCpuSecs: r.trainCpuSeconds }),
         },
         'round done',
       ),

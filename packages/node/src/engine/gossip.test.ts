@@ -12,6 +12,7 @@ import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { describe, expect, it, vi } from 'vitest'
 import { createNodeMetrics } from '../metrics/index.js'
+import type { CpuMeter } from './cpu.js'
 import { GossipEngine, type GossipEngineOptions, type GossipExchange } from './gossip.js'
 import type { Evaluation, LocalModel, OutgoingModel, ReceivedModel, RoundReport } from './types.js'
 
@@ -98,6 +99,7 @@ function setup(
   peers = ['b', 'c', 'd', 'e'],
   logger = pino({ level: 'silent' }),
   length = LENGTH,
+  cpu?: CpuMeter,
 ) {
   const registry = new Registry()
   const metrics = createNodeMetrics(registry)
@@ -129,7 +131,7 @@ function setup(
     },
     model,
     exchange,
-    { logger, metrics, onRound: (r) => reports.push(r) },
+    { logger, metrics, onRound: (r) => reports.push(r), ...(cpu === undefined ? {} : { cpu }) },
   )
   return { engine, model, exchange, reports, registry }
 }
@@ -155,6 +157,38 @@ describe('GossipEngine', () => {
     } finally {
       vi.useRealTimers()
     }
+  })
+
+  it('counts the CPU its process used while training, in the round report and the Prometheus counter', async () => {
+    let cpuSeconds = 10
+    const meter: CpuMeter = () => cpuSeconds
+    const { engine, model, exchange, reports, registry } = setup({}, undefined, undefined, undefined, meter)
+    const trainCpu = async (): Promise<number | undefined> =>
+      (await registry.getSingleMetric('swarmgrad_node_train_cpu_seconds_total')?.get())?.values[0]?.value
+    const train = model.train.bind(model)
+    model.train = async () => {
+      cpuSeconds += 0.25
+      return train()
+    }
+    // what the round spends after training (sending its model) is not training's
+    const send = exchange.sendModel.bind(exchange)
+    exchange.sendModel = async (to, outgoing) => {
+      cpuSeconds += 0.5
+      await send(to, outgoing)
+    }
+    const signal = new AbortController().signal
+    await engine.runRound(signal)
+    await engine.runRound(signal)
+    expect(reports.map((r) => r.trainCpuSeconds)).toEqual([0.25, 0.25])
+    expect(await trainCpu()).toBe(0.5)
+  })
+
+  it('reports no training CPU without a meter (peers sharing one process, as in the simulator)', async () => {
+    const { engine, reports, registry } = setup({})
+    await engine.runRound(new AbortController().signal)
+    expect(reports[0]?.trainCpuSeconds).toBeUndefined()
+    const counter = await registry.getSingleMetric('swarmgrad_node_train_cpu_seconds_total')?.get()
+    expect(counter?.values[0]?.value).toBe(0)
   })
 
   it('merges received models weighted by sample count', async () => {

@@ -13,6 +13,7 @@ import { createRng, errorCode, firstNonFinite, roundWindow, type Xoshiro128 } fr
 import type { Logger } from 'pino'
 import { ModelExchange } from '../exchange/model-exchange.js'
 import type { NodeMetrics } from '../metrics/index.js'
+import { type CpuMeter, cpuSince, processCpuSeconds, recordTrainCpu } from './cpu.js'
 import { recordEvaluation, testReport } from './evaluation.js'
 import { comparableLoss, LOSS_FLOOR, lowerMedian } from './held-out.js'
 import { type Clock, SYSTEM_CLOCK } from './modest/sampling.js'
@@ -143,6 +144,8 @@ export class GossipEngine implements RoundEngine {
       metrics: NodeMetrics
       onRound: (report: RoundReport) => void
       clock?: Clock
+      /** CPU seconds this process has used, counted around local training; the simulator passes none. */
+      cpu?: CpuMeter
     },
   ) {
     this.#rng = createRng(options.seed, options.peerId, 'gossip-fanout')
@@ -204,7 +207,10 @@ export class GossipEngine implements RoundEngine {
     const { stepRatio, dropOpposed, aggregator } = this.options
     const start =
       aggregator === 'clipped' && (stepRatio > 0 || dropOpposed) ? this.model.getParams() : undefined
+    const trainCpu = cpuSince(this.deps.cpu)
     const trained = await this.model.train(signal)
+    const trainCpuSeconds = trainCpu()
+    recordTrainCpu(metrics, trainCpuSeconds)
     metrics.trainDuration.observe(trained.seconds)
     metrics.trainSamples.inc(trained.samples)
     metrics.trainLoss.set(trained.loss)
@@ -242,6 +248,7 @@ export class GossipEngine implements RoundEngine {
       trainLoss: trained.loss,
       trainSamples: trained.samples,
       trainSeconds: trained.seconds,
+      trainCpuSeconds,
       merged,
       sent,
       peers: this.exchange.livePeers().length,
@@ -577,7 +584,12 @@ export function createGossipEngine(context: EngineContext): GossipEngine {
     },
     context.model,
     exchange,
-    { logger: logger.child({ component: 'gossip' }), metrics, onRound: context.onRound },
+    {
+      logger: logger.child({ component: 'gossip' }),
+      metrics,
+      onRound: context.onRound,
+      cpu: processCpuSeconds,
+    },
   )
   return engine
 }

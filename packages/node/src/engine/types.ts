@@ -47,6 +47,8 @@ export interface RoundReport {
   readonly trainLoss: number
   readonly trainSamples: number
   readonly trainSeconds: number
+  /** CPU seconds this process used while it trained in the round (`processCpuSeconds`); absent in the simulator. */
+  readonly trainCpuSeconds?: number | undefined
   /** Models from other peers merged into this peer's model this round. */
   readonly merged: number
   /** Peers the model was sent to successfully. */

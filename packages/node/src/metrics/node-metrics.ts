@@ -40,6 +40,10 @@ export function createNodeMetrics(registry: Registry) {
       help: 'Wall time of local training in one round',
       buckets: TRAIN_SECONDS_BUCKETS,
     }),
+    trainCpu: metric.counter({
+      name: 'swarmgrad_node_train_cpu_seconds_total',
+      help: 'CPU time (user + system, all threads) this process used while training locally, the turns of the event loop between steps included',
+    }),
     trainSamples: metric.counter({
       name: 'swarmgrad_node_train_samples_total',
       help: 'Samples processed by local training',

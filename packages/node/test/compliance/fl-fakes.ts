@@ -11,6 +11,7 @@ import {
 } from '@swarmgrad/protocol'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
+import type { CpuMeter } from '../../src/engine/cpu.js'
 import { FlEngine, type FlEngineOptions, type FlLoop, type FlModel } from '../../src/engine/fl/engine.js'
 import { createFlMetrics, type FlMetrics } from '../../src/engine/fl/metrics.js'
 import type { FlAnswer, FlHandlers, FlTransport } from '../../src/engine/fl/transport.js'
@@ -192,6 +193,8 @@ export async function flClient(
     peerId?: string
     /** Bootstrap multiaddrs the coordinator is resolved from (with `fl.coordinator`); default: the coordinator's. */
     bootstrap?: string[]
+    /** The engine's CPU meter (none by default, as in the simulator). */
+    cpu?: CpuMeter
   } = {},
 ): Promise<FlClient> {
   const peerId = options.peerId ?? 'client-a'
@@ -222,6 +225,7 @@ export async function flClient(
     metrics,
     flMetrics,
     onRound: (report) => reports.push(report),
+    ...(options.cpu === undefined ? {} : { cpu: options.cpu }),
   })
   await engine.start()
   return { engine, model, transport, metrics, flMetrics, reports }

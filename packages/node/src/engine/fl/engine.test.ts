@@ -47,6 +47,33 @@ describe('FlEngine on a fake coordinator', () => {
     expect(client.reports.map((r) => [r.round, r.sent])).toEqual([[4, 1]])
   })
 
+  it('counts the CPU of its local computation only, in the round report and the Prometheus counter', async () => {
+    let cpuSeconds = 3
+    const client = await flClient({ algorithm: 'fedavg' }, { cpu: () => cpuSeconds })
+    const train = client.model.trainSteps.bind(client.model)
+    client.model.trainSteps = async (steps, signal) => {
+      cpuSeconds += 0.25
+      return train(steps, signal)
+    }
+    // the evaluation before training (evalEvery 1) and the uplink after it are not training's
+    client.model.evaluate = async () => {
+      cpuSeconds += 1
+      return { loss: 0.5, accuracy: 0.5 }
+    }
+    const send = client.transport.sendUplink.bind(client.transport)
+    client.transport.sendUplink = async (to, blob) => {
+      cpuSeconds += 2
+      return send(to, blob)
+    }
+    void run(client)
+    client.transport.downlink(1, ramp(1))
+    await expect.poll(() => client.reports.length).toBe(1)
+    client.transport.downlink(2, ramp(2))
+    await expect.poll(() => client.reports.length).toBe(2)
+    expect(client.reports.map((r) => r.trainCpuSeconds)).toEqual([0.25, 0.25])
+    expect(await counter(client.metrics.trainCpu)).toBe(0.5)
+  })
+
   it('takes global models and clocks from its coordinator only, and counts what it refuses', async () => {
     const client = await flClient({ algorithm: 'fedavg' })
     expect(client.transport.downlink(1, ramp(1), [], 'stranger')).toEqual({

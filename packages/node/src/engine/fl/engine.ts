@@ -22,6 +22,7 @@ import {
 } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
 import type { NodeMetrics } from '../../metrics/index.js'
+import { type CpuMeter, cpuSince, processCpuSeconds, recordTrainCpu } from '../cpu.js'
 import { recordEvaluation, testReport } from '../evaluation.js'
 import type { EngineContext, RoundEngine } from '../registry.js'
 import type { Evaluation, LocalModel, RoundReport } from '../types.js'
@@ -90,6 +91,8 @@ export interface FlEngineDeps {
   readonly onRound: (report: RoundReport) => void
   /** The send deadline and reported durations; by default a real timer and the system clock. */
   readonly clock?: Clock
+  /** CPU seconds this process has used, counted around local training (`processCpuSeconds`); the simulator passes none. */
+  readonly cpu?: CpuMeter
 }
 
 /**
@@ -257,7 +260,8 @@ export class FlEngine implements RoundEngine {
     try {
       const computed = await this.#compute(job, signal)
       if (computed === undefined) return
-      const { vector, loss, samples, trainSeconds } = computed
+      const { vector, loss, samples, trainSeconds, trainCpuSeconds } = computed
+      recordTrainCpu(metrics, trainCpuSeconds)
       metrics.trainDuration.observe(trainSeconds)
       metrics.trainSamples.inc(samples)
       metrics.trainLoss.set(loss)
@@ -298,6 +302,7 @@ export class FlEngine implements RoundEngine {
         trainLoss: loss,
         trainSamples: samples,
         trainSeconds,
+        trainCpuSeconds,
         merged: 0,
         sent: ack.accepted ? 1 : 0,
         peers: this.livePeerCount(),
@@ -367,6 +372,7 @@ export class FlEngine implements RoundEngine {
         loss: number
         samples: number
         trainSeconds: number
+        trainCpuSeconds: number | undefined
         evaluation: Evaluation | undefined
       }
     | undefined
@@ -381,6 +387,7 @@ export class FlEngine implements RoundEngine {
     const evalEvery = evalEveryOf({ mode: 'fl', train })
     const evaluation = evalEvery > 0 && job.round % evalEvery === 0 ? await this.model.evaluate() : undefined
     const started = this.#clock.now()
+    const trainCpu = cpuSince(this.deps.cpu)
     const steps = this.#localSteps()
     const loop: FlLoop = { steps, rng: this.#rng, signal }
     let vector: Float32Array
@@ -430,7 +437,14 @@ export class FlEngine implements RoundEngine {
         break
       }
     }
-    return { vector, loss, samples, trainSeconds: (this.#clock.now() - started) / 1000, evaluation }
+    return {
+      vector,
+      loss,
+      samples,
+      trainSeconds: (this.#clock.now() - started) / 1000,
+      trainCpuSeconds: trainCpu(),
+      evaluation,
+    }
   }
 }
 
@@ -483,6 +497,7 @@ export function createFlEngine(context: EngineContext): FlEngine {
       metrics: context.metrics,
       flMetrics: createFlMetrics(context.registry),
       onRound: context.onRound,
+      cpu: processCpuSeconds,
     },
   )
   return engine

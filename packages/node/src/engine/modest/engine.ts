@@ -5,6 +5,7 @@ import { withWaitProgress } from '@swarmgrad/net'
 import { type ErrorCode, errorCode, firstNonFinite } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
 import type { NodeMetrics } from '../../metrics/index.js'
+import { type CpuMeter, cpuSince, recordTrainCpu } from '../cpu.js'
 import { recordEvaluation, testReport } from '../evaluation.js'
 import { comparableLoss, LOSS_FLOOR, lowerMedian } from '../held-out.js'
 import type { RoundEngine } from '../registry.js'
@@ -83,6 +84,8 @@ export interface ModestEngineDeps {
   readonly modestMetrics: ModestMetrics
   readonly onRound: (report: RoundReport) => void
   readonly clock?: Clock
+  /** CPU seconds this process has used, counted around local training (`processCpuSeconds`); the simulator passes none. */
+  readonly cpu?: CpuMeter
 }
 
 interface Aggregation {
@@ -179,6 +182,7 @@ export class ModestEngine implements RoundEngine {
   #trainLoss = Number.NaN
   #trainSamples = 0
   #trainSeconds = 0
+  #trainCpuSeconds: number | undefined
   #lastMerged = 0
   #sent = 0
 
@@ -796,6 +800,7 @@ export class ModestEngine implements RoundEngine {
     if (signal.aborted || past) return
     this.#deps.modestMetrics.roleRounds.inc({ role: 'trainer' })
     let trained: Awaited<ReturnType<LocalModel['train']>>
+    const trainCpu = cpuSince(this.#deps.cpu)
     try {
       trained = await this.#model.train(signal)
     } catch (err) {
@@ -806,6 +811,8 @@ export class ModestEngine implements RoundEngine {
     this.#trainLoss = trained.loss
     this.#trainSamples = trained.samples
     this.#trainSeconds = trained.seconds
+    this.#trainCpuSeconds = trainCpu()
+    recordTrainCpu(this.#deps.metrics, this.#trainCpuSeconds)
     this.#deps.metrics.trainDuration.observe(trained.seconds)
     this.#deps.metrics.trainSamples.inc(trained.samples)
     this.#deps.metrics.trainLoss.set(trained.loss)
@@ -846,6 +853,7 @@ export class ModestEngine implements RoundEngine {
       trainLoss: this.#trainLoss,
       trainSamples: this.#trainSamples,
       trainSeconds: this.#trainSeconds,
+      trainCpuSeconds: this.#trainCpuSeconds,
       merged: this.#lastMerged,
       sent: this.#sent,
       peers: this.#view.liveCount() - 1,

@@ -1,4 +1,5 @@
 import { evalEveryOf } from '@swarmgrad/config'
+import { processCpuSeconds } from '../cpu.js'
 import type { EngineContext } from '../registry.js'
 import { ModestEngine } from './engine.js'
 import { createModestMetrics } from './metrics.js'
@@ -50,6 +51,7 @@ export function createModestEngine(context: EngineContext): ModestEngine {
       metrics,
       modestMetrics: createModestMetrics(context.registry),
       onRound: context.onRound,
+      cpu: processCpuSeconds,
     },
   )
 }

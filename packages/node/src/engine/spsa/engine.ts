@@ -15,6 +15,7 @@ import type { Batch } from '@swarmgrad/trainer'
 import { gatherBatch, sampleSize } from '@swarmgrad/trainer'
 import type { Logger } from 'pino'
 import type { NodeMetrics } from '../../metrics/index.js'
+import { type CpuMeter, cpuSince, processCpuSeconds, recordTrainCpu } from '../cpu.js'
 import { recordEvaluation, testReport } from '../evaluation.js'
 import { type Clock, SYSTEM_CLOCK } from '../modest/sampling.js'
 import type { EngineContext, RoundEngine } from '../registry.js'
@@ -67,6 +68,8 @@ export interface SpsaEngineDeps {
   readonly onRound: (report: RoundReport) => void
   /** Time of the start and round deadlines and of the seconds reported (default: the system clock). */
   readonly clock?: Clock
+  /** CPU seconds this process has used, counted around local training (`processCpuSeconds`); the simulator passes none. */
+  readonly cpu?: CpuMeter
   /** Where θ lives between rounds (default: one array per replica, updated in place). */
   readonly thetas?: ThetaStore
 }
@@ -322,6 +325,7 @@ export class SpsaEngine implements RoundEngine {
     if (hashRound) this.#candidate = { round: this.#closed, theta: this.#thetas.keep(this.#theta) }
 
     const trainStarted = this.#clock.now()
+    const trainCpu = cpuSince(this.#deps.cpu)
     const { scalars: count, batchSize } = this.#options
     const loss = this.#model.drawLosses(count, batchSize, this.#sampler)
     const { scalars, meanLoss } = await this.#kernel.projectedGradients(
@@ -337,6 +341,8 @@ export class SpsaEngine implements RoundEngine {
     )
     this.#model.setParams(this.#theta)
     const trainSeconds = (this.#clock.now() - trainStarted) / 1000
+    const trainCpuSeconds = trainCpu()
+    recordTrainCpu(metrics, trainCpuSeconds)
     metrics.trainDuration.observe(trainSeconds)
     metrics.trainSamples.inc(2 * count * batchSize)
     metrics.trainLoss.set(meanLoss)
@@ -370,6 +376,7 @@ export class SpsaEngine implements RoundEngine {
       trainLoss: meanLoss,
       trainSamples: 2 * count * batchSize,
       trainSeconds,
+      trainCpuSeconds,
       merged: used.length,
       sent,
       peers: this.livePeerCount(),
@@ -798,6 +805,7 @@ export function createSpsaEngine(context: EngineContext): SpsaEngine {
       logger: spsaLogger,
       metrics: context.metrics,
       spsaMetrics: createSpsaMetrics(context.registry),
+      cpu: processCpuSeconds,
       onRound: context.onRound,
     },
   )
