@@ -1,26 +1,24 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import type { Connection, PeerId, Stream, StreamCloseEvent } from '@libp2p/interface'
 import {
-  BLOB_ACK_PREFIX_BYTES,
   BLOB_DIGEST_BYTES,
-  BLOB_HEADER_FIXED_BYTES,
-  BLOB_LENGTH_PREFIX_BYTES,
   type BlobAck,
   CodedError,
-  decodeBlobAckCode,
-  decodeBlobAckPrefix,
-  decodeBlobHeader,
-  decodeBlobHeaderLength,
-  decodeEnvelope,
-  type Envelope,
   type ErrorCode,
   encodeBlobAck,
   encodeBlobHeader,
   errorCode,
   MAX_STREAM_META_BYTES,
-  type MessageKind,
-  peerIdBytes,
 } from '@swarmgrad/protocol'
+import {
+  type BlobMetaExpectations,
+  ByteBudget,
+  MAX_ACK_BYTES,
+  maxFrameBytes,
+  readAck,
+  readBlobFrame,
+  untilAborted,
+} from './blob-frame.js'
 import { HostConfigError, HostNotStartedError } from './errors.js'
 import type { Host } from './host.js'
 import { StreamReader } from './stream-reader.js'
@@ -30,47 +28,8 @@ export type BlobResult = BlobAck
 /** Body bytes that all the blob transfers of one process may be receiving at once, by default. */
 export const BLOB_INBOUND_BUDGET_BYTES = 256 * 1024 * 1024
 
-/** Longest ack: its 2-byte prefix and a code of at most 255 characters. */
-const MAX_ACK_BYTES = BLOB_ACK_PREFIX_BYTES + 0xff
-
-/**
- * Bytes set aside for bodies being received. A transfer reserves its declared body length before allocating it and
- * gives it back when it ends; one that does not fit is refused, so the bodies held at once never exceed `limit`.
- */
-export class ByteBudget {
-  readonly limit: number
-  #used = 0
-
-  constructor(limit: number) {
-    this.limit = positiveInt(limit, 'budget limit')
-  }
-
-  /** Bytes reserved right now. */
-  get used(): number {
-    return this.#used
-  }
-
-  /** Reserves `bytes` if they fit, and says whether they did. */
-  tryReserve(bytes: number): boolean {
-    if (this.#used + bytes > this.limit) return false
-    this.#used += bytes
-    return true
-  }
-
-  release(bytes: number): void {
-    this.#used -= bytes
-  }
-}
-
 /** The budget every BlobTransfer of this process shares unless given its own. */
-const PROCESS_INBOUND_BUDGET = new ByteBudget(BLOB_INBOUND_BUDGET_BYTES)
-
-/** What the meta (an Envelope) of every incoming blob must be, checked before its body is read. */
-export interface BlobMetaExpectations {
-  readonly runId: string
-  /** Envelope kinds this protocol carries. */
-  readonly kinds: readonly MessageKind[]
-}
+export const PROCESS_INBOUND_BUDGET = new ByteBudget(BLOB_INBOUND_BUDGET_BYTES)
 
 export const BLOB_DEFAULTS = {
   maxMetaBytes: MAX_STREAM_META_BYTES,
@@ -338,45 +297,22 @@ export class BlobTransfer {
     // until the header is read, at most the largest valid frame: a sender writes the body right after its header,
     // and one arriving chunk may carry both before the header is parsed; the header then sets the exact limit
     const reader = new StreamReader(stream, {
-      maxBytes: BLOB_LENGTH_PREFIX_BYTES + BLOB_HEADER_FIXED_BYTES + this.maxMetaBytes + this.maxBodyBytes,
+      maxBytes: maxFrameBytes(this.maxMetaBytes, this.maxBodyBytes),
       onBytes: this.#countIn,
     })
-    let reserved = 0
+    const reservation = { bytes: 0 }
     try {
-      const headerLength = decodeBlobHeaderLength(
-        await reader.readExact(BLOB_LENGTH_PREFIX_BYTES, deadline),
-        this.maxMetaBytes,
+      const frame = await readBlobFrame(
+        reader,
+        from,
+        { expect, maxMetaBytes: this.maxMetaBytes, maxBodyBytes: this.maxBodyBytes, budget: this.#budget },
+        reservation,
+        deadline,
       )
-      const header = decodeBlobHeader(await reader.readExact(headerLength, deadline))
-      this.#checkMeta(from, header.meta, header.bodyLength, expect)
-      // the frame is all a sender may send: anything after its body resets the stream
-      reader.limit(BLOB_LENGTH_PREFIX_BYTES + headerLength + header.bodyLength)
-      if (!this.#budget.tryReserve(header.bodyLength)) {
-        throw new CodedError(
-          'UNAVAILABLE',
-          `no room for a ${header.bodyLength}-byte body: ${this.#budget.used} of ${this.#budget.limit} inbound bytes in use`,
-        )
-      }
-      reserved = header.bodyLength
-      const body = new Uint8Array(header.bodyLength)
-      const hash = createHash('sha256')
-      let offset = 0
-      while (offset < body.byteLength) {
-        for (const chunk of await reader.readSome(body.byteLength - offset, deadline)) {
-          body.set(chunk, offset)
-          hash.update(chunk)
-          offset += chunk.byteLength
-        }
-      }
-      const bodyHash = hash.digest()
-      if (!timingSafeEqual(bodyHash, header.digest)) {
-        throw new CodedError(
-          'HASH_MISMATCH',
-          `sha-256 of the ${body.byteLength}-byte body differs from its header`,
-        )
-      }
-      if (reader.overflow !== undefined) throw reader.overflow
-      const result = await untilAborted(Promise.resolve(onBlob(from, header.meta, body, bodyHash)), deadline)
+      const result = await untilAborted(
+        Promise.resolve(onBlob(from, frame.meta, frame.body, frame.bodyHash)),
+        deadline,
+      )
       if (reader.overflow !== undefined) throw reader.overflow
       await this.#answer(
         stream,
@@ -401,35 +337,8 @@ export class BlobTransfer {
       }
       stream.abort(error)
     } finally {
-      this.#budget.release(reserved)
+      this.#budget.release(reservation.bytes)
       reader.detach()
-    }
-  }
-
-  /**
-   * Refuses a blob from its header alone: a meta that is not an Envelope of the run and of an expected kind signed
-   * as sent by `from`, a model or snapshot header declaring another body length than the frame, or a body over
-   * `maxBodyBytes`.
-   */
-  #checkMeta(from: PeerId, meta: Uint8Array, bodyLength: number, expect: BlobMetaExpectations): void {
-    const envelope = decodeEnvelope(meta, {
-      runId: expect.runId,
-      kinds: expect.kinds,
-      sender: peerIdBytes(from),
-      maxBytes: this.maxMetaBytes,
-    })
-    const declared = declaredBodyBytes(envelope)
-    if (declared !== undefined && declared !== bodyLength) {
-      throw new CodedError(
-        'MALFORMED',
-        `blob frame of ${bodyLength} body bytes carries a header of ${declared}`,
-      )
-    }
-    if (bodyLength > this.maxBodyBytes) {
-      throw new CodedError('OVERSIZED', `blob body of ${bodyLength} bytes exceeds ${this.maxBodyBytes}`, {
-        size: bodyLength,
-        limit: this.maxBodyBytes,
-      })
     }
   }
 
@@ -437,13 +346,6 @@ export class BlobTransfer {
     this.#write(stream, encodeBlobAck(ack))
     await stream.close({ signal })
   }
-}
-
-/** The payload size a model or snapshot header declares; other metas declare none. */
-function declaredBodyBytes(envelope: Envelope): number | undefined {
-  const body = envelope.body
-  if (body?.case === 'modelPayloadHeader' || body?.case === 'snapshotHeader') return body.value.byteSize
-  return undefined
 }
 
 /**
@@ -477,32 +379,4 @@ function writeQueueEmpty(stream: Stream, signal: AbortSignal): Promise<void> {
     stream.addEventListener('close', onClose)
     signal.addEventListener('abort', onAbort)
   })
-}
-
-/** `promise`, or a rejection with the signal's reason once it aborts (the promise itself keeps running). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason)
-    signal.throwIfAborted()
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort)
-        resolve(value)
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort)
-        reject(err)
-      },
-    )
-  })
-}
-
-async function readAck(reader: StreamReader, signal: AbortSignal): Promise<BlobResult> {
-  const prefix = decodeBlobAckPrefix(await reader.readExact(BLOB_ACK_PREFIX_BYTES, signal))
-  if (prefix.codeLength === 0) return { accepted: prefix.accepted }
-  return {
-    accepted: prefix.accepted,
-    code: decodeBlobAckCode(await reader.readExact(prefix.codeLength, signal)),
-  }
 }

@@ -1,12 +1,11 @@
 export { warnIfOpen } from './admission.js'
+export { type BlobMetaExpectations, ByteBudget } from './blob-frame.js'
 export {
   BLOB_DEFAULTS,
   BLOB_INBOUND_BUDGET_BYTES,
-  type BlobMetaExpectations,
   type BlobResult,
   BlobTransfer,
   type BlobTransferOptions,
-  ByteBudget,
 } from './blob-transfer.js'
 export { registerProcessMetrics, SWARMGRAD_VERSION } from './build-info.js'
 export { type Clock, SYSTEM_CLOCK } from './clock.js'
