@@ -101,6 +101,18 @@ export abstract class ByteReader {
     return out
   }
 
+  /**
+   * Waits, for as long as `signal` allows, until bytes are there to read: true then, false when the source ended
+   * (or was cut off) with nothing unread.
+   */
+  async waitForData(signal: AbortSignal): Promise<boolean> {
+    while (this.#buffer.byteLength === 0) {
+      if (this.#ended) return false
+      await this.#waitForMore(1, signal)
+    }
+    return true
+  }
+
   /** Drops anything unread and wakes no one any more. */
   protected clear(): void {
     this.#buffer.consume(this.#buffer.byteLength)

@@ -10,6 +10,16 @@ export {
 export { registerProcessMetrics, SWARMGRAD_VERSION } from './build-info.js'
 export { type Clock, SYSTEM_CLOCK } from './clock.js'
 export { type Deadline, deadline } from './deadline.js'
+export {
+  DIRECT_DEFAULTS,
+  DIRECT_KEY_BYTES,
+  DirectClient,
+  type DirectClientOptions,
+  type DirectPathOptions,
+  type DirectReceive,
+  DirectServer,
+  type DirectServerOptions,
+} from './direct.js'
 export { HostConfigError, HostNotStartedError } from './errors.js'
 export { GossipChannel, type GossipChannelOptions, type GossipVerdict, gossipVerdict } from './gossip.js'
 export { HistoryFileError, type HistoryRecord, HistoryWriter } from './history.js'
