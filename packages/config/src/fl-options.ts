@@ -107,6 +107,21 @@ export const flSchema = z.strictObject({
     .describe(
       'client: also receive the other clients’ heartbeats and pass them on, so that a client which cannot dial the coordinator is heard through this one; off, this client’s heartbeat goes only to the connected peers that listen (its coordinator). Per client, so not part of the run id',
     ),
+  direct: z
+    .boolean()
+    .default(true)
+    .describe(
+      'move global models and updates over direct TLS 1.3 connections from the client to the coordinator (keyed by a secret the client registers over its libp2p connection) instead of libp2p streams, which costs about half the CPU; off on either side, or where the coordinator cannot be reached on its direct port, transfers stay on libp2p. Per process, so not part of the run id',
+    ),
+  directPort: z
+    .number()
+    .int()
+    .min(0)
+    .max(65_535)
+    .default(0)
+    .describe(
+      'coordinator: TCP port of the direct path, on the IP address of the first host.listen TCP address; 0 picks a free one (enough where clients reach any port of the coordinator, as on one machine or a compose network; fix it where a firewall or a Kubernetes service sits in between). Not part of the run id',
+    ),
   maxLocalSteps: z
     .number()
     .int()

@@ -1,5 +1,5 @@
 import { peerIdFromString } from '@libp2p/peer-id'
-import { BlobTransfer, GossipChannel, type Host } from '@swarmgrad/net'
+import { BlobTransfer, DirectServer, GossipChannel, type Host } from '@swarmgrad/net'
 import {
   type EncodedBlob,
   type ErrorCode,
@@ -61,14 +61,18 @@ export interface FlServerTransport {
 
 /**
  * The FL server over libp2p: global models pushed on the run's `fl-down` protocol, updates taken on `fl-up`
- * (BlobTransfer both), the round clock on the run's `clock` topic.
+ * (BlobTransfer both), the round clock on the run's `clock` topic. With `fl.direct`, a client that registered on
+ * `fl-direct` and connected to the direct port gets its global models and sends its updates over TLS instead,
+ * in the same frames under the same checks; a client without a free direct connection stays on libp2p.
  */
 export class Libp2pFlServerTransport implements FlServerTransport {
   readonly self: string
   readonly #down: BlobTransfer
   readonly #up: BlobTransfer
   readonly #clock: GossipChannel
+  readonly #direct: DirectServer | undefined
   readonly #host: Host
+  readonly #metrics: CoordinatorMetrics
   #onUplink: UplinkHandler | undefined
   #bytesDown = 0
   #bytesUp = 0
@@ -85,6 +89,7 @@ export class Libp2pFlServerTransport implements FlServerTransport {
     const { runId, paramCount, metrics } = options
     const { exchange, fl } = options.options
     this.#host = host
+    this.#metrics = metrics
     this.self = host.peerId.toString()
     const onBytes = (direction: 'in' | 'out', bytes: number): void => {
       if (direction === 'out') {
@@ -102,19 +107,48 @@ export class Libp2pFlServerTransport implements FlServerTransport {
       onBytes,
       timeoutMs: exchange.sendTimeoutMs,
     })
-    this.#up = new BlobTransfer(host, {
-      protocol: protocolId(runId, FL_PROTOCOL_NAMES.up),
-      maxBodyBytes: maxModelPayloadBytes(paramCount, fl.uplink),
-      expect: { runId, kinds: [MessageKind.MODEL_PAYLOAD_HEADER] },
-      onBlob: (from, meta, body, bodyHash) => {
+    const expect = { runId, kinds: [MessageKind.MODEL_PAYLOAD_HEADER] }
+    const maxUplinkBytes = maxModelPayloadBytes(paramCount, fl.uplink)
+    const takeUplink =
+      (path: 'direct' | 'libp2p') =>
+      (
+        from: { toString(): string },
+        meta: Uint8Array,
+        body: Uint8Array,
+        bodyHash: Uint8Array,
+      ): FlServerAnswer => {
+        metrics.transfers.inc({ direction: 'up', path })
         if (this.#onUplink === undefined) return { accepted: false, code: 'UNAVAILABLE' }
         return this.#onUplink(from.toString(), meta, body, bodyHash)
-      },
-      onReceiveError: (_from, code) => metrics.updatesRejected.inc({ code }),
+      }
+    const onReceiveError = (_from: unknown, code: ErrorCode): void => {
+      metrics.updatesRejected.inc({ code })
+    }
+    this.#up = new BlobTransfer(host, {
+      protocol: protocolId(runId, FL_PROTOCOL_NAMES.up),
+      maxBodyBytes: maxUplinkBytes,
+      expect,
+      onBlob: takeUplink('libp2p'),
+      onReceiveError,
       onBytes,
       // a client sends one update per round; a second stream covers a late update overlapping the next one
       maxInboundStreams: 2,
     })
+    const listenHost = fl.direct ? directListenHost(options.options.host.listen) : undefined
+    this.#direct =
+      listenHost === undefined
+        ? undefined
+        : new DirectServer(host, {
+            protocol: protocolId(runId, FL_PROTOCOL_NAMES.direct),
+            listenHost,
+            port: fl.directPort,
+            maxSendBodyBytes: this.#down.maxBodyBytes,
+            timeoutMs: exchange.sendTimeoutMs,
+            receive: { expect, maxBodyBytes: maxUplinkBytes, onBlob: takeUplink('direct'), onReceiveError },
+            onBytes,
+            onRefused: (reason) => metrics.directRefused.inc({ reason }),
+            onClients: (count) => metrics.directClients.set(count),
+          })
     this.#clock = new GossipChannel(host, {
       topic: topic(runId, TOPIC_NAMES.clock),
       publisher: host.peerId,
@@ -125,11 +159,16 @@ export class Libp2pFlServerTransport implements FlServerTransport {
   async start(onUplink: UplinkHandler): Promise<void> {
     this.#onUplink = onUplink
     await this.#up.start()
+    if (this.#direct !== undefined) {
+      await this.#direct.start()
+      this.#host.logger.info({ port: this.#direct.port }, 'fl direct path listening')
+    }
     this.#clock.start()
   }
 
   async stop(): Promise<void> {
     this.#clock.stop()
+    await this.#direct?.stop()
     await this.#up.stop()
   }
 
@@ -138,6 +177,9 @@ export class Libp2pFlServerTransport implements FlServerTransport {
   }
 
   sendDownlink(to: string, blob: EncodedBlob, signal: AbortSignal): Promise<FlServerAnswer> {
+    const direct = this.#direct?.canSend(to) === true
+    this.#metrics.transfers.inc({ direction: 'down', path: direct ? 'direct' : 'libp2p' })
+    if (direct) return this.#direct!.send(to, blob.meta, blob.body, { signal, digest: blob.digest })
     return this.#down.send(peerIdFromString(to), blob.meta, blob.body, { signal, digest: blob.digest })
   }
 
@@ -148,4 +190,13 @@ export class Libp2pFlServerTransport implements FlServerTransport {
   bytes(): { down: number; up: number } {
     return { down: this.#bytesDown, up: this.#bytesUp }
   }
+}
+
+/** The IP address of the first TCP address in `listen` (the direct path listens there), if any. */
+function directListenHost(listen: readonly string[]): string | undefined {
+  for (const address of listen) {
+    const match = /^\/ip[46]\/([^/]+)\/tcp\//.exec(address)
+    if (match !== null) return match[1]
+  }
+  return undefined
 }

@@ -74,6 +74,20 @@ export function createCoordinatorMetrics(registry: Registry) {
       help: 'Application stream bytes: down = to clients, up = from clients',
       labelNames: ['direction'] as const,
     }),
+    transfers: metric.counter({
+      name: 'swarmgrad_coordinator_transfers_total',
+      help: 'Global models sent (down) and updates received (up), by path: direct (the TLS connections of fl.direct) or libp2p (streams)',
+      labelNames: ['direction', 'path'] as const,
+    }),
+    directClients: metric.gauge({
+      name: 'swarmgrad_coordinator_direct_clients',
+      help: 'Clients with a direct (TLS) connection their global models go down on',
+    }),
+    directRefused: metric.counter({
+      name: 'swarmgrad_coordinator_direct_refused_total',
+      help: 'Connections to the direct port refused before they carried a frame: handshake (no registered key under that identity, a wrong key, not TLS 1.3, too slow) or role (no valid first byte in time)',
+      labelNames: ['reason'] as const,
+    }),
     evalAccuracy: metric.gauge({
       name: 'swarmgrad_coordinator_eval_accuracy_ratio',
       help: 'Held-out accuracy of the global model (a classifier)',

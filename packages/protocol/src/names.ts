@@ -37,6 +37,11 @@ export const PROTOCOL_NAMES = {
   flDown: 'fl-down',
   /** FL uplink (client → coordinator): one client's update (wire/fl.ts). */
   flUp: 'fl-up',
+  /**
+   * FL direct path: a client registers a 32-byte key, the coordinator answers its TLS port (2 bytes, big-endian;
+   * 0: none); `fl-down` and `fl-up` frames then also travel over TLS 1.3 connections authenticated by that key.
+   */
+  flDirect: 'fl-direct',
 } as const
 export type ProtocolName = (typeof PROTOCOL_NAMES)[keyof typeof PROTOCOL_NAMES]
 

@@ -5,7 +5,7 @@ import type { HistoryRecord } from '@swarmgrad/net'
 import { TOPIC_NAMES, topic } from '@swarmgrad/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
 import { readJournal } from '../../src/index.js'
-import { createFlRun, type FlTestRun, runOptions } from './fl-helpers.js'
+import { counter, createFlRun, type FlTestRun, runOptions } from './fl-helpers.js'
 
 /** A loopback port nothing listens on (discard): dialling it is refused at once. */
 const CLOSED_PORT = 9
@@ -39,6 +39,21 @@ describe('federated run', () => {
     }
     expect(records[0]!.accuracy!).toBeGreaterThan(0.3)
     expect(records.at(-1)!.accuracy!).toBeGreaterThan(records[0]!.accuracy! + 0.05)
+    // round 1's global models went over libp2p; each client then set up the direct path (while it trained, so the
+    // next round may still find it down), and its later models and updates went over TLS
+    const transfers = await counter(run.coordinator.registry, 'swarmgrad_coordinator_transfers_total')
+    expect(transfers.get('down/libp2p')).toBeGreaterThanOrEqual(4)
+    expect(transfers.get('down/direct')).toBeGreaterThanOrEqual(4)
+    expect((transfers.get('down/direct') ?? 0) + (transfers.get('down/libp2p') ?? 0)).toBe(16)
+    expect((transfers.get('up/direct') ?? 0) + (transfers.get('up/libp2p') ?? 0)).toBe(16)
+    for (const peer of run.peers) {
+      const own = await counter(peer.registry, 'swarmgrad_fl_transfers_total')
+      expect(own.get('down/direct')).toBeGreaterThanOrEqual(1)
+      expect(own.get('up/direct')).toBeGreaterThanOrEqual(1)
+    }
+    expect(await counter(run.coordinator.registry, 'swarmgrad_coordinator_direct_clients')).toEqual(
+      new Map([['', 4]]),
+    )
     // the coordinator heard every client, and no client subscribes to the others' heartbeats
     const viewTopic = topic(run.peers[0]!.runId, TOPIC_NAMES.view)
     for (const peer of run.peers)
@@ -73,6 +88,34 @@ describe('federated run', () => {
       expect(l.bytesOut).toBe(run.reports[0]![i]!.bytesSent)
       expect(l.trainLoss).toBe(run.reports[0]![i]!.trainLoss)
     }
+  })
+
+  it('keeps every transfer on libp2p when the coordinator offers no direct path to clients that ask for one', async () => {
+    run = await createFlRun(2, { rounds: 2, fl: { minClients: 2, direct: false } }, () => ({
+      fl: { ...runOptions({ fl: { minClients: 2 } }).fl, direct: true },
+    }))
+    const running = Promise.all(run.peers.map((p) => p.run()))
+    await run.coordinator.run()
+    expect(run.records.map((r) => [r.round, r.updates])).toEqual([
+      [1, 2],
+      [2, 2],
+    ])
+    const transfers = await counter(run.coordinator.registry, 'swarmgrad_coordinator_transfers_total')
+    expect(transfers).toEqual(
+      new Map([
+        ['down/libp2p', 4],
+        ['up/libp2p', 4],
+      ]),
+    )
+    const clientTransfers = await counter(run.peers[0]!.registry, 'swarmgrad_fl_transfers_total')
+    expect(clientTransfers).toEqual(
+      new Map([
+        ['down/libp2p', 2],
+        ['up/libp2p', 2],
+      ]),
+    )
+    await Promise.all(run.peers.map((p) => p.stop()))
+    await running
   })
 
   it('reaches a client it only hears through another client, at the address its relayed heartbeats name', async () => {

@@ -17,7 +17,11 @@ import { decodeModelBlob, encodeModelBlob } from './payload.js'
  *   paramCount values in the run's uplink codec.
  * Both ends answer with the BlobTransfer ack: accepted, or the error code that refused it.
  */
-export const FL_PROTOCOL_NAMES = { down: PROTOCOL_NAMES.flDown, up: PROTOCOL_NAMES.flUp } as const
+export const FL_PROTOCOL_NAMES = {
+  down: PROTOCOL_NAMES.flDown,
+  up: PROTOCOL_NAMES.flUp,
+  direct: PROTOCOL_NAMES.flDirect,
+} as const
 
 /** Largest number of vectors in one downlink (model + extra vectors). */
 export const MAX_DOWNLINK_VECTORS = 3

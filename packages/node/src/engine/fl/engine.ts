@@ -467,6 +467,7 @@ export function createFlEngine(context: EngineContext): FlEngine {
   const { options, host } = context
   const logger = context.logger.child({ component: 'fl' })
   let engine: FlEngine | undefined
+  const flMetrics = createFlMetrics(context.registry)
   const transport = new Libp2pFlTransport(host, {
     runId: context.runId,
     paramCount: context.paramCount,
@@ -475,8 +476,10 @@ export function createFlEngine(context: EngineContext): FlEngine {
     round: () => engine?.round ?? 0,
     heartbeatMs: options.exchange.heartbeatMs,
     relayHeartbeats: options.fl.relayHeartbeats,
+    direct: options.fl.direct,
     logger,
     metrics: context.metrics,
+    flMetrics,
   })
   engine = new FlEngine(
     {
@@ -495,7 +498,7 @@ export function createFlEngine(context: EngineContext): FlEngine {
     {
       logger,
       metrics: context.metrics,
-      flMetrics: createFlMetrics(context.registry),
+      flMetrics,
       onRound: context.onRound,
       cpu: processCpuSeconds,
     },

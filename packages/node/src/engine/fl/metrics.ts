@@ -13,6 +13,11 @@ export function createFlMetrics(registry: Registry) {
       help: 'Rounds this client was offered and declined: unavailable (refused the global model) or join (AFA-CD)',
       labelNames: ['reason'] as const,
     }),
+    transfers: metric.counter({
+      name: 'swarmgrad_fl_transfers_total',
+      help: 'Global models received (down) and updates sent (up), by path: direct (the TLS connections of fl.direct) or libp2p (streams)',
+      labelNames: ['direction', 'path'] as const,
+    }),
     controlIncrementsDropped: metric.counter({
       name: 'swarmgrad_fl_control_increments_dropped_total',
       help: 'SCAFFOLD-family control increments of accepted updates dropped because the coordinator ran their round again (it restarted before journaling it)',

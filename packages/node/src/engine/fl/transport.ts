@@ -1,6 +1,6 @@
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { BlobTransfer, GossipChannel, type Host } from '@swarmgrad/net'
+import { BLOB_DEFAULTS, BlobTransfer, DirectClient, GossipChannel, type Host } from '@swarmgrad/net'
 import {
   type CodecName,
   CodedError,
@@ -18,6 +18,7 @@ import {
 import type { Logger } from 'pino'
 import type { NodeMetrics } from '../../metrics/index.js'
 import { Heartbeat } from './heartbeat.js'
+import type { FlMetrics } from './metrics.js'
 
 /** A receiver's answer to a downlink or an uplink. */
 export interface FlAnswer {
@@ -60,14 +61,19 @@ export interface Libp2pFlTransportOptions {
   readonly heartbeatMs: number
   /** Subscribe to the view topic and pass other clients' heartbeats on (fl.relayHeartbeats). */
   readonly relayHeartbeats: boolean
+  /** Set up the direct path to a coordinator once it sent a global model over libp2p (fl.direct). */
+  readonly direct: boolean
   readonly logger: Logger
   readonly metrics: NodeMetrics
+  readonly flMetrics: FlMetrics
 }
 
 /**
  * An FL client over libp2p: downlinks and uplinks as BlobTransfer pushes on the run's `fl-down` and `fl-up`
  * protocols, the coordinator's round clock on the `clock` topic, and a heartbeat on the `view` topic (how the
- * coordinator learns of the client and its addresses).
+ * coordinator learns of the client and its addresses). With `direct`, the first global model a coordinator sends
+ * over libp2p makes the client set up the direct path to it (`fl-direct`: two TLS connections keyed by a secret
+ * registered over libp2p); global models and updates then travel there, and back on libp2p whenever it is down.
  */
 export class Libp2pFlTransport implements FlTransport {
   readonly #host: Host
@@ -75,6 +81,8 @@ export class Libp2pFlTransport implements FlTransport {
   readonly #up: BlobTransfer
   readonly #clock: GossipChannel
   readonly #heartbeat: Heartbeat
+  readonly #direct: DirectClient | undefined
+  readonly #flMetrics: FlMetrics
   #handlers: FlHandlers | undefined
   readonly #onDisconnect = (peer: PeerId): void => this.#handlers?.onDisconnect(peer.toString())
   #bytesSent = 0
@@ -92,13 +100,26 @@ export class Libp2pFlTransport implements FlTransport {
         metrics.bytesReceived.inc({ kind: 'model' }, bytes)
       }
     }
+    this.#flMetrics = options.flMetrics
+    const expect = { runId, kinds: [MessageKind.MODEL_PAYLOAD_HEADER] }
+    const maxDownlinkBytes = maxModelPayloadBytes(
+      options.paramCount * MAX_DOWNLINK_VECTORS,
+      options.downlinkCodec,
+    )
+    const onReceiveError = (_from: PeerId, code: ErrorCode): void => {
+      metrics.messagesRejected.inc({ kind: 'model', code })
+    }
     this.#down = new BlobTransfer(host, {
       protocol: protocolId(runId, FL_PROTOCOL_NAMES.down),
-      maxBodyBytes: maxModelPayloadBytes(options.paramCount * MAX_DOWNLINK_VECTORS, options.downlinkCodec),
-      expect: { runId, kinds: [MessageKind.MODEL_PAYLOAD_HEADER] },
-      onBlob: (from: PeerId, meta, body, bodyHash) =>
-        this.#on().onDownlink(from.toString(), meta, body, bodyHash),
-      onReceiveError: (_from, code) => metrics.messagesRejected.inc({ kind: 'model', code }),
+      maxBodyBytes: maxDownlinkBytes,
+      expect,
+      onBlob: (from: PeerId, meta, body, bodyHash) => {
+        this.#flMetrics.transfers.inc({ direction: 'down', path: 'libp2p' })
+        const answer = this.#on().onDownlink(from.toString(), meta, body, bodyHash)
+        if (answer.accepted) void this.#direct?.connect(from)
+        return answer
+      },
+      onReceiveError,
       onBytes,
     })
     this.#up = new BlobTransfer(host, {
@@ -106,6 +127,23 @@ export class Libp2pFlTransport implements FlTransport {
       maxBodyBytes: maxModelPayloadBytes(options.paramCount, options.uplinkCodec),
       onBytes,
     })
+    this.#direct = options.direct
+      ? new DirectClient(host, {
+          protocol: protocolId(runId, FL_PROTOCOL_NAMES.direct),
+          maxSendBodyBytes: this.#up.maxBodyBytes,
+          timeoutMs: BLOB_DEFAULTS.timeoutMs,
+          receive: {
+            expect,
+            maxBodyBytes: maxDownlinkBytes,
+            onBlob: (from, meta, body, bodyHash) => {
+              this.#flMetrics.transfers.inc({ direction: 'down', path: 'direct' })
+              return this.#on().onDownlink(from.toString(), meta, body, bodyHash)
+            },
+            onReceiveError,
+          },
+          onBytes,
+        })
+      : undefined
     this.#clock = new GossipChannel(host, {
       topic: topic(runId, TOPIC_NAMES.clock),
       validate: (from, data) => this.#on().onClock(from.toString(), data),
@@ -131,6 +169,7 @@ export class Libp2pFlTransport implements FlTransport {
 
   async stop(): Promise<void> {
     await this.#heartbeat.stop()
+    this.#direct?.stop()
     this.#clock.stop()
     await this.#down.stop()
     this.#host.off('peer:disconnect', this.#onDisconnect)
@@ -141,6 +180,9 @@ export class Libp2pFlTransport implements FlTransport {
   }
 
   sendUplink(to: string, blob: EncodedBlob, signal: AbortSignal): Promise<FlAnswer> {
+    const direct = this.#direct?.canSend(to) === true
+    this.#flMetrics.transfers.inc({ direction: 'up', path: direct ? 'direct' : 'libp2p' })
+    if (direct) return this.#direct!.send(to, blob.meta, blob.body, { signal, digest: blob.digest })
     return this.#up.send(peerIdFromString(to), blob.meta, blob.body, { signal, digest: blob.digest })
   }
 
