@@ -33,7 +33,7 @@ ENV NODE_ENV=production \
     SWARMGRAD_METRICS_PORT=9464
 USER swarmgrad
 WORKDIR /var/lib/swarmgrad
-EXPOSE 9000 9464
+EXPOSE 9000 9001 9464
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 CMD ["node", "/opt/swarmgrad/healthcheck.mjs"]
 ENTRYPOINT ["node", "/usr/local/bin/swarmgrad"]
 CMD ["node"]
