@@ -47,6 +47,9 @@ export const DIRECT_DEFAULTS = {
   maxClients: 4096,
 } as const
 
+/** Body bytes handed to the socket at a time; the next piece waits until the socket has passed this one on. */
+const DIRECT_CHUNK_BYTES = 256 * 1024
+
 const TLS_VERSION = { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' } as const
 
 /** What one side of the direct path takes from the other, and how it bounds it. */
@@ -127,9 +130,31 @@ class FrameSocket extends ByteReader {
     return !this.ended && !this.socket.destroyed
   }
 
-  write(bytes: Uint8Array): void {
-    this.socket.write(bytes)
+  /** Writes `bytes`; false once the socket holds more than its buffer size, when the next write should wait. */
+  write(bytes: Uint8Array): boolean {
     this.#onBytes?.('out', bytes.byteLength)
+    return this.socket.write(bytes)
+  }
+
+  /** Resolves once the socket has handed on everything written; rejects when it closes first or `signal` aborts. */
+  drained(signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted()
+    if (this.socket.destroyed) return Promise.reject(new Error('connection closed while sending'))
+    return new Promise<void>((resolve, reject) => {
+      const settle = (err?: unknown): void => {
+        this.socket.off('drain', onDrain)
+        this.socket.off('close', onClose)
+        signal.removeEventListener('abort', onAbort)
+        if (err === undefined) resolve()
+        else reject(err)
+      }
+      const onDrain = (): void => settle()
+      const onClose = (): void => settle(new Error('connection closed while sending'))
+      const onAbort = (): void => settle(signal.reason)
+      this.socket.once('drain', onDrain)
+      this.socket.once('close', onClose)
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
   }
 }
 
@@ -154,11 +179,26 @@ async function sendFrame(
   const signal = options.signal === undefined ? deadline : AbortSignal.any([options.signal, deadline])
   try {
     conn.restart(MAX_ACK_BYTES)
-    conn.write(
-      encodeBlobHeader({ bodyLength: frame.body.byteLength, digest: frame.digest, meta: frame.meta }),
-    )
-    conn.write(frame.body)
-    return await readAck(conn, signal)
+    let answered = false
+    const ack = readAck(conn, signal).then((result) => {
+      answered = true
+      return result
+    })
+    // a write failure below is reported through `ack`; keep its rejection handled until it is awaited
+    ack.catch(() => undefined)
+    try {
+      conn.write(
+        encodeBlobHeader({ bodyLength: frame.body.byteLength, digest: frame.digest, meta: frame.meta }),
+      )
+      // a piece at a time: the socket encrypts whatever it is given at once, and a coordinator sending a model to
+      // 16 clients would hold 16 models' ciphertext
+      for (let offset = 0; offset < frame.body.byteLength && !answered; offset += DIRECT_CHUNK_BYTES) {
+        if (!conn.write(frame.body.subarray(offset, offset + DIRECT_CHUNK_BYTES))) await conn.drained(signal)
+      }
+    } catch {
+      // the receiver may have refused early and closed the connection: its answer, if any, is read below
+    }
+    return await ack
   } catch (err) {
     conn.socket.destroy()
     if (options.signal?.aborted === true) throw options.signal.reason
