@@ -260,12 +260,14 @@ async function serveFrames(
   }
 }
 
-function checkSend(
-  meta: Uint8Array,
-  body: Uint8Array,
+/** Checks a frame against this side's limits and sends it on `conn`, the direct connection to `peer`. */
+async function sendDirect(
+  conn: FrameSocket | undefined,
+  peer: string,
+  frame: { meta: Uint8Array; body: Uint8Array; digest: Uint8Array; signal?: AbortSignal },
   options: DirectPathOptions,
-  digest: Uint8Array | undefined,
-): Uint8Array {
+): Promise<BlobResult> {
+  const { meta, body, digest } = frame
   if (body.byteLength > options.maxSendBodyBytes) {
     throw new CodedError(
       'OVERSIZED',
@@ -276,10 +278,15 @@ function checkSend(
   if (meta.byteLength > maxMetaBytes) {
     throw new CodedError('OVERSIZED', `blob meta of ${meta.byteLength} bytes exceeds ${maxMetaBytes}`)
   }
-  if (digest === undefined || digest.byteLength !== BLOB_DIGEST_BYTES) {
+  if (digest.byteLength !== BLOB_DIGEST_BYTES) {
     throw new CodedError('BAD_ARGUMENT', `a direct send needs the body's ${BLOB_DIGEST_BYTES}-byte sha-256`)
   }
-  return digest
+  if (conn === undefined) throw new CodedError('UNREACHABLE', `no direct connection to ${peer}`)
+  return sendFrame(conn, frame, {
+    ...(frame.signal === undefined ? {} : { signal: frame.signal }),
+    timeoutMs: options.timeoutMs,
+    what: `${peer} did not answer a direct transfer`,
+  })
 }
 
 function checkOptions(options: DirectPathOptions): void {
@@ -400,20 +407,7 @@ export class DirectServer {
     body: Uint8Array,
     options: { signal?: AbortSignal; digest: Uint8Array },
   ): Promise<BlobResult> {
-    const digest = checkSend(meta, body, this.#options, options.digest)
-    const conn = this.#sendTo.get(peer)
-    if (conn === undefined) {
-      return Promise.reject(new CodedError('UNREACHABLE', `no direct connection to ${peer}`))
-    }
-    return sendFrame(
-      conn,
-      { meta, body, digest },
-      {
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
-        timeoutMs: this.#options.timeoutMs,
-        what: `${peer} did not answer a direct transfer`,
-      },
-    )
+    return sendDirect(this.#sendTo.get(peer), peer, { meta, body, ...options }, this.#options)
   }
 
   async #register(stream: Stream, from: PeerId): Promise<void> {
@@ -547,25 +541,15 @@ export class DirectClient {
     return this.#connecting
   }
 
+  /** Sends a frame to `server` on the connection this client sends on (as DirectServer.send). */
   send(
     server: string,
     meta: Uint8Array,
     body: Uint8Array,
     options: { signal?: AbortSignal; digest: Uint8Array },
   ): Promise<BlobResult> {
-    const digest = checkSend(meta, body, this.#options, options.digest)
-    if (this.#server !== server || this.#sending === undefined) {
-      return Promise.reject(new CodedError('UNREACHABLE', `no direct connection to ${server}`))
-    }
-    return sendFrame(
-      this.#sending,
-      { meta, body, digest },
-      {
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
-        timeoutMs: this.#options.timeoutMs,
-        what: `${server} did not answer a direct transfer`,
-      },
-    )
+    const conn = this.#server === server ? this.#sending : undefined
+    return sendDirect(conn, server, { meta, body, ...options }, this.#options)
   }
 
   stop(): void {

@@ -149,7 +149,7 @@ describe('the direct path (TLS-PSK)', () => {
     })
   })
 
-  it('refuses a body over the limit from its header, before reading it', async () => {
+  it('refuses a body over the limit from its header, before reading it, and a sender its own before sending', async () => {
     const { a, b, client, serverSide } = await pair(side(MB))
     await client.connect(a.peerId)
     const body = new Uint8Array(2 * MB)
@@ -158,6 +158,13 @@ describe('the direct path (TLS-PSK)', () => {
       client.send(a.peerId.toString(), metaOf(b), body, { digest: digestOf(body) }),
     ).resolves.toEqual({ accepted: false, code: 'OVERSIZED' })
     expect(serverSide.errors).toEqual(['OVERSIZED'])
+    // and a sender refuses a body over its own limit before writing anything
+    await client.connect(a.peerId)
+    const huge = new Uint8Array(9 * MB)
+    await expect(
+      client.send(a.peerId.toString(), metaOf(b), huge, { digest: digestOf(huge) }),
+    ).rejects.toMatchObject({ code: 'OVERSIZED' })
+    expect(client.canSend(a.peerId.toString())).toBe(true)
   })
 
   it('refuses a TLS connection under a registered identity with another key, and one under an unknown identity', async () => {
