@@ -451,6 +451,28 @@ describe('docker-compose cluster in fl mode (with deploy/compose/fl.yml)', () =>
       60_000,
     )
     expect(trained).toBe(PEERS + 1)
+    // and, once a global model reached them over libp2p, every client set up the direct path to the coordinator
+    // (its address as the client dialled it by the compose service's name, a port the coordinator picked) and the
+    // models and updates went over it
+    const direct = await eventually(
+      'every client to hold a direct connection and models to go over it both ways',
+      async () => {
+        const [clients, transfers] = await Promise.all([
+          prometheus.query('swarmgrad_coordinator_direct_clients'),
+          prometheus.query('sum by (direction) (swarmgrad_coordinator_transfers_total{path="direct"})'),
+        ])
+        const seen = {
+          clients: clients[0]?.value,
+          down: transfers.find((t) => t.metric.direction === 'down')?.value ?? 0,
+          up: transfers.find((t) => t.metric.direction === 'up')?.value ?? 0,
+        }
+        if (seen.clients === PEERS + 1 && seen.down > 0 && seen.up > 0) return seen
+        throw new Error(`seen ${JSON.stringify(seen)}`)
+      },
+      60_000,
+      5_000,
+    )
+    expect(direct.clients).toBe(PEERS + 1)
   })
 
   it('the Grafana dashboard names only metrics the live coordinator and peers export', async () => {
