@@ -315,6 +315,7 @@ export class DirectServer {
   readonly #keys = new Map<string, Buffer>()
   readonly #identities = new WeakMap<TLSSocket, string>()
   readonly #sendTo = new Map<string, FrameSocket>()
+  readonly #receiveFrom = new Map<string, FrameSocket>()
   readonly #sockets = new Set<TLSSocket>()
   #server: Server | undefined
   #port = 0
@@ -391,6 +392,7 @@ export class DirectServer {
     for (const socket of this.#sockets) socket.destroy()
     this.#sockets.clear()
     this.#sendTo.clear()
+    this.#receiveFrom.clear()
     this.#keys.clear()
     const server = this.#server
     this.#server = undefined
@@ -455,6 +457,7 @@ export class DirectServer {
     )
     socket.on('close', () => {
       this.#sockets.delete(socket)
+      if (this.#receiveFrom.get(id) === conn) this.#receiveFrom.delete(id)
       if (this.#sendTo.get(id) === conn) {
         this.#sendTo.delete(id)
         this.#options.onClients?.(this.#sendTo.size)
@@ -472,12 +475,15 @@ export class DirectServer {
       this.#options.onRefused?.('role', err as Error)
       return
     }
+    const id = from.toString()
     if (role === ROLE_CLIENT_SENDS) {
+      // one connection of each role per client: a newer one replaces the older, so that a client holds two at most
+      this.#receiveFrom.get(id)?.socket.destroy()
+      this.#receiveFrom.set(id, conn)
       await serveFrames(conn, from, { ...this.#options, running: () => this.#running })
     } else if (role === ROLE_SERVER_SENDS) {
       // nothing may come from the client until a frame asks for an ack
       conn.restart(0)
-      const id = from.toString()
       this.#sendTo.get(id)?.socket.destroy()
       this.#sendTo.set(id, conn)
       this.#options.onClients?.(this.#sendTo.size)

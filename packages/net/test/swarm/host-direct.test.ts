@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { connect as tlsConnect } from 'node:tls'
+import { type TLSSocket, connect as tlsConnect } from 'node:tls'
 import type { PeerId } from '@libp2p/interface'
 import { createEnvelope, type ErrorCode, encodeEnvelope, MessageKind, peerIdBytes } from '@swarmgrad/protocol'
 import { waitFor } from '@swarmgrad/testing'
@@ -10,6 +10,7 @@ import {
   type DirectPathOptions,
   DirectServer,
   type Host,
+  StreamReader,
 } from '../../src/index.js'
 import { HostPool } from '../../testing/hosts.js'
 
@@ -193,6 +194,46 @@ describe('the direct path (TLS-PSK)', () => {
     expect(refused).toEqual(['handshake', 'handshake'])
     // the registered client's own connections are untouched
     expect(client.canSend(a.peerId.toString())).toBe(true)
+  })
+
+  it('keeps one connection of each role per client: a newer one closes the older', async () => {
+    const { a, b, server } = await pair()
+    // register a key of our own over libp2p, as a client does, and read the port
+    const key = new Uint8Array(randomBytes(32))
+    const stream = await b.libp2p.dialProtocol(a.peerId, PROTOCOL)
+    const reader = new StreamReader(stream, { maxBytes: 2 })
+    stream.send(key)
+    await stream.close()
+    const answer = await reader.readExact(2, AbortSignal.timeout(10_000))
+    expect(new DataView(answer.buffer, answer.byteOffset, 2).getUint16(0)).toBe(server.port)
+
+    const open = (role: number) =>
+      new Promise<{ socket: TLSSocket; closed: Promise<void> }>((resolve, reject) => {
+        const socket = tlsConnect({
+          host: '127.0.0.1',
+          port: server.port,
+          minVersion: 'TLSv1.3',
+          pskCallback: () => ({ psk: key, identity: b.peerId.toString() }),
+          checkServerIdentity: () => undefined,
+        })
+        const closed = new Promise<void>((done) => socket.once('close', () => done()))
+        socket.once('secureConnect', () => {
+          socket.write(Uint8Array.of(role))
+          resolve({ socket, closed })
+        })
+        socket.once('error', reject)
+      })
+    const opened: Array<{ socket: TLSSocket; closed: Promise<void> }> = []
+    try {
+      for (const role of [1, 1, 1, 2, 2]) opened.push(await open(role))
+      // the server closes the first two of role 1 and the first of role 2 as newer ones arrive
+      await Promise.all([opened[0]!.closed, opened[1]!.closed, opened[3]!.closed])
+      await waitFor(() => server.canSend(b.peerId.toString()), 'the newest role-2 connection in use')
+      expect(opened.map((o) => o.socket.destroyed)).toEqual([true, true, false, true, false])
+      expect(server.clients()).toBe(1)
+    } finally {
+      for (const { socket } of opened) socket.destroy()
+    }
   })
 
   it('leaves the client on libp2p when the peer offers no direct path, and does not ask again within retryMs', async () => {
