@@ -16,7 +16,7 @@ import {
   peerIdBytes,
 } from '@swarmgrad/protocol'
 import type { ByteReader } from './byte-reader.js'
-import { HostConfigError } from './errors.js'
+import { positiveInt } from './errors.js'
 
 /** Longest ack: its 2-byte prefix and a code of at most 255 characters. */
 export const MAX_ACK_BYTES = BLOB_ACK_PREFIX_BYTES + 0xff
@@ -30,10 +30,7 @@ export class ByteBudget {
   #used = 0
 
   constructor(limit: number) {
-    if (!Number.isInteger(limit) || limit <= 0) {
-      throw new HostConfigError('budget limit', `must be a positive integer, got ${String(limit)}`)
-    }
-    this.limit = limit
+    this.limit = positiveInt(limit, 'budget limit')
   }
 
   /** Bytes reserved right now. */

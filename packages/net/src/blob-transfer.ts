@@ -19,7 +19,7 @@ import {
   readBlobFrame,
   untilAborted,
 } from './blob-frame.js'
-import { HostConfigError, HostNotStartedError } from './errors.js'
+import { HostConfigError, HostNotStartedError, positiveInt } from './errors.js'
 import type { Host } from './host.js'
 import { StreamReader } from './stream-reader.js'
 
@@ -80,13 +80,6 @@ export interface BlobTransferOptions {
   maxInboundStreams?: number
   /** Where incoming bodies reserve their bytes: the process-wide BLOB_INBOUND_BUDGET_BYTES unless given. */
   budget?: ByteBudget
-}
-
-function positiveInt(value: number, field: string): number {
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new HostConfigError(field, `must be a positive integer, got ${String(value)}`)
-  }
-  return value
 }
 
 function sha256(data: Uint8Array): Uint8Array {

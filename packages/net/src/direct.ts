@@ -23,8 +23,9 @@ import {
 } from './blob-frame.js'
 import { type BlobResult, PROCESS_INBOUND_BUDGET } from './blob-transfer.js'
 import { ByteReader } from './byte-reader.js'
-import { HostConfigError, HostNotStartedError } from './errors.js'
+import { HostConfigError, HostNotStartedError, positiveInt } from './errors.js'
 import type { Host } from './host.js'
+import { HOST_PROTOCOLS } from './options.js'
 import { StreamReader } from './stream-reader.js'
 
 /** Bytes of the key a client registers over libp2p for its direct connections. */
@@ -290,15 +291,9 @@ async function sendDirect(
 }
 
 function checkOptions(options: DirectPathOptions): void {
-  for (const [field, value] of [
-    ['maxSendBodyBytes', options.maxSendBodyBytes],
-    ['receive.maxBodyBytes', options.receive.maxBodyBytes],
-    ['timeoutMs', options.timeoutMs],
-  ] as const) {
-    if (!Number.isInteger(value) || value <= 0) {
-      throw new HostConfigError(field, `must be a positive integer, got ${String(value)}`)
-    }
-  }
+  positiveInt(options.maxSendBodyBytes, 'maxSendBodyBytes')
+  positiveInt(options.receive.maxBodyBytes, 'receive.maxBodyBytes')
+  positiveInt(options.timeoutMs, 'timeoutMs')
 }
 
 /**
@@ -684,10 +679,8 @@ function directAddress(host: Host, peer: PeerId): string | undefined {
     const components = connection.remoteAddr.getComponents()
     if (components.some((c) => c.name === 'p2p-circuit') || !components.some((c) => c.name === 'tcp'))
       continue
-    const address = components.find((c) => ADDRESS_COMPONENTS.has(c.name))
+    const address = components.find((c) => HOST_PROTOCOLS.has(c.name))
     if (address?.value !== undefined) return address.value
   }
   return undefined
 }
-
-const ADDRESS_COMPONENTS = new Set(['ip4', 'ip6', 'dns4', 'dns6', 'dns'])

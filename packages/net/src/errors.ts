@@ -14,6 +14,14 @@ export class HostConfigError extends Error {
   }
 }
 
+/** `value` when it is a positive integer; otherwise a HostConfigError naming `field`. */
+export function positiveInt(value: number, field: string): number {
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new HostConfigError(field, `must be a positive integer, got ${String(value)}`)
+  }
+  return value
+}
+
 /** A key file (`swarmgrad keygen`, `swarmgrad psk`) cannot be written; the message names the file. */
 export class KeyFileError extends Error {
   override readonly name = 'KeyFileError'

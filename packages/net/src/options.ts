@@ -108,7 +108,8 @@ export const HOST_DEFAULTS = {
   redial: { initialDelayMs: 1_000, maxDelayMs: 30_000, dialTimeoutMs: 10_000 },
 } as const satisfies Partial<HostOptions>
 
-const HOST_PROTOCOLS = new Set(['ip4', 'ip6', 'dns', 'dns4', 'dns6'])
+/** Multiaddr components that name a host: an IP address or a DNS name. */
+export const HOST_PROTOCOLS = new Set(['ip4', 'ip6', 'dns', 'dns4', 'dns6'])
 
 function parseMultiaddr(value: unknown, field: string): Multiaddr {
   if (typeof value !== 'string')
