@@ -44,6 +44,8 @@ import {
  * accuracy per round and plot both curves to bench-results/fl-hetero-accuracy.svg.
  */
 
+/** The clients' key files, kept across runs (see runConfig). */
+const FL_KEY_DIR = 'bench-results/tmp/fl-keys'
 /** The reference command's argument of each configuration it has a counterpart of. */
 const REFERENCE_CONFIGS: Readonly<Record<string, string>> = { 'fedavg-16of16': 'A', 'fedavg-8of16': 'B' }
 
@@ -377,8 +379,10 @@ async function runConfig(
   await rm(logDir, { recursive: true, force: true })
   const count = config.count === 'all' ? peers : config.count
   const coordinator = flCoordinatorCommand(logDir, count, config.flags)
-  // the hetero runs give every client its availability and a key file kept across runs: the same peer ids, so the
-  // same seeded availability draws, in the FedAvg and the FedAU run
+  // every client has a key file kept across runs: the same peer ids, so the coordinator's seeded sample picks the
+  // same clients (and so the same parts of the data) round by round in every run on this machine, and the hetero
+  // runs draw the same availabilities in the FedAvg and the FedAU run
+  const key = (i: number): string[] => ['--host-identity-file', `${FL_KEY_DIR}/peer-${i}.key`]
   const hetero =
     config.hetero === true
       ? {
@@ -389,10 +393,10 @@ async function runConfig(
           ],
           peerExtra: (i: number) => [
             ...['--fl-availability', String(heteroAvailability(i, peers))],
-            ...['--host-identity-file', `bench-results/tmp/fl-hetero-keys/peer-${i}.key`],
+            ...key(i),
           ],
         }
-      : { task: 'fmnist-2nn', extra: [] }
+      : { task: 'fmnist-2nn', extra: [], peerExtra: key }
   const result = await runSwarm(
     {
       name: `fl-${config.name}`,
@@ -401,7 +405,7 @@ async function runConfig(
       rounds,
       task: hetero.task,
       extra: [...hetero.extra, '--train-eval-every', '0', ...config.flags],
-      ...('peerExtra' in hetero ? { peerExtra: hetero.peerExtra } : {}),
+      peerExtra: hetero.peerExtra,
       startPeers: 'none',
       coordinator,
       launch: 'together',

@@ -90,6 +90,34 @@ describe('federated run', () => {
     }
   })
 
+  it('sets up the direct path of a client the coordinator has not sampled yet from its round clock', async () => {
+    run = await createFlRun(3, { rounds: 2, fl: { minClients: 3, count: 1 } })
+    const running = Promise.all(run.peers.map((p) => p.run()))
+    await run.coordinator.run()
+    expect(run.records.map((r) => [r.round, r.sampled, r.updates])).toEqual([
+      [1, 1, 1],
+      [2, 1, 1],
+    ])
+    // one sampled client a round for two rounds: at least one of the three never had a global model, so only the
+    // clock can have told it to connect
+    const downlinks = await Promise.all(
+      run.peers.map(async (p) => {
+        const own = await counter(p.registry, 'swarmgrad_fl_transfers_total')
+        return (own.get('down/direct') ?? 0) + (own.get('down/libp2p') ?? 0)
+      }),
+    )
+    expect(downlinks.filter((d) => d === 0).length).toBeGreaterThanOrEqual(1)
+    const directClients = async (): Promise<number | undefined> =>
+      (await counter(run!.coordinator.registry, 'swarmgrad_coordinator_direct_clients')).get('')
+    const deadline = Date.now() + 30_000
+    while ((await directClients()) !== 3 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    expect(await directClients()).toBe(3)
+    await Promise.all(run.peers.map((p) => p.stop()))
+    await running
+  })
+
   it('keeps every transfer on libp2p when the coordinator offers no direct path to clients that ask for one', async () => {
     run = await createFlRun(2, { rounds: 2, fl: { minClients: 2, direct: false } }, () => ({
       fl: { ...runOptions({ fl: { minClients: 2 } }).fl, direct: true },

@@ -61,7 +61,7 @@ export interface Libp2pFlTransportOptions {
   readonly heartbeatMs: number
   /** Subscribe to the view topic and pass other clients' heartbeats on (fl.relayHeartbeats). */
   readonly relayHeartbeats: boolean
-  /** Set up the direct path to a coordinator once it sent a global model over libp2p (fl.direct). */
+  /** Set up the direct path to a coordinator once it sent a round clock or a global model over libp2p (fl.direct). */
   readonly direct: boolean
   readonly logger: Logger
   readonly metrics: NodeMetrics
@@ -71,9 +71,10 @@ export interface Libp2pFlTransportOptions {
 /**
  * An FL client over libp2p: downlinks and uplinks as BlobTransfer pushes on the run's `fl-down` and `fl-up`
  * protocols, the coordinator's round clock on the `clock` topic, and a heartbeat on the `view` topic (how the
- * coordinator learns of the client and its addresses). With `direct`, the first global model a coordinator sends
- * over libp2p makes the client set up the direct path to it (`fl-direct`: two TLS connections keyed by a secret
- * registered over libp2p); global models and updates then travel there, and back on libp2p whenever it is down.
+ * coordinator learns of the client and its addresses). With `direct`, the coordinator's first round clock or global
+ * model over libp2p makes the client set up the direct path to it (`fl-direct`: two TLS connections keyed by a
+ * secret registered over libp2p); global models and updates then travel there, and back on libp2p whenever it is
+ * down.
  */
 export class Libp2pFlTransport implements FlTransport {
   readonly #host: Host
@@ -146,7 +147,12 @@ export class Libp2pFlTransport implements FlTransport {
       : undefined
     this.#clock = new GossipChannel(host, {
       topic: topic(runId, TOPIC_NAMES.clock),
-      validate: (from, data) => this.#on().onClock(from.toString(), data),
+      validate: (from, data) => {
+        this.#on().onClock(from.toString(), data)
+        // only the coordinator's clock gets here, once its server runs: a client it has not sampled yet sets up
+        // the direct path now, so that its first global model need not come over libp2p
+        if (this.#direct !== undefined && this.#host.isConnected(from)) void this.#direct.connect(from)
+      },
       onReject: (code) => metrics.messagesRejected.inc({ kind: 'clock', code }),
     })
     this.#heartbeat = new Heartbeat(host, {
