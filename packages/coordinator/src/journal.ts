@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import { firstNonFinite } from '@swarmgrad/protocol'
 import { Packr } from 'msgpackr'
 
 /** First bytes of a journal file: magic, format version, sha-256 of the msgpack body that follows. */
@@ -63,10 +64,7 @@ export interface JournalState {
  */
 export function isFiniteData(value: unknown): boolean {
   if (typeof value === 'number') return Number.isFinite(value)
-  if (value instanceof Float32Array) {
-    for (const v of value) if (!Number.isFinite(v)) return false
-    return true
-  }
+  if (value instanceof Float32Array) return firstNonFinite(value) < 0
   if (Array.isArray(value)) return value.every(isFiniteData)
   if (typeof value === 'object' && value !== null) return Object.values(value).every(isFiniteData)
   return true
