@@ -451,9 +451,9 @@ describe('docker-compose cluster in fl mode (with deploy/compose/fl.yml)', () =>
       60_000,
     )
     expect(trained).toBe(PEERS + 1)
-    // and, once a global model reached them over libp2p, every client set up the direct path to the coordinator
-    // (its address as the client dialled it by the compose service's name, a port the coordinator picked) and the
-    // models and updates went over it
+    // and, once the coordinator's round clock or a global model reached them over libp2p, every client set up the
+    // direct path to the coordinator (its address as the client dialled it by the compose service's name, a port the
+    // coordinator picked) and the models and updates went over it
     const direct = await eventually(
       'every client to hold a direct connection and models to go over it both ways',
       async () => {

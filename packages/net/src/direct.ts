@@ -458,10 +458,10 @@ export class DirectServer {
         this.#options.onClients?.(this.#sendTo.size)
       }
     })
-    void this.#serve(conn, peerIdFromString(id))
+    void this.#serve(conn, id)
   }
 
-  async #serve(conn: FrameSocket, from: PeerId): Promise<void> {
+  async #serve(conn: FrameSocket, id: string): Promise<void> {
     let role: number | undefined
     try {
       role = (await conn.readExact(1, AbortSignal.timeout(DIRECT_DEFAULTS.handshakeTimeoutMs)))[0]
@@ -470,12 +470,11 @@ export class DirectServer {
       this.#options.onRefused?.('role', err as Error)
       return
     }
-    const id = from.toString()
     if (role === ROLE_CLIENT_SENDS) {
       // one connection of each role per client: a newer one replaces the older, so that a client holds two at most
       this.#receiveFrom.get(id)?.socket.destroy()
       this.#receiveFrom.set(id, conn)
-      await serveFrames(conn, from, { ...this.#options, running: () => this.#running })
+      await serveFrames(conn, peerIdFromString(id), { ...this.#options, running: () => this.#running })
     } else if (role === ROLE_SERVER_SENDS) {
       // nothing may come from the client until a frame asks for an ack
       conn.restart(0)

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { HistoryRecord } from '@swarmgrad/net'
 import { TOPIC_NAMES, topic } from '@swarmgrad/protocol'
+import { waitFor } from '@swarmgrad/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { readJournal } from '../../src/index.js'
 import { counter, createFlRun, type FlTestRun, runOptions } from './fl-helpers.js'
@@ -109,10 +110,7 @@ describe('federated run', () => {
     expect(downlinks.filter((d) => d === 0).length).toBeGreaterThanOrEqual(1)
     const directClients = async (): Promise<number | undefined> =>
       (await counter(run!.coordinator.registry, 'swarmgrad_coordinator_direct_clients')).get('')
-    const deadline = Date.now() + 30_000
-    while ((await directClients()) !== 3 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
+    await waitFor(async () => (await directClients()) === 3, 'all 3 clients on the direct path', 30_000)
     expect(await directClients()).toBe(3)
     await Promise.all(run.peers.map((p) => p.stop()))
     await running
