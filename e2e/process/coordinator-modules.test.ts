@@ -41,7 +41,7 @@ describe('swarmgrad coordinator (module loading)', () => {
     return {
       urls: lines.filter((line) => !line.startsWith('# start')),
       lines,
-      backend: coordinator.find((r) => r.component === 'trainer' && r.tfBackend !== undefined)?.backend,
+      backend: coordinator.find((r) => r.component === 'evaluator' && r.tfBackend !== undefined)?.backend,
     }
   }
 
@@ -49,7 +49,20 @@ describe('swarmgrad coordinator (module loading)', () => {
     return (await loaded(name, args)).urls
   }
 
-  it('of a gossip run loads no TF.js, while an fl coordinator loads it for its evaluator', async () => {
+  /** The recorded lines split at each `# start` line: what each process or thread that started resolved. */
+  function byThread(lines: readonly string[]): string[][] {
+    const parts: string[][] = []
+    for (const line of lines) {
+      if (line.startsWith('# start')) parts.push([])
+      else parts.at(-1)?.push(line)
+    }
+    return parts
+  }
+
+  const EVALUATOR_WORKER = /\/(cli\/dist\/evaluator-worker\.mjs|coordinator\/dist\/evaluator-worker\.js)$/
+  const tfjs = (urls: readonly string[]): string[] => urls.filter((url) => url.includes('@tensorflow'))
+
+  it('of a gossip run loads no trainer module; an fl one scores a preset MLP on its evaluator thread without TF.js', async () => {
     const gossip = await modulesOf('gossip', ['--mode', 'gossip'])
     // the hook saw the process load the bin's choice: the one-file bundle while it is current (`pnpm build`, as
     // `pnpm test` runs it), else the compiled modules, among them the coordinator's and libp2p's
@@ -59,9 +72,14 @@ describe('swarmgrad coordinator (module loading)', () => {
     expect(gossip.some((url) => url.includes('/libp2p/'))).toBe(!bundled)
     expect(gossip.filter((url) => url.includes('@tensorflow') || url.includes('/trainer/dist/'))).toEqual([])
 
-    // the same check sees TF.js where it is loaded: an fl coordinator makes the initial model
-    const fl = await modulesOf('fl', ['--mode', 'fl', '--data-test-limit', '100'])
-    expect(fl.some((url) => url.includes('@tensorflow/tfjs'))).toBe(true)
+    expect(gossip.some((url) => EVALUATOR_WORKER.test(url))).toBe(false)
+
+    // an fl coordinator of the default model (a ReLU MLP the WebAssembly kernels run) starts its evaluator thread,
+    // and neither thread loads TF.js: the test set, the initial model and the evaluation need none of it
+    const fl = await loaded('fl', ['--mode', 'fl', '--data-test-limit', '100'])
+    const threads = byThread(fl.lines)
+    expect(threads.some((urls) => urls.some((url) => EVALUATOR_WORKER.test(url)))).toBe(true)
+    expect(tfjs(fl.urls)).toEqual([])
   })
 
   it('restarts with its V8 flags before it loads either form of the command line', async () => {
@@ -81,9 +99,14 @@ describe('swarmgrad coordinator (module loading)', () => {
     ).toEqual([])
   })
 
-  it('loads only the TF.js packages it runs on: core, Layers (the gradients) and the wasm backend', async () => {
-    const fl = await loaded('fl-tfjs', ['--mode', 'fl', '--data-test-limit', '100'])
-    const packages = new Set(fl.urls.flatMap((url) => /@tensorflow\/(tfjs[a-z-]*)\//.exec(url)?.[1] ?? []))
+  it('loads TF.js for a model the kernels do not run, on the evaluator thread only: core, Layers and wasm', async () => {
+    const fl = await loaded('fl-tfjs', ['--mode', 'fl', '--data-test-limit', '100', '--model', 'cnn-small'])
+    // the coordinator's own thread(s) resolved no TF.js module, the evaluator's thread did
+    const threads = byThread(fl.lines)
+    const evaluator = threads.find((urls) => urls.some((url) => EVALUATOR_WORKER.test(url)))
+    expect(evaluator).toBeDefined()
+    expect(threads.filter((urls) => urls !== evaluator).flatMap(tfjs)).toEqual([])
+    const packages = new Set(evaluator!.flatMap((url) => /@tensorflow\/(tfjs[a-z-]*)\//.exec(url)?.[1] ?? []))
     // not the whole @tensorflow/tfjs bundle (converter, data, WebGL), nor tfjs-node where its native addon is absent
     // (it loads that whole bundle before it finds the addon missing), nor the plain JS backend wasm replaces; where
     // the native addon is installed, tfjs-node runs and brings the whole bundle

@@ -31,7 +31,7 @@ import {
 } from '@swarmgrad/protocol'
 import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
-import { Evaluator } from './evaluator.js'
+import { Evaluator, initialModel } from './evaluator.js'
 import { FlServer } from './fl-server.js'
 import { Libp2pFlServerTransport } from './fl-transport.js'
 import { JournalError, type JournalState, type RoundRecord, readJournal, writeJournal } from './journal.js'
@@ -333,15 +333,13 @@ export async function createCoordinator(
       }
       logger.info({ journal: options.journal, round: state.round }, 'resuming the run from its journal')
     }
-    const needsEvaluator = options.evalEvery > 0 || state === undefined
-    evaluator = needsEvaluator
-      ? await Evaluator.create(spec, initialParams, options.data, options.seed, logger)
-      : undefined
+    evaluator =
+      options.evalEvery > 0 ? await Evaluator.create(spec, options.data, options.seed, logger) : undefined
     state ??= {
       runId,
       algorithm: options.fl.algorithm,
       round: 0,
-      model: evaluator!.initialModel(),
+      model: initialParams ?? (await initialModel(spec, options.seed)),
       algorithmState: algorithm.initialState(count),
       history: [],
       bytesDown: 0,

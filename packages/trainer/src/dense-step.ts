@@ -1,9 +1,7 @@
 import { type ModelSpec, specTask } from '@swarmgrad/config'
 import { CodedError } from '@swarmgrad/protocol'
-import type * as TF from '@tensorflow/tfjs-core'
-import { type Batch, BYTE_LEVELS, checkIndex, gatherFeatures } from './data/dataset.js'
+import { type Batch, BYTE_LEVELS, type ClassDataset, checkIndex, gatherFeatures } from './data/dataset.js'
 import { MLP_WASM_BASE64 } from './generated/mlp-wasm.js'
-import { tf } from './tf.js'
 
 /** `forward`'s arguments: input, weights, bias and output offsets, rows, input and output widths, ReLU (1) or not. */
 type ForwardArgs = [
@@ -53,8 +51,9 @@ const roundUp = (value: number, multiple: number): number => Math.ceil(value / m
  * inputs at hand are all zero (a picture's blank pixels), which add nothing. `score` runs the same forward pass for
  * evaluation.
  *
- * The model's variables stay its state: `load` copies them in (when a session starts or the model's parameters
- * were replaced), `canonical` gives them back before anything reads the model.
+ * The model's variables stay its state: `load` copies their values in (when a session starts or the model's
+ * parameters were replaced), `canonical` gives them back before anything reads the model. Nothing here needs TF.js:
+ * an evaluation of such a model can run without it (`DenseEvaluator`).
  */
 export class DenseSgdSession {
   readonly #kernels: MlpKernels
@@ -101,17 +100,20 @@ export class DenseSgdSession {
     this.#reserve(32)
   }
 
-  /** Copies the layers' `[in, out]` weights and biases (the model's variables, in order) into the session. */
-  load(variables: readonly TF.Variable[]): void {
+  /**
+   * Copies the layers' parameters into the session: `values` holds each layer's `[in, out]` weights (row-major) and
+   * then its bias, layer after layer (the model's variables, in order).
+   */
+  load(values: readonly Float32Array[]): void {
     const memory = this.#memory
     for (let l = 0; l < this.#weights.length; l++) {
       const [inputs, outputs] = [this.#sizes[l]!, this.#sizes[l + 1]!]
       const stride = this.#widths[l + 1]!
-      const w = variables[2 * l]!.dataSync() as Float32Array
+      const w = values[2 * l]!
       const base = this.#weights[l]! / 4
       for (let i = 0; i < inputs; i++)
         memory.set(w.subarray(i * outputs, (i + 1) * outputs), base + i * stride)
-      memory.set(variables[2 * l + 1]!.dataSync() as Float32Array, this.#biases[l]! / 4)
+      memory.set(values[2 * l + 1]!, this.#biases[l]! / 4)
     }
   }
 
@@ -195,8 +197,8 @@ export class DenseSgdSession {
     return { lossSum, correct }
   }
 
-  /** The layers' parameters in the model's canonical shapes (new tensors, the caller owns them). */
-  canonical(): TF.Tensor[] {
+  /** The layers' parameters as `load` takes them: each layer's `[in, out]` weights, then its bias (new arrays). */
+  canonical(): Float32Array[] {
     const memory = this.#memory
     return this.#weights.flatMap((offset, l) => {
       const [inputs, outputs] = [this.#sizes[l]!, this.#sizes[l + 1]!]
@@ -206,7 +208,7 @@ export class DenseSgdSession {
         w.set(memory.subarray(offset / 4 + i * stride, offset / 4 + i * stride + outputs), i * outputs)
       }
       const bias = this.#biases[l]! / 4
-      return [tf.tensor2d(w, [inputs, outputs]), tf.tensor1d(memory.slice(bias, bias + outputs))]
+      return [w, memory.slice(bias, bias + outputs)]
     })
   }
 
@@ -287,6 +289,34 @@ export class DenseSgdSession {
     this.#memory.fill(0, this.#activations[0]! / 4, this.#activations[1]! / 4)
     this.#rows = rows
   }
+}
+
+/** The most samples `scoreRange` gives the session at once (its scratch memory grows to that, and never shrinks). */
+const SCORE_ROWS = 64
+
+/**
+ * The sum of the softmax cross-entropies of samples `from` to `to` (exclusive) of `data` under the session's weights,
+ * and how many of them it classifies right, scored SCORE_ROWS at a time.
+ */
+export function scoreRange(
+  session: DenseSgdSession,
+  data: ClassDataset,
+  from: number,
+  to: number,
+): { lossSum: number; correct: number } {
+  const indices: number[] = []
+  let lossSum = 0
+  let correct = 0
+  for (let start = from; start < to; start += SCORE_ROWS) {
+    const end = Math.min(start + SCORE_ROWS, to)
+    indices.length = end - start
+    for (let i = start; i < end; i++) indices[i - start] = i
+    session.setInput(data, indices)
+    const scores = session.score(Int32Array.from(data.y.subarray(start, end)))
+    lossSum += scores.lossSum
+    correct += scores.correct
+  }
+  return { lossSum, correct }
 }
 
 /** Whether `spec` trains on DenseSgdSession: a classifier MLP with ReLU hidden layers and no dropout. */

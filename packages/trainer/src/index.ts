@@ -1,5 +1,6 @@
 export * from './backend.js'
 export * from './data/index.js'
+export * from './init.js'
 export * from './layers-export.js'
 export * from './model.js'
 export * from './trainer.js'

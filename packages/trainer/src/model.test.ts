@@ -5,7 +5,8 @@ import { CodedError, createRng } from '@swarmgrad/protocol'
 import * as tf from '@tensorflow/tfjs-core'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend } from './backend.js'
-import { buildModel, initialParams, Model } from './model.js'
+import { initialParams } from './init.js'
+import { buildModel, Model } from './model.js'
 import { conv2dSame } from './ops.js'
 
 const FMNIST_2NN: MlpSpec = {

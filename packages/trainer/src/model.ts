@@ -4,34 +4,13 @@ import {
   featureSize,
   type ModelSpec,
   normalizeModelSpec,
-  paramDecls,
   paramLayout,
 } from '@swarmgrad/config'
-import { CodedError, createRng, type SeedPart, type Xoshiro128 } from '@swarmgrad/protocol'
+import { CodedError, type SeedPart, type Xoshiro128 } from '@swarmgrad/protocol'
 import type * as TF from '@tensorflow/tfjs-core'
+import { initialParams } from './init.js'
 import { conv2dSame, linear } from './ops.js'
 import { tf } from './tf.js'
-
-/**
- * The initial parameters of `spec` for `seed`, drawn with our own PRNG (never a backend RNG), so every process and
- * every backend starts from the same bits: kernels Glorot-uniform, biases zero, in canonical order.
- */
-export function initialParams(spec: ModelSpec, seed: SeedPart): Float32Array {
-  const layout = paramLayout(spec)
-  const decls = paramDecls(spec)
-  const last = layout[layout.length - 1]
-  const out = new Float32Array(last === undefined ? 0 : last.offset + last.length)
-  const rng = createRng(seed, 'model-init')
-  layout.forEach((entry, i) => {
-    const decl = decls[i]!
-    if (entry.role !== 'weight') return
-    const limit = Math.sqrt(6 / (decl.fanIn + decl.fanOut))
-    for (let j = entry.offset; j < entry.offset + entry.length; j++) {
-      out[j] = (2 * rng.nextFloat32() - 1) * limit
-    }
-  })
-  return out
-}
 
 /**
  * A model built from a spec: its parameters are TF.js variables, its forward pass a plain function of them, so
@@ -85,11 +64,13 @@ export class Model {
     this.#sync = sync
   }
 
-  /** Writes `values` (canonical order and shapes) into the variables, taking ownership of them. */
-  writeVariables(values: readonly TF.Tensor[]): void {
+  /** Writes `values` (each variable's values, in canonical order, row-major) into the variables. */
+  writeVariables(values: readonly Float32Array[]): void {
     values.forEach((value, i) => {
-      this.vars[i]!.assign(value)
-      value.dispose()
+      const variable = this.vars[i]!
+      const tensor = tf.tensor(value, variable.shape)
+      variable.assign(tensor)
+      tensor.dispose()
     })
   }
 

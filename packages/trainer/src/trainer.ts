@@ -1,26 +1,25 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import type { ParamLayout } from '@swarmgrad/algorithms'
-import { type ModelSpec, specTask } from '@swarmgrad/config'
+import type { ModelSpec } from '@swarmgrad/config'
 import { CodedError, createRng, type SeedPart, shuffleInPlace, type Xoshiro128 } from '@swarmgrad/protocol'
 import type * as TF from '@tensorflow/tfjs-core'
 import {
   type Batch,
   type ClassDataset,
+  checkBatchSource,
   type Dataset,
   featureRange,
   gatherBatch,
   gatherFeatures,
   type RegressionDataset,
 } from './data/dataset.js'
-import { DenseSgdSession, denseSgdApplies } from './dense-step.js'
+import { DenseSgdSession, denseSgdApplies, scoreRange } from './dense-step.js'
 import { buildModel, Model } from './model.js'
 import { evaluateRegression, meanSquaredError, targetTensor } from './regression.js'
 import { tf } from './tf.js'
 
 export const DEFAULT_BATCH_SIZE = 32
 export const DEFAULT_EVAL_BATCH_SIZE = 500
-/** The most samples the WebAssembly session scores at once. */
-const DENSE_EVAL_ROWS = 64
 /** The longest stretch of training or evaluation between two turns of the event loop, in milliseconds. */
 const YIELD_AFTER_MS = 4
 
@@ -213,31 +212,20 @@ export class Trainer {
     }
   }
 
-  /**
-   * `evaluate` on the WebAssembly session's forward pass, in pieces of at most DENSE_EVAL_ROWS samples (the
-   * session's scratch memory never shrinks), yielding after every `batchSize` samples.
-   */
+  /** `evaluate` on the WebAssembly session's forward pass, yielding after every `batchSize` samples. */
   private async evaluateDense(
     data: ClassDataset,
     batchSize: number,
     signal: AbortSignal | undefined,
   ): Promise<EvalResult> {
     const session = this.loadedSession()
-    const indices: number[] = []
     let lossSum = 0
     let correct = 0
     for (let start = 0; start < data.n; start += batchSize) {
       signal?.throwIfAborted()
-      const end = Math.min(start + batchSize, data.n)
-      for (let from = start; from < end; from += DENSE_EVAL_ROWS) {
-        const to = Math.min(from + DENSE_EVAL_ROWS, end)
-        indices.length = to - from
-        for (let i = from; i < to; i++) indices[i - from] = i
-        session.setInput(data, indices)
-        const scores = session.score(Int32Array.from(data.y.subarray(from, to)))
-        lossSum += scores.lossSum
-        correct += scores.correct
-      }
+      const scores = scoreRange(session, data, start, Math.min(start + batchSize, data.n))
+      lossSum += scores.lossSum
+      correct += scores.correct
       await yieldNowAndThen()
     }
     return {
@@ -372,7 +360,7 @@ export class Trainer {
     )
     const session = this.session
     if (this.sessionVersion !== model.version) {
-      session.load(model.variables())
+      session.load(model.variables().map((variable) => variable.dataSync() as Float32Array))
       this.sessionVersion = model.version
     }
     return session
@@ -439,51 +427,6 @@ class Run {
       samples: this.samples,
       steps: this.steps,
       seconds: (performance.now() - this.started) / 1000,
-    }
-  }
-}
-
-function checkBatchSource(batch: Batch, model: Model, what: string): void {
-  const width = batch.targets ?? 1
-  if (!Number.isInteger(batch.n) || batch.n < 0 || batch.y.length !== batch.n * width) {
-    throw new CodedError(
-      'LENGTH_MISMATCH',
-      `${what}: ${batch.y.length} ${batch.targets === undefined ? 'labels' : 'target values'} for n = ${batch.n}`,
-    )
-  }
-  if (batch.x.length !== batch.n * model.featureSize) {
-    throw new CodedError(
-      'SHAPE_MISMATCH',
-      `${what}: ${batch.x.length} feature values for ${batch.n} samples of the model's ${model.featureSize} features`,
-      { expected: batch.n * model.featureSize, actual: batch.x.length },
-    )
-  }
-  const regression = specTask(model.spec) === 'regression'
-  if (regression !== (batch.targets !== undefined)) {
-    throw new CodedError(
-      'BAD_ARGUMENT',
-      regression
-        ? `${what}: has class labels, the model is a regression model (task regression) of ${model.numClasses} outputs`
-        : `${what}: has regression targets, the model is a classifier`,
-    )
-  }
-  if (batch.targets !== undefined) {
-    if (batch.targets !== model.numClasses) {
-      throw new CodedError(
-        'SHAPE_MISMATCH',
-        `${what}: ${batch.targets} targets per sample, the model has ${model.numClasses} outputs`,
-        { expected: model.numClasses, actual: batch.targets },
-      )
-    }
-    return
-  }
-  for (let i = 0; i < batch.n; i++) {
-    const label = batch.y[i]!
-    if (label >= model.numClasses) {
-      throw new CodedError(
-        'BAD_ARGUMENT',
-        `${what}: label ${label} of sample ${i} is not below the model's ${model.numClasses} outputs`,
-      )
     }
   }
 }

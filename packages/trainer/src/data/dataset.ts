@@ -1,3 +1,4 @@
+import { type ModelSpec, specTask } from '@swarmgrad/config'
 import { CodedError } from '@swarmgrad/protocol'
 
 /** Class labels, one per sample. */
@@ -250,4 +251,61 @@ export function classCounts(y: Labels, numClasses: number): number[] {
   const counts = new Array<number>(numClasses).fill(0)
   for (const label of y) counts[label] = (counts[label] ?? 0) + 1
   return counts
+}
+
+/** What `checkBatchSource` checks a batch against: a model's feature count, outputs and task. */
+export interface BatchShape {
+  readonly featureSize: number
+  readonly numClasses: number
+  readonly spec: Pick<ModelSpec, 'task'>
+}
+
+/**
+ * Checks that `batch` fits `model`: a label (or `targets` values) per sample, the model's number of features per
+ * sample, regression targets for a regression model and class labels below its outputs for a classifier; `what`
+ * names the batch in the error.
+ */
+export function checkBatchSource(batch: Batch, model: BatchShape, what: string): void {
+  const width = batch.targets ?? 1
+  if (!Number.isInteger(batch.n) || batch.n < 0 || batch.y.length !== batch.n * width) {
+    throw new CodedError(
+      'LENGTH_MISMATCH',
+      `${what}: ${batch.y.length} ${batch.targets === undefined ? 'labels' : 'target values'} for n = ${batch.n}`,
+    )
+  }
+  if (batch.x.length !== batch.n * model.featureSize) {
+    throw new CodedError(
+      'SHAPE_MISMATCH',
+      `${what}: ${batch.x.length} feature values for ${batch.n} samples of the model's ${model.featureSize} features`,
+      { expected: batch.n * model.featureSize, actual: batch.x.length },
+    )
+  }
+  const regression = specTask(model.spec) === 'regression'
+  if (regression !== (batch.targets !== undefined)) {
+    throw new CodedError(
+      'BAD_ARGUMENT',
+      regression
+        ? `${what}: has class labels, the model is a regression model (task regression) of ${model.numClasses} outputs`
+        : `${what}: has regression targets, the model is a classifier`,
+    )
+  }
+  if (batch.targets !== undefined) {
+    if (batch.targets !== model.numClasses) {
+      throw new CodedError(
+        'SHAPE_MISMATCH',
+        `${what}: ${batch.targets} targets per sample, the model has ${model.numClasses} outputs`,
+        { expected: model.numClasses, actual: batch.targets },
+      )
+    }
+    return
+  }
+  for (let i = 0; i < batch.n; i++) {
+    const label = batch.y[i]!
+    if (label >= model.numClasses) {
+      throw new CodedError(
+        'BAD_ARGUMENT',
+        `${what}: label ${label} of sample ${i} is not below the model's ${model.numClasses} outputs`,
+      )
+    }
+  }
 }
