@@ -62,7 +62,7 @@ describe('swarmgrad coordinator (module loading)', () => {
   const EVALUATOR_WORKER = /\/(cli\/dist\/evaluator-worker\.mjs|coordinator\/dist\/evaluator-worker\.js)$/
   const tfjs = (urls: readonly string[]): string[] => urls.filter((url) => url.includes('@tensorflow'))
 
-  it('of a gossip run loads no trainer module; an fl one scores a preset MLP on its evaluator thread without TF.js', async () => {
+  it('of a gossip run loads no trainer module; an fl one scores a preset MLP on its thread without TF.js', async () => {
     const gossip = await modulesOf('gossip', ['--mode', 'gossip'])
     // the hook saw the process load the bin's choice: the one-file bundle while it is current (`pnpm build`, as
     // `pnpm test` runs it), else the compiled modules, among them the coordinator's and libp2p's

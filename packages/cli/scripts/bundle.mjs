@@ -1,6 +1,7 @@
 // Bundles the compiled command line (dist/bin.js with every workspace package and dependency it imports) into one
 // file, dist/swarmgrad.mjs (and the coordinator's evaluator thread into dist/evaluator-worker.mjs), and lists in
-// dist/swarmgrad.inputs.json every file they were made from with its size and modification time: bin/swarmgrad.js runs the bundle only while all of them are as listed (src/bundle-check.ts).
+// dist/swarmgrad.inputs.json every file they were made from with its size and modification time: bin/swarmgrad.js
+// runs the bundle only while all of them are as listed (src/bundle-check.ts).
 // One file instead of some 750 modules: a peer starts on about a third less CPU (the module loader resolved, read
 // and compiled every file) and holds about 25 MB less memory. TF.js's packages and `mnist` stay outside: CommonJS
 // files that the code finds with `require` from the bundle's folder (their wasm binaries and JSON files sit beside

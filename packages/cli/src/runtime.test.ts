@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { missingRuntimeFlags, unsupportedRuntime } from './runtime.js'
+import { missingRuntimeEnv, missingRuntimeFlags, unsupportedRuntime } from './runtime.js'
 
 describe('unsupportedRuntime', () => {
   it('accepts Node.js 22.16 and every later release', () => {
@@ -39,5 +39,12 @@ describe('missingRuntimeFlags', () => {
     expect(missingRuntimeFlags(['--no-expose-gc', '--heap-growing-percent=0'], undefined)).toEqual([
       '--max-semi-space-size=1',
     ])
+  })
+})
+
+describe('missingRuntimeEnv', () => {
+  it("fixes glibc's mmap threshold unless the environment sets it already", () => {
+    expect(missingRuntimeEnv({ PATH: '/usr/bin' })).toEqual({ MALLOC_MMAP_THRESHOLD_: '131072' })
+    expect(missingRuntimeEnv({ MALLOC_MMAP_THRESHOLD_: '65536' })).toEqual({})
   })
 })
