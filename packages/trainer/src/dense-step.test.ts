@@ -1,10 +1,12 @@
+import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { MlpSpec } from '@swarmgrad/config'
 import { wasmAssemblies } from '@swarmgrad/testing'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend } from './backend.js'
-import { createDataset, type Dataset, head, PIXEL_LEVELS } from './data/dataset.js'
+import { type ClassDataset, createDataset, type Dataset, head, PIXEL_LEVELS } from './data/dataset.js'
 import { loadMnistPackage } from './data/mnist-package.js'
+import { DenseEvaluator } from './dense-eval.js'
 import { DenseSgdSession, denseSgdApplies, softmaxCrossEntropy } from './dense-step.js'
 import { createTrainer } from './trainer.js'
 
@@ -175,5 +177,60 @@ describe('the WebAssembly dense SGD step', () => {
     expect(loss).toBeCloseTo((-Math.log(0.75) - Math.log(0.5)) / 2, 6)
     const expected = [0.25, 0.75 - 1, 0, 0.5 - 1, 0.5, 0, 0, 0, 0, 0, 0, 0].map((g) => (0.5 * g) / 2)
     expect(Array.from(gradient).map((g) => Number(g.toFixed(6)) + 0)).toEqual(expected.map((g) => g + 0))
+  })
+})
+
+describe('DenseEvaluator', () => {
+  it("scores a parameter vector as the trainer's own evaluation does", async () => {
+    const test = train as ClassDataset
+    const trainer = createTrainer(TWO_NN, { data: test, lr: 0.1, seed: 5, modelSeed: 5 })
+    try {
+      // a model that has learnt something, so that loss and accuracy are far from chance and from each other
+      await trainer.trainEpochs(1)
+      const params = trainer.getParams()
+      const expected = await trainer.evaluate(test)
+      const evaluator = new DenseEvaluator(TWO_NN, test)
+      const got = evaluator.evaluate(params)
+      expect(expected.accuracy).toBeGreaterThan(0.5)
+      expect(got.samples).toBe(600)
+      expect(got.accuracy).toBe(expected.accuracy)
+      expect(got.loss).toBeCloseTo(expected.loss, 6)
+      // a second vector is scored from its own values, not the first one's
+      const zero = evaluator.evaluate(new Float32Array(params.length))
+      expect(zero.loss).toBeCloseTo(Math.log(10), 6)
+    } finally {
+      trainer.dispose()
+    }
+  })
+
+  it('refuses a vector of the wrong length, a model it does not run and data of another shape', () => {
+    const test = train as ClassDataset
+    const evaluator = new DenseEvaluator(TWO_NN, test)
+    expect(() => evaluator.evaluate(new Float32Array(10))).toThrow(
+      expect.objectContaining({ code: 'SHAPE_MISMATCH', message: '10 parameters for a model of 199210' }),
+    )
+    expect(() => new DenseEvaluator({ ...TWO_NN, activation: 'tanh' }, test)).toThrow(
+      expect.objectContaining({ code: 'BAD_ARGUMENT' }),
+    )
+    expect(() => new DenseEvaluator({ ...TWO_NN, inputShape: [100] }, test)).toThrow(
+      expect.objectContaining({ code: 'SHAPE_MISMATCH' }),
+    )
+  })
+
+  it('is reached through @swarmgrad/trainer/dense without loading any TF.js module', () => {
+    // a process of its own, so that what this test file loaded does not count
+    const script = [
+      "const { createRequire } = await import('node:module')",
+      "const dense = await import('@swarmgrad/trainer/dense')",
+      "const spec = { kind: 'mlp', inputShape: [4], hidden: [8], outputs: 3, activation: 'relu' }",
+      'const initial = dense.initialParams(spec, 1)',
+      'const cache = Object.keys(createRequire(import.meta.url).cache)',
+      'console.log(JSON.stringify({ params: initial.length, tfjs: cache.filter((p) => p.includes("@tensorflow")) }))',
+    ].join('\n')
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: new URL('..', import.meta.url),
+      encoding: 'utf8',
+    })
+    expect(JSON.parse(out)).toEqual({ params: 4 * 8 + 8 + 8 * 3 + 3, tfjs: [] })
   })
 })
