@@ -33,7 +33,7 @@ function lowerPriority(): string {
   }
 }
 
-/** How models are scored here, and the scoring of the shared parameters as they are now. */
+/** What scores the models here (for the log), and the scoring of one parameter vector. */
 interface Scorer {
   readonly engine: string
   readonly score: (params: Float32Array) => Promise<Evaluation>

@@ -1,4 +1,5 @@
-import { featureSize, type ModelSpec, normalizeModelSpec, paramLayout } from '@swarmgrad/config'
+import type { ParamLayout } from '@swarmgrad/algorithms'
+import { featureSize, type ModelSpec, normalizeModelSpec, paramCount, paramLayout } from '@swarmgrad/config'
 import { CodedError } from '@swarmgrad/protocol'
 import { type ClassDataset, checkBatchSource } from './data/dataset.js'
 import { DenseSgdSession, denseSgdApplies, scoreRange } from './dense-step.js'
@@ -10,7 +11,8 @@ import { DenseSgdSession, denseSgdApplies, scoreRange } from './dense-step.js'
  */
 export class DenseEvaluator {
   readonly #session: DenseSgdSession
-  readonly #layout: ReturnType<typeof paramLayout>
+  readonly #layout: ParamLayout
+  readonly #size: number
   readonly #data: ClassDataset
 
   constructor(spec: ModelSpec, data: ClassDataset) {
@@ -24,6 +26,7 @@ export class DenseEvaluator {
       'evaluation data',
     )
     this.#layout = paramLayout(normalized)
+    this.#size = paramCount(normalized)
     this.#session = new DenseSgdSession(
       this.#layout.filter((entry) => entry.role === 'weight').map((entry) => entry.shape as [number, number]),
     )
@@ -32,10 +35,8 @@ export class DenseEvaluator {
 
   /** Mean loss and accuracy of `params` on the data, and how many samples that was. */
   evaluate(params: Float32Array): { loss: number; accuracy: number; samples: number } {
-    const last = this.#layout.at(-1)
-    const size = last === undefined ? 0 : last.offset + last.length
-    if (params.length !== size) {
-      throw new CodedError('SHAPE_MISMATCH', `${params.length} parameters for a model of ${size}`)
+    if (params.length !== this.#size) {
+      throw new CodedError('SHAPE_MISMATCH', `${params.length} parameters for a model of ${this.#size}`)
     }
     this.#session.load(
       this.#layout.map((entry) => params.subarray(entry.offset, entry.offset + entry.length)),
