@@ -1,5 +1,4 @@
-import type { ParamLayout } from '@swarmgrad/algorithms'
-import { featureSize, type ModelSpec, normalizeModelSpec, paramCount, paramLayout } from '@swarmgrad/config'
+import { featureSize, type ModelSpec, normalizeModelSpec, paramLayout } from '@swarmgrad/config'
 import { CodedError } from '@swarmgrad/protocol'
 import { type ClassDataset, checkBatchSource } from './data/dataset.js'
 import { DenseSgdSession, denseSgdApplies, scoreRange } from './dense-step.js'
@@ -11,8 +10,6 @@ import { DenseSgdSession, denseSgdApplies, scoreRange } from './dense-step.js'
  */
 export class DenseEvaluator {
   readonly #session: DenseSgdSession
-  readonly #layout: ParamLayout
-  readonly #size: number
   readonly #data: ClassDataset
 
   constructor(spec: ModelSpec, data: ClassDataset) {
@@ -25,22 +22,20 @@ export class DenseEvaluator {
       { featureSize: featureSize(normalized), numClasses: normalized.outputs, spec: normalized },
       'evaluation data',
     )
-    this.#layout = paramLayout(normalized)
-    this.#size = paramCount(normalized)
     this.#session = new DenseSgdSession(
-      this.#layout.filter((entry) => entry.role === 'weight').map((entry) => entry.shape as [number, number]),
+      paramLayout(normalized)
+        .filter((entry) => entry.role === 'weight')
+        .map((entry) => entry.shape as [number, number]),
     )
     this.#data = data
   }
 
-  /** Mean loss and accuracy of `params` on the data, and how many samples that was. */
+  /**
+   * Mean loss and accuracy of `params` on the data, and how many samples that was; SHAPE_MISMATCH unless `params`
+   * has the model's length.
+   */
   evaluate(params: Float32Array): { loss: number; accuracy: number; samples: number } {
-    if (params.length !== this.#size) {
-      throw new CodedError('SHAPE_MISMATCH', `${params.length} parameters for a model of ${this.#size}`)
-    }
-    this.#session.load(
-      this.#layout.map((entry) => params.subarray(entry.offset, entry.offset + entry.length)),
-    )
+    this.#session.load(params)
     const n = this.#data.n
     const { lossSum, correct } = scoreRange(this.#session, this.#data, 0, n)
     return { loss: n === 0 ? 0 : lossSum / n, accuracy: n === 0 ? 0 : correct / n, samples: n }

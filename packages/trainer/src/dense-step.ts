@@ -63,6 +63,8 @@ export class DenseSgdSession {
   /** Byte offsets of each layer's weights `[in, out]` and bias. */
   readonly #weights: number[] = []
   readonly #biases: number[] = []
+  /** How many parameters the layers have (the length of the flat vector `load` takes). */
+  readonly #paramCount: number
   /** Where the per-step matrices start: each layer's input (the last entry: the logits), each layer's gradient. */
   readonly #scratch: number
   #activations: number[] = []
@@ -86,6 +88,7 @@ export class DenseSgdSession {
     this.#kernels = instantiateKernels()
     this.#sizes = [shapes[0]![0], ...shapes.map(([, out]) => out)]
     this.#widths = this.#sizes.map((size, l) => roundUp(size, l === 0 ? 4 : 8))
+    this.#paramCount = shapes.reduce((sum, [inputs, outputs]) => sum + (inputs + 1) * outputs, 0)
     let offset = 0
     for (let l = 0; l < shapes.length; l++) {
       this.#weights.push(offset)
@@ -101,19 +104,23 @@ export class DenseSgdSession {
   }
 
   /**
-   * Copies the layers' parameters into the session: `values` holds each layer's `[in, out]` weights (row-major) and
-   * then its bias, layer after layer (the model's variables, in order).
+   * Copies the layers' parameters into the session from one flat vector: each layer's `[in, out]` weights
+   * (row-major) and then its bias, layer after layer (the model's canonical order, as `Model.getParams` gives it).
    */
-  load(values: readonly Float32Array[]): void {
+  load(values: Float32Array): void {
+    if (values.length !== this.#paramCount) {
+      throw new CodedError('SHAPE_MISMATCH', `${values.length} parameters for a model of ${this.#paramCount}`)
+    }
     const memory = this.#memory
+    let at = 0
     for (let l = 0; l < this.#weights.length; l++) {
       const [inputs, outputs] = [this.#sizes[l]!, this.#sizes[l + 1]!]
       const stride = this.#widths[l + 1]!
-      const w = values[2 * l]!
       const base = this.#weights[l]! / 4
-      for (let i = 0; i < inputs; i++)
-        memory.set(w.subarray(i * outputs, (i + 1) * outputs), base + i * stride)
-      memory.set(values[2 * l + 1]!, this.#biases[l]! / 4)
+      for (let i = 0; i < inputs; i++, at += outputs)
+        memory.set(values.subarray(at, at + outputs), base + i * stride)
+      memory.set(values.subarray(at, at + outputs), this.#biases[l]! / 4)
+      at += outputs
     }
   }
 
@@ -197,19 +204,22 @@ export class DenseSgdSession {
     return { lossSum, correct }
   }
 
-  /** The layers' parameters as `load` takes them: each layer's `[in, out]` weights, then its bias (new arrays). */
-  canonical(): Float32Array[] {
+  /** The layers' parameters as `load` takes them, in one new flat vector. */
+  canonical(): Float32Array {
     const memory = this.#memory
-    return this.#weights.flatMap((offset, l) => {
+    const out = new Float32Array(this.#paramCount)
+    let at = 0
+    for (let l = 0; l < this.#weights.length; l++) {
       const [inputs, outputs] = [this.#sizes[l]!, this.#sizes[l + 1]!]
       const stride = this.#widths[l + 1]!
-      const w = new Float32Array(inputs * outputs)
-      for (let i = 0; i < inputs; i++) {
-        w.set(memory.subarray(offset / 4 + i * stride, offset / 4 + i * stride + outputs), i * outputs)
-      }
+      const base = this.#weights[l]! / 4
+      for (let i = 0; i < inputs; i++, at += outputs)
+        out.set(memory.subarray(base + i * stride, base + i * stride + outputs), at)
       const bias = this.#biases[l]! / 4
-      return [w, memory.slice(bias, bias + outputs)]
-    })
+      out.set(memory.subarray(bias, bias + outputs), at)
+      at += outputs
+    }
+    return out
   }
 
   /**

@@ -27,10 +27,14 @@ export class Model {
   private readonly entries: ParamLayout
   private readonly vars: TF.Variable[]
   private disposed = false
-  /** Counts `setParams` calls: a training session that copied the variables reloads when it changed. */
+  /** Counts `setParams` calls: a training session that copied the parameters reloads when it changed. */
   #version = 0
-  /** Brings the variables up to date with a training session's copy; run before anything reads them. */
-  #sync: (() => void) | undefined
+  /**
+   * Parameters newer than the variables, flat: the copy `setParams` took, or what reads a training session's own
+   * copy (see DenseSgdSession). They go into the variables only when something reads those; until then
+   * `getParams` and `flatParams` answer from here, so a model trained by a session never round-trips through TF.js.
+   */
+  #newer: Float32Array | (() => Float32Array) | undefined
 
   constructor(spec: ModelSpec, params: Float32Array) {
     this.spec = normalizeModelSpec(spec)
@@ -57,33 +61,49 @@ export class Model {
   }
 
   /**
-   * Registers what brings the variables up to date with a training session's own copy of them (see
-   * DenseSgdSession); it runs once, before the next read of the parameters, and is dropped by `setParams`.
+   * Makes a training session's own copy of the parameters the current one: `read` gives them flat, as a new
+   * array, whenever they are asked for, until `setParams` replaces them or something reads the variables (which
+   * then takes them in once).
    */
-  deferSync(sync: () => void): void {
-    this.#sync = sync
+  deferTo(read: () => Float32Array): void {
+    this.#newer = read
   }
 
-  /** Writes `values` (each variable's values, in canonical order, row-major) into the variables. */
-  writeVariables(values: readonly Float32Array[]): void {
-    values.forEach((value, i) => {
-      const variable = this.vars[i]!
-      const tensor = tf.tensor(value, variable.shape)
-      variable.assign(tensor)
-      tensor.dispose()
+  /** Writes the newer parameters, if any, into the variables. */
+  #read(): void {
+    const newer = this.#newer
+    if (newer === undefined) return
+    this.#newer = undefined
+    const values = typeof newer === 'function' ? newer() : newer
+    this.entries.forEach((e, i) => {
+      tf.tidy(() => {
+        this.vars[i]!.assign(tf.tensor(values.subarray(e.offset, e.offset + e.length), [...e.shape]))
+      })
     })
   }
 
-  #read(): void {
-    const sync = this.#sync
-    this.#sync = undefined
-    sync?.()
+  /**
+   * All parameters, flat, in canonical order, to read and not to keep: the array may be the model's own (the copy
+   * `setParams` took) and change with it.
+   */
+  flatParams(): Float32Array {
+    this.checkLive()
+    const newer = this.#newer
+    if (typeof newer === 'function') return newer()
+    if (newer !== undefined) return newer
+    return this.#fromVariables()
   }
 
   /** All parameters as one new Float32Array, in canonical order. */
   getParams(): Float32Array {
     this.checkLive()
-    this.#read()
+    const newer = this.#newer
+    if (typeof newer === 'function') return newer()
+    if (newer !== undefined) return newer.slice()
+    return this.#fromVariables()
+  }
+
+  #fromVariables(): Float32Array {
     const out = new Float32Array(this.size)
     this.entries.forEach((e, i) => {
       out.set(this.vars[i]!.dataSync() as Float32Array, e.offset)
@@ -91,17 +111,12 @@ export class Model {
     return out
   }
 
-  /** Replaces all parameters; throws LENGTH_MISMATCH unless `params` has exactly `size` values. */
+  /** Replaces all parameters (copying them); throws LENGTH_MISMATCH unless `params` has exactly `size` values. */
   setParams(params: Float32Array): void {
     this.checkLive()
     checkLength(params, this.size)
-    this.#sync = undefined
+    this.#newer = params.slice()
     this.#version++
-    this.entries.forEach((e, i) => {
-      tf.tidy(() => {
-        this.vars[i]!.assign(tf.tensor(params.subarray(e.offset, e.offset + e.length), [...e.shape]))
-      })
-    })
   }
 
   /** The trainable variables in canonical order. */
@@ -155,6 +170,7 @@ export class Model {
   dispose(): void {
     if (this.disposed) return
     this.disposed = true
+    this.#newer = undefined
     for (const v of this.vars) v.dispose()
   }
 

@@ -1,7 +1,7 @@
 import type { CnnSpec, MlpSpec, ModelSpec } from '@swarmgrad/config'
 import { createRng } from '@swarmgrad/protocol'
 import * as tf from '@tensorflow/tfjs-core'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it, vi } from 'vitest'
 import { initBackend } from './backend.js'
 import { type ClassDataset, createDataset, featureRange, head } from './data/dataset.js'
 import { loadMnistPackage } from './data/mnist-package.js'
@@ -232,6 +232,41 @@ describe('Trainer', () => {
     for (let i = 0; i < before.length; i++) expect(after[i]!).toBeCloseTo(before[i]! - 0.5 * grad[i]!, 5)
     expect(trainer.lossOn(data)).toBeLessThan(lossBefore)
     trainer.dispose()
+  })
+
+  it('takes a ReLU MLP to and from its WebAssembly step without TF.js; the variables take the values once read', async () => {
+    const data = toyData(48, 7)
+    const trainer = createTrainer(TINY_RELU, { data, lr: 0.1, seed: 1, modelSeed: 3 })
+    const given = trainer.getParams().map((value, i) => value + 0.01 * Math.sin(i))
+    const engine = tf.engine()
+    const made = vi.spyOn(engine, 'makeTensor')
+    const read = vi.spyOn(engine, 'readSync')
+    trainer.setParams(given)
+    const kept = given.slice()
+    given.fill(0)
+    expect(trainer.getParams()).toEqual(kept)
+    await trainer.trainEpochs(2, { batchSize: 8 })
+    const trained = trainer.getParams()
+    trained[0] = Number.NaN
+    const again = trainer.getParams()
+    expect(made).not.toHaveBeenCalled()
+    expect(read).not.toHaveBeenCalled()
+    made.mockRestore()
+    read.mockRestore()
+    expect(again[0]).not.toBeNaN()
+    expect(again).not.toEqual(kept)
+    trainer.model.layout().forEach((entry, i) => {
+      expect(trainer.model.variables()[i]!.dataSync()).toEqual(
+        again.subarray(entry.offset, entry.offset + entry.length),
+      )
+    })
+    const generic = createTrainer(TINY_RELU, { data, lr: 0.1, seed: 1, modelSeed: 3, step: 'generic' })
+    generic.setParams(kept)
+    await generic.trainEpochs(2, { batchSize: 8 })
+    const reference = generic.getParams()
+    for (let i = 0; i < again.length; i++) expect(again[i]!).toBeCloseTo(reference[i]!, 5)
+    trainer.dispose()
+    generic.dispose()
   })
 
   it('stops between batches when the signal aborts, and yields to the event loop while training', async () => {

@@ -338,18 +338,14 @@ export class Trainer {
     await yieldNowAndThen()
   }
 
-  /**
-   * The dense session for a training step: loaded, and registered to write its weights back before anything
-   * reads the model's parameters.
-   */
+  /** The dense session for a training step: loaded, and made the source of the model's parameters. */
   private denseSession(): DenseSgdSession {
     const session = this.loadedSession()
-    const model = this.model
-    model.deferSync(() => model.writeVariables(session.canonical()))
+    this.model.deferTo(() => session.canonical())
     return session
   }
 
-  /** The dense session, (re)loaded from the variables when the model's parameters were replaced since. */
+  /** The dense session, (re)loaded from the model when its parameters were replaced since. */
   private loadedSession(): DenseSgdSession {
     const model = this.model
     this.session ??= new DenseSgdSession(
@@ -360,7 +356,7 @@ export class Trainer {
     )
     const session = this.session
     if (this.sessionVersion !== model.version) {
-      session.load(model.variables().map((variable) => variable.dataSync() as Float32Array))
+      session.load(model.flatParams())
       this.sessionVersion = model.version
     }
     return session
