@@ -1,3 +1,4 @@
+import { innerProduct } from '../aggregators/input.js'
 import { getAggregator } from '../aggregators/registry.js'
 import type { FlUpdate } from './types.js'
 
@@ -18,11 +19,7 @@ export function opposedToMedian(updates: readonly FlUpdate[]): string[] {
   for (const group of byTask.values()) {
     if (group.length < SCREEN_MIN_UPDATES) continue
     const median = getAggregator('median').aggregate({ vectors: group.map((u) => u.vector) })
-    for (const u of group) {
-      let dot = 0
-      for (let i = 0; i < median.length; i++) dot += (u.vector[i] as number) * (median[i] as number)
-      if (dot < 0) opposed.push(u.client)
-    }
+    for (const u of group) if (innerProduct(median, u.vector) < 0) opposed.push(u.client)
   }
   return opposed
 }
