@@ -42,9 +42,9 @@ export const BLOCK = 2048
 
 /**
  * out = Σ_j weights[j] · vectors[j], accumulated in float64 block by block, rounded once to float32.
- * Vectors of weight 0 are skipped. Four vectors are added in one pass over a block (each coordinate still adds them
- * one after the other, in order, so the sums are exactly those of one vector a pass): 8 updates of 199 210 values
- * took about half the time of one a pass, which reads and writes the accumulator once per vector.
+ * Vectors of weight 0 are skipped. Four vectors are added in one pass over a block, so the accumulator is read and
+ * written once per four vectors; each coordinate still adds them one after the other, in order, so the sums are
+ * exactly those of one vector a pass.
  */
 export function weightedSumInto(
   out: Float32Array,
@@ -89,9 +89,8 @@ export function weightedSumInto(
 }
 
 /**
- * Σ a[i] · b[i] in float64 over the length of `a` (`b` at least as long), in four running sums added at the end: a
- * single sum waits on each addition before the next, and 8 inner products of 199 210 values took over four times
- * as long with one.
+ * Σ a[i] · b[i] in float64 over the length of `a` (`b` at least as long), in four running sums added at the end:
+ * the screening's and the clipping's inner products of a round's updates.
  */
 export function innerProduct(a: Float32Array, b: Float32Array): number {
   const n = a.length
