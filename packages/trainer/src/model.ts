@@ -32,7 +32,7 @@ export class Model {
   /**
    * Parameters newer than the variables, flat: the copy `setParams` took, or what reads a training session's own
    * copy (see DenseSgdSession). They go into the variables only when something reads those; until then
-   * `getParams` and `flatParams` answer from here, so a model trained by a session never round-trips through TF.js.
+   * `getParams` answers from here, so a model trained by a session never round-trips through TF.js.
    */
   #newer: Float32Array | (() => Float32Array) | undefined
 
@@ -82,28 +82,12 @@ export class Model {
     })
   }
 
-  /**
-   * All parameters, flat, in canonical order, to read and not to keep: the array may be the model's own (the copy
-   * `setParams` took) and change with it.
-   */
-  flatParams(): Float32Array {
-    this.checkLive()
-    const newer = this.#newer
-    if (typeof newer === 'function') return newer()
-    if (newer !== undefined) return newer
-    return this.#fromVariables()
-  }
-
   /** All parameters as one new Float32Array, in canonical order. */
   getParams(): Float32Array {
     this.checkLive()
     const newer = this.#newer
     if (typeof newer === 'function') return newer()
     if (newer !== undefined) return newer.slice()
-    return this.#fromVariables()
-  }
-
-  #fromVariables(): Float32Array {
     const out = new Float32Array(this.size)
     this.entries.forEach((e, i) => {
       out.set(this.vars[i]!.dataSync() as Float32Array, e.offset)

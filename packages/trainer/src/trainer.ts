@@ -356,7 +356,7 @@ export class Trainer {
     )
     const session = this.session
     if (this.sessionVersion !== model.version) {
-      session.load(model.flatParams())
+      session.load(model.getParams())
       this.sessionVersion = model.version
     }
     return session
