@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import {
   type FlAlgorithmName,
   type FlRoundContext,
@@ -6,7 +8,7 @@ import {
   getFlAlgorithm,
 } from '@swarmgrad/algorithms'
 import { CodedError, encodeUplink, peerIdBytes, TensorCodec } from '@swarmgrad/protocol'
-import { settle } from '@swarmgrad/testing'
+import { settle, waitFor } from '@swarmgrad/testing'
 import pino from 'pino'
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
@@ -323,5 +325,75 @@ describe('the phases of an fl round', () => {
     expect(sum('updates')).toBeCloseTo(1.5, 9)
     expect(sum('aggregate')).toBe(0)
     expect(Array.from(server.state.model)).toEqual([1, 2, 3, 4])
+  })
+})
+
+describe('what an fl round keeps', () => {
+  it("keeps none of a round's updates alive while the round's evaluation goes on", async () => {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    const evaluation = new Gate()
+    let onUplink: UplinkHandler | undefined
+    const state = firstState('kept-run', 'fedavg')
+    const server = new FlServer({
+      transport: {
+        self: 'coordinator',
+        start: async (handler) => {
+          onUplink = handler
+        },
+        stop: async () => undefined,
+        connectedPeers: () => ['a', 'b'],
+        // round 1's models are taken; round 2's are declined, so that it ends without updates
+        sendDownlink: async (): Promise<FlServerAnswer> =>
+          server.state.round === 0 ? { accepted: true } : { accepted: false, code: 'UNAVAILABLE' },
+        publishClock: async () => undefined,
+        bytes: () => ({ down: 0, up: 0 }),
+      },
+      runId: state.runId,
+      options: coordinatorOptionsSchema.parse({
+        rounds: 2,
+        evalEvery: 1,
+        fl: { minClients: 2, dropOpposed: false },
+        metrics: { port: -1 },
+      }),
+      membership: { live: () => ['a', 'b'], waitForLive: async () => undefined },
+      metrics: createCoordinatorMetrics(new Registry()),
+      logger: pino({ level: 'silent' }),
+      state,
+      evaluate: async () => {
+        await evaluation.wait(0)
+        return { loss: 1, accuracy: 0.5 }
+      },
+      persist: async () => undefined,
+    })
+    await server.start()
+    const run = server.run(new AbortController().signal)
+    await settle()
+    // made in a function of their own, so that nothing here holds the bodies
+    const sent = (['a', 'b'] as const).map((client) => {
+      const { meta, body } = encodeUplink({
+        runId: state.runId,
+        round: 1,
+        sender: peerIdBytes(client),
+        base: new Float32Array(4),
+        input: { codec: TensorCodec.FLOAT32, values: Float32Array.of(1, 2, 3, 4) },
+        samples: 10,
+      })
+      expect(onUplink!(client, meta, body)).toEqual({ accepted: true })
+      return new WeakRef(body.buffer)
+    })
+    await settle()
+    expect(server.state.round).toBe(2)
+    expect(evaluation.asked).toHaveLength(1)
+    await waitFor(
+      () => {
+        gc()
+        return sent.every((buffer) => buffer.deref() === undefined)
+      },
+      "round 1's updates collected",
+      3_000,
+    )
+    evaluation.openAll()
+    await run
   })
 })

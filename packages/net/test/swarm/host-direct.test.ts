@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { type TLSSocket, connect as tlsConnect } from 'node:tls'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import type { PeerId } from '@libp2p/interface'
 import { createEnvelope, type ErrorCode, encodeEnvelope, MessageKind, peerIdBytes } from '@swarmgrad/protocol'
 import { waitFor } from '@swarmgrad/testing'
@@ -125,6 +127,43 @@ describe('the direct path (TLS-PSK)', () => {
     await waitFor(() => serverSide.bytes.in === clientSide.bytes.out, 'the bytes the server read')
     expect(clientSide.bytes.in).toBe(serverSide.bytes.out)
     expect(serverSide.bytes.in).toBeGreaterThan(up.byteLength + down.byteLength)
+  })
+
+  it('keeps nothing of a frame once it is answered, while the connection waits for the next', async () => {
+    // the coordinator serves every client's connection for the whole run: a body held until that client's next
+    // frame is a model's worth of memory per client
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    const serverSide = side()
+    const kept: Array<WeakRef<Uint8Array>> = []
+    const { a, b, client } = await pair({
+      ...serverSide,
+      options: {
+        ...serverSide.options,
+        receive: {
+          ...serverSide.options.receive,
+          onBlob: (_from, _meta, body) => {
+            kept.push(new WeakRef(body))
+            return { accepted: true }
+          },
+        },
+      },
+    })
+    await expect(client.connect(a.peerId)).resolves.toBe(true)
+
+    const up = new Uint8Array(randomBytes(2 * MB))
+    await expect(client.send(a.peerId.toString(), metaOf(b), up, { digest: digestOf(up) })).resolves.toEqual({
+      accepted: true,
+    })
+    expect(kept).toHaveLength(1)
+    await waitFor(
+      () => {
+        gc()
+        return kept[0]!.deref() === undefined
+      },
+      'the received body collected',
+      3_000,
+    )
   })
 
   it('refuses a frame signed as sent by another peer, and the client falls back once that connection closed', async () => {
