@@ -7,11 +7,13 @@ import {
   type FlUpdate,
   getFlAlgorithm,
 } from '@swarmgrad/algorithms'
+import type { Clock } from '@swarmgrad/net'
 import { CodedError, encodeUplink, peerIdBytes, TensorCodec } from '@swarmgrad/protocol'
 import { settle, waitFor } from '@swarmgrad/testing'
 import pino from 'pino'
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
+import type { Evaluation } from './evaluator.js'
 import { aggregateRound, checkSamples, FlServer } from './fl-server.js'
 import type { FlServerAnswer, UplinkHandler } from './fl-transport.js'
 import type { JournalState } from './journal.js'
@@ -253,39 +255,73 @@ describe('an fl round and its journal write and evaluation', () => {
   })
 })
 
+/**
+ * A FedAvg server of two clients, 'a' and 'b', over a transport whose downlinks `sendDownlink` answers (evaluating
+ * with `evaluate` every round when given); `uplink` hands it client's update of `round`, as the transport would,
+ * and returns the server's answer and the body it was given.
+ */
+function twoClientServer(options: {
+  runId: string
+  rounds: number
+  sendDownlink: (to: string) => Promise<FlServerAnswer>
+  evaluate?: (params: Float32Array) => Promise<Evaluation>
+  registry?: Registry
+  clock?: Clock
+}) {
+  let onUplink: UplinkHandler | undefined
+  const state = firstState(options.runId, 'fedavg')
+  const server = new FlServer({
+    transport: {
+      self: 'coordinator',
+      start: async (handler) => {
+        onUplink = handler
+      },
+      stop: async () => undefined,
+      connectedPeers: () => ['a', 'b'],
+      sendDownlink: options.sendDownlink,
+      publishClock: async () => undefined,
+      bytes: () => ({ down: 0, up: 0 }),
+    },
+    runId: state.runId,
+    options: coordinatorOptionsSchema.parse({
+      rounds: options.rounds,
+      evalEvery: options.evaluate === undefined ? 0 : 1,
+      fl: { minClients: 2, dropOpposed: false },
+      metrics: { port: -1 },
+    }),
+    membership: { live: () => ['a', 'b'], waitForLive: async () => undefined },
+    metrics: createCoordinatorMetrics(options.registry ?? new Registry()),
+    logger: pino({ level: 'silent' }),
+    state,
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+    evaluate: options.evaluate,
+    persist: async () => undefined,
+  })
+  const uplink = (client: 'a' | 'b', round: number) => {
+    const { meta, body } = encodeUplink({
+      runId: state.runId,
+      round,
+      sender: peerIdBytes(client),
+      base: new Float32Array(4),
+      input: { codec: TensorCodec.FLOAT32, values: Float32Array.of(1, 2, 3, 4) },
+      samples: 10,
+    })
+    return { answer: onUplink!(client, meta, body), body }
+  }
+  return { server, uplink }
+}
+
 describe('the phases of an fl round', () => {
   it('observes when the first client took its model, when every downlink settled, the updates and the aggregate', async () => {
     let now = 5_000
     const answer = new Map<string, (a: FlServerAnswer) => void>()
-    let onUplink: UplinkHandler | undefined
     const registry = new Registry()
-    const state = firstState('phase-run', 'fedavg')
-    const server = new FlServer({
-      transport: {
-        self: 'coordinator',
-        start: async (handler) => {
-          onUplink = handler
-        },
-        stop: async () => undefined,
-        connectedPeers: () => ['a', 'b'],
-        sendDownlink: (to) => new Promise((done) => answer.set(to, done)),
-        publishClock: async () => undefined,
-        bytes: () => ({ down: 0, up: 0 }),
-      },
-      runId: state.runId,
-      options: coordinatorOptionsSchema.parse({
-        rounds: 1,
-        evalEvery: 0,
-        fl: { minClients: 2, dropOpposed: false },
-        metrics: { port: -1 },
-      }),
-      membership: { live: () => ['a', 'b'], waitForLive: async () => undefined },
-      metrics: createCoordinatorMetrics(registry),
-      logger: pino({ level: 'silent' }),
-      state,
+    const { server, uplink } = twoClientServer({
+      runId: 'phase-run',
+      rounds: 1,
+      sendDownlink: (to) => new Promise((done) => answer.set(to, done)),
+      registry,
       clock: { now: () => now, timeout: () => new AbortController().signal },
-      evaluate: undefined,
-      persist: async () => undefined,
     })
     await server.start()
     const run = server.run(new AbortController().signal)
@@ -301,15 +337,7 @@ describe('the phases of an fl round', () => {
       ['b', 6_900],
     ] as const) {
       now = at
-      const { meta, body } = encodeUplink({
-        runId: state.runId,
-        round: 1,
-        sender: peerIdBytes(client),
-        base: new Float32Array(4),
-        input: { codec: TensorCodec.FLOAT32, values: Float32Array.of(1, 2, 3, 4) },
-        samples: 10,
-      })
-      expect(onUplink!(client, meta, body)).toEqual({ accepted: true })
+      expect(uplink(client, 1).answer).toEqual({ accepted: true })
     }
     await run
     const observed = await registry.getSingleMetric('swarmgrad_coordinator_round_phase_seconds')!.get()
@@ -333,53 +361,25 @@ describe('what an fl round keeps', () => {
     setFlagsFromString('--expose-gc')
     const gc = runInNewContext('gc') as () => void
     const evaluation = new Gate()
-    let onUplink: UplinkHandler | undefined
-    const state = firstState('kept-run', 'fedavg')
-    const server = new FlServer({
-      transport: {
-        self: 'coordinator',
-        start: async (handler) => {
-          onUplink = handler
-        },
-        stop: async () => undefined,
-        connectedPeers: () => ['a', 'b'],
-        // round 1's models are taken; round 2's are declined, so that it ends without updates
-        sendDownlink: async (): Promise<FlServerAnswer> =>
-          server.state.round === 0 ? { accepted: true } : { accepted: false, code: 'UNAVAILABLE' },
-        publishClock: async () => undefined,
-        bytes: () => ({ down: 0, up: 0 }),
-      },
-      runId: state.runId,
-      options: coordinatorOptionsSchema.parse({
-        rounds: 2,
-        evalEvery: 1,
-        fl: { minClients: 2, dropOpposed: false },
-        metrics: { port: -1 },
-      }),
-      membership: { live: () => ['a', 'b'], waitForLive: async () => undefined },
-      metrics: createCoordinatorMetrics(new Registry()),
-      logger: pino({ level: 'silent' }),
-      state,
+    let downlinks = 0
+    const { server, uplink } = twoClientServer({
+      runId: 'kept-run',
+      rounds: 2,
+      // round 1's two models are taken; round 2's are declined, so that it ends without updates
+      sendDownlink: async () =>
+        ++downlinks <= 2 ? { accepted: true } : { accepted: false, code: 'UNAVAILABLE' },
       evaluate: async () => {
         await evaluation.wait(0)
         return { loss: 1, accuracy: 0.5 }
       },
-      persist: async () => undefined,
     })
     await server.start()
     const run = server.run(new AbortController().signal)
     await settle()
     // made in a function of their own, so that nothing here holds the bodies
     const sent = (['a', 'b'] as const).map((client) => {
-      const { meta, body } = encodeUplink({
-        runId: state.runId,
-        round: 1,
-        sender: peerIdBytes(client),
-        base: new Float32Array(4),
-        input: { codec: TensorCodec.FLOAT32, values: Float32Array.of(1, 2, 3, 4) },
-        samples: 10,
-      })
-      expect(onUplink!(client, meta, body)).toEqual({ accepted: true })
+      const { answer, body } = uplink(client, 1)
+      expect(answer).toEqual({ accepted: true })
       return new WeakRef(body.buffer)
     })
     await settle()
