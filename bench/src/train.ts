@@ -1,10 +1,11 @@
 /**
  * Training throughput of the fmnist-2nn MLP (784-200-200-10, batch 32, plain SGD) on Fashion-MNIST, for every
- * TF.js backend that loads here. Prints a table, writes bench-results/train.json and (re)writes the
- * "Training throughput" section of docs/benchmarks.md.
+ * TF.js backend that loads here. Prints a table and writes bench-results/train.json; with `--write-docs` it also
+ * rewrites the "Training throughput" section of docs/benchmarks.md (the whole section, so that a run made for an
+ * experiment leaves the committed figures and notes alone unless asked).
  *
  *   pnpm build && node bench/dist/train.js [--runs 5] [--steps 200] [--backends node,wasm,cpu]
- *     [--reference <path>/centralized.py]
+ *     [--reference <path>/centralized.py] [--write-docs]
  *
  * With `--reference`, the Flower reference's centralized PyTorch trainer (the same MLP, initialisation, SGD, batch
  * and data, one thread) trains one epoch right after the runs, and every row gets its ratio to that throughput.
@@ -34,7 +35,7 @@ const LR = 0.05
 const WARM_UP_STEPS = 20
 const EVAL_BATCH_SIZE = 500
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
-const COMMAND = 'pnpm build && node bench/dist/train.js --reference <path>/centralized.py'
+const COMMAND = 'pnpm build && node bench/dist/train.js --reference <path>/centralized.py --write-docs'
 const SECTION = '## Training throughput'
 
 interface BackendResult {
@@ -102,17 +103,19 @@ function median(values: readonly number[]): number {
 }
 
 const USAGE = `usage: node bench/dist/train.js [--runs 5] [--steps 200] [--backends ${BACKEND_NAMES.join(',')}]
-    [--reference <path>/centralized.py]
+    [--reference <path>/centralized.py] [--write-docs]
   --runs: timed runs per backend (the median is reported); --steps: training steps of batch ${BATCH_SIZE} per run;
   --backends: the TF.js backends to measure, in order (one that does not load is reported as unavailable);
-  --reference: the Flower reference's centralized PyTorch trainer, run for one epoch after the runs.
-Writes bench-results/train.json and the "${SECTION.slice(3)}" section of docs/benchmarks.md.`
+  --reference: the Flower reference's centralized PyTorch trainer, run for one epoch after the runs;
+  --write-docs: also rewrite the "${SECTION.slice(3)}" section of docs/benchmarks.md with this run's figures.
+Writes bench-results/train.json.`
 
 interface Options {
   readonly runs: number
   readonly steps: number
   readonly backends: readonly BackendName[]
   readonly reference: string | undefined
+  readonly writeDocs: boolean
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -123,6 +126,7 @@ function parseOptions(argv: readonly string[]): Options {
       steps: { type: 'string', default: '200' },
       backends: { type: 'string', default: BACKEND_NAMES.join(',') },
       reference: { type: 'string' },
+      'write-docs': { type: 'boolean', default: false },
     },
     strict: true,
   })
@@ -141,10 +145,11 @@ function parseOptions(argv: readonly string[]): Options {
     steps: integerOption(values.steps, 'steps'),
     backends,
     reference: values.reference,
+    writeDocs: values['write-docs'],
   }
 }
 
-async function main({ runs, steps, backends, reference: script }: Options): Promise<void> {
+async function main({ runs, steps, backends, reference: script, writeDocs }: Options): Promise<void> {
   const loadBefore = loadavg()
   console.log(`loading Fashion-MNIST …`)
   const [train, test] = await Promise.all([loadFashionMnist('train'), loadFashionMnist('test')])
@@ -243,6 +248,12 @@ async function main({ runs, steps, backends, reference: script }: Options): Prom
   const resultsDir = join(REPO_ROOT, 'bench-results')
   await mkdir(resultsDir, { recursive: true })
   await writeFile(join(resultsDir, 'train.json'), `${JSON.stringify(report, null, 2)}\n`)
+  if (!writeDocs) {
+    console.log(
+      `\nwrote bench-results/train.json (docs/benchmarks.md left alone: --write-docs rewrites its "${SECTION.slice(3)}" section)`,
+    )
+    return
+  }
   await writeSection(report, table)
   console.log(`\nwrote bench-results/train.json and the "${SECTION.slice(3)}" section of docs/benchmarks.md`)
 }
@@ -294,7 +305,10 @@ function shorten(reason: string): string {
   return sentence.length > 90 ? `${sentence.slice(0, 87)}…` : sentence
 }
 
-/** Replaces this benchmark's section of docs/benchmarks.md (or appends it), leaving other sections alone. */
+/**
+ * Replaces this benchmark's section of docs/benchmarks.md up to the next heading of any level (or appends it),
+ * leaving other sections and the section's own subsections alone.
+ */
 async function writeSection(
   report: {
     node: string
@@ -340,7 +354,9 @@ async function writeSection(
   if (start < 0) {
     next = `${current.trimEnd()}\n\n${section}`
   } else {
-    const after = current.indexOf('\n## ', start + SECTION.length)
+    // up to the next heading: a hand-written subsection (###) below the generated text stays
+    const rest = current.slice(start + SECTION.length).search(/\n#{2,} /)
+    const after = rest < 0 ? -1 : start + SECTION.length + rest
     next = `${current.slice(0, start)}${section}${after < 0 ? '' : `\n${current.slice(after + 1)}`}`
   }
   await mkdir(dirname(path), { recursive: true })

@@ -15,8 +15,10 @@ import { createEnvelope, encodeEnvelope, MessageKind, peerIdBytes } from '@swarm
  * sides, ack), against a raw Node.js TCP socket moving the same bytes, interleaved in the same run. Measured with
  * the receiver in a second process (as two peers run) and with both hosts in one process (one thread does both
  * sides' work). Then the fixed cost of a stream: CPU of both processes per stream that carries one 16-byte message.
+ * Prints a table and writes bench-results/transfer.json; with `--write-docs` it also rewrites the "Model transfer"
+ * section of docs/benchmarks.md (the whole section).
  *
- *   pnpm build && node bench/dist/transfer.js
+ *   pnpm build && node bench/dist/transfer.js [--write-docs]
  */
 
 const BODY_BYTES = 4 * 1024 * 1024
@@ -35,8 +37,9 @@ const EXPECT = { runId: RUN_ID, kinds: [MessageKind.PING] }
 const RESULTS_FILE = 'bench-results/transfer.json'
 const REPORT_FILE = 'docs/benchmarks.md'
 const SECTION_TITLE = '## Model transfer'
-const COMMAND = 'pnpm build && node bench/dist/transfer.js'
+const COMMAND = 'pnpm build && node bench/dist/transfer.js --write-docs'
 const RECEIVER_ARG = '--receiver'
+const WRITE_DOCS_ARG = '--write-docs'
 
 interface ReceiverReady {
   multiaddr: string
@@ -345,6 +348,12 @@ async function report(layouts: Layout[], hashRuns: number[], smallCpuRuns: numbe
   const jsonPath = resolve(RESULTS_FILE)
   await mkdir(dirname(jsonPath), { recursive: true })
   await writeFile(jsonPath, `${JSON.stringify(json, null, 2)}\n`)
+  if (!process.argv.includes(WRITE_DOCS_ARG)) {
+    console.log(
+      `\nwrote ${RESULTS_FILE} (${REPORT_FILE} left alone: ${WRITE_DOCS_ARG} rewrites its "${SECTION_TITLE.slice(3)}" section)`,
+    )
+    return
+  }
 
   const section = [
     SECTION_TITLE,
@@ -386,11 +395,15 @@ function markdownTable(header: string[], align: Array<'left' | 'right'>, body: s
   return [line(header), `| ${rule.join(' | ')} |`, ...body.map(line)].join('\n')
 }
 
-/** `document` with its `## Model transfer` section replaced by `section`, or with `section` appended. */
+/**
+ * `document` with its `## Model transfer` section, up to the next heading of any level (its own subsections stay),
+ * replaced by `section`, or with `section` appended.
+ */
 function replaceSection(document: string, section: string): string {
   const start = document.indexOf(`\n${SECTION_TITLE}\n`)
   if (start === -1) return `${document.trimEnd()}\n\n${section}`
-  const next = document.indexOf('\n## ', start + 1)
+  const heading = document.slice(start + 1 + SECTION_TITLE.length).search(/\n#{2,} /)
+  const next = heading === -1 ? -1 : start + 1 + SECTION_TITLE.length + heading
   const rest = next === -1 ? '' : document.slice(next + 1)
   return `${document.slice(0, start).trimEnd()}\n\n${section}${rest === '' ? '' : `\n${rest}`}`
 }
