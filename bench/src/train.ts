@@ -1,8 +1,8 @@
 /**
  * Training throughput of the fmnist-2nn MLP (784-200-200-10, batch 32, plain SGD) on Fashion-MNIST, for every
  * TF.js backend that loads here. Prints a table and writes bench-results/train.json; with `--write-docs` it also
- * rewrites the "Training throughput" section of docs/benchmarks.md (the whole section, so that a run made for an
- * experiment leaves the committed figures and notes alone unless asked).
+ * rewrites the "Training throughput" section of docs/benchmarks.md, up to its first subsection (so a run made for
+ * an experiment leaves the committed figures alone unless asked).
  *
  *   pnpm build && node bench/dist/train.js [--runs 5] [--steps 200] [--backends node,wasm,cpu]
  *     [--reference <path>/centralized.py] [--write-docs]
@@ -28,6 +28,7 @@ import {
   useBackend,
 } from '@swarmgrad/trainer'
 import { integerOption, readCommandLine } from './command-line.js'
+import { replaceDocSection } from './docs-section.js'
 
 const SPEC: MlpSpec = { kind: 'mlp', inputShape: [784], hidden: [200, 200], outputs: 10, activation: 'relu' }
 const BATCH_SIZE = 32
@@ -305,10 +306,7 @@ function shorten(reason: string): string {
   return sentence.length > 90 ? `${sentence.slice(0, 87)}…` : sentence
 }
 
-/**
- * Replaces this benchmark's section of docs/benchmarks.md up to the next heading of any level (or appends it),
- * leaving other sections and the section's own subsections alone.
- */
+/** Replaces this benchmark's section of docs/benchmarks.md (or appends it): see replaceDocSection. */
 async function writeSection(
   report: {
     node: string
@@ -349,18 +347,8 @@ async function writeSection(
     '```',
     '',
   ].join('\n')
-  const start = current.indexOf(`${SECTION}\n`)
-  let next: string
-  if (start < 0) {
-    next = `${current.trimEnd()}\n\n${section}`
-  } else {
-    // up to the next heading: a hand-written subsection (###) below the generated text stays
-    const rest = current.slice(start + SECTION.length).search(/\n#{2,} /)
-    const after = rest < 0 ? -1 : start + SECTION.length + rest
-    next = `${current.slice(0, start)}${section}${after < 0 ? '' : `\n${current.slice(after + 1)}`}`
-  }
   await mkdir(dirname(path), { recursive: true })
-  await writeFile(path, next)
+  await writeFile(path, replaceDocSection(current, SECTION, section))
 }
 
 const options = readCommandLine(process.argv.slice(2), USAGE, parseOptions)

@@ -9,6 +9,7 @@ import type { PeerId } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { BlobTransfer, createHost, type Host } from '@swarmgrad/net'
 import { createEnvelope, encodeEnvelope, MessageKind, peerIdBytes } from '@swarmgrad/protocol'
+import { replaceDocSection } from './docs-section.js'
 
 /**
  * Model transfer throughput: one 4 MiB body pushed between two hosts on 127.0.0.1 (noise, yamux, sha-256 on both
@@ -16,7 +17,7 @@ import { createEnvelope, encodeEnvelope, MessageKind, peerIdBytes } from '@swarm
  * the receiver in a second process (as two peers run) and with both hosts in one process (one thread does both
  * sides' work). Then the fixed cost of a stream: CPU of both processes per stream that carries one 16-byte message.
  * Prints a table and writes bench-results/transfer.json; with `--write-docs` it also rewrites the "Model transfer"
- * section of docs/benchmarks.md (the whole section).
+ * section of docs/benchmarks.md, up to its first subsection.
  *
  *   pnpm build && node bench/dist/transfer.js [--write-docs]
  */
@@ -381,7 +382,7 @@ async function report(layouts: Layout[], hashRuns: number[], smallCpuRuns: numbe
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
   }
   await mkdir(dirname(reportPath), { recursive: true })
-  await writeFile(reportPath, replaceSection(existing, section))
+  await writeFile(reportPath, replaceDocSection(existing, SECTION_TITLE, section))
   console.log(`\nwrote ${RESULTS_FILE} and the "${SECTION_TITLE}" section of ${REPORT_FILE}`)
 }
 
@@ -393,19 +394,6 @@ function markdownTable(header: string[], align: Array<'left' | 'right'>, body: s
   const line = (cells: string[]): string => `| ${cells.map(cell).join(' | ')} |`
   const rule = widths.map((w, i) => (align[i] === 'right' ? `${'-'.repeat(w - 1)}:` : '-'.repeat(w)))
   return [line(header), `| ${rule.join(' | ')} |`, ...body.map(line)].join('\n')
-}
-
-/**
- * `document` with its `## Model transfer` section, up to the next heading of any level (its own subsections stay),
- * replaced by `section`, or with `section` appended.
- */
-function replaceSection(document: string, section: string): string {
-  const start = document.indexOf(`\n${SECTION_TITLE}\n`)
-  if (start === -1) return `${document.trimEnd()}\n\n${section}`
-  const heading = document.slice(start + 1 + SECTION_TITLE.length).search(/\n#{2,} /)
-  const next = heading === -1 ? -1 : start + 1 + SECTION_TITLE.length + heading
-  const rest = next === -1 ? '' : document.slice(next + 1)
-  return `${document.slice(0, start).trimEnd()}\n\n${section}${rest === '' ? '' : `\n${rest}`}`
 }
 
 if (process.argv.includes(RECEIVER_ARG)) await runReceiver()

@@ -1,5 +1,3 @@
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import {
   type FlAlgorithmName,
   type FlRoundContext,
@@ -9,7 +7,7 @@ import {
 } from '@swarmgrad/algorithms'
 import type { Clock } from '@swarmgrad/net'
 import { CodedError, encodeUplink, peerIdBytes, TensorCodec } from '@swarmgrad/protocol'
-import { settle, waitFor } from '@swarmgrad/testing'
+import { settle, waitForCollected } from '@swarmgrad/testing'
 import pino from 'pino'
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
@@ -358,8 +356,6 @@ describe('the phases of an fl round', () => {
 
 describe('what an fl round keeps', () => {
   it("keeps none of a round's updates alive while the round's evaluation goes on", async () => {
-    setFlagsFromString('--expose-gc')
-    const gc = runInNewContext('gc') as () => void
     const evaluation = new Gate()
     let downlinks = 0
     const { server, uplink } = twoClientServer({
@@ -385,14 +381,7 @@ describe('what an fl round keeps', () => {
     await settle()
     expect(server.state.round).toBe(2)
     expect(evaluation.asked).toHaveLength(1)
-    await waitFor(
-      () => {
-        gc()
-        return sent.every((buffer) => buffer.deref() === undefined)
-      },
-      "round 1's updates collected",
-      3_000,
-    )
+    await waitForCollected(sent, "round 1's updates")
     evaluation.openAll()
     await run
   })

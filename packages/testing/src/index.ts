@@ -1,4 +1,5 @@
 export { FakeStream } from './fake-stream.js'
+export { collectGarbage, waitForCollected } from './gc.js'
 export { ManualClock, settle } from './manual-clock.js'
 export { settleUntil, waitFor } from './wait.js'
 export { wasmAssemblies } from './wasm.js'

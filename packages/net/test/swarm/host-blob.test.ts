@@ -1,6 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import type { PeerId, Stream } from '@libp2p/interface'
 import {
   CodedError,
@@ -14,7 +12,7 @@ import {
   peerIdBytes,
   TensorCodec,
 } from '@swarmgrad/protocol'
-import { waitFor } from '@swarmgrad/testing'
+import { collectGarbage, waitFor } from '@swarmgrad/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   BlobTransfer,
@@ -24,9 +22,6 @@ import {
   StreamReader,
 } from '../../src/index.js'
 import { HostPool } from '../../testing/hosts.js'
-
-setFlagsFromString('--expose-gc')
-const gc = runInNewContext('gc') as () => void
 
 const RUN = 'test-run'
 const PROTOCOL = `/swarmgrad/${RUN}/model/1.0.0`
@@ -95,7 +90,7 @@ async function refusal(received: () => Uint8Array, code: ErrorCode): Promise<str
 
 /** `process.memoryUsage().arrayBuffers` after a full collection. */
 function arrayBuffers(): number {
-  gc()
+  collectGarbage()
   return process.memoryUsage().arrayBuffers
 }
 
