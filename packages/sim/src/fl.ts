@@ -246,6 +246,7 @@ function clientModel(model: VirtualModel, initial: Float32Array, onTrained: (los
       return params
     },
     setParams: (params) => model.setParams(params),
+    takeParams: (params) => model.setParams(params),
     train: async (signal) => {
       const result = await model.train(signal)
       onTrained(result.loss)

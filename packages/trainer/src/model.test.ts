@@ -177,6 +177,27 @@ describe('flat parameters', () => {
     }
   })
 
+  it('keeps the array takeParams is handed instead of a copy, and hands it to readParams', () => {
+    const model = buildModel(FMNIST_2NN, 3)
+    const values = randomParams(model.size, 4)
+    model.takeParams(values)
+    let read: Float32Array | undefined
+    model.readParams((params) => {
+      read = params
+    })
+    expect(read).toBe(values)
+    expect(model.getParams()).not.toBe(values)
+    expect(model.getParams()).toEqual(values)
+    const copied = randomParams(model.size, 5)
+    model.setParams(copied)
+    model.readParams((params) => {
+      read = params
+    })
+    expect(read).not.toBe(copied)
+    expect(read).toEqual(copied)
+    model.dispose()
+  })
+
   it('puts each layout entry into the variable of that name and shape', () => {
     const model = buildModel(CNN_SMALL, 3)
     const values = randomParams(model.size, 2)

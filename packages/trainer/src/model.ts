@@ -27,10 +27,10 @@ export class Model {
   private readonly entries: ParamLayout
   private readonly vars: TF.Variable[]
   private disposed = false
-  /** Counts `setParams` calls: a training session that copied the parameters reloads when it changed. */
+  /** Counts `setParams` and `takeParams` calls: a training session that copied the parameters reloads when it changed. */
   #version = 0
   /**
-   * Parameters newer than the variables, flat: the copy `setParams` took, or what reads a training session's own
+   * Parameters newer than the variables, flat: the array `setParams` copied or `takeParams` was handed, or what reads a training session's own
    * copy (see DenseSgdSession). They go into the variables only when something reads those; until then
    * `getParams` answers from here, so a model trained by a session never round-trips through TF.js.
    */
@@ -97,10 +97,28 @@ export class Model {
 
   /** Replaces all parameters (copying them); throws LENGTH_MISMATCH unless `params` has exactly `size` values. */
   setParams(params: Float32Array): void {
+    this.takeParams(params.slice())
+  }
+
+  /**
+   * Replaces all parameters with `params` itself, not a copy: the caller hands the array over and never changes it
+   * afterwards (the model does not change it either). Throws LENGTH_MISMATCH unless it has exactly `size` values.
+   */
+  takeParams(params: Float32Array): void {
     this.checkLive()
     checkLength(params, this.size)
-    this.#newer = params.slice()
+    this.#newer = params
     this.#version++
+  }
+
+  /**
+   * Calls `use` with all parameters, flat, in canonical order: the model's own array where it holds one (no copy),
+   * so `use` only reads it and keeps nothing of it.
+   */
+  readParams(use: (params: Float32Array) => void): void {
+    this.checkLive()
+    const newer = this.#newer
+    use(newer instanceof Float32Array ? newer : this.getParams())
   }
 
   /** The trainable variables in canonical order. */

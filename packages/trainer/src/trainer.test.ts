@@ -269,6 +269,23 @@ describe('Trainer', () => {
     generic.dispose()
   })
 
+  it('trains from an array takeParams is handed without writing to it, to what setParams would give', async () => {
+    const data = toyData(48, 7)
+    const copying = createTrainer(TINY_RELU, { data, lr: 0.1, seed: 1, modelSeed: 3 })
+    const taking = createTrainer(TINY_RELU, { data, lr: 0.1, seed: 1, modelSeed: 3 })
+    const given = copying.getParams().map((value, i) => value + 0.01 * Math.cos(i))
+    const handed = given.slice()
+    copying.setParams(given)
+    taking.takeParams(handed)
+    await copying.trainEpochs(2, { batchSize: 8 })
+    await taking.trainEpochs(2, { batchSize: 8 })
+    expect(handed).toEqual(given)
+    expect(taking.getParams()).toEqual(copying.getParams())
+    expect(taking.getParams()).not.toEqual(given)
+    copying.dispose()
+    taking.dispose()
+  })
+
   it('stops between batches when the signal aborts, and yields to the event loop while training', async () => {
     const trainer = createTrainer(TINY, { data: toyData(64, 5), lr: 0.1, seed: 1, modelSeed: 1 })
     const before = trainer.getParams()

@@ -134,6 +134,11 @@ export class Trainer {
     this.model.setParams(params)
   }
 
+  /** Replaces all parameters with `params` itself, which the caller never changes afterwards (Model.takeParams). */
+  takeParams(params: Float32Array): void {
+    this.model.takeParams(params)
+  }
+
   layout(): ParamLayout {
     return this.model.layout()
   }
@@ -356,7 +361,7 @@ export class Trainer {
     )
     const session = this.session
     if (this.sessionVersion !== model.version) {
-      session.load(model.getParams())
+      model.readParams((params) => session.load(params))
       this.sessionVersion = model.version
     }
     return session

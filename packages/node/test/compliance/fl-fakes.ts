@@ -45,6 +45,11 @@ export class FakeFlModel implements FlModel {
     this.params = params.slice()
   }
 
+  /** Copies all the same: this fake trains its parameters in place. */
+  takeParams(params: Float32Array): void {
+    this.setParams(params)
+  }
+
   async train(signal: AbortSignal): Promise<{ loss: number; samples: number; seconds: number }> {
     return this.trainSteps(1, signal)
   }

@@ -80,6 +80,24 @@ describe('fl wire', () => {
     ).toBe('SHAPE_MISMATCH')
   })
 
+  it('decodes a float32 downlink without a copy: the model and the extra vectors view the received body', () => {
+    const model = vector('x')
+    const c = vector('c')
+    const { meta, body } = encodeDownlink({
+      runId: 'r',
+      round: 1,
+      sender: SENDER,
+      model,
+      extra: [c],
+      codec: 'float32',
+    })
+    const down = decodeDownlink(meta, body, { runId: 'r', sender: SENDER, paramCount: N })
+    expect(down.model.buffer).toBe(body.buffer)
+    expect(down.extra[0]!.buffer).toBe(body.buffer)
+    expect(down.extra[0]!.byteOffset).toBe(down.model.byteOffset + 4 * N)
+    expect(Array.from(down.extra[0]!)).toEqual(Array.from(c))
+  })
+
   it('carries an update up with the model it started from, refused outside the round window', () => {
     const base = vector('base')
     const update = vector('update')

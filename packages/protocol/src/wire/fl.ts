@@ -70,6 +70,7 @@ export function encodeDownlink(init: DownlinkInit): EncodedBlob {
   return { meta, body, digest: header.payloadHash }
 }
 
+/** A decoded downlink. `model` and `extra` may view `body` itself (no copy): the caller leaves `body` unchanged. */
 export interface Downlink {
   readonly round: number
   readonly model: Float32Array
@@ -98,12 +99,12 @@ export function decodeDownlink(
     )
   }
   const n = expect.paramCount
-  const model = values.slice(0, n)
+  const model = values.subarray(0, n)
   const hash = modelHash(model)
   if (envelope.modelHash.byteLength > 0 && !bytesEqual(hash, envelope.modelHash)) {
     throw new CodedError('HASH_MISMATCH', 'downlink model differs from the hash its envelope names')
   }
-  const extra = Array.from({ length: vectors - 1 }, (_, i) => values.slice((i + 1) * n, (i + 2) * n))
+  const extra = Array.from({ length: vectors - 1 }, (_, i) => values.subarray((i + 1) * n, (i + 2) * n))
   return { round: header.round, model, modelHash: hash, extra }
 }
 

@@ -51,6 +51,13 @@ export interface FlLoop {
 
 /** What an FL client needs of the local model: the LocalModel port plus each algorithm's local computation. */
 export interface FlModel extends LocalModel {
+  /** All parameters, flat, in an array of the caller's own: the engine turns it into the update in place. */
+  getParams(): Float32Array
+  /**
+   * `setParams` for an array the engine hands over and never changes afterwards (a downlink's global model): the
+   * model may keep the array itself instead of a copy.
+   */
+  takeParams(params: Float32Array): void
   /** `steps` plain SGD steps from the current parameters (AFA-CD's workers). */
   trainSteps(steps: number, signal: AbortSignal): Promise<{ loss: number; samples: number; seconds: number }>
   /** K SCAFFOLD-corrected steps from x; ĝ_i and the loss of the first batch. Ends at y_K. */
@@ -383,7 +390,7 @@ export class FlEngine implements RoundEngine {
       this.deps.logger.debug({ round: job.round }, 'declined the round')
       return undefined
     }
-    this.model.setParams(job.model)
+    this.model.takeParams(job.model)
     const evalEvery = evalEveryOf({ mode: 'fl', train })
     const evaluation = evalEvery > 0 && job.round % evalEvery === 0 ? await this.model.evaluate() : undefined
     const started = this.#clock.now()
@@ -396,10 +403,10 @@ export class FlEngine implements RoundEngine {
     switch (this.#kind) {
       case 'delta': {
         const result = await this.model.train(signal)
-        const y = this.model.getParams()
-        vector = new Float32Array(y.length)
+        // y − x, in place
+        vector = this.model.getParams()
         const x = job.model
-        for (let j = 0; j < y.length; j++) vector[j] = y[j]! - x[j]!
+        for (let j = 0; j < vector.length; j++) vector[j] = vector[j]! - x[j]!
         loss = result.loss
         samples = result.samples
         break
@@ -455,6 +462,7 @@ function trainerFlModel(context: EngineContext): FlModel {
   const loopOf = (loop: FlLoop) => ({ trainer, data: data.train, batchSize, lr, ...loop })
   return {
     ...model,
+    takeParams: (params) => trainer.takeParams(params),
     trainSteps: (steps, signal) => trainer.trainSteps(steps, { batchSize, signal }),
     scaffoldLocal: (x, c, ci, loop) => scaffoldLocal(loopOf(loop), x, c, ci),
     fedAmdMiner: (x, gBar, loop) => fedAmdMiner(loopOf(loop), x, gBar),
