@@ -52,7 +52,18 @@ export const DIRECT_DEFAULTS = {
 /** Body bytes handed to the socket at a time; the next piece waits until the socket has passed this one on. */
 const DIRECT_CHUNK_BYTES = 256 * 1024
 
-const TLS_VERSION = { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' } as const
+/**
+ * TLS settings of both ends. TLS 1.3 with a PSK can only use the suites of the PSK's hash, SHA-256: of those,
+ * OpenSSL's default order takes ChaCha20-Poly1305, which moved a model about 1.3-1.5 times slower than AES-128-GCM on
+ * CPUs with AES instructions (a 797 kB body over loopback TLS, both ends in one process). The server picks by its
+ * own order, so every client of it gets AES-128-GCM where it offers it.
+ */
+export const DIRECT_TLS = {
+  minVersion: 'TLSv1.3',
+  maxVersion: 'TLSv1.3',
+  ciphers: 'TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256',
+  honorCipherOrder: true,
+} as const
 
 /** What one side of the direct path takes from the other, and how it bounds it. */
 export interface DirectReceive {
@@ -363,7 +374,7 @@ export class DirectServer {
     if (this.#host.status !== 'started') throw new HostNotStartedError('DirectServer.start')
     const server = createServer(
       {
-        ...TLS_VERSION,
+        ...DIRECT_TLS,
         handshakeTimeout: DIRECT_DEFAULTS.handshakeTimeoutMs,
         pskCallback: (socket, identity) => {
           const key = this.#keys.get(identity)
@@ -652,7 +663,7 @@ function dialDirect(
 ): Promise<FrameSocket> {
   return new Promise<FrameSocket>((resolve, reject) => {
     const socket = tlsConnect({
-      ...TLS_VERSION,
+      ...DIRECT_TLS,
       host: target.host,
       port: target.port,
       // the PSK authenticates the server: only the one the key was registered with over libp2p knows it
