@@ -27,12 +27,12 @@ export class Model {
   private readonly entries: ParamLayout
   private readonly vars: TF.Variable[]
   private disposed = false
-  /** Counts `setParams` and `takeParams` calls: a training session that copied the parameters reloads when it changed. */
+  /** Counts `setParams` and `takeParams` calls: a training session that copied the parameters reloads on a change. */
   #version = 0
   /**
-   * Parameters newer than the variables, flat: the array `setParams` copied or `takeParams` was handed, or what reads a training session's own
-   * copy (see DenseSgdSession). They go into the variables only when something reads those; until then
-   * `getParams` answers from here, so a model trained by a session never round-trips through TF.js.
+   * Parameters newer than the variables, flat: the array `setParams` copied or `takeParams` was handed, or what reads
+   * a training session's own copy (see DenseSgdSession). They go into the variables only when something reads those;
+   * until then `getParams` answers from here, so a model trained by a session never round-trips through TF.js.
    */
   #newer: Float32Array | (() => Float32Array) | undefined
 
